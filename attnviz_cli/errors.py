@@ -1,0 +1,36 @@
+"""The one error type the CLI turns into a one-line message, and the escaping of untrusted text."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# C0 and C1 controls, DEL, and the format characters that can reorder or hide text on a terminal
+# (bidi overrides and isolates, zero-width marks).
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+class AttnvizError(Exception):
+    """A problem with the user's input or data: reported in one line, exit code 1."""
+
+
+def printable(text: str) -> str:
+    """``text`` with control and bidi characters shown as ``\\xNN``/``\\uNNNN`` escapes.
+
+    Everything that comes from the user (sentences, tokens, file names) passes through this before it
+    reaches a terminal, so it can never move the cursor, change colours or reorder the line.
+    """
+
+    def escape(match: re.Match[str]) -> str:
+        code = ord(match.group())
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return _UNSAFE.sub(escape, text)
+
+
+def quoted(text: str, limit: int = 60) -> str:
+    """``text`` made printable, shortened to ``limit`` characters and put in quotes, for messages."""
+    shown = printable(unicodedata.normalize("NFC", text))
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return f"'{shown}'"

@@ -1,0 +1,255 @@
+"""The attention core against hand-computed cases, a plain-loop reference, PyTorch, and properties."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from numpy.testing import assert_allclose, assert_array_equal
+
+from attnviz_cli.core import AttentionInputError, causal_mask, self_attention, softmax
+
+from .reference import masked_to_inf, reference_attention
+
+# The worked example of seeds/003 ("Illustrated self-attention"): three 4-d inputs, 4x3 projections.
+X3 = np.array([[1, 0, 1, 0], [0, 2, 0, 2], [1, 1, 1, 1]], dtype=np.float64)
+WK3 = np.array([[0, 0, 1], [1, 1, 0], [0, 1, 0], [1, 1, 0]], dtype=np.float64)
+WQ3 = np.array([[1, 0, 1], [1, 0, 0], [0, 0, 1], [0, 1, 1]], dtype=np.float64)
+WV3 = np.array([[0, 2, 0], [0, 3, 0], [1, 0, 3], [1, 1, 0]], dtype=np.float64)
+
+
+# ---- hand-computed cases -------------------------------------------------------------------------
+
+
+def test_softmax_of_known_rows():
+    # softmax([0, ln 3]) = [1/4, 3/4]; softmax([1, 1, 1]) = 1/3 each; -inf gets exactly 0
+    weights = softmax(np.array([[0.0, math.log(3.0)], [1.0, 1.0]]))
+    assert_allclose(weights, [[0.25, 0.75], [0.5, 0.5]], rtol=1e-15)
+    masked = softmax(np.array([[2.0, -np.inf, 2.0]]))
+    assert masked[0, 1] == 0.0
+    assert_allclose(masked, [[0.5, 0.0, 0.5]], rtol=1e-15)
+
+
+def test_softmax_is_stable_for_huge_scores():
+    weights = softmax(np.array([[1000.0, 1000.0 + math.log(3.0)], [-1e308, -1e308]]))
+    assert_allclose(weights, [[0.25, 0.75], [0.5, 0.5]], rtol=1e-12)
+
+
+def test_softmax_refuses_a_fully_masked_row():
+    with pytest.raises(AttentionInputError, match="fully masked"):
+        softmax(np.array([[0.0, 1.0], [-np.inf, -np.inf]]))
+
+
+def test_softmax_refuses_nan():
+    with pytest.raises(AttentionInputError, match="NaN"):
+        softmax(np.array([[0.0, np.nan]]))
+
+
+def test_worked_example_of_the_seed_article():
+    # By hand: q1 = x1 @ WQ = [1, 0, 2]; keys [0,1,1], [4,4,0], [2,3,1]; scores [2, 4, 4] (unscaled).
+    # softmax([2, 4, 4]) = [1, e^2, e^2] / (1 + 2e^2); values [1,2,3], [2,8,0], [2,6,3].
+    result = self_attention(X3, wq=WQ3, wk=WK3, wv=WV3, scale=False)
+    assert_array_equal(result.queries[0], [[1, 0, 2], [2, 2, 2], [2, 1, 3]])
+    assert_array_equal(result.keys[0], [[0, 1, 1], [4, 4, 0], [2, 3, 1]])
+    assert_array_equal(result.values[0], [[1, 2, 3], [2, 8, 0], [2, 6, 3]])
+    assert_array_equal(result.scores[0, 0], [2, 4, 4])
+    e2 = math.exp(2.0)
+    w = np.array([1.0, e2, e2]) / (1.0 + 2.0 * e2)
+    assert_allclose(result.weights[0, 0], w, rtol=1e-15)
+    expected_out = w[0] * np.array([1, 2, 3]) + w[1] * np.array([2, 8, 0]) + w[2] * np.array([2, 6, 3])
+    assert_allclose(result.output[0], expected_out, rtol=1e-14)
+    assert_allclose(result.output[0], [1.9366, 6.6831, 1.5951], atol=1e-4)  # as the article rounds them
+
+
+def test_scaling_divides_by_sqrt_d_k():
+    scaled = self_attention(X3, wq=WQ3, wk=WK3, wv=WV3, scale=True)
+    assert_allclose(scaled.scores[0, 0], np.array([2, 4, 4]) / math.sqrt(3), rtol=1e-15)
+
+
+def test_causal_mask_is_minus_inf_above_the_diagonal():
+    assert_array_equal(causal_mask(3), [[0, -np.inf, -np.inf], [0, 0, -np.inf], [0, 0, 0]])
+    result = self_attention(X3, wq=WQ3, wk=WK3, wv=WV3, scale=False, causal=True)
+    assert_array_equal(result.weights[0, 0], [1, 0, 0])  # the first token sees only itself
+    assert result.scores[0, 0, 1] == -np.inf
+    # the second query sees keys 1 and 2 only: q2 = [2, 2, 2], scores [4, 16]
+    assert_allclose(result.weights[0, 1, :2], softmax(np.array([4.0, 16.0])), rtol=1e-15)
+
+
+def test_two_identity_heads_each_attend_over_their_own_slice():
+    x = np.array([[1.0, 0.0, 0.0, 2.0], [0.0, 1.0, 1.0, 0.0]])
+    result = self_attention(x, heads=2, scale=False)
+    # head 0 sees components 0-1: q = k = v = [[1,0],[0,1]]; scores = I; head 1 sees [[0,2],[1,0]]
+    assert_array_equal(result.scores[0], [[1, 0], [0, 1]])
+    assert_array_equal(result.scores[1], [[4, 0], [0, 1]])
+    a = 1 / (1 + math.e)
+    assert_allclose(result.weights[0], [[1 - a, a], [a, 1 - a]], rtol=1e-15)
+    assert result.output.shape == (2, 4)
+    assert_allclose(result.output[:, :2], result.head_outputs[0], rtol=0)
+    assert_allclose(result.output[:, 2:], result.head_outputs[1], rtol=0)
+
+
+def test_output_projection_maps_the_concatenated_heads():
+    wo = np.arange(12, dtype=np.float64).reshape(3, 4) / 10
+    result = self_attention(X3, wq=WQ3, wk=WK3, wv=WV3, wo=wo)
+    assert result.output.shape == (3, 4)
+    assert_allclose(result.output, result.head_outputs[0] @ wo, rtol=1e-15)
+
+
+# ---- against the plain-loop reference on seeded random inputs ------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_matches_plain_loop_reference(seed):
+    rng = np.random.default_rng(seed)
+    T = int(rng.integers(1, 9))
+    heads = int(rng.choice([1, 2, 3]))
+    d_model = int(rng.integers(1, 5)) * heads
+    d_k, d_v = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    x = rng.standard_normal((T, d_model))
+    use = rng.random(4) < 0.7
+    wq = rng.standard_normal((d_model, heads * d_k)) if use[0] else None
+    wk = rng.standard_normal((d_model, heads * d_k)) if use[0] else None  # wq, wk share a width
+    wv = rng.standard_normal((d_model, heads * d_v)) if use[1] else None
+    v_width = heads * d_v if use[1] else d_model
+    wo = rng.standard_normal((v_width, int(rng.integers(1, 5)))) if use[2] else None
+    causal, scale = bool(rng.random() < 0.5), bool(use[3])
+
+    got = self_attention(x, heads=heads, wq=wq, wk=wk, wv=wv, wo=wo, scale=scale, causal=causal)
+    scores, weights, head_outputs, output = reference_attention(
+        x, heads=heads, wq=wq, wk=wk, wv=wv, wo=wo, scale=scale, causal=causal
+    )
+    assert_allclose(got.scores, masked_to_inf(scores), rtol=1e-12, atol=1e-12)
+    assert_allclose(got.weights, weights, rtol=1e-12, atol=1e-15)
+    assert_allclose(got.head_outputs, head_outputs, rtol=1e-12, atol=1e-12)
+    assert_allclose(got.output, output, rtol=1e-12, atol=1e-12)
+
+
+def test_matches_pytorch_multihead_attention():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    T, d_model, heads = 6, 8, 2
+    x = rng.standard_normal((T, d_model))
+    wq, wk, wv, wo = (rng.standard_normal((d_model, d_model)) for _ in range(4))
+    mha = torch.nn.MultiheadAttention(d_model, heads, bias=False, dtype=torch.float64)
+    with torch.no_grad():
+        # PyTorch computes x @ W.T; our matrices are the transposes of its weights
+        mha.in_proj_weight.copy_(torch.from_numpy(np.concatenate([wq.T, wk.T, wv.T])))
+        mha.out_proj.weight.copy_(torch.from_numpy(wo.T))
+        t = torch.from_numpy(x)[:, None, :]  # (T, batch=1, d_model)
+        mask = torch.from_numpy(np.triu(np.ones((T, T), dtype=bool), k=1))
+        out, weights = mha(t, t, t, need_weights=True, average_attn_weights=False, attn_mask=mask)
+    ours = self_attention(x, heads=heads, wq=wq, wk=wk, wv=wv, wo=wo, causal=True)
+    assert_allclose(ours.weights, weights[0].numpy(), rtol=1e-12, atol=1e-15)
+    assert_allclose(ours.output, out[:, 0, :].numpy(), rtol=1e-12, atol=1e-12)
+
+
+# ---- properties ------------------------------------------------------------------------------------
+
+finite = st.floats(-10, 10, allow_nan=False, allow_infinity=False, width=64)
+
+
+@st.composite
+def inputs(draw, dtype=np.float64):
+    T = draw(st.integers(1, 7))
+    heads = draw(st.sampled_from([1, 2, 3]))
+    d_model = heads * draw(st.integers(1, 4))
+    x = draw(arrays(dtype, (T, d_model), elements=st.floats(-10, 10, width=np.dtype(dtype).itemsize * 8)))
+    return x, heads
+
+
+@settings(max_examples=60, deadline=None)
+@given(inputs(), st.booleans(), st.booleans())
+def test_weight_rows_sum_to_one_and_lie_in_0_1(case, scale, causal):
+    x, heads = case
+    result = self_attention(x, heads=heads, scale=scale, causal=causal)
+    assert_allclose(result.weights.sum(axis=-1), 1.0, rtol=1e-12)
+    assert (result.weights >= 0).all() and (result.weights <= 1).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(inputs(), st.data())
+def test_permuting_tokens_permutes_the_outputs(case, data):
+    x, heads = case
+    perm = np.array(data.draw(st.permutations(range(x.shape[0]))))
+    plain = self_attention(x, heads=heads)
+    permuted = self_attention(x[perm], heads=heads)
+    assert_allclose(permuted.output, plain.output[perm], rtol=1e-9, atol=1e-9)
+    assert_allclose(permuted.weights, plain.weights[:, perm][:, :, perm], rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(inputs())
+def test_masked_weights_are_exactly_zero(case):
+    x, heads = case
+    result = self_attention(x, heads=heads, causal=True)
+    above = np.triu(np.ones(result.weights.shape[1:], dtype=bool), k=1)
+    assert (result.weights[:, above] == 0).all()
+    assert (result.scores[:, above] == -np.inf).all()
+    assert np.isfinite(result.scores[:, ~above]).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(inputs())
+def test_one_identity_head_is_softmax_of_x_xT_over_sqrt_d_times_x(case):
+    x, _ = case
+    d = x.shape[1]
+    s = x @ x.T / math.sqrt(d)
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    expected = (e / e.sum(axis=1, keepdims=True)) @ x
+    assert_allclose(self_attention(x).output, expected, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(inputs(np.float32), st.booleans())
+def test_dtype_is_preserved(case, causal):
+    x32, heads = case
+    r32 = self_attention(x32, heads=heads, causal=causal)
+    r64 = self_attention(x32.astype(np.float64), heads=heads, causal=causal)
+    for name in ("queries", "scores", "weights", "head_outputs", "output"):
+        assert getattr(r32, name).dtype == np.float32, name
+        assert getattr(r64, name).dtype == np.float64, name
+    assert_allclose(r32.output, r64.output, rtol=1e-4, atol=1e-4)
+
+
+def test_integer_input_runs_in_float64():
+    result = self_attention(np.array([[1, 0], [0, 1]]))
+    assert result.output.dtype == np.float64
+
+
+def test_results_are_read_only_and_do_not_alias_the_input():
+    x = np.eye(3)
+    result = self_attention(x)
+    x[0, 0] = 99.0
+    assert result.queries[0, 0, 0] == 1.0
+    with pytest.raises(ValueError):
+        result.weights[0, 0, 0] = 0.5
+
+
+# ---- bad input ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"heads": 3}, r"3 heads do not divide the embedding dimension \(4\)"),
+        ({"heads": 0}, "heads must be at least 1"),
+        ({"wq": np.ones((4, 3)), "wk": np.ones((4, 2))}, "wq and wk must have the same width"),
+        ({"wq": np.ones((5, 4)), "wk": np.ones((5, 4))}, r"wq must have shape \(4, h\*d\)"),
+        ({"wv": np.ones((4, 3)), "heads": 2}, r"2 heads do not divide wv's width \(3\)"),
+        ({"wo": np.ones((3, 2))}, r"wo must have shape \(4, d_out\)"),
+        ({"wq": np.full((4, 4), np.nan), "wk": np.ones((4, 4))}, "wq holds NaN"),
+    ],
+)
+def test_bad_shapes_and_values_are_refused(kwargs, message):
+    with pytest.raises(AttentionInputError, match=message):
+        self_attention(np.ones((2, 4)), **kwargs)
+
+
+@pytest.mark.parametrize("x", [np.ones(4), np.ones((0, 4)), np.array([[1.0, np.inf]])])
+def test_bad_inputs_are_refused(x):
+    with pytest.raises(AttentionInputError):
+        self_attention(x)
