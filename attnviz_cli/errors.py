@@ -7,7 +7,7 @@ import unicodedata
 
 # C0 and C1 controls, DEL, and the format characters that can reorder or hide text on a terminal
 # (bidi overrides and isolates, zero-width marks).
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+UNSAFE_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 class AttnvizError(Exception):
@@ -25,7 +25,7 @@ def printable(text: str) -> str:
         code = ord(match.group())
         return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
-    return _UNSAFE.sub(escape, text)
+    return UNSAFE_CHARACTERS.sub(escape, text)
 
 
 def quoted(text: str, limit: int = 60) -> str:

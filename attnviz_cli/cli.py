@@ -1,0 +1,179 @@
+"""The ``attn`` command: parse -> load -> compute -> render. Only wiring lives here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from .errors import AttnvizError, printable
+from .pipeline import inspect_sentence
+from .projections import Projections, identity, load_weights, random_xavier
+from .render_json import dumps, inspection_record
+from .results import Inspection
+from .vectors import DEFAULT_NAME, Embeddings, load
+
+EXAMPLES = """\
+Examples:
+
+  attn inspect "I sat on the river bank"
+
+  attn inspect "I deposited money at the bank" --heads 5 --dims 4
+
+  attn inspect "the cat sat on the mat" --projections random --seed 7 --causal
+
+  attn inspect "I sat on the river bank" --format json | jq '.heads[0].weights'
+
+  printf 'river bank\\nmoney bank\\n' | attn inspect - --format jsonl
+
+  attn inspect "hello world" --vectors ~/glove.6B.100d.txt
+"""
+
+app = typer.Typer(
+    name="attn",
+    help="See self-attention over real word embeddings: scores, softmax weights and contextualized vectors.",
+    epilog="Run 'attn inspect --help' for the options and examples. Exit codes: 0 ok, 1 bad input or data, 2 bad usage.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+
+
+class ProjectionKind(str, Enum):
+    identity = "identity"
+    random = "random"
+
+
+class OovPolicy(str, Enum):
+    skip = "skip"
+    zero = "zero"
+    error = "error"
+
+
+class VectorsFormat(str, Enum):
+    auto = "auto"
+    word2vec = "word2vec"
+    word2vec_binary = "word2vec-binary"
+    glove = "glove"
+    fasttext = "fasttext"
+    gensim = "gensim"
+
+
+def _say(message: str) -> None:
+    """A message line on stderr (the text is already printable)."""
+    sys.stderr.write(f"attn: {message}\n")
+
+
+@contextmanager
+def _reporting_errors() -> Iterator[None]:
+    """Turn our errors into one line on stderr and exit 1; end quietly when stdout's reader goes away."""
+    try:
+        yield
+    except AttnvizError as error:
+        _say(f"error: {error}")
+        raise typer.Exit(1)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the final flush at exit does not fail again
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        raise typer.Exit(130)
+    except Exception as error:  # a bug of ours: one line for the user, the traceback on request
+        if os.environ.get("ATTN_DEBUG"):
+            raise
+        _say(f"internal error: {type(error).__name__}: {printable(str(error))} (set ATTN_DEBUG=1 for a traceback; please report it)")
+        raise typer.Exit(1)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"attn {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """See self-attention over real word embeddings."""
+
+
+def _projections(kind: ProjectionKind, weights: Path | None, seed: int, d_model: int, heads: int) -> Projections:
+    if weights is not None:
+        return load_weights(weights, d_model=d_model, heads=heads)
+    return random_xavier(d_model, seed) if kind is ProjectionKind.random else identity()
+
+
+def _sentences(sentence: str, per_line: bool) -> Iterator[str]:
+    """The sentence argument, or stdin for '-': whole, or one sentence per non-blank line."""
+    if sentence != "-":
+        yield sentence
+    elif not per_line:
+        yield sys.stdin.buffer.read().decode("utf-8", errors="replace").strip()
+    else:
+        for raw in sys.stdin.buffer:
+            line = raw.decode("utf-8", errors="replace").strip()
+            if line:
+                yield line
+
+
+def _write(inspection: Inspection, fmt: OutputFormat, dims: int) -> None:
+    for note in inspection.notes:
+        _say(note)
+    if fmt is OutputFormat.table:
+        from rich.console import Console  # Rich only for tables: JSON output never pays for it
+
+        from .render_table import inspection_renderables
+
+        console = Console(highlight=False)
+        console.print(inspection_renderables(inspection, dims=dims, width=console.width))
+        return
+    sys.stdout.buffer.write(dumps(inspection_record(inspection), pretty=fmt is OutputFormat.json))
+    sys.stdout.buffer.flush()
+
+
+@app.command(epilog=EXAMPLES)
+def inspect(
+    sentence: Annotated[str, typer.Argument(help="The sentence to attend over, or - to read it from stdin (one per line with --format jsonl).")],
+    vectors: Annotated[Optional[str], typer.Option("--vectors", envvar="ATTN_VECTORS", help=f"Embeddings: a word2vec, GloVe or fastText file, or '{DEFAULT_NAME}' (the shipped default).", show_default=False)] = None,
+    vectors_format: Annotated[VectorsFormat, typer.Option("--vectors-format", help="Format of --vectors; 'auto' detects it from the file.")] = VectorsFormat.auto,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a gensim .kv/.model file, which is a pickle and can run code: only for files you trust.")] = False,
+    heads: Annotated[int, typer.Option("--heads", min=1, help="Number of attention heads; must divide the embedding dimension.")] = 1,
+    projections: Annotated[ProjectionKind, typer.Option("--projections", help="Q/K/V matrices: identity (plain dot-product attention over the embeddings) or random (Xavier-uniform, as PyTorch initialises them).")] = ProjectionKind.identity,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of --projections random.")] = 0,
+    weights: Annotated[Optional[Path], typer.Option("--weights", help="An .npz with arrays wq, wk, wv and optional wo (see README for shapes).", show_default=False)] = None,
+    no_scale: Annotated[bool, typer.Option("--no-scale", help="Do not divide scores by sqrt(d_k).")] = False,
+    causal: Annotated[bool, typer.Option("--causal", help="Mask future tokens: each token attends only to itself and earlier ones.")] = False,
+    oov: Annotated[OovPolicy, typer.Option("--oov", help="Unknown words: skip them (noted on stderr), give them a zero vector, or stop with an error.")] = OovPolicy.skip,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document) or jsonl (one line per sentence).")] = OutputFormat.table,
+    dims: Annotated[int, typer.Option("--dims", min=1, help="Vector components shown in tables.")] = 6,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Refuse sentences with more tokens than this.")] = 512,
+) -> None:
+    """Run self-attention over a sentence and show scores, weights and contextualized vectors."""
+    if weights is not None and projections is ProjectionKind.random:
+        raise typer.BadParameter("--weights and --projections random exclude each other", param_hint="--weights")
+    with _reporting_errors():
+        fmt_name = None if vectors_format is VectorsFormat.auto else vectors_format.value
+        embeddings: Embeddings = load(vectors, fmt=fmt_name, trust_pickle=trust_pickle)
+        chosen = _projections(projections, weights, seed, embeddings.dim, heads)
+        for text in _sentences(sentence, per_line=fmt is OutputFormat.jsonl):
+            inspection = inspect_sentence(
+                text, embeddings, chosen, heads=heads, scale=not no_scale, causal=causal,
+                oov=oov.value, max_tokens=max_tokens,
+            )
+            _write(inspection, fmt, dims)

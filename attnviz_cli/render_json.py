@@ -1,0 +1,60 @@
+"""Inspection -> the JSON record of schema ``attnviz.inspect/1`` (and JSON Lines). Never imports Rich.
+
+orjson writes NumPy arrays directly: float32 values in their shortest round-trip form (GloVe's 0.418 stays
+0.418), float64 as Python's repr; nothing is rounded. Masked scores (-inf inside) become null; the core
+guarantees nothing else is non-finite, so NaN and Infinity never appear.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+import numpy as np
+import orjson
+
+from .results import Inspection
+
+SCHEMA = "attnviz.inspect/1"
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+# JSON escapes C0 controls itself; these (C1 controls, bidi and zero-width marks) it would write raw.
+_INVISIBLE_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xe2\x80[\x8b-\x8f\xaa-\xae]|\xe2\x81[\xa6-\xa9]|\xef\xbb\xbf")
+
+
+def _array(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a)  # orjson needs C order; a no-op for the core's own arrays
+
+
+def inspection_record(inspection: Inspection) -> dict[str, Any]:
+    """The JSON-ready record of one inspection (arrays left as NumPy arrays for orjson)."""
+    attention = inspection.attention
+    return {
+        "schema": SCHEMA,
+        "sentence": inspection.sentence,
+        "tokens": list(inspection.tokens),
+        "dropped": [dataclasses.asdict(d) for d in inspection.dropped],
+        "config": dataclasses.asdict(inspection.config),
+        "inputs": _array(inspection.inputs),
+        "heads": [
+            {
+                "head": h,
+                "scores": _array(attention.scores[h]),
+                "weights": _array(attention.weights[h]),
+                "output": _array(attention.head_outputs[h]),
+            }
+            for h in range(attention.heads)
+        ],
+        "output": _array(attention.output),
+    }
+
+
+def _escape_invisible(data: bytes) -> bytes:
+    """Write C1 controls and bidi/zero-width marks as \\uXXXX escapes: same JSON, safe on a terminal."""
+    return _INVISIBLE_UTF8.sub(lambda m: b"\\u%04x" % ord(m.group().decode("utf-8")), data)
+
+
+def dumps(record: dict[str, Any], *, pretty: bool = False) -> bytes:
+    """One record as JSON bytes ending in a newline: indented if ``pretty``, else a single line."""
+    options = _OPTIONS | orjson.OPT_APPEND_NEWLINE | (orjson.OPT_INDENT_2 if pretty else 0)
+    return _escape_invisible(orjson.dumps(record, option=options))

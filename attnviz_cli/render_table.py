@@ -1,0 +1,176 @@
+"""Inspection -> Rich renderables: per-head score and weight tables, then the contextualized vectors.
+
+Returns objects and prints nothing. Every piece of user text (sentence, tokens, file names) becomes a
+``rich.text.Text`` after :func:`printable`, so it is never parsed as markup nor sent as control codes.
+Cells have fixed widths, so numbers are never cut; a sentence too long for the width is shown in runs
+of key columns (``keys 0-9``, ``keys 10-19``) rather than squeezed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rich import box
+from rich.color import Color
+from rich.console import Group, RenderableType
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+from .errors import printable
+from .results import Inspection
+
+MASKED = "·"  # shown for masked scores and weights, so a mask never reads as a tiny number
+LABEL_WIDTH = 9  # row labels: position and token
+SCORE_WIDTH = 5  # "-0.12", "12.3"
+WEIGHT_WIDTH = 4  # "0.43"
+VALUE_WIDTH = 6  # "-0.418"
+# A sequential colour scale (viridis, five stops) for the weights heatmap.
+_STOPS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=float)
+
+
+def safe(text: str, style: str | Style = "") -> Text:
+    """User text as a Text that Rich shows literally, with control characters escaped."""
+    return Text(printable(text), style=style)
+
+
+def heat_style(weight: float) -> Style:
+    """Background colour for a weight in [0, 1], with a foreground that stays readable on it."""
+    position = min(max(weight, 0.0), 1.0) * (len(_STOPS) - 1)
+    low = int(position)
+    high = min(low + 1, len(_STOPS) - 1)
+    rgb = _STOPS[low] + (_STOPS[high] - _STOPS[low]) * (position - low)
+    foreground = "black" if weight > 0.55 else "white"
+    return Style(bgcolor=Color.from_rgb(*rgb), color=foreground)
+
+
+def format_score(score: float) -> str:
+    """A score in at most five characters: two decimals below 10, one below 100, none above."""
+    if np.isneginf(score):
+        return MASKED
+    size = abs(score)
+    return f"{score:.2f}" if size < 9.995 else f"{score:.1f}" if size < 99.95 else f"{score:.0f}"
+
+
+def column_chunks(count: int, cell: int, width: int, reserved: int = 0) -> list[range]:
+    """Columns 0..count-1 in balanced runs that fit ``width`` beside the row label and ``reserved``.
+
+    Each column costs its cell plus one space; runs are made as even as possible (12 -> 6 + 6).
+    """
+    fits = max(1, (width - LABEL_WIDTH - reserved) // (cell + 1))
+    runs = max(1, math.ceil(count / fits))
+    size = math.ceil(count / runs) if count else 0
+    return [range(start, min(start + size, count)) for start in range(0, count, size or 1)]
+
+
+def _table(label: str) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")
+    table.add_column(label, no_wrap=True, overflow="ellipsis", width=LABEL_WIDTH)
+    return table
+
+
+def _title(text: str, columns: range, total: int, what: str = "keys") -> Text:
+    if len(columns) < total:
+        text += f", {what} {columns.start}-{columns.stop - 1}"
+    return Text(text, style="bold")
+
+
+def _label(position: int, token: str) -> Text:
+    return Text.assemble((f"{position} ", "dim"), safe(token))
+
+
+def scores_tables(inspection: Inspection, head: int, width: int = 80) -> list[RenderableType]:
+    """The scores of one head as they enter the softmax (scaled and masked)."""
+    attention, tokens = inspection.attention, inspection.tokens
+    what = "q·k/√d_k" if attention.scale else "q·k"
+    parts: list[RenderableType] = []
+    for keys in column_chunks(len(tokens), SCORE_WIDTH, width):
+        table = _table("query")
+        for j in keys:
+            table.add_column(safe(tokens[j]), justify="right", no_wrap=True, overflow="ellipsis", width=SCORE_WIDTH)
+        for i, token in enumerate(tokens):
+            table.add_row(_label(i, token), *(format_score(attention.scores[head, i, j]) for j in keys))
+        parts += [_title(f"head {head + 1}/{attention.heads} scores ({what})", keys, len(tokens)), table, Text()]
+    return parts
+
+
+def weights_tables(inspection: Inspection, head: int, width: int = 80) -> list[RenderableType]:
+    """The softmax weights of one head as a heatmap; each row's strongest weight is bold, and named in
+    a last column so that it shows without colour too."""
+    attention, tokens = inspection.attention, inspection.tokens
+    masked = np.isneginf(attention.scores[head])
+    strongest = attention.weights[head].argmax(axis=1)
+    chunks = column_chunks(len(tokens), WEIGHT_WIDTH, width, reserved=LABEL_WIDTH + 1)
+    parts: list[RenderableType] = []
+    for keys in chunks:
+        last = keys is chunks[-1]
+        table = _table("query")
+        for j in keys:
+            table.add_column(safe(tokens[j]), justify="right", no_wrap=True, overflow="ellipsis", width=WEIGHT_WIDTH)
+        if last:
+            table.add_column("strongest", no_wrap=True, overflow="ellipsis", width=LABEL_WIDTH)
+        for i, token in enumerate(tokens):
+            cells = [_weight_cell(float(attention.weights[head, i, j]), masked[i, j], j == strongest[i]) for j in keys]
+            extra = [Text.assemble("→ ", safe(tokens[strongest[i]]))] if last else []
+            table.add_row(_label(i, token), *cells, *extra)
+        title = f"head {head + 1}/{attention.heads} weights (softmax, rows sum to 1)"
+        parts += [_title(title, keys, len(tokens)), table, Text()]
+    return parts
+
+
+def _weight_cell(weight: float, masked: bool, strongest: bool) -> Text:
+    if masked:
+        return Text(MASKED, style="dim")
+    return Text(f"{weight:.2f}", style=heat_style(weight) + Style(bold=strongest))
+
+
+def vectors_tables(inspection: Inspection, dims: int, width: int = 80) -> list[RenderableType]:
+    """The contextualized vectors (the attention output): the first ``dims`` components and the norm."""
+    output = inspection.attention.output
+    shown = min(dims, output.shape[1])
+    chunks = column_chunks(shown, VALUE_WIDTH, width, reserved=VALUE_WIDTH + 1)
+    parts: list[RenderableType] = []
+    for components in chunks:
+        last = components is chunks[-1]
+        table = _table("token")
+        for k in components:
+            table.add_column(f"[{k}]", justify="right", no_wrap=True, width=VALUE_WIDTH)
+        if last:
+            table.add_column("norm", justify="right", no_wrap=True, width=VALUE_WIDTH)
+        for i, token in enumerate(inspection.tokens):
+            row = output[i]
+            norm = [f"{np.linalg.norm(row):.3f}"] if last else []
+            table.add_row(_label(i, token), *(f"{row[k]:.3f}" for k in components), *norm)
+        title = "contextualized vectors (attention output)"
+        if shown < output.shape[1]:
+            title += f", {shown} of {output.shape[1]} components (--dims)"
+        parts += [_title(title, components, shown, what="components"), table, Text()]
+    return parts
+
+
+def summary(inspection: Inspection) -> Text:
+    """The sentence, the vectors, and how attention ran over it, one labelled line each."""
+    c = inspection.config
+    how = [f"{c.heads} head{'s' if c.heads > 1 else ''}", f"d_k {c.d_k}", "scaled by 1/√d_k" if c.scale else "unscaled"]
+    how += ["causal"] if c.causal else []
+    how.append(f"{c.projections} projections" + (f" (seed {c.seed})" if c.seed is not None else ""))
+    text = Text.assemble(
+        ("sentence   ", "bold"), safe(inspection.sentence), "\n",
+        ("tokens     ", "bold"), f"{len(inspection.tokens)}\n",
+        ("vectors    ", "bold"), safe(c.vectors.name), f" ({c.vectors.dim}d, {c.vectors.vocab_size:,} words)\n",
+        ("attention  ", "bold"), " · ".join(how),
+    )
+    if inspection.dropped:
+        text.append("\ndropped    ", style="bold")
+        text.append_text(Text(", ").join(safe(f"{d.token}@{d.position}") for d in inspection.dropped))
+    return text
+
+
+def inspection_renderables(inspection: Inspection, *, dims: int = 6, width: int = 80) -> Group:
+    """Everything ``attn inspect`` shows for one inspection, in reading order, laid out for ``width``."""
+    parts: list[RenderableType] = [summary(inspection), Text()]
+    for head in range(inspection.attention.heads):
+        parts += scores_tables(inspection, head, width) + weights_tables(inspection, head, width)
+    parts += vectors_tables(inspection, dims, width)
+    return Group(*parts)

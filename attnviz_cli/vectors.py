@@ -1,0 +1,255 @@
+"""Word embeddings: the shipped default, files gensim reads, and tokens -> an input matrix.
+
+The default (GloVe 6B 50d, 50,000 words) is a plain .npy memory-mapped with no pickle plus a word list,
+so loading it costs milliseconds and never imports gensim. Other files are read through gensim, which
+is imported only on that path. gensim's own .kv/.model files are pickles: they are loaded only when the
+caller says the file is trusted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AttnvizError, quoted
+from .results import Dropped, VectorsInfo
+from .tokenize import tokenize
+
+DEFAULT_NAME = "glove-6b-50d-50k"
+FORMATS = ("word2vec", "word2vec-binary", "glove", "fasttext", "gensim")
+OOV_POLICIES = ("skip", "zero", "error")
+_FASTTEXT_MAGIC = 793712314  # first int32 of a Facebook fastText .bin
+_SNIFF_BYTES = 1 << 16
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """A vocabulary and its vectors, row i of ``vectors`` being the vector of ``words[i]``."""
+
+    name: str
+    vectors: np.ndarray  # (V, d), read-only
+    words: Sequence[str]
+    index: Mapping[str, int]  # word -> row
+    lowercase: bool  # whether the vocabulary is lower-case, so tokens must be lower-cased too
+    subword: Callable[[str], np.ndarray] | None = None  # fastText: a vector for any word
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    @property
+    def info(self) -> VectorsInfo:
+        return VectorsInfo(name=self.name, dim=self.dim, vocab_size=len(self.words))
+
+    def row(self, token: str) -> int | None:
+        """The row of ``token``, trying its lower-case form in a cased vocabulary; None if unknown."""
+        found = self.index.get(token)
+        if found is None and not self.lowercase:
+            found = self.index.get(token.lower())
+        return found
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A tokenized sentence turned into an input matrix, with what was dropped and what to tell."""
+
+    tokens: tuple[str, ...]  # the tokens that have a row in x
+    x: np.ndarray  # (T, d_model)
+    dropped: tuple[Dropped, ...]
+    notes: tuple[str, ...]  # one line each, for stderr
+
+
+# ---- the shipped default ---------------------------------------------------------------------------
+
+
+def default_dir() -> Path:
+    """Where the shipped vectors are: inside the installed package, or ``vectors/`` of a source tree."""
+    packaged = Path(str(resources.files(__package__))) / "_vectors"
+    if (packaged / f"{DEFAULT_NAME}.npy").is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "vectors"
+
+
+def load_default() -> Embeddings:
+    """The shipped GloVe vectors, memory-mapped (no pickle, no gensim)."""
+    folder = default_dir()
+    try:
+        meta = json.loads((folder / f"{DEFAULT_NAME}.json").read_text(encoding="utf-8"))
+        vectors = np.load(folder / f"{DEFAULT_NAME}.npy", mmap_mode="r", allow_pickle=False)
+        words = (folder / f"{DEFAULT_NAME}.vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    except (OSError, ValueError) as error:
+        raise AttnvizError(f"the shipped vectors in {quoted(str(folder))} cannot be read ({error}); reinstall attnviz")
+    if vectors.shape != (len(words), meta["dim"]):
+        raise AttnvizError(f"the shipped vectors in {quoted(str(folder))} are damaged; reinstall attnviz")
+    return Embeddings(
+        name=meta["name"], vectors=vectors, words=words,
+        index=dict(zip(words, range(len(words)))), lowercase=meta["lowercase"],
+    )
+
+
+def load(spec: str | None = None, *, fmt: str | None = None, trust_pickle: bool = False) -> Embeddings:
+    """Embeddings named by ``spec``: None or the default's name for the shipped vectors, else a file path."""
+    if spec is None or spec == DEFAULT_NAME:
+        return load_default()
+    return load_file(Path(spec), fmt=fmt, trust_pickle=trust_pickle)
+
+
+# ---- files read through gensim ---------------------------------------------------------------------
+
+
+def _read_head(path: Path) -> bytes:
+    """The first bytes of ``path`` (decompressed if gzip), with a clear error if it cannot be read."""
+    if not path.exists():
+        raise AttnvizError(f"vectors file {quoted(str(path))} does not exist")
+    if path.is_dir():
+        raise AttnvizError(f"vectors file {quoted(str(path))} is a directory")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+        if head[:2] == b"\x1f\x8b":
+            with gzip.open(path, "rb") as handle:
+                head = handle.read(_SNIFF_BYTES)
+    except (OSError, EOFError) as error:
+        raise AttnvizError(f"vectors file {quoted(str(path))} cannot be read: {error.strerror or error}")
+    if not head.strip():
+        raise AttnvizError(f"vectors file {quoted(str(path))} is empty")
+    return head
+
+
+def _is_float(text: bytes) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def detect_format(path: Path) -> str:
+    """The format of an embeddings file, from its first bytes (see FORMATS)."""
+    head = _read_head(path)
+    if int.from_bytes(head[:4], "little") == _FASTTEXT_MAGIC:
+        return "fasttext"
+    if head[:1] == b"\x80":
+        return "gensim"
+    first, _, rest = head.partition(b"\n")
+    fields = first.split()
+    if len(fields) == 2 and all(f.isdigit() for f in fields):
+        dim = int(fields[1])
+        second = rest.split(b"\n", 1)[0].split()
+        is_text = len(second) == dim + 1 and all(_is_float(f) for f in second[1:])
+        return "word2vec" if is_text else "word2vec-binary"
+    if len(fields) >= 2 and all(_is_float(f) for f in fields[1:]):
+        return "glove"
+    raise AttnvizError(
+        f"vectors file {quoted(str(path))} is not a recognised embedding format "
+        f"(word2vec text or binary, GloVe text, fastText .bin); name one with --vectors-format"
+    )
+
+
+def _read_with_gensim(path: Path, fmt: str):
+    """A gensim KeyedVectors for ``path`` in format ``fmt``; gensim is imported here and only here."""
+    from gensim.models import KeyedVectors
+    from gensim.models.fasttext import load_facebook_vectors
+
+    if fmt == "fasttext":
+        return load_facebook_vectors(str(path))
+    if fmt == "gensim":
+        from gensim.utils import SaveLoad
+
+        loaded = SaveLoad.load(str(path))
+        return getattr(loaded, "wv", loaded)
+    return KeyedVectors.load_word2vec_format(
+        str(path), binary=fmt == "word2vec-binary", no_header=fmt == "glove", unicode_errors="replace"
+    )
+
+
+def load_file(path: Path, *, fmt: str | None = None, trust_pickle: bool = False) -> Embeddings:
+    """Embeddings read from a word2vec, GloVe, fastText or (trusted) gensim file."""
+    if fmt is not None and fmt not in FORMATS:
+        raise AttnvizError(f"unknown vectors format {quoted(fmt)}; choose one of {', '.join(FORMATS)}")
+    fmt = fmt or detect_format(path)
+    if fmt == "gensim" and not trust_pickle:
+        raise AttnvizError(
+            f"vectors file {quoted(str(path))} is a gensim pickle, which can run code when loaded; "
+            "pass --trust-pickle only if you made it or trust who did, or convert it to word2vec format"
+        )
+    _read_head(path)
+    try:
+        kv = _read_with_gensim(path, fmt)
+    except Exception as error:  # gensim raises many types; the user needs one line, not a traceback
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise AttnvizError(f"vectors file {quoted(str(path))} cannot be read as {fmt}: {reason}") from error
+    return _from_keyed_vectors(kv, path, fmt)
+
+
+def _from_keyed_vectors(kv, path: Path, fmt: str) -> Embeddings:
+    vectors = np.asarray(kv.vectors)
+    words = list(kv.index_to_key)
+    if vectors.ndim != 2 or vectors.shape[0] == 0 or vectors.shape[1] == 0 or vectors.shape[0] != len(words):
+        raise AttnvizError(f"vectors file {quoted(str(path))} holds no usable vectors (shape {vectors.shape})")
+    if not np.isfinite(vectors).all():
+        bad = int(np.flatnonzero(~np.isfinite(vectors).all(axis=1))[0])
+        raise AttnvizError(f"vectors file {quoted(str(path))} holds NaN or infinite values (word {quoted(words[bad])})")
+    vectors.flags.writeable = False
+    sample = words[:10_000]
+    subword = None
+    if fmt == "fasttext" and getattr(kv, "bucket", 0):
+        subword = kv.get_vector
+    return Embeddings(
+        name=path.name, vectors=vectors, words=words, index=kv.key_to_index,
+        lowercase=not any(w != w.lower() for w in sample), subword=subword,
+    )
+
+
+# ---- tokens -> inputs ------------------------------------------------------------------------------
+
+
+def embed_sentence(sentence: str, embeddings: Embeddings, *, oov: str = "skip") -> Embedded:
+    """Tokenize ``sentence`` as the vocabulary expects and look every token up."""
+    tokens = tokenize(sentence, lowercase=embeddings.lowercase, vocabulary=embeddings.index)
+    return embed_tokens(tokens, embeddings, oov=oov)
+
+
+def embed_tokens(tokens: Sequence[str], embeddings: Embeddings, *, oov: str = "skip") -> Embedded:
+    """The input matrix of ``tokens``; unknown words are skipped, zeroed, refused, or (fastText) built
+    from subwords, as ``oov`` and the embeddings allow."""
+    if oov not in OOV_POLICIES:
+        raise AttnvizError(f"unknown --oov policy {quoted(oov)}; choose one of {', '.join(OOV_POLICIES)}")
+    kept: list[str] = []
+    rows: list[np.ndarray | int] = []
+    dropped: list[Dropped] = []
+    notes: list[str] = []
+    for position, token in enumerate(tokens):
+        row = embeddings.row(token)
+        if row is not None:
+            kept.append(token)
+            rows.append(row)
+        elif embeddings.subword is not None:
+            kept.append(token)
+            rows.append(np.asarray(embeddings.subword(token)))
+            notes.append(f"unknown word {quoted(token)} (position {position}) built from its subwords")
+        elif oov == "error":
+            raise AttnvizError(f"unknown word {quoted(token)} at position {position} is not in {embeddings.name}")
+        elif oov == "zero":
+            kept.append(token)
+            rows.append(np.zeros(embeddings.dim, dtype=embeddings.vectors.dtype))
+            notes.append(f"unknown word {quoted(token)} (position {position}) given a zero vector")
+        else:
+            dropped.append(Dropped(token=token, position=position, reason="oov"))
+            notes.append(f"unknown word {quoted(token)} (position {position}) skipped")
+    x = _gather(embeddings.vectors, rows)
+    return Embedded(tokens=tuple(kept), x=x, dropped=tuple(dropped), notes=tuple(notes))
+
+
+def _gather(vectors: np.ndarray, rows: Sequence[np.ndarray | int]) -> np.ndarray:
+    """(T, d) matrix of the given vocabulary rows and ready-made vectors, in the vectors' dtype."""
+    if all(isinstance(r, int) for r in rows):
+        return vectors[np.asarray(rows, dtype=np.intp)] if rows else np.empty((0, vectors.shape[1]), vectors.dtype)
+    return np.stack([vectors[r] if isinstance(r, int) else r.astype(vectors.dtype) for r in rows])
+
