@@ -149,7 +149,7 @@ def _write(inspection: Inspection, fmt: OutputFormat, dims: int) -> None:
 
 @app.command(epilog=EXAMPLES)
 def inspect(
-    sentence: Annotated[str, typer.Argument(help="The sentence to attend over, or - to read it from stdin (one per line with --format jsonl).")],
+    sentence: Annotated[str, typer.Argument(metavar="SENTENCE", help="The sentence to attend over, or - to read it from stdin (one per line with --format jsonl).")],
     vectors: Annotated[Optional[str], typer.Option("--vectors", envvar="ATTN_VECTORS", help=f"Embeddings: a word2vec, GloVe or fastText file, or '{DEFAULT_NAME}' (the shipped default).", show_default=False)] = None,
     vectors_format: Annotated[VectorsFormat, typer.Option("--vectors-format", help="Format of --vectors; 'auto' detects it from the file.")] = VectorsFormat.auto,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a gensim .kv/.model file, which is a pickle and can run code: only for files you trust.")] = False,

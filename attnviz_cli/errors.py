@@ -28,9 +28,11 @@ def printable(text: str) -> str:
     return UNSAFE_CHARACTERS.sub(escape, text)
 
 
-def quoted(text: str, limit: int = 60) -> str:
-    """``text`` made printable, shortened to ``limit`` characters and put in quotes, for messages."""
+def quoted(text: str, limit: int = 80) -> str:
+    """``text`` made printable and put in quotes, for messages; past ``limit`` characters its middle
+    gives way to an ellipsis, so both a path's folder and its file name still show."""
     shown = printable(unicodedata.normalize("NFC", text))
     if len(shown) > limit:
-        shown = shown[: limit - 1] + "…"
+        head = limit // 3
+        shown = shown[:head] + "…" + shown[len(shown) - (limit - head - 1) :]
     return f"'{shown}'"

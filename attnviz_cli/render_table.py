@@ -163,7 +163,7 @@ def summary(inspection: Inspection) -> Text:
     )
     if inspection.dropped:
         text.append("\ndropped    ", style="bold")
-        text.append_text(Text(", ").join(safe(f"{d.token}@{d.position}") for d in inspection.dropped))
+        text.append_text(Text(", ").join(safe(f"'{d.token}' (position {d.position})") for d in inspection.dropped))
     return text
 
 

@@ -180,12 +180,35 @@ def load_file(path: Path, *, fmt: str | None = None, trust_pickle: bool = False)
             "pass --trust-pickle only if you made it or trust who did, or convert it to word2vec format"
         )
     _read_head(path)
+    if fmt in ("glove", "word2vec"):
+        _check_text_rows(path, fmt)
     try:
         kv = _read_with_gensim(path, fmt)
     except Exception as error:  # gensim raises many types; the user needs one line, not a traceback
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise AttnvizError(f"vectors file {quoted(str(path))} cannot be read as {fmt}: {reason}") from error
     return _from_keyed_vectors(kv, path, fmt)
+
+
+def _check_text_rows(path: Path, fmt: str) -> None:
+    """Refuse a text file whose rows differ in width: gensim would silently broadcast a short row."""
+    with path.open("rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    with (gzip.open(path, "rb") if gzipped else path.open("rb")) as handle:
+        expected, first = None, 1
+        if fmt == "word2vec":
+            expected, first = int(handle.readline().split()[1]) + 1, 2
+        for number, line in enumerate(handle, first):
+            fields = len(line.split())
+            if fields == 0:
+                continue
+            if expected is None:
+                expected = fields
+            elif fields != expected:
+                raise AttnvizError(
+                    f"vectors file {quoted(str(path))} is ragged: line {number} has {fields - 1} values "
+                    f"where {expected - 1} were expected"
+                )
 
 
 def _from_keyed_vectors(kv, path: Path, fmt: str) -> Embeddings:

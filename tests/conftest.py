@@ -1,0 +1,74 @@
+"""Shared fixtures: the shipped vectors, tiny hand-made embeddings, and small files in every format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attnviz_cli.vectors import Embeddings, load_default
+
+# A vocabulary small enough to compute attention over by hand (2-d, float64).
+TINY_WORDS = ["river", "bank", "money", "the"]
+TINY_VECTORS = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.5, 0.5]])
+
+# Vectors for the file-format tests: values exactly representable in float32 and in short decimals.
+FILE_WORDS = ["the", "river", "bank", "money", "flows", "Paris"]
+FILE_VECTORS = (np.arange(24, dtype=np.float32).reshape(6, 4) - 11.5) / 8
+
+
+@pytest.fixture(scope="session")
+def glove():
+    return load_default()
+
+
+@pytest.fixture
+def tiny() -> Embeddings:
+    return Embeddings(
+        name="tiny", vectors=TINY_VECTORS, words=TINY_WORDS,
+        index={w: i for i, w in enumerate(TINY_WORDS)}, lowercase=True,
+    )
+
+
+def _text_lines(words, vectors) -> list[str]:
+    return [f"{w} " + " ".join(repr(float(v)) for v in row) for w, row in zip(words, vectors)]
+
+
+@pytest.fixture
+def glove_txt(tmp_path: Path) -> Path:
+    path = tmp_path / "small.glove.txt"
+    path.write_text("\n".join(_text_lines(FILE_WORDS, FILE_VECTORS)) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def word2vec_txt(tmp_path: Path) -> Path:
+    path = tmp_path / "small.w2v.txt"
+    header = f"{len(FILE_WORDS)} {FILE_VECTORS.shape[1]}"
+    path.write_text("\n".join([header, *_text_lines(FILE_WORDS, FILE_VECTORS)]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def word2vec_bin(tmp_path: Path) -> Path:
+    path = tmp_path / "small.w2v.bin"
+    with path.open("wb") as handle:  # the word2vec binary layout, written by hand, not by gensim
+        handle.write(f"{len(FILE_WORDS)} {FILE_VECTORS.shape[1]}\n".encode())
+        for word, row in zip(FILE_WORDS, FILE_VECTORS):
+            handle.write(word.encode() + b" " + row.astype("<f4").tobytes() + b"\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fasttext_bin(tmp_path_factory) -> Path:
+    from gensim.models import FastText
+    from gensim.models.fasttext import save_facebook_model
+
+    corpus = [["the", "river", "bank", "flows"], ["the", "money", "bank"], ["river", "banks", "flow"]] * 20
+    model = FastText(vector_size=8, window=2, min_count=1, epochs=2, seed=1, workers=1, min_n=2, max_n=4, bucket=2000)
+    model.build_vocab(corpus)
+    model.train(corpus, total_examples=len(corpus), epochs=2)
+    path = tmp_path_factory.mktemp("ft") / "small.bin"
+    save_facebook_model(model, str(path))
+    return path

@@ -1,0 +1,81 @@
+"""The attnviz.inspect/1 record: exact values, the schema, and what JSON must never hold."""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+
+import jsonschema
+import numpy as np
+import pytest
+
+from attnviz_cli.pipeline import inspect_sentence
+from attnviz_cli.projections import identity, random_xavier
+from attnviz_cli.render_json import dumps, inspection_record
+
+SCHEMA = json.loads((resources.files("attnviz_cli") / "schemas" / "inspect-1.schema.json").read_text())
+
+# "River bank!" over river = [1, 0], bank = [1, 1], causal, unscaled, by hand:
+# scores [[1, masked], [1, 2]]; weights [[1, 0], [1/(1+e), e/(1+e)]]; outputs [1, 0], [1, e/(1+e)].
+GOLDEN = (
+    '{"schema":"attnviz.inspect/1","sentence":"River bank!","tokens":["river","bank"],'
+    '"dropped":[{"token":"!","position":2,"reason":"oov"}],'
+    '"config":{"heads":1,"d_model":2,"d_k":2,"d_v":2,"d_out":2,"scale":false,"causal":true,'
+    '"projections":"identity","seed":null,"vectors":{"name":"tiny","dim":2,"vocab_size":4}},'
+    '"inputs":[[1.0,0.0],[1.0,1.0]],'
+    '"heads":[{"head":0,"scores":[[1.0,null],[1.0,2.0]],'
+    '"weights":[[1.0,0.0],[0.2689414213699951,0.7310585786300049]],'
+    '"output":[[1.0,0.0],[1.0,0.7310585786300049]]}],'
+    '"output":[[1.0,0.0],[1.0,0.7310585786300049]]}\n'
+)
+
+
+def test_golden_record_of_a_hand_computed_case(tiny):
+    inspection = inspect_sentence("River bank!", tiny, identity(), scale=False, causal=True)
+    line = dumps(inspection_record(inspection)).decode()
+    assert line == GOLDEN
+    e = math.e
+    assert json.loads(line)["heads"][0]["weights"][1] == [1 / (1 + e), e / (1 + e)]
+
+
+def test_pretty_and_compact_hold_the_same_document(tiny):
+    inspection = inspect_sentence("river bank", tiny, identity())
+    pretty = dumps(inspection_record(inspection), pretty=True).decode()
+    assert pretty.startswith('{\n  "schema": "attnviz.inspect/1",') and pretty.endswith("}\n")
+    assert json.loads(pretty) == json.loads(dumps(inspection_record(inspection)))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("heads", [1, 2, 5])
+def test_records_validate_against_the_schema_and_agree_with_the_core(glove, heads, causal):
+    inspection = inspect_sentence("The bank raised rates after the river flooded", glove, random_xavier(50, 3), heads=heads, causal=causal)
+    record = json.loads(dumps(inspection_record(inspection)))
+    jsonschema.validate(record, SCHEMA)
+    T = len(record["tokens"])
+    assert len(record["heads"]) == heads
+    for h, head in enumerate(record["heads"]):
+        scores = np.array([[-np.inf if s is None else s for s in row] for row in head["scores"]], dtype=np.float32)
+        np.testing.assert_array_equal(scores, inspection.attention.scores[h])
+        np.testing.assert_array_equal(np.float32(head["weights"]), inspection.attention.weights[h])
+        assert sum(s is None for row in head["scores"] for s in row) == (T * (T - 1) // 2 if causal else 0)
+    np.testing.assert_array_equal(np.float32(record["output"]), inspection.attention.output)
+    assert record["config"]["seed"] == 3 and record["config"]["d_out"] == 50
+
+
+def test_float32_values_appear_exactly_as_glove_publishes_them(glove):
+    record = dumps(inspection_record(inspect_sentence("the", glove, identity()))).decode()
+    assert '"inputs":[[0.418,0.24968,-0.41242,0.1217,0.34527,' in record
+
+
+def test_no_nan_or_infinity_ever_appears(glove):
+    text = dumps(inspection_record(inspect_sentence("a b c d e f", glove, identity(), causal=True, heads=10))).decode()
+    assert "NaN" not in text and "Infinity" not in text and "null" in text
+
+
+def test_invisible_characters_are_escaped_yet_the_sentence_round_trips(tiny):
+    sentence = "river\u202e bank\u0085\u200b"
+    data = dumps(inspection_record(inspect_sentence(sentence, tiny, identity())))
+    assert b"\\u202e" in data and b"\\u0085" in data and b"\\u200b" in data
+    assert "\u202e".encode() not in data
+    assert json.loads(data)["sentence"] == sentence

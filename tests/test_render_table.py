@@ -1,0 +1,95 @@
+"""Rich tables rendered into a fixed console and compared as exact text, as Rich's own tests do."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from attnviz_cli.pipeline import inspect_sentence
+from attnviz_cli.projections import identity
+from attnviz_cli.render_table import column_chunks, format_score, inspection_renderables
+
+
+def render(inspection, width=80, dims=6, **console_options) -> str:
+    options = {"color_system": None} | console_options
+    console = Console(width=width, file=io.StringIO(), highlight=False, **options)
+    console.print(inspection_renderables(inspection, dims=dims, width=width))
+    return console.file.getvalue()
+
+
+GOLDEN = """\
+sentence   River bank!
+tokens     2
+vectors    tiny (2d, 4 words)
+attention  1 head · d_k 2 · unscaled · causal · identity projections
+dropped    '!' (position 2)
+
+head 1/1 scores (q·k)
+query     river  bank
+─────────────────────
+0 river    1.00     ·
+1 bank     1.00  2.00
+
+head 1/1 weights (softmax, rows sum to 1)
+query     riv… bank strongest
+─────────────────────────────
+0 river   1.00    · → river  
+1 bank    0.27 0.73 → bank   
+
+contextualized vectors (attention output)
+token        [0]    [1]   norm
+──────────────────────────────
+0 river    1.000  0.000  1.000
+1 bank     1.000  0.731  1.239
+
+"""
+
+
+def test_golden_tables_of_a_hand_computed_case(tiny):
+    # weights row 2: 1/(1+e) = 0.27, e/(1+e) = 0.73; output of bank: [1, 0.731], norm sqrt(1 + 0.731^2) = 1.239
+    assert render(inspect_sentence("River bank!", tiny, identity(), scale=False, causal=True)) == GOLDEN
+
+
+def test_a_ten_word_sentence_fits_80_columns_without_cutting_numbers(glove):
+    inspection = inspect_sentence("The bank raised its interest rates after the river flooded", glove, identity(), heads=2)
+    text = render(inspection)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "keys 0-" not in text  # all ten keys in one table
+    numeric_cells = "".join(line[9:].split("→")[0] for line in text.splitlines() if line[:1].isdigit())
+    assert "…" not in numeric_cells and "0." in numeric_cells  # every number whole
+    assert text.count("head 2/2 weights") == 1
+
+
+def test_long_sentences_are_split_into_runs_of_keys(glove):
+    inspection = inspect_sentence(" ".join(["the river bank"] * 8), glove, identity())
+    text = render(inspection)
+    assert "keys 0-11" in text and "keys 12-23" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_column_chunks_are_balanced_and_fit():
+    assert column_chunks(12, 5, 80) == [range(0, 6), range(6, 12)]
+    assert column_chunks(11, 5, 80) == [range(0, 11)]
+    assert column_chunks(3, 5, 10) == [range(0, 1), range(1, 2), range(2, 3)]
+
+
+def test_format_score_fits_five_characters():
+    assert [format_score(s) for s in (0.123, -0.126, 9.994, 12.345, -45.67, 123.4)] == ["0.12", "-0.13", "9.99", "12.3", "-45.7", "123"]
+    assert format_score(float("-inf")) == "·"
+
+
+def test_markup_and_control_codes_in_user_text_are_shown_literally(tiny):
+    inspection = inspect_sentence("[bold red]river[/] \x1b[2J bank", tiny, identity())
+    text = render(inspection, color_system="truecolor", force_terminal=True)
+    assert "[bold red]river[/] \\x1b[2J bank" in text
+    assert "\x1b[2J" not in text
+
+
+def test_colour_marks_the_heatmap_and_each_rows_strongest_weight(tiny):
+    inspection = inspect_sentence("river bank money", tiny, identity())
+    text = render(inspection, color_system="truecolor", force_terminal=True)
+    assert text.count("48;2;") == 9  # a background colour in each of the 3 x 3 weight cells
+    assert text.count("\x1b[1;") >= 3  # bold strongest weights (and bold headers)
+    plain = render(inspection)
+    assert "\x1b[" not in plain
