@@ -23,6 +23,8 @@ def inspect_sentence(
     """Tokenize, embed and attend over ``sentence``; refuse empty, unknown-only or over-long input."""
     if not sentence.strip():
         raise AttnvizError("the sentence is empty")
+    if projections.wq is None and embeddings.dim % heads:
+        raise AttnvizError(heads_error(heads, embeddings))
     embedded = embed_sentence(sentence, embeddings, oov=oov)
     total = len(embedded.tokens) + len(embedded.dropped)
     if total > max_tokens:
@@ -46,3 +48,10 @@ def inspect_sentence(
         sentence=sentence, tokens=embedded.tokens, dropped=embedded.dropped, config=config,
         inputs=embedded.x, attention=attention, notes=embedded.notes,
     )
+
+
+def heads_error(heads: int, embeddings: Embeddings) -> str:
+    """Why ``heads`` cannot split these embeddings, with the head counts that can."""
+    divisors = [str(n) for n in range(1, embeddings.dim + 1) if embeddings.dim % n == 0]
+    options = ", ".join(divisors[:-1]) + f" or {divisors[-1]}" if len(divisors) > 1 else divisors[0]
+    return f"--heads {heads} does not divide the {embeddings.dim} dimensions of {quoted(embeddings.name)}; try {options}"

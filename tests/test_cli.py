@@ -1,0 +1,266 @@
+"""The attn command end to end: CliRunner runs that parse the output, errors, and real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import typer
+from numpy.testing import assert_allclose, assert_array_equal
+from typer.testing import CliRunner
+
+from attnviz_cli import __version__, self_attention
+from attnviz_cli.cli import app
+
+from .conftest import FILE_VECTORS
+
+SENTENCE = "I sat on the river bank"
+
+
+def run(*args, input=None, env=None):
+    return CliRunner(env=env).invoke(app, list(args), input=input)
+
+
+def run_json(*args, input=None):
+    result = run(*args, "--format", "json", input=input)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def glove_rows(glove, tokens):
+    return glove.vectors[[glove.index[t] for t in tokens]]
+
+
+# ---- what it computes ----------------------------------------------------------------------------
+
+
+def test_json_output_is_attention_over_the_glove_vectors(glove):
+    record = run_json("inspect", SENTENCE)
+    assert record["tokens"] == ["i", "sat", "on", "the", "river", "bank"]
+    x = glove_rows(glove, record["tokens"])
+    assert_array_equal(np.float32(record["inputs"]), x)
+    expected = self_attention(x)
+    assert_array_equal(np.float32(record["heads"][0]["weights"]), expected.weights[0])
+    assert_array_equal(np.float32(record["output"]), expected.output)
+    # and, independently: one head with identity projections is softmax(x x^T / sqrt(50)) x
+    s = x.astype(np.float64) @ x.T.astype(np.float64) / np.sqrt(50)
+    w = np.exp(s - s.max(1, keepdims=True))
+    w /= w.sum(1, keepdims=True)
+    assert_allclose(record["output"], w @ x, rtol=2e-5, atol=2e-6)
+
+
+def test_bank_beside_river_and_beside_money_comes_out_different(glove):
+    river = run_json("inspect", "the river bank")
+    money = run_json("inspect", "the money bank")
+    assert river["inputs"][2] == money["inputs"][2]  # the same word going in...
+    in_river, in_money = np.array(river["output"][2]), np.array(money["output"][2])
+    assert not np.allclose(in_river, in_money)  # ...comes out as two vectors,
+
+    def cos(a, word):
+        b = glove.vectors[glove.index[word]]
+        return a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+
+    # each pulled towards its own context: bank beside money is nearer "money", beside river nearer "river"
+    assert cos(in_money, "money") > cos(in_river, "money") + 0.04
+    assert cos(in_river, "river") > cos(in_money, "river") + 0.04
+
+
+def test_heads_split_the_embedding(glove):
+    record = run_json("inspect", SENTENCE, "--heads", "5")
+    assert (record["config"]["heads"], record["config"]["d_k"], len(record["heads"])) == (5, 10, 5)
+    x = glove_rows(glove, record["tokens"])
+    for h in range(5):
+        part = x[:, 10 * h : 10 * (h + 1)]
+        assert_array_equal(np.float32(record["heads"][h]["weights"]), self_attention(part).weights[0])
+
+
+def test_no_scale_gives_raw_dot_products(glove):
+    record = run_json("inspect", "river bank", "--no-scale")
+    x = glove_rows(glove, ["river", "bank"]).astype(np.float64)
+    assert_allclose(record["heads"][0]["scores"], x @ x.T, rtol=1e-5)
+    assert record["config"]["scale"] is False
+
+
+def test_causal_masks_are_null(glove):
+    record = run_json("inspect", "river bank flows", "--causal")
+    assert record["heads"][0]["scores"][0][1:] == [None, None]
+    assert record["heads"][0]["weights"][0] == [1.0, 0.0, 0.0]
+
+
+def test_random_projections_are_reproducible_by_seed():
+    first = run("inspect", SENTENCE, "--projections", "random", "--seed", "11", "-f", "json").stdout
+    again = run("inspect", SENTENCE, "--projections", "random", "--seed", "11", "-f", "json").stdout
+    other = run("inspect", SENTENCE, "--projections", "random", "--seed", "12", "-f", "json").stdout
+    assert first == again and first != other
+    assert json.loads(first)["config"]["projections"] == "random"
+
+
+def test_weights_file_is_used(tmp_path, glove):
+    rng = np.random.default_rng(0)
+    w = {k: rng.standard_normal((50, 20)).astype(np.float32) for k in ("wq", "wk", "wv")} | {"wo": rng.standard_normal((20, 3))}
+    np.savez(tmp_path / "w.npz", **w)
+    record = run_json("inspect", "river bank", "--weights", str(tmp_path / "w.npz"), "--heads", "2")
+    expected = self_attention(glove_rows(glove, ["river", "bank"]), heads=2, **w)
+    assert_allclose(record["output"], expected.output, rtol=1e-6)
+    assert (record["config"]["d_k"], record["config"]["d_out"], record["config"]["projections"]) == (10, 3, "weights")
+
+
+def test_other_vectors_by_option_and_environment(glove_txt):
+    by_option = run_json("inspect", "the river bank", "--vectors", str(glove_txt))
+    assert by_option["config"]["vectors"] == {"name": glove_txt.name, "dim": 4, "vocab_size": 6}
+    assert_array_equal(np.float32(by_option["inputs"]), FILE_VECTORS[[0, 1, 2]])
+    by_env = run("inspect", "the river bank", "-f", "json", env={"ATTN_VECTORS": str(glove_txt)})
+    assert json.loads(by_env.stdout) == by_option
+
+
+# ---- stdin and formats -----------------------------------------------------------------------------
+
+
+def test_dash_reads_the_sentence_from_stdin():
+    assert run_json("inspect", "-", input="the river\nbank\n")["sentence"] == "the river\nbank"
+
+
+def test_jsonl_reads_one_sentence_per_line_and_keeps_order():
+    result = run("inspect", "-", "--format", "jsonl", input="the river bank\n\n  \nthe money bank\nbank\n")
+    assert result.exit_code == 0
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["sentence"] for r in records] == ["the river bank", "the money bank", "bank"]
+    assert result.stdout.count("\n") == 3
+
+
+def test_jsonl_stops_at_a_bad_line_after_the_good_ones():
+    result = run("inspect", "-", "--format", "jsonl", input="river bank\nzzzq\nmoney\n")
+    assert result.exit_code == 1
+    assert [json.loads(line)["sentence"] for line in result.stdout.splitlines()] == ["river bank"]
+    assert "no word that is in the vectors" in result.stderr
+
+
+def test_unknown_words_are_noted_on_stderr_and_listed_as_dropped():
+    result = run("inspect", "the river qzxv bank", "-f", "json")
+    assert result.stderr == "attn: unknown word 'qzxv' (position 2) skipped\n"
+    assert json.loads(result.stdout)["dropped"] == [{"token": "qzxv", "position": 2, "reason": "oov"}]
+
+
+def test_table_output_shows_the_tables_without_colour_in_a_pipe():
+    result = run("inspect", SENTENCE, "--dims", "3")
+    assert result.exit_code == 0
+    assert "head 1/1 weights (softmax, rows sum to 1)" in result.stdout
+    assert "3 of 50 components (--dims)" in result.stdout and "[2]" in result.stdout and "[3]" not in result.stdout
+    assert "\x1b[" not in result.stdout
+
+
+def test_colour_follows_force_color_and_no_color():
+    coloured = run("inspect", "river bank", env={"FORCE_COLOR": "1", "NO_COLOR": None, "TERM": "xterm-256color"})
+    assert "\x1b[" in coloured.stdout and "48;" in coloured.stdout
+    plain = run("inspect", "river bank", env={"FORCE_COLOR": "1", "NO_COLOR": "1", "TERM": "xterm-256color"})
+    assert "48;" not in plain.stdout
+
+
+# ---- errors ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["inspect", "   "], "the sentence is empty"),
+        (["inspect", "qzxv vvqx"], "the sentence 'qzxv vvqx' has no word that is in the vectors 'glove-6b-50d-50k'"),
+        (["inspect", "river bank", "--heads", "3"], "--heads 3 does not divide the 50 dimensions of 'glove-6b-50d-50k'; try 1, 2, 5, 10, 25 or 50"),
+        (["inspect", "river bank", "--oov", "error", "--vectors", "glove-6b-50d-50k"], None),
+        (["inspect", "river qzxv", "--oov", "error"], "unknown word 'qzxv' at position 1 is not in glove-6b-50d-50k"),
+        (["inspect", "a b c d", "--max-tokens", "3"], "the sentence has 4 tokens, more than the limit of 3 (--max-tokens)"),
+        (["inspect", "river", "--vectors", "/no/such/file.txt"], "vectors file '/no/such/file.txt' does not exist"),
+        (["inspect", "river", "--weights", "/no/such/w.npz"], "weights file '/no/such/w.npz' does not exist"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_1(args, message):
+    result = run(*args)
+    if message is None:
+        assert result.exit_code == 0
+        return
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == f"attn: error: {message}\n"
+
+
+def test_a_bad_weights_shape_names_the_file(tmp_path):
+    np.savez(tmp_path / "w.npz", wq=np.ones((3, 3)), wk=np.ones((3, 3)), wv=np.ones((3, 3)))
+    result = run("inspect", "river", "--weights", str(tmp_path / "w.npz"))
+    assert result.exit_code == 1
+    assert "w.npz': wq must have shape (50, h*d), got (3, 3) (d_model 50, 1 heads)" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["inspect", "x", "--format", "xml"],
+        ["inspect", "x", "--heads", "0"],
+        ["inspect", "x", "--oov", "maybe"],
+        ["inspect", "x", "--weights", "w.npz", "--projections", "random"],
+        ["inspect"],
+        ["inspect", "x", "--no-such-option"],
+    ],
+)
+def test_usage_errors_exit_2(args):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stdout == "" and "Error" in result.stderr
+
+
+def test_an_internal_error_is_one_line_too(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("attnviz_cli.cli.inspect_sentence", broken)
+    result = run("inspect", "river")
+    assert result.exit_code == 1
+    assert result.stderr == "attn: internal error: RuntimeError: boom (set ATTN_DEBUG=1 for a traceback; please report it)\n"
+
+
+# ---- conventions -------------------------------------------------------------------------------------
+
+
+def test_version_comes_from_the_package_metadata():
+    result = run("--version")
+    assert result.stdout == f"attn {__version__}\n" and __version__ != "0+unknown"
+
+
+def test_help_has_examples():
+    result = run("inspect", "--help")
+    assert result.exit_code == 0
+    assert 'attn inspect "I sat on the river bank"' in result.stdout and "--format jsonl" in result.stdout
+
+
+def test_every_command_and_option_has_help():
+    group = typer.main.get_command(app)
+    assert group.help
+    for name, command in group.commands.items():
+        assert command.help, name
+        for param in command.params:
+            assert param.param_type_name in ("option", "argument")
+            assert getattr(param, "help", None), f"{name} {param.name}"
+
+
+def test_python_dash_m_runs_the_app():
+    done = subprocess.run([sys.executable, "-m", "attnviz_cli", "inspect", "river bank", "-f", "json"], capture_output=True, text=True)
+    assert done.returncode == 0 and json.loads(done.stdout)["tokens"] == ["river", "bank"]
+
+
+def test_a_closed_pipe_ends_quietly():
+    sentences = "".join(f"the river bank {i}\n" for i in range(3000)).encode()
+    producer = subprocess.Popen(
+        [sys.executable, "-m", "attnviz_cli", "inspect", "-", "-f", "jsonl"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    producer.stdin.write(sentences)
+    producer.stdin.close()
+    first = producer.stdout.readline()
+    producer.stdout.close()  # like `| head -1`
+    producer.wait(timeout=60)
+    stderr = producer.stderr.read().decode()
+    assert json.loads(first)["sentence"] == "the river bank 0"
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+    assert stderr == ""
