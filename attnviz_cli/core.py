@@ -29,7 +29,7 @@ def softmax(scores: np.ndarray) -> np.ndarray:
         if np.isnan(scores).any() or np.isposinf(scores).any():
             raise AttentionInputError("scores hold NaN or +inf")
         raise AttentionInputError("a row of scores is fully masked: that query has nothing to attend to")
-    weights = np.exp(scores - row_max)  # (..., T)
+    weights = np.exp(scores - row_max)  # (..., T); masked (-inf) scores give exactly 0
     weights /= weights.sum(axis=-1, keepdims=True)
     return weights
 
@@ -109,7 +109,8 @@ def self_attention(
     x = x.astype(dtype, copy=False)
     if not np.isfinite(x).all():
         raise AttentionInputError("x holds NaN or infinite values")
-    wq, wk, wv, wo = (None if w is None else np.asarray(w).astype(dtype, copy=False) for w in (wq, wk, wv, wo))
+    if wq is not None or wk is not None or wv is not None or wo is not None:
+        wq, wk, wv, wo = (None if w is None else np.asarray(w).astype(dtype, copy=False) for w in (wq, wk, wv, wo))
     d_k, _ = check_projections(x.shape[1], heads, wq, wk, wv, wo)
 
     # 1. project (identity when no matrix is given) and split into heads; the result never aliases x

@@ -7,14 +7,13 @@ guarantees nothing else is non-finite, so NaN and Infinity never appear.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
 import numpy as np
 import orjson
 
-from .results import Inspection
+from .results import InspectConfig, Inspection
 
 SCHEMA = "attnviz.inspect/1"
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
@@ -26,6 +25,17 @@ def _array(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)  # orjson needs C order; a no-op for the core's own arrays
 
 
+def config_record(config: InspectConfig) -> dict[str, Any]:
+    """The ``config`` object of the record (written out, not ``dataclasses.asdict``, which deep-copies)."""
+    vectors = config.vectors
+    return {
+        "heads": config.heads, "d_model": config.d_model, "d_k": config.d_k, "d_v": config.d_v,
+        "d_out": config.d_out, "scale": config.scale, "causal": config.causal,
+        "projections": config.projections, "seed": config.seed,
+        "vectors": {"name": vectors.name, "dim": vectors.dim, "vocab_size": vectors.vocab_size},
+    }
+
+
 def inspection_record(inspection: Inspection) -> dict[str, Any]:
     """The JSON-ready record of one inspection (arrays left as NumPy arrays for orjson)."""
     attention = inspection.attention
@@ -33,8 +43,8 @@ def inspection_record(inspection: Inspection) -> dict[str, Any]:
         "schema": SCHEMA,
         "sentence": inspection.sentence,
         "tokens": list(inspection.tokens),
-        "dropped": [dataclasses.asdict(d) for d in inspection.dropped],
-        "config": dataclasses.asdict(inspection.config),
+        "dropped": [{"token": d.token, "position": d.position, "reason": d.reason} for d in inspection.dropped],
+        "config": config_record(inspection.config),
         "inputs": _array(inspection.inputs),
         "heads": [
             {
@@ -51,6 +61,8 @@ def inspection_record(inspection: Inspection) -> dict[str, Any]:
 
 def _escape_invisible(data: bytes) -> bytes:
     """Write C1 controls and bidi/zero-width marks as \\uXXXX escapes: same JSON, safe on a terminal."""
+    if data.isascii():  # numbers and almost every sentence: nothing to look for
+        return data
     return _INVISIBLE_UTF8.sub(lambda m: b"\\u%04x" % ord(m.group().decode("utf-8")), data)
 
 

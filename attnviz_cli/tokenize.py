@@ -47,20 +47,37 @@ def tokenize(sentence: str, *, lowercase: bool = True, vocabulary: Container[str
     text = UNSAFE_CHARACTERS.sub(" ", sentence.translate(_QUOTES))
     if lowercase:
         text = text.lower()
-    matches = list(_TOKEN.finditer(text))
+    words = _TOKEN.findall(text)
+    if "." in words[:-1] and vocabulary:
+        words = _merge_abbreviations(text, vocabulary)
     tokens: list[str] = []
-    i = 0
-    while i < len(matches):
-        word = matches[i].group()
-        if i + 2 < len(matches) and _period_follows(matches[i], matches[i + 1]) and word + "." in vocabulary:
-            tokens.append(word + ".")  # an abbreviation the vocabulary knows: mr., inc.
-            i += 2
-            continue
-        tokens.extend(_split_clitic(word) if "'" in word else [word])
-        i += 1
+    for word in words:
+        if "'" in word:
+            tokens.extend(_split_clitic(word))
+        else:
+            tokens.append(word)
     return tokens
 
 
-def _period_follows(word: re.Match[str], following: re.Match[str]) -> bool:
-    """Whether ``following`` is a period written right after ``word``, with no space between."""
-    return following.group() == "." and following.start() == word.end()
+def _merge_abbreviations(text: str, vocabulary: Container[str]) -> list[str]:
+    """The tokens of ``text`` with ``word`` + ``.`` joined where the vocabulary has them as one token
+    (``mr.``, ``inc.``) and the period is written right after the word and does not end the sentence."""
+    matches = list(_TOKEN.finditer(text))
+    words: list[str] = []
+    i = 0
+    while i < len(matches):
+        word = matches[i].group()
+        following = matches[i + 1] if i + 1 < len(matches) else None
+        if (
+            following is not None
+            and i + 2 < len(matches)
+            and following.group() == "."
+            and following.start() == matches[i].end()
+            and word + "." in vocabulary
+        ):
+            words.append(word + ".")
+            i += 2
+            continue
+        words.append(word)
+        i += 1
+    return words

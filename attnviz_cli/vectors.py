@@ -12,6 +12,7 @@ import gzip
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
@@ -43,7 +44,7 @@ class Embeddings:
     def dim(self) -> int:
         return self.vectors.shape[1]
 
-    @property
+    @cached_property
     def info(self) -> VectorsInfo:
         return VectorsInfo(name=self.name, dim=self.dim, vocab_size=len(self.words))
 
@@ -81,7 +82,8 @@ def load_default() -> Embeddings:
     folder = default_dir()
     try:
         meta = json.loads((folder / f"{DEFAULT_NAME}.json").read_text(encoding="utf-8"))
-        vectors = np.load(folder / f"{DEFAULT_NAME}.npy", mmap_mode="r", allow_pickle=False)
+        # a plain ndarray view of the mapping: np.memmap's own indexing is several times slower
+        vectors = np.asarray(np.load(folder / f"{DEFAULT_NAME}.npy", mmap_mode="r", allow_pickle=False))
         words = (folder / f"{DEFAULT_NAME}.vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
     except (OSError, ValueError) as error:
         raise AttnvizError(f"the shipped vectors in {quoted(str(folder))} cannot be read ({error}); reinstall attnviz")
@@ -244,6 +246,10 @@ def embed_tokens(tokens: Sequence[str], embeddings: Embeddings, *, oov: str = "s
     from subwords, as ``oov`` and the embeddings allow."""
     if oov not in OOV_POLICIES:
         raise AttnvizError(f"unknown --oov policy {quoted(oov)}; choose one of {', '.join(OOV_POLICIES)}")
+    if embeddings.lowercase:  # the common case first: every token known, one gather
+        known = [embeddings.index.get(token) for token in tokens]
+        if tokens and None not in known:
+            return Embedded(tokens=tuple(tokens), x=embeddings.vectors[known], dropped=(), notes=())
     kept: list[str] = []
     rows: list[np.ndarray | int] = []
     dropped: list[Dropped] = []
