@@ -14,6 +14,7 @@ import typer
 
 from . import __version__
 from .errors import AttnvizError, printable
+from .batch import Job, stream_jsonl
 from .pipeline import inspect_sentence
 from .projections import Projections, identity, load_weights, random_xavier
 from .render_json import dumps, inspection_record
@@ -86,10 +87,10 @@ def _reporting_errors() -> Iterator[None]:
     except AttnvizError as error:
         _say(f"error: {error}")
         raise typer.Exit(1)
-    except BrokenPipeError:
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the final flush at exit does not fail again
-        raise typer.Exit(1)
+        raise typer.Exit(141)
     except KeyboardInterrupt:
         _say("interrupted")
         raise typer.Exit(130)
@@ -117,19 +118,6 @@ def _projections(kind: ProjectionKind, weights: Path | None, seed: int, d_model:
     if weights is not None:
         return load_weights(weights, d_model=d_model, heads=heads)
     return random_xavier(d_model, seed) if kind is ProjectionKind.random else identity()
-
-
-def _sentences(sentence: str, per_line: bool) -> Iterator[str]:
-    """The sentence argument, or stdin for '-': whole, or one sentence per non-blank line."""
-    if sentence != "-":
-        yield sentence
-    elif not per_line:
-        yield sys.stdin.buffer.read().decode("utf-8", errors="replace").strip()
-    else:
-        for raw in sys.stdin.buffer:
-            line = raw.decode("utf-8", errors="replace").strip()
-            if line:
-                yield line
 
 
 def _write(inspection: Inspection, fmt: OutputFormat, dims: int) -> None:
@@ -170,10 +158,17 @@ def inspect(
     with _reporting_errors():
         fmt_name = None if vectors_format is VectorsFormat.auto else vectors_format.value
         embeddings: Embeddings = load(vectors, fmt=fmt_name, trust_pickle=trust_pickle)
-        chosen = _projections(projections, weights, seed, embeddings.dim, heads)
-        for text in _sentences(sentence, per_line=fmt is OutputFormat.jsonl):
-            inspection = inspect_sentence(
-                text, embeddings, chosen, heads=heads, scale=not no_scale, causal=causal,
-                oov=oov.value, max_tokens=max_tokens,
-            )
-            _write(inspection, fmt, dims)
+        job = Job(
+            embeddings=embeddings, projections=_projections(projections, weights, seed, embeddings.dim, heads),
+            heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
+        )
+        if sentence == "-" and fmt is OutputFormat.jsonl:
+            stream_jsonl(job, sys.stdin.buffer, sys.stdout.buffer, _say)
+            return
+        if sentence == "-":
+            sentence = sys.stdin.buffer.read().decode("utf-8", errors="replace").strip()
+        inspection = inspect_sentence(
+            sentence, job.embeddings, job.projections, heads=heads, scale=job.scale, causal=causal,
+            oov=job.oov, max_tokens=max_tokens,
+        )
+        _write(inspection, fmt, dims)

@@ -135,7 +135,7 @@ def test_jsonl_stops_at_a_bad_line_after_the_good_ones():
     result = run("inspect", "-", "--format", "jsonl", input="river bank\nzzzq\nmoney\n")
     assert result.exit_code == 1
     assert [json.loads(line)["sentence"] for line in result.stdout.splitlines()] == ["river bank"]
-    assert "no word that is in the vectors" in result.stderr
+    assert result.stderr == "attn: error: line 2: the sentence 'zzzq' has no word that is in the vectors 'glove-6b-50d-50k'\n"
 
 
 def test_unknown_words_are_noted_on_stderr_and_listed_as_dropped():

@@ -1,0 +1,95 @@
+"""The JSON Lines stream: order, line numbers, errors, and the parallel path against the serial one."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from attnviz_cli.batch import BULK_LINES, Job, numbered_pieces, stream_jsonl
+from attnviz_cli.errors import AttnvizError
+from attnviz_cli.projections import identity, random_xavier
+
+WORDS = "the river bank money flows into a city by water".split()
+
+
+def job(embeddings, projections=None):
+    return Job(embeddings, projections or identity(), heads=2, scale=True, causal=False, oov="skip", max_tokens=64)
+
+
+def lines(count: int) -> bytes:
+    return "".join(" ".join(WORDS[(i + k) % len(WORDS)] for k in range(1 + i % 9)) + "\n" for i in range(count)).encode()
+
+
+def run(embeddings, data: bytes, workers: int, projections=None) -> tuple[bytes, list[str]]:
+    sink, notes = io.BytesIO(), []
+    stream_jsonl(job(embeddings, projections), io.BufferedReader(io.BytesIO(data)), sink, notes.append, workers=workers)
+    return sink.getvalue(), notes
+
+
+def test_pieces_number_lines_and_skip_blank_ones():
+    pieces = list(numbered_pieces(io.BufferedReader(io.BytesIO(b"a b\n\n  \nc\nlast")), lambda: None))
+    assert [line for piece in pieces for line in piece] == [(1, "a b"), (4, "c"), (5, "last")]
+
+
+@pytest.mark.parametrize("count", [1, BULK_LINES - 1, 3 * BULK_LINES + 17])
+def test_parallel_output_is_byte_identical_to_serial_and_in_order(glove, count):
+    data = lines(count)
+    serial, _ = run(glove, data, workers=1, projections=random_xavier(50, 5))
+    parallel, _ = run(glove, data, workers=2, projections=random_xavier(50, 5))
+    assert parallel == serial
+    sentences = [json.loads(line)["sentence"] for line in parallel.splitlines()]
+    assert sentences == data.decode().splitlines()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_bad_line_stops_the_stream_after_every_earlier_record(glove, workers):
+    good = lines(2 * BULK_LINES)
+    data = good + b"qqqzx zzqqx\n" + lines(50)
+    sink, notes = io.BytesIO(), []
+    with pytest.raises(AttnvizError, match=rf"^line {2 * BULK_LINES + 1}: the sentence 'qqqzx zzqqx' has no word"):
+        stream_jsonl(job(glove), io.BufferedReader(io.BytesIO(data)), sink, notes.append, workers=workers)
+    assert sink.getvalue().count(b"\n") == 2 * BULK_LINES
+    assert sink.getvalue() == run(glove, good, workers=1)[0]
+
+
+def test_notes_carry_line_numbers(glove):
+    _, notes = run(glove, b"the river\nthe qqzx bank\n", workers=1)
+    assert notes == ["line 2: unknown word 'qqzx' (position 1) skipped"]
+
+
+def test_a_slow_producer_gets_each_record_as_its_line_arrives():
+    attn = subprocess.Popen(
+        [sys.executable, "-m", "attnviz_cli", "inspect", "-", "-f", "jsonl"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        for sentence in ("the river bank", "the money bank"):
+            attn.stdin.write(sentence.encode() + b"\n")
+            attn.stdin.flush()
+            start = time.monotonic()
+            record = json.loads(attn.stdout.readline())  # arrives while stdin is still open
+            assert record["sentence"] == sentence
+            assert time.monotonic() - start < 30
+    finally:
+        attn.stdin.close()
+        attn.wait(timeout=30)
+    assert attn.returncode == 0
+
+
+def test_bulk_stdin_through_the_cli_uses_workers_and_keeps_order(tmp_path):
+    data = lines(5 * BULK_LINES)
+    source = tmp_path / "in.txt"
+    source.write_bytes(data)
+    with source.open("rb") as stdin:
+        done = subprocess.run(
+            [sys.executable, "-m", "attnviz_cli", "inspect", "-", "-f", "jsonl"],
+            stdin=stdin, capture_output=True, check=True, env=os.environ | {"PYTHONWARNINGS": "error"},
+        )
+    assert [json.loads(line)["sentence"] for line in done.stdout.splitlines()] == data.decode().splitlines()
+    assert done.stderr == b""
