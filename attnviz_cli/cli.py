@@ -12,9 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import __version__
 from .errors import AttnvizError, printable
-from .batch import Job, stream_jsonl
 from .pipeline import inspect_sentence
 from .projections import Projections, identity, load_weights, random_xavier
 from .render_json import dumps, inspection_record
@@ -24,16 +22,12 @@ from .vectors import DEFAULT_NAME, Embeddings, load
 EXAMPLES = """\
 Examples:
 
+\b
   attn inspect "I sat on the river bank"
-
   attn inspect "I deposited money at the bank" --heads 5 --dims 4
-
   attn inspect "the cat sat on the mat" --projections random --seed 7 --causal
-
   attn inspect "I sat on the river bank" --format json | jq '.heads[0].weights'
-
   printf 'river bank\\nmoney bank\\n' | attn inspect - --format jsonl
-
   attn inspect "hello world" --vectors ~/glove.6B.100d.txt
 """
 
@@ -103,6 +97,8 @@ def _reporting_errors() -> Iterator[None]:
 
 def _version(value: bool) -> None:
     if value:
+        from . import __version__
+
         print(f"attn {__version__}")
         raise typer.Exit()
 
@@ -158,17 +154,13 @@ def inspect(
     with _reporting_errors():
         fmt_name = None if vectors_format is VectorsFormat.auto else vectors_format.value
         embeddings: Embeddings = load(vectors, fmt=fmt_name, trust_pickle=trust_pickle)
-        job = Job(
-            embeddings=embeddings, projections=_projections(projections, weights, seed, embeddings.dim, heads),
-            heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
-        )
+        chosen = _projections(projections, weights, seed, embeddings.dim, heads)
+        options = {"heads": heads, "scale": not no_scale, "causal": causal, "oov": oov.value, "max_tokens": max_tokens}
         if sentence == "-" and fmt is OutputFormat.jsonl:
-            stream_jsonl(job, sys.stdin.buffer, sys.stdout.buffer, _say)
+            from .batch import Job, stream_jsonl  # worker processes: only for streams
+
+            stream_jsonl(Job(embeddings, chosen, **options), sys.stdin.buffer, sys.stdout.buffer, _say)
             return
         if sentence == "-":
             sentence = sys.stdin.buffer.read().decode("utf-8", errors="replace").strip()
-        inspection = inspect_sentence(
-            sentence, job.embeddings, job.projections, heads=heads, scale=job.scale, causal=causal,
-            oov=job.oov, max_tokens=max_tokens,
-        )
-        _write(inspection, fmt, dims)
+        _write(inspect_sentence(sentence, embeddings, chosen, **options), fmt, dims)

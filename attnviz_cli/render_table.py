@@ -154,15 +154,15 @@ def summary(inspection: Inspection) -> Text:
     c = inspection.config
     how = [f"{c.heads} head{'s' if c.heads > 1 else ''}", f"d_k {c.d_k}", "scaled by 1/√d_k" if c.scale else "unscaled"]
     how += ["causal"] if c.causal else []
-    how.append(f"{c.projections} projections" + (f" (seed {c.seed})" if c.seed is not None else ""))
     text = Text.assemble(
-        ("sentence   ", "bold"), safe(inspection.sentence), "\n",
-        ("tokens     ", "bold"), f"{len(inspection.tokens)}\n",
-        ("vectors    ", "bold"), safe(c.vectors.name), f" ({c.vectors.dim}d, {c.vectors.vocab_size:,} words)\n",
-        ("attention  ", "bold"), " · ".join(how),
+        ("sentence     ", "bold"), safe(inspection.sentence), "\n",
+        ("tokens       ", "bold"), f"{len(inspection.tokens)}\n",
+        ("vectors      ", "bold"), safe(c.vectors.name), f" ({c.vectors.dim}d, {c.vectors.vocab_size:,} words)\n",
+        ("attention    ", "bold"), " · ".join(how), "\n",
+        ("projections  ", "bold"), c.projections + (f" (seed {c.seed})" if c.seed is not None else ""),
     )
     if inspection.dropped:
-        text.append("\ndropped    ", style="bold")
+        text.append("\ndropped      ", style="bold")
         text.append_text(Text(", ").join(safe(f"'{d.token}' (position {d.position})") for d in inspection.dropped))
     return text
 

@@ -19,11 +19,12 @@ def render(inspection, width=80, dims=6, **console_options) -> str:
 
 
 GOLDEN = """\
-sentence   River bank!
-tokens     2
-vectors    tiny (2d, 4 words)
-attention  1 head · d_k 2 · unscaled · causal · identity projections
-dropped    '!' (position 2)
+sentence     River bank!
+tokens       2
+vectors      tiny (2d, 4 words)
+attention    1 head · d_k 2 · unscaled · causal
+projections  identity
+dropped      '!' (position 2)
 
 head 1/1 scores (q·k)
 query     river  bank
