@@ -17,7 +17,7 @@ from .pipeline import inspect_sentence
 from .projections import Projections, identity, load_weights, random_xavier
 from .render_json import dumps, inspection_record
 from .results import Inspection
-from .vectors import DEFAULT_NAME, Embeddings, load
+from .vectors import DEFAULT_NAME, FORMATS, OOV_POLICIES, Embeddings, load
 
 EXAMPLES = """\
 Examples:
@@ -42,30 +42,15 @@ app = typer.Typer(
 )
 
 
-class OutputFormat(str, Enum):
-    table = "table"
-    json = "json"
-    jsonl = "jsonl"
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A str Enum for Typer whose values are ``values``: the choices stay defined in one place."""
+    return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
 
 
-class ProjectionKind(str, Enum):
-    identity = "identity"
-    random = "random"
-
-
-class OovPolicy(str, Enum):
-    skip = "skip"
-    zero = "zero"
-    error = "error"
-
-
-class VectorsFormat(str, Enum):
-    auto = "auto"
-    word2vec = "word2vec"
-    word2vec_binary = "word2vec-binary"
-    glove = "glove"
-    fasttext = "fasttext"
-    gensim = "gensim"
+OutputFormat = _choices("OutputFormat", ("table", "json", "jsonl"))
+ProjectionKind = _choices("ProjectionKind", ("identity", "random"))
+OovPolicy = _choices("OovPolicy", OOV_POLICIES)
+VectorsFormat = _choices("VectorsFormat", ("auto", *FORMATS))
 
 
 def _say(message: str) -> None:
@@ -113,13 +98,13 @@ def main(
 def _projections(kind: ProjectionKind, weights: Path | None, seed: int, d_model: int, heads: int) -> Projections:
     if weights is not None:
         return load_weights(weights, d_model=d_model, heads=heads)
-    return random_xavier(d_model, seed) if kind is ProjectionKind.random else identity()
+    return random_xavier(d_model, seed) if kind.value == "random" else identity()
 
 
 def _write(inspection: Inspection, fmt: OutputFormat, dims: int) -> None:
     for note in inspection.notes:
         _say(note)
-    if fmt is OutputFormat.table:
+    if fmt.value == "table":
         from rich.console import Console  # Rich only for tables: JSON output never pays for it
 
         from .render_table import inspection_renderables
@@ -127,7 +112,7 @@ def _write(inspection: Inspection, fmt: OutputFormat, dims: int) -> None:
         console = Console(highlight=False)
         console.print(inspection_renderables(inspection, dims=dims, width=console.width))
         return
-    sys.stdout.buffer.write(dumps(inspection_record(inspection), pretty=fmt is OutputFormat.json))
+    sys.stdout.buffer.write(dumps(inspection_record(inspection), pretty=fmt.value == "json"))
     sys.stdout.buffer.flush()
 
 
@@ -135,28 +120,28 @@ def _write(inspection: Inspection, fmt: OutputFormat, dims: int) -> None:
 def inspect(
     sentence: Annotated[str, typer.Argument(metavar="SENTENCE", help="The sentence to attend over, or - to read it from stdin (one per line with --format jsonl).")],
     vectors: Annotated[Optional[str], typer.Option("--vectors", envvar="ATTN_VECTORS", help=f"Embeddings: a word2vec, GloVe or fastText file, or '{DEFAULT_NAME}' (the shipped default).", show_default=False)] = None,
-    vectors_format: Annotated[VectorsFormat, typer.Option("--vectors-format", help="Format of --vectors; 'auto' detects it from the file.")] = VectorsFormat.auto,
+    vectors_format: Annotated[VectorsFormat, typer.Option("--vectors-format", help="Format of --vectors; 'auto' detects it from the file.")] = VectorsFormat("auto"),
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a gensim .kv/.model file, which is a pickle and can run code: only for files you trust.")] = False,
     heads: Annotated[int, typer.Option("--heads", min=1, help="Number of attention heads; must divide the embedding dimension.")] = 1,
-    projections: Annotated[ProjectionKind, typer.Option("--projections", help="Q/K/V matrices: identity (plain dot-product attention over the embeddings) or random (Xavier-uniform, as PyTorch initialises them).")] = ProjectionKind.identity,
+    projections: Annotated[ProjectionKind, typer.Option("--projections", help="Q/K/V matrices: identity (plain dot-product attention over the embeddings) or random (Xavier-uniform, as PyTorch initialises them).")] = ProjectionKind("identity"),
     seed: Annotated[int, typer.Option("--seed", help="Seed of --projections random.")] = 0,
     weights: Annotated[Optional[Path], typer.Option("--weights", help="An .npz with arrays wq, wk, wv and optional wo (see README for shapes).", show_default=False)] = None,
     no_scale: Annotated[bool, typer.Option("--no-scale", help="Do not divide scores by sqrt(d_k).")] = False,
     causal: Annotated[bool, typer.Option("--causal", help="Mask future tokens: each token attends only to itself and earlier ones.")] = False,
-    oov: Annotated[OovPolicy, typer.Option("--oov", help="Unknown words: skip them (noted on stderr), give them a zero vector, or stop with an error.")] = OovPolicy.skip,
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document) or jsonl (one line per sentence).")] = OutputFormat.table,
+    oov: Annotated[OovPolicy, typer.Option("--oov", help="Unknown words: skip them (noted on stderr), give them a zero vector, or stop with an error.")] = OovPolicy("skip"),
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document) or jsonl (one line per sentence).")] = OutputFormat("table"),
     dims: Annotated[int, typer.Option("--dims", min=1, help="Vector components shown in tables.")] = 6,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Refuse sentences with more tokens than this.")] = 512,
 ) -> None:
     """Run self-attention over a sentence and show scores, weights and contextualized vectors."""
-    if weights is not None and projections is ProjectionKind.random:
+    if weights is not None and projections.value == "random":
         raise typer.BadParameter("--weights and --projections random exclude each other", param_hint="--weights")
     with _reporting_errors():
-        fmt_name = None if vectors_format is VectorsFormat.auto else vectors_format.value
+        fmt_name = None if vectors_format.value == "auto" else vectors_format.value
         embeddings: Embeddings = load(vectors, fmt=fmt_name, trust_pickle=trust_pickle)
         chosen = _projections(projections, weights, seed, embeddings.dim, heads)
         options = {"heads": heads, "scale": not no_scale, "causal": causal, "oov": oov.value, "max_tokens": max_tokens}
-        if sentence == "-" and fmt is OutputFormat.jsonl:
+        if sentence == "-" and fmt.value == "jsonl":
             from .batch import Job, stream_jsonl  # worker processes: only for streams
 
             stream_jsonl(Job(embeddings, chosen, **options), sys.stdin.buffer, sys.stdout.buffer, _say)
