@@ -65,19 +65,19 @@ def _reporting_errors() -> Iterator[None]:
         yield
     except AttnvizError as error:
         _say(f"error: {error}")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the final flush at exit does not fail again
-        raise typer.Exit(141)
+        raise typer.Exit(141) from None
     except KeyboardInterrupt:
         _say("interrupted")
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     except Exception as error:  # a bug of ours: one line for the user, the traceback on request
         if os.environ.get("ATTN_DEBUG"):
             raise
         _say(f"internal error: {type(error).__name__}: {printable(str(error))} (set ATTN_DEBUG=1 for a traceback; please report it)")
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
 
 
 def _version(value: bool) -> None:

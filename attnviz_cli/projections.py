@@ -61,7 +61,7 @@ def load_weights(path: Path, *, d_model: int, heads: int) -> Projections:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: _read_array(archive, key, name) for key in archive.files}
     except (OSError, zipfile.BadZipFile) as error:
-        raise AttnvizError(f"weights file {name} cannot be read: {error}")
+        raise AttnvizError(f"weights file {name} cannot be read: {error}") from error
     unknown = sorted(set(arrays) - set(WEIGHT_NAMES))
     missing = [key for key in WEIGHT_NAMES[:3] if key not in arrays]
     if unknown or missing:
@@ -70,7 +70,7 @@ def load_weights(path: Path, *, d_model: int, heads: int) -> Projections:
     try:
         check_projections(d_model, heads, arrays["wq"], arrays["wk"], arrays["wv"], arrays.get("wo"))
     except AttentionInputError as error:
-        raise AttnvizError(f"weights file {name}: {error} (d_model {d_model}, {heads} heads)")
+        raise AttnvizError(f"weights file {name}: {error} (d_model {d_model}, {heads} heads)") from error
     return Projections(kind="weights", **arrays)
 
 

@@ -86,12 +86,12 @@ def load_default() -> Embeddings:
         vectors = np.asarray(np.load(folder / f"{DEFAULT_NAME}.npy", mmap_mode="r", allow_pickle=False))
         words = (folder / f"{DEFAULT_NAME}.vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
     except (OSError, ValueError) as error:
-        raise AttnvizError(f"the shipped vectors in {quoted(str(folder))} cannot be read ({error}); reinstall attnviz")
+        raise AttnvizError(f"the shipped vectors in {quoted(str(folder))} cannot be read ({error}); reinstall attnviz") from error
     if vectors.shape != (len(words), meta["dim"]):
         raise AttnvizError(f"the shipped vectors in {quoted(str(folder))} are damaged; reinstall attnviz")
     return Embeddings(
         name=meta["name"], vectors=vectors, words=words,
-        index=dict(zip(words, range(len(words)))), lowercase=meta["lowercase"],
+        index=dict(zip(words, range(len(words)), strict=True)), lowercase=meta["lowercase"],
     )
 
 
@@ -118,7 +118,7 @@ def _read_head(path: Path) -> bytes:
             with gzip.open(path, "rb") as handle:
                 head = handle.read(_SNIFF_BYTES)
     except (OSError, EOFError) as error:
-        raise AttnvizError(f"vectors file {quoted(str(path))} cannot be read: {error.strerror or error}")
+        raise AttnvizError(f"vectors file {quoted(str(path))} cannot be read: {error.strerror or error}") from error
     if not head.strip():
         raise AttnvizError(f"vectors file {quoted(str(path))} is empty")
     return head
@@ -175,13 +175,15 @@ def load_file(path: Path, *, fmt: str | None = None, trust_pickle: bool = False)
     """Embeddings read from a word2vec, GloVe, fastText or (trusted) gensim file."""
     if fmt is not None and fmt not in FORMATS:
         raise AttnvizError(f"unknown vectors format {quoted(fmt)}; choose one of {', '.join(FORMATS)}")
-    fmt = fmt or detect_format(path)
+    if fmt is None:
+        fmt = detect_format(path)
+    else:
+        _read_head(path)  # exists, is a file, is not empty
     if fmt == "gensim" and not trust_pickle:
         raise AttnvizError(
             f"vectors file {quoted(str(path))} is a gensim pickle, which can run code when loaded; "
             "pass --trust-pickle only if you made it or trust who did, or convert it to word2vec format"
         )
-    _read_head(path)
     if fmt in ("glove", "word2vec"):
         _check_text_rows(path, fmt)
     try:

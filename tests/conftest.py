@@ -32,7 +32,7 @@ def tiny() -> Embeddings:
 
 
 def _text_lines(words, vectors) -> list[str]:
-    return [f"{w} " + " ".join(repr(float(v)) for v in row) for w, row in zip(words, vectors)]
+    return [f"{w} " + " ".join(repr(float(v)) for v in row) for w, row in zip(words, vectors, strict=True)]
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def word2vec_bin(tmp_path: Path) -> Path:
     path = tmp_path / "small.w2v.bin"
     with path.open("wb") as handle:  # the word2vec binary layout, written by hand, not by gensim
         handle.write(f"{len(FILE_WORDS)} {FILE_VECTORS.shape[1]}\n".encode())
-        for word, row in zip(FILE_WORDS, FILE_VECTORS):
+        for word, row in zip(FILE_WORDS, FILE_VECTORS, strict=True):
             handle.write(word.encode() + b" " + row.astype("<f4").tobytes() + b"\n")
     return path
 

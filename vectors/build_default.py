@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import importlib.metadata
+import io
 import json
 import sys
 from pathlib import Path
