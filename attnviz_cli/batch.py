@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .errors import AttnvizError
 from .pipeline import inspect_sentence
@@ -52,6 +52,7 @@ class Rendered:
     data: bytes
     notes: tuple[str, ...]
     error: str | None = None
+    broken_pipe: bool = False  # the reader of stdout went away while a worker wrote
 
 
 Numbered = list[tuple[int, str]]  # (1-based line number, sentence)
@@ -119,23 +120,75 @@ def numbered_pieces(stream: BinaryIO, before_wait: Callable[[], None]) -> Iterat
 
 # ---- workers -----------------------------------------------------------------------------------------
 
-_worker_job: Job | None = None  # set once in each worker process by _start_worker, read by _work
+
+@dataclass(frozen=True)
+class Turns:
+    """Lets workers write to stdout themselves, in input order: task n writes once ``next_task`` is n.
+
+    Shared with the workers by fork. Tasks leave the queue in order, so a worker only ever waits for
+    tasks that other workers already hold, and the lowest of those is never waiting: no deadlock.
+    """
+
+    fd: int  # stdout's file descriptor
+    condition: Any  # multiprocessing Condition guarding next_task
+    next_task: Any  # multiprocessing Value("q"): the task whose turn it is to write
+    stopped: Any  # multiprocessing Value("b"): set once a task failed or the pipe broke; later ones stay silent
+
+    @classmethod
+    def create(cls, fd: int) -> Turns:
+        context = get_context("fork")
+        return cls(fd, context.Condition(), context.Value("q", 0, lock=False), context.Value("b", 0, lock=False))
+
+    def write_in_turn(self, task: int, rendered: Rendered) -> Rendered:
+        """Write ``rendered`` once every earlier task has written; return what is left for the parent."""
+        with self.condition:
+            self.condition.wait_for(lambda: self.next_task.value == task)
+        broken = False
+        if not self.stopped.value:
+            try:
+                _write_all(self.fd, rendered.data)
+            except BrokenPipeError:
+                broken = True
+            if broken or rendered.error:
+                self.stopped.value = 1
+        with self.condition:
+            self.next_task.value = task + 1
+            self.condition.notify_all()
+        return Rendered(b"", rendered.notes, rendered.error, broken)
 
 
-def _start_worker(job: Job) -> None:
-    global _worker_job
-    _worker_job = job
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+_worker_state: tuple[Job, Turns | None] | None = None  # set once in each worker process by _start_worker
+
+
+def _start_worker(job: Job, turns: Turns | None) -> None:
+    global _worker_state
+    _worker_state = (job, turns)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
 
 
-def _work(lines: Numbered) -> Rendered:
-    assert _worker_job is not None
-    return render_lines(_worker_job, lines)
+def _work(task: int, lines: Numbered) -> Rendered:
+    assert _worker_state is not None
+    job, turns = _worker_state
+    rendered = render_lines(job, lines)
+    return rendered if turns is None else turns.write_in_turn(task, rendered)
 
 
 def worker_count() -> int:
     """The cores this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _fileno(stream: BinaryIO) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 # ---- the stream --------------------------------------------------------------------------------------
@@ -146,18 +199,23 @@ def stream_jsonl(
 ) -> None:
     """Read sentences from ``source``, write one JSON record per non-blank line to ``sink`` in order.
 
-    Bulk input is rendered by one worker process per core while this process reads, hands out and
-    writes. Notes go to ``report``. The first bad line raises :class:`AttnvizError` naming it, after
-    every record before it was written and none after.
+    Bulk input is rendered by one worker process per core, which write to ``sink``'s file descriptor
+    themselves, in turn (or, when it has none, hand their bytes back to be written here). Notes go to
+    ``report``. The first bad line raises :class:`AttnvizError` naming it, after every record before
+    it was written and none after.
     """
     workers = worker_count() if workers is None else workers
     pool: ProcessPoolExecutor | None = None
+    turns: Turns | None = None
+    tasks = 0
     in_flight: deque[Future[Rendered]] = deque()  # in input order
 
     def emit(rendered: Rendered) -> None:
         sink.write(rendered.data)
         for note in rendered.notes:
             report(note)
+        if rendered.broken_pipe:
+            raise BrokenPipeError
         if rendered.error:
             raise AttnvizError(rendered.error)
 
@@ -174,11 +232,20 @@ def stream_jsonl(
             if workers < 2 or len(piece) < BULK_LINES:
                 drain()
                 emit(render_lines(job, piece))
+                if turns is not None:
+                    sink.flush()  # before any worker writes after us
                 continue
             if pool is None:
-                pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=_start_worker, initargs=(job,))
+                fd = _fileno(sink)
+                if fd is not None:
+                    sink.flush()
+                    turns = Turns.create(fd)
+                pool = ProcessPoolExecutor(
+                    workers, mp_context=get_context("fork"), initializer=_start_worker, initargs=(job, turns)
+                )
             for start in range(0, len(piece), TASK_LINES):
-                in_flight.append(pool.submit(_work, piece[start : start + TASK_LINES]))
+                in_flight.append(pool.submit(_work, tasks, piece[start : start + TASK_LINES]))
+                tasks += 1
             drain(keep=workers * IN_FLIGHT_PER_WORKER)
         drain()
         sink.flush()

@@ -93,3 +93,22 @@ def test_bulk_stdin_through_the_cli_uses_workers_and_keeps_order(tmp_path):
         )
     assert [json.loads(line)["sentence"] for line in done.stdout.splitlines()] == data.decode().splitlines()
     assert done.stderr == b""
+
+
+@pytest.mark.parametrize("count", [BULK_LINES + 1, 7 * BULK_LINES + 3])
+def test_workers_writing_to_a_real_file_keep_order_byte_for_byte(glove, tmp_path, count):
+    data = lines(count)
+    serial, _ = run(glove, data, workers=1)
+    with (tmp_path / "out.jsonl").open("wb") as sink:  # has a file descriptor: workers write in turn
+        stream_jsonl(job(glove), io.BufferedReader(io.BytesIO(data)), sink, lambda note: None, workers=2)
+    assert (tmp_path / "out.jsonl").read_bytes() == serial
+
+
+def test_workers_writing_to_a_file_stop_after_the_records_before_a_bad_line(glove, tmp_path):
+    good = lines(3 * BULK_LINES + 5)
+    data = lines(BULK_LINES - 10) + good + b"qqqzx\n" + lines(4 * BULK_LINES)
+    expected, _ = run(glove, lines(BULK_LINES - 10) + good, workers=1)
+    with (tmp_path / "out.jsonl").open("wb") as sink:
+        with pytest.raises(AttnvizError, match=rf"^line {BULK_LINES - 10 + 3 * BULK_LINES + 5 + 1}: "):
+            stream_jsonl(job(glove), io.BufferedReader(io.BytesIO(data)), sink, lambda note: None, workers=2)
+    assert (tmp_path / "out.jsonl").read_bytes() == expected
