@@ -155,7 +155,7 @@ def summary(inspection: Inspection) -> Text:
     how = [f"{c.heads} head{'s' if c.heads > 1 else ''}", f"d_k {c.d_k}", "scaled by 1/√d_k" if c.scale else "unscaled"]
     how += ["causal"] if c.causal else []
     text = Text.assemble(
-        ("sentence     ", "bold"), safe(inspection.sentence), "\n",
+        ("sentence     ", "bold"), safe(" ".join(inspection.sentence.split())), "\n",  # exact text: JSON
         ("tokens       ", "bold"), f"{len(inspection.tokens)}\n",
         ("vectors      ", "bold"), safe(c.vectors.name), f" ({c.vectors.dim}d, {c.vectors.vocab_size:,} words)\n",
         ("attention    ", "bold"), " · ".join(how), "\n",
