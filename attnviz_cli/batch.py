@@ -23,6 +23,7 @@ from .errors import AttnvizError
 from .pipeline import inspect_sentence
 from .projections import Projections
 from .render_json import dumps, inspection_record
+from .results import InspectOptions
 from .vectors import Embeddings
 
 READ_SIZE = 1 << 16  # bytes per read: about a thousand ten-word lines
@@ -37,11 +38,7 @@ class Job:
 
     embeddings: Embeddings
     projections: Projections
-    heads: int
-    scale: bool
-    causal: bool
-    oov: str
-    max_tokens: int
+    options: InspectOptions
 
 
 @dataclass(frozen=True)
@@ -64,10 +61,7 @@ def render_lines(job: Job, lines: Numbered) -> Rendered:
     notes: list[str] = []
     for number, sentence in lines:
         try:
-            inspection = inspect_sentence(
-                sentence, job.embeddings, job.projections, heads=job.heads, scale=job.scale,
-                causal=job.causal, oov=job.oov, max_tokens=job.max_tokens,
-            )
+            inspection = inspect_sentence(sentence, job.embeddings, job.projections, job.options)
         except AttnvizError as error:
             return Rendered(b"".join(records), tuple(notes), f"line {number}: {error}")
         notes += (f"line {number}: {note}" for note in inspection.notes)
@@ -236,6 +230,8 @@ def stream_jsonl(
                     sink.flush()  # before any worker writes after us
                 continue
             if pool is None:
+                if job.options.neighbors:
+                    _ = job.embeddings.unit_vectors  # computed once here, shared with the workers by fork
                 fd = _fileno(sink)
                 if fd is not None:
                     sink.flush()

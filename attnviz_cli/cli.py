@@ -16,7 +16,7 @@ from .errors import AttnvizError, printable
 from .pipeline import inspect_sentence
 from .projections import Projections, identity, load_weights, random_xavier
 from .render_json import dumps, inspection_record
-from .results import Inspection
+from .results import Inspection, InspectOptions
 from .vectors import DEFAULT_NAME, FORMATS, OOV_POLICIES, Embeddings, load
 
 EXAMPLES = """\
@@ -26,6 +26,7 @@ Examples:
   attn inspect "I sat on the river bank"
   attn inspect "I deposited money at the bank" --heads 5 --dims 4
   attn inspect "the cat sat on the mat" --projections random --seed 7 --causal
+  attn inspect "I sat on the river bank" --focus bank --neighbors 5
   attn inspect "I sat on the river bank" --format json | jq '.heads[0].weights'
   printf 'river bank\\nmoney bank\\n' | attn inspect - --format jsonl
   attn inspect "hello world" --vectors ~/glove.6B.100d.txt
@@ -130,6 +131,9 @@ def inspect(
     causal: Annotated[bool, typer.Option("--causal", help="Mask future tokens: each token attends only to itself and earlier ones.")] = False,
     oov: Annotated[OovPolicy, typer.Option("--oov", help="Unknown words: skip them (noted on stderr), give them a zero vector, or stop with an error.")] = OovPolicy("skip"),
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document) or jsonl (one line per sentence).")] = OutputFormat("table"),
+    focus: Annotated[Optional[str], typer.Option("--focus", help="Show one query token's computation step by step: a word (every occurrence), word@N (its N-th occurrence) or a position.", show_default=False)] = None,
+    neighbors: Annotated[int, typer.Option("--neighbors", min=0, help="For each token (or the --focus token), the K nearest vocabulary words before and after attention.")] = 0,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Keys listed per query in each head's summary.")] = 3,
     dims: Annotated[int, typer.Option("--dims", min=1, help="Vector components shown in tables.")] = 6,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Refuse sentences with more tokens than this.")] = 512,
 ) -> None:
@@ -140,12 +144,15 @@ def inspect(
         fmt_name = None if vectors_format.value == "auto" else vectors_format.value
         embeddings: Embeddings = load(vectors, fmt=fmt_name, trust_pickle=trust_pickle)
         chosen = _projections(projections, weights, seed, embeddings.dim, heads)
-        options = {"heads": heads, "scale": not no_scale, "causal": causal, "oov": oov.value, "max_tokens": max_tokens}
+        options = InspectOptions(
+            heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
+            top_k=top_k, focus=focus, neighbors=neighbors,
+        )
         if sentence == "-" and fmt.value == "jsonl":
             from .batch import Job, stream_jsonl  # worker processes: only for streams
 
-            stream_jsonl(Job(embeddings, chosen, **options), sys.stdin.buffer, sys.stdout.buffer, _say)
+            stream_jsonl(Job(embeddings, chosen, options), sys.stdin.buffer, sys.stdout.buffer, _say)
             return
         if sentence == "-":
             sentence = sys.stdin.buffer.read().decode("utf-8", errors="replace").strip()
-        _write(inspect_sentence(sentence, embeddings, chosen, **options), fmt, dims)
+        _write(inspect_sentence(sentence, embeddings, chosen, options), fmt, dims)

@@ -2,51 +2,102 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from .analysis import cosine, focus_heads, nearest_rows, summarize
 from .core import AttentionInputError, self_attention
 from .errors import AttnvizError, quoted
 from .projections import Projections
-from .results import InspectConfig, Inspection
+from .results import Focus, InspectConfig, Inspection, InspectOptions, Neighbor, TokenNeighbors
 from .vectors import Embeddings, embed_sentence
 
 
 def inspect_sentence(
-    sentence: str,
-    embeddings: Embeddings,
-    projections: Projections,
-    *,
-    heads: int = 1,
-    scale: bool = True,
-    causal: bool = False,
-    oov: str = "skip",
-    max_tokens: int = 512,
+    sentence: str, embeddings: Embeddings, projections: Projections, options: InspectOptions = InspectOptions()
 ) -> Inspection:
-    """Tokenize, embed and attend over ``sentence``; refuse empty, unknown-only or over-long input."""
+    """Tokenize, embed and attend over ``sentence``, then explain it as ``options`` ask.
+
+    Refuses empty, unknown-only or over-long sentences, and head counts that do not fit.
+    """
     if not sentence.strip():
         raise AttnvizError("the sentence is empty")
-    if projections.wq is None and embeddings.dim % heads:
-        raise AttnvizError(heads_error(heads, embeddings))
-    embedded = embed_sentence(sentence, embeddings, oov=oov)
+    if projections.wq is None and embeddings.dim % options.heads:
+        raise AttnvizError(heads_error(options.heads, embeddings))
+    if options.neighbors and projections.kind != "identity":
+        raise AttnvizError(
+            "--neighbors compares vectors with the vocabulary, so the outputs must stay in the embedding "
+            f"space: it needs identity projections, not {projections.kind}"
+        )
+    embedded = embed_sentence(sentence, embeddings, oov=options.oov)
     total = len(embedded.tokens) + len(embedded.dropped)
-    if total > max_tokens:
-        raise AttnvizError(f"the sentence has {total} tokens, more than the limit of {max_tokens} (--max-tokens)")
+    if total > options.max_tokens:
+        raise AttnvizError(f"the sentence has {total} tokens, more than the limit of {options.max_tokens} (--max-tokens)")
     if not embedded.tokens:
         what = "holds no word" if total == 0 else "has no word that is"
         raise AttnvizError(f"the sentence {quoted(sentence)} {what} in the vectors {quoted(embeddings.name)}")
+    positions = focus_positions(options.focus, embedded.tokens, embeddings.lowercase) if options.focus else []
     try:
         attention = self_attention(
-            embedded.x, heads=heads, wq=projections.wq, wk=projections.wk, wv=projections.wv,
-            wo=projections.wo, scale=scale, causal=causal,
+            embedded.x, heads=options.heads, wq=projections.wq, wk=projections.wk, wv=projections.wv,
+            wo=projections.wo, scale=options.scale, causal=options.causal,
         )
     except AttentionInputError as error:
-        raise AttnvizError(f"{error} (vectors {quoted(embeddings.name)}, --heads {heads})") from error
+        raise AttnvizError(f"{error} (vectors {quoted(embeddings.name)}, --heads {options.heads})") from error
     config = InspectConfig(
-        heads=heads, d_model=embeddings.dim, d_k=attention.d_k, d_v=attention.d_v,
-        d_out=attention.output.shape[1], scale=scale, causal=causal, projections=projections.kind,
-        seed=projections.seed, vectors=embeddings.info,
+        heads=options.heads, d_model=embeddings.dim, d_k=attention.d_k, d_v=attention.d_v,
+        d_out=attention.output.shape[1], scale=options.scale, causal=options.causal,
+        projections=projections.kind, seed=projections.seed, vectors=embeddings.info,
     )
+    focus = tuple(Focus(p, embedded.tokens[p], focus_heads(attention, p)) for p in positions)
+    neighbors = None
+    if options.neighbors:
+        shown = positions or list(range(len(embedded.tokens)))
+        neighbors = token_neighbors(embeddings, embedded.tokens, embedded.x, attention.output, shown, options.neighbors)
     return Inspection(
         sentence=sentence, tokens=embedded.tokens, dropped=embedded.dropped, config=config,
-        inputs=embedded.x, attention=attention, notes=embedded.notes,
+        inputs=embedded.x, attention=attention, summaries=summarize(attention, options.top_k),
+        focus=focus, neighbors=neighbors, notes=embedded.notes,
+    )
+
+
+def focus_positions(spec: str, tokens: tuple[str, ...], lowercase: bool) -> list[int]:
+    """Positions named by ``--focus``: ``5`` (a position), ``bank`` (every occurrence) or ``bank@2``
+    (the second occurrence)."""
+    listing = " ".join(f"{i}:{t}" for i, t in enumerate(tokens))
+    if spec.isdigit():
+        position = int(spec)
+        if position >= len(tokens):
+            raise AttnvizError(f"--focus {position} is past the last token (positions 0-{len(tokens) - 1}: {quoted(listing)})")
+        return [position]
+    word, _, occurrence = spec.rpartition("@") if "@" in spec[1:] else (spec, "", "")
+    word = word.lower() if lowercase else word
+    found = [i for i, token in enumerate(tokens) if token == word]
+    if not found:
+        raise AttnvizError(f"--focus {quoted(word)} is not one of the tokens {quoted(listing)}")
+    if not occurrence:
+        return found
+    if not occurrence.isdigit() or not 1 <= int(occurrence) <= len(found):
+        raise AttnvizError(f"--focus {quoted(spec)}: {quoted(word)} occurs {len(found)} time(s); use {word}@1 to {word}@{len(found)}")
+    return [found[int(occurrence) - 1]]
+
+
+def token_neighbors(
+    embeddings: Embeddings, tokens: tuple[str, ...], inputs: np.ndarray, outputs: np.ndarray,
+    positions: list[int], k: int,
+) -> tuple[TokenNeighbors, ...]:
+    """For each position, the ``k`` nearest vocabulary words of its input and of its output vector
+    (its own word left out), and how far attention moved it (the cosine of input and output)."""
+    own = np.array([embeddings.row(tokens[p]) if embeddings.row(tokens[p]) is not None else -1 for p in positions])
+    vectors = np.concatenate([inputs[positions], outputs[positions]])  # (2n, d): one product for all
+    rows, cosines = nearest_rows(embeddings.unit_vectors, vectors, k, np.concatenate([own, own]))
+    n = len(positions)
+
+    def listed(i: int) -> tuple[Neighbor, ...]:
+        return tuple(Neighbor(embeddings.words[r], c) for r, c in zip(rows[i], cosines[i], strict=True))
+
+    return tuple(
+        TokenNeighbors(p, tokens[p], listed(i), listed(n + i), cosine(inputs[p].astype(np.float64), outputs[p].astype(np.float64)))
+        for i, p in enumerate(positions)
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from .results import InspectConfig, Inspection
+from .results import Focus, HeadSummary, InspectConfig, Inspection, TokenNeighbors
 
 SCHEMA = "attnviz.inspect/1"
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
@@ -36,10 +36,49 @@ def config_record(config: InspectConfig) -> dict[str, Any]:
     }
 
 
+def summary_record(summary: HeadSummary) -> dict[str, Any]:
+    """A head's ``summary`` object: entropies, strongest keys, top keys."""
+    return {
+        "entropy_bits": _array(summary.entropy_bits),
+        "mean_entropy_bits": summary.mean_entropy_bits,
+        "strongest": {"keys": _array(summary.strongest_key), "weights": _array(summary.strongest_weight)},
+        "top": {"keys": [list(keys) for keys in summary.top_keys], "weights": [_array(w) for w in summary.top_weights]},
+    }
+
+
+def focus_record(focus: Focus) -> dict[str, Any]:
+    """One ``focus`` entry: the query's computation in every head, step by step."""
+    return {
+        "position": focus.position,
+        "token": focus.token,
+        "heads": [
+            {
+                "head": step.head, "query": _array(step.query), "keys": _array(step.keys),
+                "dots": _array(step.dots), "scores": _array(step.scores), "weights": _array(step.weights),
+                "values": _array(step.values), "contributions": _array(step.contributions),
+                "output": _array(step.output),
+            }
+            for step in focus.heads
+        ],
+    }
+
+
+def neighbors_record(neighbors: tuple[TokenNeighbors, ...]) -> list[dict[str, Any]]:
+    """The ``neighbors`` list: nearest words before and after attention, per token."""
+
+    def words(found) -> list[dict[str, Any]]:
+        return [{"word": n.word, "cosine": n.cosine} for n in found]
+
+    return [
+        {"position": t.position, "token": t.token, "before": words(t.before), "after": words(t.after), "moved_cosine": t.moved_cosine}
+        for t in neighbors
+    ]
+
+
 def inspection_record(inspection: Inspection) -> dict[str, Any]:
     """The JSON-ready record of one inspection (arrays left as NumPy arrays for orjson)."""
     attention = inspection.attention
-    return {
+    record = {
         "schema": SCHEMA,
         "sentence": inspection.sentence,
         "tokens": list(inspection.tokens),
@@ -52,11 +91,17 @@ def inspection_record(inspection: Inspection) -> dict[str, Any]:
                 "scores": _array(attention.scores[h]),
                 "weights": _array(attention.weights[h]),
                 "output": _array(attention.head_outputs[h]),
+                "summary": summary_record(inspection.summaries[h]),
             }
             for h in range(attention.heads)
         ],
         "output": _array(attention.output),
     }
+    if inspection.focus:
+        record["focus"] = [focus_record(f) for f in inspection.focus]
+    if inspection.neighbors is not None:
+        record["neighbors"] = neighbors_record(inspection.neighbors)
+    return record
 
 
 def _escape_invisible(data: bytes) -> bytes:

@@ -169,8 +169,14 @@ def summary(inspection: Inspection) -> Text:
 
 def inspection_renderables(inspection: Inspection, *, dims: int = 6, width: int = 80) -> Group:
     """Everything ``attn inspect`` shows for one inspection, in reading order, laid out for ``width``."""
+    from .render_explain import focus_renderables, neighbors_table, summary_table
+
     parts: list[RenderableType] = [summary(inspection), Text()]
     for head in range(inspection.attention.heads):
         parts += scores_tables(inspection, head, width) + weights_tables(inspection, head, width)
+        parts += summary_table(inspection, head)
     parts += vectors_tables(inspection, dims, width)
+    parts += focus_renderables(inspection, dims, width)
+    if inspection.neighbors is not None:
+        parts += neighbors_table(inspection)
     return Group(*parts)

@@ -87,8 +87,86 @@ class InspectConfig:
 
 
 @dataclass(frozen=True)
+class HeadSummary:
+    """How one head spreads its attention: per query, the entropy of its weights and its top keys."""
+
+    entropy_bits: np.ndarray  # (T,) entropy of each weight row, in bits (0: one key; log2 T: uniform)
+    strongest_key: np.ndarray  # (T,) the key each query weights most
+    strongest_weight: np.ndarray  # (T,)
+    top_keys: tuple[tuple[int, ...], ...]  # per query, up to k keys by weight (masked keys left out)
+    top_weights: tuple[np.ndarray, ...]  # per query, their weights, in the weights' dtype
+
+    def __post_init__(self) -> None:
+        _freeze(self.entropy_bits, self.strongest_key, self.strongest_weight)
+
+    @property
+    def mean_entropy_bits(self) -> float:
+        return float(self.entropy_bits.mean())
+
+
+@dataclass(frozen=True)
+class FocusHead:
+    """One query's computation in one head, step by step."""
+
+    head: int
+    query: np.ndarray  # (d_k,) step 1: the query vector...
+    keys: np.ndarray  # (T, d_k) ...and every key
+    dots: np.ndarray  # (T,) step 2: q . k_j, before scaling and masking
+    scores: np.ndarray  # (T,) what enters the softmax: scaled, -inf where masked
+    masked: np.ndarray  # (T,) bool
+    weights: np.ndarray  # (T,) step 3: softmax of the scores
+    values: np.ndarray  # (T, d_v) step 4: the value vectors...
+    contributions: np.ndarray  # (T, d_v) ...each times its weight
+    output: np.ndarray  # (d_v,) their sum: this head's output for the query
+
+    def __post_init__(self) -> None:
+        _freeze(self.query, self.keys, self.dots, self.scores, self.masked, self.weights, self.values,
+                self.contributions, self.output)
+
+
+@dataclass(frozen=True)
+class Focus:
+    """The step-by-step computation for one query token, in every head."""
+
+    position: int
+    token: str
+    heads: tuple[FocusHead, ...]
+
+
+@dataclass(frozen=True)
+class Neighbor:
+    word: str
+    cosine: float  # a NumPy scalar in the vectors' dtype, so JSON shows float32 in its shortest form
+
+
+@dataclass(frozen=True)
+class TokenNeighbors:
+    """Where one token's meaning moved: nearest words before and after attention."""
+
+    position: int
+    token: str
+    before: tuple[Neighbor, ...]  # nearest vocabulary words of the input vector
+    after: tuple[Neighbor, ...]  # nearest vocabulary words of the contextualized vector
+    moved_cosine: float  # cosine between the token's input and output vectors
+
+
+@dataclass(frozen=True)
+class InspectOptions:
+    """How to run and explain attention over each sentence (the CLI's options, in one place)."""
+
+    heads: int = 1
+    scale: bool = True
+    causal: bool = False
+    oov: str = "skip"  # unknown words: "skip", "zero" or "error"
+    max_tokens: int = 512
+    top_k: int = 3  # keys listed per query in the head summaries
+    focus: str | None = None  # a token ("bank"), an occurrence ("bank@2") or a position ("5")
+    neighbors: int = 0  # nearest vocabulary words to show per token; 0 for none
+
+
+@dataclass(frozen=True)
 class Inspection:
-    """One sentence run through attention: what went in, how, and what came out."""
+    """One sentence run through attention: what went in, how, what came out, and what it means."""
 
     sentence: str
     tokens: tuple[str, ...]  # the tokens attended over, in order
@@ -96,6 +174,9 @@ class Inspection:
     config: InspectConfig
     inputs: np.ndarray  # (T, d_model)
     attention: Attention
+    summaries: tuple[HeadSummary, ...] = ()  # one per head
+    focus: tuple[Focus, ...] = ()  # the focus token(s), step by step
+    neighbors: tuple[TokenNeighbors, ...] | None = None  # with --neighbors: per token (or focus token)
     notes: tuple[str, ...] = field(default=())  # messages for stderr (unknown words and the like)
 
     def __post_init__(self) -> None:

@@ -48,6 +48,13 @@ class Embeddings:
     def info(self) -> VectorsInfo:
         return VectorsInfo(name=self.name, dim=self.dim, vocab_size=len(self.words))
 
+    @cached_property
+    def unit_vectors(self) -> np.ndarray:
+        """The vectors scaled to unit length (V, d), for cosine search by one matrix product."""
+        from .analysis import unit_rows
+
+        return unit_rows(np.asarray(self.vectors))
+
     def row(self, token: str) -> int | None:
         """The row of ``token``, trying its lower-case form in a cased vocabulary; None if unknown."""
         found = self.index.get(token)

@@ -14,12 +14,13 @@ import pytest
 from attnviz_cli.batch import BULK_LINES, Job, numbered_pieces, stream_jsonl
 from attnviz_cli.errors import AttnvizError
 from attnviz_cli.projections import identity, random_xavier
+from attnviz_cli.results import InspectOptions
 
 WORDS = "the river bank money flows into a city by water".split()
 
 
 def job(embeddings, projections=None):
-    return Job(embeddings, projections or identity(), heads=2, scale=True, causal=False, oov="skip", max_tokens=64)
+    return Job(embeddings, projections or identity(), InspectOptions(heads=2, max_tokens=64))
 
 
 def lines(count: int) -> bytes:

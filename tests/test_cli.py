@@ -264,3 +264,62 @@ def test_a_closed_pipe_ends_quietly():
     assert json.loads(first)["sentence"] == "the river bank 0"
     assert "Traceback" not in stderr and "Exception ignored" not in stderr
     assert stderr == ""
+
+
+# ---- focus, neighbours and summaries --------------------------------------------------------------
+
+
+def test_focus_is_in_json_and_agrees_with_the_matrices():
+    record = run_json("inspect", "the river bank by the bank", "--focus", "bank@2", "--heads", "2", "--causal")
+    (focus,) = record["focus"]
+    assert (focus["position"], focus["token"]) == (5, "bank")
+    for h, step in enumerate(focus["heads"]):
+        assert step["weights"] == record["heads"][h]["weights"][5]
+        assert step["scores"] == record["heads"][h]["scores"][5]
+        assert_allclose(np.sum(step["contributions"], axis=0), step["output"], rtol=1e-5, atol=1e-6)
+        assert step["output"] == record["heads"][h]["output"][5]
+
+
+def test_focus_with_a_weights_file_and_other_vectors(tmp_path, glove_txt):
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "w.npz", wq=rng.standard_normal((4, 4)), wk=rng.standard_normal((4, 4)), wv=rng.standard_normal((4, 2)))
+    record = run_json("inspect", "the river bank", "--vectors", str(glove_txt), "--weights", str(tmp_path / "w.npz"), "--focus", "1")
+    step = record["focus"][0]["heads"][0]
+    assert len(step["query"]) == 4 and len(step["output"]) == 2
+    assert record["focus"][0]["token"] == "river"
+
+
+def test_focus_and_neighbors_in_a_jsonl_stream():
+    result = run("inspect", "-", "-f", "jsonl", "--focus", "bank", "--neighbors", "3", input="the river bank\nthe money bank\n")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["focus"][0]["position"] for r in records] == [2, 2]
+    assert [len(r["neighbors"][0]["after"]) for r in records] == [3, 3]
+
+
+def test_focus_table_shows_the_steps():
+    result = run("inspect", "the river bank", "--focus", "bank", "--neighbors", "3")
+    for heading in ("1. the query of 'bank' and every key", "2. q·k for every key, divided by √50 = 7.071; 3. softmax",
+                    "4. weight × value, summed: the output of 'bank'", "where the meaning moved", "head 1/1 summary"):
+        assert heading in result.stdout
+
+
+def test_an_unknown_focus_word_lists_the_tokens():
+    result = run("inspect", "the river bank", "--focus", "money")
+    assert result.exit_code == 1
+    assert result.stderr == "attn: error: --focus 'money' is not one of the tokens '0:the 1:river 2:bank'\n"
+
+
+def test_neighbors_with_random_projections_say_why_not():
+    result = run("inspect", "the river bank", "--neighbors", "3", "--projections", "random")
+    assert result.exit_code == 1
+    assert "needs identity projections, not random" in result.stderr
+
+
+def test_summaries_are_in_every_record():
+    record = run_json("inspect", "the river bank", "--top-k", "2", "--heads", "2")
+    for head in record["heads"]:
+        assert all(len(keys) == 2 for keys in head["summary"]["top"]["keys"])
+        weights = np.array(head["weights"])
+        assert head["summary"]["strongest"]["keys"] == weights.argmax(axis=1).tolist()
+        p = weights
+        assert_allclose(head["summary"]["entropy_bits"], -(p * np.log2(p)).sum(axis=1), rtol=1e-5)

@@ -13,6 +13,7 @@ import pytest
 from attnviz_cli.pipeline import inspect_sentence
 from attnviz_cli.projections import identity, random_xavier
 from attnviz_cli.render_json import dumps, inspection_record
+from attnviz_cli.results import InspectOptions
 
 SCHEMA = json.loads((resources.files("attnviz_cli") / "schemas" / "inspect-1.schema.json").read_text())
 
@@ -26,17 +27,24 @@ GOLDEN = (
     '"inputs":[[1.0,0.0],[1.0,1.0]],'
     '"heads":[{"head":0,"scores":[[1.0,null],[1.0,2.0]],'
     '"weights":[[1.0,0.0],[0.2689414213699951,0.7310585786300049]],'
-    '"output":[[1.0,0.0],[1.0,0.7310585786300049]]}],'
+    '"output":[[1.0,0.0],[1.0,0.7310585786300049]],'
+    '"summary":{"entropy_bits":[0.0,0.8399415379831693],"mean_entropy_bits":0.41997076899158464,'
+    '"strongest":{"keys":[0,1],"weights":[1.0,0.7310585786300049]},'
+    '"top":{"keys":[[0],[1,0]],"weights":[[1.0],[0.7310585786300049,0.2689414213699951]]}}}],'
     '"output":[[1.0,0.0],[1.0,0.7310585786300049]]}\n'
 )
 
 
 def test_golden_record_of_a_hand_computed_case(tiny):
-    inspection = inspect_sentence("River bank!", tiny, identity(), scale=False, causal=True)
+    inspection = inspect_sentence("River bank!", tiny, identity(), InspectOptions(scale=False, causal=True))
     line = dumps(inspection_record(inspection)).decode()
     assert line == GOLDEN
     e = math.e
-    assert json.loads(line)["heads"][0]["weights"][1] == [1 / (1 + e), e / (1 + e)]
+    p = 1 / (1 + e)
+    record = json.loads(line)
+    assert record["heads"][0]["weights"][1] == [p, e / (1 + e)]
+    entropy = -(p * math.log2(p) + (1 - p) * math.log2(1 - p))  # of the second row; the first is one-hot: 0
+    assert record["heads"][0]["summary"]["entropy_bits"] == pytest.approx([0.0, entropy], rel=1e-15)
 
 
 def test_pretty_and_compact_hold_the_same_document(tiny):
@@ -49,7 +57,7 @@ def test_pretty_and_compact_hold_the_same_document(tiny):
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("heads", [1, 2, 5])
 def test_records_validate_against_the_schema_and_agree_with_the_core(glove, heads, causal):
-    inspection = inspect_sentence("The bank raised rates after the river flooded", glove, random_xavier(50, 3), heads=heads, causal=causal)
+    inspection = inspect_sentence("The bank raised rates after the river flooded", glove, random_xavier(50, 3), InspectOptions(heads=heads, causal=causal))
     record = json.loads(dumps(inspection_record(inspection)))
     jsonschema.validate(record, SCHEMA)
     T = len(record["tokens"])
@@ -69,7 +77,7 @@ def test_float32_values_appear_exactly_as_glove_publishes_them(glove):
 
 
 def test_no_nan_or_infinity_ever_appears(glove):
-    text = dumps(inspection_record(inspect_sentence("a b c d e f", glove, identity(), causal=True, heads=10))).decode()
+    text = dumps(inspection_record(inspect_sentence("a b c d e f", glove, identity(), InspectOptions(causal=True, heads=10)))).decode()
     assert "NaN" not in text and "Infinity" not in text and "null" in text
 
 

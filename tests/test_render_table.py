@@ -9,6 +9,7 @@ from rich.console import Console
 from attnviz_cli.pipeline import inspect_sentence
 from attnviz_cli.projections import identity
 from attnviz_cli.render_table import column_chunks, format_score, inspection_renderables
+from attnviz_cli.results import InspectOptions
 
 
 def render(inspection, width=80, dims=6, **console_options) -> str:
@@ -38,6 +39,12 @@ query     riv… bank strongest
 0 river   1.00    · → river
 1 bank    0.27 0.73 → bank
 
+head 1/1 summary: mean entropy 0.42 bits (0 = one key, 1.00 = all keys alike)
+query     entropy top keys
+────────────────────────────────────────
+0 river      0.00 river 1.00
+1 bank       0.84 bank 0.73 · river 0.27
+
 contextualized vectors (attention output)
 token        [0]    [1]   norm
 ──────────────────────────────
@@ -53,12 +60,12 @@ def without_trailing_spaces(text: str) -> str:
 
 def test_golden_tables_of_a_hand_computed_case(tiny):
     # weights row 2: 1/(1+e) = 0.27, e/(1+e) = 0.73; output of bank: [1, 0.731], norm sqrt(1 + 0.731^2) = 1.239
-    rendered = render(inspect_sentence("River bank!", tiny, identity(), scale=False, causal=True))
+    rendered = render(inspect_sentence("River bank!", tiny, identity(), InspectOptions(scale=False, causal=True)))
     assert without_trailing_spaces(rendered) == GOLDEN  # Rich pads cells with spaces; editors strip them
 
 
 def test_a_ten_word_sentence_fits_80_columns_without_cutting_numbers(glove):
-    inspection = inspect_sentence("The bank raised its interest rates after the river flooded", glove, identity(), heads=2)
+    inspection = inspect_sentence("The bank raised its interest rates after the river flooded", glove, identity(), InspectOptions(heads=2))
     text = render(inspection)
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "keys 0-" not in text  # all ten keys in one table

@@ -1,0 +1,83 @@
+"""What attention did, in numbers: per-head summaries, one query step by step, nearest words.
+
+Pure NumPy over results of :mod:`attnviz_cli.core`: arrays in, frozen results out, no I/O.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .results import Attention, FocusHead, HeadSummary
+
+
+def entropy_bits(weights: np.ndarray) -> np.ndarray:
+    """Entropy of each row of ``weights`` (..., T) in bits; zero weights (masks) add nothing."""
+    safe = np.where(weights > 0, weights, 1)  # log of 1 is 0, so 0 * log 0 counts as 0
+    return -(weights * np.log2(safe)).sum(axis=-1) + 0.0  # + 0.0: an entropy of 0 is 0, not -0
+
+
+def head_summary(weights: np.ndarray, masked: np.ndarray, k: int) -> HeadSummary:
+    """Summary of one head's (T, T) weights: entropies, strongest keys and up to ``k`` top keys."""
+    order = np.argsort(-weights, axis=-1, kind="stable")  # (T, T) keys by falling weight, ties by position
+    top_keys, top_weights = [], []
+    for i, row in enumerate(order):
+        kept = [int(j) for j in row if not masked[i, j]][:k]
+        top_keys.append(tuple(kept))
+        top_weights.append(weights[i, kept])
+    strongest = order[:, 0]
+    return HeadSummary(
+        entropy_bits=entropy_bits(weights), strongest_key=strongest,
+        strongest_weight=np.take_along_axis(weights, strongest[:, None], axis=-1)[:, 0],
+        top_keys=tuple(top_keys), top_weights=tuple(top_weights),
+    )
+
+
+def summarize(attention: Attention, k: int = 3) -> tuple[HeadSummary, ...]:
+    """A :class:`HeadSummary` for every head."""
+    masked = np.isneginf(attention.scores)
+    return tuple(head_summary(attention.weights[h], masked[h], k) for h in range(attention.heads))
+
+
+def focus_heads(attention: Attention, position: int) -> tuple[FocusHead, ...]:
+    """Query ``position`` worked through in every head: q, keys, q.k, scaled, softmax, weighted sum."""
+    steps = []
+    for h in range(attention.heads):
+        q = attention.queries[h, position]  # (d_k,)
+        keys = attention.keys[h]  # (T, d_k)
+        values = attention.values[h]  # (T, d_v)
+        weights = attention.weights[h, position]  # (T,)
+        contributions = weights[:, None] * values  # (T, d_v)
+        steps.append(FocusHead(
+            head=h, query=q, keys=keys, dots=keys @ q, scores=attention.scores[h, position],
+            masked=np.isneginf(attention.scores[h, position]), weights=weights, values=values,
+            contributions=contributions, output=attention.head_outputs[h, position],
+        ))
+    return tuple(steps)
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), for cosines by one matrix product."""
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    return matrix / np.where(norms > 0, norms, 1)
+
+
+def nearest_rows(unit_vocabulary: np.ndarray, vectors: np.ndarray, k: int, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``vectors`` (n, d), the ``k`` rows of ``unit_vocabulary`` (V, d) of highest cosine.
+
+    One (n, d) x (d, V) product, then a partial sort; ``exclude`` (n,) is a row per vector to leave out
+    (the token's own word, or -1). Returns (rows, cosines), each (n, k), best first.
+    """
+    cosines = unit_rows(vectors).astype(unit_vocabulary.dtype, copy=False) @ unit_vocabulary.T  # (n, V)
+    has_own = exclude >= 0
+    cosines[np.flatnonzero(has_own), exclude[has_own]] = -np.inf
+    k = min(k, cosines.shape[1] - int(has_own.any()))
+    best = np.argpartition(-cosines, k - 1, axis=1)[:, :k]  # (n, k), unordered
+    best_cosines = np.take_along_axis(cosines, best, axis=1)
+    order = np.lexsort((best, -best_cosines), axis=1)  # by cosine, ties by row: deterministic
+    return np.take_along_axis(best, order, axis=1), np.take_along_axis(best_cosines, order, axis=1)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine of two vectors; 0 when either is zero."""
+    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / norms if norms else 0.0

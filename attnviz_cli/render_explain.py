@@ -1,0 +1,160 @@
+"""The explaining views as Rich renderables: head summaries, a focus token step by step, neighbours.
+
+Like render_table, it returns objects and prints nothing, and shows user text only through ``safe``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rich import box
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from .render_table import LABEL_WIDTH, MASKED, column_chunks, format_score, safe
+from .results import Focus, FocusHead, HeadSummary, Inspection, TokenNeighbors
+
+BAR_WIDTH = 20
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def bar(weight: float, width: int = BAR_WIDTH) -> str:
+    """A horizontal bar of ``weight`` x ``width`` cells, drawn to an eighth of a cell."""
+    eighths = round(min(max(weight, 0.0), 1.0) * width * 8)
+    full, part = divmod(eighths, 8)
+    return "█" * full + (_EIGHTHS[part] if part else "")
+
+
+def _table(*labels: str) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")
+    for label in labels:
+        table.add_column(label, no_wrap=True)
+    return table
+
+
+def _label(position: int, token: str) -> Text:
+    return Text.assemble((f"{position} ", "dim"), safe(token))
+
+
+# ---- head summaries --------------------------------------------------------------------------------
+
+
+def summary_table(inspection: Inspection, head: int) -> list[RenderableType]:
+    """Per query: how spread its weights are (entropy in bits) and the keys it weights most."""
+    summary: HeadSummary = inspection.summaries[head]
+    tokens = inspection.tokens
+    uniform = math.log2(len(tokens))
+    title = (
+        f"head {head + 1}/{inspection.attention.heads} summary: mean entropy {summary.mean_entropy_bits:.2f} bits "
+        f"(0 = one key, {uniform:.2f} = all keys alike)"
+    )
+    table = _table("query", "entropy", "top keys")
+    table.columns[0].width = LABEL_WIDTH
+    table.columns[0].overflow = "ellipsis"
+    table.columns[1].justify = "right"
+    table.columns[2].no_wrap = False
+    for i, token in enumerate(tokens):
+        top = Text(" · ").join(
+            Text.assemble(safe(tokens[j]), f" {w:.2f}") for j, w in zip(summary.top_keys[i], summary.top_weights[i], strict=True)
+        )
+        table.add_row(_label(i, token), f"{summary.entropy_bits[i]:.2f}", top)
+    return [Text(title, style="bold"), table, Text()]
+
+
+# ---- one query, step by step -----------------------------------------------------------------------
+
+
+def _vector_cells(vector: np.ndarray, components: range) -> list[str]:
+    return [f"{vector[c]:.3f}" for c in components]
+
+
+def focus_step_tables(inspection: Inspection, focus: Focus, step: FocusHead, dims: int, width: int) -> list[RenderableType]:
+    """Steps 1 to 4 of one focus token in one head, with the real numbers."""
+    tokens, config = inspection.tokens, inspection.config
+    d_k, d_v = step.query.shape[0], step.values.shape[1]
+    parts: list[RenderableType] = [
+        Text(f"focus {printable_token(focus)} (position {focus.position}), head {step.head + 1}/{config.heads}", style="bold reverse"),
+        Text(),
+    ]
+    # 1. the query and every key
+    shown = range(min(dims, d_k))
+    for components in column_chunks(len(shown), 6, width, reserved=2):
+        cols = [shown[c] for c in components]
+        table = _table("", "vector", *(f"[{c}]" for c in cols))
+        table.columns[1].width = LABEL_WIDTH
+        for column in table.columns[2:]:
+            column.justify = "right"
+            column.width = 6
+        table.add_row("q", _label(focus.position, focus.token), *_vector_cells(step.query, cols), style="bold")
+        for j, token in enumerate(tokens):
+            table.add_row("k", _label(j, token), *_vector_cells(step.keys[j], cols))
+        more = f" (components {cols[0]}-{cols[-1]} of {d_k})" if len(cols) < d_k else ""
+        parts += [Text(f"1. the query of {printable_token(focus)} and every key{more}", style="bold"), table, Text()]
+    # 2 and 3. dot products, scaling, mask, softmax
+    scaled = "÷√d_k" if config.scale else "score"
+    table = _table("key", "q·k", scaled, "weight", "")
+    table.columns[0].width = LABEL_WIDTH
+    for column in table.columns[1:4]:
+        column.justify = "right"
+    for j, token in enumerate(tokens):
+        if step.masked[j]:
+            table.add_row(_label(j, token), f"{step.dots[j]:.2f}", "masked", MASKED, "")
+        else:
+            table.add_row(_label(j, token), f"{step.dots[j]:.2f}", format_score(step.scores[j]), f"{step.weights[j]:.3f}", bar(float(step.weights[j])))
+    table.add_row("", "", "sum", f"{step.weights.sum():.3f}", "", style="bold")
+    how = f"divided by √{d_k} = {math.sqrt(d_k):.3f}" if config.scale else "not scaled"
+    mask = ", later tokens masked" if config.causal else ""
+    parts += [Text(f"2. q·k for every key, {how}{mask}; 3. softmax", style="bold"), table, Text()]
+    # 4. the weighted sum of the values
+    shown = range(min(dims, d_v))
+    for components in column_chunks(len(shown), 6, width, reserved=6):
+        cols = [shown[c] for c in components]
+        table = _table("key", "weight", *(f"w·v[{c}]" for c in cols))
+        table.columns[0].width = LABEL_WIDTH
+        for column in table.columns[1:]:
+            column.justify = "right"
+        for j, token in enumerate(tokens):
+            table.add_row(_label(j, token), MASKED if step.masked[j] else f"{step.weights[j]:.3f}", *_vector_cells(step.contributions[j], cols))
+        table.add_row("= output", "", *_vector_cells(step.output, cols), style="bold")
+        more = f" (components {cols[0]}-{cols[-1]} of {d_v})" if len(cols) < d_v else ""
+        parts += [Text(f"4. weight × value, summed: the output of {printable_token(focus)}{more}", style="bold"), table, Text()]
+    return parts
+
+
+def printable_token(focus: Focus) -> str:
+    return "'" + safe(focus.token).plain + "'"
+
+
+def focus_renderables(inspection: Inspection, dims: int, width: int) -> list[RenderableType]:
+    parts: list[RenderableType] = []
+    config = inspection.config
+    for focus in inspection.focus:
+        for step in focus.heads:
+            parts += focus_step_tables(inspection, focus, step, dims, width)
+        if config.heads > 1 or config.d_out != config.heads * config.d_v:
+            parts += [Text("The final output concatenates the heads' outputs (then applies wo, if any).", style="dim"), Text()]
+    return parts
+
+
+# ---- where the meaning moved ------------------------------------------------------------------------
+
+
+def neighbors_table(inspection: Inspection) -> list[RenderableType]:
+    """Nearest vocabulary words of each token before and after attention, and how far it moved."""
+    neighbors: tuple[TokenNeighbors, ...] = inspection.neighbors or ()
+    k = len(neighbors[0].before) if neighbors else 0
+    table = _table("token", "before attention", "after attention", "cos")
+    table.columns[0].width = LABEL_WIDTH
+    table.columns[0].overflow = "ellipsis"
+    table.columns[1].no_wrap = table.columns[2].no_wrap = False
+    table.columns[1].ratio = table.columns[2].ratio = 1
+    table.columns[3].justify = "right"
+    for t in neighbors:
+        before = Text(", ").join(safe(n.word) for n in t.before)
+        after = Text(", ").join(safe(n.word) if n.word in {m.word for m in t.before} else safe(n.word, "bold") for n in t.after)
+        table.add_row(_label(t.position, t.token), before, after, f"{t.moved_cosine:.3f}")
+    title = Text(f"where the meaning moved: the {k} nearest words by cosine (own word left out)", style="bold")
+    legend = Text("bold: new after attention · cos: cosine of the token's input and output vectors", style="dim")
+    return [title, legend, table, Text()]
