@@ -17,25 +17,26 @@ def entropy_bits(weights: np.ndarray) -> np.ndarray:
 
 
 def head_summary(weights: np.ndarray, masked: np.ndarray, k: int) -> HeadSummary:
-    """Summary of one head's (T, T) weights: entropies, strongest keys and up to ``k`` top keys."""
-    order = np.argsort(-weights, axis=-1, kind="stable")  # (T, T) keys by falling weight, ties by position
-    top_keys, top_weights = [], []
-    for i, row in enumerate(order):
-        kept = [int(j) for j in row if not masked[i, j]][:k]
-        top_keys.append(tuple(kept))
-        top_weights.append(weights[i, kept])
-    strongest = order[:, 0]
+    """Summary of (..., T, T) weights: entropies, strongest keys and up to ``k`` top keys per query.
+
+    Works over any leading dimensions (heads, a batch of sentences) at once; pick one out with
+    :meth:`HeadSummary.select`.
+    """
+    k = min(k, weights.shape[-1])
+    ranked = np.where(masked, -1.0, weights) if masked.any() else weights  # masked keys sort last
+    top = np.ascontiguousarray(np.argsort(-ranked, axis=-1, kind="stable")[..., :k])  # (..., T, k), ties by position
+    top_weights = np.take_along_axis(weights, top, axis=-1)  # (..., T, k)
     return HeadSummary(
-        entropy_bits=entropy_bits(weights), strongest_key=strongest,
-        strongest_weight=np.take_along_axis(weights, strongest[:, None], axis=-1)[:, 0],
-        top_keys=tuple(top_keys), top_weights=tuple(top_weights),
+        entropy_bits=entropy_bits(weights), strongest_key=np.ascontiguousarray(top[..., 0]),
+        strongest_weight=np.ascontiguousarray(top_weights[..., 0]), top_keys=top, top_weights=top_weights,
+        top_counts=np.minimum((~masked).sum(axis=-1), k),
     )
 
 
 def summarize(attention: Attention, k: int = 3) -> tuple[HeadSummary, ...]:
-    """A :class:`HeadSummary` for every head."""
-    masked = np.isneginf(attention.scores)
-    return tuple(head_summary(attention.weights[h], masked[h], k) for h in range(attention.heads))
+    """A :class:`HeadSummary` for every head of one sentence's attention."""
+    every_head = head_summary(attention.weights, np.isneginf(attention.scores), k)
+    return tuple(every_head.select(h) for h in range(attention.heads))
 
 
 def focus_heads(attention: Attention, position: int) -> tuple[FocusHead, ...]:

@@ -20,7 +20,7 @@ from multiprocessing import get_context
 from typing import Any, BinaryIO
 
 from .errors import AttnvizError
-from .pipeline import inspect_sentence
+from .pipeline import inspect_sentences
 from .projections import Projections
 from .render_json import dumps, inspection_record
 from .results import InspectOptions
@@ -59,13 +59,15 @@ def render_lines(job: Job, lines: Numbered) -> Rendered:
     """JSON lines for ``lines``, stopping at the first line that cannot be inspected."""
     records: list[bytes] = []
     notes: list[str] = []
-    for number, sentence in lines:
-        try:
-            inspection = inspect_sentence(sentence, job.embeddings, job.projections, job.options)
-        except AttnvizError as error:
-            return Rendered(b"".join(records), tuple(notes), f"line {number}: {error}")
-        notes += (f"line {number}: {note}" for note in inspection.notes)
-        records.append(dumps(inspection_record(inspection)))
+    try:
+        results = inspect_sentences([sentence for _, sentence in lines], job.embeddings, job.projections, job.options)
+    except AttnvizError as error:  # options that fail for every sentence
+        return Rendered(b"", (), f"line {lines[0][0]}: {error}")
+    for (number, _), result in zip(lines, results, strict=True):
+        if isinstance(result, AttnvizError):
+            return Rendered(b"".join(records), tuple(notes), f"line {number}: {result}")
+        notes += (f"line {number}: {note}" for note in result.notes)
+        records.append(dumps(inspection_record(result)))
     return Rendered(b"".join(records), tuple(notes))
 
 

@@ -81,9 +81,9 @@ def check_projections(
 
 
 def split_heads(m: np.ndarray, heads: int) -> np.ndarray:
-    """(T, h*d) -> (h, T, d): head i gets columns i*d to (i+1)*d."""
-    T, width = m.shape
-    return m.reshape(T, heads, width // heads).transpose(1, 0, 2)
+    """(..., T, h*d) -> (..., h, T, d): head i gets columns i*d to (i+1)*d."""
+    *lead, T, width = m.shape
+    return m.reshape(*lead, T, heads, width // heads).swapaxes(-3, -2)
 
 
 def self_attention(
@@ -100,10 +100,12 @@ def self_attention(
     """Multi-head scaled dot-product self-attention of ``x`` (T, d_model) over itself.
 
     Returns an :class:`Attention` with scores and weights (h, T, T), per-head outputs (h, T, d_v) and
-    the output (T, d_out), where d_out = h*d_v without ``wo`` and ``wo.shape[1]`` with it.
+    the output (T, d_out), where d_out = h*d_v without ``wo`` and ``wo.shape[1]`` with it. Leading
+    batch dimensions are allowed: x (..., T, d_model) gives scores (..., h, T, T) and so on, each
+    sequence attending only over itself (see :meth:`Attention.select`).
     """
     x = np.asarray(x)
-    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+    if x.ndim < 2 or x.shape[-2] < 1 or x.shape[-1] < 1:
         raise AttentionInputError(f"x must have shape (T, d_model) with T, d_model >= 1, got {x.shape}")
     dtype = compute_dtype(x)
     x = x.astype(dtype, copy=False)
@@ -111,25 +113,26 @@ def self_attention(
         raise AttentionInputError("x holds NaN or infinite values")
     if wq is not None or wk is not None or wv is not None or wo is not None:
         wq, wk, wv, wo = (None if w is None else np.asarray(w).astype(dtype, copy=False) for w in (wq, wk, wv, wo))
-    d_k, _ = check_projections(x.shape[1], heads, wq, wk, wv, wo)
+    d_k, _ = check_projections(x.shape[-1], heads, wq, wk, wv, wo)
+    T = x.shape[-2]
 
     # 1. project (identity when no matrix is given) and split into heads; the result never aliases x
     own_x = x.copy() if any(w is None for w in (wq, wk, wv)) else x  # (T, d_model)
-    q = split_heads(own_x if wq is None else x @ wq, heads)  # (h, T, d_k)
-    k = split_heads(own_x if wk is None else x @ wk, heads)  # (h, T, d_k)
-    v = split_heads(own_x if wv is None else x @ wv, heads)  # (h, T, d_v)
+    q = split_heads(own_x if wq is None else x @ wq, heads)  # (..., h, T, d_k)
+    k = split_heads(own_x if wk is None else x @ wk, heads)  # (..., h, T, d_k)
+    v = split_heads(own_x if wv is None else x @ wv, heads)  # (..., h, T, d_v)
     # 2. scores: every query against every key, scaled, masked
-    scores = q @ k.transpose(0, 2, 1)  # (h, T, T)
+    scores = q @ k.swapaxes(-1, -2)  # (..., h, T, T)
     if scale:
         scores /= np.sqrt(dtype.type(d_k))
     if causal:
-        scores += causal_mask(x.shape[0], dtype)
+        scores += causal_mask(T, dtype)
     # 3. attend: softmax over keys, mix the values
-    weights = softmax(scores)  # (h, T, T)
-    head_outputs = weights @ v  # (h, T, d_v)
+    weights = softmax(scores)  # (..., h, T, T)
+    head_outputs = weights @ v  # (..., h, T, d_v)
     # 4. concatenate the heads and project
-    concat = head_outputs.transpose(1, 0, 2).reshape(x.shape[0], -1)  # (T, h*d_v)
-    output = concat if wo is None else concat @ wo  # (T, d_out)
+    concat = head_outputs.swapaxes(-3, -2).reshape(*x.shape[:-1], -1)  # (..., T, h*d_v)
+    output = concat if wo is None else concat @ wo  # (..., T, d_out)
     return Attention(
         queries=q, keys=k, values=v, scores=scores, weights=weights,
         head_outputs=head_outputs, output=output, scale=scale, causal=causal,

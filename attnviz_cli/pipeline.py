@@ -1,15 +1,31 @@
-"""Sentence + embeddings + projections -> Inspection: the one path every output format shares."""
+"""Sentences + embeddings + projections -> Inspections: the one path every output format shares.
+
+Many sentences are run together: each is tokenized and embedded on its own, then sentences of the
+same length go through attention and the head summaries as one batch, and each Inspection holds views
+into the batch's arrays. One sentence is the batch of one.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from .analysis import cosine, focus_heads, nearest_rows, summarize
+from .analysis import cosine, focus_heads, head_summary, nearest_rows
 from .core import AttentionInputError, self_attention
 from .errors import AttnvizError, quoted
 from .projections import Projections
-from .results import Focus, InspectConfig, Inspection, InspectOptions, Neighbor, TokenNeighbors
-from .vectors import Embeddings, embed_sentence
+from .results import Attention, Focus, HeadSummary, InspectConfig, Inspection, InspectOptions, Neighbor, TokenNeighbors
+from .vectors import Embedded, Embeddings, embed_sentence
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A sentence checked, tokenized and embedded, ready for attention."""
+
+    sentence: str
+    embedded: Embedded
+    focus: list[int]  # positions named by --focus
 
 
 def inspect_sentence(
@@ -19,8 +35,43 @@ def inspect_sentence(
 
     Refuses empty, unknown-only or over-long sentences, and head counts that do not fit.
     """
-    if not sentence.strip():
-        raise AttnvizError("the sentence is empty")
+    (result,) = inspect_sentences([sentence], embeddings, projections, options)
+    if isinstance(result, AttnvizError):
+        raise result
+    return result
+
+
+def inspect_sentences(
+    sentences: list[str], embeddings: Embeddings, projections: Projections, options: InspectOptions = InspectOptions()
+) -> list[Inspection | AttnvizError]:
+    """An Inspection, or the error that stopped it, for each sentence, in order."""
+    check_options(embeddings, projections, options)
+    results: list[Inspection | AttnvizError | None] = [None] * len(sentences)
+    by_length: dict[int, list[tuple[int, _Prepared]]] = {}
+    for i, sentence in enumerate(sentences):
+        try:
+            prepared = _prepare(sentence, embeddings, options)
+        except AttnvizError as error:
+            results[i] = error
+            continue
+        by_length.setdefault(len(prepared.embedded.tokens), []).append((i, prepared))
+    for group in by_length.values():
+        x = np.stack([prepared.embedded.x for _, prepared in group])  # (B, T, d_model)
+        try:
+            attention = _attend(x, embeddings, projections, options)
+        except AttnvizError as error:
+            for i, _ in group:
+                results[i] = error
+            continue
+        summaries = head_summary(attention.weights, np.isneginf(attention.scores), options.top_k)  # (B, h, T, ...)
+        config = _config(attention, embeddings, projections, options)
+        for b, (i, prepared) in enumerate(group):
+            results[i] = _finish(prepared, attention.select(b), summaries, b, config, embeddings, options)
+    return results  # type: ignore[return-value]  # every slot is filled above
+
+
+def check_options(embeddings: Embeddings, projections: Projections, options: InspectOptions) -> None:
+    """Refuse options that cannot work with these embeddings and projections, whatever the sentence."""
     if projections.wq is None and embeddings.dim % options.heads:
         raise AttnvizError(heads_error(options.heads, embeddings))
     if options.neighbors and projections.kind != "identity":
@@ -28,6 +79,11 @@ def inspect_sentence(
             "--neighbors compares vectors with the vocabulary, so the outputs must stay in the embedding "
             f"space: it needs identity projections, not {projections.kind}"
         )
+
+
+def _prepare(sentence: str, embeddings: Embeddings, options: InspectOptions) -> _Prepared:
+    if not sentence.strip():
+        raise AttnvizError("the sentence is empty")
     embedded = embed_sentence(sentence, embeddings, oov=options.oov)
     total = len(embedded.tokens) + len(embedded.dropped)
     if total > options.max_tokens:
@@ -36,26 +92,42 @@ def inspect_sentence(
         what = "holds no word" if total == 0 else "has no word that is"
         raise AttnvizError(f"the sentence {quoted(sentence)} {what} in the vectors {quoted(embeddings.name)}")
     positions = focus_positions(options.focus, embedded.tokens, embeddings.lowercase) if options.focus else []
+    return _Prepared(sentence, embedded, positions)
+
+
+def _attend(x: np.ndarray, embeddings: Embeddings, projections: Projections, options: InspectOptions) -> Attention:
     try:
-        attention = self_attention(
-            embedded.x, heads=options.heads, wq=projections.wq, wk=projections.wk, wv=projections.wv,
+        return self_attention(
+            x, heads=options.heads, wq=projections.wq, wk=projections.wk, wv=projections.wv,
             wo=projections.wo, scale=options.scale, causal=options.causal,
         )
     except AttentionInputError as error:
         raise AttnvizError(f"{error} (vectors {quoted(embeddings.name)}, --heads {options.heads})") from error
-    config = InspectConfig(
+
+
+def _config(attention: Attention, embeddings: Embeddings, projections: Projections, options: InspectOptions) -> InspectConfig:
+    return InspectConfig(
         heads=options.heads, d_model=embeddings.dim, d_k=attention.d_k, d_v=attention.d_v,
-        d_out=attention.output.shape[1], scale=options.scale, causal=options.causal,
+        d_out=attention.output.shape[-1], scale=options.scale, causal=options.causal,
         projections=projections.kind, seed=projections.seed, vectors=embeddings.info,
     )
-    focus = tuple(Focus(p, embedded.tokens[p], focus_heads(attention, p)) for p in positions)
+
+
+def _finish(
+    prepared: _Prepared, attention: Attention, summaries: HeadSummary, b: int, config: InspectConfig,
+    embeddings: Embeddings, options: InspectOptions,
+) -> Inspection:
+    """Sentence ``b`` of a batch, with its focus steps and neighbours."""
+    embedded = prepared.embedded
+    focus = tuple(Focus(p, embedded.tokens[p], focus_heads(attention, p)) for p in prepared.focus)
     neighbors = None
     if options.neighbors:
-        shown = positions or list(range(len(embedded.tokens)))
+        shown = prepared.focus or list(range(len(embedded.tokens)))
         neighbors = token_neighbors(embeddings, embedded.tokens, embedded.x, attention.output, shown, options.neighbors)
     return Inspection(
-        sentence=sentence, tokens=embedded.tokens, dropped=embedded.dropped, config=config,
-        inputs=embedded.x, attention=attention, summaries=summarize(attention, options.top_k),
+        sentence=prepared.sentence, tokens=embedded.tokens, dropped=embedded.dropped, config=config,
+        inputs=embedded.x, attention=attention,
+        summaries=tuple(summaries.select((b, h)) for h in range(config.heads)),
         focus=focus, neighbors=neighbors, notes=embedded.notes,
     )
 

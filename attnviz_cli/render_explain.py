@@ -56,9 +56,8 @@ def summary_table(inspection: Inspection, head: int) -> list[RenderableType]:
     table.columns[1].justify = "right"
     table.columns[2].no_wrap = False
     for i, token in enumerate(tokens):
-        top = Text(" · ").join(
-            Text.assemble(safe(tokens[j]), f" {w:.2f}") for j, w in zip(summary.top_keys[i], summary.top_weights[i], strict=True)
-        )
+        keys, weights = summary.top(i)
+        top = Text(" · ").join(Text.assemble(safe(tokens[j]), f" {w:.2f}") for j, w in zip(keys, weights, strict=True))
         table.add_row(_label(i, token), f"{summary.entropy_bits[i]:.2f}", top)
     return [Text(title, style="bold"), table, Text()]
 

@@ -42,8 +42,16 @@ def summary_record(summary: HeadSummary) -> dict[str, Any]:
         "entropy_bits": _array(summary.entropy_bits),
         "mean_entropy_bits": summary.mean_entropy_bits,
         "strongest": {"keys": _array(summary.strongest_key), "weights": _array(summary.strongest_weight)},
-        "top": {"keys": [list(keys) for keys in summary.top_keys], "weights": [_array(w) for w in summary.top_weights]},
+        "top": _top_record(summary),
     }
+
+
+def _top_record(summary: HeadSummary) -> dict[str, Any]:
+    """Per query, its top keys and weights: one matrix when no key is masked, else ragged rows."""
+    if (summary.top_counts == summary.top_keys.shape[1]).all():
+        return {"keys": _array(summary.top_keys), "weights": _array(summary.top_weights)}
+    rows = [summary.top(i) for i in range(len(summary.top_counts))]
+    return {"keys": [_array(keys) for keys, _ in rows], "weights": [_array(weights) for _, weights in rows]}
 
 
 def focus_record(focus: Focus) -> dict[str, Any]:

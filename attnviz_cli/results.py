@@ -26,22 +26,27 @@ class Attention:
     is the heads concatenated and, when there is an output projection, projected.
     """
 
-    queries: np.ndarray  # (h, T, d_k)
-    keys: np.ndarray  # (h, T, d_k)
-    values: np.ndarray  # (h, T, d_v)
-    scores: np.ndarray  # (h, T, T)
-    weights: np.ndarray  # (h, T, T)
-    head_outputs: np.ndarray  # (h, T, d_v)
-    output: np.ndarray  # (T, d_out)
+    queries: np.ndarray  # (..., h, T, d_k); leading batch dimensions when computed for many sequences
+    keys: np.ndarray  # (..., h, T, d_k)
+    values: np.ndarray  # (..., h, T, d_v)
+    scores: np.ndarray  # (..., h, T, T)
+    weights: np.ndarray  # (..., h, T, T)
+    head_outputs: np.ndarray  # (..., h, T, d_v)
+    output: np.ndarray  # (..., T, d_out)
     scale: bool  # whether scores were divided by sqrt(d_k)
     causal: bool  # whether positions j > i were masked
 
     def __post_init__(self) -> None:
         _freeze(self.queries, self.keys, self.values, self.scores, self.weights, self.head_outputs, self.output)
 
+    def select(self, index: int) -> Attention:
+        """The attention of sequence ``index`` of a batched result (views, no copies)."""
+        arrays = (self.queries, self.keys, self.values, self.scores, self.weights, self.head_outputs, self.output)
+        return Attention(*(a[index] for a in arrays), scale=self.scale, causal=self.causal)
+
     @property
     def heads(self) -> int:
-        return self.scores.shape[0]
+        return self.scores.shape[-3]
 
     @property
     def d_k(self) -> int:
@@ -90,18 +95,29 @@ class InspectConfig:
 class HeadSummary:
     """How one head spreads its attention: per query, the entropy of its weights and its top keys."""
 
-    entropy_bits: np.ndarray  # (T,) entropy of each weight row, in bits (0: one key; log2 T: uniform)
-    strongest_key: np.ndarray  # (T,) the key each query weights most
-    strongest_weight: np.ndarray  # (T,)
-    top_keys: tuple[tuple[int, ...], ...]  # per query, up to k keys by weight (masked keys left out)
-    top_weights: tuple[np.ndarray, ...]  # per query, their weights, in the weights' dtype
+    entropy_bits: np.ndarray  # (..., T) entropy of each weight row, in bits (0: one key; log2 T: uniform)
+    strongest_key: np.ndarray  # (..., T) the key each query weights most
+    strongest_weight: np.ndarray  # (..., T)
+    top_keys: np.ndarray  # (..., T, k) per query, keys by falling weight; masked keys last
+    top_weights: np.ndarray  # (..., T, k) their weights
+    top_counts: np.ndarray  # (..., T) how many of each row's top keys are not masked
 
     def __post_init__(self) -> None:
-        _freeze(self.entropy_bits, self.strongest_key, self.strongest_weight)
+        _freeze(self.entropy_bits, self.strongest_key, self.strongest_weight, self.top_keys, self.top_weights, self.top_counts)
+
+    def select(self, index: int | tuple[int, ...]) -> HeadSummary:
+        """The summary of one head (or one sentence's head) of a summary over many (views)."""
+        arrays = (self.entropy_bits, self.strongest_key, self.strongest_weight, self.top_keys, self.top_weights, self.top_counts)
+        return HeadSummary(*(a[index] for a in arrays))
 
     @property
     def mean_entropy_bits(self) -> float:
         return float(self.entropy_bits.mean())
+
+    def top(self, query: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top keys of ``query`` and their weights, masked keys left out."""
+        count = self.top_counts[query]
+        return self.top_keys[query, :count], self.top_weights[query, :count]
 
 
 @dataclass(frozen=True)

@@ -113,3 +113,16 @@ def test_workers_writing_to_a_file_stop_after_the_records_before_a_bad_line(glov
         with pytest.raises(AttnvizError, match=rf"^line {BULK_LINES - 10 + 3 * BULK_LINES + 5 + 1}: "):
             stream_jsonl(job(glove), io.BufferedReader(io.BytesIO(data)), sink, lambda note: None, workers=2)
     assert (tmp_path / "out.jsonl").read_bytes() == expected
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_a_record_is_the_same_byte_for_byte_alone_or_in_a_batch(glove, causal):
+    from attnviz_cli.pipeline import inspect_sentence, inspect_sentences
+    from attnviz_cli.render_json import dumps, inspection_record
+
+    options = InspectOptions(heads=2, causal=causal)
+    sentences = lines(300).decode().splitlines()
+    together = inspect_sentences(sentences, glove, random_xavier(50, 2), options)
+    for sentence, batched in zip(sentences[::37], together[::37], strict=True):
+        alone = inspect_sentence(sentence, glove, random_xavier(50, 2), options)
+        assert dumps(inspection_record(batched)) == dumps(inspection_record(alone))

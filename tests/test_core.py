@@ -253,3 +253,17 @@ def test_bad_shapes_and_values_are_refused(kwargs, message):
 def test_bad_inputs_are_refused(x):
     with pytest.raises(AttentionInputError):
         self_attention(x)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.sampled_from([1, 2]), st.booleans(), st.booleans())
+def test_a_batch_equals_each_sequence_on_its_own(seed, batch, heads, causal, project):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, 5, 4))
+    w = {name: rng.standard_normal((4, 4)) for name in ("wq", "wk", "wv", "wo")} if project else {}
+    together = self_attention(x, heads=heads, causal=causal, **w)
+    for b in range(batch):
+        alone = self_attention(x[b], heads=heads, causal=causal, **w)
+        picked = together.select(b)
+        for name in ("queries", "keys", "values", "scores", "weights", "head_outputs", "output"):
+            assert_allclose(getattr(picked, name), getattr(alone, name), rtol=1e-12, atol=1e-12, err_msg=name)
