@@ -110,7 +110,7 @@ def _write(inspection: Inspection, fmt: OutputFormat, dims: int) -> None:
 
         from .render_table import inspection_renderables
 
-        console = Console(highlight=False)
+        console = Console(highlight=False, markup=False, emoji=False)  # we never use markup: safer and faster
         console.print(inspection_renderables(inspection, dims=dims, width=console.width))
         return
     sys.stdout.buffer.write(dumps(inspection_record(inspection), pretty=fmt.value == "json"))

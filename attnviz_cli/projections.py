@@ -18,7 +18,7 @@ from .errors import AttnvizError, quoted
 WEIGHT_NAMES = ("wq", "wk", "wv", "wo")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
 class Projections:
     """The matrices one attention pass uses; None means the identity (or, for ``wo``, no projection)."""
 

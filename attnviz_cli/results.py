@@ -17,7 +17,7 @@ def _freeze(*arrays: np.ndarray | None) -> None:
             array.flags.writeable = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
 class Attention:
     """Every intermediate of one self-attention pass, for h heads over T tokens.
 
@@ -91,7 +91,7 @@ class InspectConfig:
     vectors: VectorsInfo
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
 class HeadSummary:
     """How one head spreads its attention: per query, the entropy of its weights and its top keys."""
 
@@ -120,7 +120,7 @@ class HeadSummary:
         return self.top_keys[query, :count], self.top_weights[query, :count]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
 class FocusHead:
     """One query's computation in one head, step by step."""
 
@@ -140,7 +140,7 @@ class FocusHead:
                 self.contributions, self.output)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
 class Focus:
     """The step-by-step computation for one query token, in every head."""
 
@@ -155,7 +155,7 @@ class Neighbor:
     cosine: float  # a NumPy scalar in the vectors' dtype, so JSON shows float32 in its shortest form
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
 class TokenNeighbors:
     """Where one token's meaning moved: nearest words before and after attention."""
 
@@ -180,7 +180,7 @@ class InspectOptions:
     neighbors: int = 0  # nearest vocabulary words to show per token; 0 for none
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
 class Inspection:
     """One sentence run through attention: what went in, how, what came out, and what it means."""
 

@@ -8,12 +8,10 @@ caller says the file is trusted.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +27,7 @@ _FASTTEXT_MAGIC = 793712314  # first int32 of a Facebook fastText .bin
 _SNIFF_BYTES = 1 << 16
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
 class Embeddings:
     """A vocabulary and its vectors, row i of ``vectors`` being the vector of ``words[i]``."""
 
@@ -63,7 +61,7 @@ class Embeddings:
         return found
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
 class Embedded:
     """A tokenized sentence turned into an input matrix, with what was dropped and what to tell."""
 
@@ -78,7 +76,7 @@ class Embedded:
 
 def default_dir() -> Path:
     """Where the shipped vectors are: inside the installed package, or ``vectors/`` of a source tree."""
-    packaged = Path(str(resources.files(__package__))) / "_vectors"
+    packaged = Path(__file__).resolve().parent / "_vectors"  # a wheel installs package data as plain files
     if (packaged / f"{DEFAULT_NAME}.npy").is_file():
         return packaged
     return Path(__file__).resolve().parent.parent / "vectors"
@@ -114,6 +112,8 @@ def load(spec: str | None = None, *, fmt: str | None = None, trust_pickle: bool 
 
 def _read_head(path: Path) -> bytes:
     """The first bytes of ``path`` (decompressed if gzip), with a clear error if it cannot be read."""
+    import gzip
+
     if not path.exists():
         raise AttnvizError(f"vectors file {quoted(str(path))} does not exist")
     if path.is_dir():
@@ -203,6 +203,8 @@ def load_file(path: Path, *, fmt: str | None = None, trust_pickle: bool = False)
 
 def _check_text_rows(path: Path, fmt: str) -> None:
     """Refuse a text file whose rows differ in width: gensim would silently broadcast a short row."""
+    import gzip
+
     with path.open("rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
     with (gzip.open(path, "rb") if gzipped else path.open("rb")) as handle:
