@@ -13,9 +13,9 @@ from typing import Annotated, Optional
 import typer
 
 from .errors import AttnvizError, printable
-from .pipeline import inspect_sentence
+from .pipeline import compare_sentences, inspect_sentence
 from .projections import Projections, identity, load_weights, random_xavier
-from .render_json import dumps, inspection_record
+from .render_json import comparison_record, dumps, inspection_record
 from .results import Inspection, InspectOptions
 from .vectors import DEFAULT_NAME, FORMATS, OOV_POLICIES, Embeddings, load
 
@@ -74,6 +74,8 @@ def _reporting_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         _say("interrupted")
         raise typer.Exit(130) from None
+    except (typer.BadParameter, typer.Exit):  # usage errors (exit 2) and exits: Typer reports them
+        raise
     except Exception as error:  # a bug of ours: one line for the user, the traceback on request
         if os.environ.get("ATTN_DEBUG"):
             raise
@@ -96,21 +98,50 @@ def main(
     """See self-attention over real word embeddings."""
 
 
-def _projections(kind: ProjectionKind, weights: Path | None, seed: int, d_model: int, heads: int) -> Projections:
+# ---- options shared by the commands: declared once ---------------------------------------------------
+
+VectorsOption = Annotated[Optional[str], typer.Option("--vectors", envvar="ATTN_VECTORS", help=f"Embeddings: a word2vec, GloVe or fastText file, or '{DEFAULT_NAME}' (the shipped default).", show_default=False)]
+VectorsFormatOption = Annotated[VectorsFormat, typer.Option("--vectors-format", help="Format of --vectors; 'auto' detects it from the file.")]
+TrustPickleOption = Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a gensim .kv/.model file, which is a pickle and can run code: only for files you trust.")]
+HeadsOption = Annotated[int, typer.Option("--heads", min=1, help="Number of attention heads; must divide the embedding dimension.")]
+ProjectionsOption = Annotated[ProjectionKind, typer.Option("--projections", help="Q/K/V matrices: identity (plain dot-product attention over the embeddings) or random (Xavier-uniform, as PyTorch initialises them).")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of --projections random.")]
+WeightsOption = Annotated[Optional[Path], typer.Option("--weights", help="An .npz with arrays wq, wk, wv and optional wo (see README for shapes).", show_default=False)]
+NoScaleOption = Annotated[bool, typer.Option("--no-scale", help="Do not divide scores by sqrt(d_k).")]
+CausalOption = Annotated[bool, typer.Option("--causal", help="Mask future tokens: each token attends only to itself and earlier ones.")]
+OovOption = Annotated[OovPolicy, typer.Option("--oov", help="Unknown words: skip them (noted on stderr), give them a zero vector, or stop with an error.")]
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document) or jsonl (one line per record).")]
+MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, help="Refuse sentences with more tokens than this.")]
+
+
+def _setup(
+    vectors: str | None, vectors_format: Enum, trust_pickle: bool, projections: Enum, weights: Path | None,
+    seed: int, heads: int,
+) -> tuple[Embeddings, Projections]:
+    """The embeddings and projection matrices the options name."""
+    if weights is not None and projections.value == "random":
+        raise typer.BadParameter("--weights and --projections random exclude each other", param_hint="--weights")
+    fmt = None if vectors_format.value == "auto" else vectors_format.value
+    embeddings = load(vectors, fmt=fmt, trust_pickle=trust_pickle)
     if weights is not None:
-        return load_weights(weights, d_model=d_model, heads=heads)
-    return random_xavier(d_model, seed) if kind.value == "random" else identity()
+        return embeddings, load_weights(weights, d_model=embeddings.dim, heads=heads)
+    return embeddings, random_xavier(embeddings.dim, seed) if projections.value == "random" else identity()
 
 
-def _write(inspection: Inspection, fmt: OutputFormat, dims: int) -> None:
+def _console():
+    """A Rich console for stdout (Rich only for tables: JSON output never pays for it)."""
+    from rich.console import Console
+
+    return Console(highlight=False, markup=False, emoji=False)  # we never use markup: safer and faster
+
+
+def _write(inspection: Inspection, fmt: Enum, dims: int) -> None:
     for note in inspection.notes:
         _say(note)
     if fmt.value == "table":
-        from rich.console import Console  # Rich only for tables: JSON output never pays for it
-
         from .render_table import inspection_renderables
 
-        console = Console(highlight=False, markup=False, emoji=False)  # we never use markup: safer and faster
+        console = _console()
         console.print(inspection_renderables(inspection, dims=dims, width=console.width))
         return
     sys.stdout.buffer.write(dumps(inspection_record(inspection), pretty=fmt.value == "json"))
@@ -120,30 +151,26 @@ def _write(inspection: Inspection, fmt: OutputFormat, dims: int) -> None:
 @app.command(epilog=EXAMPLES)
 def inspect(
     sentence: Annotated[str, typer.Argument(metavar="SENTENCE", help="The sentence to attend over, or - to read it from stdin (one per line with --format jsonl).")],
-    vectors: Annotated[Optional[str], typer.Option("--vectors", envvar="ATTN_VECTORS", help=f"Embeddings: a word2vec, GloVe or fastText file, or '{DEFAULT_NAME}' (the shipped default).", show_default=False)] = None,
-    vectors_format: Annotated[VectorsFormat, typer.Option("--vectors-format", help="Format of --vectors; 'auto' detects it from the file.")] = VectorsFormat("auto"),
-    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a gensim .kv/.model file, which is a pickle and can run code: only for files you trust.")] = False,
-    heads: Annotated[int, typer.Option("--heads", min=1, help="Number of attention heads; must divide the embedding dimension.")] = 1,
-    projections: Annotated[ProjectionKind, typer.Option("--projections", help="Q/K/V matrices: identity (plain dot-product attention over the embeddings) or random (Xavier-uniform, as PyTorch initialises them).")] = ProjectionKind("identity"),
-    seed: Annotated[int, typer.Option("--seed", help="Seed of --projections random.")] = 0,
-    weights: Annotated[Optional[Path], typer.Option("--weights", help="An .npz with arrays wq, wk, wv and optional wo (see README for shapes).", show_default=False)] = None,
-    no_scale: Annotated[bool, typer.Option("--no-scale", help="Do not divide scores by sqrt(d_k).")] = False,
-    causal: Annotated[bool, typer.Option("--causal", help="Mask future tokens: each token attends only to itself and earlier ones.")] = False,
-    oov: Annotated[OovPolicy, typer.Option("--oov", help="Unknown words: skip them (noted on stderr), give them a zero vector, or stop with an error.")] = OovPolicy("skip"),
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document) or jsonl (one line per sentence).")] = OutputFormat("table"),
+    vectors: VectorsOption = None,
+    vectors_format: VectorsFormatOption = VectorsFormat("auto"),
+    trust_pickle: TrustPickleOption = False,
+    heads: HeadsOption = 1,
+    projections: ProjectionsOption = ProjectionKind("identity"),
+    seed: SeedOption = 0,
+    weights: WeightsOption = None,
+    no_scale: NoScaleOption = False,
+    causal: CausalOption = False,
+    oov: OovOption = OovPolicy("skip"),
+    fmt: FormatOption = OutputFormat("table"),
     focus: Annotated[Optional[str], typer.Option("--focus", help="Show one query token's computation step by step: a word (every occurrence), word@N (its N-th occurrence) or a position.", show_default=False)] = None,
     neighbors: Annotated[int, typer.Option("--neighbors", min=0, help="For each token (or the --focus token), the K nearest vocabulary words before and after attention.")] = 0,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Keys listed per query in each head's summary.")] = 3,
     dims: Annotated[int, typer.Option("--dims", min=1, help="Vector components shown in tables.")] = 6,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Refuse sentences with more tokens than this.")] = 512,
+    max_tokens: MaxTokensOption = 512,
 ) -> None:
     """Run self-attention over a sentence and show scores, weights and contextualized vectors."""
-    if weights is not None and projections.value == "random":
-        raise typer.BadParameter("--weights and --projections random exclude each other", param_hint="--weights")
     with _reporting_errors():
-        fmt_name = None if vectors_format.value == "auto" else vectors_format.value
-        embeddings: Embeddings = load(vectors, fmt=fmt_name, trust_pickle=trust_pickle)
-        chosen = _projections(projections, weights, seed, embeddings.dim, heads)
+        embeddings, chosen = _setup(vectors, vectors_format, trust_pickle, projections, weights, seed, heads)
         options = InspectOptions(
             heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
             top_k=top_k, focus=focus, neighbors=neighbors,
@@ -156,3 +183,54 @@ def inspect(
         if sentence == "-":
             sentence = sys.stdin.buffer.read().decode("utf-8", errors="replace").strip()
         _write(inspect_sentence(sentence, embeddings, chosen, options), fmt, dims)
+
+
+COMPARE_EXAMPLES = """\
+Examples:
+
+\b
+  attn compare "I sat on the river bank" "I deposited money at the bank" --focus bank
+  attn compare "the river bank" "the money bank" --focus bank --heads 5 --neighbors 8
+  attn compare "the bank by the bank" "a bank" --focus bank@2 -f json | jq .output_cosine
+"""
+
+
+@app.command(epilog=COMPARE_EXAMPLES)
+def compare(
+    first: Annotated[str, typer.Argument(metavar="SENTENCE_A", help="The first sentence.")],
+    second: Annotated[str, typer.Argument(metavar="SENTENCE_B", help="The second sentence.")],
+    focus: Annotated[str, typer.Option("--focus", help="The word to follow into both sentences: a word, or word@N for its N-th occurrence.")],
+    vectors: VectorsOption = None,
+    vectors_format: VectorsFormatOption = VectorsFormat("auto"),
+    trust_pickle: TrustPickleOption = False,
+    heads: HeadsOption = 1,
+    projections: ProjectionsOption = ProjectionKind("identity"),
+    seed: SeedOption = 0,
+    weights: WeightsOption = None,
+    no_scale: NoScaleOption = False,
+    causal: CausalOption = False,
+    oov: OovOption = OovPolicy("skip"),
+    fmt: FormatOption = OutputFormat("table"),
+    neighbors: Annotated[int, typer.Option("--neighbors", min=0, help="Nearest vocabulary words shown before and after attention (identity projections only).")] = 5,
+    max_tokens: MaxTokensOption = 512,
+) -> None:
+    """Follow one word into two sentences: its weights in each, its nearest words, and how far apart it ends up."""
+    with _reporting_errors():
+        embeddings, chosen = _setup(vectors, vectors_format, trust_pickle, projections, weights, seed, heads)
+        if neighbors and chosen.kind != "identity":
+            _say(f"nearest words are left out: with {chosen.kind} projections the outputs are not in the embedding space")
+            neighbors = 0
+        options = InspectOptions(
+            heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
+            focus=focus, neighbors=neighbors,
+        )
+        comparison = compare_sentences(first, second, embeddings, chosen, options)
+        for side in comparison.sides:
+            for note in side.notes:
+                _say(note)
+        if fmt.value == "table":
+            from .render_explain import comparison_renderables
+
+            _console().print(comparison_renderables(comparison))
+            return
+        sys.stdout.buffer.write(dumps(comparison_record(comparison), pretty=fmt.value == "json"))

@@ -15,7 +15,17 @@ from .analysis import cosine, focus_heads, head_summary, nearest_rows
 from .core import AttentionInputError, self_attention
 from .errors import AttnvizError, quoted
 from .projections import Projections
-from .results import Attention, Focus, HeadSummary, InspectConfig, Inspection, InspectOptions, Neighbor, TokenNeighbors
+from .results import (
+    Attention,
+    Comparison,
+    Focus,
+    HeadSummary,
+    InspectConfig,
+    Inspection,
+    InspectOptions,
+    Neighbor,
+    TokenNeighbors,
+)
 from .vectors import Embedded, Embeddings, embed_sentence
 
 
@@ -129,6 +139,37 @@ def _finish(
         inputs=embedded.x, attention=attention,
         summaries=tuple(summaries.select((b, h)) for h in range(config.heads)),
         focus=focus, neighbors=neighbors, notes=embedded.notes,
+    )
+
+
+def compare_sentences(
+    first: str, second: str, embeddings: Embeddings, projections: Projections, options: InspectOptions
+) -> Comparison:
+    """The word named by ``options.focus`` in two sentences: where attention takes it in each.
+
+    The focus must name one token in each sentence (``bank@2`` picks among repeats).
+    """
+    if not options.focus:
+        raise AttnvizError("compare needs --focus: the word to follow from one sentence to the other")
+    sides = []
+    for label, sentence in (("first", first), ("second", second)):
+        try:
+            inspection = inspect_sentence(sentence, embeddings, projections, options)
+        except AttnvizError as error:
+            raise AttnvizError(f"{label} sentence: {error}") from error
+        if len(inspection.focus) > 1:
+            word = inspection.focus[0].token
+            raise AttnvizError(
+                f"{label} sentence: {quoted(word)} occurs {len(inspection.focus)} times; "
+                f"say which with --focus {word}@1 to {word}@{len(inspection.focus)}"
+            )
+        sides.append(inspection)
+    a, b = sides
+    pa, pb = a.focus[0].position, b.focus[0].position
+    return Comparison(
+        focus=options.focus, sides=(a, b), positions=(pa, pb),
+        input_cosine=cosine(a.inputs[pa].astype(np.float64), b.inputs[pb].astype(np.float64)),
+        output_cosine=cosine(a.attention.output[pa].astype(np.float64), b.attention.output[pb].astype(np.float64)),
     )
 
 

@@ -9,12 +9,12 @@ import math
 
 import numpy as np
 from rich import box
-from rich.console import RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from .render_table import LABEL_WIDTH, MASKED, column_chunks, format_score, safe
-from .results import Focus, FocusHead, HeadSummary, Inspection, TokenNeighbors
+from .results import Comparison, Focus, FocusHead, HeadSummary, Inspection, TokenNeighbors
 
 BAR_WIDTH = 20
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -157,3 +157,53 @@ def neighbors_table(inspection: Inspection) -> list[RenderableType]:
     title = Text(f"where the meaning moved: the {k} nearest words by cosine (own word left out)", style="bold")
     legend = Text("bold: new after attention · cos: cosine of the token's input and output vectors", style="dim")
     return [title, legend, table, Text()]
+
+
+# ---- one word in two sentences ----------------------------------------------------------------------
+
+
+def _side(inspection: Inspection, position: int) -> list[RenderableType]:
+    """One sentence of a comparison: the focus word's weights over its tokens, then its neighbours."""
+    attention, tokens = inspection.attention, inspection.tokens
+    parts: list[RenderableType] = [safe(" ".join(inspection.sentence.split()), "italic"), Text()]
+    for h in range(attention.heads):
+        table = _table("key", "weight", "")
+        table.columns[0].width = LABEL_WIDTH
+        table.columns[0].overflow = "ellipsis"
+        table.columns[1].justify = "right"
+        table.show_header = False
+        weights = attention.weights[h, position]
+        strongest = int(np.argmax(weights))
+        for j, token in enumerate(tokens):
+            style = "bold" if j == position or j == strongest else ""
+            shown = MASKED if np.isneginf(attention.scores[h, position, j]) else f"{weights[j]:.3f}"
+            table.add_row(_label(j, token), shown, bar(float(weights[j]), 12), style=style)
+        parts += [Text(f"head {h + 1}/{attention.heads}: weights of '{safe(tokens[position]).plain}'", style="bold"), table]
+    if inspection.neighbors:
+        (moved,) = inspection.neighbors
+        parts += [
+            Text.assemble(("before ", "bold"), Text(", ").join(safe(n.word) for n in moved.before)),
+            Text.assemble(("after  ", "bold"), Text(", ").join(safe(n.word) for n in moved.after)),
+            Text(f"cos(input, output) {moved.moved_cosine:.4f}", style="dim"),
+        ]
+    return parts
+
+
+def comparison_renderables(comparison: Comparison) -> Group:
+    """The two sentences side by side, and how far apart the word ends up."""
+    a, b = comparison.sides
+    word = safe(a.tokens[comparison.positions[0]]).plain
+    layout = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), expand=True, header_style="bold")
+    layout.add_column("first sentence", ratio=1)
+    layout.add_column("second sentence", ratio=1)
+    layout.add_row(Group(*_side(a, comparison.positions[0])), Group(*_side(b, comparison.positions[1])))
+    c = a.config
+    how = f"{c.vectors.name} · {c.heads} head{'s' if c.heads > 1 else ''} · {c.projections} projections" + (" · causal" if c.causal else "")
+    verdict = Text.assemble(
+        ("cosine of the two contextualized ", "bold"), (f"'{word}'", "bold"), (" vectors: ", "bold"),
+        (f"{comparison.output_cosine:.4f}", "bold"), f"  (their inputs: {comparison.input_cosine:.4f})",
+    )
+    parts: list[RenderableType] = [Text(f"'{word}' in two contexts", style="bold reverse"), Text(how, style="dim"), Text(), layout, verdict]
+    if a.neighbors is None:
+        parts.append(Text("(nearest words need identity projections: the outputs are not in the embedding space)", style="dim"))
+    return Group(*parts)

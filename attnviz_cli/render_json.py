@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import orjson
 
-from .results import Focus, HeadSummary, InspectConfig, Inspection, TokenNeighbors
+from .results import Comparison, Focus, HeadSummary, InspectConfig, Inspection, TokenNeighbors
 
 SCHEMA = "attnviz.inspect/1"
+COMPARE_SCHEMA = "attnviz.compare/1"
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 # JSON escapes C0 controls itself; these (C1 controls, bidi and zero-width marks) it would write raw.
 _INVISIBLE_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xe2\x80[\x8b-\x8f\xaa-\xae]|\xe2\x81[\xa6-\xa9]|\xef\xbb\xbf")
@@ -110,6 +111,32 @@ def inspection_record(inspection: Inspection) -> dict[str, Any]:
     if inspection.neighbors is not None:
         record["neighbors"] = neighbors_record(inspection.neighbors)
     return record
+
+
+def comparison_record(comparison: Comparison) -> dict[str, Any]:
+    """The ``attnviz.compare/1`` record: the focus word in each sentence, and how far apart it ends up."""
+    sides = []
+    for inspection, position in zip(comparison.sides, comparison.positions, strict=True):
+        attention = inspection.attention
+        neighbors = inspection.neighbors
+        sides.append({
+            "sentence": inspection.sentence,
+            "tokens": list(inspection.tokens),
+            "position": position,
+            "token": inspection.tokens[position],
+            "weights": [_array(attention.weights[h, position]) for h in range(attention.heads)],
+            "input": _array(inspection.inputs[position]),
+            "output": _array(attention.output[position]),
+            "neighbors": neighbors_record(neighbors)[0] if neighbors else None,
+        })
+    return {
+        "schema": COMPARE_SCHEMA,
+        "focus": comparison.focus,
+        "config": config_record(comparison.sides[0].config),
+        "sentences": sides,
+        "input_cosine": comparison.input_cosine,
+        "output_cosine": comparison.output_cosine,
+    }
 
 
 def _escape_invisible(data: bytes) -> bytes:

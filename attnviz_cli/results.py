@@ -197,3 +197,14 @@ class Inspection:
 
     def __post_init__(self) -> None:
         _freeze(self.inputs)
+
+
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
+class Comparison:
+    """One word in two sentences: each side's inspection (focused on it) and how far apart it ends up."""
+
+    focus: str  # the --focus spec as given
+    sides: tuple[Inspection, Inspection]
+    positions: tuple[int, int]  # where the focus word is in each sentence's tokens
+    input_cosine: float  # cosine of its two input vectors (1 for the same word)
+    output_cosine: float  # cosine of its two contextualized vectors

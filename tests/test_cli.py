@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib import resources
+
+import jsonschema
 
 import numpy as np
 import pytest
@@ -323,3 +326,62 @@ def test_summaries_are_in_every_record():
         assert head["summary"]["strongest"]["keys"] == weights.argmax(axis=1).tolist()
         p = weights
         assert_allclose(head["summary"]["entropy_bits"], -(p * np.log2(p)).sum(axis=1), rtol=1e-5)
+
+
+# ---- compare -----------------------------------------------------------------------------------------
+
+COMPARE_SCHEMA = json.loads((resources.files("attnviz_cli") / "schemas" / "compare-1.schema.json").read_text())
+
+
+def test_compare_follows_the_word_into_both_sentences(glove):
+    result = run("compare", "I sat on the river bank", "I deposited money at the bank", "--focus", "bank", "-f", "json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    jsonschema.validate(record, COMPARE_SCHEMA)
+    first, second = record["sentences"]
+    assert (first["position"], second["position"]) == (5, 5)
+    for side in (first, second):  # the same numbers as inspecting each sentence on its own
+        alone = run_json("inspect", side["sentence"])
+        assert side["weights"] == [alone["heads"][0]["weights"][side["position"]]]
+        assert side["output"] == alone["output"][side["position"]]
+    a, b = np.array(first["output"]), np.array(second["output"])
+    assert record["output_cosine"] == pytest.approx(a @ b / np.linalg.norm(a) / np.linalg.norm(b), rel=1e-6)
+    assert record["input_cosine"] == pytest.approx(1.0)
+    assert record["output_cosine"] < 0.999  # the contexts take 'bank' apart
+    assert [n["word"] for n in second["neighbors"]["after"]][:2] == ["banks", "investment"]
+
+
+def test_compare_table_shows_both_sides_and_the_cosine():
+    result = run("compare", "the river bank", "the money bank", "--focus", "bank", "--heads", "2")
+    assert result.exit_code == 0
+    assert "first sentence" in result.stdout and "second sentence" in result.stdout
+    assert result.stdout.count("head 2/2: weights of 'bank'") == 2
+    assert "cosine of the two contextualized 'bank' vectors: 0." in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_compare_with_random_projections_leaves_neighbours_out_and_says_so():
+    result = run("compare", "the river bank", "the money bank", "--focus", "bank", "--projections", "random", "-f", "jsonl")
+    assert result.exit_code == 0
+    assert result.stderr == "attn: nearest words are left out: with random projections the outputs are not in the embedding space\n"
+    record = json.loads(result.stdout)
+    assert result.stdout.count("\n") == 1 and record["sentences"][0]["neighbors"] is None
+    jsonschema.validate(record, COMPARE_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["the river bank", "the money", "--focus", "bank"], "second sentence: --focus 'bank' is not one of the tokens '0:the 1:money'"),
+        (["the bank by the bank", "a bank", "--focus", "bank"], "first sentence: 'bank' occurs 2 times; say which with --focus bank@1 to bank@2"),
+        (["", "a bank", "--focus", "bank"], "first sentence: the sentence is empty"),
+    ],
+)
+def test_compare_errors_name_the_sentence(args, message):
+    result = run("compare", *args)
+    assert result.exit_code == 1
+    assert result.stderr == f"attn: error: {message}\n"
+
+
+def test_compare_needs_a_focus():
+    assert run("compare", "a", "b").exit_code == 2
