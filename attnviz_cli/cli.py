@@ -234,3 +234,13 @@ def compare(
             _console().print(comparison_renderables(comparison))
             return
         sys.stdout.buffer.write(dumps(comparison_record(comparison), pretty=fmt.value == "json"))
+
+
+@app.command()
+def demo() -> None:
+    """A guided tour: 'bank' in two contexts, a tiny example worked step by step, then several heads."""
+    with _reporting_errors():
+        from .demo import tour
+
+        console = _console()
+        console.print(tour(load(None), width=console.width))

@@ -8,7 +8,6 @@ import sys
 from importlib import resources
 
 import jsonschema
-
 import numpy as np
 import pytest
 import typer
@@ -385,3 +384,17 @@ def test_compare_errors_name_the_sentence(args, message):
 
 def test_compare_needs_a_focus():
     assert run("compare", "a", "b").exit_code == 2
+
+
+# ---- demo --------------------------------------------------------------------------------------------
+
+
+def test_demo_is_the_same_every_run_and_shows_the_worked_example():
+    first, again = run("demo"), run("demo")
+    assert first.exit_code == 0 and first.stdout == again.stdout
+    text = first.stdout
+    assert "1. One word, two contexts" in text and "2. A tiny example, by hand" in text and "3. Several heads" in text
+    assert "0 x1       2.00  4.00  4.00" in text  # q1 . k = [2, 4, 4], as the article computes by hand
+    assert "= output          1.937  6.683  1.595" in text  # softmax([2, 4, 4]) mixes the values into this
+    assert "cosine of the two contextualized 'bank' vectors: 0." in text
+    assert max(len(line) for line in text.splitlines()) <= 80

@@ -1,0 +1,86 @@
+"""``attn demo``: a guided, deterministic tour for classrooms and CI logs.
+
+Three stops: one word in two contexts; a tiny example worked by hand (three 4-d inputs and 4x3 query,
+key and value matrices, as in the article the tool grew from); two heads on a real sentence. The same
+output every run: no randomness, only the shipped vectors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from .pipeline import compare_sentences, inspect_sentence
+from .projections import Projections, identity
+from .render_explain import comparison_renderables, focus_renderables, summary_table
+from .render_table import scores_tables, weights_tables
+from .results import InspectOptions
+from .vectors import Embeddings
+
+# The worked example of "Illustrated self-attention": three inputs and the three weight matrices.
+TINY_INPUTS = np.array([[1, 0, 1, 0], [0, 2, 0, 2], [1, 1, 1, 1]], dtype=np.float64)
+TINY_WQ = np.array([[1, 0, 1], [1, 0, 0], [0, 0, 1], [0, 1, 1]], dtype=np.float64)
+TINY_WK = np.array([[0, 0, 1], [1, 1, 0], [0, 1, 0], [1, 1, 0]], dtype=np.float64)
+TINY_WV = np.array([[0, 2, 0], [0, 3, 0], [1, 0, 3], [1, 1, 0]], dtype=np.float64)
+
+
+def _heading(number: int, title: str, text: str) -> list[RenderableType]:
+    return [Text(f"{number}. {title}", style="bold underline"), Text(text), Text()]
+
+
+def _matrix(title: str, rows: list[str], matrix: np.ndarray) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False, show_header=False)
+    table.add_column("", style="dim")
+    for _ in range(matrix.shape[1]):
+        table.add_column("", justify="right")
+    for name, row in zip(rows, matrix, strict=True):
+        table.add_row(name, *(f"{v:g}" for v in row))
+    return table
+
+
+def tour(glove: Embeddings, width: int = 80) -> Group:
+    """Everything ``attn demo`` prints, in order."""
+    parts: list[RenderableType] = [Text("attnviz demo: what self-attention does to a word", style="bold reverse"), Text()]
+
+    parts += _heading(1, "One word, two contexts", (
+        "'bank' goes into attention as one and the same GloVe vector in both sentences. Attention mixes in "
+        "a little of every other word, weighted by similarity, so it comes out as two different vectors: "
+        "nearer 'money' words in one sentence, and nearer the river in the other."
+    ))
+    comparison = compare_sentences(
+        "I sat on the river bank", "I deposited money at the bank", glove, identity(), InspectOptions(focus="bank", neighbors=5)
+    )
+    parts += [comparison_renderables(comparison), Text()]
+
+    parts += _heading(2, "A tiny example, by hand", (
+        "Three inputs of 4 numbers, and 4x3 matrices that turn each input into a query, a key and a value "
+        "(q = x Wq, ...). Scores are q·k (not scaled here, as in the article), the softmax turns a row of "
+        "scores into weights that sum to 1, and the output is the weighted sum of the values."
+    ))
+    names = ["input 1", "input 2", "input 3"]
+    tiny = Embeddings(name="tiny", vectors=TINY_INPUTS, words=["x1", "x2", "x3"], index={"x1": 0, "x2": 1, "x3": 2}, lowercase=True)
+    weights = Projections(kind="weights", wq=TINY_WQ, wk=TINY_WK, wv=TINY_WV)
+    inspection = inspect_sentence("x1 x2 x3", tiny, weights, InspectOptions(scale=False, focus="x1"))
+    attention = inspection.attention
+    parts += [
+        _matrix("inputs x", names, TINY_INPUTS), Text(),
+        _matrix("Wq", [f"row {i}" for i in range(4)], TINY_WQ), _matrix("Wk", [f"row {i}" for i in range(4)], TINY_WK),
+        _matrix("Wv", [f"row {i}" for i in range(4)], TINY_WV), Text(),
+        _matrix("queries Q = x Wq", names, attention.queries[0]), _matrix("keys K = x Wk", names, attention.keys[0]),
+        _matrix("values V = x Wv", names, attention.values[0]), Text(),
+    ]
+    parts += scores_tables(inspection, 0, width) + weights_tables(inspection, 0, width)
+    parts += focus_renderables(inspection, dims=3, width=width)
+    parts += [Text("The article rounds these weights to [0, 0.5, 0.5] and the output to [2, 7, 1.5].", style="dim"), Text()]
+
+    parts += _heading(3, "Several heads on a real sentence", (
+        "With 2 heads each word's 50 GloVe numbers are split in two halves, and each head attends using its "
+        "own half: the heads can weigh the context differently."
+    ))
+    inspection = inspect_sentence("The bank raised interest rates after the river flooded", glove, identity(), InspectOptions(heads=2))
+    for head in range(2):
+        parts += weights_tables(inspection, head, width) + summary_table(inspection, head)
+    return Group(*parts)
