@@ -232,6 +232,7 @@ def stream_jsonl(
                     sink.flush()  # before any worker writes after us
                 continue
             if pool is None:
+                job.embeddings.prepare_for_many()  # once here, shared with the workers by fork
                 if job.options.neighbors:
                     _ = job.embeddings.unit_vectors  # computed once here, shared with the workers by fork
                 fd = _fileno(sink)

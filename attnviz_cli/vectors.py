@@ -27,6 +27,78 @@ _FASTTEXT_MAGIC = 793712314  # first int32 of a Facebook fastText .bin
 _SNIFF_BYTES = 1 << 16
 
 
+class WordList(Sequence[str]):
+    """The words of a one-word-a-line file, kept as its text and split only when rows are asked for.
+
+    A sentence needs a dozen lookups: each is one search of the text at C speed (``"\nbank\n"``, then
+    the newlines before it give the row), so a one-sentence run never builds a 50,000-entry dict. After
+    many lookups (a stream), the dict is built once and used from then on.
+    """
+
+    DICT_AFTER = 256  # lookups before a dict pays for itself
+
+    def __init__(self, text: str) -> None:
+        self._text = "\n" + text  # every word sits between two newlines
+        self._count = text.count("\n")
+        self._words: list[str] | None = None
+        self._rows: dict[str, int] | None = None
+        self._lookups = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, row):  # type: ignore[override]
+        if self._words is None:
+            self._words = self._text[1:].split("\n")[: self._count]
+        return self._words[row]
+
+    def row(self, word: str) -> int | None:
+        """The row of ``word``, or None."""
+        if self._rows is None:
+            self._lookups += 1
+            if self._lookups <= self.DICT_AFTER:
+                at = self._text.find("\n" + word + "\n") if word and "\n" not in word else -1
+                return None if at < 0 else self._text.count("\n", 0, at)
+            self.build_index()
+        return self._rows.get(word)  # type: ignore[union-attr]
+
+    def build_index(self) -> None:
+        """Build the word -> row dict now (before forking workers, say), not after many lookups."""
+        if self._rows is None:
+            self._rows = dict(zip(self[:], range(self._count), strict=True))
+
+    @property
+    def index(self) -> Mapping[str, int]:
+        """A word -> row mapping over this list."""
+        return _Rows(self)
+
+
+class _Rows(Mapping[str, int]):
+    """word -> row, answered by a :class:`WordList`."""
+
+    def __init__(self, words: WordList) -> None:
+        self._words = words
+
+    def __getitem__(self, word: str) -> int:
+        row = self._words.row(word)
+        if row is None:
+            raise KeyError(word)
+        return row
+
+    def get(self, word: str, default: int | None = None) -> int | None:  # type: ignore[override]
+        row = self._words.row(word)
+        return default if row is None else row
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self._words.row(word) is not None
+
+    def __iter__(self):
+        return iter(self._words[:])
+
+    def __len__(self) -> int:
+        return len(self._words)
+
+
 @dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
 class Embeddings:
     """A vocabulary and its vectors, row i of ``vectors`` being the vector of ``words[i]``."""
@@ -52,6 +124,11 @@ class Embeddings:
         from .analysis import unit_rows
 
         return unit_rows(np.asarray(self.vectors))
+
+    def prepare_for_many(self) -> None:
+        """Build lookup structures once, before a stream (and before forking workers that share them)."""
+        if isinstance(self.words, WordList):
+            self.words.build_index()
 
     def row(self, token: str) -> int | None:
         """The row of ``token``, trying its lower-case form in a cased vocabulary; None if unknown."""
@@ -89,14 +166,13 @@ def load_default() -> Embeddings:
         meta = json.loads((folder / f"{DEFAULT_NAME}.json").read_text(encoding="utf-8"))
         # a plain ndarray view of the mapping: np.memmap's own indexing is several times slower
         vectors = np.asarray(np.load(folder / f"{DEFAULT_NAME}.npy", mmap_mode="r", allow_pickle=False))
-        words = (folder / f"{DEFAULT_NAME}.vocab.txt").read_text(encoding="utf-8").split("\n")[:-1]
+        words = WordList((folder / f"{DEFAULT_NAME}.vocab.txt").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise AttnvizError(f"the shipped vectors in {quoted(str(folder))} cannot be read ({error}); reinstall attnviz") from error
     if vectors.shape != (len(words), meta["dim"]):
         raise AttnvizError(f"the shipped vectors in {quoted(str(folder))} are damaged; reinstall attnviz")
     return Embeddings(
-        name=meta["name"], vectors=vectors, words=words,
-        index=dict(zip(words, range(len(words)), strict=True)), lowercase=meta["lowercase"],
+        name=meta["name"], vectors=vectors, words=words, index=words.index, lowercase=meta["lowercase"],
     )
 
 

@@ -169,3 +169,29 @@ def test_missing_file_and_directory(tmp_path):
 def test_unknown_format_name(glove_txt):
     with pytest.raises(AttnvizError, match="unknown vectors format 'xml'"):
         load(str(glove_txt), fmt="xml")
+
+
+def test_word_list_finds_rows_by_search_then_by_dict():
+    from attnviz_cli.vectors import WordList
+
+    words = WordList("the\nriver\nbank\nriverbank\n")
+    assert len(words) == 4 and words[2] == "bank" and words[:] == ["the", "river", "bank", "riverbank"]
+    assert [words.row(w) for w in ("the", "bank", "riverbank", "river", "ban", "", "a\nb")] == [0, 2, 3, 1, None, None, None]
+    for _ in range(WordList.DICT_AFTER):  # a stream: the dict takes over and answers alike
+        words.row("bank")
+    assert words._rows is not None
+    assert [words.row(w) for w in ("the", "bank", "riverbank", "ban")] == [0, 2, 3, None]
+    index = words.index
+    assert index["river"] == 1 and "bank" in index and "ban" not in index and index.get("ban") is None
+
+
+def test_the_shipped_word_list_agrees_with_a_dict_for_every_word(glove):
+    from attnviz_cli.vectors import WordList, default_dir
+
+    text = (default_dir() / f"{DEFAULT_NAME}.vocab.txt").read_text(encoding="utf-8")
+    fresh = WordList(text)
+    rows = {w: i for i, w in enumerate(text.split("\n")[:-1])}
+    sample = list(rows)[:: 997] + list(rows)[-3:]
+    assert [fresh.row(w) for w in sample] == [rows[w] for w in sample]  # by search
+    fresh.build_index()
+    assert all(fresh.row(w) == i for w, i in rows.items())  # by dict
