@@ -13,6 +13,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from .analysis import cosine
 from .pipeline import compare_sentences, inspect_sentence
 from .projections import Projections, identity
 from .render_explain import comparison_renderables, focus_renderables, summary_table
@@ -41,19 +42,32 @@ def _matrix(title: str, rows: list[str], matrix: np.ndarray) -> Table:
     return table
 
 
+def _pull_table(comparison, glove: Embeddings, words: tuple[str, ...]) -> Table:
+    """The cosine of the focus word with a few words: as input, and after attention in each sentence."""
+    table = Table(title="cosine of 'bank' with ...", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
+    for label in ("", "as input", "after sentence 1", "after sentence 2"):
+        table.add_column(label, justify="right" if label else "left")
+    (a, b), (pa, pb) = comparison.sides, comparison.positions
+    vectors = [a.inputs[pa], a.attention.output[pa], b.attention.output[pb]]
+    for word in words:
+        other = glove.vectors[glove.index[word]].astype(np.float64)
+        table.add_row(word, *(f"{cosine(v.astype(np.float64), other):.3f}" for v in vectors))
+    return table
+
+
 def tour(glove: Embeddings, width: int = 80) -> Group:
     """Everything ``attn demo`` prints, in order."""
     parts: list[RenderableType] = [Text("attnviz demo: what self-attention does to a word", style="bold reverse"), Text()]
 
     parts += _heading(1, "One word, two contexts", (
         "'bank' goes into attention as one and the same GloVe vector in both sentences. Attention mixes in "
-        "a little of every other word, weighted by similarity, so it comes out as two different vectors: "
-        "nearer 'money' words in one sentence, and nearer the river in the other."
+        "a little of every other word, weighted by similarity, so it comes out as two different vectors, "
+        "each pulled towards its own context."
     ))
     comparison = compare_sentences(
         "I sat on the river bank", "I deposited money at the bank", glove, identity(), InspectOptions(focus="bank", neighbors=5)
     )
-    parts += [comparison_renderables(comparison), Text()]
+    parts += [comparison_renderables(comparison), Text(), _pull_table(comparison, glove, ("money", "river")), Text()]
 
     parts += _heading(2, "A tiny example, by hand", (
         "Three inputs of 4 numbers, and 4x3 matrices that turn each input into a query, a key and a value "

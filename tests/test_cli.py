@@ -397,4 +397,7 @@ def test_demo_is_the_same_every_run_and_shows_the_worked_example():
     assert "0 x1       2.00  4.00  4.00" in text  # q1 . k = [2, 4, 4], as the article computes by hand
     assert "= output          1.937  6.683  1.595" in text  # softmax([2, 4, 4]) mixes the values into this
     assert "cosine of the two contextualized 'bank' vectors: 0." in text
+    # each sentence pulls 'bank' towards its own context: nearer 'money' after the money sentence, and so on
+    assert " money      0.636              0.672              0.720" in text
+    assert " river      0.414              0.495              0.456" in text
     assert max(len(line) for line in text.splitlines()) <= 80
