@@ -401,3 +401,22 @@ def test_demo_is_the_same_every_run_and_shows_the_worked_example():
     assert " money      0.636              0.672              0.720" in text
     assert " river      0.414              0.495              0.456" in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_compare_with_weights_causal_and_other_vectors(tmp_path, glove_txt):
+    rng = np.random.default_rng(3)
+    w = {k: rng.standard_normal((4, 4)) for k in ("wq", "wk", "wv")}
+    np.savez(tmp_path / "w.npz", **w)
+    args = ["compare", "the river bank", "river bank flows", "--focus", "bank", "--vectors", str(glove_txt),
+            "--weights", str(tmp_path / "w.npz"), "--heads", "2", "--causal", "-f", "json"]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    jsonschema.validate(record, COMPARE_SCHEMA)
+    first, second = record["sentences"]
+    assert (first["position"], second["position"]) == (2, 1)
+    assert second["weights"][0][2:] == [0.0]  # causal: 'bank' cannot see 'flows'
+    x = FILE_VECTORS[[0, 1, 2]].astype(np.float64)  # the river bank
+    expected = self_attention(x, heads=2, causal=True, **w).output[2]
+    assert_allclose(first["output"], expected, rtol=1e-5)
+    assert record["config"]["projections"] == "weights" and first["neighbors"] is None
