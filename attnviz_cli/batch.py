@@ -1,4 +1,5 @@
-"""Many sentences -> JSON Lines, in input order, on every core, with flat memory.
+"""Many sentences -> records (JSON Lines, CSV rows or Markdown sections), in input order, on every core,
+with flat memory.
 
 stdin is read in whatever pieces are already there (``read1``), so a slow producer gets each record as
 soon as its line arrives, and a fast one gets bulk throughput: a large piece is split across worker
@@ -22,8 +23,10 @@ from typing import Any, BinaryIO
 from .errors import AttnvizError
 from .pipeline import inspect_sentences
 from .projections import Projections
-from .render_json import dumps, inspection_record
-from .results import InspectOptions
+from .render_csv import header_csv, inspection_csv
+from .render_json import dumps, error_record, inspection_record, select_fields
+from .render_markdown import inspection_markdown
+from .results import Inspection, InspectOptions
 from .vectors import Embeddings
 
 READ_SIZE = 1 << 16  # bytes per read: about a thousand ten-word lines
@@ -33,21 +36,33 @@ IN_FLIGHT_PER_WORKER = 8  # tasks queued per worker before we wait for the oldes
 
 
 @dataclass(frozen=True)
+class OutputOptions:
+    """How each record is written."""
+
+    fmt: str = "jsonl"  # "jsonl", "csv" or "markdown"
+    fields: tuple[str, ...] = ()  # jsonl: keep only these keys (see render_json.select_fields); () for all
+    dims: int = 6  # markdown: vector components shown
+    on_error: str = "fail"  # a bad line: "fail" stops the stream, "skip" reports it and goes on
+
+
+@dataclass(frozen=True)
 class Job:
-    """What every line of a stream is run through."""
+    """What every line of a stream is run through and how it is written."""
 
     embeddings: Embeddings
     projections: Projections
     options: InspectOptions
+    output: OutputOptions = OutputOptions()
 
 
 @dataclass(frozen=True)
 class Rendered:
-    """A run of lines turned into JSON Lines: the records, the notes for stderr, and the error that
-    stopped the run (with its line number), if one did."""
+    """A run of lines rendered: the records, the notes for stderr, how many lines were done, and the
+    error that stopped the run (with its line number), if one did."""
 
     data: bytes
     notes: tuple[str, ...]
+    count: int = 0  # lines rendered (records or skipped-line reports)
     error: str | None = None
     broken_pipe: bool = False  # the reader of stdout went away while a worker wrote
 
@@ -55,20 +70,34 @@ class Rendered:
 Numbered = list[tuple[int, str]]  # (1-based line number, sentence)
 
 
+def render_record(inspection: Inspection, output: OutputOptions, line: int = 1) -> bytes:
+    """One record in the stream's format: the one place a stream picks its formatter."""
+    if output.fmt == "csv":
+        return inspection_csv(inspection, line).encode()
+    if output.fmt == "markdown":
+        return inspection_markdown(inspection, dims=output.dims).encode()
+    return dumps(select_fields(inspection_record(inspection), output.fields))
+
+
 def render_lines(job: Job, lines: Numbered) -> Rendered:
-    """JSON lines for ``lines``, stopping at the first line that cannot be inspected."""
+    """Records for ``lines``; a bad line stops the run, or with on_error "skip" is reported and passed."""
     records: list[bytes] = []
     notes: list[str] = []
     try:
         results = inspect_sentences([sentence for _, sentence in lines], job.embeddings, job.projections, job.options)
     except AttnvizError as error:  # options that fail for every sentence
-        return Rendered(b"", (), f"line {lines[0][0]}: {error}")
-    for (number, _), result in zip(lines, results, strict=True):
+        return Rendered(b"", (), 0, f"line {lines[0][0]}: {error}")
+    for done, ((number, sentence), result) in enumerate(zip(lines, results, strict=True)):
         if isinstance(result, AttnvizError):
-            return Rendered(b"".join(records), tuple(notes), f"line {number}: {result}")
+            if job.output.on_error != "skip":
+                return Rendered(b"".join(records), tuple(notes), done, f"line {number}: {result}")
+            notes.append(f"line {number} skipped: {result}")
+            if job.output.fmt == "jsonl":
+                records.append(dumps(error_record(number, sentence, str(result))))
+            continue
         notes += (f"line {number}: {note}" for note in result.notes)
-        records.append(dumps(inspection_record(result)))
-    return Rendered(b"".join(records), tuple(notes))
+        records.append(render_record(result, job.output, number))
+    return Rendered(b"".join(records), tuple(notes), len(lines))
 
 
 # ---- reading -----------------------------------------------------------------------------------------
@@ -150,7 +179,7 @@ class Turns:
         with self.condition:
             self.next_task.value = task + 1
             self.condition.notify_all()
-        return Rendered(b"", rendered.notes, rendered.error, broken)
+        return Rendered(b"", rendered.notes, rendered.count, rendered.error, broken)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -190,10 +219,13 @@ def _fileno(stream: BinaryIO) -> int | None:
 # ---- the stream --------------------------------------------------------------------------------------
 
 
-def stream_jsonl(
-    job: Job, source: BinaryIO, sink: BinaryIO, report: Callable[[str], None], *, workers: int | None = None
+def stream_records(
+    job: Job, source: BinaryIO, sink: BinaryIO, report: Callable[[str], None], *,
+    progress: Callable[[int], None] | None = None, workers: int | None = None,
 ) -> None:
-    """Read sentences from ``source``, write one JSON record per non-blank line to ``sink`` in order.
+    """Read sentences from ``source``, write one record per non-blank line to ``sink`` in order.
+
+    ``progress`` (if given) hears how many lines are done so far, as records are written.
 
     Bulk input is rendered by one worker process per core, which write to ``sink``'s file descriptor
     themselves, in turn (or, when it has none, hand their bytes back to be written here). Notes go to
@@ -206,10 +238,16 @@ def stream_jsonl(
     tasks = 0
     in_flight: deque[Future[Rendered]] = deque()  # in input order
 
+    done = 0
+
     def emit(rendered: Rendered) -> None:
+        nonlocal done
         sink.write(rendered.data)
         for note in rendered.notes:
             report(note)
+        done += rendered.count
+        if progress is not None:
+            progress(done)
         if rendered.broken_pipe:
             raise BrokenPipeError
         if rendered.error:
@@ -224,6 +262,8 @@ def stream_jsonl(
         sink.flush()
 
     try:
+        if job.output.fmt == "csv":
+            sink.write(header_csv().encode())
         for piece in numbered_pieces(source, before_wait):
             if workers < 2 or len(piece) < BULK_LINES:
                 drain()

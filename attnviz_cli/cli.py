@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -15,7 +15,7 @@ import typer
 from .errors import AttnvizError, printable
 from .pipeline import compare_sentences, inspect_sentence
 from .projections import Projections, identity, load_weights, random_xavier
-from .render_json import comparison_record, dumps, inspection_record
+from .render_json import check_fields, comparison_record, dumps, inspection_record, select_fields
 from .results import Inspection, InspectOptions
 from .vectors import DEFAULT_NAME, FORMATS, OOV_POLICIES, Embeddings, load
 
@@ -48,7 +48,9 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
     return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
 
 
-OutputFormat = _choices("OutputFormat", ("table", "json", "jsonl"))
+OutputFormat = _choices("OutputFormat", ("table", "json", "jsonl", "markdown", "csv"))
+OnError = _choices("OnError", ("fail", "skip"))
+STREAMED = ("jsonl", "csv", "markdown")  # formats that write one record per sentence
 ProjectionKind = _choices("ProjectionKind", ("identity", "random"))
 OovPolicy = _choices("OovPolicy", OOV_POLICIES)
 VectorsFormat = _choices("VectorsFormat", ("auto", *FORMATS))
@@ -110,7 +112,7 @@ WeightsOption = Annotated[Optional[Path], typer.Option("--weights", help="An .np
 NoScaleOption = Annotated[bool, typer.Option("--no-scale", help="Do not divide scores by sqrt(d_k).")]
 CausalOption = Annotated[bool, typer.Option("--causal", help="Mask future tokens: each token attends only to itself and earlier ones.")]
 OovOption = Annotated[OovPolicy, typer.Option("--oov", help="Unknown words: skip them (noted on stderr), give them a zero vector, or stop with an error.")]
-FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document) or jsonl (one line per record).")]
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document), jsonl (one line per record), markdown (GitHub tables) or csv (one row per head, query and key).")]
 MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, help="Refuse sentences with more tokens than this.")]
 
 
@@ -135,7 +137,8 @@ def _console():
     return Console(highlight=False, markup=False, emoji=False)  # we never use markup: safer and faster
 
 
-def _write(inspection: Inspection, fmt: Enum, dims: int) -> None:
+def _write(inspection: Inspection, fmt: Enum, dims: int, fields: tuple[str, ...]) -> None:
+    """One inspection to stdout in ``fmt``, written whole."""
     for note in inspection.notes:
         _say(note)
     if fmt.value == "table":
@@ -144,8 +147,47 @@ def _write(inspection: Inspection, fmt: Enum, dims: int) -> None:
         console = _console()
         console.print(inspection_renderables(inspection, dims=dims, width=console.width))
         return
-    sys.stdout.buffer.write(dumps(inspection_record(inspection), pretty=fmt.value == "json"))
+    if fmt.value == "json":
+        data = dumps(select_fields(inspection_record(inspection), fields), pretty=True)
+    else:
+        from .batch import OutputOptions, render_record
+
+        data = render_record(inspection, OutputOptions(fmt=fmt.value, fields=fields, dims=dims))
+        if fmt.value == "csv":
+            from .render_csv import header_csv
+
+            data = header_csv().encode() + data
+    sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
+
+
+def _parse_fields(fields: str | None, fmt: Enum) -> tuple[str, ...]:
+    if not fields:
+        return ()
+    if fmt.value not in ("json", "jsonl"):
+        raise typer.BadParameter("--fields applies to --format json and jsonl", param_hint="--fields")
+    names = tuple(name.strip() for name in fields.split(",") if name.strip())
+    try:
+        check_fields(names)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--fields") from None
+    return names
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[int], None] | None]:
+    """A progress line on stderr while a stream runs: only when stderr is a terminal and stdout is not
+    (so it never mixes with the records or lands in a log)."""
+    if not sys.stderr.isatty() or sys.stdout.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.completed:,} sentences"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("attn", total=None)
+        yield lambda done: progress.update(task, completed=done)
 
 
 @app.command(epilog=EXAMPLES)
@@ -165,24 +207,33 @@ def inspect(
     focus: Annotated[Optional[str], typer.Option("--focus", help="Show one query token's computation step by step: a word (every occurrence), word@N (its N-th occurrence) or a position.", show_default=False)] = None,
     neighbors: Annotated[int, typer.Option("--neighbors", min=0, help="For each token (or the --focus token), the K nearest vocabulary words before and after attention.")] = 0,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Keys listed per query in each head's summary.")] = 3,
-    dims: Annotated[int, typer.Option("--dims", min=1, help="Vector components shown in tables.")] = 6,
+    dims: Annotated[int, typer.Option("--dims", min=1, help="Vector components shown in tables and Markdown.")] = 6,
+    fields: Annotated[Optional[str], typer.Option("--fields", help="JSON only: keep just these keys, comma-separated (e.g. tokens,weights); head keys (scores, weights, summary, heads.output) keep heads with just those.", show_default=False)] = None,
+    on_error: Annotated[OnError, typer.Option("--on-error", help="With SENTENCE -: a bad line stops the stream (fail), or is reported and passed over (skip; jsonl writes an attnviz.error/1 record for it).")] = OnError("fail"),
     max_tokens: MaxTokensOption = 512,
 ) -> None:
-    """Run self-attention over a sentence and show scores, weights and contextualized vectors."""
+    """Run self-attention over a sentence and show scores, weights and contextualized vectors.
+
+    With SENTENCE - and --format jsonl, csv or markdown, every line of stdin is a sentence: records are
+    written in input order as lines arrive, using every core for bulk input.
+    """
+    kept_fields = _parse_fields(fields, fmt)
     with _reporting_errors():
         embeddings, chosen = _setup(vectors, vectors_format, trust_pickle, projections, weights, seed, heads)
         options = InspectOptions(
             heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
             top_k=top_k, focus=focus, neighbors=neighbors,
         )
-        if sentence == "-" and fmt.value == "jsonl":
-            from .batch import Job, stream_jsonl  # worker processes: only for streams
+        if sentence == "-" and fmt.value in STREAMED:
+            from .batch import Job, OutputOptions, stream_records  # worker processes: only for streams
 
-            stream_jsonl(Job(embeddings, chosen, options), sys.stdin.buffer, sys.stdout.buffer, _say)
+            output = OutputOptions(fmt=fmt.value, fields=kept_fields, dims=dims, on_error=on_error.value)
+            with _progress() as progress:
+                stream_records(Job(embeddings, chosen, options, output), sys.stdin.buffer, sys.stdout.buffer, _say, progress=progress)
             return
         if sentence == "-":
             sentence = sys.stdin.buffer.read().decode("utf-8", errors="replace").strip()
-        _write(inspect_sentence(sentence, embeddings, chosen, options), fmt, dims)
+        _write(inspect_sentence(sentence, embeddings, chosen, options), fmt, dims, kept_fields)
 
 
 COMPARE_EXAMPLES = """\
@@ -224,6 +275,8 @@ def compare(
             heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
             focus=focus, neighbors=neighbors,
         )
+        if fmt.value in ("markdown", "csv"):
+            raise AttnvizError(f"compare writes table, json or jsonl, not {fmt.value}")
         comparison = compare_sentences(first, second, embeddings, chosen, options)
         for side in comparison.sides:
             for note in side.notes:
@@ -244,3 +297,22 @@ def demo() -> None:
 
         console = _console()
         console.print(tour(load(None), width=console.width))
+
+
+SCHEMAS = {"inspect": "inspect-1.schema.json", "compare": "compare-1.schema.json", "error": "error-1.schema.json"}
+
+
+@app.command()
+def schema(
+    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="inspect, compare or error; all of them when left out.", show_default=False)] = None,
+) -> None:
+    """Print the JSON Schema of attnviz's JSON output: one by name, or all keyed by their schema id."""
+    import json
+
+    folder = Path(__file__).resolve().parent / "schemas"
+    if name is not None and name not in SCHEMAS:
+        raise typer.BadParameter(f"no schema {name!r}; choose from {', '.join(SCHEMAS)}", param_hint="NAME")
+    chosen = [name] if name else list(SCHEMAS)
+    loaded = {n: json.loads((folder / SCHEMAS[n]).read_text(encoding="utf-8")) for n in chosen}
+    document = loaded[name] if name else {schema["title"]: schema for schema in loaded.values()}
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")

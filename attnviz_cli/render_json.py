@@ -17,6 +17,9 @@ from .results import Comparison, Focus, HeadSummary, InspectConfig, Inspection, 
 
 SCHEMA = "attnviz.inspect/1"
 COMPARE_SCHEMA = "attnviz.compare/1"
+ERROR_SCHEMA = "attnviz.error/1"
+TOP_FIELDS = ("sentence", "tokens", "dropped", "config", "inputs", "heads", "output", "focus", "neighbors")
+HEAD_FIELDS = ("scores", "weights", "summary", "heads.output")  # heads.output: each head's own output
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 # JSON escapes C0 controls itself; these (C1 controls, bidi and zero-width marks) it would write raw.
 _INVISIBLE_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xe2\x80[\x8b-\x8f\xaa-\xae]|\xe2\x81[\xa6-\xa9]|\xef\xbb\xbf")
@@ -137,6 +140,31 @@ def comparison_record(comparison: Comparison) -> dict[str, Any]:
         "input_cosine": comparison.input_cosine,
         "output_cosine": comparison.output_cosine,
     }
+
+
+def check_fields(fields: tuple[str, ...]) -> None:
+    """Refuse a field name no record has (ValueError naming the valid ones)."""
+    valid = TOP_FIELDS + HEAD_FIELDS + tuple(f"heads.{name}" for name in ("scores", "weights", "summary"))
+    unknown = [f for f in fields if f not in valid]
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}; choose from {', '.join(valid)}")
+
+
+def select_fields(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """``record`` with only ``fields`` (and ``schema``); head fields (``weights``, ``heads.output``...)
+    keep ``heads`` with just those keys. No fields: the whole record."""
+    if not fields:
+        return record
+    kept = {"schema": record["schema"], **{f: record[f] for f in fields if f in record}}
+    head_keys = [f.removeprefix("heads.") for f in fields if f in HEAD_FIELDS or f.startswith("heads.")]
+    if head_keys and "heads" not in fields:
+        kept["heads"] = [{"head": h["head"], **{k: h[k] for k in head_keys}} for h in record["heads"]]
+    return kept
+
+
+def error_record(line: int, sentence: str, message: str) -> dict[str, Any]:
+    """The ``attnviz.error/1`` record a stream writes for a line it skips (``--on-error skip``)."""
+    return {"schema": ERROR_SCHEMA, "line": line, "sentence": sentence, "error": message}
 
 
 def _escape_invisible(data: bytes) -> bytes:

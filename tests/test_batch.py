@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from attnviz_cli.batch import BULK_LINES, Job, numbered_pieces, stream_jsonl
+from attnviz_cli.batch import BULK_LINES, Job, numbered_pieces, stream_records
 from attnviz_cli.errors import AttnvizError
 from attnviz_cli.projections import identity, random_xavier
 from attnviz_cli.results import InspectOptions
@@ -29,7 +29,7 @@ def lines(count: int) -> bytes:
 
 def run(embeddings, data: bytes, workers: int, projections=None) -> tuple[bytes, list[str]]:
     sink, notes = io.BytesIO(), []
-    stream_jsonl(job(embeddings, projections), io.BufferedReader(io.BytesIO(data)), sink, notes.append, workers=workers)
+    stream_records(job(embeddings, projections), io.BufferedReader(io.BytesIO(data)), sink, notes.append, workers=workers)
     return sink.getvalue(), notes
 
 
@@ -54,7 +54,7 @@ def test_a_bad_line_stops_the_stream_after_every_earlier_record(glove, workers):
     data = good + b"qqqzx zzqqx\n" + lines(50)
     sink, notes = io.BytesIO(), []
     with pytest.raises(AttnvizError, match=rf"^line {2 * BULK_LINES + 1}: the sentence 'qqqzx zzqqx' has no word"):
-        stream_jsonl(job(glove), io.BufferedReader(io.BytesIO(data)), sink, notes.append, workers=workers)
+        stream_records(job(glove), io.BufferedReader(io.BytesIO(data)), sink, notes.append, workers=workers)
     assert sink.getvalue().count(b"\n") == 2 * BULK_LINES
     assert sink.getvalue() == run(glove, good, workers=1)[0]
 
@@ -101,7 +101,7 @@ def test_workers_writing_to_a_real_file_keep_order_byte_for_byte(glove, tmp_path
     data = lines(count)
     serial, _ = run(glove, data, workers=1)
     with (tmp_path / "out.jsonl").open("wb") as sink:  # has a file descriptor: workers write in turn
-        stream_jsonl(job(glove), io.BufferedReader(io.BytesIO(data)), sink, lambda note: None, workers=2)
+        stream_records(job(glove), io.BufferedReader(io.BytesIO(data)), sink, lambda note: None, workers=2)
     assert (tmp_path / "out.jsonl").read_bytes() == serial
 
 
@@ -111,7 +111,7 @@ def test_workers_writing_to_a_file_stop_after_the_records_before_a_bad_line(glov
     expected, _ = run(glove, lines(BULK_LINES - 10) + good, workers=1)
     with (tmp_path / "out.jsonl").open("wb") as sink:
         with pytest.raises(AttnvizError, match=rf"^line {BULK_LINES - 10 + 3 * BULK_LINES + 5 + 1}: "):
-            stream_jsonl(job(glove), io.BufferedReader(io.BytesIO(data)), sink, lambda note: None, workers=2)
+            stream_records(job(glove), io.BufferedReader(io.BytesIO(data)), sink, lambda note: None, workers=2)
     assert (tmp_path / "out.jsonl").read_bytes() == expected
 
 

@@ -1,0 +1,72 @@
+"""Inspection -> GitHub-flavoured Markdown: per head, the scores and weights; then the vectors.
+
+For CI job summaries and docs. Numbers are rounded for reading (JSON has them exact); user text is
+escaped so it can never become Markdown, HTML or a terminal control code.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .errors import printable
+from .results import Inspection
+
+MASKED = "·"
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")  # what can start emphasis, code, links, HTML or a cell
+
+
+def md_escape(text: str) -> str:
+    """``text`` with control characters shown as escapes, & as an entity, and Markdown punctuation
+    backslashed, so a token can never become emphasis, a link, HTML or a new table cell."""
+    return _SPECIAL.sub(r"\\\1", printable(text).replace("&", "&amp;"))
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _matrix(tokens: tuple[str, ...], cells: list[list[str]], extra_header: str | None = None, extra: list[str] | None = None) -> list[str]:
+    header = ["query \\\\ key", *(md_escape(t) for t in tokens)] + ([extra_header] if extra_header else [])
+    lines = [_row(header), _row(["---", *(["---:"] * len(tokens))] + (["---"] if extra_header else []))]
+    for i, token in enumerate(tokens):
+        lines.append(_row([f"{i} {md_escape(token)}", *cells[i]] + ([extra[i]] if extra else [])))
+    return lines
+
+
+def inspection_markdown(inspection: Inspection, *, dims: int = 6) -> str:
+    """The Markdown section for one inspection, ending with a blank line."""
+    c, attention, tokens = inspection.config, inspection.attention, inspection.tokens
+    how = [f"{c.heads} head{'s' if c.heads > 1 else ''}", f"d_k {c.d_k}", "scaled by 1/√d_k" if c.scale else "unscaled"]
+    how += ["causal"] if c.causal else []
+    how.append(f"{c.projections} projections" + (f" (seed {c.seed})" if c.seed is not None else ""))
+    lines = [
+        f"### {md_escape(' '.join(inspection.sentence.split()))}", "",
+        f"Vectors {md_escape(c.vectors.name)} ({c.vectors.dim}d, {c.vectors.vocab_size:,} words) · " + " · ".join(how), "",
+    ]
+    if inspection.dropped:
+        lines += ["Dropped (not in the vocabulary): " + ", ".join(f"{md_escape(d.token)} at {d.position}" for d in inspection.dropped), ""]
+    what = "q·k/√d_k" if c.scale else "q·k"
+    for h in range(attention.heads):
+        scores, weights = attention.scores[h], attention.weights[h]
+        masked = np.isneginf(scores)
+        strongest = weights.argmax(axis=1)
+        score_cells = [[MASKED if masked[i, j] else f"{scores[i, j]:.2f}" for j in range(len(tokens))] for i in range(len(tokens))]
+        weight_cells = [
+            [MASKED if masked[i, j] else (f"**{weights[i, j]:.2f}**" if j == strongest[i] else f"{weights[i, j]:.2f}") for j in range(len(tokens))]
+            for i in range(len(tokens))
+        ]
+        entropy = inspection.summaries[h].entropy_bits
+        extra = [f"{md_escape(tokens[strongest[i]])} ({entropy[i]:.2f} bits)" for i in range(len(tokens))]
+        lines += [f"#### Head {h + 1}/{attention.heads}: scores ({what})", "", *_matrix(tokens, score_cells), ""]
+        lines += [f"#### Head {h + 1}/{attention.heads}: weights (softmax; strongest in bold)", ""]
+        lines += [*_matrix(tokens, weight_cells, "strongest (entropy)", extra), ""]
+    output = attention.output
+    shown = min(dims, output.shape[1])
+    lines += [f"#### Contextualized vectors ({shown} of {output.shape[1]} components)", ""]
+    lines.append(_row(["token", *(f"[{k}]" for k in range(shown)), "norm"]))
+    lines.append(_row(["---", *(["---:"] * (shown + 1))]))
+    for i, token in enumerate(tokens):
+        lines.append(_row([f"{i} {md_escape(token)}", *(f"{v:.3f}" for v in output[i, :shown]), f"{np.linalg.norm(output[i]):.3f}"]))
+    return "\n".join(lines) + "\n\n"

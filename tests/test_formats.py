@@ -1,0 +1,213 @@
+"""Pipelines and CI demos: Markdown, CSV, --fields, --on-error, attn schema, determinism, progress."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+from importlib import resources
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from attnviz_cli.cli import app
+from attnviz_cli.pipeline import inspect_sentence
+from attnviz_cli.projections import identity
+from attnviz_cli.render_markdown import inspection_markdown, md_escape
+from attnviz_cli.results import InspectOptions
+
+from .test_batch import lines
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(app, list(args), input=input)
+
+
+def attn(*args, stdin: bytes | None = None) -> bytes:
+    done = subprocess.run([sys.executable, "-m", "attnviz_cli", *args], input=stdin, capture_output=True, check=True)
+    return done.stdout
+
+
+# ---- Markdown ----------------------------------------------------------------------------------------
+
+GOLDEN_MARKDOWN = """\
+### River bank!
+
+Vectors tiny (2d, 4 words) · 1 head · d_k 2 · unscaled · causal · identity projections
+
+Dropped (not in the vocabulary): ! at 2
+
+#### Head 1/1: scores (q·k)
+
+| query \\\\ key | river | bank |
+| --- | ---: | ---: |
+| 0 river | 1.00 | · |
+| 1 bank | 1.00 | 2.00 |
+
+#### Head 1/1: weights (softmax; strongest in bold)
+
+| query \\\\ key | river | bank | strongest (entropy) |
+| --- | ---: | ---: | --- |
+| 0 river | **1.00** | · | river (0.00 bits) |
+| 1 bank | 0.27 | **0.73** | bank (0.84 bits) |
+
+#### Contextualized vectors (2 of 2 components)
+
+| token | [0] | [1] | norm |
+| --- | ---: | ---: | ---: |
+| 0 river | 1.000 | 0.000 | 1.000 |
+| 1 bank | 1.000 | 0.731 | 1.239 |
+
+"""
+
+
+def test_golden_markdown_of_the_hand_computed_case(tiny):
+    inspection = inspect_sentence("River bank!", tiny, identity(), InspectOptions(scale=False, causal=True))
+    assert inspection_markdown(inspection) == GOLDEN_MARKDOWN
+
+
+def test_markdown_escapes_what_could_become_markup():
+    assert md_escape("a|b *c* _d_ `e` [f](g) <h> &amp; \x1b") == "a\\|b \\*c\\* \\_d\\_ \\`e\\` \\[f\\](g) \\<h\\> &amp;amp; \\\\x1b"
+
+
+def test_markdown_tables_have_one_cell_per_token():
+    result = run("inspect", "the bank | the * river", "-f", "markdown", "--heads", "2")
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    tokens = 6  # the bank | the * river
+    score_rows = [r for r in rows if r.count(" | ") == tokens]  # label + 6 cells -> 6 separators
+    assert len(score_rows) >= 2 * (tokens + 1)
+    assert all(r.count("\\|") <= 2 for r in rows)  # the | token is escaped, never a cell boundary
+
+
+# ---- CSV ---------------------------------------------------------------------------------------------
+
+
+def test_csv_is_long_form_with_exact_numbers(glove):
+    result = run("inspect", "-", "-f", "csv", "--causal", "--heads", "2", input="the river, bank\nmoney bank\n")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(rows[0]) == ["line", "sentence", "head", "query", "query_token", "key", "key_token", "score", "weight"]
+    assert len(rows) == 2 * 4 * 4 + 2 * 2 * 2  # heads x T x T per sentence
+    assert rows[0]["sentence"] == "the river, bank" and any(r["key_token"] == "," for r in rows)
+    record = json.loads(run("inspect", "the river, bank", "-f", "json", "--causal", "--heads", "2").stdout)
+    for row in rows[:32]:
+        h, i, j = int(row["head"]), int(row["query"]), int(row["key"])
+        expected_score = record["heads"][h]["scores"][i][j]
+        assert (row["score"] == "") == (expected_score is None)
+        if expected_score is not None:
+            assert float(row["score"]) == expected_score  # the very same number, not rounded
+        assert float(row["weight"]) == record["heads"][h]["weights"][i][j]
+    assert {r["line"] for r in rows} == {"1", "2"}
+
+
+def test_csv_of_a_sentence_argument_has_its_header():
+    lines_ = run("inspect", "river bank", "-f", "csv").stdout.splitlines()
+    assert lines_[0].startswith("line,sentence,head") and len(lines_) == 1 + 4
+
+
+# ---- --fields and --on-error --------------------------------------------------------------------------
+
+
+def test_fields_keep_records_small():
+    full = json.loads(run("inspect", "river bank", "-f", "jsonl").stdout)
+    small = json.loads(run("inspect", "river bank", "-f", "jsonl", "--fields", "tokens,weights").stdout)
+    assert small == {"schema": "attnviz.inspect/1", "tokens": full["tokens"], "heads": [{"head": 0, "weights": full["heads"][0]["weights"]}]}
+    outputs = json.loads(run("inspect", "river bank", "-f", "json", "--fields", "heads.output,output").stdout)
+    assert outputs["heads"] == [{"head": 0, "output": full["heads"][0]["output"]}] and outputs["output"] == full["output"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["-f", "json", "--fields", "tokens,bogus"], "unknown field 'bogus'"), (["--fields", "tokens"], "--fields applies to --format json and jsonl")],
+)
+def test_bad_fields_are_usage_errors(args, message):
+    result = run("inspect", "river bank", *args)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_on_error_skip_writes_an_error_record_and_goes_on():
+    result = run("inspect", "-", "-f", "jsonl", "--on-error", "skip", input="river bank\nqqzzx\n\nmoney bank\n")
+    assert result.exit_code == 0
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["schema"] for r in records] == ["attnviz.inspect/1", "attnviz.error/1", "attnviz.inspect/1"]
+    error_schema = json.loads((resources.files("attnviz_cli") / "schemas" / "error-1.schema.json").read_text())
+    jsonschema.validate(records[1], error_schema)
+    assert records[1] == {"schema": "attnviz.error/1", "line": 2, "sentence": "qqzzx",
+                          "error": "the sentence 'qqzzx' has no word that is in the vectors 'glove-6b-50d-50k'"}
+    assert "line 2 skipped" in result.stderr
+
+
+def test_on_error_skip_in_csv_reports_on_stderr_only():
+    result = run("inspect", "-", "-f", "csv", "--on-error", "skip", input="river bank\nqqzzx\n")
+    assert result.exit_code == 0 and "qqzzx" not in result.stdout and "line 2 skipped" in result.stderr
+
+
+# ---- attn schema ---------------------------------------------------------------------------------------
+
+
+def test_schema_prints_every_schema_and_each_is_valid():
+    every = json.loads(run("schema").stdout)
+    assert sorted(every) == ["attnviz.compare/1", "attnviz.error/1", "attnviz.inspect/1"]
+    for schema in every.values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+    assert json.loads(run("schema", "inspect").stdout) == every["attnviz.inspect/1"]
+    assert run("schema", "nope").exit_code == 2
+
+
+# ---- determinism ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "markdown", "csv"])
+def test_every_format_is_byte_for_byte_deterministic(fmt):
+    args = ["inspect", "The bank raised rates after the river flooded", "-f", fmt, "--projections", "random", "--seed", "7", "--heads", "2"]
+    first, again = attn(*args), attn(*args)
+    assert first == again and len(first) > 200
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "markdown"])
+def test_streams_are_deterministic_and_equal_serial_output(fmt, tmp_path):
+    data = lines(1500)  # bulk: worker processes write in turn
+    args = ["inspect", "-", "-f", fmt, "--projections", "random", "--seed", "3"]
+    first, again = attn(*args, stdin=data), attn(*args, stdin=data)
+    assert first == again
+    serial = b"".join(attn("inspect", sentence, "-f", fmt, "--projections", "random", "--seed", "3") for sentence in data.decode().splitlines()[:3])
+    if fmt == "csv":  # each single run has its header and calls its sentence line 1
+        header = serial.split(b"\n", 1)[0] + b"\n"
+        assert first.startswith(header)
+    else:
+        assert first.startswith(serial)
+
+
+# ---- progress ------------------------------------------------------------------------------------------
+
+
+def test_progress_shows_on_a_terminal_stderr_only(tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_bytes(lines(2000))
+    primary, secondary = pty.openpty()
+    with source.open("rb") as stdin, (tmp_path / "out.jsonl").open("wb") as stdout:
+        child = subprocess.Popen([sys.executable, "-m", "attnviz_cli", "inspect", "-", "-f", "jsonl"], stdin=stdin, stdout=stdout, stderr=secondary)
+        os.close(secondary)
+        seen = b""
+        while True:
+            ready, _, _ = select.select([primary], [], [], 60)
+            if not ready:
+                break
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the child closed its end
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert child.wait(timeout=60) == 0
+    os.close(primary)
+    assert b"sentences" in seen  # the progress line, on the terminal
+    assert (tmp_path / "out.jsonl").read_bytes().count(b"\n") == 2000  # and nothing of it in the data
+    quiet = subprocess.run([sys.executable, "-m", "attnviz_cli", "inspect", "-", "-f", "jsonl"], input=lines(10), capture_output=True)
+    assert quiet.stderr == b""  # stderr a pipe: no progress
