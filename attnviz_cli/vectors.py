@@ -62,6 +62,10 @@ class WordList(Sequence[str]):
             self.build_index()
         return self._rows.get(word)  # type: ignore[union-attr]
 
+    def lookup(self) -> Callable[[str], int | None]:
+        """``row``, or the dict's own ``get`` once the dict is built (one call per word, not three)."""
+        return self._rows.get if self._rows is not None else self.row
+
     def build_index(self) -> None:
         """Build the word -> row dict now (before forking workers, say), not after many lookups."""
         if self._rows is None:
@@ -124,6 +128,12 @@ class Embeddings:
         from .analysis import unit_rows
 
         return unit_rows(np.asarray(self.vectors))
+
+    def lookup(self) -> Callable[[str], int | None]:
+        """The fastest word -> row function available now (a dict's own ``get`` once there is one)."""
+        if isinstance(self.words, WordList):
+            return self.words.lookup()
+        return self.index.get
 
     def prepare_for_many(self) -> None:
         """Build lookup structures once, before a stream (and before forking workers that share them)."""
@@ -334,7 +344,8 @@ def embed_tokens(tokens: Sequence[str], embeddings: Embeddings, *, oov: str = "s
     if oov not in OOV_POLICIES:
         raise AttnvizError(f"unknown --oov policy {quoted(oov)}; choose one of {', '.join(OOV_POLICIES)}")
     if embeddings.lowercase:  # the common case first: every token known, one gather
-        known = [embeddings.index.get(token) for token in tokens]
+        get = embeddings.lookup()
+        known = [get(token) for token in tokens]
         if tokens and None not in known:
             return Embedded(tokens=tuple(tokens), x=embeddings.vectors[known], dropped=(), notes=())
     kept: list[str] = []
