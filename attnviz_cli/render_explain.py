@@ -10,7 +10,7 @@ import math
 import numpy as np
 from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from .render_table import LABEL_WIDTH, MASKED, column_chunks, format_score, safe
@@ -27,11 +27,13 @@ def bar(weight: float, width: int = BAR_WIDTH) -> str:
     return "█" * full + (_EIGHTHS[part] if part else "")
 
 
-def _table(*labels: str) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")
-    for label in labels:
-        table.add_column(label, no_wrap=True)
-    return table
+def _col(header: str, **settings) -> Column:
+    """A column that does not wrap unless told to."""
+    return Column(header, **({"no_wrap": True} | settings))
+
+
+def _table(*columns: Column, show_header: bool = True) -> Table:
+    return Table(*columns, box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold", show_header=show_header)
 
 
 def _label(position: int, token: str) -> Text:
@@ -50,11 +52,9 @@ def summary_table(inspection: Inspection, head: int) -> list[RenderableType]:
         f"head {head + 1}/{inspection.attention.heads} summary: mean entropy {summary.mean_entropy_bits:.2f} bits "
         f"(0 = one key, {uniform:.2f} = all keys alike)"
     )
-    table = _table("query", "entropy", "top keys")
-    table.columns[0].width = LABEL_WIDTH
-    table.columns[0].overflow = "ellipsis"
-    table.columns[1].justify = "right"
-    table.columns[2].no_wrap = False
+    table = _table(
+        _col("query", width=LABEL_WIDTH, overflow="ellipsis"), _col("entropy", justify="right"), _col("top keys", no_wrap=False)
+    )
     for i, token in enumerate(tokens):
         keys, weights = summary.top(i)
         top = Text(" · ").join(Text.assemble(safe(tokens[j]), f" {w:.2f}") for j, w in zip(keys, weights, strict=True))
@@ -78,25 +78,16 @@ def focus_step_tables(inspection: Inspection, focus: Focus, step: FocusHead, dim
         Text(),
     ]
     # 1. the query and every key
-    shown = range(min(dims, d_k))
-    for components in column_chunks(len(shown), 6, width, reserved=2):
-        cols = [shown[c] for c in components]
-        table = _table("", "vector", *(f"[{c}]" for c in cols))
-        table.columns[1].width = LABEL_WIDTH
-        for column in table.columns[2:]:
-            column.justify = "right"
-            column.width = 6
-        table.add_row("q", _label(focus.position, focus.token), *_vector_cells(step.query, cols), style="bold")
-        for j, token in enumerate(tokens):
-            table.add_row("k", _label(j, token), *_vector_cells(step.keys[j], cols))
-        more = f" (components {cols[0]}-{cols[-1]} of {d_k})" if len(cols) < d_k else ""
-        parts += [Text(f"1. the query of {printable_token(focus)} and every key{more}", style="bold"), table, Text()]
+    rows = [(["q", _label(focus.position, focus.token)], step.query, "bold")]
+    rows += [(["k", _label(j, token)], step.keys[j], "") for j, token in enumerate(tokens)]
+    title = f"1. the query of {printable_token(focus)} and every key"
+    parts += _component_tables(title, [_col(""), _col("vector", width=LABEL_WIDTH)], "[{}]", rows, d_k, dims, width, reserved=2)
     # 2 and 3. dot products, scaling, mask, softmax
     scaled = "÷√d_k" if config.scale else "score"
-    table = _table("key", "q·k", scaled, "weight", "")
-    table.columns[0].width = LABEL_WIDTH
-    for column in table.columns[1:4]:
-        column.justify = "right"
+    table = _table(
+        _col("key", width=LABEL_WIDTH), _col("q·k", justify="right"), _col(scaled, justify="right"),
+        _col("weight", justify="right"), _col(""),
+    )
     for j, token in enumerate(tokens):
         if step.masked[j]:
             table.add_row(_label(j, token), f"{step.dots[j]:.2f}", "masked", MASKED, "")
@@ -107,18 +98,29 @@ def focus_step_tables(inspection: Inspection, focus: Focus, step: FocusHead, dim
     mask = ", later tokens masked" if config.causal else ""
     parts += [Text(f"2. q·k for every key, {how}{mask}; 3. softmax", style="bold"), table, Text()]
     # 4. the weighted sum of the values
-    shown = range(min(dims, d_v))
-    for components in column_chunks(len(shown), 6, width, reserved=6):
+    rows = [([_label(j, token), MASKED if step.masked[j] else f"{step.weights[j]:.3f}"], step.contributions[j], "") for j, token in enumerate(tokens)]
+    rows.append((["= output", ""], step.output, "bold"))
+    title = f"4. weight × value, summed: the output of {printable_token(focus)}"
+    columns = [_col("key", width=LABEL_WIDTH), _col("weight", justify="right")]
+    parts += _component_tables(title, columns, "w·v[{}]", rows, d_v, dims, width, reserved=6)
+    return parts
+
+
+def _component_tables(
+    title: str, lead: list[Column], header: str, rows: list[tuple[list, np.ndarray, str]],
+    size: int, dims: int, width: int, reserved: int,
+) -> list[RenderableType]:
+    """Vectors as tables of their first ``dims`` components (of ``size``), in runs that fit ``width``:
+    each row is (leading cells, vector, style); ``header`` names a component column ("[{}]")."""
+    shown = range(min(dims, size))
+    parts: list[RenderableType] = []
+    for components in column_chunks(len(shown), 6, width, reserved=reserved):
         cols = [shown[c] for c in components]
-        table = _table("key", "weight", *(f"w·v[{c}]" for c in cols))
-        table.columns[0].width = LABEL_WIDTH
-        for column in table.columns[1:]:
-            column.justify = "right"
-        for j, token in enumerate(tokens):
-            table.add_row(_label(j, token), MASKED if step.masked[j] else f"{step.weights[j]:.3f}", *_vector_cells(step.contributions[j], cols))
-        table.add_row("= output", "", *_vector_cells(step.output, cols), style="bold")
-        more = f" (components {cols[0]}-{cols[-1]} of {d_v})" if len(cols) < d_v else ""
-        parts += [Text(f"4. weight × value, summed: the output of {printable_token(focus)}{more}", style="bold"), table, Text()]
+        table = _table(*(column.copy() for column in lead), *(_col(header.format(c), justify="right", width=6) for c in cols))
+        for cells, vector, style in rows:
+            table.add_row(*cells, *_vector_cells(vector, cols), style=style)
+        more = f" (components {cols[0]}-{cols[-1]} of {size})" if len(cols) < size else ""
+        parts += [Text(title + more, style="bold"), table, Text()]
     return parts
 
 
@@ -144,12 +146,10 @@ def neighbors_table(inspection: Inspection) -> list[RenderableType]:
     """Nearest vocabulary words of each token before and after attention, and how far it moved."""
     neighbors: tuple[TokenNeighbors, ...] = inspection.neighbors or ()
     k = len(neighbors[0].before) if neighbors else 0
-    table = _table("token", "before attention", "after attention", "cos")
-    table.columns[0].width = LABEL_WIDTH
-    table.columns[0].overflow = "ellipsis"
-    table.columns[1].no_wrap = table.columns[2].no_wrap = False
-    table.columns[1].ratio = table.columns[2].ratio = 1
-    table.columns[3].justify = "right"
+    table = _table(
+        _col("token", width=LABEL_WIDTH, overflow="ellipsis"), _col("before attention", no_wrap=False, ratio=1),
+        _col("after attention", no_wrap=False, ratio=1), _col("cos", justify="right"),
+    )
     for t in neighbors:
         before = Text(", ").join(safe(n.word) for n in t.before)
         after = Text(", ").join(safe(n.word) if n.word in {m.word for m in t.before} else safe(n.word, "bold") for n in t.after)
@@ -167,11 +167,7 @@ def _side(inspection: Inspection, position: int) -> list[RenderableType]:
     attention, tokens = inspection.attention, inspection.tokens
     parts: list[RenderableType] = [safe(" ".join(inspection.sentence.split()), "italic"), Text()]
     for h in range(attention.heads):
-        table = _table("key", "weight", "")
-        table.columns[0].width = LABEL_WIDTH
-        table.columns[0].overflow = "ellipsis"
-        table.columns[1].justify = "right"
-        table.show_header = False
+        table = _table(_col("key", width=LABEL_WIDTH, overflow="ellipsis"), _col("weight", justify="right"), _col(""), show_header=False)
         weights = attention.weights[h, position]
         strongest = int(np.argmax(weights))
         for j, token in enumerate(tokens):

@@ -38,9 +38,7 @@ def _matrix(tokens: tuple[str, ...], cells: list[list[str]], extra_header: str |
 def inspection_markdown(inspection: Inspection, *, dims: int = 6) -> str:
     """The Markdown section for one inspection, ending with a blank line."""
     c, attention, tokens = inspection.config, inspection.attention, inspection.tokens
-    how = [f"{c.heads} head{'s' if c.heads > 1 else ''}", f"d_k {c.d_k}", "scaled by 1/√d_k" if c.scale else "unscaled"]
-    how += ["causal"] if c.causal else []
-    how.append(f"{c.projections} projections" + (f" (seed {c.seed})" if c.seed is not None else ""))
+    how = [*c.attention_parts(), f"{c.projections} projections" + (f" (seed {c.seed})" if c.seed is not None else "")]
     lines = [
         f"### {md_escape(' '.join(inspection.sentence.split()))}", "",
         f"Vectors {md_escape(c.vectors.name)} ({c.vectors.dim}d, {c.vectors.vocab_size:,} words) · " + " · ".join(how), "",

@@ -152,14 +152,12 @@ def vectors_tables(inspection: Inspection, dims: int, width: int = 80) -> list[R
 def summary(inspection: Inspection) -> Text:
     """The sentence, the vectors, and how attention ran over it, one labelled line each."""
     c = inspection.config
-    how = [f"{c.heads} head{'s' if c.heads > 1 else ''}", f"d_k {c.d_k}", "scaled by 1/√d_k" if c.scale else "unscaled"]
-    how += ["causal"] if c.causal else []
     text = Text.assemble(
         ("sentence     ", "bold"), safe(" ".join(inspection.sentence.split())), "\n",  # exact text: JSON
         ("tokens       ", "bold"), f"{len(inspection.tokens)}\n",
         ("vectors      ", "bold"), safe(c.vectors.name), f" ({c.vectors.dim}d, {c.vectors.vocab_size:,} words)\n",
-        ("attention    ", "bold"), " · ".join(how), "\n",
-        ("projections  ", "bold"), c.projections + (f" (seed {c.seed})" if c.seed is not None else ""),
+        ("attention    ", "bold"), " · ".join(c.attention_parts()), "\n",
+        ("projections  ", "bold"), c.projections_text(),
     )
     if inspection.dropped:
         text.append("\ndropped      ", style="bold")

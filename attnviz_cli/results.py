@@ -90,6 +90,16 @@ class InspectConfig:
     seed: int | None  # the seed of random projections, else None
     vectors: VectorsInfo
 
+    def attention_parts(self) -> list[str]:
+        """How attention ran, in words: ["2 heads", "d_k 25", "scaled by 1/√d_k", "causal"]."""
+        parts = [f"{self.heads} head{'s' if self.heads > 1 else ''}", f"d_k {self.d_k}"]
+        parts.append("scaled by 1/√d_k" if self.scale else "unscaled")
+        return parts + (["causal"] if self.causal else [])
+
+    def projections_text(self) -> str:
+        """ "identity", "weights" or "random (seed 7)". """
+        return self.projections + (f" (seed {self.seed})" if self.seed is not None else "")
+
 
 @dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
 class HeadSummary:

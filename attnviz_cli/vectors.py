@@ -196,20 +196,24 @@ def load(spec: str | None = None, *, fmt: str | None = None, trust_pickle: bool 
 # ---- files read through gensim ---------------------------------------------------------------------
 
 
-def _read_head(path: Path) -> bytes:
-    """The first bytes of ``path`` (decompressed if gzip), with a clear error if it cannot be read."""
+def _open_maybe_gzip(path: Path):
+    """``path`` opened for binary reading, decompressed on the fly when it is gzip."""
     import gzip
 
+    with path.open("rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gzipped else path.open("rb")
+
+
+def _read_head(path: Path) -> bytes:
+    """The first bytes of ``path`` (decompressed if gzip), with a clear error if it cannot be read."""
     if not path.exists():
         raise AttnvizError(f"vectors file {quoted(str(path))} does not exist")
     if path.is_dir():
         raise AttnvizError(f"vectors file {quoted(str(path))} is a directory")
     try:
-        with path.open("rb") as handle:
+        with _open_maybe_gzip(path) as handle:
             head = handle.read(_SNIFF_BYTES)
-        if head[:2] == b"\x1f\x8b":
-            with gzip.open(path, "rb") as handle:
-                head = handle.read(_SNIFF_BYTES)
     except (OSError, EOFError) as error:
         raise AttnvizError(f"vectors file {quoted(str(path))} cannot be read: {error.strerror or error}") from error
     if not head.strip():
@@ -289,11 +293,7 @@ def load_file(path: Path, *, fmt: str | None = None, trust_pickle: bool = False)
 
 def _check_text_rows(path: Path, fmt: str) -> None:
     """Refuse a text file whose rows differ in width: gensim would silently broadcast a short row."""
-    import gzip
-
-    with path.open("rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
-    with (gzip.open(path, "rb") if gzipped else path.open("rb")) as handle:
+    with _open_maybe_gzip(path) as handle:
         expected, first = None, 1
         if fmt == "word2vec":
             expected, first = int(handle.readline().split()[1]) + 1, 2

@@ -170,7 +170,6 @@ def test_colour_follows_force_color_and_no_color():
         (["inspect", "   "], "the sentence is empty"),
         (["inspect", "qzxv vvqx"], "the sentence 'qzxv vvqx' has no word that is in the vectors 'glove-6b-50d-50k'"),
         (["inspect", "river bank", "--heads", "3"], "--heads 3 does not divide the 50 dimensions of 'glove-6b-50d-50k'; try 1, 2, 5, 10, 25 or 50"),
-        (["inspect", "river bank", "--oov", "error", "--vectors", "glove-6b-50d-50k"], None),
         (["inspect", "river qzxv", "--oov", "error"], "unknown word 'qzxv' at position 1 is not in glove-6b-50d-50k"),
         (["inspect", "a b c d", "--max-tokens", "3"], "the sentence has 4 tokens, more than the limit of 3 (--max-tokens)"),
         (["inspect", "river", "--vectors", "/no/such/file.txt"], "vectors file '/no/such/file.txt' does not exist"),
@@ -179,12 +178,15 @@ def test_colour_follows_force_color_and_no_color():
 )
 def test_bad_input_gives_one_line_and_exit_1(args, message):
     result = run(*args)
-    if message is None:
-        assert result.exit_code == 0
-        return
     assert result.exit_code == 1
     assert result.stdout == ""
     assert result.stderr == f"attn: error: {message}\n"
+
+
+def test_the_default_vectors_can_be_named():
+    named = run("inspect", "river bank", "-f", "json", "--vectors", "glove-6b-50d-50k")
+    assert named.exit_code == 0 and named.stdout == run("inspect", "river bank", "-f", "json").stdout
+    assert json.loads(named.stdout)["config"]["vectors"]["name"] == "glove-6b-50d-50k"
 
 
 def test_a_bad_weights_shape_names_the_file(tmp_path):
