@@ -15,7 +15,7 @@ import typer
 from .errors import AttnvizError, printable
 from .pipeline import compare_sentences, inspect_sentence
 from .projections import Projections, identity, load_weights, random_xavier
-from .render_json import check_fields, comparison_record, dumps, inspection_record, select_fields
+from .render_json import check_fields, comparison_record, dumps, inspection_record, needs_matrices, select_fields
 from .results import Inspection, InspectOptions
 from .vectors import DEFAULT_NAME, FORMATS, OOV_POLICIES, Embeddings, load
 
@@ -223,6 +223,7 @@ def inspect(
         options = InspectOptions(
             heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
             top_k=top_k, focus=focus, neighbors=neighbors,
+            matrices=fmt.value not in ("json", "jsonl") or needs_matrices(kept_fields),
         )
         if sentence == "-" and fmt.value in STREAMED:
             from .batch import Job, OutputOptions, stream_records  # worker processes: only for streams

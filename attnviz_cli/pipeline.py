@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .analysis import cosine, focus_heads, head_summary, nearest_rows
-from .core import AttentionInputError, self_attention
+from .core import AttentionInputError, attention_summary, self_attention
 from .errors import AttnvizError, quoted
 from .projections import Projections
 from .results import (
@@ -68,12 +68,11 @@ def inspect_sentences(
     for group in by_length.values():
         x = np.stack([prepared.embedded.x for _, prepared in group])  # (B, T, d_model)
         try:
-            attention = _attend(x, embeddings, projections, options)
+            attention, summaries = _attend(x, embeddings, projections, options)  # summaries: (B, h, T, ...)
         except AttnvizError as error:
             for i, _ in group:
                 results[i] = error
             continue
-        summaries = head_summary(attention.weights, np.isneginf(attention.scores), options.top_k)  # (B, h, T, ...)
         config = _config(attention, embeddings, projections, options)
         for b, (i, prepared) in enumerate(group):
             results[i] = _finish(prepared, attention.select(b), summaries, b, config, embeddings, options)
@@ -105,12 +104,20 @@ def _prepare(sentence: str, embeddings: Embeddings, options: InspectOptions) -> 
     return _Prepared(sentence, embedded, positions)
 
 
-def _attend(x: np.ndarray, embeddings: Embeddings, projections: Projections, options: InspectOptions) -> Attention:
+def _attend(
+    x: np.ndarray, embeddings: Embeddings, projections: Projections, options: InspectOptions
+) -> tuple[Attention, HeadSummary]:
+    """Attention over a batch of equal-length sentences and its head summaries; without the full
+    matrices (in row blocks) when the options need none."""
+    how = {
+        "heads": options.heads, "wq": projections.wq, "wk": projections.wk, "wv": projections.wv,
+        "wo": projections.wo, "scale": options.scale, "causal": options.causal,
+    }
     try:
-        return self_attention(
-            x, heads=options.heads, wq=projections.wq, wk=projections.wk, wv=projections.wv,
-            wo=projections.wo, scale=options.scale, causal=options.causal,
-        )
+        if options.matrices or options.focus:  # focus steps show rows of the full matrices
+            attention = self_attention(x, **how)
+            return attention, head_summary(attention.weights, np.isneginf(attention.scores), options.top_k)
+        return attention_summary(x, top_k=options.top_k, **how)
     except AttentionInputError as error:
         raise AttnvizError(f"{error} (vectors {quoted(embeddings.name)}, --heads {options.heads})") from error
 

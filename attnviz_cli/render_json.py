@@ -97,16 +97,7 @@ def inspection_record(inspection: Inspection) -> dict[str, Any]:
         "dropped": [{"token": d.token, "position": d.position, "reason": d.reason} for d in inspection.dropped],
         "config": config_record(inspection.config),
         "inputs": _array(inspection.inputs),
-        "heads": [
-            {
-                "head": h,
-                "scores": _array(attention.scores[h]),
-                "weights": _array(attention.weights[h]),
-                "output": _array(attention.head_outputs[h]),
-                "summary": summary_record(inspection.summaries[h]),
-            }
-            for h in range(attention.heads)
-        ],
+        "heads": [_head_record(inspection, h) for h in range(attention.heads)],
         "output": _array(attention.output),
     }
     if inspection.focus:
@@ -114,6 +105,21 @@ def inspection_record(inspection: Inspection) -> dict[str, Any]:
     if inspection.neighbors is not None:
         record["neighbors"] = neighbors_record(inspection.neighbors)
     return record
+
+
+def _head_record(inspection: Inspection, h: int) -> dict[str, Any]:
+    """One entry of ``heads``; without scores and weights when they were not kept (row blocks)."""
+    attention = inspection.attention
+    matrices = {"scores": _array(attention.scores[h]), "weights": _array(attention.weights[h])} if attention.has_matrices else {}
+    return {
+        "head": h, **matrices, "output": _array(attention.head_outputs[h]),
+        "summary": summary_record(inspection.summaries[h]),
+    }
+
+
+def needs_matrices(fields: tuple[str, ...]) -> bool:
+    """Whether records with these ``fields`` show full (T x T) scores or weights (all fields do)."""
+    return not fields or bool({"heads", "scores", "weights", "heads.scores", "heads.weights"} & set(fields))
 
 
 def comparison_record(comparison: Comparison) -> dict[str, Any]:

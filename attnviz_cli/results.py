@@ -29,8 +29,8 @@ class Attention:
     queries: np.ndarray  # (..., h, T, d_k); leading batch dimensions when computed for many sequences
     keys: np.ndarray  # (..., h, T, d_k)
     values: np.ndarray  # (..., h, T, d_v)
-    scores: np.ndarray  # (..., h, T, T)
-    weights: np.ndarray  # (..., h, T, T)
+    scores: np.ndarray | None  # (..., h, T, T); None from attention_summary, which keeps no matrix
+    weights: np.ndarray | None  # (..., h, T, T); None likewise
     head_outputs: np.ndarray  # (..., h, T, d_v)
     output: np.ndarray  # (..., T, d_out)
     scale: bool  # whether scores were divided by sqrt(d_k)
@@ -42,11 +42,16 @@ class Attention:
     def select(self, index: int) -> Attention:
         """The attention of sequence ``index`` of a batched result (views, no copies)."""
         arrays = (self.queries, self.keys, self.values, self.scores, self.weights, self.head_outputs, self.output)
-        return Attention(*(a[index] for a in arrays), scale=self.scale, causal=self.causal)
+        return Attention(*(None if a is None else a[index] for a in arrays), scale=self.scale, causal=self.causal)
 
     @property
     def heads(self) -> int:
-        return self.scores.shape[-3]
+        return self.queries.shape[-3]
+
+    @property
+    def has_matrices(self) -> bool:
+        """Whether the full scores and weights were kept (not when computed in row blocks)."""
+        return self.weights is not None
 
     @property
     def d_k(self) -> int:
@@ -188,6 +193,8 @@ class InspectOptions:
     top_k: int = 3  # keys listed per query in the head summaries
     focus: str | None = None  # a token ("bank"), an occurrence ("bank@2") or a position ("5")
     neighbors: int = 0  # nearest vocabulary words to show per token; 0 for none
+    matrices: bool = True  # keep the (h, T, T) scores and weights; False: outputs and summaries only,
+    # computed in row blocks so that long inputs fit in memory (--focus still keeps them)
 
 
 @dataclass(frozen=True, eq=False)  # arrays inside: compared by identity

@@ -9,6 +9,7 @@ caller says the file is trusted.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -351,7 +352,7 @@ def embed_tokens(tokens: Sequence[str], embeddings: Embeddings, *, oov: str = "s
     kept: list[str] = []
     rows: list[np.ndarray | int] = []
     dropped: list[Dropped] = []
-    notes: list[str] = []
+    unknown: list[tuple[str, int, str]] = []  # (token, position, what was done with it)
     for position, token in enumerate(tokens):
         row = embeddings.row(token)
         if row is not None:
@@ -360,18 +361,37 @@ def embed_tokens(tokens: Sequence[str], embeddings: Embeddings, *, oov: str = "s
         elif embeddings.subword is not None:
             kept.append(token)
             rows.append(np.asarray(embeddings.subword(token)))
-            notes.append(f"unknown word {quoted(token)} (position {position}) built from its subwords")
+            unknown.append((token, position, "built from its subwords"))
         elif oov == "error":
             raise AttnvizError(f"unknown word {quoted(token)} at position {position} is not in {embeddings.name}")
         elif oov == "zero":
             kept.append(token)
             rows.append(np.zeros(embeddings.dim, dtype=embeddings.vectors.dtype))
-            notes.append(f"unknown word {quoted(token)} (position {position}) given a zero vector")
+            unknown.append((token, position, "given a zero vector"))
         else:
             dropped.append(Dropped(token=token, position=position, reason="oov"))
-            notes.append(f"unknown word {quoted(token)} (position {position}) skipped")
+            unknown.append((token, position, "skipped"))
     x = _gather(embeddings.vectors, rows)
-    return Embedded(tokens=tuple(kept), x=x, dropped=tuple(dropped), notes=tuple(notes))
+    return Embedded(tokens=tuple(kept), x=x, dropped=tuple(dropped), notes=unknown_notes(unknown))
+
+
+NOTED_ONE_BY_ONE = 5  # more unknown words than this get one line of counts, not a line each
+NOTED_WORDS = 8  # distinct words named in that line
+
+
+def unknown_notes(unknown: list[tuple[str, int, str]]) -> tuple[str, ...]:
+    """Lines for stderr about unknown words: one per word for a few, else one per outcome with the
+    commonest words and their counts (a document should not bury its output under notes)."""
+    if len(unknown) <= NOTED_ONE_BY_ONE:
+        return tuple(f"unknown word {quoted(token)} (position {position}) {what}" for token, position, what in unknown)
+    lines = []
+    for outcome in dict.fromkeys(what for _, _, what in unknown):
+        counts = Counter(token for token, _, what in unknown if what == outcome)
+        named = ", ".join(f"{quoted(token)}" + (f" x{n}" if n > 1 else "") for token, n in counts.most_common(NOTED_WORDS))
+        more = f" and {len(counts) - NOTED_WORDS} more" if len(counts) > NOTED_WORDS else ""
+        total = sum(counts.values())
+        lines.append(f"{total} unknown words {outcome} ({len(counts)} distinct): {named}{more}")
+    return tuple(lines)
 
 
 def _gather(vectors: np.ndarray, rows: Sequence[np.ndarray | int]) -> np.ndarray:

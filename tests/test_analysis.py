@@ -10,7 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from attnviz_cli.analysis import cosine, entropy_bits, focus_heads, head_summary, nearest_rows, summarize, unit_rows
+from attnviz_cli.analysis import (
+    cosine,
+    entropy_bits,
+    focus_heads,
+    head_summary,
+    nearest_rows,
+    summarize,
+    top_keys,
+    unit_rows,
+)
 from attnviz_cli.core import self_attention
 from attnviz_cli.errors import AttnvizError
 from attnviz_cli.pipeline import focus_positions, inspect_sentence
@@ -40,6 +49,18 @@ def test_head_summary_lists_top_keys_and_leaves_masked_ones_out():
 def test_ties_go_to_the_earlier_key():
     summary = head_summary(np.full((1, 4), 0.25), np.zeros((1, 4), dtype=bool), k=3)
     assert summary.top_keys.tolist() == [[0, 1, 2]]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 80), st.integers(1, 24), st.booleans())
+def test_top_keys_are_a_stable_descending_sort(seed, T, k, with_mask):
+    # few distinct weights, so ties are common; masked keys rank below every weight
+    rng = np.random.default_rng(seed)
+    weights = rng.integers(0, 4, size=(3, 5, T)) / 4
+    masked = rng.random((5, T)) < 0.3 if with_mask else None
+    ranked = weights if masked is None else np.where(masked, -1.0, weights)
+    expected = np.argsort(-ranked, axis=-1, kind="stable")[..., :k]
+    assert_array_equal(top_keys(weights, k, masked), expected)
 
 
 def test_focus_steps_of_the_seed_article_example():

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 
-from attnviz_cli.core import AttentionInputError, causal_mask, self_attention, softmax
+from attnviz_cli import core
+from attnviz_cli.analysis import head_summary
+from attnviz_cli.core import AttentionInputError, attention_summary, causal_mask, self_attention, softmax
 
 from .reference import masked_to_inf, reference_attention
 
@@ -102,8 +104,17 @@ def test_output_projection_maps_the_concatenated_heads():
 # ---- against the plain-loop reference on seeded random inputs ------------------------------------
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_matches_plain_loop_reference(seed):
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 8 scores, projections 3 rows at a time, threads for any input: every path of the
+    blocked, threaded engine runs on inputs small enough for the plain-loop reference."""
+    monkeypatch.setattr(core, "BLOCK_ELEMENTS", 8)
+    monkeypatch.setattr(core, "MATMUL_ROWS", 3)
+    monkeypatch.setattr(core, "THREADED_ELEMENTS", 1)
+
+
+def random_case(seed: int) -> dict:
+    """Seeded inputs of random shapes: head count, d_k != d_v, some projections absent, causal or not."""
     rng = np.random.default_rng(seed)
     T = int(rng.integers(1, 9))
     heads = int(rng.choice([1, 2, 3]))
@@ -117,15 +128,90 @@ def test_matches_plain_loop_reference(seed):
     v_width = heads * d_v if use[1] else d_model
     wo = rng.standard_normal((v_width, int(rng.integers(1, 5)))) if use[2] else None
     causal, scale = bool(rng.random() < 0.5), bool(use[3])
+    return {"x": x, "heads": heads, "wq": wq, "wk": wk, "wv": wv, "wo": wo, "scale": scale, "causal": causal}
 
-    got = self_attention(x, heads=heads, wq=wq, wk=wk, wv=wv, wo=wo, scale=scale, causal=causal)
-    scores, weights, head_outputs, output = reference_attention(
-        x, heads=heads, wq=wq, wk=wk, wv=wv, wo=wo, scale=scale, causal=causal
-    )
+
+@pytest.fixture(params=[(seed, blocked) for blocked in (False, True) for seed in range(12)],
+                ids=lambda p: f"seed{p[0]}-{'small-blocks-on-threads' if p[1] else 'as-is'}")
+def case(request) -> dict:
+    """A :func:`random_case`, run as-is and again with the engine cut into small blocks on threads."""
+    seed, blocked = request.param
+    if blocked:
+        request.getfixturevalue("small_blocks")
+    return random_case(seed)
+
+
+def test_matches_plain_loop_reference(case):
+    got = self_attention(**case)
+    scores, weights, head_outputs, output = reference_attention(**case)
     assert_allclose(got.scores, masked_to_inf(scores), rtol=1e-12, atol=1e-12)
     assert_allclose(got.weights, weights, rtol=1e-12, atol=1e-15)
     assert_allclose(got.head_outputs, head_outputs, rtol=1e-12, atol=1e-12)
     assert_allclose(got.output, output, rtol=1e-12, atol=1e-12)
+
+
+def test_summary_in_row_blocks_matches_the_full_matrices(case):
+    full = self_attention(**case)
+    expected = head_summary(full.weights, np.isneginf(full.scores), 2)
+    attention, summary = attention_summary(**case, top_k=2)
+    assert attention.scores is None and attention.weights is None and not attention.has_matrices
+    for name in ("queries", "keys", "values", "head_outputs", "output"):
+        assert_allclose(getattr(attention, name), getattr(full, name), rtol=1e-12, atol=1e-12, err_msg=name)
+    assert_array_equal(summary.top_keys, expected.top_keys)
+    assert_array_equal(summary.top_counts, expected.top_counts)
+    assert_allclose(summary.top_weights, expected.top_weights, rtol=1e-12, atol=1e-15)
+    assert_allclose(summary.entropy_bits, expected.entropy_bits, rtol=1e-12, atol=1e-12)
+
+
+def test_summary_of_a_batch_is_each_sequence_alone(small_blocks):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 7, 4))
+    together, summaries = attention_summary(x, heads=2, causal=True, top_k=3)
+    for b in range(3):
+        alone, summary = attention_summary(x[b], heads=2, causal=True, top_k=3)
+        assert_allclose(together.select(b).output, alone.output, rtol=1e-12, atol=1e-12)
+        assert_array_equal(summaries.top_keys[b], summary.top_keys)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_thread_count_changes_no_bit(small_blocks, dtype):
+    # The work is cut the same way whatever the thread count: only who does each piece changes.
+    case = random_case(5) | {"x": np.random.default_rng(5).standard_normal((2, 9, 6)).astype(dtype), "heads": 2}
+    case |= {name: None if case[name] is None else np.random.default_rng(6).standard_normal((6, 6)).astype(dtype) for name in ("wq", "wk", "wv", "wo")}
+    runs = [self_attention(**case, threads=n) for n in (1, 2, 3)]
+    for other in runs[1:]:
+        for name in ("queries", "scores", "weights", "head_outputs", "output"):
+            assert_array_equal(getattr(other, name), getattr(runs[0], name), err_msg=name)
+            assert getattr(other, name).dtype == dtype
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy warns of the overflow on the way
+def test_an_error_in_a_worker_thread_reaches_the_caller(small_blocks):
+    with pytest.raises(AttentionInputError, match="scores hold NaN or \\+inf"):
+        self_attention(np.array([[1e200, 0.0], [0.0, 1e200], [1.0, 1.0]]), wq=np.eye(2) * 1e200)
+
+
+def test_matches_pytorch_multihead_attention_in_float32_on_threads():
+    # Large enough for the threaded, blocked engine as it runs (no monkeypatching); the issue's bar.
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    T, d_model, heads = 600, 64, 8
+    assert heads * T * T >= core.THREADED_ELEMENTS
+    x = rng.standard_normal((T, d_model)).astype(np.float32)
+    wq, wk, wv, wo = ((rng.standard_normal((d_model, d_model)) / 8).astype(np.float32) for _ in range(4))
+    mha = torch.nn.MultiheadAttention(d_model, heads, bias=False)
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.from_numpy(np.concatenate([wq.T, wk.T, wv.T])))
+        mha.out_proj.weight.copy_(torch.from_numpy(np.ascontiguousarray(wo.T)))
+        t = torch.from_numpy(x)[:, None, :]
+        mask = torch.from_numpy(np.triu(np.ones((T, T), dtype=bool), k=1))
+        out, weights = mha(t, t, t, need_weights=True, average_attn_weights=False, attn_mask=mask)
+    ours = self_attention(x, heads=heads, wq=wq, wk=wk, wv=wv, wo=wo, causal=True, threads=2)
+    assert ours.weights.dtype == np.float32
+    assert_allclose(ours.weights, weights[0].numpy(), atol=1e-4)
+    assert_allclose(ours.output, out[:, 0, :].numpy(), atol=1e-4)
+    blocked, _ = attention_summary(x, heads=heads, wq=wq, wk=wk, wv=wv, wo=wo, causal=True, threads=2)
+    assert_allclose(blocked.output, out[:, 0, :].numpy(), atol=1e-4)
 
 
 def test_matches_pytorch_multihead_attention():

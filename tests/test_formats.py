@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from attnviz_cli.cli import app
+from attnviz_cli.core import attention_summary
 from attnviz_cli.pipeline import inspect_sentence
 from attnviz_cli.projections import identity
 from attnviz_cli.render_markdown import inspection_markdown, md_escape
@@ -119,6 +120,25 @@ def test_fields_keep_records_small():
     assert small == {"schema": "attnviz.inspect/1", "tokens": full["tokens"], "heads": [{"head": 0, "weights": full["heads"][0]["weights"]}]}
     outputs = json.loads(run("inspect", "river bank", "-f", "json", "--fields", "heads.output,output").stdout)
     assert outputs["heads"] == [{"head": 0, "output": full["heads"][0]["output"]}] and outputs["output"] == full["output"]
+
+
+def test_fields_without_matrices_compute_in_row_blocks_with_the_same_numbers(monkeypatch, glove):
+    # A 700-token paragraph, 5 causal heads of random projections: without scores or weights among the
+    # fields, attention runs in row blocks on threads (attention_summary) and keeps no 5 x 700 x 700
+    # matrix; the summaries and outputs are the very numbers the full computation gives.
+    from attnviz_cli import pipeline
+
+    calls = []
+    monkeypatch.setattr(pipeline, "attention_summary", lambda *a, **k: calls.append(1) or attention_summary(*a, **k))
+    words = [w for w in glove.words[:3000] if w.isalpha()]
+    paragraph = " ".join(words[(i * 7919) % len(words)] for i in range(700))
+    args = ("inspect", paragraph, "-f", "json", "--max-tokens", "1000", "--heads", "5", "--causal", "--projections", "random")
+    blocked = json.loads(run(*args, "--fields", "tokens,summary,output").stdout)
+    assert calls == [1]
+    full = json.loads(run(*args, "--fields", "tokens,summary,output,weights").stdout)
+    assert calls == [1]  # weights asked for: the full matrices
+    assert len(blocked["tokens"]) == 700 and blocked["output"] == full["output"]
+    assert [h["summary"] for h in blocked["heads"]] == [h["summary"] for h in full["heads"]]
 
 
 @pytest.mark.parametrize(

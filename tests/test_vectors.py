@@ -195,3 +195,12 @@ def test_the_shipped_word_list_agrees_with_a_dict_for_every_word(glove):
     assert [fresh.row(w) for w in sample] == [rows[w] for w in sample]  # by search
     fresh.build_index()
     assert all(fresh.row(w) == i for w, i in rows.items())  # by dict
+
+
+def test_many_unknown_words_are_noted_in_one_line_of_counts(tiny):
+    tokens = ["bank"] + ["zzz", "qqq", "zzz", "xxy", "zzz", "qqq", "w1", "w2", "w3", "w4", "w5", "w6"]
+    embedded = embed_tokens(tokens, tiny, oov="skip")
+    assert embedded.notes == (
+        "12 unknown words skipped (9 distinct): 'zzz' x3, 'qqq' x2, 'xxy', 'w1', 'w2', 'w3', 'w4', 'w5' and 1 more",
+    )
+    assert [d.token for d in embedded.dropped] == tokens[1:]  # every one is still listed in the output
