@@ -182,9 +182,9 @@ def attention_summary(
     top_weights = np.empty((qkv.pairs, T, k), qkv.dtype)
 
     def attend(block: _Block, scratch: _Scratch) -> None:
-        s, w = scratch.take(block.shape(T), qkv.dtype)
-        qkv.scores_into(block, scale, causal, s)
-        softmax_into(s, w)
+        w = scratch.take(block.shape(T), qkv.dtype)
+        qkv.scores_into(block, scale, causal, w)
+        softmax_into(w, w)  # in place: the scores are not kept
         np.matmul(w, qkv.v[block.pairs], out=head_outputs[block.where])
         entropy[block.where] = entropy_bits(w)
         keys[block.where] = top_keys(w, k, block.causal_mask(T) if causal else None)
@@ -348,14 +348,14 @@ class _Projected:
 
 
 class _Scratch:
-    """One thread's buffers for blocks of scores and weights that are not kept, reused block to block."""
+    """One thread's buffer for blocks of weights that are not kept, reused block to block."""
 
     def __init__(self) -> None:
-        self._buffers: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._buffers: dict[tuple[int, ...], np.ndarray] = {}
 
-    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         if shape not in self._buffers:
-            self._buffers[shape] = (np.empty(shape, dtype), np.empty(shape, dtype))
+            self._buffers[shape] = np.empty(shape, dtype)
         return self._buffers[shape]
 
 
