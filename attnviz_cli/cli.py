@@ -317,3 +317,122 @@ def schema(
     loaded = {n: json.loads((folder / SCHEMAS[n]).read_text(encoding="utf-8")) for n in chosen}
     document = loaded[name] if name else {schema["title"]: schema for schema in loaded.values()}
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+# ---- attn vectors ----------------------------------------------------------------------------------
+
+VECTORS_EXAMPLES = """\
+Examples:
+
+\b
+  attn vectors list
+  attn vectors info
+  attn vectors info ~/glove.6B.100d.txt
+  attn vectors neighbors bank -k 10
+  attn vectors convert ~/glove.6B.300d.txt ~/vectors/glove-300d --limit 100000
+  attn inspect "the river bank" --vectors ~/vectors/glove-300d
+"""
+
+vectors_app = typer.Typer(
+    help="List, describe, search and convert word vectors.", epilog=VECTORS_EXAMPLES, no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(vectors_app, name="vectors")
+ReportFormat = _choices("ReportFormat", ("table", "json"))
+ReportFormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help="table (for people) or json.")]
+
+
+def _report(record: dict, table_of: Callable[[], object], fmt: Enum) -> None:
+    """``record`` as JSON, or the Rich renderable ``table_of()`` makes, on stdout."""
+    if fmt.value == "json":
+        sys.stdout.buffer.write(dumps(record, pretty=True))
+        return
+    _console().print(table_of())
+
+
+@vectors_app.command("list", epilog=VECTORS_EXAMPLES)
+def vectors_list(fmt: ReportFormatOption = ReportFormat("table")) -> None:
+    """The named sets --vectors NAME can load: shipped, cached, and the full GloVe (an optional extra)."""
+    with _reporting_errors():
+        from .render_vectors import named_sets_record, named_sets_table
+        from .store import named_sets
+
+        found = named_sets()
+        _report(named_sets_record(found), lambda: named_sets_table(found), fmt)
+
+
+@vectors_app.command("info", epilog=VECTORS_EXAMPLES)
+def vectors_info(
+    spec: Annotated[Optional[str], typer.Argument(metavar="[NAME|PATH]", help="A named set, a vectors set folder or a file; the shipped vectors when left out.", show_default=False)] = None,
+    vectors_format: VectorsFormatOption = VectorsFormat("auto"),
+    trust_pickle: TrustPickleOption = False,
+    fmt: ReportFormatOption = ReportFormat("table"),
+) -> None:
+    """Name, format, dimension, vocabulary, dtype, size on disk, load time, subwords and sample words."""
+    with _reporting_errors():
+        from .render_vectors import report_record, report_table
+        from .store import describe
+
+        report = describe(spec, fmt=None if vectors_format.value == "auto" else vectors_format.value, trust_pickle=trust_pickle)
+        _report(report_record(report), lambda: report_table(report), fmt)
+
+
+@vectors_app.command("neighbors", epilog=VECTORS_EXAMPLES)
+def vectors_neighbors(
+    word: Annotated[str, typer.Argument(metavar="WORD", help="The word whose nearest words to list.")],
+    k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many words.")] = 10,
+    vectors: VectorsOption = None,
+    vectors_format: VectorsFormatOption = VectorsFormat("auto"),
+    trust_pickle: TrustPickleOption = False,
+    fmt: ReportFormatOption = ReportFormat("table"),
+) -> None:
+    """The words nearest to WORD by cosine, over the whole vocabulary (one matrix product)."""
+    with _reporting_errors():
+        from .render_vectors import neighbors_record, neighbors_table
+        from .store import nearest_words
+
+        embeddings = load(vectors, fmt=None if vectors_format.value == "auto" else vectors_format.value, trust_pickle=trust_pickle)
+        word = word.lower() if embeddings.lowercase else word
+        found = nearest_words(embeddings, word, k)
+        _report(neighbors_record(embeddings.name, word, found), lambda: neighbors_table(embeddings.name, word, found), fmt)
+
+
+@vectors_app.command("convert", epilog=VECTORS_EXAMPLES)
+def vectors_convert(
+    source: Annotated[Path, typer.Argument(metavar="IN", help="A word2vec (text or binary), GloVe or fastText file, gzip or not.")],
+    target: Annotated[Path, typer.Argument(metavar="OUT", help="The folder to write the vectors set to.")],
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Keep only the first N words (the most frequent, in files sorted so).", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
+    vectors_format: VectorsFormatOption = VectorsFormat("auto"),
+    trust_pickle: TrustPickleOption = False,
+) -> None:
+    """Read IN once and write it as a vectors set OUT that later runs memory-map in milliseconds
+    (--vectors OUT). Written atomically: an interrupted convert leaves nothing behind."""
+    with _reporting_errors():
+        from .store import convert
+
+        with _byte_progress(source) as progress:
+            done = convert(
+                source, target, fmt=None if vectors_format.value == "auto" else vectors_format.value, limit=limit,
+                trust_pickle=trust_pickle, replace=force, progress=progress,
+            )
+        _say(f"wrote {printable(str(done.folder))}: {done.vocab_size:,} words x {done.dim} ({done.dtype}) in {done.seconds:.1f} s; use --vectors {printable(str(done.folder))}")
+
+
+PROGRESS_BYTES = 8 << 20  # files smaller than this load too fast for a progress bar to help
+
+
+@contextmanager
+def _byte_progress(source: Path) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar over the bytes of ``source`` on stderr, when stderr is a terminal and the file
+    is large enough to take a while."""
+    if not sys.stderr.isatty() or not source.is_file() or source.stat().st_size < PROGRESS_BYTES:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("reading"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("read", total=source.stat().st_size)
+        yield lambda done, total: bar.update(task, completed=done, total=total)

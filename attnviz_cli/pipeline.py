@@ -145,7 +145,7 @@ def _finish(
         sentence=prepared.sentence, tokens=embedded.tokens, dropped=embedded.dropped, config=config,
         inputs=embedded.x, attention=attention,
         summaries=tuple(summaries.select((b, h)) for h in range(config.heads)),
-        focus=focus, neighbors=neighbors, notes=embedded.notes,
+        focus=focus, neighbors=neighbors, notes=embedded.notes, subword=embedded.subword,
     )
 
 

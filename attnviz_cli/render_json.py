@@ -18,7 +18,7 @@ from .results import Comparison, Focus, HeadSummary, InspectConfig, Inspection, 
 SCHEMA = "attnviz.inspect/1"
 COMPARE_SCHEMA = "attnviz.compare/1"
 ERROR_SCHEMA = "attnviz.error/1"
-TOP_FIELDS = ("sentence", "tokens", "dropped", "config", "inputs", "heads", "output", "focus", "neighbors")
+TOP_FIELDS = ("sentence", "tokens", "dropped", "config", "inputs", "heads", "output", "subword", "focus", "neighbors")
 HEAD_FIELDS = ("scores", "weights", "summary", "heads.output")  # heads.output: each head's own output
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 # JSON escapes C0 controls itself; these (C1 controls, bidi and zero-width marks) it would write raw.
@@ -100,6 +100,8 @@ def inspection_record(inspection: Inspection) -> dict[str, Any]:
         "heads": [_head_record(inspection, h) for h in range(attention.heads)],
         "output": _array(attention.output),
     }
+    if inspection.subword:
+        record["subword"] = list(inspection.subword)
     if inspection.focus:
         record["focus"] = [focus_record(f) for f in inspection.focus]
     if inspection.neighbors is not None:

@@ -76,8 +76,13 @@ def _title(text: str, columns: range, total: int, what: str = "keys") -> Text:
     return Text(text, style="bold")
 
 
-def _label(position: int, token: str) -> Text:
-    return Text.assemble((f"{position} ", "dim"), safe(token))
+SUBWORD_MARK = "~"  # between position and token, for a token built from subwords (fastText)
+
+
+def _label(position: int, token: str, subword: tuple[int, ...] = ()) -> Text:
+    """ "3 bank", or "3~bank" for a token built from subwords: the mark survives a cut-off token."""
+    mark = (SUBWORD_MARK, "bold") if position in subword else (" ", "dim")
+    return Text.assemble((str(position), "dim"), mark, safe(token))
 
 
 def scores_tables(inspection: Inspection, head: int, width: int = 80) -> list[RenderableType]:
@@ -90,7 +95,7 @@ def scores_tables(inspection: Inspection, head: int, width: int = 80) -> list[Re
         for j in keys:
             table.add_column(safe(tokens[j]), justify="right", no_wrap=True, overflow="ellipsis", width=SCORE_WIDTH)
         for i, token in enumerate(tokens):
-            table.add_row(_label(i, token), *(format_score(attention.scores[head, i, j]) for j in keys))
+            table.add_row(_label(i, token, inspection.subword), *(format_score(attention.scores[head, i, j]) for j in keys))
         parts += [_title(f"head {head + 1}/{attention.heads} scores ({what})", keys, len(tokens)), table, Text()]
     return parts
 
@@ -113,7 +118,7 @@ def weights_tables(inspection: Inspection, head: int, width: int = 80) -> list[R
         for i, token in enumerate(tokens):
             cells = [_weight_cell(float(attention.weights[head, i, j]), masked[i, j], j == strongest[i]) for j in keys]
             extra = [Text.assemble("→ ", safe(tokens[strongest[i]]))] if last else []
-            table.add_row(_label(i, token), *cells, *extra)
+            table.add_row(_label(i, token, inspection.subword), *cells, *extra)
         title = f"head {head + 1}/{attention.heads} weights (softmax, rows sum to 1)"
         parts += [_title(title, keys, len(tokens)), table, Text()]
     return parts
@@ -141,7 +146,7 @@ def vectors_tables(inspection: Inspection, dims: int, width: int = 80) -> list[R
         for i, token in enumerate(inspection.tokens):
             row = output[i]
             norm = [f"{np.linalg.norm(row):.3f}"] if last else []
-            table.add_row(_label(i, token), *(f"{row[k]:.3f}" for k in components), *norm)
+            table.add_row(_label(i, token, inspection.subword), *(f"{row[k]:.3f}" for k in components), *norm)
         title = "contextualized vectors (attention output)"
         if shown < output.shape[1]:
             title += f", {shown} of {output.shape[1]} components (--dims)"
@@ -159,6 +164,10 @@ def summary(inspection: Inspection) -> Text:
         ("attention    ", "bold"), " · ".join(c.attention_parts()), "\n",
         ("projections  ", "bold"), c.projections_text(),
     )
+    if inspection.subword:
+        text.append("\nsubwords     ", style="bold")
+        words = Text(", ").join(safe(f"'{inspection.tokens[p]}' (position {p})") for p in inspection.subword)
+        text.append_text(words).append(f": not in the vocabulary, built from subwords (marked {SUBWORD_MARK} after the position)")
     if inspection.dropped:
         text.append("\ndropped      ", style="bold")
         text.append_text(Text(", ").join(safe(f"'{d.token}' (position {d.position})") for d in inspection.dropped))

@@ -211,6 +211,7 @@ class Inspection:
     focus: tuple[Focus, ...] = ()  # the focus token(s), step by step
     neighbors: tuple[TokenNeighbors, ...] | None = None  # with --neighbors: per token (or focus token)
     notes: tuple[str, ...] = field(default=())  # messages for stderr (unknown words and the like)
+    subword: tuple[int, ...] = ()  # positions of tokens built from subwords, not found in the vocabulary
 
     def __post_init__(self) -> None:
         _freeze(self.inputs)

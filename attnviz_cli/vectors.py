@@ -9,6 +9,7 @@ caller says the file is trusted.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -157,6 +158,7 @@ class Embedded:
     x: np.ndarray  # (T, d_model)
     dropped: tuple[Dropped, ...]
     notes: tuple[str, ...]  # one line each, for stderr
+    subword: tuple[int, ...] = ()  # positions (in tokens) of unknown words built from subwords (fastText)
 
 
 # ---- the shipped default ---------------------------------------------------------------------------
@@ -188,10 +190,27 @@ def load_default() -> Embeddings:
 
 
 def load(spec: str | None = None, *, fmt: str | None = None, trust_pickle: bool = False) -> Embeddings:
-    """Embeddings named by ``spec``: None or the default's name for the shipped vectors, else a file path."""
+    """Embeddings named by ``spec``: None or a set's name (the shipped default, a cached set, the full
+    GloVe), a folder holding a vectors set (``attn vectors convert``), or a file gensim reads. A path
+    that exists wins over a name."""
     if spec is None or spec == DEFAULT_NAME:
         return load_default()
-    return load_file(Path(spec), fmt=fmt, trust_pickle=trust_pickle)
+    path = Path(spec)
+    if path.exists() or fmt is not None:
+        if path.is_dir() and fmt is None:
+            from .store import is_set, load_set
+
+            if is_set(path):
+                return load_set(path)
+        return load_file(path, fmt=fmt, trust_pickle=trust_pickle)
+    from .store import load_named
+
+    named = load_named(spec)
+    if named is not None:
+        return named
+    if os.sep in spec or "." in spec:
+        raise AttnvizError(f"vectors file {quoted(spec)} does not exist")
+    raise AttnvizError(f"no vectors file or named set {quoted(spec)}; 'attn vectors list' shows the names")
 
 
 # ---- files read through gensim ---------------------------------------------------------------------
@@ -361,7 +380,7 @@ def embed_tokens(tokens: Sequence[str], embeddings: Embeddings, *, oov: str = "s
         elif embeddings.subword is not None:
             kept.append(token)
             rows.append(np.asarray(embeddings.subword(token)))
-            unknown.append((token, position, "built from its subwords"))
+            unknown.append((token, position, SUBWORD_NOTE))
         elif oov == "error":
             raise AttnvizError(f"unknown word {quoted(token)} at position {position} is not in {embeddings.name}")
         elif oov == "zero":
@@ -372,9 +391,12 @@ def embed_tokens(tokens: Sequence[str], embeddings: Embeddings, *, oov: str = "s
             dropped.append(Dropped(token=token, position=position, reason="oov"))
             unknown.append((token, position, "skipped"))
     x = _gather(embeddings.vectors, rows)
-    return Embedded(tokens=tuple(kept), x=x, dropped=tuple(dropped), notes=unknown_notes(unknown))
+    # with subwords every token is kept, so a position in the sentence is a position in the tokens
+    subword = tuple(position for _, position, what in unknown if what == SUBWORD_NOTE)
+    return Embedded(tokens=tuple(kept), x=x, dropped=tuple(dropped), notes=unknown_notes(unknown), subword=subword)
 
 
+SUBWORD_NOTE = "built from its subwords"
 NOTED_ONE_BY_ONE = 5  # more unknown words than this get one line of counts, not a line each
 NOTED_WORDS = 8  # distinct words named in that line
 

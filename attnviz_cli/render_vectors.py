@@ -1,0 +1,81 @@
+"""``attn vectors`` results as JSON-ready records and as Rich tables. User text (words, paths) is
+escaped on the way to the terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import printable
+from .store import NamedSet, VectorsReport
+
+VECTORS_SCHEMA = "attnviz.vectors/1"
+
+
+def _table(title: str, *columns: tuple[str, str], header: bool = True):
+    from rich.table import Table
+
+    table = Table(title=printable(title), title_justify="left", show_header=header)
+    for name, justify in columns:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    return table
+
+
+def _size(size_bytes: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size_bytes < 1024 or unit == "GiB":
+            return f"{size_bytes:,.0f} {unit}" if unit == "B" else f"{size_bytes:,.1f} {unit}"
+        size_bytes /= 1024  # type: ignore[assignment]
+    raise AssertionError("unreachable")
+
+
+def report_record(report: VectorsReport) -> dict[str, Any]:
+    return {
+        "schema": VECTORS_SCHEMA, "kind": "info", "name": report.name, "format": report.format,
+        "location": report.location, "dim": report.dim, "vocab_size": report.vocab_size, "dtype": report.dtype,
+        "size_bytes": report.size_bytes, "load_seconds": round(report.load_seconds, 4),
+        "subwords": report.subwords, "lowercase": report.lowercase, "sample": list(report.sample),
+    }
+
+
+def report_table(report: VectorsReport):
+    table = _table(f"vectors {report.name}", ("", "left"), ("", "left"), header=False)
+    rows = [
+        ("format", report.format), ("location", report.location), ("dimension", str(report.dim)),
+        ("words", f"{report.vocab_size:,}"), ("dtype", report.dtype), ("size on disk", _size(report.size_bytes)),
+        ("load time", f"{report.load_seconds * 1000:,.0f} ms"),
+        ("unknown words", "built from subwords (fastText)" if report.subwords else "no vector (see --oov)"),
+        ("case", "lower-case vocabulary" if report.lowercase else "cased vocabulary"),
+        ("sample", " ".join(report.sample)),
+    ]
+    for key, value in rows:
+        table.add_row(key, printable(value))
+    return table
+
+
+def neighbors_record(name: str, word: str, found: list[tuple[str, float]]) -> dict[str, Any]:
+    return {
+        "schema": VECTORS_SCHEMA, "kind": "neighbors", "vectors": name, "word": word,
+        "neighbors": [{"word": w, "cosine": c} for w, c in found],
+    }
+
+
+def neighbors_table(name: str, word: str, found: list[tuple[str, float]]):
+    table = _table(f"nearest to {word!r} in {name} (cosine)", ("#", "right"), ("word", "left"), ("cosine", "right"))
+    for rank, (w, c) in enumerate(found, 1):
+        table.add_row(str(rank), printable(w), f"{c:.3f}")
+    return table
+
+
+def named_sets_record(found: list[NamedSet]) -> dict[str, Any]:
+    return {
+        "schema": VECTORS_SCHEMA, "kind": "list",
+        "sets": [{"name": s.name, "status": s.status, "location": s.location, "vocab_size": s.vocab_size, "dim": s.dim} for s in found],
+    }
+
+
+def named_sets_table(found: list[NamedSet]):
+    table = _table("vectors --vectors NAME can load", ("name", "left"), ("words", "right"), ("dim", "right"), ("status", "left"), ("where", "left"))
+    for s in found:
+        words = f"{s.vocab_size:,}" if s.vocab_size is not None else "?"
+        table.add_row(printable(s.name), words, str(s.dim or "?"), s.status, printable(s.location))
+    return table

