@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import AttnvizError, printable
+from .errors import AttnvizError, printable, quoted
 from .pipeline import compare_sentences, inspect_sentence
 from .projections import Projections, identity, load_weights, random_xavier
 from .render_json import check_fields, comparison_record, dumps, inspection_record, needs_matrices, select_fields
@@ -30,6 +30,7 @@ Examples:
   attn inspect "I sat on the river bank" --format json | jq '.heads[0].weights'
   printf 'river bank\\nmoney bank\\n' | attn inspect - --format jsonl
   attn inspect "hello world" --vectors ~/glove.6B.100d.txt
+  attn inspect "I sat on the river bank" --heads 2 --save bank.svg --save bank.html
 """
 
 app = typer.Typer(
@@ -211,6 +212,8 @@ def inspect(
     fields: Annotated[Optional[str], typer.Option("--fields", help="JSON only: keep just these keys, comma-separated (e.g. tokens,weights); head keys (scores, weights, summary, heads.output) keep heads with just those.", show_default=False)] = None,
     on_error: Annotated[OnError, typer.Option("--on-error", help="With SENTENCE -: a bad line stops the stream (fail), or is reported and passed over (skip; jsonl writes an attnviz.error/1 record for it).")] = OnError("fail"),
     max_tokens: MaxTokensOption = 512,
+    save: Annotated[Optional[list[Path]], typer.Option("--save", help="Also write the weights as a picture or page, by extension: .svg, .png, .pdf (matplotlib heatmaps, one panel per head) or .html (one self-contained interactive page). Repeatable.", show_default=False)] = None,
+    dpi: Annotated[int, typer.Option("--dpi", min=30, max=1200, help="Resolution of --save .png (and of raster parts of .pdf).")] = 200,
 ) -> None:
     """Run self-attention over a sentence and show scores, weights and contextualized vectors.
 
@@ -218,12 +221,13 @@ def inspect(
     written in input order as lines arrive, using every core for bulk input.
     """
     kept_fields = _parse_fields(fields, fmt)
+    saves = _check_saves(save or [], streamed=sentence == "-" and fmt.value in STREAMED)
     with _reporting_errors():
         embeddings, chosen = _setup(vectors, vectors_format, trust_pickle, projections, weights, seed, heads)
         options = InspectOptions(
             heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
             top_k=top_k, focus=focus, neighbors=neighbors,
-            matrices=fmt.value not in ("json", "jsonl") or needs_matrices(kept_fields),
+            matrices=bool(saves) or fmt.value not in ("json", "jsonl") or needs_matrices(kept_fields),
         )
         if sentence == "-" and fmt.value in STREAMED:
             from .batch import Job, OutputOptions, stream_records  # worker processes: only for streams
@@ -234,7 +238,46 @@ def inspect(
             return
         if sentence == "-":
             sentence = sys.stdin.buffer.read().decode("utf-8", errors="replace").strip()
-        _write(inspect_sentence(sentence, embeddings, chosen, options), fmt, dims, kept_fields)
+        inspection = inspect_sentence(sentence, embeddings, chosen, options)
+        for path in saves:
+            _save(inspection, path, dpi)
+        _write(inspection, fmt, dims, kept_fields)
+
+
+SAVE_FORMATS = ("svg", "png", "pdf", "html")
+
+
+def _check_saves(paths: list[Path], *, streamed: bool) -> list[Path]:
+    """Refuse --save paths whose extension names no format we write, or a stream (one picture per run)."""
+    if paths and streamed:
+        raise typer.BadParameter("--save draws one sentence; it cannot follow a stream (SENTENCE -)", param_hint="--save")
+    for path in paths:
+        if path.suffix.lower().lstrip(".") not in SAVE_FORMATS:
+            raise typer.BadParameter(f"{str(path)!r} has no extension of {', '.join('.' + f for f in SAVE_FORMATS)}", param_hint="--save")
+        if path.is_dir():
+            raise typer.BadParameter(f"{str(path)!r} is a directory", param_hint="--save")
+    return paths
+
+
+def _save(inspection: Inspection, path: Path, dpi: int) -> None:
+    """Write ``path`` whole or not at all: into a hidden file beside it, then renamed into place."""
+    staging = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    fmt = path.suffix.lower().lstrip(".")
+    try:
+        if fmt == "html":
+            from .render_html import inspection_html
+
+            staging.write_text(inspection_html(inspection), encoding="utf-8")
+        else:
+            from .render_figure import save_figure
+
+            save_figure(inspection, staging, dpi=dpi, fmt=fmt)
+        os.replace(staging, path)
+    except OSError as error:
+        raise AttnvizError(f"cannot write {quoted(str(path))}: {error.strerror or error}") from error
+    finally:
+        staging.unlink(missing_ok=True)
+    _say(f"saved {printable(str(path))}")
 
 
 COMPARE_EXAMPLES = """\

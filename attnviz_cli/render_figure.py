@@ -1,0 +1,101 @@
+"""Inspection -> a matplotlib figure of the attention weights (SVG, PNG or PDF), one panel per head.
+
+matplotlib is imported here and only here (``attn inspect --save``), through its object-oriented API
+(``Figure``, no pyplot): no global figure state and no GUI backend. Output is reproducible byte for
+byte: no dates in the metadata, fixed SVG ids, text kept as text in SVG and PDF so that it stays
+editable in a paper.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AttnvizError
+from .results import Inspection
+
+FIGURE_FORMATS = ("svg", "png", "pdf")
+VALUES_UP_TO = 12  # tokens: up to this many, each cell shows its weight
+MAX_COLUMNS = 4  # panels per row for many heads
+TITLE_CHARS = 90
+
+
+def _matplotlib():
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise AttnvizError("--save .svg/.png/.pdf needs matplotlib: pip install 'attnviz-cli[plot]'") from error
+    return matplotlib, Figure
+
+
+def grid(heads: int) -> tuple[int, int]:
+    """(rows, columns) of panels: one row up to MAX_COLUMNS heads, then as few rows as that allows,
+    their panels shared out evenly (5 heads: 2 rows of 3, 8 heads: 2 rows of 4)."""
+    rows = math.ceil(heads / MAX_COLUMNS)
+    return rows, math.ceil(heads / rows)
+
+
+def title(inspection: Inspection) -> str:
+    """The sentence (shortened if long) and how attention ran over it."""
+    sentence = " ".join(inspection.sentence.split())
+    if len(sentence) > TITLE_CHARS:
+        sentence = sentence[: TITLE_CHARS - 1] + "…"
+    c = inspection.config
+    parts = [*c.attention_parts(), f"projections {c.projections_text()}", c.vectors.name]
+    return f"“{sentence}”\n" + " · ".join(parts)
+
+
+def save_figure(inspection: Inspection, path: Path, *, dpi: int = 200, fmt: str | None = None) -> None:
+    """Draw the weights of every head and write them to ``path`` in ``fmt`` (else from its extension)."""
+    matplotlib, Figure = _matplotlib()
+    fmt = fmt or path.suffix.lower().lstrip(".")
+    attention, tokens = inspection.attention, inspection.tokens
+    T, heads = len(tokens), attention.heads
+    rows, columns = grid(heads)
+    cell = 0.42 if T <= VALUES_UP_TO else max(0.12, 5.0 / T)  # inches per cell
+    panel = max(2.6, T * cell + 1.2)
+    style = {"svg.fonttype": "none", "svg.hashsalt": "attnviz", "pdf.fonttype": 42, "font.size": 9}
+    with matplotlib.rc_context(style):
+        figure = Figure(figsize=(columns * panel + 1.0, rows * panel + 0.9), layout="constrained")
+        axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
+        colormap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
+        image = None
+        for h in range(heads):
+            image = _panel(axes[h], inspection, h, colormap)
+        for unused in axes[heads:]:
+            figure.delaxes(unused)
+        bar = figure.colorbar(image, ax=list(axes[:heads]), shrink=0.8, label="weight (softmax; grey: masked)")
+        bar.ax.tick_params(labelsize=8)
+        figure.suptitle(title(inspection), fontsize=10, parse_math=False)
+        metadata = {"Date": None} if fmt in ("svg", "pdf") else {"Software": None}
+        figure.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
+
+
+def _panel(ax, inspection: Inspection, h: int, colormap):
+    """One head's weights as a heatmap: queries down, keys across, masked cells grey with a cross."""
+    attention, tokens = inspection.attention, inspection.tokens
+    T = len(tokens)
+    weights = np.asarray(attention.weights[h], dtype=np.float64)
+    masked = np.isneginf(attention.scores[h])
+    image = ax.imshow(np.ma.masked_array(weights, masked), cmap=colormap, vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_title(f"head {h + 1}/{attention.heads}", fontsize=9)
+    labels = [f"{i} {t}" for i, t in enumerate(tokens)] if T <= 40 else None
+    if labels:
+        ax.set_xticks(range(T), labels, rotation=60, ha="right", rotation_mode="anchor", fontsize=8, parse_math=False)
+        ax.set_yticks(range(T), labels, fontsize=8, parse_math=False)
+    ax.set_xlabel("key")
+    ax.set_ylabel("query")
+    ax.tick_params(length=0)
+    if T <= VALUES_UP_TO:
+        for i in range(T):
+            for j in range(T):
+                if masked[i, j]:
+                    ax.text(j, i, "×", ha="center", va="center", fontsize=8, color="#7f7f7f")
+                else:
+                    light = weights[i, j] > 0.55  # viridis turns light about here
+                    ax.text(j, i, f"{weights[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                            color="black" if light else "white", parse_math=False)
+    return image

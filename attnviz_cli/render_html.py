@@ -1,0 +1,188 @@
+"""Inspection -> one self-contained HTML page: a head selector, the weights heatmap with hover details,
+the "lines between tokens" view, and the focus steps. Inline CSS and JavaScript, no CDN, no network:
+a Content-Security-Policy of ``default-src 'none'`` makes the browser refuse any request the page
+might try. The data is the ``attnviz.inspect/1`` record itself, embedded as JSON and only ever put
+into the page as text (``textContent``), never as markup.
+"""
+
+from __future__ import annotations
+
+import html
+
+from .render_json import dumps, inspection_record
+from .results import Inspection
+
+
+def _embedded_json(inspection: Inspection) -> str:
+    """The record as JSON that is safe inside <script>: '<' is escaped, so '</script>' cannot occur."""
+    data = dumps(inspection_record(inspection)).decode("utf-8").rstrip("\n")
+    return data.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def inspection_html(inspection: Inspection) -> str:
+    """The whole page."""
+    sentence = " ".join(inspection.sentence.split())
+    return (
+        _TEMPLATE.replace("{{TITLE}}", html.escape(f"attnviz: {sentence[:80]}"))
+        .replace("{{DATA}}", _embedded_json(inspection))
+    )
+
+
+_TEMPLATE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="attnviz">
+<title>{{TITLE}}</title>
+<style>
+  body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5rem; color: #1b1b1b; }
+  h1 { font-size: 1.2rem; margin: 0 0 .25rem; } h2 { font-size: 1rem; margin: 1.5rem 0 .5rem; }
+  #sentence { font-size: 1.1rem; margin: .25rem 0; } #config { color: #555; margin: 0 0 1rem; }
+  .controls { display: flex; gap: 1rem; align-items: center; }
+  #heatmap { display: grid; gap: 1px; width: max-content; font-size: 12px; }
+  #heatmap .key, #heatmap .query { color: #333; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 8rem; }
+  #heatmap .key { writing-mode: vertical-rl; transform: rotate(180deg); text-align: left; padding-bottom: 2px; }
+  #heatmap .query { text-align: right; padding-right: 4px; }
+  #heatmap .cell { width: 34px; height: 26px; display: flex; align-items: center; justify-content: center; font-size: 10px; cursor: crosshair; }
+  #heatmap .cell.masked { background: repeating-linear-gradient(45deg, #eee, #eee 3px, #d9d9d9 3px, #d9d9d9 6px); color: #888; }
+  #heatmap .cell:hover, #heatmap .cell.active { outline: 2px solid #e4572e; }
+  #tooltip { min-height: 1.5em; margin: .5rem 0; font-variant-numeric: tabular-nums; }
+  #lines text { font-size: 12px; cursor: pointer; } #lines text.on { font-weight: bold; fill: #e4572e; }
+  #lines line { stroke: #3b528b; }
+  table.focus { border-collapse: collapse; font-variant-numeric: tabular-nums; margin-bottom: 1rem; }
+  table.focus td, table.focus th { padding: 2px 8px; text-align: right; } table.focus td:first-child { text-align: left; }
+  .bar { display: inline-block; height: 10px; background: #21918c; vertical-align: middle; }
+  footer { margin-top: 2rem; color: #777; font-size: 12px; }
+</style>
+</head>
+<body>
+<h1>attnviz</h1>
+<p id="sentence"></p>
+<p id="config"></p>
+<div class="controls"><label>Head <select id="head"></select></label><span>hover a cell for its numbers</span></div>
+<h2>Weights (softmax of the scores; rows sum to 1)</h2>
+<div id="heatmap" role="grid" aria-label="attention weights"></div>
+<div id="tooltip" role="status" aria-live="polite"></div>
+<h2>Lines between tokens</h2>
+<p>Each query (left) sends a line to every key (right), as strong as its weight. Hover a token on the left to see only its lines.</p>
+<svg id="lines" role="img" aria-label="attention as lines between tokens"></svg>
+<section id="focus-section" hidden><h2>Focus, step by step</h2><div id="focus"></div></section>
+<footer>Made by attnviz. The numbers are the attnviz.inspect/1 record embedded in this page (view source).</footer>
+<script type="application/json" id="data">{{DATA}}</script>
+<script>
+"use strict";
+const record = JSON.parse(document.getElementById("data").textContent);
+const tokens = record.tokens, T = tokens.length;
+const VIRIDIS = [[68,1,84],[72,40,120],[62,73,137],[49,104,142],[38,130,142],[31,158,137],[53,183,121],[110,206,88],[181,222,43],[253,231,37]];
+function viridis(w) {
+  const x = Math.min(1, Math.max(0, w)) * (VIRIDIS.length - 1), i = Math.min(VIRIDIS.length - 2, Math.floor(x)), f = x - i;
+  const c = VIRIDIS[i].map((v, k) => Math.round(v + f * (VIRIDIS[i + 1][k] - v)));
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}
+function el(tag, props, text) {
+  const node = document.createElement(tag);
+  Object.assign(node, props || {});
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+const fmt = (x) => x === null ? "masked" : x.toFixed(4);
+const label = (i) => `${i} ${tokens[i]}`;
+
+document.getElementById("sentence").textContent = record.sentence;
+const c = record.config;
+document.getElementById("config").textContent =
+  `${c.heads} head${c.heads > 1 ? "s" : ""} · d_k ${c.d_k} · ${c.scale ? "scaled by 1/√d_k" : "unscaled"}${c.causal ? " · causal" : ""}` +
+  ` · projections ${c.projections}${c.seed === null ? "" : " (seed " + c.seed + ")"} · ${c.vectors.name} (${c.vectors.dim}d)`;
+const select = document.getElementById("head");
+record.heads.forEach((h, i) => select.appendChild(el("option", {value: String(i)}, `${i + 1} of ${record.heads.length}`)));
+
+function drawHeatmap(h) {
+  const head = record.heads[h], grid = document.getElementById("heatmap"), tip = document.getElementById("tooltip");
+  grid.replaceChildren();
+  grid.style.gridTemplateColumns = `auto repeat(${T}, 34px)`;
+  grid.appendChild(el("div"));
+  tokens.forEach((t, j) => grid.appendChild(el("div", {className: "key", title: label(j)}, label(j))));
+  for (let i = 0; i < T; i++) {
+    grid.appendChild(el("div", {className: "query", title: label(i)}, label(i)));
+    for (let j = 0; j < T; j++) {
+      const score = head.scores[i][j], weight = head.weights[i][j];
+      const cell = el("div", {className: score === null ? "cell masked" : "cell", role: "gridcell"}, score === null ? "×" : weight.toFixed(2));
+      cell.dataset.query = String(i); cell.dataset.key = String(j);
+      if (score !== null) { cell.style.background = viridis(weight); cell.style.color = weight > 0.55 ? "#000" : "#fff"; }
+      cell.addEventListener("mouseenter", () => {
+        tip.textContent = `head ${h + 1}: query ${label(i)} → key ${label(j)}: score ${fmt(score)}, weight ${fmt(score === null ? null : weight)}`;
+      });
+      grid.appendChild(cell);
+    }
+  }
+  tip.textContent = "";
+}
+
+function drawLines(h) {
+  const head = record.heads[h], svg = document.getElementById("lines"), NS = "http://www.w3.org/2000/svg";
+  const row = 22, left = 150, right = 470, height = T * row + 10;
+  svg.replaceChildren();
+  svg.setAttribute("width", "620"); svg.setAttribute("height", String(height));
+  const lines = [];
+  for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) {
+    if (head.scores[i][j] === null) continue;
+    const line = document.createElementNS(NS, "line");
+    line.setAttribute("x1", String(left + 6)); line.setAttribute("y1", String(i * row + 15));
+    line.setAttribute("x2", String(right - 6)); line.setAttribute("y2", String(j * row + 15));
+    line.setAttribute("stroke-width", String(0.5 + 4 * head.weights[i][j]));
+    line.setAttribute("stroke-opacity", String(Math.max(0.04, head.weights[i][j])));
+    line.dataset.query = String(i); line.dataset.key = String(j);
+    svg.appendChild(line); lines.push(line);
+  }
+  function text(x, y, anchor, content, query) {
+    const node = document.createElementNS(NS, "text");
+    node.setAttribute("x", String(x)); node.setAttribute("y", String(y)); node.setAttribute("text-anchor", anchor);
+    node.textContent = content;
+    if (query !== undefined) {
+      node.addEventListener("mouseenter", () => {
+        node.classList.add("on");
+        lines.forEach((l) => l.style.display = l.dataset.query === String(query) ? "" : "none");
+      });
+      node.addEventListener("mouseleave", () => { node.classList.remove("on"); lines.forEach((l) => l.style.display = ""); });
+    }
+    svg.appendChild(node);
+  }
+  tokens.forEach((t, i) => { text(left, i * row + 19, "end", label(i), i); text(right, i * row + 19, "start", label(i)); });
+}
+
+function drawFocus(h) {
+  const section = document.getElementById("focus-section"), box = document.getElementById("focus");
+  if (!record.focus || record.focus.length === 0) return;
+  section.hidden = false;
+  box.replaceChildren();
+  record.focus.forEach((f) => {
+    const step = f.heads[h];
+    box.appendChild(el("p", {}, `query ${f.position} '${f.token}', head ${h + 1}: q·k for every key, then the scores that enter the softmax, the weights, and the output (the weighted sum of the values)`));
+    const table = el("table", {className: "focus"});
+    const head = el("tr");
+    ["key", "q·k", "score", "weight", ""].forEach((name) => head.appendChild(el("th", {}, name)));
+    table.appendChild(head);
+    tokens.forEach((t, j) => {
+      const tr = el("tr");
+      tr.appendChild(el("td", {}, label(j)));
+      tr.appendChild(el("td", {}, step.dots[j].toFixed(3)));
+      tr.appendChild(el("td", {}, fmt(step.scores[j])));
+      tr.appendChild(el("td", {}, step.scores[j] === null ? "masked" : step.weights[j].toFixed(4)));
+      const bar = el("span", {className: "bar"}); bar.style.width = `${Math.round(120 * step.weights[j])}px`;
+      const cell = el("td"); cell.appendChild(bar); tr.appendChild(cell);
+      table.appendChild(tr);
+    });
+    box.appendChild(table);
+    box.appendChild(el("p", {className: "output"}, "output: [" + step.output.map((v) => v.toFixed(3)).join(", ") + "]"));
+  });
+}
+
+function draw() { const h = Number(select.value); drawHeatmap(h); drawLines(h); drawFocus(h); }
+select.addEventListener("change", draw);
+draw();
+</script>
+</body>
+</html>
+"""

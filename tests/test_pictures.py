@@ -1,0 +1,274 @@
+"""--save: matplotlib figures (SVG, PNG, PDF) checked as files, and the HTML page checked in a real
+headless Chromium (skipped, with the reason, where no browser can run)."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from attnviz_cli.cli import app
+from attnviz_cli.pipeline import inspect_sentence
+from attnviz_cli.projections import identity
+from attnviz_cli.render_figure import grid, save_figure
+from attnviz_cli.render_html import inspection_html
+from attnviz_cli.render_json import inspection_record
+from attnviz_cli.results import InspectOptions
+
+SENTENCE = "I sat on the river bank"
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def run(*args):
+    return CliRunner().invoke(app, list(args))
+
+
+def inspection(glove, sentence=SENTENCE, **options):
+    return inspect_sentence(sentence, glove, identity(), InspectOptions(**options))
+
+
+# ---- figures ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("heads", "expected"), [(1, (1, 1)), (2, (1, 2)), (4, (1, 4)), (5, (2, 3)), (8, (2, 4)), (10, (3, 4))])
+def test_panels_are_laid_out_in_a_grid(heads, expected):
+    assert grid(heads) == expected
+
+
+def panels(svg: Path) -> list[ET.Element]:
+    """The axes of an SVG that matplotlib wrote (the colour bar is one too)."""
+    root = ET.parse(svg).getroot()
+    return [g for g in root.iter(f"{SVG}g") if g.get("id", "").startswith("axes_")]
+
+
+def svg_texts(svg: Path) -> list[str]:
+    return ["".join(t.itertext()) for t in ET.parse(svg).getroot().iter(f"{SVG}text")]
+
+
+def test_svg_has_a_panel_per_head_tokens_values_masks_and_a_title(glove, tmp_path):
+    result = inspection(glove, heads=2, causal=True)
+    path = tmp_path / "w.svg"
+    save_figure(result, path)
+    assert len(panels(path)) == 2 + 1  # two heads and the colour bar
+    texts = svg_texts(path)
+    assert "head 1/2" in texts and "head 2/2" in texts
+    assert texts.count("5 bank") == 2 * 2  # both axes of both panels: tokens on both axes
+    assert texts.count("×") == 2 * 15  # 15 masked cells above the diagonal of 6 x 6, per head
+    assert f"{float(result.attention.weights[0, 5, 4]):.2f}" in texts  # values printed in the cells
+    everything = " ".join(texts)  # the two-line title may be one text element or two
+    assert "“I sat on the river bank”" in everything and "2 heads · d_k 25 · scaled by 1/√d_k · causal" in everything
+
+
+def test_many_heads_make_a_grid_with_no_empty_panels(glove, tmp_path):
+    path = tmp_path / "w.svg"
+    save_figure(inspection(glove, heads=5), path)
+    assert len(panels(path)) == 5 + 1
+
+
+def test_png_size_follows_dpi_and_the_files_are_reproducible(glove, tmp_path):
+    from PIL import Image
+
+    result = inspection(glove, heads=2)
+    save_figure(result, tmp_path / "a.png", dpi=100)
+    save_figure(result, tmp_path / "b.png", dpi=50)
+    with Image.open(tmp_path / "a.png") as a, Image.open(tmp_path / "b.png") as b:
+        assert a.format == "PNG" and b.format == "PNG"
+        assert abs(a.size[0] - 2 * b.size[0]) <= 1 and abs(a.size[1] - 2 * b.size[1]) <= 1
+        assert a.size[0] > 1.5 * a.size[1]  # two panels side by side
+    for fmt in ("png", "svg", "pdf"):
+        save_figure(result, tmp_path / f"1.{fmt}")
+        save_figure(result, tmp_path / f"2.{fmt}")
+        assert (tmp_path / f"1.{fmt}").read_bytes() == (tmp_path / f"2.{fmt}").read_bytes(), fmt
+    assert (tmp_path / "1.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_tokens_are_text_not_mathtext(glove, tmp_path):
+    path = tmp_path / "w.svg"
+    save_figure(inspection(glove, "it cost $ 5 and $ 6"), path)
+    assert "1 cost" in svg_texts(path) and "2 $" in svg_texts(path)
+
+
+def test_cli_save_writes_every_file_and_says_so(tmp_path):
+    paths = [tmp_path / f"bank.{ext}" for ext in ("svg", "png", "pdf", "html")]
+    result = run("inspect", SENTENCE, "--heads", "2", "-f", "json", "--fields", "tokens", *(a for p in paths for a in ("--save", str(p))))
+    assert result.exit_code == 0, result.output
+    assert all(p.is_file() and p.stat().st_size > 1000 for p in paths)
+    assert result.stderr.splitlines() == [f"attn: saved {p}" for p in paths]
+    assert json.loads(result.stdout)["tokens"] == ["i", "sat", "on", "the", "river", "bank"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)  # no leftovers
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--save", "x.gif"], "has no extension of .svg, .png, .pdf, .html"), (["-", "-f", "jsonl", "--save", "x.svg"], "cannot follow a stream")],
+)
+def test_bad_saves_are_usage_errors(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sentence = [] if args[0] == "-" else [SENTENCE]
+    result = run("inspect", *sentence, *args)
+    assert result.exit_code == 2 and message in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_save_is_one_line_and_leaves_nothing(tmp_path):
+    result = run("inspect", SENTENCE, "--save", str(tmp_path / "missing" / "w.html"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("attn: error: cannot write") and result.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_matplotlib_the_error_names_the_extra(tmp_path, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    result = run("inspect", SENTENCE, "--save", str(tmp_path / "w.png"))
+    assert result.exit_code == 1 and "pip install 'attnviz-cli[plot]'" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---- the HTML page, as a file ------------------------------------------------------------------------
+
+
+def embedded_record(page: str) -> dict:
+    start = page.index('<script type="application/json" id="data">') + len('<script type="application/json" id="data">')
+    return json.loads(page[start : page.index("</script>", start)])
+
+
+def test_html_embeds_the_inspect_record_and_needs_no_network(glove):
+    result = inspection(glove, heads=2, causal=True, focus="bank")
+    page = inspection_html(result)
+    embedded = embedded_record(page)
+    assert embedded["schema"] == inspection_record(result)["schema"]
+    assert (np.float32(embedded["heads"][1]["weights"]) == result.attention.weights[1]).all()  # exact float32
+    assert embedded["heads"][1]["scores"][0][1] is None  # masked: null, as in JSON output
+    assert embedded_record(page)["focus"][0]["token"] == "bank"
+    assert "default-src 'none'" in page  # the browser refuses any request the page might make
+    assert " src=" not in page and "href=" not in page and "@import" not in page and "url(" not in page
+
+
+def test_html_escapes_what_the_sentence_holds(glove):
+    page = inspection_html(inspection(glove, "the bank </script><script>alert(1)</script> & <b>river</b>"))
+    assert page.count("</script>") == 2  # the page's own two script elements, nothing from the sentence
+    assert "<b>river" not in page
+    assert embedded_record(page)["sentence"].endswith("& <b>river</b>")
+
+
+# ---- the HTML page, in a real browser ------------------------------------------------------------------
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium; .ci/run installs it)")
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def open_page(browser, tmp_path):
+    """Open an inspection's page from disk; returns (page, problems): console errors, page errors and
+    any request other than the page itself."""
+    opened = []
+
+    def open_(result):
+        path = tmp_path / "page.html"
+        path.write_text(inspection_html(result), encoding="utf-8")
+        page = browser.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("request", lambda r: problems.append(f"request: {r.url}") if r.url != path.as_uri() else None)
+        page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+        page.goto(path.as_uri())
+        opened.append(page)
+        return page, problems
+
+    yield open_
+    for page in opened:
+        page.close()
+
+
+def tooltip_numbers(page, i: int, j: int) -> tuple[str, str]:
+    page.hover(f'#heatmap .cell[data-query="{i}"][data-key="{j}"]')
+    text = page.text_content("#tooltip")
+    score = text.split("score ")[1].split(",")[0]
+    return score, text.split("weight ")[1]
+
+
+def test_page_loads_with_no_errors_and_no_requests_and_shows_every_cell(glove, open_page):
+    result = inspection(glove, heads=2, causal=True)
+    page, problems = open_page(result)
+    assert page.locator("#heatmap .cell").count() == 6 * 6
+    assert page.locator("#heatmap .cell.masked").count() == 15
+    assert page.locator("#lines line").count() == 21  # one per unmasked (query, key)
+    assert page.locator("#head option").count() == 2
+    assert page.text_content("#sentence") == SENTENCE
+    assert problems == []
+
+
+def test_hover_shows_the_numbers_and_switching_heads_changes_them(glove, open_page):
+    result = inspection(glove, heads=2, causal=True)
+    page, problems = open_page(result)
+    for head in (0, 1):
+        page.select_option("#head", str(head))
+        assert page.locator("#heatmap .cell").count() == 36
+        for i, j in ((5, 4), (2, 0), (5, 5)):
+            score, weight = tooltip_numbers(page, i, j)
+            assert float(score) == pytest.approx(float(result.attention.scores[head, i, j]), abs=5e-5)
+            assert float(weight) == pytest.approx(float(result.attention.weights[head, i, j]), abs=5e-5)
+        assert tooltip_numbers(page, 0, 3) == ("masked", "masked")
+    assert not np.isclose(result.attention.weights[0, 5, 4], result.attention.weights[1, 5, 4], atol=1e-3)  # so the switch shows
+    assert problems == []
+
+
+def test_focus_steps_appear_with_a_row_per_key(glove, open_page):
+    page, problems = open_page(inspection(glove, heads=2, focus="bank"))
+    assert page.is_visible("#focus-section")
+    assert page.locator("#focus table.focus tr").count() == 1 + 6
+    page.select_option("#head", "1")
+    assert "head 2" in page.text_content("#focus p")
+    assert problems == []
+
+
+def test_hovering_a_query_token_keeps_only_its_lines(glove, open_page):
+    page, problems = open_page(inspection(glove))
+    page.hover("#lines text >> nth=10")  # the left column's text nodes come in pairs: query 5 is the 11th
+    shown = page.eval_on_selector_all("#lines line", "lines => lines.filter(l => l.style.display !== 'none').map(l => l.dataset.query)")
+    assert shown == ["5"] * 6
+    assert problems == []
+
+
+def test_markup_in_the_sentence_stays_text_in_the_browser(glove, open_page):
+    sentence = 'the bank <img src=x onerror="alert(1)"> </script><script>alert(2)</script>'
+    page, problems = open_page(inspection(glove, sentence))
+    assert page.text_content("#sentence") == sentence
+    assert page.locator("img").count() == 0
+    assert problems == []
+
+
+@pytest.mark.parametrize(("name", "heads"), [("river-bank", 2), ("cat-causal-5-heads", 5)])
+def test_the_committed_examples_parse(name, heads):
+    from PIL import Image
+
+    folder = Path(__file__).resolve().parent.parent / "docs" / "examples"
+    assert len(panels(folder / f"{name}.svg")) == heads + 1
+    with Image.open(folder / f"{name}.png") as image:
+        assert image.format == "PNG" and image.size[0] > 600
