@@ -343,12 +343,15 @@ def demo() -> None:
         console.print(tour(load(None), width=console.width))
 
 
-SCHEMAS = {"inspect": "inspect-1.schema.json", "compare": "compare-1.schema.json", "error": "error-1.schema.json"}
+SCHEMAS = {
+    "inspect": "inspect-1.schema.json", "compare": "compare-1.schema.json", "error": "error-1.schema.json",
+    "vectors": "vectors-1.schema.json",
+}
 
 
 @app.command()
 def schema(
-    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="inspect, compare or error; all of them when left out.", show_default=False)] = None,
+    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="inspect, compare, error or vectors; all of them when left out.", show_default=False)] = None,
 ) -> None:
     """Print the JSON Schema of attnviz's JSON output: one by name, or all keyed by their schema id."""
     import json

@@ -256,3 +256,36 @@ def test_tokens_built_from_subwords_are_marked_in_tables_and_json(fasttext_bin):
     jsonschema.validate(record, schema)
     plain = json.loads(run("inspect", "the river flows", "--vectors", str(fasttext_bin), "-f", "json").stdout)
     assert "subword" not in plain
+
+
+def test_vectors_json_follows_its_schema(fasttext_bin, glove_txt, own_cache):
+    import jsonschema
+
+    schema = json.loads(run("schema", "vectors").stdout)
+    convert(glove_txt, own_cache / "small")
+    outputs = [
+        run("vectors", "info", "-f", "json"), run("vectors", "info", str(fasttext_bin), "-f", "json"),
+        run("vectors", "info", "small", "-f", "json"), run("vectors", "neighbors", "bank", "-f", "json"),
+        run("vectors", "list", "-f", "json"),
+    ]
+    for result in outputs:
+        assert result.exit_code == 0, result.output
+        jsonschema.validate(json.loads(result.stdout), schema)
+    assert json.loads(outputs[2].stdout)["format"] == "attnviz-vectors/1"
+
+
+def test_convert_reports_progress_through_the_file(tmp_path):
+    import time
+
+    path = tmp_path / "big.txt"
+    path.write_bytes(b"x" * 1_000_000)
+    calls = []
+    with store._watching_reads(path, lambda done, total: calls.append((done, total))):
+        with path.open("rb") as handle:
+            for _ in range(5):
+                handle.read(200_000)
+                time.sleep(0.15)  # the watcher looks every 0.1 s
+    offsets = [done for done, _ in calls]
+    assert calls[-1] == (1_000_000, 1_000_000) and all(total == 1_000_000 for _, total in calls)
+    assert any(0 < done < 1_000_000 for done in offsets)  # seen part-way
+    assert offsets[:-1] == sorted(offsets[:-1])
