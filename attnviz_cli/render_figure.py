@@ -27,7 +27,7 @@ def _matplotlib():
         import matplotlib
         from matplotlib.figure import Figure
     except ImportError as error:
-        raise AttnvizError("--save .svg/.png/.pdf needs matplotlib: pip install 'attnviz-cli[plot]'") from error
+        raise AttnvizError("--save .svg/.png/.pdf needs matplotlib: pip install 'attnviz-cli[plot]' (in a source tree: pip install '.[plot]')") from error
     return matplotlib, Figure
 
 

