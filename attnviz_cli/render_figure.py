@@ -70,7 +70,8 @@ def save_figure(inspection: Inspection, path: Path, *, dpi: int = 200, fmt: str 
         bar = figure.colorbar(image, ax=list(axes[:heads]), shrink=0.8, label="weight (softmax; grey: masked)")
         bar.ax.tick_params(labelsize=8)
         figure.suptitle(title(inspection), fontsize=10, parse_math=False)
-        metadata = {"Date": None} if fmt in ("svg", "pdf") else {"Software": None}
+        # no dates and no version stamps beyond matplotlib's own: the same inputs give the same bytes
+        metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {"Software": None}}[fmt]
         figure.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 import json
 import shutil
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -83,6 +84,7 @@ def test_png_size_follows_dpi_and_the_files_are_reproducible(glove, tmp_path):
         assert a.size[0] > 1.5 * a.size[1]  # two panels side by side
     for fmt in ("png", "svg", "pdf"):
         save_figure(result, tmp_path / f"1.{fmt}")
+        time.sleep(1.1)  # a date stamped in the metadata would differ now
         save_figure(result, tmp_path / f"2.{fmt}")
         assert (tmp_path / f"1.{fmt}").read_bytes() == (tmp_path / f"2.{fmt}").read_bytes(), fmt
     assert (tmp_path / "1.pdf").read_bytes().startswith(b"%PDF-")
