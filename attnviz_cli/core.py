@@ -370,6 +370,7 @@ class _Runner:
         self.workers = available if work >= THREADED_ELEMENTS else 1
         self._pool = None
         self._limits: AbstractContextManager = nullcontext()
+        self._stopping = False  # set on an error or Ctrl-C: the other workers stop at their next piece
 
     def __enter__(self) -> Self:
         if self.workers > 1:
@@ -383,6 +384,7 @@ class _Runner:
 
     def __exit__(self, *exc_info: object) -> None:
         if self._pool is not None:
+            self._stopping = exc_info[0] is not None
             self._pool.shutdown()
             self._limits.__exit__(*exc_info)
 
@@ -392,6 +394,8 @@ class _Runner:
         def share(i: int) -> None:
             scratch = _Scratch()
             for block in blocks[i::self.workers]:
+                if self._stopping:
+                    return
                 work(block, scratch)
 
         self._each(share)
@@ -411,6 +415,8 @@ class _Runner:
 
         def share(i: int) -> None:
             for seqs, rows in cut[i::self.workers]:
+                if self._stopping:
+                    return
                 work(seqs, rows)
 
         self._each(share)
@@ -419,8 +425,13 @@ class _Runner:
         if self._pool is None:
             work(0)
             return
-        for future in [self._pool.submit(work, i) for i in range(self.workers)]:
-            future.result()  # re-raises a worker's error here
+        futures = [self._pool.submit(work, i) for i in range(self.workers)]
+        try:
+            for future in futures:
+                future.result()  # re-raises a worker's error here
+        except BaseException:
+            self._stopping = True
+            raise
 
 
 def _usable_cpus() -> int:
