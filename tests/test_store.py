@@ -57,6 +57,19 @@ def test_convert_then_load_keeps_every_vector_exactly(fixture, request, tmp_path
         assert list(loaded.words) == FILE_WORDS
 
 
+def test_a_trusted_gensim_pickle_converts_and_an_untrusted_one_does_not(word2vec_txt, tmp_path):
+    from gensim.models import KeyedVectors
+
+    pickle = tmp_path / "small.kv"
+    KeyedVectors.load_word2vec_format(str(word2vec_txt)).save(str(pickle))
+    with pytest.raises(AttnvizError, match="gensim pickle, which can run code"):
+        convert(pickle, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    convert(pickle, tmp_path / "out", trust_pickle=True)
+    assert_array_equal(load_set(tmp_path / "out").vectors, FILE_VECTORS)  # and no pickle is left in it
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["meta.json", "vectors.npy", "vocab.txt"]
+
+
 def test_limit_keeps_the_first_words(glove_txt, tmp_path):
     convert(glove_txt, tmp_path / "out", limit=3)
     loaded = load_set(tmp_path / "out")
