@@ -24,7 +24,7 @@ from .errors import AttnvizError
 from .pipeline import inspect_sentences
 from .projections import Projections
 from .render_csv import header_csv, inspection_csv
-from .render_json import dumps, error_record, inspection_record, select_fields
+from .render_json import dumps, error_record, inspection_record
 from .render_markdown import inspection_markdown
 from .results import Inspection, InspectOptions
 from .vectors import Embeddings
@@ -40,7 +40,7 @@ class OutputOptions:
     """How each record is written."""
 
     fmt: str = "jsonl"  # "jsonl", "csv" or "markdown"
-    fields: tuple[str, ...] = ()  # jsonl: keep only these keys (see render_json.select_fields); () for all
+    fields: tuple[str, ...] = ()  # jsonl: keep only these keys (see render_json.inspection_record); () for all
     dims: int = 6  # markdown: vector components shown
     on_error: str = "fail"  # a bad line: "fail" stops the stream, "skip" reports it and goes on
 
@@ -76,7 +76,7 @@ def render_record(inspection: Inspection, output: OutputOptions, line: int = 1) 
         return inspection_csv(inspection, line).encode()
     if output.fmt == "markdown":
         return inspection_markdown(inspection, dims=output.dims).encode()
-    return dumps(select_fields(inspection_record(inspection), output.fields))
+    return dumps(inspection_record(inspection, output.fields))
 
 
 def render_lines(job: Job, lines: Numbered) -> Rendered:

@@ -15,7 +15,7 @@ import typer
 from .errors import AttnvizError, printable, quoted
 from .pipeline import compare_sentences, inspect_sentence
 from .projections import Projections, identity, load_weights, random_xavier
-from .render_json import check_fields, comparison_record, dumps, inspection_record, needs_matrices, select_fields
+from .render_json import check_fields, comparison_record, dumps, inspection_record, needs_matrices
 from .results import Inspection, InspectOptions
 from .vectors import DEFAULT_NAME, FORMATS, OOV_POLICIES, Embeddings, load
 
@@ -149,7 +149,7 @@ def _write(inspection: Inspection, fmt: Enum, dims: int, fields: tuple[str, ...]
         console.print(inspection_renderables(inspection, dims=dims, width=console.width))
         return
     if fmt.value == "json":
-        data = dumps(select_fields(inspection_record(inspection), fields), pretty=True)
+        data = dumps(inspection_record(inspection, fields), pretty=True)
     else:
         from .batch import OutputOptions, render_record
 

@@ -87,26 +87,65 @@ def neighbors_record(neighbors: tuple[TokenNeighbors, ...]) -> list[dict[str, An
     ]
 
 
-def inspection_record(inspection: Inspection) -> dict[str, Any]:
-    """The JSON-ready record of one inspection (arrays left as NumPy arrays for orjson)."""
-    attention = inspection.attention
-    record = {
-        "schema": SCHEMA,
-        "sentence": inspection.sentence,
-        "tokens": list(inspection.tokens),
-        "dropped": [{"token": d.token, "position": d.position, "reason": d.reason} for d in inspection.dropped],
-        "config": config_record(inspection.config),
-        "inputs": _array(inspection.inputs),
-        "heads": [_head_record(inspection, h) for h in range(attention.heads)],
-        "output": _array(attention.output),
-    }
-    if inspection.subword:
-        record["subword"] = list(inspection.subword)
-    if inspection.focus:
-        record["focus"] = [focus_record(f) for f in inspection.focus]
-    if inspection.neighbors is not None:
-        record["neighbors"] = neighbors_record(inspection.neighbors)
+def inspection_record(inspection: Inspection, fields: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The JSON-ready record of one inspection (arrays left as NumPy arrays for orjson).
+
+    With ``fields``, only those keys (and ``schema``); head fields (``weights``, ``heads.output``...)
+    keep ``heads`` with just those keys. Only what is kept is built: a small record costs little.
+    """
+    if not fields:
+        fields = TOP_FIELDS
+    record: dict[str, Any] = {"schema": SCHEMA}
+    for name in fields:
+        if name in TOP_FIELDS and _has(inspection, name):
+            record[name] = _TOP_BUILDERS[name](inspection)
+    head_keys = [f.removeprefix("heads.") for f in fields if f in HEAD_FIELDS or f.startswith("heads.")]
+    if head_keys and "heads" not in fields:
+        parts = {key: _HEAD_BUILDERS[key] for key in head_keys}
+        record["heads"] = [
+            {"head": h, **{key: build(inspection, h) for key, build in parts.items()}}
+            for h in range(inspection.attention.heads)
+        ]
     return record
+
+
+def _has(inspection: Inspection, name: str) -> bool:
+    """Whether a record of this inspection has the top-level key ``name`` (some are optional)."""
+    if name == "subword":
+        return bool(inspection.subword)
+    if name == "focus":
+        return bool(inspection.focus)
+    if name == "neighbors":
+        return inspection.neighbors is not None
+    return True
+
+
+def _matrix_head_part(name: str):
+    def build(inspection: Inspection, h: int) -> np.ndarray:
+        return _array(getattr(inspection.attention, name)[h])
+
+    return build
+
+
+_HEAD_BUILDERS = {
+    "scores": _matrix_head_part("scores"),
+    "weights": _matrix_head_part("weights"),
+    "output": lambda inspection, h: _array(inspection.attention.head_outputs[h]),
+    "summary": lambda inspection, h: summary_record(inspection.summaries[h]),
+}
+
+_TOP_BUILDERS = {
+    "sentence": lambda inspection: inspection.sentence,
+    "tokens": lambda inspection: list(inspection.tokens),
+    "dropped": lambda inspection: [{"token": d.token, "position": d.position, "reason": d.reason} for d in inspection.dropped],
+    "config": lambda inspection: config_record(inspection.config),
+    "inputs": lambda inspection: _array(inspection.inputs),
+    "heads": lambda inspection: [_head_record(inspection, h) for h in range(inspection.attention.heads)],
+    "output": lambda inspection: _array(inspection.attention.output),
+    "subword": lambda inspection: list(inspection.subword),
+    "focus": lambda inspection: [focus_record(f) for f in inspection.focus],
+    "neighbors": lambda inspection: neighbors_record(inspection.neighbors),
+}
 
 
 def _head_record(inspection: Inspection, h: int) -> dict[str, Any]:
@@ -156,18 +195,6 @@ def check_fields(fields: tuple[str, ...]) -> None:
     unknown = [f for f in fields if f not in valid]
     if unknown:
         raise ValueError(f"unknown field {unknown[0]!r}; choose from {', '.join(valid)}")
-
-
-def select_fields(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """``record`` with only ``fields`` (and ``schema``); head fields (``weights``, ``heads.output``...)
-    keep ``heads`` with just those keys. No fields: the whole record."""
-    if not fields:
-        return record
-    kept = {"schema": record["schema"], **{f: record[f] for f in fields if f in record}}
-    head_keys = [f.removeprefix("heads.") for f in fields if f in HEAD_FIELDS or f.startswith("heads.")]
-    if head_keys and "heads" not in fields:
-        kept["heads"] = [{"head": h["head"], **{k: h[k] for k in head_keys}} for h in record["heads"]]
-    return kept
 
 
 def error_record(line: int, sentence: str, message: str) -> dict[str, Any]:

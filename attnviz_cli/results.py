@@ -17,6 +17,17 @@ def _freeze(*arrays: np.ndarray | None) -> None:
             array.flags.writeable = False
 
 
+def _view_of(cls, values: dict) -> object:
+    """An instance of the frozen dataclass ``cls`` holding views of an instance's (read-only) arrays.
+
+    It skips ``__init__`` and ``__post_init__``: views of read-only arrays are read-only already, and
+    a stream takes several views per sentence, where freezing them again costs more than the rest.
+    """
+    instance = object.__new__(cls)
+    instance.__dict__.update(values)
+    return instance
+
+
 @dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
 class Attention:
     """Every intermediate of one self-attention pass, for h heads over T tokens.
@@ -41,8 +52,9 @@ class Attention:
 
     def select(self, index: int) -> Attention:
         """The attention of sequence ``index`` of a batched result (views, no copies)."""
-        arrays = (self.queries, self.keys, self.values, self.scores, self.weights, self.head_outputs, self.output)
-        return Attention(*(None if a is None else a[index] for a in arrays), scale=self.scale, causal=self.causal)
+        names = ("queries", "keys", "values", "scores", "weights", "head_outputs", "output")
+        views = {name: None if getattr(self, name) is None else getattr(self, name)[index] for name in names}
+        return _view_of(Attention, {**views, "scale": self.scale, "causal": self.causal})  # type: ignore[return-value]
 
     @property
     def heads(self) -> int:
@@ -122,12 +134,15 @@ class HeadSummary:
 
     def select(self, index: int | tuple[int, ...]) -> HeadSummary:
         """The summary of one head (or one sentence's head) of a summary over many (views)."""
-        arrays = (self.entropy_bits, self.strongest_key, self.strongest_weight, self.top_keys, self.top_weights, self.top_counts)
-        return HeadSummary(*(a[index] for a in arrays))
+        names = ("entropy_bits", "strongest_key", "strongest_weight", "top_keys", "top_weights", "top_counts")
+        return _view_of(HeadSummary, {name: getattr(self, name)[index] for name in names})  # type: ignore[return-value]
 
     @property
     def mean_entropy_bits(self) -> float:
-        return float(self.entropy_bits.mean())
+        """The mean entropy: the very value of ``entropy_bits.mean()`` (a float32 sum divided in
+        float64, rounded back), for a third of its cost, which counts in streams."""
+        total = float(np.add.reduce(self.entropy_bits, axis=None))
+        return float(self.entropy_bits.dtype.type(total / self.entropy_bits.size))
 
     def top(self, query: int) -> tuple[np.ndarray, np.ndarray]:
         """The top keys of ``query`` and their weights, masked keys left out."""

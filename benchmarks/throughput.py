@@ -30,7 +30,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sentences", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--fields", help="passed to attn (e.g. tokens,weights): smaller records")
     args = parser.parse_args()
+    fields = ["--fields", args.fields] if args.fields else []
     attn = shutil.which("attn") or sys.exit("attn is not on PATH: pip install . first")
     rates, peaks = [], []
     with tempfile.TemporaryDirectory() as folder:
@@ -40,7 +42,7 @@ def main() -> None:
         for _ in range(args.runs):
             with open(source, "rb") as stdin, open(sink, "wb") as stdout:
                 start = time.perf_counter()
-                child = subprocess.Popen([attn, "inspect", "-", "--format", "jsonl"], stdin=stdin, stdout=stdout)
+                child = subprocess.Popen([attn, "inspect", "-", "--format", "jsonl", *fields], stdin=stdin, stdout=stdout)
                 _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, not a sum of children
                 elapsed = time.perf_counter() - start
                 child.returncode = os.waitstatus_to_exitcode(status)
@@ -52,7 +54,8 @@ def main() -> None:
             rates.append(args.sentences / elapsed)
             peaks.append(usage.ru_maxrss / 1024)
         size = os.path.getsize(sink)
-    print(f"{args.sentences:,} ten-word sentences -> {args.sentences:,} JSON lines ({size / 1e6:.0f} MB)")
+    what = f"--fields {args.fields}" if args.fields else "full records"
+    print(f"{args.sentences:,} ten-word sentences -> {args.sentences:,} JSON lines ({size / 1e6:.0f} MB, {what})")
     print(f"best {max(rates):,.0f} sentences/s, median {sorted(rates)[len(rates) // 2]:,.0f}/s over {args.runs} runs")
     print(f"peak memory of attn (largest process, maxrss): {max(peaks):.0f} MiB")
 

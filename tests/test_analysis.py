@@ -46,6 +46,15 @@ def test_head_summary_lists_top_keys_and_leaves_masked_ones_out():
     assert summary.mean_entropy_bits == pytest.approx((0 + entropy_bits(weights[1]) + entropy_bits(weights[2])) / 3)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 300), st.sampled_from([np.float32, np.float64]))
+def test_mean_entropy_is_exactly_numpys_mean(seed, n, dtype):
+    entropies = (np.random.default_rng(seed).random(n) * 8).astype(dtype)
+    summary = head_summary(np.full((1, 1), 1.0), np.zeros((1, 1), dtype=bool), k=1)
+    summary = type(summary)(entropies, *(getattr(summary, f)[:1].repeat(n, axis=0) for f in ("strongest_key", "strongest_weight", "top_keys", "top_weights", "top_counts")))
+    assert summary.mean_entropy_bits == float(entropies.mean())
+
+
 def test_ties_go_to_the_earlier_key():
     summary = head_summary(np.full((1, 4), 0.25), np.zeros((1, 4), dtype=bool), k=3)
     assert summary.top_keys.tolist() == [[0, 1, 2]]

@@ -351,5 +351,6 @@ def test_a_batch_equals_each_sequence_on_its_own(seed, batch, heads, causal, pro
     for b in range(batch):
         alone = self_attention(x[b], heads=heads, causal=causal, **w)
         picked = together.select(b)
+        assert not picked.weights.flags.writeable and not picked.output.flags.writeable  # views stay read-only
         for name in ("queries", "keys", "values", "scores", "weights", "head_outputs", "output"):
             assert_allclose(getattr(picked, name), getattr(alone, name), rtol=1e-12, atol=1e-12, err_msg=name)
