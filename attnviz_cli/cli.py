@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
@@ -125,7 +126,7 @@ def _setup(
     if weights is not None and projections.value == "random":
         raise typer.BadParameter("--weights and --projections random exclude each other", param_hint="--weights")
     fmt = None if vectors_format.value == "auto" else vectors_format.value
-    embeddings = load(vectors, fmt=fmt, trust_pickle=trust_pickle)
+    embeddings = _load_vectors(vectors, fmt, trust_pickle)
     if weights is not None:
         return embeddings, load_weights(weights, d_model=embeddings.dim, heads=heads)
     return embeddings, random_xavier(embeddings.dim, seed) if projections.value == "random" else identity()
@@ -419,7 +420,8 @@ def vectors_info(
         from .render_vectors import report_record, report_table
         from .store import describe
 
-        report = describe(spec, fmt=None if vectors_format.value == "auto" else vectors_format.value, trust_pickle=trust_pickle)
+        with _reading(spec):
+            report = describe(spec, fmt=None if vectors_format.value == "auto" else vectors_format.value, trust_pickle=trust_pickle)
         _report(report_record(report), lambda: report_table(report), fmt)
 
 
@@ -437,7 +439,7 @@ def vectors_neighbors(
         from .render_vectors import neighbors_record, neighbors_table
         from .store import nearest_words
 
-        embeddings = load(vectors, fmt=None if vectors_format.value == "auto" else vectors_format.value, trust_pickle=trust_pickle)
+        embeddings = _load_vectors(vectors, None if vectors_format.value == "auto" else vectors_format.value, trust_pickle)
         word = word.lower() if embeddings.lowercase else word
         found = nearest_words(embeddings, word, k)
         _report(neighbors_record(embeddings.name, word, found), lambda: neighbors_table(embeddings.name, word, found), fmt)
@@ -457,7 +459,7 @@ def vectors_convert(
     with _reporting_errors():
         from .store import convert
 
-        with _byte_progress(source) as progress:
+        with _byte_progress(source) as progress:  # convert watches its own reads
             done = convert(
                 source, target, fmt=None if vectors_format.value == "auto" else vectors_format.value, limit=limit,
                 trust_pickle=trust_pickle, replace=force, progress=progress,
@@ -466,6 +468,30 @@ def vectors_convert(
 
 
 PROGRESS_BYTES = 8 << 20  # files smaller than this load too fast for a progress bar to help
+SLOW_LOAD_SECONDS = 3.0  # a file that takes longer than this gets a tip: convert it once
+
+
+def _load_vectors(spec: str | None, fmt: str | None, trust_pickle: bool) -> Embeddings:
+    """``load``, with a progress bar for a large file on a terminal, and a tip when a file was slow."""
+    start = time.perf_counter()
+    with _reading(spec):
+        embeddings = load(spec, fmt=fmt, trust_pickle=trust_pickle)
+    if spec is not None and Path(spec).is_file() and time.perf_counter() - start > SLOW_LOAD_SECONDS:
+        _say(f"tip: 'attn vectors convert {printable(spec)} DIR' once, and --vectors DIR loads in milliseconds")
+    return embeddings
+
+
+@contextmanager
+def _reading(spec: str | None) -> Iterator[None]:
+    """While a large vectors file is read, a progress bar on a terminal (not for sets or names)."""
+    path = Path(spec) if spec else None
+    if path is None or not path.is_file():
+        yield
+        return
+    from .store import watching_reads
+
+    with _byte_progress(path) as progress, watching_reads(path, progress):
+        yield
 
 
 @contextmanager

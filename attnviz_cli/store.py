@@ -145,7 +145,7 @@ def convert(
     if target.exists() and not replace:
         raise AttnvizError(f"{quoted(str(target))} already exists; pass --force to replace it")
     start = time.perf_counter()
-    with _watching_reads(source, progress):
+    with watching_reads(source, progress):
         embeddings = load_file(source, fmt=fmt, trust_pickle=trust_pickle)
     kept = len(embeddings.words) if limit is None else min(limit, len(embeddings.words))
     words = list(embeddings.words[:kept])
@@ -159,7 +159,7 @@ def convert(
 
 
 @contextmanager
-def _watching_reads(path: Path, progress: Callable[[int, int], None] | None) -> Iterator[None]:
+def watching_reads(path: Path, progress: Callable[[int, int], None] | None) -> Iterator[None]:
     """While the body reads ``path``, report how far in it is (Linux: the open file's offset, from
     /proc/self/fdinfo); a no-op without a ``progress`` callback or where /proc is missing."""
     if progress is None or not Path("/proc/self/fdinfo").is_dir():

@@ -293,7 +293,7 @@ def test_convert_reports_progress_through_the_file(tmp_path):
     path = tmp_path / "big.txt"
     path.write_bytes(b"x" * 1_000_000)
     calls = []
-    with store._watching_reads(path, lambda done, total: calls.append((done, total))):
+    with store.watching_reads(path, lambda done, total: calls.append((done, total))):
         with path.open("rb") as handle:
             for _ in range(5):
                 handle.read(200_000)
@@ -302,3 +302,12 @@ def test_convert_reports_progress_through_the_file(tmp_path):
     assert calls[-1] == (1_000_000, 1_000_000) and all(total == 1_000_000 for _, total in calls)
     assert any(0 < done < 1_000_000 for done in offsets)  # seen part-way
     assert offsets[:-1] == sorted(offsets[:-1])
+
+
+def test_a_slow_file_gets_a_tip_to_convert_it(glove_txt, monkeypatch):
+    from attnviz_cli import cli
+
+    monkeypatch.setattr(cli, "SLOW_LOAD_SECONDS", 0.0)
+    result = run("inspect", "the river", "--vectors", str(glove_txt), "-f", "json", "--fields", "tokens")
+    assert result.exit_code == 0 and f"attn: tip: 'attn vectors convert {glove_txt} DIR' once" in result.stderr
+    assert "tip" not in run("inspect", "the river", "-f", "json", "--fields", "tokens").stderr  # the shipped set is fast
