@@ -15,10 +15,8 @@ import select
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import AttnvizError
 from .pipeline import inspect_sentences
@@ -28,6 +26,9 @@ from .render_json import dumps, error_record, inspection_record
 from .render_markdown import inspection_markdown
 from .results import Inspection, InspectOptions
 from .vectors import Embeddings
+
+if TYPE_CHECKING:  # the process machinery is imported by the streams that use it, not by one record
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 READ_SIZE = 1 << 16  # bytes per read: about a thousand ten-word lines
 BULK_LINES = 256  # a piece with fewer lines is done in this process, with no hand-off
@@ -161,6 +162,8 @@ class Turns:
 
     @classmethod
     def create(cls, fd: int) -> Turns:
+        from multiprocessing import get_context
+
         context = get_context("fork")
         return cls(fd, context.Condition(), context.Value("q", 0, lock=False), context.Value("b", 0, lock=False))
 
@@ -279,6 +282,9 @@ def stream_records(
                 if fd is not None:
                     sink.flush()
                     turns = Turns.create(fd)
+                from concurrent.futures import ProcessPoolExecutor
+                from multiprocessing import get_context
+
                 pool = ProcessPoolExecutor(
                     workers, mp_context=get_context("fork"), initializer=_start_worker, initargs=(job, turns)
                 )

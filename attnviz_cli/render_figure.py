@@ -27,7 +27,7 @@ def _matplotlib():
         import matplotlib
         from matplotlib.figure import Figure
     except ImportError as error:
-        raise AttnvizError("--save .svg/.png/.pdf needs matplotlib: pip install 'attnviz-cli[plot]' (in a source tree: pip install '.[plot]')") from error
+        raise AttnvizError("--save .svg/.png/.pdf needs matplotlib, which attnviz depends on but cannot import here: pip install matplotlib") from error
     return matplotlib, Figure
 
 

@@ -422,3 +422,18 @@ def test_compare_with_weights_causal_and_other_vectors(tmp_path, glove_txt):
     expected = self_attention(x, heads=2, causal=True, **w).output[2]
     assert_allclose(first["output"], expected, rtol=1e-5)
     assert record["config"]["projections"] == "weights" and first["neighbors"] is None
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "jsonl"])
+def test_heavy_libraries_stay_off_the_start_up_path(fmt):
+    # gensim (other vector files), matplotlib (--save), threadpoolctl (long inputs), Rich (tables only)
+    code = (
+        "import sys; from attnviz_cli.cli import app\n"
+        "try: app(['inspect', 'the river bank', '-f', sys.argv[1]])\n"
+        "except SystemExit: pass\n"
+        "heavy = ['gensim', 'matplotlib', 'threadpoolctl', 'scipy', 'playwright', 'concurrent.futures']\n"
+        "print(','.join(m for m in heavy + ['rich'] if m in sys.modules), file=sys.stderr)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, fmt], capture_output=True, text=True, check=True)
+    loaded = done.stderr.strip().split(",") if done.stderr.strip() else []
+    assert loaded == (["rich"] if fmt == "table" else [])
