@@ -146,16 +146,15 @@ def convert(
         raise AttnvizError(f"{quoted(str(target))} already exists; pass --force to replace it")
     start = time.perf_counter()
     with watching_reads(source, progress):
-        embeddings = load_file(source, fmt=fmt, trust_pickle=trust_pickle)
-    kept = len(embeddings.words) if limit is None else min(limit, len(embeddings.words))
-    words = list(embeddings.words[:kept])
+        embeddings = load_file(source, fmt=fmt, trust_pickle=trust_pickle, limit=limit)
+    words = list(embeddings.words)
     meta = {
         "name": target.name, "lowercase": embeddings.lowercase,
-        "source": {"file": source.name, "size_bytes": source.stat().st_size, "words_in_file": len(embeddings.words),
-                   "limit": limit, "subwords_dropped": embeddings.subword is not None},
+        "source": {"file": source.name, "size_bytes": source.stat().st_size, "limit": limit,
+                   "subwords_dropped": embeddings.subword is not None},
     }
-    write_set(target, embeddings.vectors[:kept], words, meta, replace=replace)
-    return Converted(target, kept, embeddings.dim, str(embeddings.vectors.dtype), time.perf_counter() - start)
+    write_set(target, embeddings.vectors, words, meta, replace=replace)
+    return Converted(target, len(words), embeddings.dim, str(embeddings.vectors.dtype), time.perf_counter() - start)
 
 
 @contextmanager

@@ -271,8 +271,9 @@ def detect_format(path: Path) -> str:
     )
 
 
-def _read_with_gensim(path: Path, fmt: str):
-    """A gensim KeyedVectors for ``path`` in format ``fmt``; gensim is imported here and only here."""
+def _read_with_gensim(path: Path, fmt: str, limit: int | None = None):
+    """A gensim KeyedVectors for ``path`` in format ``fmt``; gensim is imported here and only here.
+    ``limit``: read only the first rows of a word2vec or GloVe file (the others have no such option)."""
     from gensim.models import KeyedVectors
     from gensim.models.fasttext import load_facebook_vectors
 
@@ -284,12 +285,13 @@ def _read_with_gensim(path: Path, fmt: str):
         loaded = SaveLoad.load(str(path))
         return getattr(loaded, "wv", loaded)
     return KeyedVectors.load_word2vec_format(
-        str(path), binary=fmt == "word2vec-binary", no_header=fmt == "glove", unicode_errors="replace"
+        str(path), binary=fmt == "word2vec-binary", no_header=fmt == "glove", unicode_errors="replace", limit=limit
     )
 
 
-def load_file(path: Path, *, fmt: str | None = None, trust_pickle: bool = False) -> Embeddings:
-    """Embeddings read from a word2vec, GloVe, fastText or (trusted) gensim file."""
+def load_file(path: Path, *, fmt: str | None = None, trust_pickle: bool = False, limit: int | None = None) -> Embeddings:
+    """Embeddings read from a word2vec, GloVe, fastText or (trusted) gensim file; with ``limit``, only
+    its first words (word2vec and GloVe files are then read no further than those rows)."""
     if fmt is not None and fmt not in FORMATS:
         raise AttnvizError(f"unknown vectors format {quoted(fmt)}; choose one of {', '.join(FORMATS)}")
     if fmt is None:
@@ -302,22 +304,25 @@ def load_file(path: Path, *, fmt: str | None = None, trust_pickle: bool = False)
             "pass --trust-pickle only if you made it or trust who did, or convert it to word2vec format"
         )
     if fmt in ("glove", "word2vec"):
-        _check_text_rows(path, fmt)
+        _check_text_rows(path, fmt, limit)
     try:
-        kv = _read_with_gensim(path, fmt)
+        kv = _read_with_gensim(path, fmt, limit)
     except Exception as error:  # gensim raises many types; the user needs one line, not a traceback
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise AttnvizError(f"vectors file {quoted(str(path))} cannot be read as {fmt}: {reason}") from error
-    return _from_keyed_vectors(kv, path, fmt)
+    return _from_keyed_vectors(kv, path, fmt, limit)
 
 
-def _check_text_rows(path: Path, fmt: str) -> None:
-    """Refuse a text file whose rows differ in width: gensim would silently broadcast a short row."""
+def _check_text_rows(path: Path, fmt: str, limit: int | None = None) -> None:
+    """Refuse a text file whose rows differ in width (gensim would silently broadcast a short row),
+    looking at the first ``limit`` rows only when given."""
     with _open_maybe_gzip(path) as handle:
         expected, first = None, 1
         if fmt == "word2vec":
             expected, first = int(handle.readline().split()[1]) + 1, 2
         for number, line in enumerate(handle, first):
+            if limit is not None and number - first >= limit:
+                return
             fields = len(line.split())
             if fields == 0:
                 continue
@@ -330,9 +335,9 @@ def _check_text_rows(path: Path, fmt: str) -> None:
                 )
 
 
-def _from_keyed_vectors(kv, path: Path, fmt: str) -> Embeddings:
-    vectors = np.asarray(kv.vectors)
-    words = list(kv.index_to_key)
+def _from_keyed_vectors(kv, path: Path, fmt: str, limit: int | None = None) -> Embeddings:
+    vectors = np.asarray(kv.vectors)[:limit]
+    words = list(kv.index_to_key[:limit])
     if vectors.ndim != 2 or vectors.shape[0] == 0 or vectors.shape[1] == 0 or vectors.shape[0] != len(words):
         raise AttnvizError(f"vectors file {quoted(str(path))} holds no usable vectors (shape {vectors.shape})")
     if not np.isfinite(vectors).all():

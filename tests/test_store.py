@@ -76,7 +76,25 @@ def test_limit_keeps_the_first_words(glove_txt, tmp_path):
     assert list(loaded.words) == FILE_WORDS[:3]
     assert_array_equal(loaded.vectors, FILE_VECTORS[:3])
     meta = json.loads((tmp_path / "out" / "meta.json").read_text())
-    assert meta["vocab_size"] == 3 and meta["source"]["words_in_file"] == 6 and meta["source"]["limit"] == 3
+    assert meta["vocab_size"] == 3 and meta["source"]["limit"] == 3
+
+
+@pytest.mark.parametrize("fixture", ["glove_txt", "word2vec_txt"])
+def test_limit_reads_no_further_than_the_rows_kept(fixture, request, tmp_path):
+    # a broken row after the kept ones: it would be refused if it were read
+    path = request.getfixturevalue(fixture)
+    path.write_text(path.read_text() + "broken 1.0\n")
+    with pytest.raises(AttnvizError, match="ragged"):
+        convert(path, tmp_path / "all")
+    convert(path, tmp_path / "out", limit=4)
+    assert_array_equal(load_set(tmp_path / "out").vectors, FILE_VECTORS[:4])
+
+
+def test_limit_also_cuts_formats_read_whole(fasttext_bin, tmp_path):
+    whole = load_file(fasttext_bin)
+    convert(fasttext_bin, tmp_path / "out", limit=3)
+    assert list(load_set(tmp_path / "out").words) == list(whole.words[:3])
+    assert_array_equal(load_set(tmp_path / "out").vectors, whole.vectors[:3])
 
 
 def test_a_converted_set_is_loaded_by_path_without_gensim(glove_txt, tmp_path):
