@@ -83,24 +83,31 @@ def write_set(folder: Path, vectors: np.ndarray, words: list[str], meta: dict, *
         raise AttnvizError(f"the word {quoted(bad)} is empty or holds a line break; a vectors set cannot store it")
     if folder.exists() and not replace:
         raise AttnvizError(f"{quoted(str(folder))} already exists; pass --force to replace it")
-    folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
     try:
-        staging.mkdir()
-        with (staging / "vectors.npy").open("wb") as handle:
-            np.save(handle, np.ascontiguousarray(vectors), allow_pickle=False)
-            _flush(handle)
-        with (staging / "vocab.txt").open("w", encoding="utf-8", newline="\n") as handle:
-            handle.write("".join(w + "\n" for w in words))
-            _flush(handle)
-        full_meta = {"format": SET_FORMAT, **meta, "dim": int(vectors.shape[1]), "vocab_size": len(words), "dtype": str(vectors.dtype)}
-        with (staging / "meta.json").open("w", encoding="utf-8") as handle:  # last: the mark of a whole set
-            handle.write(json.dumps(full_meta, indent=2, ensure_ascii=False) + "\n")
-            _flush(handle)
-        _swap_in(staging, folder)
+        _write_staged(staging, folder, vectors, words, meta)
+    except OSError as error:
+        raise AttnvizError(f"cannot write {quoted(str(folder))}: {error.strerror or error}") from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_staged(staging: Path, folder: Path, vectors: np.ndarray, words: list[str], meta: dict) -> None:
+    """The set's three files into ``staging``, each synced to disk, then ``staging`` renamed to ``folder``."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    with (staging / "vectors.npy").open("wb") as handle:
+        np.save(handle, np.ascontiguousarray(vectors), allow_pickle=False)
+        _flush(handle)
+    with (staging / "vocab.txt").open("w", encoding="utf-8", newline="\n") as handle:
+        handle.write("".join(w + "\n" for w in words))
+        _flush(handle)
+    full_meta = {"format": SET_FORMAT, **meta, "dim": int(vectors.shape[1]), "vocab_size": len(words), "dtype": str(vectors.dtype)}
+    with (staging / "meta.json").open("w", encoding="utf-8") as handle:  # last: the mark of a whole set
+        handle.write(json.dumps(full_meta, indent=2, ensure_ascii=False) + "\n")
+        _flush(handle)
+    _swap_in(staging, folder)
 
 
 def _flush(handle) -> None:

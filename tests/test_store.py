@@ -311,11 +311,10 @@ def test_convert_reports_progress_through_the_file(tmp_path):
     path = tmp_path / "big.txt"
     path.write_bytes(b"x" * 1_000_000)
     calls = []
-    with store.watching_reads(path, lambda done, total: calls.append((done, total))):
-        with path.open("rb") as handle:
-            for _ in range(5):
-                handle.read(200_000)
-                time.sleep(0.15)  # the watcher looks every 0.1 s
+    with store.watching_reads(path, lambda done, total: calls.append((done, total))), path.open("rb") as handle:
+        for _ in range(5):
+            handle.read(200_000)
+            time.sleep(0.15)  # the watcher looks every 0.1 s
     offsets = [done for done, _ in calls]
     assert calls[-1] == (1_000_000, 1_000_000) and all(total == 1_000_000 for _, total in calls)
     assert any(0 < done < 1_000_000 for done in offsets)  # seen part-way
@@ -329,3 +328,14 @@ def test_a_slow_file_gets_a_tip_to_convert_it(glove_txt, monkeypatch):
     result = run("inspect", "the river", "--vectors", str(glove_txt), "-f", "json", "--fields", "tokens")
     assert result.exit_code == 0 and f"attn: tip: 'attn vectors convert {glove_txt} DIR' once" in result.stderr
     assert "tip" not in run("inspect", "the river", "-f", "json", "--fields", "tokens").stderr  # the shipped set is fast
+
+
+def test_a_failing_disk_is_one_line_and_leaves_nothing(glove_txt, tmp_path, monkeypatch):
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "save", full_disk)
+    result = run("vectors", "convert", str(glove_txt), str(tmp_path / "out"))
+    assert result.exit_code == 1
+    assert result.stderr == f"attn: error: cannot write '{tmp_path / 'out'}': No space left on device\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [glove_txt.name]
