@@ -19,6 +19,7 @@ from .results import Inspection
 FIGURE_FORMATS = ("svg", "png", "pdf")
 VALUES_UP_TO = 12  # tokens: up to this many, each cell shows its weight
 MAX_COLUMNS = 4  # panels per row for many heads
+MAX_PANEL_INCHES = 12.0  # a panel never grows past this: at 200 dpi a figure stays far below 2^16 pixels
 TITLE_CHARS = 90
 
 
@@ -56,7 +57,7 @@ def save_figure(inspection: Inspection, path: Path, *, dpi: int = 200, fmt: str 
     T, heads = len(tokens), attention.heads
     rows, columns = grid(heads)
     cell = 0.42 if T <= VALUES_UP_TO else max(0.12, 5.0 / T)  # inches per cell
-    panel = max(2.6, T * cell + 1.2)
+    panel = min(max(2.6, T * cell + 1.2), MAX_PANEL_INCHES)  # long inputs: smaller cells, not a huge figure
     style = {"svg.fonttype": "none", "svg.hashsalt": "attnviz", "pdf.fonttype": 42, "font.size": 9}
     with matplotlib.rc_context(style):
         figure = Figure(figsize=(columns * panel + 1.0, rows * panel + 0.9), layout="constrained")

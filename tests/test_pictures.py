@@ -274,3 +274,16 @@ def test_the_committed_examples_parse(name, heads):
     assert len(panels(folder / f"{name}.svg")) == heads + 1
     with Image.open(folder / f"{name}.png") as image:
         assert image.format == "PNG" and image.size[0] > 600
+
+
+def test_long_inputs_shrink_the_cells_not_grow_the_figure(glove, tmp_path):
+    from PIL import Image
+
+    from attnviz_cli.render_figure import MAX_COLUMNS, MAX_PANEL_INCHES
+
+    words = [w for w in glove.words[:3000] if w.isalpha()]
+    long = inspection(glove, " ".join(words[(i * 37) % len(words)] for i in range(200)), heads=10, max_tokens=1000)
+    save_figure(long, tmp_path / "long.png", dpi=30)
+    with Image.open(tmp_path / "long.png") as image:
+        assert image.size[0] <= (MAX_COLUMNS * MAX_PANEL_INCHES + 1.0) * 30  # 25 inches a panel uncapped
+        assert image.size[1] <= (3 * MAX_PANEL_INCHES + 0.9) * 30
