@@ -61,7 +61,7 @@ class Rendered:
     """A run of lines rendered: the records, the notes for stderr, how many lines were done, and the
     error that stopped the run (with its line number), if one did."""
 
-    data: bytes
+    data: tuple[bytes, ...]  # the records, one piece each: written with one writev, never joined
     notes: tuple[str, ...]
     count: int = 0  # lines rendered (records or skipped-line reports)
     error: str | None = None
@@ -87,18 +87,18 @@ def render_lines(job: Job, lines: Numbered) -> Rendered:
     try:
         results = inspect_sentences([sentence for _, sentence in lines], job.embeddings, job.projections, job.options)
     except AttnvizError as error:  # options that fail for every sentence
-        return Rendered(b"", (), 0, f"line {lines[0][0]}: {error}")
+        return Rendered((), (), 0, f"line {lines[0][0]}: {error}")
     for done, ((number, sentence), result) in enumerate(zip(lines, results, strict=True)):
         if isinstance(result, AttnvizError):
             if job.output.on_error != "skip":
-                return Rendered(b"".join(records), tuple(notes), done, f"line {number}: {result}")
+                return Rendered(tuple(records), tuple(notes), done, f"line {number}: {result}")
             notes.append(f"line {number} skipped: {result}")
             if job.output.fmt == "jsonl":
                 records.append(dumps(error_record(number, sentence, str(result))))
             continue
         notes += (f"line {number}: {note}" for note in result.notes)
         records.append(render_record(result, job.output, number))
-    return Rendered(b"".join(records), tuple(notes), len(lines))
+    return Rendered(tuple(records), tuple(notes), len(lines))
 
 
 # ---- reading -----------------------------------------------------------------------------------------
@@ -182,13 +182,25 @@ class Turns:
         with self.condition:
             self.next_task.value = task + 1
             self.condition.notify_all()
-        return Rendered(b"", rendered.notes, rendered.count, rendered.error, broken)
+        return Rendered((), rendered.notes, rendered.count, rendered.error, broken)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+IOV_MAX = 1024  # buffers per writev call that every POSIX system accepts
+
+
+def _write_all(fd: int, pieces: tuple[bytes, ...]) -> None:
+    """Write ``pieces`` in order with as few system calls as the kernel allows, without joining them."""
+    views = [memoryview(piece) for piece in pieces if piece]
+    first = 0
+    while first < len(views):
+        written = os.writev(fd, views[first : first + IOV_MAX])
+        while written:  # drop what was written: whole pieces, then the front of a partly written one
+            if written >= len(views[first]):
+                written -= len(views[first])
+                first += 1
+            else:
+                views[first] = views[first][written:]
+                written = 0
 
 
 _worker_state: tuple[Job, Turns | None] | None = None  # set once in each worker process by _start_worker
@@ -245,7 +257,8 @@ def stream_records(
 
     def emit(rendered: Rendered) -> None:
         nonlocal done
-        sink.write(rendered.data)
+        for piece in rendered.data:
+            sink.write(piece)
         for note in rendered.notes:
             report(note)
         done += rendered.count

@@ -126,3 +126,15 @@ def test_a_record_is_the_same_byte_for_byte_alone_or_in_a_batch(glove, causal):
     for sentence, batched in zip(sentences[::37], together[::37], strict=True):
         alone = inspect_sentence(sentence, glove, random_xavier(50, 2), options)
         assert dumps(inspection_record(batched)) == dumps(inspection_record(alone))
+
+
+def test_write_all_survives_short_writes(tmp_path, monkeypatch):
+    # The kernel may take part of a writev: the rest, from the middle of a piece, must follow in order.
+    from attnviz_cli import batch
+
+    real_writev = os.writev
+    monkeypatch.setattr(batch.os, "writev", lambda fd, buffers: real_writev(fd, [bytes(buffers[0])[:7]]))
+    pieces = tuple(f"record {i} ".encode() * (i % 4) for i in range(40))  # some empty
+    with open(tmp_path / "out", "wb") as handle:
+        batch._write_all(handle.fileno(), pieces)
+    assert (tmp_path / "out").read_bytes() == b"".join(pieces)
