@@ -173,6 +173,30 @@ def test_summary_of_a_batch_is_each_sequence_alone(small_blocks):
         assert_array_equal(summaries.top_keys[b], summary.top_keys)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 300), st.integers(1, 12), st.integers(1, 3), st.booleans())
+def test_any_cut_of_the_work_gives_the_same_attention(seed, block_elements, matmul_rows, threads, summary):
+    # However the engine cuts rows into blocks and pieces, and on however many threads, the numbers are
+    # those of the plain run (to rounding: BLAS may add in another order for another matrix shape).
+    case = random_case(seed % 12) | {"x": np.random.default_rng(seed).standard_normal((2, 7, 6)), "heads": 2}
+    case |= {name: None for name in ("wq", "wk", "wv", "wo")} if seed % 2 else {
+        name: np.random.default_rng(seed + 1).standard_normal((6, 6)) for name in ("wq", "wk", "wv", "wo")
+    }
+    plain = self_attention(**case)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(core, "BLOCK_ELEMENTS", block_elements)
+        patch.setattr(core, "MATMUL_ROWS", matmul_rows)
+        patch.setattr(core, "THREADED_ELEMENTS", 1)
+        if summary:
+            cut, _ = attention_summary(**case, threads=threads)
+            names = ("queries", "keys", "values", "head_outputs", "output")
+        else:
+            cut = self_attention(**case, threads=threads)
+            names = ("queries", "keys", "values", "scores", "weights", "head_outputs", "output")
+    for name in names:
+        assert_allclose(getattr(cut, name), getattr(plain, name), rtol=1e-12, atol=1e-12, err_msg=name)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_thread_count_changes_no_bit(small_blocks, dtype):
     # The work is cut the same way whatever the thread count: only who does each piece changes.
