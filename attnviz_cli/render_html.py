@@ -61,9 +61,9 @@ _TEMPLATE = """<!doctype html>
 <h1>attnviz</h1>
 <p id="sentence"></p>
 <p id="config"></p>
-<div class="controls"><label>Head <select id="head"></select></label><span>hover a cell for its numbers</span></div>
+<div class="controls"><label>Head <select id="head"></select></label><span>hover a cell for its numbers, or focus the grid and use the arrow keys</span></div>
 <h2>Weights (softmax of the scores; rows sum to 1)</h2>
-<div id="heatmap" role="grid" aria-label="attention weights"></div>
+<div id="heatmap" role="grid" aria-label="attention weights" tabindex="0"></div>
 <div id="tooltip" role="status" aria-live="polite"></div>
 <h2>Lines between tokens</h2>
 <p>Each query (left) sends a line to every key (right), as strong as its weight. Hover a token on the left to see only its lines.</p>
@@ -111,14 +111,34 @@ function drawHeatmap(h) {
       const cell = el("div", {className: score === null ? "cell masked" : "cell", role: "gridcell"}, score === null ? "×" : weight.toFixed(2));
       cell.dataset.query = String(i); cell.dataset.key = String(j);
       if (score !== null) { cell.style.background = viridis(weight); cell.style.color = weight > 0.55 ? "#000" : "#fff"; }
-      cell.addEventListener("mouseenter", () => {
-        tip.textContent = `head ${h + 1}: query ${label(i)} → key ${label(j)}: score ${fmt(score)}, weight ${fmt(score === null ? null : weight)}`;
-      });
+      cell.addEventListener("mouseenter", () => show(h, i, j));
       grid.appendChild(cell);
     }
   }
   tip.textContent = "";
+  if (active) {
+    grid.querySelector(`.cell[data-query="${active[0]}"][data-key="${active[1]}"]`).classList.add("active");
+    show(h, active[0], active[1]);
+  }
 }
+
+let active = null;  // [query, key] of the cell chosen with the keyboard
+function show(h, i, j) {
+  const head = record.heads[h], score = head.scores[i][j], weight = head.weights[i][j];
+  document.getElementById("tooltip").textContent =
+    `head ${h + 1}: query ${label(i)} → key ${label(j)}: score ${fmt(score)}, weight ${fmt(score === null ? null : weight)}`;
+}
+const heatmap = document.getElementById("heatmap");
+heatmap.addEventListener("keydown", (event) => {
+  const moves = {ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1]};
+  if (!(event.key in moves)) return;
+  event.preventDefault();
+  const [di, dj] = moves[event.key];
+  active = active ? [Math.min(T - 1, Math.max(0, active[0] + di)), Math.min(T - 1, Math.max(0, active[1] + dj))] : [0, 0];
+  heatmap.querySelectorAll(".cell.active").forEach((c) => c.classList.remove("active"));
+  heatmap.querySelector(`.cell[data-query="${active[0]}"][data-key="${active[1]}"]`).classList.add("active");
+  show(Number(select.value), active[0], active[1]);
+});
 
 function drawLines(h) {
   const head = record.heads[h], svg = document.getElementById("lines"), NS = "http://www.w3.org/2000/svg";

@@ -241,6 +241,22 @@ def test_hover_shows_the_numbers_and_switching_heads_changes_them(glove, open_pa
     assert problems == []
 
 
+def test_arrow_keys_walk_the_grid(glove, open_page):
+    result = inspection(glove, heads=2)
+    page, problems = open_page(result)
+    page.focus("#heatmap")
+    for key in ["ArrowDown"] + ["ArrowDown"] * 5 + ["ArrowRight"] * 4 + ["ArrowDown"]:  # first press: cell (0, 0)
+        page.keyboard.press(key)
+    text = page.text_content("#tooltip")
+    assert text.startswith("head 1: query 5 bank → key 4 river")  # clamped at the last row
+    assert float(text.split("weight ")[1]) == pytest.approx(float(result.attention.weights[0, 5, 4]), abs=5e-5)
+    assert page.locator("#heatmap .cell.active").count() == 1
+    page.select_option("#head", "1")  # the chosen cell stays chosen in the other head
+    assert page.text_content("#tooltip").startswith("head 2: query 5 bank → key 4 river")
+    assert page.locator('#heatmap .cell.active[data-query="5"][data-key="4"]').count() == 1
+    assert problems == []
+
+
 def test_focus_steps_appear_with_a_row_per_key(glove, open_page):
     page, problems = open_page(inspection(glove, heads=2, focus="bank"))
     assert page.is_visible("#focus-section")
