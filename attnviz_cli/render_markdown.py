@@ -27,11 +27,19 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _matrix(tokens: tuple[str, ...], cells: list[list[str]], extra_header: str | None = None, extra: list[str] | None = None) -> list[str]:
+def _label(i: int, token: str, subword: tuple[int, ...]) -> str:
+    """ "3 bank", or "3\\~bank" for a token built from subwords, as the terminal tables mark it."""
+    return f"{i}\\~{md_escape(token)}" if i in subword else f"{i} {md_escape(token)}"
+
+
+def _matrix(
+    tokens: tuple[str, ...], cells: list[list[str]], subword: tuple[int, ...] = (),
+    extra_header: str | None = None, extra: list[str] | None = None,
+) -> list[str]:
     header = ["query \\\\ key", *(md_escape(t) for t in tokens)] + ([extra_header] if extra_header else [])
     lines = [_row(header), _row(["---", *(["---:"] * len(tokens))] + (["---"] if extra_header else []))]
     for i, token in enumerate(tokens):
-        lines.append(_row([f"{i} {md_escape(token)}", *cells[i]] + ([extra[i]] if extra else [])))
+        lines.append(_row([_label(i, token, subword), *cells[i]] + ([extra[i]] if extra else [])))
     return lines
 
 
@@ -43,6 +51,9 @@ def inspection_markdown(inspection: Inspection, *, dims: int = 6) -> str:
         f"### {md_escape(' '.join(inspection.sentence.split()))}", "",
         f"Vectors {md_escape(c.vectors.name)} ({c.vectors.dim}d, {c.vectors.vocab_size:,} words) · " + " · ".join(how), "",
     ]
+    if inspection.subword:
+        built = ", ".join(f"{md_escape(tokens[p])} at {p}" for p in inspection.subword)
+        lines += [f"Built from subwords (not in the vocabulary; marked \\~): {built}", ""]
     if inspection.dropped:
         lines += ["Dropped (not in the vocabulary): " + ", ".join(f"{md_escape(d.token)} at {d.position}" for d in inspection.dropped), ""]
     what = "q·k/√d_k" if c.scale else "q·k"
@@ -57,14 +68,14 @@ def inspection_markdown(inspection: Inspection, *, dims: int = 6) -> str:
         ]
         entropy = inspection.summaries[h].entropy_bits
         extra = [f"{md_escape(tokens[strongest[i]])} ({entropy[i]:.2f} bits)" for i in range(len(tokens))]
-        lines += [f"#### Head {h + 1}/{attention.heads}: scores ({what})", "", *_matrix(tokens, score_cells), ""]
+        lines += [f"#### Head {h + 1}/{attention.heads}: scores ({what})", "", *_matrix(tokens, score_cells, inspection.subword), ""]
         lines += [f"#### Head {h + 1}/{attention.heads}: weights (softmax; strongest in bold)", ""]
-        lines += [*_matrix(tokens, weight_cells, "strongest (entropy)", extra), ""]
+        lines += [*_matrix(tokens, weight_cells, inspection.subword, "strongest (entropy)", extra), ""]
     output = attention.output
     shown = min(dims, output.shape[1])
     lines += [f"#### Contextualized vectors ({shown} of {output.shape[1]} components)", ""]
     lines.append(_row(["token", *(f"[{k}]" for k in range(shown)), "norm"]))
     lines.append(_row(["---", *(["---:"] * (shown + 1))]))
     for i, token in enumerate(tokens):
-        lines.append(_row([f"{i} {md_escape(token)}", *(f"{v:.3f}" for v in output[i, :shown]), f"{np.linalg.norm(output[i]):.3f}"]))
+        lines.append(_row([_label(i, token, inspection.subword), *(f"{v:.3f}" for v in output[i, :shown]), f"{np.linalg.norm(output[i]):.3f}"]))
     return "\n".join(lines) + "\n\n"

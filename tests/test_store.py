@@ -287,6 +287,9 @@ def test_tokens_built_from_subwords_are_marked_in_tables_and_json(fasttext_bin):
     jsonschema.validate(record, schema)
     plain = json.loads(run("inspect", "the river flows", "--vectors", str(fasttext_bin), "-f", "json").stdout)
     assert "subword" not in plain
+    markdown = run("inspect", "the riverbanks flows", "--vectors", str(fasttext_bin), "-f", "markdown").stdout
+    assert "Built from subwords (not in the vocabulary; marked \\~): riverbanks at 1" in markdown
+    assert "| 1\\~riverbanks | " in markdown and "| 0 the | " in markdown
 
 
 def test_vectors_json_follows_its_schema(fasttext_bin, glove_txt, own_cache):
