@@ -42,6 +42,8 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     The row maximum is subtracted before ``exp`` so large scores cannot overflow; -inf (a mask) gives a
     weight of exactly 0. A row with nothing to attend to (all -inf) is an error, not NaN.
     """
+    scores = np.asarray(scores)
+    scores = scores.astype(compute_dtype(scores), copy=False)  # integers: float64, as self_attention
     weights = np.empty_like(scores)
     softmax_into(scores, weights)
     return weights

@@ -36,6 +36,11 @@ def test_softmax_of_known_rows():
     assert_allclose(masked, [[0.5, 0.0, 0.5]], rtol=1e-15)
 
 
+def test_softmax_of_integers_and_lists_is_float64():
+    weights = softmax([[0, 0], [1, 1]])
+    assert weights.dtype == np.float64 and weights.tolist() == [[0.5, 0.5], [0.5, 0.5]]
+
+
 def test_softmax_is_stable_for_huge_scores():
     weights = softmax(np.array([[1000.0, 1000.0 + math.log(3.0)], [-1e308, -1e308]]))
     assert_allclose(weights, [[0.25, 0.75], [0.5, 0.5]], rtol=1e-12)
