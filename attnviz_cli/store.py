@@ -81,8 +81,7 @@ def write_set(folder: Path, vectors: np.ndarray, words: list[str], meta: dict, *
     bad = next((w for w in words if not w or "\n" in w or "\r" in w), None)
     if bad is not None:
         raise AttnvizError(f"the word {quoted(bad)} is empty or holds a line break; a vectors set cannot store it")
-    if folder.exists() and not replace:
-        raise AttnvizError(f"{quoted(str(folder))} already exists; pass --force to replace it")
+    _check_target(folder, replace)
     staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
     try:
         _write_staged(staging, folder, vectors, words, meta)
@@ -90,6 +89,17 @@ def write_set(folder: Path, vectors: np.ndarray, words: list[str], meta: dict, *
         raise AttnvizError(f"cannot write {quoted(str(folder))}: {error.strerror or error}") from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_target(folder: Path, replace: bool) -> None:
+    """Refuse to write over anything but a vectors set, and over one only when ``replace`` says so:
+    --force must never delete a folder of the user's that merely has the name."""
+    if not folder.exists() and not folder.is_symlink():
+        return
+    if not (folder.is_dir() and not folder.is_symlink() and is_set(folder)):
+        raise AttnvizError(f"{quoted(str(folder))} already exists and is not a vectors set; choose another name")
+    if not replace:
+        raise AttnvizError(f"{quoted(str(folder))} already exists; pass --force to replace it")
 
 
 def _write_staged(staging: Path, folder: Path, vectors: np.ndarray, words: list[str], meta: dict) -> None:
@@ -149,8 +159,7 @@ def convert(
     that way). ``progress(done_bytes, total_bytes)`` is called while the file is read."""
     if limit is not None and limit < 1:
         raise AttnvizError(f"--limit must be at least 1, got {limit}")
-    if target.exists() and not replace:
-        raise AttnvizError(f"{quoted(str(target))} already exists; pass --force to replace it")
+    _check_target(target, replace)
     start = time.perf_counter()
     with watching_reads(source, progress):
         embeddings = load_file(source, fmt=fmt, trust_pickle=trust_pickle, limit=limit)

@@ -143,10 +143,23 @@ def test_an_interrupted_replace_keeps_the_old_set(glove_txt, tmp_path, monkeypat
     assert list(load_set(target).words) == FILE_WORDS
 
 
-def test_an_existing_target_needs_force(glove_txt, tmp_path):
-    (tmp_path / "out").mkdir()
+def test_an_existing_set_needs_force(glove_txt, tmp_path):
+    convert(glove_txt, tmp_path / "out", limit=2)
     with pytest.raises(AttnvizError, match="already exists; pass --force"):
         convert(glove_txt, tmp_path / "out")
+
+
+@pytest.mark.parametrize("make", [lambda p: p.mkdir(), lambda p: p.write_text("mine"), lambda p: p.symlink_to(p.parent)])
+def test_force_never_replaces_what_is_not_a_vectors_set(make, glove_txt, tmp_path):
+    # a user's folder or file that merely has the name survives, --force or not
+    target = tmp_path / "precious"
+    make(target)
+    (tmp_path / "keep.txt").write_text("keep")
+    for replace in (False, True):
+        with pytest.raises(AttnvizError, match="already exists and is not a vectors set"):
+            convert(glove_txt, target, replace=replace)
+    assert target.exists() or target.is_symlink()
+    assert (tmp_path / "keep.txt").read_text() == "keep"
 
 
 def test_words_a_line_file_cannot_hold_are_refused(tmp_path):
@@ -257,6 +270,8 @@ def test_vectors_convert_and_list(glove_txt, own_cache):
     assert result.exit_code == 0 and "6 words x 4 (float32)" in result.stderr and result.stdout == ""
     again = run("vectors", "convert", str(glove_txt), str(own_cache / "small"))
     assert again.exit_code == 1 and "already exists; pass --force" in again.stderr
+    home = run("vectors", "convert", str(glove_txt), str(own_cache.parent), "--force")
+    assert home.exit_code == 1 and "is not a vectors set" in home.stderr and own_cache.parent.is_dir()
     assert run("vectors", "convert", str(glove_txt), str(own_cache / "small"), "--force", "--limit", "2").exit_code == 0
     listed = json.loads(run("vectors", "list", "-f", "json").stdout)["sets"]
     assert [(s["name"], s["status"], s["vocab_size"]) for s in listed if s["status"] in ("shipped", "cached")] == [
