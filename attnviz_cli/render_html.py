@@ -1,8 +1,9 @@
 """Inspection -> one self-contained HTML page: a head selector, the weights heatmap with hover details,
 the "lines between tokens" view, and the focus steps. Inline CSS and JavaScript, no CDN, no network:
 a Content-Security-Policy of ``default-src 'none'`` makes the browser refuse any request the page
-might try. The data is the ``attnviz.inspect/1`` record itself, embedded as JSON and only ever put
-into the page as text (``textContent``), never as markup.
+might try. The data is an ``attnviz.inspect/1`` record (the fields the page shows, as ``--fields``
+would keep them), embedded as JSON and only ever put into the page as text (``textContent``), never
+as markup.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from .render_json import dumps, inspection_record
 from .results import Inspection
 
 
+PAGE_FIELDS = ("sentence", "tokens", "config", "scores", "weights", "focus")  # what the page shows
+
+
 def _embedded_json(inspection: Inspection) -> str:
-    """The record as JSON that is safe inside <script>: '<' is escaped, so '</script>' cannot occur."""
-    data = dumps(inspection_record(inspection)).decode("utf-8").rstrip("\n")
+    """The record's fields the page shows, as JSON that is safe inside <script>: '<' is escaped, so
+    '</script>' cannot occur."""
+    data = dumps(inspection_record(inspection, PAGE_FIELDS)).decode("utf-8").rstrip("\n")
     return data.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
@@ -69,7 +74,7 @@ _TEMPLATE = """<!doctype html>
 <p>Each query (left) sends a line to every key (right), as strong as its weight. Hover a token on the left to see only its lines.</p>
 <svg id="lines" role="img" aria-label="attention as lines between tokens"></svg>
 <section id="focus-section" hidden><h2>Focus, step by step</h2><div id="focus"></div></section>
-<footer>Made by attnviz. The numbers are the attnviz.inspect/1 record embedded in this page (view source).</footer>
+<footer>Made by attnviz. The numbers are an attnviz.inspect/1 record (the fields shown here), embedded in this page: view source.</footer>
 <script type="application/json" id="data">{{DATA}}</script>
 <script>
 "use strict";

@@ -155,6 +155,8 @@ def test_html_embeds_the_inspect_record_and_needs_no_network(glove):
     assert (np.float32(embedded["heads"][1]["weights"]) == result.attention.weights[1]).all()  # exact float32
     assert embedded["heads"][1]["scores"][0][1] is None  # masked: null, as in JSON output
     assert embedded_record(page)["focus"][0]["token"] == "bank"
+    assert sorted(embedded) == ["config", "focus", "heads", "schema", "sentence", "tokens"]  # no inputs, outputs
+    assert sorted(embedded["heads"][0]) == ["head", "scores", "weights"]
     assert "default-src 'none'" in page  # the browser refuses any request the page might make
     assert " src=" not in page and "href=" not in page and "@import" not in page and "url(" not in page
 
