@@ -357,3 +357,39 @@ def test_a_failing_disk_is_one_line_and_leaves_nothing(glove_txt, tmp_path, monk
     assert result.exit_code == 1
     assert result.stderr == f"attn: error: cannot write '{tmp_path / 'out'}': No space left on device\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == [glove_txt.name]
+
+
+def test_convert_shows_a_progress_bar_on_a_terminal(tmp_path):
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    from attnviz_cli.cli import PROGRESS_BYTES
+
+    rng = np.random.default_rng(0)
+    source = tmp_path / "big.txt"
+    rows = rng.standard_normal((PROGRESS_BYTES // 300 + 1, 50)).astype(np.float32)
+    source.write_text("".join(f"w{i} " + " ".join(f"{v:.6g}" for v in row) + "\n" for i, row in enumerate(rows)))
+    assert source.stat().st_size >= PROGRESS_BYTES
+    primary, secondary = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "attnviz_cli", "vectors", "convert", str(source), str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=secondary,
+    )
+    os.close(secondary)
+    seen = b""
+    while select.select([primary], [], [], 60)[0]:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(primary)
+    assert child.wait(timeout=60) == 0 and child.stdout.read() == b""
+    assert b"reading" in seen and b"MB" in seen  # the bar, on the terminal
+    assert b"attn: wrote" in seen
+    np.testing.assert_allclose(load_set(tmp_path / "out").vectors, rows, rtol=1e-5, atol=1e-6)  # 6 digits written
