@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 
-from attnviz_cli import core
+from attnviz_cli import engine
 from attnviz_cli.analysis import head_summary
 from attnviz_cli.core import AttentionInputError, attention_summary, causal_mask, self_attention, softmax
 
@@ -113,9 +113,9 @@ def test_output_projection_maps_the_concatenated_heads():
 def small_blocks(monkeypatch):
     """Blocks of 8 scores, projections 3 rows at a time, threads for any input: every path of the
     blocked, threaded engine runs on inputs small enough for the plain-loop reference."""
-    monkeypatch.setattr(core, "BLOCK_ELEMENTS", 8)
-    monkeypatch.setattr(core, "MATMUL_ROWS", 3)
-    monkeypatch.setattr(core, "THREADED_ELEMENTS", 1)
+    monkeypatch.setattr(engine, "BLOCK_ELEMENTS", 8)
+    monkeypatch.setattr(engine, "MATMUL_ROWS", 3)
+    monkeypatch.setattr(engine, "THREADED_ELEMENTS", 1)
 
 
 def random_case(seed: int) -> dict:
@@ -189,9 +189,9 @@ def test_any_cut_of_the_work_gives_the_same_attention(seed, block_elements, matm
     }
     plain = self_attention(**case)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(core, "BLOCK_ELEMENTS", block_elements)
-        patch.setattr(core, "MATMUL_ROWS", matmul_rows)
-        patch.setattr(core, "THREADED_ELEMENTS", 1)
+        patch.setattr(engine, "BLOCK_ELEMENTS", block_elements)
+        patch.setattr(engine, "MATMUL_ROWS", matmul_rows)
+        patch.setattr(engine, "THREADED_ELEMENTS", 1)
         if summary:
             cut, _ = attention_summary(**case, threads=threads)
             names = ("queries", "keys", "values", "head_outputs", "output")
@@ -225,7 +225,7 @@ def test_matches_pytorch_multihead_attention_in_float32_on_threads():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(11)
     T, d_model, heads = 600, 64, 8
-    assert heads * T * T >= core.THREADED_ELEMENTS
+    assert heads * T * T >= engine.THREADED_ELEMENTS
     x = rng.standard_normal((T, d_model)).astype(np.float32)
     wq, wk, wv, wo = ((rng.standard_normal((d_model, d_model)) / 8).astype(np.float32) for _ in range(4))
     mha = torch.nn.MultiheadAttention(d_model, heads, bias=False)
