@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import AttnvizError, printable, quoted
+from .errors import AttnvizError, printable
 from .pipeline import compare_sentences, inspect_sentence
 from .projections import Projections, identity, load_weights, random_xavier
 from .render_json import check_fields, comparison_record, dumps, inspection_record, needs_matrices
@@ -176,22 +176,6 @@ def _parse_fields(fields: str | None, fmt: Enum) -> tuple[str, ...]:
     return names
 
 
-@contextmanager
-def _progress() -> Iterator[Callable[[int], None] | None]:
-    """A progress line on stderr while a stream runs: only when stderr is a terminal and stdout is not
-    (so it never mixes with the records or lands in a log)."""
-    if not sys.stderr.isatty() or sys.stdout.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    columns = (SpinnerColumn(), TextColumn("{task.completed:,} sentences"), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("attn", total=None)
-        yield lambda done: progress.update(task, completed=done)
-
-
 @app.command(epilog=EXAMPLES)
 def inspect(
     sentence: Annotated[str, typer.Argument(metavar="SENTENCE", help="The sentence to attend over, or - to read it from stdin (one per line with --format jsonl).")],
@@ -234,51 +218,34 @@ def inspect(
             from .batch import Job, OutputOptions, stream_records  # worker processes: only for streams
 
             output = OutputOptions(fmt=fmt.value, fields=kept_fields, dims=dims, on_error=on_error.value)
-            with _progress() as progress:
+            from .terminal import stream_progress
+
+            with stream_progress() as progress:
                 stream_records(Job(embeddings, chosen, options, output), sys.stdin.buffer, sys.stdout.buffer, _say, progress=progress)
             return
         if sentence == "-":
             sentence = sys.stdin.buffer.read().decode("utf-8", errors="replace").strip()
         inspection = inspect_sentence(sentence, embeddings, chosen, options)
-        for path in saves:
-            _save(inspection, path, dpi)
+        if saves:
+            from .saving import save
+
+            for path in saves:
+                save(inspection, path, dpi)
+                _say(f"saved {printable(str(path))}")
         _write(inspection, fmt, dims, kept_fields)
 
 
-SAVE_FORMATS = ("svg", "png", "pdf", "html")
-
-
 def _check_saves(paths: list[Path], *, streamed: bool) -> list[Path]:
-    """Refuse --save paths whose extension names no format we write, or a stream (one picture per run)."""
+    """--save paths, or a usage error: an extension we do not write, a folder, or a stream."""
     if paths and streamed:
         raise typer.BadParameter("--save draws one sentence; it cannot follow a stream (SENTENCE -)", param_hint="--save")
+    from .saving import check_save_path
+
     for path in paths:
-        if path.suffix.lower().lstrip(".") not in SAVE_FORMATS:
-            raise typer.BadParameter(f"{str(path)!r} has no extension of {', '.join('.' + f for f in SAVE_FORMATS)}", param_hint="--save")
-        if path.is_dir():
-            raise typer.BadParameter(f"{str(path)!r} is a directory", param_hint="--save")
+        problem = check_save_path(path)
+        if problem:
+            raise typer.BadParameter(problem, param_hint="--save")
     return paths
-
-
-def _save(inspection: Inspection, path: Path, dpi: int) -> None:
-    """Write ``path`` whole or not at all: into a hidden file beside it, then renamed into place."""
-    staging = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    fmt = path.suffix.lower().lstrip(".")
-    try:
-        if fmt == "html":
-            from .render_html import inspection_html
-
-            staging.write_text(inspection_html(inspection), encoding="utf-8")
-        else:
-            from .render_figure import save_figure
-
-            save_figure(inspection, staging, dpi=dpi, fmt=fmt)
-        os.replace(staging, path)
-    except OSError as error:
-        raise AttnvizError(f"cannot write {quoted(str(path))}: {error.strerror or error}") from error
-    finally:
-        staging.unlink(missing_ok=True)
-    _say(f"saved {printable(str(path))}")
 
 
 COMPARE_EXAMPLES = """\
@@ -419,8 +386,9 @@ def vectors_info(
     with _reporting_errors():
         from .render_vectors import report_record, report_table
         from .store import describe
+        from .terminal import reading_progress
 
-        with _reading(spec):
+        with reading_progress(spec):
             report = describe(spec, fmt=None if vectors_format.value == "auto" else vectors_format.value, trust_pickle=trust_pickle)
         _report(report_record(report), lambda: report_table(report), fmt)
 
@@ -458,8 +426,9 @@ def vectors_convert(
     (--vectors OUT). Written atomically: an interrupted convert leaves nothing behind."""
     with _reporting_errors():
         from .store import convert
+        from .terminal import byte_progress
 
-        with _byte_progress(source) as progress:  # convert watches its own reads
+        with byte_progress(source) as progress:  # convert watches its own reads
             done = convert(
                 source, target, fmt=None if vectors_format.value == "auto" else vectors_format.value, limit=limit,
                 trust_pickle=trust_pickle, replace=force, progress=progress,
@@ -467,44 +436,16 @@ def vectors_convert(
         _say(f"wrote {printable(str(done.folder))}: {done.vocab_size:,} words x {done.dim} ({done.dtype}) in {done.seconds:.1f} s; use --vectors {printable(str(done.folder))}")
 
 
-PROGRESS_BYTES = 8 << 20  # files smaller than this load too fast for a progress bar to help
 SLOW_LOAD_SECONDS = 3.0  # a file that takes longer than this gets a tip: convert it once
 
 
 def _load_vectors(spec: str | None, fmt: str | None, trust_pickle: bool) -> Embeddings:
     """``load``, with a progress bar for a large file on a terminal, and a tip when a file was slow."""
     start = time.perf_counter()
-    with _reading(spec):
+    from .terminal import reading_progress
+
+    with reading_progress(spec):
         embeddings = load(spec, fmt=fmt, trust_pickle=trust_pickle)
     if spec is not None and Path(spec).is_file() and time.perf_counter() - start > SLOW_LOAD_SECONDS:
         _say(f"tip: 'attn vectors convert {printable(spec)} DIR' once, and --vectors DIR loads in milliseconds")
     return embeddings
-
-
-@contextmanager
-def _reading(spec: str | None) -> Iterator[None]:
-    """While a large vectors file is read, a progress bar on a terminal (not for sets or names)."""
-    path = Path(spec) if spec else None
-    if path is None or not path.is_file():
-        yield
-        return
-    from .store import watching_reads
-
-    with _byte_progress(path) as progress, watching_reads(path, progress):
-        yield
-
-
-@contextmanager
-def _byte_progress(source: Path) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar over the bytes of ``source`` on stderr, when stderr is a terminal and the file
-    is large enough to take a while."""
-    if not sys.stderr.isatty() or not source.is_file() or source.stat().st_size < PROGRESS_BYTES:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("reading"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("read", total=source.stat().st_size)
-        yield lambda done, total: bar.update(task, completed=done, total=total)

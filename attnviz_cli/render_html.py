@@ -13,7 +13,6 @@ import html
 from .render_json import dumps, inspection_record
 from .results import Inspection
 
-
 PAGE_FIELDS = ("sentence", "tokens", "config", "scores", "weights", "focus")  # what the page shows
 
 

@@ -366,7 +366,7 @@ def test_convert_shows_a_progress_bar_on_a_terminal(tmp_path):
     import subprocess
     import sys
 
-    from attnviz_cli.cli import PROGRESS_BYTES
+    from attnviz_cli.terminal import PROGRESS_BYTES
 
     rng = np.random.default_rng(0)
     source = tmp_path / "big.txt"
