@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import select
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +76,22 @@ def fasttext_bin(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ft") / "small.bin"
     save_facebook_model(model, str(path))
     return path
+
+
+def run_with_terminal_stderr(argv: list[str], **popen) -> tuple[int, bytes]:
+    """Run ``argv`` with stderr on a pseudo-terminal (as a person at a terminal has it); return its
+    exit code and everything it wrote there."""
+    primary, secondary = pty.openpty()
+    child = subprocess.Popen(argv, stderr=secondary, **popen)
+    os.close(secondary)
+    seen = b""
+    while select.select([primary], [], [], 60)[0]:
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(primary)
+    return child.wait(timeout=60), seen

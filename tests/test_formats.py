@@ -5,9 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import pty
-import select
 import subprocess
 import sys
 from importlib import resources
@@ -23,6 +20,7 @@ from attnviz_cli.projections import identity
 from attnviz_cli.render_markdown import inspection_markdown, md_escape
 from attnviz_cli.results import InspectOptions
 
+from .conftest import run_with_terminal_stderr
 from .test_batch import lines
 
 
@@ -209,24 +207,10 @@ def test_streams_are_deterministic_and_equal_serial_output(fmt, tmp_path):
 def test_progress_shows_on_a_terminal_stderr_only(tmp_path):
     source = tmp_path / "in.txt"
     source.write_bytes(lines(2000))
-    primary, secondary = pty.openpty()
     with source.open("rb") as stdin, (tmp_path / "out.jsonl").open("wb") as stdout:
-        child = subprocess.Popen([sys.executable, "-m", "attnviz_cli", "inspect", "-", "-f", "jsonl"], stdin=stdin, stdout=stdout, stderr=secondary)
-        os.close(secondary)
-        seen = b""
-        while True:
-            ready, _, _ = select.select([primary], [], [], 60)
-            if not ready:
-                break
-            try:
-                chunk = os.read(primary, 4096)
-            except OSError:  # the child closed its end
-                break
-            if not chunk:
-                break
-            seen += chunk
-        assert child.wait(timeout=60) == 0
-    os.close(primary)
+        argv = [sys.executable, "-m", "attnviz_cli", "inspect", "-", "-f", "jsonl"]
+        code, seen = run_with_terminal_stderr(argv, stdin=stdin, stdout=stdout)
+    assert code == 0
     assert b"sentences" in seen  # the progress line, on the terminal
     assert (tmp_path / "out.jsonl").read_bytes().count(b"\n") == 2000  # and nothing of it in the data
     quiet = subprocess.run([sys.executable, "-m", "attnviz_cli", "inspect", "-", "-f", "jsonl"], input=lines(10), capture_output=True)

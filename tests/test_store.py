@@ -18,7 +18,7 @@ from attnviz_cli.errors import AttnvizError
 from attnviz_cli.store import FULL_GLOVE, convert, load_named, load_set, write_set
 from attnviz_cli.vectors import load, load_file
 
-from .conftest import FILE_VECTORS, FILE_WORDS
+from .conftest import FILE_VECTORS, FILE_WORDS, run_with_terminal_stderr
 
 
 @pytest.fixture(autouse=True)
@@ -360,9 +360,6 @@ def test_a_failing_disk_is_one_line_and_leaves_nothing(glove_txt, tmp_path, monk
 
 
 def test_convert_shows_a_progress_bar_on_a_terminal(tmp_path):
-    import os
-    import pty
-    import select
     import subprocess
     import sys
 
@@ -373,23 +370,9 @@ def test_convert_shows_a_progress_bar_on_a_terminal(tmp_path):
     rows = rng.standard_normal((PROGRESS_BYTES // 300 + 1, 50)).astype(np.float32)
     source.write_text("".join(f"w{i} " + " ".join(f"{v:.6g}" for v in row) + "\n" for i, row in enumerate(rows)))
     assert source.stat().st_size >= PROGRESS_BYTES
-    primary, secondary = pty.openpty()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "attnviz_cli", "vectors", "convert", str(source), str(tmp_path / "out")],
-        stdout=subprocess.PIPE, stderr=secondary,
-    )
-    os.close(secondary)
-    seen = b""
-    while select.select([primary], [], [], 60)[0]:
-        try:
-            chunk = os.read(primary, 4096)
-        except OSError:  # the child closed its end
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(primary)
-    assert child.wait(timeout=60) == 0 and child.stdout.read() == b""
+    argv = [sys.executable, "-m", "attnviz_cli", "vectors", "convert", str(source), str(tmp_path / "out")]
+    code, seen = run_with_terminal_stderr(argv, stdout=subprocess.PIPE)
+    assert code == 0
     assert b"reading" in seen and b"MB" in seen  # the bar, on the terminal
     assert b"attn: wrote" in seen
     np.testing.assert_allclose(load_set(tmp_path / "out").vectors, rows, rtol=1e-5, atol=1e-6)  # 6 digits written
