@@ -49,11 +49,11 @@ _TEMPLATE = """<!doctype html>
   #heatmap .key, #heatmap .query { color: #333; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 8rem; }
   #heatmap .key { writing-mode: vertical-rl; transform: rotate(180deg); text-align: left; padding-bottom: 2px; }
   #heatmap .query { text-align: right; padding-right: 4px; }
-  #heatmap .cell { width: 34px; height: 26px; display: flex; align-items: center; justify-content: center; font-size: 10px; cursor: crosshair; }
+  #heatmap .cell { display: flex; align-items: center; justify-content: center; font-size: 10px; cursor: crosshair; }
   #heatmap .cell.masked { background: repeating-linear-gradient(45deg, #eee, #eee 3px, #d9d9d9 3px, #d9d9d9 6px); color: #888; }
   #heatmap .cell:hover, #heatmap .cell.active { outline: 2px solid #e4572e; }
   #tooltip { min-height: 1.5em; margin: .5rem 0; font-variant-numeric: tabular-nums; }
-  #lines text { font-size: 12px; cursor: pointer; } #lines text.on { font-weight: bold; fill: #e4572e; }
+  #lines text { cursor: pointer; } #lines text.on { font-weight: bold; fill: #e4572e; }
   #lines line { stroke: #3b528b; }
   table.focus { border-collapse: collapse; font-variant-numeric: tabular-nums; margin-bottom: 1rem; }
   table.focus td, table.focus th { padding: 2px 8px; text-align: right; } table.focus td:first-child { text-align: left; }
@@ -70,7 +70,7 @@ _TEMPLATE = """<!doctype html>
 <div id="heatmap" role="grid" aria-label="attention weights" tabindex="0"></div>
 <div id="tooltip" role="status" aria-live="polite"></div>
 <h2>Lines between tokens</h2>
-<p>Each query (left) sends a line to every key (right), as strong as its weight. Hover a token on the left to see only its lines.</p>
+<p id="lines-caption"></p>
 <svg id="lines" role="img" aria-label="attention as lines between tokens"></svg>
 <section id="focus-section" hidden><h2>Focus, step by step</h2><div id="focus"></div></section>
 <footer>Made by attnviz. The numbers are an attnviz.inspect/1 record (the fields shown here), embedded in this page: view source.</footer>
@@ -92,6 +92,11 @@ function el(tag, props, text) {
   return node;
 }
 const fmt = (x) => x === null ? "masked" : x.toFixed(4);
+// Long inputs get smaller cells, without numbers in them (hover or the arrow keys still give them all),
+// and keep only each query's strongest lines, so a paragraph stays a picture rather than a wall.
+const CELL_W = Math.max(8, Math.min(34, Math.floor(900 / T))), CELL_H = Math.max(8, Math.min(26, Math.floor(700 / T)));
+const LABEL_PX = Math.max(7, Math.min(12, CELL_H - 1)), NUMBERS_IN_CELLS = CELL_W >= 30;
+const LINES_PER_QUERY = T > 60 ? 3 : T;
 const label = (i) => `${i} ${tokens[i]}`;
 
 document.getElementById("sentence").textContent = record.sentence;
@@ -105,14 +110,18 @@ record.heads.forEach((h, i) => select.appendChild(el("option", {value: String(i)
 function drawHeatmap(h) {
   const head = record.heads[h], grid = document.getElementById("heatmap"), tip = document.getElementById("tooltip");
   grid.replaceChildren();
-  grid.style.gridTemplateColumns = `auto repeat(${T}, 34px)`;
+  grid.style.gridTemplateColumns = `auto repeat(${T}, ${CELL_W}px)`;
+  grid.style.gridAutoRows = `${CELL_H}px`;
+  grid.style.fontSize = `${LABEL_PX}px`;
   grid.appendChild(el("div"));
-  tokens.forEach((t, j) => grid.appendChild(el("div", {className: "key", title: label(j)}, label(j))));
+  tokens.forEach((t, j) => grid.appendChild(el("div", {className: "key", title: label(j)}, CELL_W >= 12 ? label(j) : "")));
+  grid.firstChild.style.height = CELL_W >= 12 ? "auto" : "0";
   for (let i = 0; i < T; i++) {
     grid.appendChild(el("div", {className: "query", title: label(i)}, label(i)));
     for (let j = 0; j < T; j++) {
       const score = head.scores[i][j], weight = head.weights[i][j];
-      const cell = el("div", {className: score === null ? "cell masked" : "cell", role: "gridcell"}, score === null ? "×" : weight.toFixed(2));
+      const shown = !NUMBERS_IN_CELLS ? "" : score === null ? "×" : weight.toFixed(2);
+      const cell = el("div", {className: score === null ? "cell masked" : "cell", role: "gridcell"}, shown);
       cell.dataset.query = String(i); cell.dataset.key = String(j);
       if (score !== null) { cell.style.background = viridis(weight); cell.style.color = weight > 0.55 ? "#000" : "#fff"; }
       cell.addEventListener("mouseenter", () => show(h, i, j));
@@ -146,12 +155,15 @@ heatmap.addEventListener("keydown", (event) => {
 
 function drawLines(h) {
   const head = record.heads[h], svg = document.getElementById("lines"), NS = "http://www.w3.org/2000/svg";
-  const row = 22, left = 150, right = 470, height = T * row + 10;
+  const row = Math.max(8, Math.min(22, Math.floor(1400 / T))), left = 150, right = 470, height = T * row + 10;
   svg.replaceChildren();
   svg.setAttribute("width", "620"); svg.setAttribute("height", String(height));
+  svg.style.fontSize = `${Math.max(7, Math.min(12, row - 2))}px`;
+  document.getElementById("lines-caption").textContent =
+    (LINES_PER_QUERY < T ? `Each query (left) sends a line to its ${LINES_PER_QUERY} strongest keys (right)` : "Each query (left) sends a line to every key (right)") +
+    ", as strong as its weight. Hover a token on the left to see only its lines.";
   const lines = [];
-  for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) {
-    if (head.scores[i][j] === null) continue;
+  for (let i = 0; i < T; i++) for (const j of strongestKeys(head, i, LINES_PER_QUERY)) {
     const line = document.createElementNS(NS, "line");
     line.setAttribute("x1", String(left + 6)); line.setAttribute("y1", String(i * row + 15));
     line.setAttribute("x2", String(right - 6)); line.setAttribute("y2", String(j * row + 15));
@@ -174,6 +186,13 @@ function drawLines(h) {
     svg.appendChild(node);
   }
   tokens.forEach((t, i) => { text(left, i * row + 19, "end", label(i), i); text(right, i * row + 19, "start", label(i)); });
+}
+
+function strongestKeys(head, i, count) {
+  // the unmasked keys of query i, the `count` strongest (all of them when count >= T), ties to the earlier
+  const keys = [...Array(T).keys()].filter((j) => head.scores[i][j] !== null);
+  if (count >= keys.length) return keys;
+  return keys.sort((a, b) => head.weights[i][b] - head.weights[i][a] || a - b).slice(0, count);
 }
 
 function drawFocus(h) {

@@ -305,3 +305,21 @@ def test_long_inputs_shrink_the_cells_not_grow_the_figure(glove, tmp_path):
     with Image.open(tmp_path / "long.png") as image:
         assert image.size[0] <= (MAX_COLUMNS * MAX_PANEL_INCHES + 1.0) * 30  # 25 inches a panel uncapped
         assert image.size[1] <= (3 * MAX_PANEL_INCHES + 0.9) * 30
+
+
+def test_a_paragraph_stays_a_picture(glove, open_page):
+    # 80 tokens: smaller cells without numbers, every cell still there and hoverable, 3 lines a query
+    words = [w for w in glove.words[:3000] if w.isalpha()]
+    result = inspection(glove, " ".join(words[(i * 53) % len(words)] for i in range(80)), heads=2)
+    page, problems = open_page(result)
+    assert page.locator("#heatmap .cell").count() == 80 * 80
+    box = page.locator('#heatmap .cell[data-query="0"][data-key="0"]').bounding_box()
+    assert box["width"] < 20 and page.text_content('#heatmap .cell[data-query="0"][data-key="0"]') == ""
+    score, weight = tooltip_numbers(page, 70, 3)
+    assert float(weight) == pytest.approx(float(result.attention.weights[0, 70, 3]), abs=5e-5)
+    assert page.locator("#lines line").count() == 80 * 3
+    strongest = np.argsort(-result.attention.weights[0, 7], kind="stable")[:3]
+    keys = page.eval_on_selector_all('#lines line[data-query="7"]', "ls => ls.map(l => Number(l.dataset.key))")
+    assert keys == strongest.tolist()
+    assert "its 3 strongest keys" in page.text_content("#lines-caption")
+    assert problems == []
