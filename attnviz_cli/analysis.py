@@ -105,6 +105,9 @@ def nearest_rows(unit_vocabulary: np.ndarray, vectors: np.ndarray, k: int, exclu
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine of two vectors; 0 when either is zero."""
+    """Cosine of two vectors; 0 when either is zero, and exactly 1 for equal vectors (where rounding
+    would give 0.9999999999999998: the same word in two sentences goes in as the same vector)."""
     norms = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(a @ b) / norms if norms else 0.0
+    if not norms:
+        return 0.0
+    return 1.0 if np.array_equal(a, b) else float(np.clip(float(a @ b) / norms, -1.0, 1.0))
