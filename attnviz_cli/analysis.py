@@ -53,16 +53,9 @@ def head_summary(weights: np.ndarray, masked: np.ndarray, k: int) -> HeadSummary
     top = top_keys(weights, k, masked)  # (..., T, k)
     top_weights = np.take_along_axis(weights, top, axis=-1)  # (..., T, k)
     return HeadSummary(
-        entropy_bits=entropy_bits(weights), strongest_key=np.ascontiguousarray(top[..., 0]),
-        strongest_weight=np.ascontiguousarray(top_weights[..., 0]), top_keys=top, top_weights=top_weights,
+        entropy_bits=entropy_bits(weights), top_keys=top, top_weights=top_weights,
         top_counts=np.minimum((~masked).sum(axis=-1), k),
     )
-
-
-def summarize(attention: Attention, k: int = 3) -> tuple[HeadSummary, ...]:
-    """A :class:`HeadSummary` for every head of one sentence's attention."""
-    every_head = head_summary(attention.weights, np.isneginf(attention.scores), k)
-    return tuple(every_head.select(h) for h in range(attention.heads))
 
 
 def focus_heads(attention: Attention, position: int) -> tuple[FocusHead, ...]:

@@ -184,9 +184,7 @@ def attention_summary(
         output = qkv.output(head_outputs, run)
     visible = np.arange(1, T + 1) if causal else np.full(T, T)  # keys each query may attend to
     summary = HeadSummary(
-        entropy_bits=qkv.unflat(entropy), strongest_key=qkv.unflat(keys[..., 0].copy()),
-        strongest_weight=qkv.unflat(top_weights[..., 0].copy()), top_keys=qkv.unflat(keys),
-        top_weights=qkv.unflat(top_weights),
+        entropy_bits=qkv.unflat(entropy), top_keys=qkv.unflat(keys), top_weights=qkv.unflat(top_weights),
         top_counts=qkv.unflat(np.broadcast_to(np.minimum(visible, k), (qkv.pairs, T)).copy()),
     )
     attention = Attention(

@@ -16,7 +16,6 @@ import numpy as np
 from .errors import AttnvizError
 from .results import Inspection
 
-FIGURE_FORMATS = ("svg", "png", "pdf")
 VALUES_UP_TO = 12  # tokens: up to this many, each cell shows its weight
 MAX_COLUMNS = 4  # panels per row for many heads
 MAX_PANEL_INCHES = 12.0  # a panel never grows past this: at 200 dpi a figure stays far below 2^16 pixels

@@ -3,6 +3,7 @@ escaped on the way to the terminal."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .errors import printable
@@ -21,11 +22,11 @@ def _table(title: str, *columns: tuple[str, str], header: bool = True):
 
 
 def _size(size_bytes: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size_bytes < 1024 or unit == "GiB":
-            return f"{size_bytes:,.0f} {unit}" if unit == "B" else f"{size_bytes:,.1f} {unit}"
-        size_bytes /= 1024  # type: ignore[assignment]
-    raise AssertionError("unreachable")
+    """1,023 B, 9.9 MiB, 1.2 GiB."""
+    if size_bytes < 1024:
+        return f"{size_bytes:,} B"
+    power = min(3, int(math.log(size_bytes, 1024)))
+    return f"{size_bytes / 1024**power:,.1f} {('KiB', 'MiB', 'GiB')[power - 1]}"
 
 
 def report_record(report: VectorsReport) -> dict[str, Any]:

@@ -123,19 +123,27 @@ class HeadSummary:
     """How one head spreads its attention: per query, the entropy of its weights and its top keys."""
 
     entropy_bits: np.ndarray  # (..., T) entropy of each weight row, in bits (0: one key; log2 T: uniform)
-    strongest_key: np.ndarray  # (..., T) the key each query weights most
-    strongest_weight: np.ndarray  # (..., T)
     top_keys: np.ndarray  # (..., T, k) per query, keys by falling weight; masked keys last
     top_weights: np.ndarray  # (..., T, k) their weights
     top_counts: np.ndarray  # (..., T) how many of each row's top keys are not masked
 
     def __post_init__(self) -> None:
-        _freeze(self.entropy_bits, self.strongest_key, self.strongest_weight, self.top_keys, self.top_weights, self.top_counts)
+        _freeze(self.entropy_bits, self.top_keys, self.top_weights, self.top_counts)
 
     def select(self, index: int | tuple[int, ...]) -> HeadSummary:
         """The summary of one head (or one sentence's head) of a summary over many (views)."""
-        names = ("entropy_bits", "strongest_key", "strongest_weight", "top_keys", "top_weights", "top_counts")
+        names = ("entropy_bits", "top_keys", "top_weights", "top_counts")
         return _view_of(HeadSummary, {name: getattr(self, name)[index] for name in names})  # type: ignore[return-value]
+
+    @property
+    def strongest_key(self) -> np.ndarray:
+        """(..., T) the key each query weights most: the first of its top keys."""
+        return self.top_keys[..., 0]
+
+    @property
+    def strongest_weight(self) -> np.ndarray:
+        """(..., T) its weight."""
+        return self.top_weights[..., 0]
 
     @property
     def mean_entropy_bits(self) -> float:

@@ -66,7 +66,10 @@ def load_set(folder: Path, *, what: str = "vectors set") -> Embeddings:
         raise AttnvizError(
             f"{what} {quoted(str(folder))} is damaged: {vectors.shape} vectors for {len(words)} words of dimension {meta['dim']}"
         )
-    return Embeddings(name=meta["name"], vectors=vectors, words=words, index=words.index, lowercase=meta["lowercase"])
+    return Embeddings(
+        name=meta["name"], vectors=vectors, words=words, index=words.index, lowercase=meta["lowercase"],
+        format=SET_FORMAT, files=tuple(folder / name for name in _FILES),
+    )
 
 
 # ---- writing a set, atomically ----------------------------------------------------------------------
@@ -239,11 +242,8 @@ def named_sets() -> list[NamedSet]:
 
 
 def load_named(name: str) -> Embeddings | None:
-    """The named set ``name`` (building the full GloVe set on first use), or None if no set has it."""
-    if name == DEFAULT_NAME:
-        from .vectors import load_default
-
-        return load_default()
+    """The cached set ``name`` (the full GloVe set is built there on first use), or None if there is none.
+    The shipped set's name never gets here: :func:`attnviz_cli.vectors.load` answers it first."""
     folder = cache_dir() / name
     if is_set(folder):
         return load_set(folder, what=f"cached vectors {quoted(name)} in")
@@ -307,33 +307,19 @@ class VectorsReport:
 
 def describe(spec: str | None, *, fmt: str | None = None, trust_pickle: bool = False, samples: int = 8) -> VectorsReport:
     """Load the vectors ``spec`` names (as ``--vectors`` does), timing it, and describe them."""
-    from .vectors import detect_format, load
+    from .vectors import load
 
     start = time.perf_counter()
     embeddings = load(spec, fmt=fmt, trust_pickle=trust_pickle)
     seconds = time.perf_counter() - start
-    files, kind = _files_of(spec)
-    if kind is None:
-        kind = fmt or detect_format(files[0])
+    files = embeddings.files
     return VectorsReport(
-        name=embeddings.name, format=kind, location=str(files[0] if len(files) == 1 else files[0].parent),
+        name=embeddings.name, format=embeddings.format, location=str(files[0] if len(files) == 1 else files[0].parent),
         dim=embeddings.dim, vocab_size=len(embeddings.words), dtype=str(embeddings.vectors.dtype),
         size_bytes=sum(f.stat().st_size for f in files), load_seconds=seconds,
         subwords=embeddings.subword is not None, lowercase=embeddings.lowercase,
         sample=tuple(embeddings.words[:samples]),
     )
-
-
-def _files_of(spec: str | None) -> tuple[list[Path], str | None]:
-    """The files behind ``spec`` and, for our own sets, their format (None: a file to sniff)."""
-    if spec is None or spec == DEFAULT_NAME:
-        folder = default_dir()
-        return [folder / f"{DEFAULT_NAME}{ext}" for ext in (".npy", ".vocab.txt", ".json")], "attnviz (shipped)"
-    path = Path(spec)
-    folder = path if path.exists() else cache_dir() / spec
-    if folder.is_dir():
-        return [folder / name for name in _FILES], SET_FORMAT
-    return [path], None
 
 
 def nearest_words(embeddings: Embeddings, word: str, k: int) -> list[tuple[str, float]]:

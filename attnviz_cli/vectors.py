@@ -115,6 +115,8 @@ class Embeddings:
     index: Mapping[str, int]  # word -> row
     lowercase: bool  # whether the vocabulary is lower-case, so tokens must be lower-cased too
     subword: Callable[[str], np.ndarray] | None = None  # fastText: a vector for any word
+    format: str = ""  # what they were read as: "attnviz (shipped)", a set, or a file's format
+    files: tuple[Path, ...] = ()  # what they were read from (attn vectors info reports it)
 
     @property
     def dim(self) -> int:
@@ -186,6 +188,7 @@ def load_default() -> Embeddings:
         raise AttnvizError(f"the shipped vectors in {quoted(str(folder))} are damaged; reinstall attnviz")
     return Embeddings(
         name=meta["name"], vectors=vectors, words=words, index=words.index, lowercase=meta["lowercase"],
+        format="attnviz (shipped)", files=tuple(folder / f"{DEFAULT_NAME}{ext}" for ext in (".npy", ".vocab.txt", ".json")),
     )
 
 
@@ -350,7 +353,7 @@ def _from_keyed_vectors(kv, path: Path, fmt: str, limit: int | None = None) -> E
         subword = kv.get_vector
     return Embeddings(
         name=path.name, vectors=vectors, words=words, index=kv.key_to_index,
-        lowercase=not any(w != w.lower() for w in sample), subword=subword,
+        lowercase=not any(w != w.lower() for w in sample), subword=subword, format=fmt, files=(path,),
     )
 
 

@@ -16,7 +16,6 @@ from attnviz_cli.analysis import (
     focus_heads,
     head_summary,
     nearest_rows,
-    summarize,
     top_keys,
     unit_rows,
 )
@@ -51,7 +50,7 @@ def test_head_summary_lists_top_keys_and_leaves_masked_ones_out():
 def test_mean_entropy_is_exactly_numpys_mean(seed, n, dtype):
     entropies = (np.random.default_rng(seed).random(n) * 8).astype(dtype)
     summary = head_summary(np.full((1, 1), 1.0), np.zeros((1, 1), dtype=bool), k=1)
-    summary = type(summary)(entropies, *(getattr(summary, f)[:1].repeat(n, axis=0) for f in ("strongest_key", "strongest_weight", "top_keys", "top_weights", "top_counts")))
+    summary = type(summary)(entropies, *(getattr(summary, f)[:1].repeat(n, axis=0) for f in ("top_keys", "top_weights", "top_counts")))
     assert summary.mean_entropy_bits == float(entropies.mean())
 
 
@@ -167,7 +166,10 @@ def test_focus_and_neighbors_through_the_pipeline(glove):
     assert bank.moved_cosine == pytest.approx(x @ out / np.linalg.norm(x) / np.linalg.norm(out), rel=1e-12)
     unit = glove.unit_vectors[glove.index["banks"]]
     assert float(bank.before[0].cosine) == pytest.approx(float(unit @ x / np.linalg.norm(x)), rel=1e-5)
-    assert len(summarize(inspection.attention)) == 2
+    every_head = head_summary(inspection.attention.weights, np.isneginf(inspection.attention.scores), 3)
+    for h in range(2):  # the pipeline's per-head summaries are those of the full weights
+        assert_array_equal(inspection.summaries[h].top_keys, every_head.top_keys[h])
+        assert_array_equal(inspection.summaries[h].entropy_bits, every_head.entropy_bits[h])
 
 
 def test_neighbors_without_focus_cover_every_token(glove):
