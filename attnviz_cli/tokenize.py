@@ -44,6 +44,13 @@ def tokenize(sentence: str, *, lowercase: bool = True, vocabulary: Container[str
     (``mr.``, ``inc.``), except at the end of the sentence, where the period ends the sentence.
     Control and invisible formatting characters separate tokens and never become one.
     """
+    if sentence.isascii() and sentence.replace(" ", "").isalpha():  # plain words: the rules would
+        return (sentence.lower() if lowercase else sentence).split()  # split at the spaces alone
+    return split_by_rules(sentence, lowercase=lowercase, vocabulary=vocabulary)
+
+
+def split_by_rules(sentence: str, *, lowercase: bool = True, vocabulary: Container[str] = ()) -> list[str]:
+    """:func:`tokenize` by the full rules, with no shortcut for plain words (tests compare the two)."""
     text = UNSAFE_CHARACTERS.sub(" ", sentence.translate(_QUOTES))
     if lowercase:
         text = text.lower()

@@ -2,7 +2,10 @@
 
 import pytest
 
-from attnviz_cli.tokenize import tokenize
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attnviz_cli.tokenize import split_by_rules, tokenize
 
 VOCAB = {"mr.", "inc.", "u.s."}
 
@@ -42,3 +45,15 @@ def test_every_shipped_word_that_is_one_token_stays_one_token(glove):
     assert len(simple) > 4000
     broken = [w for w in simple if tokenize(w, vocabulary=glove.index) != [w]]
     assert broken == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aBz ", max_size=40) | st.text(alphabet="aBz \t.'-,1é", max_size=40), st.booleans())
+def test_the_shortcut_for_plain_words_splits_as_the_rules_do(sentence, lowercase):
+    # Sentences of ASCII letters and spaces skip the regular expression; anything else goes through it.
+    assert tokenize(sentence, lowercase=lowercase, vocabulary=VOCAB) == split_by_rules(sentence, lowercase=lowercase, vocabulary=VOCAB)
+
+
+@pytest.mark.parametrize("sentence", ["the river bank", "  The  River bank ", "Bank"])
+def test_plain_words_split_at_spaces(sentence):
+    assert tokenize(sentence) == sentence.lower().split()
