@@ -22,7 +22,7 @@ from .errors import AttnvizError
 from .pipeline import inspect_sentences
 from .projections import Projections
 from .render_csv import header_csv, inspection_csv
-from .render_json import dumps, error_record, inspection_record
+from .render_json import RecordWriter, dumps, error_record, inspection_record
 from .render_markdown import inspection_markdown
 from .results import Inspection, InspectOptions
 from .vectors import Embeddings
@@ -80,25 +80,37 @@ def render_record(inspection: Inspection, output: OutputOptions, line: int = 1) 
     return dumps(inspection_record(inspection, output.fields))
 
 
-def render_lines(job: Job, lines: Numbered) -> Rendered:
-    """Records for ``lines``; a bad line stops the run, or with on_error "skip" is reported and passed."""
-    records: list[bytes] = []
-    notes: list[str] = []
-    try:
-        results = inspect_sentences([sentence for _, sentence in lines], job.embeddings, job.projections, job.options)
-    except AttnvizError as error:  # options that fail for every sentence
-        return Rendered((), (), 0, f"line {lines[0][0]}: {error}")
-    for done, ((number, sentence), result) in enumerate(zip(lines, results, strict=True)):
-        if isinstance(result, AttnvizError):
-            if job.output.on_error != "skip":
-                return Rendered(tuple(records), tuple(notes), done, f"line {number}: {result}")
-            notes.append(f"line {number} skipped: {result}")
-            if job.output.fmt == "jsonl":
-                records.append(dumps(error_record(number, sentence, str(result))))
-            continue
-        notes += (f"line {number}: {note}" for note in result.notes)
-        records.append(render_record(result, job.output, number))
-    return Rendered(tuple(records), tuple(notes), len(lines))
+class Renderer:
+    """Renders runs of a stream's lines as ``job`` says. One per process: its JSON writer remembers
+    the text of input vectors from record to record."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self._json = RecordWriter(job.output.fields) if job.output.fmt == "jsonl" else None
+
+    def record(self, inspection: Inspection, line: int) -> bytes:
+        return self._json(inspection) if self._json is not None else render_record(inspection, self.job.output, line)
+
+    def lines(self, lines: Numbered) -> Rendered:
+        """Records for ``lines``; a bad line stops the run, or with on_error "skip" is reported and passed."""
+        job = self.job
+        records: list[bytes] = []
+        notes: list[str] = []
+        try:
+            results = inspect_sentences([sentence for _, sentence in lines], job.embeddings, job.projections, job.options)
+        except AttnvizError as error:  # options that fail for every sentence
+            return Rendered((), (), 0, f"line {lines[0][0]}: {error}")
+        for done, ((number, sentence), result) in enumerate(zip(lines, results, strict=True)):
+            if isinstance(result, AttnvizError):
+                if job.output.on_error != "skip":
+                    return Rendered(tuple(records), tuple(notes), done, f"line {number}: {result}")
+                notes.append(f"line {number} skipped: {result}")
+                if job.output.fmt == "jsonl":
+                    records.append(dumps(error_record(number, sentence, str(result))))
+                continue
+            notes += (f"line {number}: {note}" for note in result.notes)
+            records.append(self.record(result, number))
+        return Rendered(tuple(records), tuple(notes), len(lines))
 
 
 # ---- reading -----------------------------------------------------------------------------------------
@@ -203,19 +215,19 @@ def _write_all(fd: int, pieces: tuple[bytes, ...]) -> None:
                 written = 0
 
 
-_worker_state: tuple[Job, Turns | None] | None = None  # set once in each worker process by _start_worker
+_worker_state: tuple[Renderer, Turns | None] | None = None  # set once in each worker process by _start_worker
 
 
 def _start_worker(job: Job, turns: Turns | None) -> None:
     global _worker_state
-    _worker_state = (job, turns)
+    _worker_state = (Renderer(job), turns)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
 
 
 def _work(task: int, lines: Numbered) -> Rendered:
     assert _worker_state is not None
-    job, turns = _worker_state
-    rendered = render_lines(job, lines)
+    renderer, turns = _worker_state
+    rendered = renderer.lines(lines)
     return rendered if turns is None else turns.write_in_turn(task, rendered)
 
 
@@ -248,6 +260,7 @@ def stream_records(
     it was written and none after.
     """
     workers = worker_count() if workers is None else workers
+    renderer = Renderer(job)
     pool: ProcessPoolExecutor | None = None
     turns: Turns | None = None
     tasks = 0
@@ -283,7 +296,7 @@ def stream_records(
         for piece in numbered_pieces(source, before_wait):
             if workers < 2 or len(piece) < BULK_LINES:
                 drain()
-                emit(render_lines(job, piece))
+                emit(renderer.lines(piece))
                 if turns is not None:
                     sink.flush()  # before any worker writes after us
                 continue

@@ -209,6 +209,72 @@ def _escape_invisible(data: bytes) -> bytes:
     return _INVISIBLE_UTF8.sub(lambda m: b"\\u%04x" % ord(m.group().decode("utf-8")), data)
 
 
+ROW_TEXTS_BYTES = 16 << 20  # memory a RecordWriter may spend on remembered rows before it starts over
+
+
+class RecordWriter:
+    """Compact records (JSON Lines) of many inspections, the bytes of ``dumps(inspection_record(...))``
+    for less work: what repeats is formatted once.
+
+    Formatting numbers is most of a record's cost. A word's input vector is the same in every sentence,
+    so the text of each input row is remembered (keyed by the row's bytes: identical bits, identical
+    text; at most ``ROW_TEXTS_BYTES``, then it starts over, so memory stays flat). Within a record, a
+    head output whose bits equal the attention output (one head, no output projection) reuses its text.
+    One writer per process: it is not shared between threads.
+    """
+
+    def __init__(self, fields: tuple[str, ...] = ()) -> None:
+        self.fields = fields
+        self._rows: dict[bytes, bytes] = {}
+        self._rows_kind: tuple[str, int] | None = None  # (dtype, width) of the remembered rows
+        self._rows_bytes = 0
+
+    def __call__(self, inspection: Inspection) -> bytes:
+        record = inspection_record(inspection, self.fields)
+        if "inputs" in record:
+            record["inputs"] = orjson.Fragment(self._matrix_text(record["inputs"]))
+        _share_output_text(record)
+        return dumps(record)
+
+    def _matrix_text(self, matrix: np.ndarray) -> bytes:
+        """``orjson.dumps(matrix)`` for a (T, d) matrix, from remembered row texts where it can."""
+        kind = (matrix.dtype.str, matrix.shape[1])
+        if kind != self._rows_kind or self._rows_bytes > ROW_TEXTS_BYTES:
+            self._rows, self._rows_kind, self._rows_bytes = {}, kind, 0
+        rows, width = self._rows, matrix.shape[1] * matrix.itemsize
+        data = matrix.tobytes()
+        texts = []
+        for start in range(0, len(data), width):
+            key = data[start : start + width]
+            text = rows.get(key)
+            if text is None:
+                text = orjson.dumps(matrix[start // width], option=_OPTIONS)
+                rows[key] = text
+                self._rows_bytes += 2 * len(text) + width + 100  # text, key, and the dict's share
+            texts.append(text)
+        return b"[" + b",".join(texts) + b"]"
+
+
+def _share_output_text(record: dict[str, Any]) -> None:
+    """Give the record's ``output`` and each head ``output`` with the same shape, dtype and bits one
+    formatted text (with one head and no output projection they are the same numbers)."""
+    output = record.get("output")
+    if output is None:
+        return
+    alike = [
+        head for head in record.get("heads", ())
+        if "output" in head and head["output"].shape == output.shape and head["output"].dtype == output.dtype
+    ]
+    if not alike:
+        return
+    bits = output.tobytes()
+    text = orjson.Fragment(orjson.dumps(output, option=_OPTIONS))
+    record["output"] = text
+    for head in alike:
+        if head["output"].tobytes() == bits:
+            head["output"] = text
+
+
 def dumps(record: dict[str, Any], *, pretty: bool = False) -> bytes:
     """One record as JSON bytes ending in a newline: indented if ``pretty``, else a single line."""
     options = _OPTIONS | orjson.OPT_APPEND_NEWLINE | (orjson.OPT_INDENT_2 if pretty else 0)

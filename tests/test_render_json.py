@@ -87,3 +87,37 @@ def test_invisible_characters_are_escaped_yet_the_sentence_round_trips(tiny):
     assert b"\\u202e" in data and b"\\u0085" in data and b"\\u200b" in data
     assert "\u202e".encode() not in data
     assert json.loads(data)["sentence"] == sentence
+
+
+@pytest.mark.parametrize(
+    ("heads", "causal", "projections", "fields"),
+    [
+        (1, False, "identity", ()), (1, True, "identity", ()), (5, False, "identity", ()),
+        (2, False, "random", ()), (1, False, "random", ("inputs", "output", "heads.output")),
+        (1, False, "identity", ("tokens", "weights")),
+    ],
+)
+def test_the_stream_writer_writes_the_bytes_of_the_plain_record(glove, heads, causal, projections, fields):
+    # The writer formats repeated input rows and a head output equal to the output once; the bytes
+    # must be those of dumps(inspection_record(...)), record after record (the rows it remembers too).
+    from attnviz_cli.render_json import RecordWriter
+
+    chosen = identity() if projections == "identity" else random_xavier(glove.dim, seed=3)
+    options = InspectOptions(heads=heads, causal=causal)
+    writer = RecordWriter(fields)
+    for sentence in ["the bank by the river", "the river bank", "money in the bank", "the the the"]:
+        inspection = inspect_sentence(sentence, glove, chosen, options)
+        assert writer(inspection) == dumps(inspection_record(inspection, fields))
+
+
+def test_the_stream_writer_starts_over_when_its_rows_fill_their_memory(glove, monkeypatch):
+    from attnviz_cli import render_json
+
+    monkeypatch.setattr(render_json, "ROW_TEXTS_BYTES", 2_000)  # about two rows of 50 numbers
+    writer = render_json.RecordWriter()
+    for sentence in ["the river bank", "money in the bank", "a cat sat on a mat"]:
+        inspection = inspect_sentence(sentence, glove, identity())
+        assert writer(inspection) == dumps(inspection_record(inspection))
+    assert len(writer._rows) == 5  # only the rows of "a cat sat on a mat": it started over before that record
+    zero = inspect_sentence("the qqqzx bank", glove, identity(), InspectOptions(oov="zero"))
+    assert writer(zero) == dumps(inspection_record(zero))  # a zero vector is a row like any other
