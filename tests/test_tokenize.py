@@ -1,7 +1,6 @@
 """The tokenizer splits as GloVe's corpus was split, so that words are found in its vocabulary."""
 
 import pytest
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
