@@ -1,5 +1,5 @@
 """``python -m attnviz_cli`` runs the ``attn`` command."""
 
-from .cli import app
+from .main import main
 
-app(prog_name="attn")
+main()

@@ -15,16 +15,16 @@ import select
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .errors import AttnvizError
-from .pipeline import inspect_sentences
+from .pipeline import inspect_batches
 from .projections import Projections
 from .render_csv import header_csv, inspection_csv
 from .render_json import RecordWriter, dumps, error_record, inspection_record
 from .render_markdown import inspection_markdown
-from .results import Inspection, InspectOptions
+from .results import Inspection, InspectionBatch, InspectOptions
 from .vectors import Embeddings
 
 if TYPE_CHECKING:  # the process machinery is imported by the streams that use it, not by one record
@@ -88,29 +88,40 @@ class Renderer:
         self.job = job
         self._json = RecordWriter(job.output.fields) if job.output.fmt == "jsonl" else None
 
-    def record(self, inspection: Inspection, line: int) -> bytes:
-        return self._json(inspection) if self._json is not None else render_record(inspection, self.job.output, line)
-
     def lines(self, lines: Numbered) -> Rendered:
         """Records for ``lines``; a bad line stops the run, or with on_error "skip" is reported and passed."""
         job = self.job
-        records: list[bytes] = []
-        notes: list[str] = []
         try:
-            results = inspect_sentences([sentence for _, sentence in lines], job.embeddings, job.projections, job.options)
+            batches, errors = inspect_batches([sentence for _, sentence in lines], job.embeddings, job.projections, job.options)
         except AttnvizError as error:  # options that fail for every sentence
             return Rendered((), (), 0, f"line {lines[0][0]}: {error}")
-        for done, ((number, sentence), result) in enumerate(zip(lines, results, strict=True)):
-            if isinstance(result, AttnvizError):
+        records: list[bytes | None] = [None] * len(lines)
+        notes: list[tuple[str, ...]] = [()] * len(lines)
+        for batch in batches:
+            for i, record in zip(batch.positions, self._records(batch, lines), strict=True):
+                records[i] = record
+            for i, sentence_notes in zip(batch.positions, batch.notes, strict=True):
+                notes[i] = sentence_notes
+        written: list[bytes] = []
+        told: list[str] = []
+        for done, (number, sentence) in enumerate(lines):
+            error = errors.get(done)
+            if error is not None:
                 if job.output.on_error != "skip":
-                    return Rendered(tuple(records), tuple(notes), done, f"line {number}: {result}")
-                notes.append(f"line {number} skipped: {result}")
+                    return Rendered(tuple(written), tuple(told), done, f"line {number}: {error}")
+                told.append(f"line {number} skipped: {error}")
                 if job.output.fmt == "jsonl":
-                    records.append(dumps(error_record(number, sentence, str(result))))
+                    written.append(dumps(error_record(number, sentence, str(error))))
                 continue
-            notes += (f"line {number}: {note}" for note in result.notes)
-            records.append(self.record(result, number))
-        return Rendered(tuple(records), tuple(notes), len(lines))
+            told += (f"line {number}: {note}" for note in notes[done])
+            written.append(records[done])  # type: ignore[arg-type]  # every sentence without an error has one
+        return Rendered(tuple(written), tuple(told), len(lines))
+
+    def _records(self, batch: InspectionBatch, lines: Numbered) -> list[bytes]:
+        """The records of a batch, in its order: JSON straight from the batch, other formats by sentence."""
+        if self._json is not None:
+            return self._json.records(batch)
+        return [render_record(batch.inspection(b), self.job.output, lines[i][0]) for b, i in enumerate(batch.positions)]
 
 
 # ---- reading -----------------------------------------------------------------------------------------
@@ -219,8 +230,10 @@ _worker_state: tuple[Renderer, Turns | None] | None = None  # set once in each w
 
 
 def _start_worker(job: Job, turns: Turns | None) -> None:
+    """Set up a worker process. There is one per core, so it runs attention on one thread (and BLAS
+    has one thread already: see :mod:`attnviz_cli.main`)."""
     global _worker_state
-    _worker_state = (Renderer(job), turns)
+    _worker_state = (Renderer(replace(job, options=replace(job.options, threads=1))), turns)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
 
 

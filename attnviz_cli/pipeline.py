@@ -22,6 +22,7 @@ from .results import (
     HeadSummary,
     InspectConfig,
     Inspection,
+    InspectionBatch,
     InspectOptions,
     Neighbor,
     TokenNeighbors,
@@ -55,28 +56,39 @@ def inspect_sentences(
     sentences: list[str], embeddings: Embeddings, projections: Projections, options: InspectOptions = InspectOptions()
 ) -> list[Inspection | AttnvizError]:
     """An Inspection, or the error that stopped it, for each sentence, in order."""
+    batches, errors = inspect_batches(sentences, embeddings, projections, options)
+    results: list[Inspection | AttnvizError | None] = [errors.get(i) for i in range(len(sentences))]
+    for batch in batches:
+        for b, i in enumerate(batch.positions):
+            results[i] = batch.inspection(b)
+    return results  # type: ignore[return-value]  # every slot is filled: by an error or by a batch
+
+
+def inspect_batches(
+    sentences: list[str], embeddings: Embeddings, projections: Projections, options: InspectOptions = InspectOptions()
+) -> tuple[list[InspectionBatch], dict[int, AttnvizError]]:
+    """The sentences inspected in batches of equal length, and the error of each one that failed (by
+    its position in ``sentences``). Every position is in one batch or among the errors."""
     check_options(embeddings, projections, options)
-    results: list[Inspection | AttnvizError | None] = [None] * len(sentences)
+    errors: dict[int, AttnvizError] = {}
     by_length: dict[int, list[tuple[int, _Prepared]]] = {}
     for i, sentence in enumerate(sentences):
         try:
             prepared = _prepare(sentence, embeddings, options)
         except AttnvizError as error:
-            results[i] = error
+            errors[i] = error
             continue
         by_length.setdefault(len(prepared.embedded.tokens), []).append((i, prepared))
+    batches = []
     for group in by_length.values():
         x = np.stack([prepared.embedded.x for _, prepared in group])  # (B, T, d_model)
         try:
             attention, summaries = _attend(x, embeddings, projections, options)  # summaries: (B, h, T, ...)
         except AttnvizError as error:
-            for i, _ in group:
-                results[i] = error
+            errors.update((i, error) for i, _ in group)
             continue
-        config = _config(attention, embeddings, projections, options)
-        for b, (i, prepared) in enumerate(group):
-            results[i] = _finish(prepared, attention.select(b), summaries, b, config, embeddings, options)
-    return results  # type: ignore[return-value]  # every slot is filled above
+        batches.append(_batch(group, x, attention, summaries, embeddings, projections, options))
+    return batches, errors
 
 
 def check_options(embeddings: Embeddings, projections: Projections, options: InspectOptions) -> None:
@@ -111,7 +123,7 @@ def _attend(
     matrices (in row blocks) when the options need none."""
     how = {
         "heads": options.heads, "wq": projections.wq, "wk": projections.wk, "wv": projections.wv,
-        "wo": projections.wo, "scale": options.scale, "causal": options.causal,
+        "wo": projections.wo, "scale": options.scale, "causal": options.causal, "threads": options.threads,
     }
     try:
         if options.matrices or options.focus:  # focus steps show rows of the full matrices
@@ -130,22 +142,29 @@ def _config(attention: Attention, embeddings: Embeddings, projections: Projectio
     )
 
 
-def _finish(
-    prepared: _Prepared, attention: Attention, summaries: HeadSummary, b: int, config: InspectConfig,
-    embeddings: Embeddings, options: InspectOptions,
-) -> Inspection:
-    """Sentence ``b`` of a batch, with its focus steps and neighbours."""
-    embedded = prepared.embedded
-    focus = tuple(Focus(p, embedded.tokens[p], focus_heads(attention, p)) for p in prepared.focus)
-    neighbors = None
-    if options.neighbors:
-        shown = prepared.focus or list(range(len(embedded.tokens)))
-        neighbors = token_neighbors(embeddings, embedded.tokens, embedded.x, attention.output, shown, options.neighbors)
-    return Inspection(
-        sentence=prepared.sentence, tokens=embedded.tokens, dropped=embedded.dropped, config=config,
-        inputs=embedded.x, attention=attention,
-        summaries=tuple(summaries.select((b, h)) for h in range(config.heads)),
-        focus=focus, neighbors=neighbors, notes=embedded.notes, subword=embedded.subword,
+def _batch(
+    group: list[tuple[int, _Prepared]], x: np.ndarray, attention: Attention, summaries: HeadSummary,
+    embeddings: Embeddings, projections: Projections, options: InspectOptions,
+) -> InspectionBatch:
+    """A group of equal-length sentences with their attention, focus steps and neighbours."""
+    embedded = [prepared.embedded for _, prepared in group]
+    focus: list[tuple[Focus, ...]] = []
+    neighbors: list[tuple[TokenNeighbors, ...] | None] = []
+    for b, (_, prepared) in enumerate(group):
+        one = attention.select(b) if prepared.focus or options.neighbors else None
+        focus.append(tuple(Focus(p, prepared.embedded.tokens[p], focus_heads(one, p)) for p in prepared.focus))
+        if options.neighbors:
+            tokens = prepared.embedded.tokens
+            shown = prepared.focus or list(range(len(tokens)))
+            neighbors.append(token_neighbors(embeddings, tokens, prepared.embedded.x, one.output, shown, options.neighbors))
+        else:
+            neighbors.append(None)
+    return InspectionBatch(
+        positions=tuple(i for i, _ in group), sentences=tuple(prepared.sentence for _, prepared in group),
+        tokens=tuple(e.tokens for e in embedded), dropped=tuple(e.dropped for e in embedded),
+        notes=tuple(e.notes for e in embedded), subword=tuple(e.subword for e in embedded),
+        config=_config(attention, embeddings, projections, options), inputs=x, attention=attention,
+        summaries=summaries, focus=tuple(focus), neighbors=tuple(neighbors),
     )
 
 

@@ -8,12 +8,13 @@ guarantees nothing else is non-finite, so NaN and Infinity never appear.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import orjson
 
-from .results import Comparison, Focus, HeadSummary, InspectConfig, Inspection, TokenNeighbors
+from .results import Comparison, Focus, HeadSummary, InspectConfig, Inspection, InspectionBatch, TokenNeighbors
 
 SCHEMA = "attnviz.inspect/1"
 COMPARE_SCHEMA = "attnviz.compare/1"
@@ -40,22 +41,34 @@ def config_record(config: InspectConfig) -> dict[str, Any]:
     }
 
 
-def summary_record(summary: HeadSummary) -> dict[str, Any]:
-    """A head's ``summary`` object: entropies, strongest keys, top keys."""
-    return {
-        "entropy_bits": _array(summary.entropy_bits),
-        "mean_entropy_bits": summary.mean_entropy_bits,
-        "strongest": {"keys": _array(summary.strongest_key), "weights": _array(summary.strongest_weight)},
-        "top": _top_record(summary),
-    }
+def summary_records(summaries: HeadSummary, h: int) -> list[dict[str, Any]]:
+    """Head ``h``'s ``summary`` object for each sentence of (B, h, T, ...) summaries: entropies,
+    strongest keys, top keys (each array taken for all B sentences at once)."""
+    entropies = list(_array(summaries.entropy_bits[:, h]))
+    means = summaries.mean_entropies()[:, h].tolist()
+    strongest_keys = list(_array(summaries.top_keys[:, h, :, 0]))
+    strongest_weights = list(_array(summaries.top_weights[:, h, :, 0]))
+    tops = _top_records(summaries, h)
+    return [
+        {
+            "entropy_bits": entropies[b], "mean_entropy_bits": means[b],
+            "strongest": {"keys": strongest_keys[b], "weights": strongest_weights[b]}, "top": tops[b],
+        }
+        for b in range(len(entropies))
+    ]
 
 
-def _top_record(summary: HeadSummary) -> dict[str, Any]:
-    """Per query, its top keys and weights: one matrix when no key is masked, else ragged rows."""
-    if (summary.top_counts == summary.top_keys.shape[1]).all():
-        return {"keys": _array(summary.top_keys), "weights": _array(summary.top_weights)}
-    rows = [summary.top(i) for i in range(len(summary.top_counts))]
-    return {"keys": [_array(keys) for keys, _ in rows], "weights": [_array(weights) for _, weights in rows]}
+def _top_records(summaries: HeadSummary, h: int) -> list[dict[str, Any]]:
+    """Per sentence, each query's top keys and weights: one matrix when no key is masked, else ragged rows."""
+    keys, weights, counts = summaries.top_keys[:, h], summaries.top_weights[:, h], summaries.top_counts[:, h]
+    complete = (counts == keys.shape[-1]).all(axis=-1).tolist()
+    matrices = zip(_array(keys), _array(weights), strict=True)
+    return [
+        {"keys": k, "weights": w} if full else {
+            "keys": [_array(k[i, :n]) for i, n in enumerate(c)], "weights": [_array(w[i, :n]) for i, n in enumerate(c)],
+        }
+        for full, (k, w), c in zip(complete, matrices, counts.tolist(), strict=True)
+    ]
 
 
 def focus_record(focus: Focus) -> dict[str, Any]:
@@ -93,69 +106,74 @@ def inspection_record(inspection: Inspection, fields: tuple[str, ...] = ()) -> d
     With ``fields``, only those keys (and ``schema``); head fields (``weights``, ``heads.output``...)
     keep ``heads`` with just those keys. Only what is kept is built: a small record costs little.
     """
+    return batch_records(InspectionBatch.of(inspection), fields)[0]
+
+
+def batch_records(batch: InspectionBatch, fields: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The records of a batch's sentences, in its order (see :func:`inspection_record`).
+
+    Each field is built for every sentence in one pass over the batch's arrays; a record's arrays are
+    views of them.
+    """
     if not fields:
         fields = TOP_FIELDS
-    record: dict[str, Any] = {"schema": SCHEMA}
+    records: list[dict[str, Any]] = [{"schema": SCHEMA} for _ in range(len(batch))]
     for name in fields:
-        if name in TOP_FIELDS and _has(inspection, name):
-            record[name] = _TOP_BUILDERS[name](inspection)
+        if name in TOP_FIELDS:
+            for record, value in zip(records, _TOP_COLUMNS[name](batch), strict=True):
+                if value is not _ABSENT:
+                    record[name] = value
     head_keys = [f.removeprefix("heads.") for f in fields if f in HEAD_FIELDS or f.startswith("heads.")]
     if head_keys and "heads" not in fields:
-        parts = {key: _HEAD_BUILDERS[key] for key in head_keys}
-        record["heads"] = [
-            {"head": h, **{key: build(inspection, h) for key, build in parts.items()}}
-            for h in range(inspection.attention.heads)
-        ]
-    return record
+        for record, heads in zip(records, _heads(batch, head_keys), strict=True):
+            record["heads"] = heads
+    return records
 
 
-def _has(inspection: Inspection, name: str) -> bool:
-    """Whether a record of this inspection has the top-level key ``name`` (some are optional)."""
-    if name == "subword":
-        return bool(inspection.subword)
-    if name == "focus":
-        return bool(inspection.focus)
-    if name == "neighbors":
-        return inspection.neighbors is not None
-    return True
+_ABSENT = object()  # a column's value for a record that does not have the key (no subword tokens, say)
 
 
-def _matrix_head_part(name: str):
-    def build(inspection: Inspection, h: int) -> np.ndarray:
-        return _array(getattr(inspection.attention, name)[h])
-
-    return build
+def _rows(array: np.ndarray) -> list[np.ndarray]:
+    """The sentences of a (B, ...) array as C-ordered views (orjson needs C order; one copy at most)."""
+    return list(_array(array))
 
 
-_HEAD_BUILDERS = {
-    "scores": _matrix_head_part("scores"),
-    "weights": _matrix_head_part("weights"),
-    "output": lambda inspection, h: _array(inspection.attention.head_outputs[h]),
-    "summary": lambda inspection, h: summary_record(inspection.summaries[h]),
+def _heads(batch: InspectionBatch, keys: Iterable[str]) -> list[list[dict[str, Any]]]:
+    """``heads`` of each record: per head, its number and the parts named by ``keys``."""
+    columns = [{key: _HEAD_COLUMNS[key](batch, h) for key in keys} for h in range(batch.config.heads)]
+    return [
+        [{"head": h, **{key: column[b] for key, column in parts.items()}} for h, parts in enumerate(columns)]
+        for b in range(len(batch))
+    ]
+
+
+def _all_heads(batch: InspectionBatch) -> list[list[dict[str, Any]]]:
+    """The whole ``heads`` field: without scores and weights when they were not kept (row blocks)."""
+    keys = ("scores", "weights", "output", "summary") if batch.attention.has_matrices else ("output", "summary")
+    return _heads(batch, keys)
+
+
+_HEAD_COLUMNS = {
+    "scores": lambda batch, h: _rows(batch.attention.scores[:, h]),
+    "weights": lambda batch, h: _rows(batch.attention.weights[:, h]),
+    "output": lambda batch, h: _rows(batch.attention.head_outputs[:, h]),
+    "summary": lambda batch, h: summary_records(batch.summaries, h),
 }
 
-_TOP_BUILDERS = {
-    "sentence": lambda inspection: inspection.sentence,
-    "tokens": lambda inspection: list(inspection.tokens),
-    "dropped": lambda inspection: [{"token": d.token, "position": d.position, "reason": d.reason} for d in inspection.dropped],
-    "config": lambda inspection: config_record(inspection.config),
-    "inputs": lambda inspection: _array(inspection.inputs),
-    "heads": lambda inspection: [_head_record(inspection, h) for h in range(inspection.attention.heads)],
-    "output": lambda inspection: _array(inspection.attention.output),
-    "subword": lambda inspection: list(inspection.subword),
-    "focus": lambda inspection: [focus_record(f) for f in inspection.focus],
-    "neighbors": lambda inspection: neighbors_record(inspection.neighbors),
+_TOP_COLUMNS = {
+    "sentence": lambda batch: batch.sentences,
+    "tokens": lambda batch: [list(tokens) for tokens in batch.tokens],
+    "dropped": lambda batch: [
+        [{"token": d.token, "position": d.position, "reason": d.reason} for d in dropped] for dropped in batch.dropped
+    ],
+    "config": lambda batch: [config_record(batch.config)] * len(batch),  # one dict, shared: records are read, not changed
+    "inputs": lambda batch: _rows(batch.inputs),
+    "heads": _all_heads,
+    "output": lambda batch: _rows(batch.attention.output),
+    "subword": lambda batch: [list(subword) if subword else _ABSENT for subword in batch.subword],
+    "focus": lambda batch: [[focus_record(f) for f in focus] if focus else _ABSENT for focus in batch.focus],
+    "neighbors": lambda batch: [_ABSENT if n is None else neighbors_record(n) for n in batch.neighbors],
 }
-
-
-def _head_record(inspection: Inspection, h: int) -> dict[str, Any]:
-    """One entry of ``heads``; without scores and weights when they were not kept (row blocks)."""
-    attention = inspection.attention
-    matrices = {"scores": _array(attention.scores[h]), "weights": _array(attention.weights[h])} if attention.has_matrices else {}
-    return {
-        "head": h, **matrices, "output": _array(attention.head_outputs[h]),
-        "summary": summary_record(inspection.summaries[h]),
-    }
 
 
 def needs_matrices(fields: tuple[str, ...]) -> bool:
@@ -230,11 +248,17 @@ class RecordWriter:
         self._rows_bytes = 0
 
     def __call__(self, inspection: Inspection) -> bytes:
-        record = inspection_record(inspection, self.fields)
-        if "inputs" in record:
-            record["inputs"] = orjson.Fragment(self._matrix_text(record["inputs"]))
-        _share_output_text(record)
-        return dumps(record)
+        return self.records(InspectionBatch.of(inspection))[0]
+
+    def records(self, batch: InspectionBatch) -> list[bytes]:
+        """Each sentence's record as one line of JSON, in the batch's order."""
+        lines = []
+        for record in batch_records(batch, self.fields):
+            if "inputs" in record:
+                record["inputs"] = orjson.Fragment(self._matrix_text(record["inputs"]))
+            _share_output_text(record)
+            lines.append(dumps(record))
+        return lines
 
     def _matrix_text(self, matrix: np.ndarray) -> bytes:
         """``orjson.dumps(matrix)`` for a (T, d) matrix, from remembered row texts where it can."""

@@ -147,10 +147,14 @@ class HeadSummary:
 
     @property
     def mean_entropy_bits(self) -> float:
-        """The mean entropy: the very value of ``entropy_bits.mean()`` (a float32 sum divided in
-        float64, rounded back), for a third of its cost, which counts in streams."""
-        total = float(np.add.reduce(self.entropy_bits, axis=None))
-        return float(self.entropy_bits.dtype.type(total / self.entropy_bits.size))
+        """The mean entropy of a one-head summary: the very value of ``entropy_bits.mean()``."""
+        return float(self.mean_entropies())
+
+    def mean_entropies(self) -> np.ndarray:
+        """(...) the mean of each entropy row, bit for bit as ``entropy_bits.mean(axis=-1)`` has it (a
+        float32 sum divided in float64, rounded back), for a third of its cost, which counts in streams."""
+        totals = np.add.reduce(self.entropy_bits, axis=-1)
+        return (totals.astype(np.float64) / self.entropy_bits.shape[-1]).astype(self.entropy_bits.dtype)
 
     def top(self, query: int) -> tuple[np.ndarray, np.ndarray]:
         """The top keys of ``query`` and their weights, masked keys left out."""
@@ -218,6 +222,7 @@ class InspectOptions:
     neighbors: int = 0  # nearest vocabulary words to show per token; 0 for none
     matrices: bool = True  # keep the (h, T, T) scores and weights; False: outputs and summaries only,
     # computed in row blocks so that long inputs fit in memory (--focus still keeps them)
+    threads: int | None = None  # attention's threads on long inputs (None: every CPU; 1 in stream workers)
 
 
 @dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
@@ -249,3 +254,62 @@ class Comparison:
     positions: tuple[int, int]  # where the focus word is in each sentence's tokens
     input_cosine: float  # cosine of its two input vectors (1 for the same word)
     output_cosine: float  # cosine of its two contextualized vectors
+
+
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
+class InspectionBatch:
+    """Sentences of one length run through attention together: what their :class:`Inspection`\\ s hold,
+    with the arrays kept as the batch's own (B, ...) arrays.
+
+    A stream writes its records straight from here (one pass per field for all B sentences, not B
+    objects first); :meth:`inspection` picks out one sentence for every other use.
+    """
+
+    positions: tuple[int, ...]  # where each sentence stood in the list that was inspected
+    sentences: tuple[str, ...]
+    tokens: tuple[tuple[str, ...], ...]
+    dropped: tuple[tuple[Dropped, ...], ...]
+    notes: tuple[tuple[str, ...], ...]
+    subword: tuple[tuple[int, ...], ...]
+    config: InspectConfig
+    inputs: np.ndarray  # (B, T, d_model)
+    attention: Attention  # arrays (B, h, ...) and (B, T, d_out)
+    summaries: HeadSummary  # arrays (B, h, T, ...)
+    focus: tuple[tuple[Focus, ...], ...]  # per sentence; empty tuples without --focus
+    neighbors: tuple[tuple[TokenNeighbors, ...] | None, ...]  # per sentence; None without --neighbors
+
+    def __post_init__(self) -> None:
+        _freeze(self.inputs)
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+    def inspection(self, b: int) -> Inspection:
+        """Sentence ``b`` as an :class:`Inspection` (views of the batch's arrays, no copies)."""
+        return Inspection(
+            sentence=self.sentences[b], tokens=self.tokens[b], dropped=self.dropped[b], config=self.config,
+            inputs=self.inputs[b], attention=self.attention.select(b),
+            summaries=tuple(self.summaries.select((b, h)) for h in range(self.config.heads)),
+            focus=self.focus[b], neighbors=self.neighbors[b], notes=self.notes[b], subword=self.subword[b],
+        )
+
+    @classmethod
+    def of(cls, inspection: Inspection) -> InspectionBatch:
+        """One inspection as a batch of one (views where it can, the head summaries stacked)."""
+        attention = inspection.attention
+        arrays = {
+            name: None if getattr(attention, name) is None else getattr(attention, name)[None]
+            for name in ("queries", "keys", "values", "scores", "weights", "head_outputs", "output")
+        }
+        summaries = inspection.summaries
+        stacked = {
+            name: np.stack([getattr(s, name) for s in summaries])[None]
+            for name in ("entropy_bits", "top_keys", "top_weights", "top_counts")
+        }
+        return cls(
+            positions=(0,), sentences=(inspection.sentence,), tokens=(inspection.tokens,),
+            dropped=(inspection.dropped,), notes=(inspection.notes,), subword=(inspection.subword,),
+            config=inspection.config, inputs=inspection.inputs[None],
+            attention=Attention(**arrays, scale=attention.scale, causal=attention.causal),
+            summaries=HeadSummary(**stacked), focus=(inspection.focus,), neighbors=(inspection.neighbors,),
+        )

@@ -54,6 +54,18 @@ def test_mean_entropy_is_exactly_numpys_mean(seed, n, dtype):
     assert summary.mean_entropy_bits == float(entropies.mean())
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 4), st.integers(1, 3), st.integers(1, 300), st.sampled_from([np.float32, np.float64]))
+def test_the_means_of_a_batch_are_each_rows_own_mean(seed, batch, heads, n, dtype):
+    # A stream takes every row's mean in one call; each must be, bit for bit, that row's numpy mean.
+    entropies = (np.random.default_rng(seed).random((batch, heads, n)) * 8).astype(dtype)
+    summary = head_summary(np.full((1, 1), 1.0), np.zeros((1, 1), dtype=bool), k=1)
+    summary = type(summary)(entropies, *(getattr(summary, f) for f in ("top_keys", "top_weights", "top_counts")))
+    means = summary.mean_entropies()
+    assert means.dtype == dtype and means.shape == (batch, heads)
+    assert means.tolist() == [[float(row.mean()) for row in sentence] for sentence in entropies]
+
+
 def test_ties_go_to_the_earlier_key():
     summary = head_summary(np.full((1, 4), 0.25), np.zeros((1, 4), dtype=bool), k=3)
     assert summary.top_keys.tolist() == [[0, 1, 2]]

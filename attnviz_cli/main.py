@@ -1,0 +1,23 @@
+"""The ``attn`` program: sets up the process, then runs the command line of :mod:`attnviz_cli.cli`.
+
+OpenBLAS (NumPy's BLAS) starts a thread per core when it loads, and its idle threads spin for a while
+after each call. attnviz never needs them: attention's matrices are small, and long inputs and streams
+are shared among attnviz's own threads and processes, which the spinning would slow down (~0.1 s of a
+core at every start, more in each worker of a stream). So BLAS gets one thread unless the user says
+otherwise. This must happen before NumPy is imported, hence this module, which imports nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def main() -> None:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from .cli import app
+
+    app(prog_name="attn")
+
+
+if __name__ == "__main__":
+    main()
