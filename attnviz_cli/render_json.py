@@ -267,15 +267,13 @@ class RecordWriter:
             self._rows, self._rows_kind, self._rows_bytes = {}, kind, 0
         rows, width = self._rows, matrix.shape[1] * matrix.itemsize
         data = matrix.tobytes()
-        texts = []
-        for start in range(0, len(data), width):
-            key = data[start : start + width]
-            text = rows.get(key)
-            if text is None:
-                text = orjson.dumps(matrix[start // width], option=_OPTIONS)
-                rows[key] = text
-                self._rows_bytes += 2 * len(text) + width + 100  # text, key, and the dict's share
-            texts.append(text)
+        keys = [data[start : start + width] for start in range(0, len(data), width)]
+        texts = [rows.get(key) for key in keys]
+        if None in texts:
+            for i, key in enumerate(keys):
+                if texts[i] is None:
+                    texts[i] = rows[key] = orjson.dumps(matrix[i], option=_OPTIONS)
+                    self._rows_bytes += 2 * len(texts[i]) + width + 100  # text, key, and the dict's share
         return b"[" + b",".join(texts) + b"]"
 
 
