@@ -121,3 +121,23 @@ def test_the_stream_writer_starts_over_when_its_rows_fill_their_memory(glove, mo
     assert len(writer._rows) == 5  # only the rows of "a cat sat on a mat": it started over before that record
     zero = inspect_sentence("the qqqzx bank", glove, identity(), InspectOptions(oov="zero"))
     assert writer(zero) == dumps(inspection_record(zero))  # a zero vector is a row like any other
+
+
+@pytest.mark.parametrize(("heads", "causal", "fields"), [(1, False, ()), (2, True, ()), (1, False, ("output", "inputs"))])
+def test_a_batch_of_sentences_gets_the_records_each_would_get_alone(glove, heads, causal, fields):
+    # Streams write whole batches (sentences of one length run together); every line must be the
+    # record of that sentence's own Inspection, and in the batch's order.
+    from attnviz_cli.pipeline import inspect_batches
+    from attnviz_cli.render_json import RecordWriter
+
+    sentences = ["the bank by the river", "the river bank", "money in the bank", "the the the", "the qqqzx bank"]
+    options = InspectOptions(heads=heads, causal=causal, oov="zero")
+    batches, errors = inspect_batches(sentences, glove, identity(), options)
+    assert not errors and sorted(i for batch in batches for i in batch.positions) == list(range(len(sentences)))
+    assert max(len(batch) for batch in batches) == 3  # "the river bank", "the the the", "the qqqzx bank"
+    writer = RecordWriter(fields)
+    for batch in batches:
+        lines = writer.records(batch)
+        for b, i in enumerate(batch.positions):
+            alone = inspect_sentence(sentences[i], glove, identity(), options)
+            assert lines[b] == dumps(inspection_record(alone, fields))
