@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from importlib import resources
@@ -441,3 +442,28 @@ def test_heavy_libraries_stay_off_the_start_up_path(fmt):
     done = subprocess.run([sys.executable, "-c", code, fmt], capture_output=True, text=True, check=True)
     loaded = done.stderr.strip().split(",") if done.stderr.strip() else []
     assert loaded == (["rich"] if fmt == "table" else [])
+
+
+ATTN_THEN_BLAS = (
+    "import os, sys\n"
+    "from attnviz_cli.main import main\n"
+    "sys.argv = ['attn', 'inspect', 'the river bank', '-f', 'jsonl']\n"
+    "try: main()\n"
+    "except SystemExit: pass\n"
+    "from threadpoolctl import threadpool_info\n"
+    "blas = [pool['num_threads'] for pool in threadpool_info() if pool['internal_api'] == 'openblas']\n"
+    "print(os.environ['OPENBLAS_NUM_THREADS'], blas, file=sys.stderr)"
+)
+
+
+def test_attn_gives_blas_one_thread_unless_told_otherwise():
+    # OpenBLAS's idle threads spin on the cores attnviz's own threads and workers need: `attn` starts
+    # it with one, before NumPy loads (so `import attnviz_cli` must not load NumPy), unless the user set
+    # OPENBLAS_NUM_THREADS, which is left as it is.
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", ATTN_THEN_BLAS], capture_output=True, text=True, check=True, env=env)
+    assert done.stderr.split("\n")[-2] in ("1 [1]", "1 []")  # [] only where NumPy carries another BLAS
+    mine = subprocess.run([sys.executable, "-c", ATTN_THEN_BLAS], capture_output=True, text=True, check=True, env={**env, "OPENBLAS_NUM_THREADS": "3"})
+    assert mine.stderr.split("\n")[-2].startswith("3 ")
+    lazy = subprocess.run([sys.executable, "-c", "import sys, attnviz_cli; print('numpy' in sys.modules)"], capture_output=True, text=True, check=True)
+    assert lazy.stdout == "False\n"
