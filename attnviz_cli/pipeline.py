@@ -151,14 +151,17 @@ def _batch(
     focus: list[tuple[Focus, ...]] = []
     neighbors: list[tuple[TokenNeighbors, ...] | None] = []
     for b, (_, prepared) in enumerate(group):
-        one = attention.select(b) if prepared.focus or options.neighbors else None
-        focus.append(tuple(Focus(p, prepared.embedded.tokens[p], focus_heads(one, p)) for p in prepared.focus))
-        if options.neighbors:
-            tokens = prepared.embedded.tokens
-            shown = prepared.focus or list(range(len(tokens)))
-            neighbors.append(token_neighbors(embeddings, tokens, prepared.embedded.x, one.output, shown, options.neighbors))
-        else:
+        if not prepared.focus and not options.neighbors:  # the common case: nothing per sentence
+            focus.append(())
             neighbors.append(None)
+            continue
+        one, tokens = attention.select(b), prepared.embedded.tokens
+        focus.append(tuple(Focus(p, tokens[p], focus_heads(one, p)) for p in prepared.focus))
+        shown = prepared.focus or list(range(len(tokens)))
+        neighbors.append(
+            token_neighbors(embeddings, tokens, prepared.embedded.x, one.output, shown, options.neighbors)
+            if options.neighbors else None
+        )
     return InspectionBatch(
         positions=tuple(i for i, _ in group), sentences=tuple(prepared.sentence for _, prepared in group),
         tokens=tuple(e.tokens for e in embedded), dropped=tuple(e.dropped for e in embedded),

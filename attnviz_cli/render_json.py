@@ -59,16 +59,20 @@ def summary_records(summaries: HeadSummary, h: int) -> list[dict[str, Any]]:
 
 
 def _top_records(summaries: HeadSummary, h: int) -> list[dict[str, Any]]:
-    """Per sentence, each query's top keys and weights: one matrix when no key is masked, else ragged rows."""
+    """Per sentence, each query's top keys and weights: one matrix when no key is masked, else ragged
+    rows (causal: query i sees i + 1 keys, so its row ends at its count)."""
     keys, weights, counts = summaries.top_keys[:, h], summaries.top_weights[:, h], summaries.top_counts[:, h]
     complete = (counts == keys.shape[-1]).all(axis=-1).tolist()
-    matrices = zip(_array(keys), _array(weights), strict=True)
-    return [
-        {"keys": k, "weights": w} if full else {
-            "keys": [_array(k[i, :n]) for i, n in enumerate(c)], "weights": [_array(w[i, :n]) for i, n in enumerate(c)],
-        }
-        for full, (k, w), c in zip(complete, matrices, counts.tolist(), strict=True)
-    ]
+    records = []
+    for full, k, w, count in zip(complete, _array(keys), _array(weights), counts.tolist(), strict=True):
+        if full:
+            records.append({"keys": k, "weights": w})
+        else:
+            records.append({
+                "keys": [_array(k[i, :n]) for i, n in enumerate(count)],
+                "weights": [_array(w[i, :n]) for i, n in enumerate(count)],
+            })
+    return records
 
 
 def focus_record(focus: Focus) -> dict[str, Any]:
