@@ -138,3 +138,25 @@ def test_write_all_survives_short_writes(tmp_path, monkeypatch):
     with open(tmp_path / "out", "wb") as handle:
         batch._write_all(handle.fileno(), pieces)
     assert (tmp_path / "out").read_bytes() == b"".join(pieces)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_skipped_lines_and_notes_keep_input_order_across_lengths(glove, workers):
+    # Sentences of each length are run as one batch, so records are made out of order: the stream
+    # must still write them, the error records of skipped lines and the notes in input order.
+    from attnviz_cli.batch import OutputOptions
+
+    good = lines(2 * BULK_LINES).decode().splitlines()
+    data = good[:100] + ["qqqzx zzqqx", "the qqzx bank"] + good[100:] + ["river"]
+    sink, notes = io.BytesIO(), []
+    skipping = Job(glove, identity(), InspectOptions(heads=2, max_tokens=64), OutputOptions(on_error="skip"))
+    source = io.BufferedReader(io.BytesIO(("\n".join(data) + "\n").encode()))
+    stream_records(skipping, source, sink, notes.append, workers=workers)
+    records = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert [r.get("sentence") for r in records] == data
+    assert records[100]["schema"] == "attnviz.error/1" and records[100]["line"] == 101
+    assert records[101]["tokens"] == ["the", "bank"]
+    assert notes == [
+        "line 101 skipped: the sentence 'qqqzx zzqqx' has no word that is in the vectors 'glove-6b-50d-50k'",
+        "line 102: unknown word 'qqzx' (position 1) skipped",
+    ]
