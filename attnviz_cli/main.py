@@ -17,7 +17,3 @@ def main() -> None:
     from .cli import app
 
     app(prog_name="attn")
-
-
-if __name__ == "__main__":
-    main()

@@ -137,7 +137,7 @@ def batch_records(batch: InspectionBatch, fields: tuple[str, ...] = ()) -> list[
 _ABSENT = object()  # a column's value for a record that does not have the key (no subword tokens, say)
 
 
-def _rows(array: np.ndarray) -> list[np.ndarray]:
+def _per_sentence(array: np.ndarray) -> list[np.ndarray]:
     """The sentences of a (B, ...) array as C-ordered views (orjson needs C order; one copy at most)."""
     return list(_array(array))
 
@@ -158,9 +158,9 @@ def _all_heads(batch: InspectionBatch) -> list[list[dict[str, Any]]]:
 
 
 _HEAD_COLUMNS = {
-    "scores": lambda batch, h: _rows(batch.attention.scores[:, h]),
-    "weights": lambda batch, h: _rows(batch.attention.weights[:, h]),
-    "output": lambda batch, h: _rows(batch.attention.head_outputs[:, h]),
+    "scores": lambda batch, h: _per_sentence(batch.attention.scores[:, h]),
+    "weights": lambda batch, h: _per_sentence(batch.attention.weights[:, h]),
+    "output": lambda batch, h: _per_sentence(batch.attention.head_outputs[:, h]),
     "summary": lambda batch, h: summary_records(batch.summaries, h),
 }
 
@@ -171,9 +171,9 @@ _TOP_COLUMNS = {
         [{"token": d.token, "position": d.position, "reason": d.reason} for d in dropped] for dropped in batch.dropped
     ],
     "config": lambda batch: [config_record(batch.config)] * len(batch),  # one dict, shared: records are read, not changed
-    "inputs": lambda batch: _rows(batch.inputs),
+    "inputs": lambda batch: _per_sentence(batch.inputs),
     "heads": _all_heads,
-    "output": lambda batch: _rows(batch.attention.output),
+    "output": lambda batch: _per_sentence(batch.attention.output),
     "subword": lambda batch: [list(subword) if subword else _ABSENT for subword in batch.subword],
     "focus": lambda batch: [[focus_record(f) for f in focus] if focus else _ABSENT for focus in batch.focus],
     "neighbors": lambda batch: [_ABSENT if n is None else neighbors_record(n) for n in batch.neighbors],
@@ -250,9 +250,6 @@ class RecordWriter:
         self._rows: dict[bytes, bytes] = {}
         self._rows_kind: tuple[str, int] | None = None  # (dtype, width) of the remembered rows
         self._rows_bytes = 0
-
-    def __call__(self, inspection: Inspection) -> bytes:
-        return self.records(InspectionBatch.of(inspection))[0]
 
     def records(self, batch: InspectionBatch) -> list[bytes]:
         """Each sentence's record as one line of JSON, in the batch's order."""

@@ -50,10 +50,11 @@ class Attention:
     def __post_init__(self) -> None:
         _freeze(self.queries, self.keys, self.values, self.scores, self.weights, self.head_outputs, self.output)
 
+    ARRAYS = ("queries", "keys", "values", "scores", "weights", "head_outputs", "output")  # the ones with batch axes
+
     def select(self, index: int) -> Attention:
         """The attention of sequence ``index`` of a batched result (views, no copies)."""
-        names = ("queries", "keys", "values", "scores", "weights", "head_outputs", "output")
-        views = {name: None if getattr(self, name) is None else getattr(self, name)[index] for name in names}
+        views = {name: None if getattr(self, name) is None else getattr(self, name)[index] for name in self.ARRAYS}
         return _view_of(Attention, {**views, "scale": self.scale, "causal": self.causal})  # type: ignore[return-value]
 
     @property
@@ -130,10 +131,11 @@ class HeadSummary:
     def __post_init__(self) -> None:
         _freeze(self.entropy_bits, self.top_keys, self.top_weights, self.top_counts)
 
+    ARRAYS = ("entropy_bits", "top_keys", "top_weights", "top_counts")
+
     def select(self, index: int | tuple[int, ...]) -> HeadSummary:
         """The summary of one head (or one sentence's head) of a summary over many (views)."""
-        names = ("entropy_bits", "top_keys", "top_weights", "top_counts")
-        return _view_of(HeadSummary, {name: getattr(self, name)[index] for name in names})  # type: ignore[return-value]
+        return _view_of(HeadSummary, {name: getattr(self, name)[index] for name in self.ARRAYS})  # type: ignore[return-value]
 
     @property
     def strongest_key(self) -> np.ndarray:
@@ -299,13 +301,9 @@ class InspectionBatch:
         attention = inspection.attention
         arrays = {
             name: None if getattr(attention, name) is None else getattr(attention, name)[None]
-            for name in ("queries", "keys", "values", "scores", "weights", "head_outputs", "output")
+            for name in Attention.ARRAYS
         }
-        summaries = inspection.summaries
-        stacked = {
-            name: np.stack([getattr(s, name) for s in summaries])[None]
-            for name in ("entropy_bits", "top_keys", "top_weights", "top_counts")
-        }
+        stacked = {name: np.stack([getattr(s, name) for s in inspection.summaries])[None] for name in HeadSummary.ARRAYS}
         return cls(
             positions=(0,), sentences=(inspection.sentence,), tokens=(inspection.tokens,),
             dropped=(inspection.dropped,), notes=(inspection.notes,), subword=(inspection.subword,),

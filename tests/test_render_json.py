@@ -13,7 +13,7 @@ import pytest
 from attnviz_cli.pipeline import inspect_sentence
 from attnviz_cli.projections import identity, random_xavier
 from attnviz_cli.render_json import dumps, inspection_record
-from attnviz_cli.results import InspectOptions
+from attnviz_cli.results import InspectionBatch, InspectOptions
 
 SCHEMA = json.loads((resources.files("attnviz_cli") / "schemas" / "inspect-1.schema.json").read_text())
 
@@ -107,7 +107,7 @@ def test_the_stream_writer_writes_the_bytes_of_the_plain_record(glove, heads, ca
     writer = RecordWriter(fields)
     for sentence in ["the bank by the river", "the river bank", "money in the bank", "the the the"]:
         inspection = inspect_sentence(sentence, glove, chosen, options)
-        assert writer(inspection) == dumps(inspection_record(inspection, fields))
+        assert writer.records(InspectionBatch.of(inspection))[0] == dumps(inspection_record(inspection, fields))
 
 
 def test_the_stream_writer_starts_over_when_its_rows_fill_their_memory(glove, monkeypatch):
@@ -117,10 +117,10 @@ def test_the_stream_writer_starts_over_when_its_rows_fill_their_memory(glove, mo
     writer = render_json.RecordWriter()
     for sentence in ["the river bank", "money in the bank", "a cat sat on a mat"]:
         inspection = inspect_sentence(sentence, glove, identity())
-        assert writer(inspection) == dumps(inspection_record(inspection))
+        assert writer.records(InspectionBatch.of(inspection))[0] == dumps(inspection_record(inspection))
     assert len(writer._rows) == 5  # only the rows of "a cat sat on a mat": it started over before that record
     zero = inspect_sentence("the qqqzx bank", glove, identity(), InspectOptions(oov="zero"))
-    assert writer(zero) == dumps(inspection_record(zero))  # a zero vector is a row like any other
+    assert writer.records(InspectionBatch.of(zero))[0] == dumps(inspection_record(zero))  # a zero vector is a row like any other
 
 
 @pytest.mark.parametrize(("heads", "causal", "fields"), [(1, False, ()), (2, True, ()), (1, False, ("output", "inputs"))])
