@@ -26,21 +26,32 @@ SORTED_TOP_K = 16  # above this many keys per row, sorting whole rows is quicker
 
 def top_keys(weights: np.ndarray, k: int, masked: np.ndarray | None = None) -> np.ndarray:
     """The ``k`` keys of highest weight in each row of ``weights`` (..., T), best first; ties go to the
-    earlier key, and masked keys (``masked`` broadcasts against ``weights``) come last.
+    earlier key. A masked key (``masked`` broadcasts against ``weights``) is never listed: a row with
+    fewer than ``k`` keys left ends in -1s, which no one can take for a real key.
 
     The same answer as a stable descending sort. For a few keys it picks them one at a time (k passes
     of argmax, which returns the first of equal maxima) instead of sorting each row: O(k T), not
     O(T log T), which matters on long inputs.
     """
-    ranked = np.where(masked, -1.0, weights) if masked is not None and masked.any() else weights.copy()
+    if masked is not None and not masked.any():
+        masked = None
+    ranked = weights.copy() if masked is None else np.where(masked, -1.0, weights)  # masked: below any weight
     k = min(k, ranked.shape[-1])
     if k > SORTED_TOP_K:
-        return np.ascontiguousarray(np.argsort(-ranked, axis=-1, kind="stable")[..., :k])
-    keys = np.empty((*ranked.shape[:-1], k), np.intp)
-    for i in range(k):
-        keys[..., i] = ranked.argmax(axis=-1)
-        np.put_along_axis(ranked, keys[..., i : i + 1], -np.inf, axis=-1)  # below any weight or mask
+        keys = np.ascontiguousarray(np.argsort(-ranked, axis=-1, kind="stable")[..., :k])
+    else:
+        keys = np.empty((*ranked.shape[:-1], k), np.intp)
+        for i in range(k):
+            keys[..., i] = ranked.argmax(axis=-1)
+            np.put_along_axis(ranked, keys[..., i : i + 1], -np.inf, axis=-1)  # below any weight or mask
+    if masked is not None:
+        keys[np.take_along_axis(np.broadcast_to(masked, weights.shape), keys, axis=-1)] = -1
     return keys
+
+
+def key_weights(weights: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The weights (..., T, k) of ``keys`` from :func:`top_keys`, 0 where a key is -1 (none)."""
+    return np.where(keys >= 0, np.take_along_axis(weights, keys, axis=-1), 0)
 
 
 def head_summary(weights: np.ndarray, masked: np.ndarray, k: int) -> HeadSummary:
@@ -51,7 +62,7 @@ def head_summary(weights: np.ndarray, masked: np.ndarray, k: int) -> HeadSummary
     """
     k = min(k, weights.shape[-1])
     top = top_keys(weights, k, masked)  # (..., T, k)
-    top_weights = np.take_along_axis(weights, top, axis=-1)  # (..., T, k)
+    top_weights = key_weights(weights, top)  # (..., T, k)
     return HeadSummary(
         entropy_bits=entropy_bits(weights), top_keys=top, top_weights=top_weights,
         top_counts=np.minimum((~masked).sum(axis=-1), k),

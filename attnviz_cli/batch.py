@@ -105,13 +105,13 @@ class Renderer:
         written: list[bytes] = []
         told: list[str] = []
         for done, (number, sentence) in enumerate(lines):
-            error = errors.get(done)
-            if error is not None:
+            failed = errors.get(done)
+            if failed is not None:
                 if job.output.on_error != "skip":
-                    return Rendered(tuple(written), tuple(told), done, f"line {number}: {error}")
-                told.append(f"line {number} skipped: {error}")
+                    return Rendered(tuple(written), tuple(told), done, f"line {number}: {failed}")
+                told.append(f"line {number} skipped: {failed}")
                 if job.output.fmt == "jsonl":
-                    written.append(dumps(error_record(number, sentence, str(error))))
+                    written.append(dumps(error_record(number, sentence, str(failed))))
                 continue
             told += (f"line {number}: {note}" for note in notes[done])
             written.append(records[done])  # type: ignore[arg-type]  # every sentence without an error has one
@@ -232,7 +232,7 @@ _worker_state: tuple[Renderer, Turns | None] | None = None  # set once in each w
 def _start_worker(job: Job, turns: Turns | None) -> None:
     """Set up a worker process. There is one per core, so it runs attention on one thread (and BLAS
     has one thread already: see :mod:`attnviz_cli.main`)."""
-    global _worker_state
+    global _worker_state  # noqa: PLW0603  # a pool initializer's way to give each worker process its state
     _worker_state = (Renderer(replace(job, options=replace(job.options, threads=1))), turns)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
 

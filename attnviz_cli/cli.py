@@ -7,18 +7,18 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from .errors import AttnvizError, printable
 from .pipeline import compare_sentences, inspect_sentence
 from .projections import Projections, identity, load_weights, random_xavier
-from .render_json import check_fields, comparison_record, dumps, inspection_record, needs_matrices
+from .render_json import check_fields, comparison_record, dumps, inspection_record
 from .results import Inspection, InspectOptions
-from .vectors import DEFAULT_NAME, FORMATS, OOV_POLICIES, Embeddings, load
+from .vectors import DEFAULT_NAME, Embeddings, load
 
 EXAMPLES = """\
 Examples:
@@ -45,17 +45,50 @@ app = typer.Typer(
 )
 
 
-def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
-    """A str Enum for Typer whose values are ``values``: the choices stay defined in one place."""
-    return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    markdown = "markdown"
+    csv = "csv"
 
 
-OutputFormat = _choices("OutputFormat", ("table", "json", "jsonl", "markdown", "csv"))
-OnError = _choices("OnError", ("fail", "skip"))
-STREAMED = ("jsonl", "csv", "markdown")  # formats that write one record per sentence
-ProjectionKind = _choices("ProjectionKind", ("identity", "random"))
-OovPolicy = _choices("OovPolicy", OOV_POLICIES)
-VectorsFormat = _choices("VectorsFormat", ("auto", *FORMATS))
+class OnError(StrEnum):
+    fail = "fail"
+    skip = "skip"
+
+
+class ProjectionKind(StrEnum):
+    identity = "identity"
+    random = "random"
+
+
+class OovPolicy(StrEnum):
+    skip = "skip"
+    zero = "zero"
+    error = "error"
+
+
+class VectorsFormat(StrEnum):
+    auto = "auto"
+    word2vec = "word2vec"
+    word2vec_binary = "word2vec-binary"
+    glove = "glove"
+    fasttext = "fasttext"
+    gensim = "gensim"
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+STREAMED = (OutputFormat.jsonl, OutputFormat.csv, OutputFormat.markdown)  # one record per sentence
+
+
+def _vectors_format(chosen: VectorsFormat) -> str | None:
+    """The format to read --vectors as; None to detect it."""
+    return None if chosen is VectorsFormat.auto else chosen.value
 
 
 def _say(message: str) -> None:
@@ -118,44 +151,64 @@ FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="tabl
 MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, help="Refuse sentences with more tokens than this.")]
 
 
+def _check_projections(projections: ProjectionKind, weights: Path | None, neighbors: int) -> None:
+    """Usage errors of the projection options, found before anything is loaded."""
+    if weights is not None and projections is ProjectionKind.random:
+        raise typer.BadParameter("--weights and --projections random exclude each other", param_hint="--weights")
+    if neighbors and (weights is not None or projections is not ProjectionKind.identity):
+        kind = "--weights" if weights is not None else f"--projections {projections.value}"
+        raise typer.BadParameter(
+            "--neighbors compares vectors with the vocabulary, so the outputs must stay in the embedding space: "
+            f"it needs identity projections, not {kind}", param_hint="--neighbors",
+        )
+
+
 def _setup(
-    vectors: str | None, vectors_format: Enum, trust_pickle: bool, projections: Enum, weights: Path | None,
-    seed: int, heads: int,
+    vectors: str | None, vectors_format: VectorsFormat, trust_pickle: bool, projections: ProjectionKind,
+    weights: Path | None, seed: int, heads: int,
 ) -> tuple[Embeddings, Projections]:
     """The embeddings and projection matrices the options name."""
-    if weights is not None and projections.value == "random":
-        raise typer.BadParameter("--weights and --projections random exclude each other", param_hint="--weights")
-    fmt = None if vectors_format.value == "auto" else vectors_format.value
-    embeddings = _load_vectors(vectors, fmt, trust_pickle)
+    embeddings = _load_vectors(vectors, _vectors_format(vectors_format), trust_pickle)
     if weights is not None:
         return embeddings, load_weights(weights, d_model=embeddings.dim, heads=heads)
-    return embeddings, random_xavier(embeddings.dim, seed) if projections.value == "random" else identity()
+    return embeddings, random_xavier(embeddings.dim, seed) if projections is ProjectionKind.random else identity()
 
 
-def _console():
-    """A Rich console for stdout (Rich only for tables: JSON output never pays for it)."""
+def _show(build: Callable[[int], Any]) -> None:
+    """Print the Rich renderable ``build(width)`` makes for stdout's width.
+
+    Rich pads every cell with spaces; where there is no colour (a pipe, a file, NO_COLOR) the lines
+    are written without those trailing spaces, as a CI log or ``diff`` wants them.
+    """
     from rich.console import Console
 
-    return Console(highlight=False, markup=False, emoji=False)  # we never use markup: safer and faster
+    console = Console(highlight=False, markup=False, emoji=False)  # we never use markup: safer and faster
+    renderable = build(console.width)
+    if console.color_system is not None:
+        console.print(renderable)
+        return
+    with console.capture() as captured:
+        console.print(renderable)
+    sys.stdout.write("\n".join(line.rstrip() for line in captured.get().split("\n")))
+    sys.stdout.flush()
 
 
-def _write(inspection: Inspection, fmt: Enum, dims: int, fields: tuple[str, ...]) -> None:
+def _write(inspection: Inspection, fmt: OutputFormat, dims: int, fields: tuple[str, ...]) -> None:
     """One inspection to stdout in ``fmt``, written whole."""
     for note in inspection.notes:
         _say(note)
-    if fmt.value == "table":
+    if fmt is OutputFormat.table:
         from .render_table import inspection_renderables
 
-        console = _console()
-        console.print(inspection_renderables(inspection, dims=dims, width=console.width))
+        _show(lambda width: inspection_renderables(inspection, dims=dims, width=width))
         return
-    if fmt.value == "json":
+    if fmt is OutputFormat.json:
         data = dumps(inspection_record(inspection, fields), pretty=True)
     else:
         from .batch import OutputOptions, render_record
 
         data = render_record(inspection, OutputOptions(fmt=fmt.value, fields=fields, dims=dims))
-        if fmt.value == "csv":
+        if fmt is OutputFormat.csv:
             from .render_csv import header_csv
 
             data = header_csv().encode() + data
@@ -163,10 +216,10 @@ def _write(inspection: Inspection, fmt: Enum, dims: int, fields: tuple[str, ...]
     sys.stdout.buffer.flush()
 
 
-def _parse_fields(fields: str | None, fmt: Enum) -> tuple[str, ...]:
+def _parse_fields(fields: str | None, fmt: OutputFormat) -> tuple[str, ...]:
     if not fields:
         return ()
-    if fmt.value not in ("json", "jsonl"):
+    if fmt not in (OutputFormat.json, OutputFormat.jsonl):
         raise typer.BadParameter("--fields applies to --format json and jsonl", param_hint="--fields")
     names = tuple(name.strip() for name in fields.split(",") if name.strip())
     try:
@@ -180,22 +233,22 @@ def _parse_fields(fields: str | None, fmt: Enum) -> tuple[str, ...]:
 def inspect(
     sentence: Annotated[str, typer.Argument(metavar="SENTENCE", help="The sentence to attend over, or - to read it from stdin (one per line with --format jsonl).")],
     vectors: VectorsOption = None,
-    vectors_format: VectorsFormatOption = VectorsFormat("auto"),
+    vectors_format: VectorsFormatOption = VectorsFormat.auto,
     trust_pickle: TrustPickleOption = False,
     heads: HeadsOption = 1,
-    projections: ProjectionsOption = ProjectionKind("identity"),
+    projections: ProjectionsOption = ProjectionKind.identity,
     seed: SeedOption = 0,
     weights: WeightsOption = None,
     no_scale: NoScaleOption = False,
     causal: CausalOption = False,
-    oov: OovOption = OovPolicy("skip"),
-    fmt: FormatOption = OutputFormat("table"),
+    oov: OovOption = OovPolicy.skip,
+    fmt: FormatOption = OutputFormat.table,
     focus: Annotated[Optional[str], typer.Option("--focus", help="Show one query token's computation step by step: a word (every occurrence), word@N (its N-th occurrence) or a position.", show_default=False)] = None,
     neighbors: Annotated[int, typer.Option("--neighbors", min=0, help="For each token (or the --focus token), the K nearest vocabulary words before and after attention.")] = 0,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Keys listed per query in each head's summary.")] = 3,
     dims: Annotated[int, typer.Option("--dims", min=1, help="Vector components shown in tables and Markdown.")] = 6,
     fields: Annotated[Optional[str], typer.Option("--fields", help="JSON only: keep just these keys, comma-separated (e.g. tokens,weights); head keys (scores, weights, summary, heads.output) keep heads with just those.", show_default=False)] = None,
-    on_error: Annotated[OnError, typer.Option("--on-error", help="With SENTENCE -: a bad line stops the stream (fail), or is reported and passed over (skip; jsonl writes an attnviz.error/1 record for it).")] = OnError("fail"),
+    on_error: Annotated[OnError, typer.Option("--on-error", help="With SENTENCE -: a bad line stops the stream (fail), or is reported and passed over (skip; jsonl writes an attnviz.error/1 record for it).")] = OnError.fail,
     max_tokens: MaxTokensOption = 512,
     save: Annotated[Optional[list[Path]], typer.Option("--save", metavar="FILE", help="Also write the weights as a picture or page, by extension: .svg, .png, .pdf (matplotlib heatmaps, one panel per head) or .html (one self-contained interactive page). Repeatable.", show_default=False)] = None,
     dpi: Annotated[int, typer.Option("--dpi", min=30, max=1200, help="Resolution of --save .png (and of raster parts of .pdf).")] = 200,
@@ -205,21 +258,27 @@ def inspect(
     With SENTENCE - and --format jsonl, csv or markdown, every line of stdin is a sentence: records are
     written in input order as lines arrive, using every core for bulk input.
     """
+    streamed = sentence == "-" and fmt in STREAMED
     kept_fields = _parse_fields(fields, fmt)
-    saves = _check_saves(save or [], streamed=sentence == "-" and fmt.value in STREAMED)
+    saves = _check_saves(save or [], streamed=streamed)
+    _check_projections(projections, weights, neighbors)
+    if fmt is OutputFormat.csv and (focus or neighbors):
+        option = "--focus" if focus else "--neighbors"
+        raise typer.BadParameter(
+            f"{option} has no place in CSV's rows of (head, query, key); use --format table, markdown or json",
+            param_hint=option,
+        )
     with _reporting_errors():
         embeddings, chosen = _setup(vectors, vectors_format, trust_pickle, projections, weights, seed, heads)
         options = InspectOptions(
             heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
-            top_k=top_k, focus=focus, neighbors=neighbors,
-            matrices=bool(saves) or fmt.value not in ("json", "jsonl") or needs_matrices(kept_fields),
+            top_k=top_k, focus=focus, neighbors=neighbors, fields=() if saves else kept_fields,
         )
-        if sentence == "-" and fmt.value in STREAMED:
+        if streamed:
             from .batch import Job, OutputOptions, stream_records  # worker processes: only for streams
-
-            output = OutputOptions(fmt=fmt.value, fields=kept_fields, dims=dims, on_error=on_error.value)
             from .terminal import stream_progress
 
+            output = OutputOptions(fmt=fmt.value, fields=kept_fields, dims=dims, on_error=on_error.value)
             with stream_progress() as progress:
                 stream_records(Job(embeddings, chosen, options, output), sys.stdin.buffer, sys.stdout.buffer, _say, progress=progress)
             return
@@ -227,10 +286,10 @@ def inspect(
             sentence = sys.stdin.buffer.read().decode("utf-8", errors="replace").strip()
         inspection = inspect_sentence(sentence, embeddings, chosen, options)
         if saves:
-            from .saving import save
+            from .saving import save as save_picture
 
             for path in saves:
-                save(inspection, path, dpi)
+                save_picture(inspection, path, dpi)
                 _say(f"saved {printable(str(path))}")
         _write(inspection, fmt, dims, kept_fields)
 
@@ -264,41 +323,42 @@ def compare(
     second: Annotated[str, typer.Argument(metavar="SENTENCE_B", help="The second sentence.")],
     focus: Annotated[str, typer.Option("--focus", help="The word to follow into both sentences: a word, or word@N for its N-th occurrence.")],
     vectors: VectorsOption = None,
-    vectors_format: VectorsFormatOption = VectorsFormat("auto"),
+    vectors_format: VectorsFormatOption = VectorsFormat.auto,
     trust_pickle: TrustPickleOption = False,
     heads: HeadsOption = 1,
-    projections: ProjectionsOption = ProjectionKind("identity"),
+    projections: ProjectionsOption = ProjectionKind.identity,
     seed: SeedOption = 0,
     weights: WeightsOption = None,
     no_scale: NoScaleOption = False,
     causal: CausalOption = False,
-    oov: OovOption = OovPolicy("skip"),
-    fmt: FormatOption = OutputFormat("table"),
+    oov: OovOption = OovPolicy.skip,
+    fmt: FormatOption = OutputFormat.table,
     neighbors: Annotated[int, typer.Option("--neighbors", min=0, help="Nearest vocabulary words shown before and after attention (identity projections only).")] = 5,
     max_tokens: MaxTokensOption = 512,
 ) -> None:
     """Follow one word into two sentences: its weights in each, its nearest words, and how far apart it ends up."""
+    if fmt in (OutputFormat.markdown, OutputFormat.csv):
+        raise typer.BadParameter(f"compare writes table, json or jsonl, not {fmt.value}", param_hint="--format")
+    _check_projections(projections, weights, 0)
+    if neighbors and (weights is not None or projections is not ProjectionKind.identity):
+        _say("nearest words are left out: with projections other than identity the outputs are not in the embedding space")
+        neighbors = 0
     with _reporting_errors():
         embeddings, chosen = _setup(vectors, vectors_format, trust_pickle, projections, weights, seed, heads)
-        if neighbors and chosen.kind != "identity":
-            _say(f"nearest words are left out: with {chosen.kind} projections the outputs are not in the embedding space")
-            neighbors = 0
         options = InspectOptions(
             heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
             focus=focus, neighbors=neighbors,
         )
-        if fmt.value in ("markdown", "csv"):
-            raise AttnvizError(f"compare writes table, json or jsonl, not {fmt.value}")
         comparison = compare_sentences(first, second, embeddings, chosen, options)
         for side in comparison.sides:
             for note in side.notes:
                 _say(note)
-        if fmt.value == "table":
+        if fmt is OutputFormat.table:
             from .render_explain import comparison_renderables
 
-            _console().print(comparison_renderables(comparison))
+            _show(lambda width: comparison_renderables(comparison))
             return
-        sys.stdout.buffer.write(dumps(comparison_record(comparison), pretty=fmt.value == "json"))
+        sys.stdout.buffer.write(dumps(comparison_record(comparison), pretty=fmt is OutputFormat.json))
 
 
 @app.command()
@@ -307,8 +367,8 @@ def demo() -> None:
     with _reporting_errors():
         from .demo import tour
 
-        console = _console()
-        console.print(tour(load(None), width=console.width))
+        glove = load(None)
+        _show(lambda width: tour(glove, width=width))
 
 
 SCHEMAS = {
@@ -352,20 +412,19 @@ vectors_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(vectors_app, name="vectors")
-ReportFormat = _choices("ReportFormat", ("table", "json"))
 ReportFormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help="table (for people) or json.")]
 
 
-def _report(record: dict, table_of: Callable[[], object], fmt: Enum) -> None:
+def _report(record: dict, table_of: Callable[[], object], fmt: ReportFormat) -> None:
     """``record`` as JSON, or the Rich renderable ``table_of()`` makes, on stdout."""
-    if fmt.value == "json":
+    if fmt is ReportFormat.json:
         sys.stdout.buffer.write(dumps(record, pretty=True))
         return
-    _console().print(table_of())
+    _show(lambda width: table_of())
 
 
 @vectors_app.command("list", epilog=VECTORS_EXAMPLES)
-def vectors_list(fmt: ReportFormatOption = ReportFormat("table")) -> None:
+def vectors_list(fmt: ReportFormatOption = ReportFormat.table) -> None:
     """The named sets --vectors NAME can load: shipped, cached, and the full GloVe (an optional extra)."""
     with _reporting_errors():
         from .render_vectors import named_sets_record, named_sets_table
@@ -378,9 +437,9 @@ def vectors_list(fmt: ReportFormatOption = ReportFormat("table")) -> None:
 @vectors_app.command("info", epilog=VECTORS_EXAMPLES)
 def vectors_info(
     spec: Annotated[Optional[str], typer.Argument(metavar="[NAME|PATH]", help="A named set, a vectors set folder or a file; the shipped vectors when left out.", show_default=False)] = None,
-    vectors_format: VectorsFormatOption = VectorsFormat("auto"),
+    vectors_format: VectorsFormatOption = VectorsFormat.auto,
     trust_pickle: TrustPickleOption = False,
-    fmt: ReportFormatOption = ReportFormat("table"),
+    fmt: ReportFormatOption = ReportFormat.table,
 ) -> None:
     """Name, format, dimension, vocabulary, dtype, size on disk, load time, subwords and sample words."""
     with _reporting_errors():
@@ -389,7 +448,7 @@ def vectors_info(
         from .terminal import reading_progress
 
         with reading_progress(spec):
-            report = describe(spec, fmt=None if vectors_format.value == "auto" else vectors_format.value, trust_pickle=trust_pickle)
+            report = describe(spec, fmt=_vectors_format(vectors_format), trust_pickle=trust_pickle)
         _report(report_record(report), lambda: report_table(report), fmt)
 
 
@@ -398,16 +457,16 @@ def vectors_neighbors(
     word: Annotated[str, typer.Argument(metavar="WORD", help="The word whose nearest words to list.")],
     k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many words.")] = 10,
     vectors: VectorsOption = None,
-    vectors_format: VectorsFormatOption = VectorsFormat("auto"),
+    vectors_format: VectorsFormatOption = VectorsFormat.auto,
     trust_pickle: TrustPickleOption = False,
-    fmt: ReportFormatOption = ReportFormat("table"),
+    fmt: ReportFormatOption = ReportFormat.table,
 ) -> None:
     """The words nearest to WORD by cosine, over the whole vocabulary (one matrix product)."""
     with _reporting_errors():
         from .render_vectors import neighbors_record, neighbors_table
         from .store import nearest_words
 
-        embeddings = _load_vectors(vectors, None if vectors_format.value == "auto" else vectors_format.value, trust_pickle)
+        embeddings = _load_vectors(vectors, _vectors_format(vectors_format), trust_pickle)
         word = word.lower() if embeddings.lowercase else word
         found = nearest_words(embeddings, word, k)
         _report(neighbors_record(embeddings.name, word, found), lambda: neighbors_table(embeddings.name, word, found), fmt)
@@ -419,7 +478,7 @@ def vectors_convert(
     target: Annotated[Path, typer.Argument(metavar="OUT", help="The folder to write the vectors set to.")],
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Keep only the first N words (the most frequent, in files sorted so).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace OUT if it exists.")] = False,
-    vectors_format: VectorsFormatOption = VectorsFormat("auto"),
+    vectors_format: VectorsFormatOption = VectorsFormat.auto,
     trust_pickle: TrustPickleOption = False,
 ) -> None:
     """Read IN once and write it as a vectors set OUT that later runs memory-map in milliseconds
@@ -430,7 +489,7 @@ def vectors_convert(
 
         with byte_progress(source) as progress:  # convert watches its own reads
             done = convert(
-                source, target, fmt=None if vectors_format.value == "auto" else vectors_format.value, limit=limit,
+                source, target, fmt=_vectors_format(vectors_format), limit=limit,
                 trust_pickle=trust_pickle, replace=force, progress=progress,
             )
         _say(f"wrote {printable(str(done.folder))}: {done.vocab_size:,} words x {done.dim} ({done.dtype}) in {done.seconds:.1f} s; use --vectors {printable(str(done.folder))}")

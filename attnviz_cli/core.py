@@ -6,23 +6,28 @@ shape (h*d_v, d_out). An absent ``wq``/``wk``/``wv`` is the identity, so each he
 slice of d_model/h embedding components. The computation runs in the dtype of ``x`` (float32 stays
 float32, float64 stays float64; other input is taken as float64).
 
-How it runs fast (blocks of rows on threads, one fused projection) is :mod:`attnviz_cli.engine`'s
-business; ``benchmarks/attention.py`` measures it against PyTorch. :func:`attention_summary` keeps no
-(h, T, T) matrix at all, so its memory grows as O(T x block) rather than O(h x T x T).
+The maths is :func:`attention`, a few plain lines, and :func:`self_attention` runs ordinary sentences
+through it in five numbered steps (project, split, attend, concat, project). Long inputs go to
+:mod:`attnviz_cli.engine` instead, which computes the same numbers in blocks of rows on threads (tested
+against this plain path); ``benchmarks/attention.py`` measures it against PyTorch.
+:func:`attention_summary` keeps no (h, T, T) matrix at all, so its memory grows as O(T x block) rather
+than O(h x T x T).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .analysis import entropy_bits, top_keys
+from . import engine
+from .analysis import entropy_bits, key_weights, top_keys
 from .engine import Block, Projected, Runner, Scratch, blocks, split_heads
-from .results import Attention, HeadSummary
+from .results import Attention, AttentionOutputs, HeadSummary
 
 __all__ = [
-    "AttentionInputError", "attention_summary", "causal_mask", "check_projections", "compute_dtype",
-    "self_attention", "softmax", "softmax_into", "split_heads",
+    "AttentionInputError", "attention", "attention_summary", "causal_mask", "check_projections", "compute_dtype",
+    "merge_heads", "self_attention", "softmax", "softmax_into", "split_heads",
 ]
+
 
 class AttentionInputError(ValueError):
     """Inputs that self-attention cannot run on: wrong shapes, non-finite values, bad head count."""
@@ -51,6 +56,30 @@ def softmax_into(scores: np.ndarray, out: np.ndarray) -> None:
     np.subtract(scores, row_max, out=out)
     np.exp(out, out=out)  # masked (-inf) scores give exactly 0
     out /= out.sum(axis=-1, keepdims=True)
+
+
+def attention(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None, *, scale: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scaled dot-product attention: softmax(Q Kᵀ / √d_k + mask) V.
+
+    q (..., T, d_k), k (..., T, d_k), v (..., T, d_v); ``mask`` broadcasts to (..., T, T), 0 where a
+    query may look and -inf where it may not. Returns (scores, weights, output): the scores (..., T, T)
+    as they enter the softmax, the weights (..., T, T), and the output (..., T, d_v).
+    """
+    scores = q @ k.swapaxes(-1, -2)  # (..., T, T)
+    if scale:
+        scores /= np.sqrt(q.dtype.type(q.shape[-1]))
+    if mask is not None:
+        scores += mask
+    weights = softmax(scores)  # (..., T, T)
+    return scores, weights, weights @ v  # (..., T, d_v)
+
+
+def merge_heads(m: np.ndarray) -> np.ndarray:
+    """(..., h, T, d) -> (..., T, h*d): the heads side by side, the inverse of :func:`split_heads`."""
+    *lead, h, T, d = m.shape
+    return m.swapaxes(-3, -2).reshape(*lead, T, h * d)
 
 
 def causal_mask(T: int, dtype: np.dtype | type = np.float64) -> np.ndarray:
@@ -120,6 +149,28 @@ def self_attention(
     on large inputs (default: every CPU this process may run on).
     """
     qkv = _checked(x, heads, wq, wk, wv, wo)
+    if heads * qkv.T * qkv.T > engine.BLOCK_ELEMENTS:  # long input: the same maths in blocks, on threads
+        return _blocked_self_attention(qkv, scale, causal, threads)
+    x, dtype = qkv.x, qkv.dtype
+    # 1. project: Q = x Wq, K = x Wk, V = x Wv (no matrix: the identity)
+    q, k, v = (x if w is None else x @ w for w in (qkv.wq, qkv.wk, qkv.wv))  # (..., T, h*d)
+    # 2. split into heads
+    q, k, v = (np.array(split_heads(m, heads), order="C") for m in (q, k, v))  # (..., h, T, d_k or d_v): copies
+    # 3. attend, every head at once
+    mask = causal_mask(qkv.T, dtype) if causal else None
+    scores, weights, head_outputs = attention(q, k, v, mask, scale=scale)  # (..., h, T, T), (..., h, T, d_v)
+    # 4. concatenate the heads, 5. project the result
+    output = merge_heads(head_outputs)  # (..., T, h*d_v)
+    if qkv.wo is not None:
+        output = output @ qkv.wo  # (..., T, d_out)
+    return Attention(
+        queries=q, keys=k, values=v, scores=scores, weights=weights, head_outputs=head_outputs,
+        output=output, scale=scale, causal=causal,
+    )
+
+
+def _blocked_self_attention(qkv: Projected, scale: bool, causal: bool, threads: int | None) -> Attention:
+    """:func:`self_attention` by the engine: blocks of rows, on threads, for long inputs."""
     scores = np.empty((qkv.pairs, qkv.T, qkv.T), qkv.dtype)  # (sequence, head) pairs flattened
     weights = np.empty_like(scores)
     head_outputs = np.empty((qkv.pairs, qkv.T, qkv.d_v), qkv.dtype)
@@ -128,14 +179,14 @@ def self_attention(
         s, w = scores[block.where], weights[block.where]
         qkv.scores_into(block, scale, causal, s)
         softmax_into(s, w)
-        np.matmul(w, qkv.v[block.pairs], out=head_outputs[block.where])
+        np.matmul(w, v[block.pairs], out=head_outputs[block.where])
 
     with Runner(threads, scores.size) as run:
-        qkv.project(run)
+        q, k, v = qkv.project(run)  # (pairs, T, d_k or d_v)
         run.blocks(blocks(qkv.pairs, qkv.T), attend)
         output = qkv.output(head_outputs, run)
     return Attention(
-        queries=qkv.unflat(qkv.q), keys=qkv.unflat(qkv.k), values=qkv.unflat(qkv.v),
+        queries=qkv.unflat(q), keys=qkv.unflat(k), values=qkv.unflat(v),
         scores=qkv.unflat(scores), weights=qkv.unflat(weights), head_outputs=qkv.unflat(head_outputs),
         output=output, scale=scale, causal=causal,
     )
@@ -153,12 +204,12 @@ def attention_summary(
     causal: bool = False,
     top_k: int = 3,
     threads: int | None = None,
-) -> tuple[Attention, HeadSummary]:
-    """:func:`self_attention` without the (h, T, T) matrices, for long inputs.
+) -> tuple[AttentionOutputs, HeadSummary]:
+    """:func:`self_attention` without the (h, T, T) matrices (an :class:`AttentionOutputs`), for long inputs.
 
     Rows of scores are made, softmaxed, mixed into the values and summarized one block at a time, then
-    dropped, so memory grows as O(T x block) rather than O(h x T x T). Returns the attention (with
-    ``scores`` and ``weights`` None) and its :class:`HeadSummary` over (..., h, T): per query, the
+    dropped, so memory grows as O(T x block) rather than O(h x T x T). Returns the attention's outputs
+    and its :class:`HeadSummary` over (..., h, T): per query, the
     entropy and the ``top_k`` keys, as :func:`attnviz_cli.analysis.head_summary` finds them in full
     weights.
     """
@@ -173,23 +224,23 @@ def attention_summary(
         w = scratch.take(block.shape(T), qkv.dtype)
         qkv.scores_into(block, scale, causal, w)
         softmax_into(w, w)  # in place: the scores are not kept
-        np.matmul(w, qkv.v[block.pairs], out=head_outputs[block.where])
+        np.matmul(w, v[block.pairs], out=head_outputs[block.where])
         entropy[block.where] = entropy_bits(w)
         keys[block.where] = top_keys(w, k, block.causal_mask(T) if causal else None)
-        top_weights[block.where] = np.take_along_axis(w, keys[block.where], axis=-1)
+        top_weights[block.where] = key_weights(w, keys[block.where])
 
     with Runner(threads, qkv.pairs * T * T) as run:
-        qkv.project(run)
+        q, k_, v = qkv.project(run)  # (pairs, T, d_k or d_v)
         run.blocks(blocks(qkv.pairs, T), attend)
         output = qkv.output(head_outputs, run)
     visible = np.arange(1, T + 1) if causal else np.full(T, T)  # keys each query may attend to
     summary = HeadSummary(
         entropy_bits=qkv.unflat(entropy), top_keys=qkv.unflat(keys), top_weights=qkv.unflat(top_weights),
         top_counts=qkv.unflat(np.broadcast_to(np.minimum(visible, k), (qkv.pairs, T)).copy()),
-    )
-    attention = Attention(
-        queries=qkv.unflat(qkv.q), keys=qkv.unflat(qkv.k), values=qkv.unflat(qkv.v), scores=None,
-        weights=None, head_outputs=qkv.unflat(head_outputs), output=output, scale=scale, causal=causal,
+    )  # top keys past a query's count are -1 (weight 0): only causal rows have fewer than k keys
+    attention = AttentionOutputs(
+        queries=qkv.unflat(q), keys=qkv.unflat(k_), values=qkv.unflat(v),
+        head_outputs=qkv.unflat(head_outputs), output=output, scale=scale, causal=causal,
     )
     return attention, summary
 

@@ -78,7 +78,7 @@ def tour(glove: Embeddings, width: int = 80) -> Group:
     tiny = Embeddings(name="tiny", vectors=TINY_INPUTS, words=["x1", "x2", "x3"], index={"x1": 0, "x2": 1, "x3": 2}, lowercase=True)
     weights = Projections(kind="weights", wq=TINY_WQ, wk=TINY_WK, wv=TINY_WV)
     inspection = inspect_sentence("x1 x2 x3", tiny, weights, InspectOptions(scale=False, focus="x1"))
-    attention = inspection.attention
+    attention = inspection.matrices("the demo")
     parts += [
         _matrix("inputs x", names, TINY_INPUTS), Text(),
         _matrix("Wq", [f"row {i}" for i in range(4)], TINY_WQ), _matrix("Wk", [f"row {i}" for i in range(4)], TINY_WK),
@@ -96,5 +96,5 @@ def tour(glove: Embeddings, width: int = 80) -> Group:
     ))
     inspection = inspect_sentence("The bank raised interest rates after the river flooded", glove, identity(), InspectOptions(heads=2))
     for head in range(2):
-        parts += weights_tables(inspection, head, width) + summary_table(inspection, head)
+        parts += weights_tables(inspection, head, width) + summary_table(inspection, head, width)
     return Group(*parts)

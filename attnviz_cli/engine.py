@@ -14,9 +14,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 BLOCK_ELEMENTS = 1 << 19  # scores per block of rows: 2 MiB in float32, about what a core's caches hold
 THREADED_ELEMENTS = 1 << 20  # below this many scores, one thread: starting threads would cost more
@@ -75,9 +78,10 @@ class Projected:
         self.x = x  # (..., T, d_model), in the compute dtype
         self.heads, self.d_k, self.d_v = heads, d_k, d_v
         self.wq, self.wk, self.wv, self.wo = wq, wk, wv, wo
-        self.q: np.ndarray | None = None  # (pairs, T, d_k), after project()
-        self.k: np.ndarray | None = None  # (pairs, T, d_k)
-        self.v: np.ndarray | None = None  # (pairs, T, d_v)
+        none = np.empty((0, 0, 0), x.dtype)  # until project() makes them:
+        self.q: np.ndarray = none  # (pairs, T, d_k)
+        self.k: np.ndarray = none  # (pairs, T, d_k)
+        self.v: np.ndarray = none  # (pairs, T, d_v)
 
     @property
     def dtype(self) -> np.dtype:
@@ -99,19 +103,20 @@ class Projected:
         """(pairs, ...) -> (..., h, ...): the caller's batch dimensions back (a view)."""
         return a.reshape(*self.lead, self.heads, *a.shape[1:])
 
-    def project(self, run: Runner) -> None:
-        """Q, K and V by one fused product x @ [wq | wk | wv] (identity parts taken from x), split into
-        heads piece by piece, so that no (T, 3 h d) intermediate is ever whole."""
-        heads_of = [self._empty(w) for w in (self.wq, self.wk, self.wv)]
+    def project(self, run: Runner) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Q, K and V (pairs, T, d) by one fused product x @ [wq | wk | wv] (identity parts taken from
+        x), split into heads piece by piece, so that no (T, 3 h d) intermediate is ever whole."""
         given = [w for w in (self.wq, self.wk, self.wv) if w is not None]
+        own = None
         if len(given) < 3:  # the identity: x's own components, copied once and shared
             own = split_heads(self.x.reshape(-1, self.T, self.x.shape[-1]), self.heads).copy()
-            heads_of = [own.reshape(self.pairs, self.T, -1) if h is None else h for h in heads_of]
-        self.q, self.k, self.v = heads_of
+            own = own.reshape(self.pairs, self.T, -1)
+        heads_of = [own if w is None else self._empty(w) for w in (self.wq, self.wk, self.wv)]
+        self.q, self.k, self.v = heads_of  # type: ignore[assignment]  # own is set wherever w is None
         if not given:
-            return
+            return self.q, self.k, self.v
         fused = np.concatenate(given, axis=1) if len(given) > 1 else given[0]
-        targets = [h for h, w in zip(heads_of, (self.wq, self.wk, self.wv)) if w is not None]
+        targets = [h for h, w in zip((self.q, self.k, self.v), (self.wq, self.wk, self.wv), strict=True) if w is not None]
         x3d = self.x.reshape(-1, self.T, self.x.shape[-1])  # (sequences, T, d_model)
 
         def piece(seqs: slice, rows: slice) -> None:
@@ -123,9 +128,10 @@ class Projected:
                 start += width
 
         run.pieces(x3d.shape[0], self.T, piece)
+        return self.q, self.k, self.v
 
-    def _empty(self, w: np.ndarray | None) -> np.ndarray | None:
-        return None if w is None else np.empty((self.pairs, self.T, w.shape[1] // self.heads), self.dtype)
+    def _empty(self, w: np.ndarray) -> np.ndarray:
+        return np.empty((self.pairs, self.T, w.shape[1] // self.heads), self.dtype)
 
     def _by_sequence(self, a: np.ndarray) -> np.ndarray:
         """(pairs, T, d) -> (sequences, h, T, d), a view."""
@@ -178,7 +184,7 @@ class Runner:
     def __init__(self, threads: int | None, work: int) -> None:
         available = threads or usable_cpus()
         self.workers = available if work >= THREADED_ELEMENTS else 1
-        self._pool = None
+        self._pool: ThreadPoolExecutor | None = None
         self._limits: AbstractContextManager = nullcontext()
         self._stopping = False  # set on an error or Ctrl-C: the other workers stop at their next piece
 
@@ -192,7 +198,7 @@ class Runner:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="attnviz")
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
         if self._pool is not None:
             self._stopping = exc_info[0] is not None
             self._pool.shutdown()

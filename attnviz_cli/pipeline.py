@@ -16,7 +16,7 @@ from .core import AttentionInputError, attention_summary, self_attention
 from .errors import AttnvizError, quoted
 from .projections import Projections
 from .results import (
-    Attention,
+    AttentionOutputs,
     Comparison,
     Focus,
     HeadSummary,
@@ -26,6 +26,8 @@ from .results import (
     InspectOptions,
     Neighbor,
     TokenNeighbors,
+    needs_matrices,
+    with_matrices,
 )
 from .vectors import Embedded, Embeddings, embed_sentence
 
@@ -116,25 +118,33 @@ def _prepare(sentence: str, embeddings: Embeddings, options: InspectOptions) -> 
     return _Prepared(sentence, embedded, positions)
 
 
+def keeps_matrices(options: InspectOptions) -> bool:
+    """Whether the (h, T, T) scores and weights are kept: when a field asks for them, or for --focus,
+    whose steps show rows of them. Otherwise outputs and summaries are computed in row blocks."""
+    return needs_matrices(options.fields) or bool(options.focus)
+
+
 def _attend(
     x: np.ndarray, embeddings: Embeddings, projections: Projections, options: InspectOptions
-) -> tuple[Attention, HeadSummary]:
+) -> tuple[AttentionOutputs, HeadSummary]:
     """Attention over a batch of equal-length sentences and its head summaries; without the full
     matrices (in row blocks) when the options need none."""
-    how = {
-        "heads": options.heads, "wq": projections.wq, "wk": projections.wk, "wv": projections.wv,
-        "wo": projections.wo, "scale": options.scale, "causal": options.causal, "threads": options.threads,
-    }
+    p, o = projections, options
     try:
-        if options.matrices or options.focus:  # focus steps show rows of the full matrices
-            attention = self_attention(x, **how)
+        if keeps_matrices(options):
+            attention = self_attention(
+                x, heads=o.heads, wq=p.wq, wk=p.wk, wv=p.wv, wo=p.wo, scale=o.scale, causal=o.causal, threads=o.threads
+            )
             return attention, head_summary(attention.weights, np.isneginf(attention.scores), options.top_k)
-        return attention_summary(x, top_k=options.top_k, **how)
+        return attention_summary(
+            x, heads=o.heads, wq=p.wq, wk=p.wk, wv=p.wv, wo=p.wo, scale=o.scale, causal=o.causal,
+            top_k=o.top_k, threads=o.threads,
+        )
     except AttentionInputError as error:
         raise AttnvizError(f"{error} (vectors {quoted(embeddings.name)}, --heads {options.heads})") from error
 
 
-def _config(attention: Attention, embeddings: Embeddings, projections: Projections, options: InspectOptions) -> InspectConfig:
+def _config(attention: AttentionOutputs, embeddings: Embeddings, projections: Projections, options: InspectOptions) -> InspectConfig:
     return InspectConfig(
         heads=options.heads, d_model=embeddings.dim, d_k=attention.d_k, d_v=attention.d_v,
         d_out=attention.output.shape[-1], scale=options.scale, causal=options.causal,
@@ -143,7 +153,7 @@ def _config(attention: Attention, embeddings: Embeddings, projections: Projectio
 
 
 def _batch(
-    group: list[tuple[int, _Prepared]], x: np.ndarray, attention: Attention, summaries: HeadSummary,
+    group: list[tuple[int, _Prepared]], x: np.ndarray, attention: AttentionOutputs, summaries: HeadSummary,
     embeddings: Embeddings, projections: Projections, options: InspectOptions,
 ) -> InspectionBatch:
     """A group of equal-length sentences with their attention, focus steps and neighbours."""
@@ -156,7 +166,11 @@ def _batch(
             neighbors.append(None)
             continue
         one, tokens = attention.select(b), prepared.embedded.tokens
-        focus.append(tuple(Focus(p, tokens[p], focus_heads(one, p)) for p in prepared.focus))
+        if prepared.focus:
+            steps = with_matrices(one, "--focus")
+            focus.append(tuple(Focus(p, tokens[p], focus_heads(steps, p)) for p in prepared.focus))
+        else:
+            focus.append(())
         shown = prepared.focus or list(range(len(tokens)))
         neighbors.append(
             token_neighbors(embeddings, tokens, prepared.embedded.x, one.output, shown, options.neighbors)

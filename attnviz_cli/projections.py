@@ -71,7 +71,7 @@ def load_weights(path: Path, *, d_model: int, heads: int) -> Projections:
         check_projections(d_model, heads, arrays["wq"], arrays["wk"], arrays["wv"], arrays.get("wo"))
     except AttentionInputError as error:
         raise AttnvizError(f"weights file {name}: {error} (d_model {d_model}, {heads} heads)") from error
-    return Projections(kind="weights", **arrays)
+    return Projections(kind="weights", wq=arrays["wq"], wk=arrays["wk"], wv=arrays["wv"], wo=arrays.get("wo"))
 
 
 def _read_array(archive, key: str, name: str) -> np.ndarray:

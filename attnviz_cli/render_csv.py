@@ -32,7 +32,7 @@ def inspection_csv(inspection: Inspection, line: int = 1) -> str:
     """The CSV rows of one inspection (no header); ``line`` is its line of input."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    attention, tokens = inspection.attention, inspection.tokens
+    attention, tokens = inspection.matrices("CSV"), inspection.tokens
     for h in range(attention.heads):
         for i, query in enumerate(tokens):
             scores, weights = _numbers(attention.scores[h, i]), _numbers(attention.weights[h, i])

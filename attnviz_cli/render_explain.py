@@ -6,6 +6,7 @@ Like render_table, it returns objects and prints nothing, and shows user text on
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from rich import box
@@ -13,7 +14,7 @@ from rich.console import Group, RenderableType
 from rich.table import Column, Table
 from rich.text import Text
 
-from .render_table import LABEL_WIDTH, MASKED, column_chunks, format_score, safe
+from .render_parts import MASKED, column_chunks, format_score, head_label, label_width, safe, token_label
 from .results import Comparison, Focus, FocusHead, HeadSummary, Inspection, TokenNeighbors
 
 BAR_WIDTH = 20
@@ -36,36 +37,37 @@ def _table(*columns: Column, show_header: bool = True) -> Table:
     return Table(*columns, box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold", show_header=show_header)
 
 
-def _label(position: int, token: str) -> Text:
-    return Text.assemble((f"{position} ", "dim"), safe(token))
-
-
 # ---- head summaries --------------------------------------------------------------------------------
 
 
-def summary_table(inspection: Inspection, head: int) -> list[RenderableType]:
-    """Per query: how spread its weights are (entropy in bits) and the keys it weights most."""
+def summary_table(inspection: Inspection, head: int, width: int = 80) -> list[RenderableType]:
+    """Per query: how spread its weights are (entropy in bits) and the keys it weights most, each with
+    its position, so that repeated words stay apart ("2 the 0.06 · 5 the 0.06")."""
     summary: HeadSummary = inspection.summaries[head]
     tokens = inspection.tokens
-    uniform = math.log2(len(tokens))
-    title = (
-        f"head {head + 1}/{inspection.attention.heads} summary: mean entropy {summary.mean_entropy_bits:.2f} bits "
-        f"(0 = one key, {uniform:.2f} = all keys alike)"
-    )
+    T = len(tokens)
+    title = f"{head_label(head, inspection.attention.heads)} summary: mean entropy {float(summary.mean_entropy_bits):.2f} bits"
+    if inspection.config.causal:  # query i sees i + 1 keys, so "all alike" differs row by row
+        legend = f"entropy: 0 = one key; all keys alike = log₂(i+1) for query i, {math.log2(T):.2f} for the last"
+    else:
+        legend = f"entropy: 0 = one key; {math.log2(T):.2f} = all {T} keys alike"
+    labels = label_width(tokens, width)
     table = _table(
-        _col("query", width=LABEL_WIDTH, overflow="ellipsis"), _col("entropy", justify="right"), _col("top keys", no_wrap=False)
+        _col("query", width=labels, overflow="ellipsis"), _col("entropy", justify="right"), _col("top keys", no_wrap=False)
     )
     for i, token in enumerate(tokens):
         keys, weights = summary.top(i)
-        top = Text(" · ").join(Text.assemble(safe(tokens[j]), f" {w:.2f}") for j, w in zip(keys, weights, strict=True))
-        table.add_row(_label(i, token), f"{summary.entropy_bits[i]:.2f}", top)
-    return [Text(title, style="bold"), table, Text()]
+        top = Text(" · ").join(
+            Text.assemble((f"{j} ", "dim"), safe(tokens[j]), f" {w:.2f}") for j, w in zip(keys, weights, strict=True)
+        )
+        table.add_row(token_label(i, token, inspection.subword), f"{summary.entropy_bits[i]:.2f}", top)
+    return [Text(title, style="bold"), Text(legend, style="dim"), table, Text()]
 
 
 # ---- one query, step by step -----------------------------------------------------------------------
 
 
-def _vector_cells(vector: np.ndarray, components: range) -> list[str]:
+def _vector_cells(vector: np.ndarray, components: Sequence[int]) -> list[str]:
     return [f"{vector[c]:.3f}" for c in components]
 
 
@@ -73,35 +75,36 @@ def focus_step_tables(inspection: Inspection, focus: Focus, step: FocusHead, dim
     """Steps 1 to 4 of one focus token in one head, with the real numbers."""
     tokens, config = inspection.tokens, inspection.config
     d_k, d_v = step.query.shape[0], step.values.shape[1]
+    labels = label_width(tokens, width)
     parts: list[RenderableType] = [
-        Text(f"focus {printable_token(focus)} (position {focus.position}), head {step.head + 1}/{config.heads}", style="bold reverse"),
+        Text(f"focus {printable_token(focus)} (position {focus.position}), {head_label(step.head, config.heads)}", style="bold reverse"),
         Text(),
     ]
     # 1. the query and every key
-    rows = [(["q", _label(focus.position, focus.token)], step.query, "bold")]
-    rows += [(["k", _label(j, token)], step.keys[j], "") for j, token in enumerate(tokens)]
+    rows = [(["q", token_label(focus.position, focus.token)], step.query, "bold")]
+    rows += [(["k", token_label(j, token)], step.keys[j], "") for j, token in enumerate(tokens)]
     title = f"1. the query of {printable_token(focus)} and every key"
-    parts += _component_tables(title, [_col(""), _col("vector", width=LABEL_WIDTH)], "[{}]", rows, d_k, dims, width, reserved=2)
+    parts += _component_tables(title, [_col(""), _col("vector", width=labels)], "[{}]", rows, d_k, dims, width, reserved=2)
     # 2 and 3. dot products, scaling, mask, softmax
     scaled = "÷√d_k" if config.scale else "score"
     table = _table(
-        _col("key", width=LABEL_WIDTH), _col("q·k", justify="right"), _col(scaled, justify="right"),
+        _col("key", width=labels), _col("q·k", justify="right"), _col(scaled, justify="right"),
         _col("weight", justify="right"), _col(""),
     )
     for j, token in enumerate(tokens):
         if step.masked[j]:
-            table.add_row(_label(j, token), f"{step.dots[j]:.2f}", "masked", MASKED, "")
+            table.add_row(token_label(j, token), f"{step.dots[j]:.2f}", "masked", MASKED, "")
         else:
-            table.add_row(_label(j, token), f"{step.dots[j]:.2f}", format_score(step.scores[j]), f"{step.weights[j]:.3f}", bar(float(step.weights[j])))
+            table.add_row(token_label(j, token), f"{step.dots[j]:.2f}", format_score(step.scores[j]), f"{step.weights[j]:.3f}", bar(float(step.weights[j])))
     table.add_row("", "", "sum", f"{step.weights.sum():.3f}", "", style="bold")
     how = f"divided by √{d_k} = {math.sqrt(d_k):.3f}" if config.scale else "not scaled"
     mask = ", later tokens masked" if config.causal else ""
     parts += [Text(f"2. q·k for every key, {how}{mask}; 3. softmax", style="bold"), table, Text()]
     # 4. the weighted sum of the values
-    rows = [([_label(j, token), MASKED if step.masked[j] else f"{step.weights[j]:.3f}"], step.contributions[j], "") for j, token in enumerate(tokens)]
+    rows = [([token_label(j, token), MASKED if step.masked[j] else f"{step.weights[j]:.3f}"], step.contributions[j], "") for j, token in enumerate(tokens)]
     rows.append((["= output", ""], step.output, "bold"))
     title = f"4. weight × value, summed: the output of {printable_token(focus)}"
-    columns = [_col("key", width=LABEL_WIDTH), _col("weight", justify="right")]
+    columns = [_col("key", width=labels), _col("weight", justify="right")]
     parts += _component_tables(title, columns, "w·v[{}]", rows, d_v, dims, width, reserved=6)
     return parts
 
@@ -142,18 +145,19 @@ def focus_renderables(inspection: Inspection, dims: int, width: int) -> list[Ren
 # ---- where the meaning moved ------------------------------------------------------------------------
 
 
-def neighbors_table(inspection: Inspection) -> list[RenderableType]:
+def neighbors_table(inspection: Inspection, width: int = 80) -> list[RenderableType]:
     """Nearest vocabulary words of each token before and after attention, and how far it moved."""
     neighbors: tuple[TokenNeighbors, ...] = inspection.neighbors or ()
+    labels = label_width(inspection.tokens, width)
     k = len(neighbors[0].before) if neighbors else 0
     table = _table(
-        _col("token", width=LABEL_WIDTH, overflow="ellipsis"), _col("before attention", no_wrap=False, ratio=1),
+        _col("token", width=labels, overflow="ellipsis"), _col("before attention", no_wrap=False, ratio=1),
         _col("after attention", no_wrap=False, ratio=1), _col("cos", justify="right"),
     )
     for t in neighbors:
         before = Text(", ").join(safe(n.word) for n in t.before)
         after = Text(", ").join(safe(n.word) if n.word in {m.word for m in t.before} else safe(n.word, "bold") for n in t.after)
-        table.add_row(_label(t.position, t.token), before, after, f"{t.moved_cosine:.3f}")
+        table.add_row(token_label(t.position, t.token), before, after, f"{t.moved_cosine:.3f}")
     title = Text(f"where the meaning moved: the {k} nearest words by cosine (own word left out)", style="bold")
     legend = Text("bold: new after attention · cos: cosine of the token's input and output vectors", style="dim")
     return [title, legend, table, Text()]
@@ -164,17 +168,18 @@ def neighbors_table(inspection: Inspection) -> list[RenderableType]:
 
 def _side(inspection: Inspection, position: int) -> list[RenderableType]:
     """One sentence of a comparison: the focus word's weights over its tokens, then its neighbours."""
-    attention, tokens = inspection.attention, inspection.tokens
+    attention, tokens = inspection.matrices("a comparison"), inspection.tokens
+    labels = label_width(tokens, 80)  # each side has half of the terminal
     parts: list[RenderableType] = [safe(" ".join(inspection.sentence.split()), "italic"), Text()]
     for h in range(attention.heads):
-        table = _table(_col("key", width=LABEL_WIDTH, overflow="ellipsis"), _col("weight", justify="right"), _col(""), show_header=False)
+        table = _table(_col("key", width=labels, overflow="ellipsis"), _col("weight", justify="right"), _col(""), show_header=False)
         weights = attention.weights[h, position]
         strongest = int(np.argmax(weights))
         for j, token in enumerate(tokens):
-            style = "bold" if j == position or j == strongest else ""
+            style = "bold" if j in (position, strongest) else ""
             shown = MASKED if np.isneginf(attention.scores[h, position, j]) else f"{weights[j]:.3f}"
-            table.add_row(_label(j, token), shown, bar(float(weights[j]), 12), style=style)
-        parts += [Text(f"head {h + 1}/{attention.heads}: weights of '{safe(tokens[position]).plain}'", style="bold"), table]
+            table.add_row(token_label(j, token), shown, bar(float(weights[j]), 12), style=style)
+        parts += [Text(f"{head_label(h, attention.heads)}: weights of '{safe(tokens[position]).plain}'", style="bold"), table]
     if inspection.neighbors:
         (moved,) = inspection.neighbors
         parts += [

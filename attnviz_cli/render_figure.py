@@ -77,12 +77,12 @@ def save_figure(inspection: Inspection, path: Path, *, dpi: int = 200, fmt: str 
 
 def _panel(ax, inspection: Inspection, h: int, colormap):
     """One head's weights as a heatmap: queries down, keys across, masked cells grey with a cross."""
-    attention, tokens = inspection.attention, inspection.tokens
+    attention, tokens = inspection.matrices("a figure"), inspection.tokens
     T = len(tokens)
     weights = np.asarray(attention.weights[h], dtype=np.float64)
     masked = np.isneginf(attention.scores[h])
     image = ax.imshow(np.ma.masked_array(weights, masked), cmap=colormap, vmin=0.0, vmax=1.0, interpolation="nearest")
-    ax.set_title(f"head {h + 1}/{attention.heads}", fontsize=9)
+    ax.set_title(f"head {h} of {attention.heads}", fontsize=9)
     labels = [f"{i} {t}" for i, t in enumerate(tokens)] if T <= 40 else None
     if labels:
         ax.set_xticks(range(T), labels, rotation=60, ha="right", rotation_mode="anchor", fontsize=8, parse_math=False)

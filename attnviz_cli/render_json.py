@@ -8,13 +8,23 @@ guarantees nothing else is non-finite, so NaN and Infinity never appear.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 import orjson
 
-from .results import Comparison, Focus, HeadSummary, InspectConfig, Inspection, InspectionBatch, TokenNeighbors
+from .results import (
+    Attention,
+    Comparison,
+    Focus,
+    HeadSummary,
+    InspectConfig,
+    Inspection,
+    InspectionBatch,
+    TokenNeighbors,
+    with_matrices,
+)
 
 SCHEMA = "attnviz.inspect/1"
 COMPARE_SCHEMA = "attnviz.compare/1"
@@ -45,7 +55,7 @@ def summary_records(summaries: HeadSummary, h: int) -> list[dict[str, Any]]:
     """Head ``h``'s ``summary`` object for each sentence of (B, h, T, ...) summaries: entropies,
     strongest keys, top keys (each array taken for all B sentences at once)."""
     entropies = list(_array(summaries.entropy_bits[:, h]))
-    means = summaries.mean_entropies()[:, h].tolist()
+    means = summaries.mean_entropy_bits[:, h].tolist()
     strongest_keys = list(_array(summaries.top_keys[:, h, :, 0]))
     strongest_weights = list(_array(summaries.top_weights[:, h, :, 0]))
     tops = _top_records(summaries, h)
@@ -153,13 +163,13 @@ def _heads(batch: InspectionBatch, keys: Iterable[str]) -> list[list[dict[str, A
 
 def _all_heads(batch: InspectionBatch) -> list[list[dict[str, Any]]]:
     """The whole ``heads`` field: without scores and weights when they were not kept (row blocks)."""
-    keys = ("scores", "weights", "output", "summary") if batch.attention.has_matrices else ("output", "summary")
+    keys = ("scores", "weights", "output", "summary") if isinstance(batch.attention, Attention) else ("output", "summary")
     return _heads(batch, keys)
 
 
-_HEAD_COLUMNS = {
-    "scores": lambda batch, h: _per_sentence(batch.attention.scores[:, h]),
-    "weights": lambda batch, h: _per_sentence(batch.attention.weights[:, h]),
+_HEAD_COLUMNS: dict[str, Callable[[InspectionBatch, int], list[Any]]] = {
+    "scores": lambda batch, h: _per_sentence(with_matrices(batch.attention, "JSON scores").scores[:, h]),
+    "weights": lambda batch, h: _per_sentence(with_matrices(batch.attention, "JSON weights").weights[:, h]),
     "output": lambda batch, h: _per_sentence(batch.attention.head_outputs[:, h]),
     "summary": lambda batch, h: summary_records(batch.summaries, h),
 }
@@ -180,16 +190,11 @@ _TOP_COLUMNS = {
 }
 
 
-def needs_matrices(fields: tuple[str, ...]) -> bool:
-    """Whether records with these ``fields`` show full (T x T) scores or weights (all fields do)."""
-    return not fields or bool({"heads", "scores", "weights", "heads.scores", "heads.weights"} & set(fields))
-
-
 def comparison_record(comparison: Comparison) -> dict[str, Any]:
     """The ``attnviz.compare/1`` record: the focus word in each sentence, and how far apart it ends up."""
     sides = []
     for inspection, position in zip(comparison.sides, comparison.positions, strict=True):
-        attention = inspection.attention
+        attention = inspection.matrices("a comparison")
         neighbors = inspection.neighbors
         sides.append({
             "sentence": inspection.sentence,
@@ -269,13 +274,14 @@ class RecordWriter:
         rows, width = self._rows, matrix.shape[1] * matrix.itemsize
         data = matrix.tobytes()
         keys = [data[start : start + width] for start in range(0, len(data), width)]
-        texts = [rows.get(key) for key in keys]
-        if None in texts:
-            for i, key in enumerate(keys):
-                if texts[i] is None:
-                    texts[i] = rows[key] = orjson.dumps(matrix[i], option=_OPTIONS)
-                    self._rows_bytes += 2 * len(texts[i]) + width + 100  # text, key, and the dict's share
+        texts = [rows.get(key) or self._remember(key, matrix[i], width) for i, key in enumerate(keys)]
         return b"[" + b",".join(texts) + b"]"
+
+    def _remember(self, key: bytes, row: np.ndarray, width: int) -> bytes:
+        """The text of a row not seen before, kept under its bytes."""
+        text = self._rows[key] = orjson.dumps(row, option=_OPTIONS)
+        self._rows_bytes += 2 * len(text) + width + 100  # text, key, and the dict's share
+        return text
 
 
 def _share_output_text(record: dict[str, Any]) -> None:

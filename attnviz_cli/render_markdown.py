@@ -11,7 +11,7 @@ import re
 import numpy as np
 
 from .errors import printable
-from .results import Inspection
+from .results import Focus, Inspection, TokenNeighbors
 
 MASKED = "·"
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")  # what can start emphasis, code, links, HTML or a cell
@@ -45,7 +45,7 @@ def _matrix(
 
 def inspection_markdown(inspection: Inspection, *, dims: int = 6) -> str:
     """The Markdown section for one inspection, ending with a blank line."""
-    c, attention, tokens = inspection.config, inspection.attention, inspection.tokens
+    c, tokens = inspection.config, inspection.tokens
     how = [*c.attention_parts(), f"{c.projections} projections" + (f" (seed {c.seed})" if c.seed is not None else "")]
     lines = [
         f"### {md_escape(' '.join(inspection.sentence.split()))}", "",
@@ -57,6 +57,7 @@ def inspection_markdown(inspection: Inspection, *, dims: int = 6) -> str:
     if inspection.dropped:
         lines += ["Dropped (not in the vocabulary): " + ", ".join(f"{md_escape(d.token)} at {d.position}" for d in inspection.dropped), ""]
     what = "q·k/√d_k" if c.scale else "q·k"
+    attention = inspection.matrices("Markdown")
     for h in range(attention.heads):
         scores, weights = attention.scores[h], attention.weights[h]
         masked = np.isneginf(scores)
@@ -68,8 +69,9 @@ def inspection_markdown(inspection: Inspection, *, dims: int = 6) -> str:
         ]
         entropy = inspection.summaries[h].entropy_bits
         extra = [f"{md_escape(tokens[strongest[i]])} ({entropy[i]:.2f} bits)" for i in range(len(tokens))]
-        lines += [f"#### Head {h + 1}/{attention.heads}: scores ({what})", "", *_matrix(tokens, score_cells, inspection.subword), ""]
-        lines += [f"#### Head {h + 1}/{attention.heads}: weights (softmax; strongest in bold)", ""]
+        head = f"Head {h} of {attention.heads}"
+        lines += [f"#### {head}: scores ({what})", "", *_matrix(tokens, score_cells, inspection.subword), ""]
+        lines += [f"#### {head}: weights (softmax; strongest in bold)", ""]
         lines += [*_matrix(tokens, weight_cells, inspection.subword, "strongest (entropy)", extra), ""]
     output = attention.output
     shown = min(dims, output.shape[1])
@@ -78,4 +80,35 @@ def inspection_markdown(inspection: Inspection, *, dims: int = 6) -> str:
     lines.append(_row(["---", *(["---:"] * (shown + 1))]))
     for i, token in enumerate(tokens):
         lines.append(_row([_label(i, token, inspection.subword), *(f"{v:.3f}" for v in output[i, :shown]), f"{np.linalg.norm(output[i]):.3f}"]))
-    return "\n".join(lines) + "\n\n"
+    lines.append("")
+    for focus in inspection.focus:
+        lines += _focus_lines(inspection, focus)
+    if inspection.neighbors is not None:
+        lines += _neighbors_lines(inspection.neighbors)
+    return "\n".join(lines) + "\n"
+
+
+def _focus_lines(inspection: Inspection, focus: Focus) -> list[str]:
+    """--focus: where the token's query looks in each head, key by key (JSON has every vector)."""
+    c, tokens = inspection.config, inspection.tokens
+    scaled = "÷√d_k" if c.scale else "score"
+    lines = []
+    for step in focus.heads:
+        lines += [f"#### Focus {md_escape(focus.token)} (position {focus.position}), head {step.head} of {c.heads}", ""]
+        lines += [_row(["key", "q·k", scaled, "weight"]), _row(["---", "---:", "---:", "---:"])]
+        for j, token in enumerate(tokens):
+            score, weight = (MASKED, MASKED) if step.masked[j] else (f"{step.scores[j]:.2f}", f"{step.weights[j]:.3f}")
+            lines.append(_row([_label(j, token, inspection.subword), f"{step.dots[j]:.2f}", score, weight]))
+        lines.append("")
+    return lines
+
+
+def _neighbors_lines(neighbors: tuple[TokenNeighbors, ...]) -> list[str]:
+    """--neighbors: each token's nearest words before and after attention, and how far it moved."""
+    k = len(neighbors[0].before) if neighbors else 0
+    lines = [f"#### Where the meaning moved ({k} nearest words by cosine)", ""]
+    lines += [_row(["token", "before attention", "after attention", "cos(input, output)"]), _row(["---", "---", "---", "---:"])]
+    for t in neighbors:
+        before, after = (", ".join(md_escape(n.word) for n in found) for found in (t.before, t.after))
+        lines.append(_row([f"{t.position} {md_escape(t.token)}", before, after, f"{t.moved_cosine:.3f}"]))
+    return [*lines, ""]

@@ -8,8 +8,6 @@ of key columns (``keys 0-9``, ``keys 10-19``) rather than squeezed.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from rich import box
 from rich.color import Color
@@ -18,21 +16,26 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from .errors import printable
+from .render_explain import focus_renderables, neighbors_table, summary_table
+from .render_parts import (
+    LABEL_WIDTH,
+    MASKED,
+    SUBWORD_MARK,
+    column_chunks,
+    format_score,
+    head_label,
+    key_columns,
+    label_width,
+    safe,
+    token_label,
+)
 from .results import Inspection
 
-MASKED = "·"  # shown for masked scores and weights, so a mask never reads as a tiny number
-LABEL_WIDTH = 9  # row labels: position and token
 SCORE_WIDTH = 5  # "-0.12", "12.3"
 WEIGHT_WIDTH = 4  # "0.43"
 VALUE_WIDTH = 6  # "-0.418"
 # A sequential colour scale (viridis, five stops) for the weights heatmap.
 _STOPS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=float)
-
-
-def safe(text: str, style: str | Style = "") -> Text:
-    """User text as a Text that Rich shows literally, with control characters escaped."""
-    return Text(printable(text), style=style)
 
 
 def heat_style(weight: float) -> Style:
@@ -45,28 +48,9 @@ def heat_style(weight: float) -> Style:
     return Style(bgcolor=Color.from_rgb(*rgb), color=foreground)
 
 
-def format_score(score: float) -> str:
-    """A score in at most five characters: two decimals below 10, one below 100, none above."""
-    if np.isneginf(score):
-        return MASKED
-    size = abs(score)
-    return f"{score:.2f}" if size < 9.995 else f"{score:.1f}" if size < 99.95 else f"{score:.0f}"
-
-
-def column_chunks(count: int, cell: int, width: int, reserved: int = 0) -> list[range]:
-    """Columns 0..count-1 in balanced runs that fit ``width`` beside the row label and ``reserved``.
-
-    Each column costs its cell plus one space; runs are made as even as possible (12 -> 6 + 6).
-    """
-    fits = max(1, (width - LABEL_WIDTH - reserved) // (cell + 1))
-    runs = max(1, math.ceil(count / fits))
-    size = math.ceil(count / runs) if count else 0
-    return [range(start, min(start + size, count)) for start in range(0, count, size or 1)]
-
-
-def _table(label: str) -> Table:
+def _table(label: str, width: int) -> Table:
     table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")
-    table.add_column(label, no_wrap=True, overflow="ellipsis", width=LABEL_WIDTH)
+    table.add_column(label, no_wrap=True, overflow="ellipsis", width=width)
     return table
 
 
@@ -76,50 +60,44 @@ def _title(text: str, columns: range, total: int, what: str = "keys") -> Text:
     return Text(text, style="bold")
 
 
-SUBWORD_MARK = "~"  # between position and token, for a token built from subwords (fastText)
-
-
-def _label(position: int, token: str, subword: tuple[int, ...] = ()) -> Text:
-    """ "3 bank", or "3~bank" for a token built from subwords: the mark survives a cut-off token."""
-    mark = (SUBWORD_MARK, "bold") if position in subword else (" ", "dim")
-    return Text.assemble((str(position), "dim"), mark, safe(token))
-
-
 def scores_tables(inspection: Inspection, head: int, width: int = 80) -> list[RenderableType]:
     """The scores of one head as they enter the softmax (scaled and masked)."""
-    attention, tokens = inspection.attention, inspection.tokens
+    attention, tokens = inspection.matrices("the score tables"), inspection.tokens
     what = "q·k/√d_k" if attention.scale else "q·k"
+    labels = label_width(tokens, width)
+    widths, runs = key_columns(tokens, SCORE_WIDTH, width - labels)
     parts: list[RenderableType] = []
-    for keys in column_chunks(len(tokens), SCORE_WIDTH, width):
-        table = _table("query")
+    for keys in runs:
+        table = _table("query", labels)
         for j in keys:
-            table.add_column(safe(tokens[j]), justify="right", no_wrap=True, overflow="ellipsis", width=SCORE_WIDTH)
+            table.add_column(safe(tokens[j]), justify="right", no_wrap=True, overflow="ellipsis", width=widths[j])
         for i, token in enumerate(tokens):
-            table.add_row(_label(i, token, inspection.subword), *(format_score(attention.scores[head, i, j]) for j in keys))
-        parts += [_title(f"head {head + 1}/{attention.heads} scores ({what})", keys, len(tokens)), table, Text()]
+            table.add_row(token_label(i, token, inspection.subword), *(format_score(attention.scores[head, i, j]) for j in keys))
+        parts += [_title(f"{head_label(head, attention.heads)} scores ({what})", keys, len(tokens)), table, Text()]
     return parts
 
 
 def weights_tables(inspection: Inspection, head: int, width: int = 80) -> list[RenderableType]:
     """The softmax weights of one head as a heatmap; each row's strongest weight is bold, and named in
     a last column so that it shows without colour too."""
-    attention, tokens = inspection.attention, inspection.tokens
+    attention, tokens = inspection.matrices("the weight tables"), inspection.tokens
     masked = np.isneginf(attention.scores[head])
     strongest = attention.weights[head].argmax(axis=1)
-    chunks = column_chunks(len(tokens), WEIGHT_WIDTH, width, reserved=LABEL_WIDTH + 1)
+    labels = label_width(tokens, width)
+    widths, runs = key_columns(tokens, WEIGHT_WIDTH, width - 2 * labels - 1)  # the strongest column too
     parts: list[RenderableType] = []
-    for keys in chunks:
-        last = keys is chunks[-1]
-        table = _table("query")
+    for keys in runs:
+        last = keys is runs[-1]
+        table = _table("query", labels)
         for j in keys:
-            table.add_column(safe(tokens[j]), justify="right", no_wrap=True, overflow="ellipsis", width=WEIGHT_WIDTH)
+            table.add_column(safe(tokens[j]), justify="right", no_wrap=True, overflow="ellipsis", width=widths[j])
         if last:
-            table.add_column("strongest", no_wrap=True, overflow="ellipsis", width=LABEL_WIDTH)
+            table.add_column("strongest", no_wrap=True, overflow="ellipsis", width=labels)
         for i, token in enumerate(tokens):
             cells = [_weight_cell(float(attention.weights[head, i, j]), masked[i, j], j == strongest[i]) for j in keys]
             extra = [Text.assemble("→ ", safe(tokens[strongest[i]]))] if last else []
-            table.add_row(_label(i, token, inspection.subword), *cells, *extra)
-        title = f"head {head + 1}/{attention.heads} weights (softmax, rows sum to 1)"
+            table.add_row(token_label(i, token, inspection.subword), *cells, *extra)
+        title = f"{head_label(head, attention.heads)} weights (softmax, rows sum to 1)"
         parts += [_title(title, keys, len(tokens)), table, Text()]
     return parts
 
@@ -134,11 +112,12 @@ def vectors_tables(inspection: Inspection, dims: int, width: int = 80) -> list[R
     """The contextualized vectors (the attention output): the first ``dims`` components and the norm."""
     output = inspection.attention.output
     shown = min(dims, output.shape[1])
-    chunks = column_chunks(shown, VALUE_WIDTH, width, reserved=VALUE_WIDTH + 1)
+    labels = label_width(inspection.tokens, width)
+    chunks = column_chunks(shown, VALUE_WIDTH, width - labels + LABEL_WIDTH, reserved=VALUE_WIDTH + 1)
     parts: list[RenderableType] = []
     for components in chunks:
         last = components is chunks[-1]
-        table = _table("token")
+        table = _table("token", labels)
         for k in components:
             table.add_column(f"[{k}]", justify="right", no_wrap=True, width=VALUE_WIDTH)
         if last:
@@ -146,7 +125,7 @@ def vectors_tables(inspection: Inspection, dims: int, width: int = 80) -> list[R
         for i, token in enumerate(inspection.tokens):
             row = output[i]
             norm = [f"{np.linalg.norm(row):.3f}"] if last else []
-            table.add_row(_label(i, token, inspection.subword), *(f"{row[k]:.3f}" for k in components), *norm)
+            table.add_row(token_label(i, token, inspection.subword), *(f"{row[k]:.3f}" for k in components), *norm)
         title = "contextualized vectors (attention output)"
         if shown < output.shape[1]:
             title += f", {shown} of {output.shape[1]} components (--dims)"
@@ -176,14 +155,12 @@ def summary(inspection: Inspection) -> Text:
 
 def inspection_renderables(inspection: Inspection, *, dims: int = 6, width: int = 80) -> Group:
     """Everything ``attn inspect`` shows for one inspection, in reading order, laid out for ``width``."""
-    from .render_explain import focus_renderables, neighbors_table, summary_table
-
     parts: list[RenderableType] = [summary(inspection), Text()]
     for head in range(inspection.attention.heads):
         parts += scores_tables(inspection, head, width) + weights_tables(inspection, head, width)
-        parts += summary_table(inspection, head)
+        parts += summary_table(inspection, head, width)
     parts += vectors_tables(inspection, dims, width)
     parts += focus_renderables(inspection, dims, width)
     if inspection.neighbors is not None:
-        parts += neighbors_table(inspection)
+        parts += neighbors_table(inspection, width)
     return Group(*parts)

@@ -7,6 +7,7 @@ without one renderer changing what another shows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar, Self
 
 import numpy as np
 
@@ -29,42 +30,42 @@ def _view_of(cls, values: dict) -> object:
 
 
 @dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
-class Attention:
-    """Every intermediate of one self-attention pass, for h heads over T tokens.
+class AttentionOutputs:
+    """What every self-attention pass gives, for h heads over T tokens: the queries, keys and values,
+    each head's value mix, and the output (the heads concatenated and, when there is an output
+    projection, projected).
 
-    ``scores`` are what enters the softmax (after scaling and masking: masked entries are -inf);
-    ``weights`` are the softmax of the scores; ``head_outputs`` are each head's value mix; ``output``
-    is the heads concatenated and, when there is an output projection, projected.
+    :func:`attnviz_cli.core.attention_summary` gives just this: it keeps no (h, T, T) matrix. Code
+    that needs the scores and weights takes an :class:`Attention`, so the type checker sees the
+    difference (see :meth:`Inspection.matrices`).
     """
 
     queries: np.ndarray  # (..., h, T, d_k); leading batch dimensions when computed for many sequences
     keys: np.ndarray  # (..., h, T, d_k)
     values: np.ndarray  # (..., h, T, d_v)
-    scores: np.ndarray | None  # (..., h, T, T); None from attention_summary, which keeps no matrix
-    weights: np.ndarray | None  # (..., h, T, T); None likewise
     head_outputs: np.ndarray  # (..., h, T, d_v)
     output: np.ndarray  # (..., T, d_out)
     scale: bool  # whether scores were divided by sqrt(d_k)
     causal: bool  # whether positions j > i were masked
 
+    ARRAYS: ClassVar[tuple[str, ...]] = ("queries", "keys", "values", "head_outputs", "output")  # with batch axes
+
     def __post_init__(self) -> None:
-        _freeze(self.queries, self.keys, self.values, self.scores, self.weights, self.head_outputs, self.output)
+        _freeze(*(getattr(self, name) for name in self.ARRAYS))
 
-    ARRAYS = ("queries", "keys", "values", "scores", "weights", "head_outputs", "output")  # the ones with batch axes
-
-    def select(self, index: int) -> Attention:
+    def select(self, index: int) -> Self:
         """The attention of sequence ``index`` of a batched result (views, no copies)."""
-        views = {name: None if getattr(self, name) is None else getattr(self, name)[index] for name in self.ARRAYS}
-        return _view_of(Attention, {**views, "scale": self.scale, "causal": self.causal})  # type: ignore[return-value]
+        views = {name: getattr(self, name)[index] for name in self.ARRAYS}
+        return _view_of(type(self), {**views, "scale": self.scale, "causal": self.causal})  # type: ignore[return-value]
+
+    def batch_of_one(self) -> Self:
+        """This result with a batch axis of one in front of every array (views)."""
+        views = {name: getattr(self, name)[None] for name in self.ARRAYS}
+        return type(self)(**views, scale=self.scale, causal=self.causal)
 
     @property
     def heads(self) -> int:
         return self.queries.shape[-3]
-
-    @property
-    def has_matrices(self) -> bool:
-        """Whether the full scores and weights were kept (not when computed in row blocks)."""
-        return self.weights is not None
 
     @property
     def d_k(self) -> int:
@@ -73,6 +74,34 @@ class Attention:
     @property
     def d_v(self) -> int:
         return self.values.shape[-1]
+
+
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
+class Attention(AttentionOutputs):
+    """Every intermediate of one self-attention pass, the full matrices included.
+
+    ``scores`` are what enters the softmax (after scaling and masking: masked entries are -inf);
+    ``weights`` are the softmax of the scores.
+    """
+
+    scores: np.ndarray  # (..., h, T, T)
+    weights: np.ndarray  # (..., h, T, T)
+
+    ARRAYS: ClassVar[tuple[str, ...]] = (*AttentionOutputs.ARRAYS, "scores", "weights")
+
+
+class MissingMatrices(ValueError):
+    """A renderer needs the scores and weights of an inspection that was made without them."""
+
+
+def with_matrices(attention: AttentionOutputs, needed_by: str) -> Attention:
+    """``attention`` as an :class:`Attention`, or a clear error naming what needed its matrices."""
+    if not isinstance(attention, Attention):
+        raise MissingMatrices(
+            f"{needed_by} shows the scores and weights, but this inspection was made without them "
+            "(its InspectOptions.fields name none of scores, weights or heads)"
+        )
+    return attention
 
 
 @dataclass(frozen=True)
@@ -124,9 +153,10 @@ class HeadSummary:
     """How one head spreads its attention: per query, the entropy of its weights and its top keys."""
 
     entropy_bits: np.ndarray  # (..., T) entropy of each weight row, in bits (0: one key; log2 T: uniform)
-    top_keys: np.ndarray  # (..., T, k) per query, keys by falling weight; masked keys last
-    top_weights: np.ndarray  # (..., T, k) their weights
-    top_counts: np.ndarray  # (..., T) how many of each row's top keys are not masked
+    top_keys: np.ndarray  # (..., T, k) per query, keys by falling weight; -1 past its count
+    top_weights: np.ndarray  # (..., T, k) their weights; 0 past its count
+    top_counts: np.ndarray  # (..., T) how many top keys each query has: k, or fewer where a causal
+    # query sees fewer than k keys (query i sees i + 1); masked keys are never listed
 
     def __post_init__(self) -> None:
         _freeze(self.entropy_bits, self.top_keys, self.top_weights, self.top_counts)
@@ -148,13 +178,13 @@ class HeadSummary:
         return self.top_weights[..., 0]
 
     @property
-    def mean_entropy_bits(self) -> float:
-        """The mean entropy of a one-head summary: the very value of ``entropy_bits.mean()``."""
-        return float(self.mean_entropies())
+    def mean_entropy_bits(self) -> np.ndarray:
+        """(...) the mean entropy over the queries of each head (and sentence) the summary holds: a
+        0-d array for one head's summary, (h,) for a whole pass's.
 
-    def mean_entropies(self) -> np.ndarray:
-        """(...) the mean of each entropy row, bit for bit as ``entropy_bits.mean(axis=-1)`` has it (a
-        float32 sum divided in float64, rounded back), for a third of its cost, which counts in streams."""
+        Bit for bit as ``entropy_bits.mean(axis=-1)`` has it (a float32 sum divided in float64, rounded
+        back), for a third of its cost, which counts in streams.
+        """
         totals = np.add.reduce(self.entropy_bits, axis=-1)
         return (totals.astype(np.float64) / self.entropy_bits.shape[-1]).astype(self.entropy_bits.dtype)
 
@@ -222,8 +252,9 @@ class InspectOptions:
     top_k: int = 3  # keys listed per query in the head summaries
     focus: str | None = None  # a token ("bank"), an occurrence ("bank@2") or a position ("5")
     neighbors: int = 0  # nearest vocabulary words to show per token; 0 for none
-    matrices: bool = True  # keep the (h, T, T) scores and weights; False: outputs and summaries only,
-    # computed in row blocks so that long inputs fit in memory (--focus still keeps them)
+    fields: tuple[str, ...] = ()  # the record fields the caller will use (see render_json); () for all.
+    # Fields that need no (h, T, T) matrix let the pipeline compute outputs and summaries in row blocks,
+    # so that long inputs fit in memory (--focus still keeps the matrices)
     threads: int | None = None  # attention's threads on long inputs (None: every CPU; 1 in stream workers)
 
 
@@ -236,7 +267,7 @@ class Inspection:
     dropped: tuple[Dropped, ...]
     config: InspectConfig
     inputs: np.ndarray  # (T, d_model)
-    attention: Attention
+    attention: AttentionOutputs  # an Attention, with scores and weights, unless none were needed
     summaries: tuple[HeadSummary, ...] = ()  # one per head
     focus: tuple[Focus, ...] = ()  # the focus token(s), step by step
     neighbors: tuple[TokenNeighbors, ...] | None = None  # with --neighbors: per token (or focus token)
@@ -245,6 +276,18 @@ class Inspection:
 
     def __post_init__(self) -> None:
         _freeze(self.inputs)
+
+    def matrices(self, needed_by: str) -> Attention:
+        """The attention with its scores and weights, for a view that shows them (``needed_by``)."""
+        return with_matrices(self.attention, needed_by)
+
+
+MATRIX_FIELDS = frozenset({"heads", "scores", "weights", "heads.scores", "heads.weights"})
+
+
+def needs_matrices(fields: tuple[str, ...]) -> bool:
+    """Whether record ``fields`` (all of them when empty) include the (h, T, T) scores or weights."""
+    return not fields or bool(MATRIX_FIELDS & set(fields))
 
 
 @dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
@@ -275,7 +318,7 @@ class InspectionBatch:
     subword: tuple[tuple[int, ...], ...]
     config: InspectConfig
     inputs: np.ndarray  # (B, T, d_model)
-    attention: Attention  # arrays (B, h, ...) and (B, T, d_out)
+    attention: AttentionOutputs  # arrays (B, h, ...) and (B, T, d_out); an Attention if matrices were kept
     summaries: HeadSummary  # arrays (B, h, T, ...)
     focus: tuple[tuple[Focus, ...], ...]  # per sentence; empty tuples without --focus
     neighbors: tuple[tuple[TokenNeighbors, ...] | None, ...]  # per sentence; None without --neighbors
@@ -298,16 +341,11 @@ class InspectionBatch:
     @classmethod
     def of(cls, inspection: Inspection) -> InspectionBatch:
         """One inspection as a batch of one (views where it can, the head summaries stacked)."""
-        attention = inspection.attention
-        arrays = {
-            name: None if getattr(attention, name) is None else getattr(attention, name)[None]
-            for name in Attention.ARRAYS
-        }
         stacked = {name: np.stack([getattr(s, name) for s in inspection.summaries])[None] for name in HeadSummary.ARRAYS}
         return cls(
             positions=(0,), sentences=(inspection.sentence,), tokens=(inspection.tokens,),
             dropped=(inspection.dropped,), notes=(inspection.notes,), subword=(inspection.subword,),
             config=inspection.config, inputs=inspection.inputs[None],
-            attention=Attention(**arrays, scale=attention.scale, causal=attention.causal),
+            attention=inspection.attention.batch_of_one(),
             summaries=HeadSummary(**stacked), focus=(inspection.focus,), neighbors=(inspection.neighbors,),
         )

@@ -67,7 +67,7 @@ def load_set(folder: Path, *, what: str = "vectors set") -> Embeddings:
             f"{what} {quoted(str(folder))} is damaged: {vectors.shape} vectors for {len(words)} words of dimension {meta['dim']}"
         )
     return Embeddings(
-        name=meta["name"], vectors=vectors, words=words, index=words.index, lowercase=meta["lowercase"],
+        name=meta["name"], vectors=vectors, words=words, index=words.rows, lowercase=meta["lowercase"],
         format=SET_FORMAT, files=tuple(folder / name for name in _FILES),
     )
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class WordList(Sequence[str]):
     def __len__(self) -> int:
         return self._count
 
-    def __getitem__(self, row):  # type: ignore[override]
+    def __getitem__(self, row):
         if self._words is None:
             self._words = self._text[1:].split("\n")[: self._count]
         return self._words[row]
@@ -74,7 +75,7 @@ class WordList(Sequence[str]):
             self._rows = dict(zip(self[:], range(self._count), strict=True))
 
     @property
-    def index(self) -> Mapping[str, int]:
+    def rows(self) -> Mapping[str, int]:
         """A word -> row mapping over this list."""
         return _Rows(self)
 
@@ -187,7 +188,7 @@ def load_default() -> Embeddings:
     if vectors.shape != (len(words), meta["dim"]):
         raise AttnvizError(f"the shipped vectors in {quoted(str(folder))} are damaged; reinstall attnviz")
     return Embeddings(
-        name=meta["name"], vectors=vectors, words=words, index=words.index, lowercase=meta["lowercase"],
+        name=meta["name"], vectors=vectors, words=words, index=words.rows, lowercase=meta["lowercase"],
         format="attnviz (shipped)", files=tuple(folder / f"{DEFAULT_NAME}{ext}" for ext in (".npy", ".vocab.txt", ".json")),
     )
 
@@ -237,8 +238,10 @@ def _read_head(path: Path) -> bytes:
     try:
         with _open_maybe_gzip(path) as handle:
             head = handle.read(_SNIFF_BYTES)
-    except (OSError, EOFError) as error:
+    except OSError as error:
         raise AttnvizError(f"vectors file {quoted(str(path))} cannot be read: {error.strerror or error}") from error
+    except EOFError as error:  # gzip: the compressed stream ends before its end marker
+        raise AttnvizError(f"vectors file {quoted(str(path))} is truncated: {error}") from error
     if not head.strip():
         raise AttnvizError(f"vectors file {quoted(str(path))} is empty")
     return head
@@ -349,7 +352,7 @@ def _from_keyed_vectors(kv, path: Path, fmt: str, limit: int | None = None) -> E
     vectors.flags.writeable = False
     sample = words[:10_000]
     subword = None
-    if fmt == "fasttext" and getattr(kv, "bucket", 0):
+    if fmt == "fasttext" and getattr(kv, "bucket", None):
         subword = kv.get_vector
     return Embeddings(
         name=path.name, vectors=vectors, words=words, index=kv.key_to_index,
@@ -375,7 +378,7 @@ def embed_tokens(tokens: Sequence[str], embeddings: Embeddings, *, oov: str = "s
         get = embeddings.lookup()
         known = [get(token) for token in tokens]
         if tokens and None not in known:
-            return Embedded(tokens=tuple(tokens), x=embeddings.vectors[known], dropped=(), notes=())
+            return Embedded(tokens=tuple(tokens), x=embeddings.vectors[cast(list[int], known)], dropped=(), notes=())
     kept: list[str] = []
     rows: list[np.ndarray | int] = []
     dropped: list[Dropped] = []
@@ -390,7 +393,7 @@ def embed_tokens(tokens: Sequence[str], embeddings: Embeddings, *, oov: str = "s
             rows.append(np.asarray(embeddings.subword(token)))
             unknown.append((token, position, SUBWORD_NOTE))
         elif oov == "error":
-            raise AttnvizError(f"unknown word {quoted(token)} at position {position} is not in {embeddings.name}")
+            raise AttnvizError(f"unknown word {quoted(token)} at position {position} is not in {quoted(embeddings.name)}")
         elif oov == "zero":
             kept.append(token)
             rows.append(np.zeros(embeddings.dim, dtype=embeddings.vectors.dtype))

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from attnviz_cli.cli import app
 from attnviz_cli.vectors import Embeddings, load_default
 
 # A vocabulary small enough to compute attention over by hand (2-d, float64).
@@ -20,6 +22,11 @@ TINY_VECTORS = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.5, 0.5]])
 # Vectors for the file-format tests: values exactly representable in float32 and in short decimals.
 FILE_WORDS = ["the", "river", "bank", "money", "flows", "Paris"]
 FILE_VECTORS = (np.arange(24, dtype=np.float32).reshape(6, 4) - 11.5) / 8
+
+
+def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None):
+    """``attn ARGS`` in this process, as Typer's CliRunner runs it (stdout and stderr apart)."""
+    return CliRunner(env=env).invoke(app, list(args), input=input)
 
 
 @pytest.fixture(scope="session")

@@ -61,7 +61,7 @@ def test_the_means_of_a_batch_are_each_rows_own_mean(seed, batch, heads, n, dtyp
     entropies = (np.random.default_rng(seed).random((batch, heads, n)) * 8).astype(dtype)
     summary = head_summary(np.full((1, 1), 1.0), np.zeros((1, 1), dtype=bool), k=1)
     summary = type(summary)(entropies, *(getattr(summary, f) for f in ("top_keys", "top_weights", "top_counts")))
-    means = summary.mean_entropies()
+    means = summary.mean_entropy_bits
     assert means.dtype == dtype and means.shape == (batch, heads)
     assert means.tolist() == [[float(row.mean()) for row in sentence] for sentence in entropies]
 
@@ -74,12 +74,14 @@ def test_ties_go_to_the_earlier_key():
 @settings(max_examples=80, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 80), st.integers(1, 24), st.booleans())
 def test_top_keys_are_a_stable_descending_sort(seed, T, k, with_mask):
-    # few distinct weights, so ties are common; masked keys rank below every weight
+    # few distinct weights, so ties are common; masked keys rank below every weight, and show as -1
     rng = np.random.default_rng(seed)
     weights = rng.integers(0, 4, size=(3, 5, T)) / 4
     masked = rng.random((5, T)) < 0.3 if with_mask else None
     ranked = weights if masked is None else np.where(masked, -1.0, weights)
     expected = np.argsort(-ranked, axis=-1, kind="stable")[..., :k]
+    if masked is not None:
+        expected = np.where(np.take_along_axis(np.broadcast_to(masked, weights.shape), expected, -1), -1, expected)
     assert_array_equal(top_keys(weights, k, masked), expected)
 
 
@@ -190,5 +192,37 @@ def test_neighbors_without_focus_cover_every_token(glove):
 
 
 def test_neighbors_need_outputs_in_the_embedding_space(glove):
-    with pytest.raises(AttnvizError, match="--neighbors .* needs identity projections, not random"):
+    with pytest.raises(AttnvizError, match=r"--neighbors .* needs identity projections, not random"):
         inspect_sentence("the river bank", glove, random_xavier(50, 0), InspectOptions(neighbors=3))
+
+
+def test_a_whole_pass_summary_gives_each_heads_mean_entropy():
+    # Issue 12.6: attention_summary(...)[1].mean_entropy_bits raised TypeError for more than one head.
+    from attnviz_cli.core import attention_summary, self_attention
+
+    x = np.random.default_rng(4).standard_normal((5, 6))
+    _, summary = attention_summary(x, heads=2)
+    means = summary.mean_entropy_bits
+    assert means.shape == (2,)
+    weights = self_attention(x, heads=2).weights
+    assert_allclose(means, [entropy_bits(weights[h]).mean() for h in range(2)], rtol=1e-12)
+    assert float(summary.select(1).mean_entropy_bits) == pytest.approx(float(means[1]), rel=0, abs=0)
+
+
+@pytest.mark.parametrize("blocked", [False, True], ids=["full-matrices", "row-blocks"])
+def test_causal_top_keys_never_list_a_masked_key(blocked):
+    # Issue 12.6: query 0 sees one key; its other top keys were masked keys padded in, looking real.
+    from attnviz_cli.core import attention_summary, self_attention
+
+    x = np.random.default_rng(5).standard_normal((4, 6))
+    if blocked:
+        _, summary = attention_summary(x, causal=True, top_k=3)
+        summary = summary.select(0)
+    else:
+        attention = self_attention(x, causal=True)
+        summary = head_summary(attention.weights[0], np.isneginf(attention.scores[0]), 3)
+    assert summary.top_counts.tolist() == [1, 2, 3, 3]
+    assert summary.top_keys[0].tolist() == [0, -1, -1]
+    assert summary.top_weights[0].tolist() == [1.0, 0.0, 0.0]
+    assert sorted(summary.top_keys[1].tolist()) == [-1, 0, 1]
+    assert (summary.top_keys[2:] >= 0).all()

@@ -16,7 +16,7 @@ from attnviz_cli.errors import AttnvizError
 from attnviz_cli.projections import identity, random_xavier
 from attnviz_cli.results import InspectOptions
 
-WORDS = "the river bank money flows into a city by water".split()
+WORDS = ["the", "river", "bank", "money", "flows", "into", "a", "city", "by", "water"]
 
 
 def job(embeddings, projections=None):
@@ -109,9 +109,9 @@ def test_workers_writing_to_a_file_stop_after_the_records_before_a_bad_line(glov
     good = lines(3 * BULK_LINES + 5)
     data = lines(BULK_LINES - 10) + good + b"qqqzx\n" + lines(4 * BULK_LINES)
     expected, _ = run(glove, lines(BULK_LINES - 10) + good, workers=1)
-    with (tmp_path / "out.jsonl").open("wb") as sink:
-        with pytest.raises(AttnvizError, match=rf"^line {BULK_LINES - 10 + 3 * BULK_LINES + 5 + 1}: "):
-            stream_records(job(glove), io.BufferedReader(io.BytesIO(data)), sink, lambda note: None, workers=2)
+    failing_line = BULK_LINES - 10 + 3 * BULK_LINES + 5 + 1
+    with (tmp_path / "out.jsonl").open("wb") as sink, pytest.raises(AttnvizError, match=rf"^line {failing_line}: "):
+        stream_records(job(glove), io.BufferedReader(io.BytesIO(data)), sink, lambda note: None, workers=2)
     assert (tmp_path / "out.jsonl").read_bytes() == expected
 
 
@@ -147,7 +147,7 @@ def test_skipped_lines_and_notes_keep_input_order_across_lengths(glove, workers)
     from attnviz_cli.batch import OutputOptions
 
     good = lines(2 * BULK_LINES).decode().splitlines()
-    data = good[:100] + ["qqqzx zzqqx", "the qqzx bank"] + good[100:] + ["river"]
+    data = [*good[:100], "qqqzx zzqqx", "the qqzx bank", *good[100:], "river"]
     sink, notes = io.BytesIO(), []
     skipping = Job(glove, identity(), InspectOptions(heads=2, max_tokens=64), OutputOptions(on_error="skip"))
     source = io.BufferedReader(io.BytesIO(("\n".join(data) + "\n").encode()))

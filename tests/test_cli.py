@@ -13,18 +13,13 @@ import numpy as np
 import pytest
 import typer
 from numpy.testing import assert_allclose, assert_array_equal
-from typer.testing import CliRunner
 
 from attnviz_cli import __version__, self_attention
 from attnviz_cli.cli import app
 
-from .conftest import FILE_VECTORS
+from .conftest import FILE_VECTORS, run
 
 SENTENCE = "I sat on the river bank"
-
-
-def run(*args, input=None, env=None):
-    return CliRunner(env=env).invoke(app, list(args), input=input)
 
 
 def run_json(*args, input=None):
@@ -150,7 +145,7 @@ def test_unknown_words_are_noted_on_stderr_and_listed_as_dropped():
 def test_table_output_shows_the_tables_without_colour_in_a_pipe():
     result = run("inspect", SENTENCE, "--dims", "3")
     assert result.exit_code == 0
-    assert "head 1/1 weights (softmax, rows sum to 1)" in result.stdout
+    assert "head 0 of 1 weights (softmax, rows sum to 1)" in result.stdout
     assert "3 of 50 components (--dims)" in result.stdout and "[2]" in result.stdout and "[3]" not in result.stdout
     assert "\x1b[" not in result.stdout
 
@@ -171,7 +166,7 @@ def test_colour_follows_force_color_and_no_color():
         (["inspect", "   "], "the sentence is empty"),
         (["inspect", "qzxv vvqx"], "the sentence 'qzxv vvqx' has no word that is in the vectors 'glove-6b-50d-50k'"),
         (["inspect", "river bank", "--heads", "3"], "--heads 3 does not divide the 50 dimensions of 'glove-6b-50d-50k'; try 1, 2, 5, 10, 25 or 50"),
-        (["inspect", "river qzxv", "--oov", "error"], "unknown word 'qzxv' at position 1 is not in glove-6b-50d-50k"),
+        (["inspect", "river qzxv", "--oov", "error"], "unknown word 'qzxv' at position 1 is not in 'glove-6b-50d-50k'"),
         (["inspect", "a b c d", "--max-tokens", "3"], "the sentence has 4 tokens, more than the limit of 3 (--max-tokens)"),
         (["inspect", "river", "--vectors", "/no/such/file.txt"], "vectors file '/no/such/file.txt' does not exist"),
         (["inspect", "river", "--weights", "/no/such/w.npz"], "weights file '/no/such/w.npz' does not exist"),
@@ -254,7 +249,7 @@ def test_every_command_and_option_has_help():
 
 
 def test_python_dash_m_runs_the_app():
-    done = subprocess.run([sys.executable, "-m", "attnviz_cli", "inspect", "river bank", "-f", "json"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "attnviz_cli", "inspect", "river bank", "-f", "json"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and json.loads(done.stdout)["tokens"] == ["river", "bank"]
 
 
@@ -308,7 +303,7 @@ def test_focus_and_neighbors_in_a_jsonl_stream():
 def test_focus_table_shows_the_steps():
     result = run("inspect", "the river bank", "--focus", "bank", "--neighbors", "3")
     for heading in ("1. the query of 'bank' and every key", "2. q·k for every key, divided by √50 = 7.071; 3. softmax",
-                    "4. weight × value, summed: the output of 'bank'", "where the meaning moved", "head 1/1 summary"):
+                    "4. weight × value, summed: the output of 'bank'", "where the meaning moved", "head 0 of 1 summary"):
         assert heading in result.stdout
 
 
@@ -319,9 +314,10 @@ def test_an_unknown_focus_word_lists_the_tokens():
 
 
 def test_neighbors_with_random_projections_say_why_not():
-    result = run("inspect", "the river bank", "--neighbors", "3", "--projections", "random")
-    assert result.exit_code == 1
-    assert "needs identity projections, not random" in result.stderr
+    # a usage error, found before any vectors are loaded (the file named here does not exist)
+    result = run("inspect", "the river bank", "--neighbors", "3", "--projections", "random", "--vectors", "/no/such.txt")
+    assert result.exit_code == 2
+    assert "needs identity projections, not --projections random" in result.stderr
 
 
 def test_summaries_are_in_every_record():
@@ -361,7 +357,7 @@ def test_compare_table_shows_both_sides_and_the_cosine():
     result = run("compare", "the river bank", "the money bank", "--focus", "bank", "--heads", "2")
     assert result.exit_code == 0
     assert "first sentence" in result.stdout and "second sentence" in result.stdout
-    assert result.stdout.count("head 2/2: weights of 'bank'") == 2
+    assert result.stdout.count("head 1 of 2: weights of 'bank'") == 2
     assert "cosine of the two contextualized 'bank' vectors: 0." in result.stdout
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
 
@@ -369,7 +365,7 @@ def test_compare_table_shows_both_sides_and_the_cosine():
 def test_compare_with_random_projections_leaves_neighbours_out_and_says_so():
     result = run("compare", "the river bank", "the money bank", "--focus", "bank", "--projections", "random", "-f", "jsonl")
     assert result.exit_code == 0
-    assert result.stderr == "attn: nearest words are left out: with random projections the outputs are not in the embedding space\n"
+    assert result.stderr == "attn: nearest words are left out: with projections other than identity the outputs are not in the embedding space\n"
     record = json.loads(result.stdout)
     assert result.stdout.count("\n") == 1 and record["sentences"][0]["neighbors"] is None
     jsonschema.validate(record, COMPARE_SCHEMA)

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from attnviz_cli.cli import app
 from attnviz_cli.pipeline import inspect_sentence
 from attnviz_cli.projections import identity
 from attnviz_cli.render_figure import grid, save_figure
@@ -22,12 +20,10 @@ from attnviz_cli.render_html import inspection_html
 from attnviz_cli.render_json import inspection_record
 from attnviz_cli.results import InspectOptions
 
+from .conftest import run
+
 SENTENCE = "I sat on the river bank"
 SVG = "{http://www.w3.org/2000/svg}"
-
-
-def run(*args):
-    return CliRunner().invoke(app, list(args))
 
 
 def inspection(glove, sentence=SENTENCE, **options):
@@ -58,7 +54,7 @@ def test_svg_has_a_panel_per_head_tokens_values_masks_and_a_title(glove, tmp_pat
     save_figure(result, path)
     assert len(panels(path)) == 2 + 1  # two heads and the colour bar
     texts = svg_texts(path)
-    assert "head 1/2" in texts and "head 2/2" in texts
+    assert "head 0 of 2" in texts and "head 1 of 2" in texts
     assert texts.count("5 bank") == 2 * 2  # both axes of both panels: tokens on both axes
     assert texts.count("×") == 2 * 15  # 15 masked cells above the diagonal of 6 x 6, per head
     assert f"{float(result.attention.weights[0, 5, 4]):.2f}" in texts  # values printed in the cells
@@ -250,11 +246,11 @@ def test_arrow_keys_walk_the_grid(glove, open_page):
     for key in ["ArrowDown"] + ["ArrowDown"] * 5 + ["ArrowRight"] * 4 + ["ArrowDown"]:  # first press: cell (0, 0)
         page.keyboard.press(key)
     text = page.text_content("#tooltip")
-    assert text.startswith("head 1: query 5 bank → key 4 river")  # clamped at the last row
+    assert text.startswith("head 0: query 5 bank → key 4 river")  # clamped at the last row
     assert float(text.split("weight ")[1]) == pytest.approx(float(result.attention.weights[0, 5, 4]), abs=5e-5)
     assert page.locator("#heatmap .cell.active").count() == 1
     page.select_option("#head", "1")  # the chosen cell stays chosen in the other head
-    assert page.text_content("#tooltip").startswith("head 2: query 5 bank → key 4 river")
+    assert page.text_content("#tooltip").startswith("head 1: query 5 bank → key 4 river")
     assert page.locator('#heatmap .cell.active[data-query="5"][data-key="4"]').count() == 1
     assert problems == []
 
@@ -264,7 +260,7 @@ def test_focus_steps_appear_with_a_row_per_key(glove, open_page):
     assert page.is_visible("#focus-section")
     assert page.locator("#focus table.focus tr").count() == 1 + 6
     page.select_option("#head", "1")
-    assert "head 2" in page.text_content("#focus p")
+    assert "head 1:" in page.text_content("#focus p")
     assert problems == []
 
 
@@ -315,7 +311,7 @@ def test_a_paragraph_stays_a_picture(glove, open_page):
     assert page.locator("#heatmap .cell").count() == 80 * 80
     box = page.locator('#heatmap .cell[data-query="0"][data-key="0"]').bounding_box()
     assert box["width"] < 20 and page.text_content('#heatmap .cell[data-query="0"][data-key="0"]') == ""
-    score, weight = tooltip_numbers(page, 70, 3)
+    _score, weight = tooltip_numbers(page, 70, 3)
     assert float(weight) == pytest.approx(float(result.attention.weights[0, 70, 3]), abs=5e-5)
     assert page.locator("#lines line").count() == 80 * 3
     strongest = np.argsort(-result.attention.weights[0, 7], kind="stable")[:3]

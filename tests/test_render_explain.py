@@ -18,13 +18,14 @@ from .test_render_table import render, without_trailing_spaces
 # output .269*[1, 0] + .731*[1, 1] = [1, .731]; nearest to [1, 1] but bank: the (cos 1), then river and
 # money tie (.707) and river, the lower row, goes first; after: the .988, river .807; cos([1,1],[1,.731]) = .988
 GOLDEN = """\
-head 1/1 summary: mean entropy 0.42 bits (0 = one key, 1.00 = all keys alike)
+head 0 of 1 summary: mean entropy 0.42 bits
+entropy: 0 = one key; all keys alike = log₂(i+1) for query i, 1.00 for the last
 query     entropy top keys
-────────────────────────────────────────
-0 river      0.00 river 1.00
-1 bank       0.84 bank 0.73 · river 0.27
+────────────────────────────────────────────
+0 river      0.00 0 river 1.00
+1 bank       0.84 1 bank 0.73 · 0 river 0.27
 
-focus 'bank' (position 1), head 1/1
+focus 'bank' (position 1), head 0 of 1
 
 1. the query of 'bank' and every key
   vector       [0]    [1]

@@ -27,23 +27,24 @@ attention    1 head · d_k 2 · unscaled · causal
 projections  identity
 dropped      '!' (position 2)
 
-head 1/1 scores (q·k)
+head 0 of 1 scores (q·k)
 query     river  bank
 ─────────────────────
 0 river    1.00     ·
 1 bank     1.00  2.00
 
-head 1/1 weights (softmax, rows sum to 1)
-query     riv… bank strongest
-─────────────────────────────
-0 river   1.00    · → river
-1 bank    0.27 0.73 → bank
+head 0 of 1 weights (softmax, rows sum to 1)
+query     river bank strongest
+──────────────────────────────
+0 river    1.00    · → river
+1 bank     0.27 0.73 → bank
 
-head 1/1 summary: mean entropy 0.42 bits (0 = one key, 1.00 = all keys alike)
+head 0 of 1 summary: mean entropy 0.42 bits
+entropy: 0 = one key; all keys alike = log₂(i+1) for query i, 1.00 for the last
 query     entropy top keys
-────────────────────────────────────────
-0 river      0.00 river 1.00
-1 bank       0.84 bank 0.73 · river 0.27
+────────────────────────────────────────────
+0 river      0.00 0 river 1.00
+1 bank       0.84 1 bank 0.73 · 0 river 0.27
 
 contextualized vectors (attention output)
 token        [0]    [1]   norm
@@ -71,7 +72,7 @@ def test_a_ten_word_sentence_fits_80_columns_without_cutting_numbers(glove):
     assert "keys 0-" not in text  # all ten keys in one table
     numeric_cells = "".join(line[9:].split("→")[0] for line in text.splitlines() if line[:1].isdigit())
     assert "…" not in numeric_cells and "0." in numeric_cells  # every number whole
-    assert text.count("head 2/2 weights") == 1
+    assert text.count("head 1 of 2 weights") == 1
 
 
 def test_long_sentences_are_split_into_runs_of_keys(glove):
@@ -82,9 +83,9 @@ def test_long_sentences_are_split_into_runs_of_keys(glove):
 
 
 def test_column_chunks_are_balanced_and_fit():
-    assert column_chunks(12, 5, 80) == [range(0, 6), range(6, 12)]
-    assert column_chunks(11, 5, 80) == [range(0, 11)]
-    assert column_chunks(3, 5, 10) == [range(0, 1), range(1, 2), range(2, 3)]
+    assert column_chunks(12, 5, 80) == [range(6), range(6, 12)]
+    assert column_chunks(11, 5, 80) == [range(11)]
+    assert column_chunks(3, 5, 10) == [range(1), range(1, 2), range(2, 3)]
 
 
 def test_format_score_fits_five_characters():

@@ -10,15 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
-from typer.testing import CliRunner
 
 from attnviz_cli import store
-from attnviz_cli.cli import app
 from attnviz_cli.errors import AttnvizError
 from attnviz_cli.store import FULL_GLOVE, convert, load_named, load_set, write_set
 from attnviz_cli.vectors import load, load_file
 
-from .conftest import FILE_VECTORS, FILE_WORDS, run_with_terminal_stderr
+from .conftest import FILE_VECTORS, FILE_WORDS, run, run_with_terminal_stderr
 
 
 @pytest.fixture(autouse=True)
@@ -27,10 +25,6 @@ def own_cache(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "cache"
     monkeypatch.setenv("ATTN_CACHE_DIR", str(folder))
     return folder
-
-
-def run(*args):
-    return CliRunner().invoke(app, list(args))
 
 
 def gzipped(path: Path) -> Path:
@@ -197,7 +191,7 @@ def test_a_set_in_the_cache_is_loaded_by_name_and_a_path_wins(glove_txt, own_cac
 def test_an_unknown_name_says_where_to_look():
     with pytest.raises(AttnvizError, match="no vectors file or named set 'nosuch'; 'attn vectors list'"):
         load("nosuch")
-    with pytest.raises(AttnvizError, match="vectors file 'nosuch.txt' does not exist"):
+    with pytest.raises(AttnvizError, match=r"vectors file 'nosuch\.txt' does not exist"):
         load("nosuch.txt")
 
 
@@ -295,7 +289,9 @@ def test_tokens_built_from_subwords_are_marked_in_tables_and_json(fasttext_bin):
     text = " ".join(table.stdout.split())
     assert "subwords 'riverbanks' (position 1), 'riverbanks' (position 3): not in the vocabulary" in text
     rows = [line.split()[0] for line in table.stdout.splitlines() if line[:2] in ("0 ", "1~", "2 ", "3~")]
-    assert rows[:4] == ["0", "1~riverb…", "2", "3~riverb…"]  # the mark survives a cut-off token
+    assert rows[:4] == ["0", "1~riverbanks", "2", "3~riverbanks"]  # labels are as wide as the tokens need
+    narrow = run("inspect", "the riverbanksandshoals flows", "--vectors", str(fasttext_bin), "--dims", "3", env={"COLUMNS": "60"})
+    assert "1~riverbank…" in narrow.stdout  # at most a fifth of 60 columns: cut, and the mark survives
     record = json.loads(run("inspect", "the riverbanks flows riverbanks", "--vectors", str(fasttext_bin), "-f", "json").stdout)
     assert record["subword"] == [1, 3] and record["tokens"][1] == "riverbanks"
     schema = json.loads((Path(store.__file__).parent / "schemas" / "inspect-1.schema.json").read_text())

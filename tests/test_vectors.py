@@ -68,7 +68,7 @@ def test_zero_gives_unknown_words_a_zero_vector(tiny):
 
 
 def test_error_names_the_unknown_word(tiny):
-    with pytest.raises(AttnvizError, match=r"unknown word 'zzz' at position 1 is not in tiny"):
+    with pytest.raises(AttnvizError, match=r"unknown word 'zzz' at position 1 is not in 'tiny'"):
         embed_tokens(["river", "zzz"], tiny, oov="error")
 
 
@@ -181,7 +181,7 @@ def test_word_list_finds_rows_by_search_then_by_dict():
         words.row("bank")
     assert words._rows is not None
     assert [words.row(w) for w in ("the", "bank", "riverbank", "ban")] == [0, 2, 3, None]
-    index = words.index
+    index = words.rows
     assert index["river"] == 1 and "bank" in index and "ban" not in index and index.get("ban") is None
 
 
@@ -198,7 +198,7 @@ def test_the_shipped_word_list_agrees_with_a_dict_for_every_word(glove):
 
 
 def test_many_unknown_words_are_noted_in_one_line_of_counts(tiny):
-    tokens = ["bank"] + ["zzz", "qqq", "zzz", "xxy", "zzz", "qqq", "w1", "w2", "w3", "w4", "w5", "w6"]
+    tokens = ["bank", "zzz", "qqq", "zzz", "xxy", "zzz", "qqq", "w1", "w2", "w3", "w4", "w5", "w6"]
     embedded = embed_tokens(tokens, tiny, oov="skip")
     assert embedded.notes == (
         "12 unknown words skipped (9 distinct): 'zzz' x3, 'qqq' x2, 'xxy', 'w1', 'w2', 'w3', 'w4', 'w5' and 1 more",

@@ -1,0 +1,93 @@
+"""The pieces every Rich view shares: escaped text, row labels, head labels, number cells, and how
+columns are laid out in runs that fit the width. Imports nothing of the other renderers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from rich.style import Style
+from rich.text import Text
+
+from .errors import printable
+
+MASKED = "·"  # shown for masked scores and weights, so a mask never reads as a tiny number
+LABEL_WIDTH = 9  # the narrowest row label: position and token ("0 river", "12 bank…")
+MAX_LABEL_WIDTH = 20  # a wider label is shortened with an ellipsis
+MAX_HEADER_WIDTH = 12  # a key column widens to show its token up to this, when that costs no extra run
+SUBWORD_MARK = "~"  # between position and token, for a token built from subwords (fastText)
+
+
+def safe(text: str, style: str | Style = "") -> Text:
+    """User text as a Text that Rich shows literally, with control characters escaped."""
+    return Text(printable(text), style=style)
+
+
+def head_label(head: int, heads: int) -> str:
+    """ "head 0 of 2": heads are numbered from 0 everywhere, as in the JSON."""
+    return f"head {head} of {heads}"
+
+
+def token_label(position: int, token: str, subword: tuple[int, ...] = ()) -> Text:
+    """ "3 bank", or "3~bank" for a token built from subwords: the mark survives a cut-off token."""
+    mark = (SUBWORD_MARK, "bold") if position in subword else (" ", "dim")
+    return Text.assemble((str(position), "dim"), mark, safe(token))
+
+
+def label_width(tokens: Sequence[str], width: int) -> int:
+    """The row labels' width: the longest "position token", between LABEL_WIDTH and a fifth of the
+    width (MAX_LABEL_WIDTH at most), so a label is cut only when it would crowd the numbers out."""
+    longest = max((len(str(i)) + 1 + len(printable(t)) for i, t in enumerate(tokens)), default=0)
+    return max(LABEL_WIDTH, min(longest, MAX_LABEL_WIDTH, width // 5))
+
+
+def format_score(score: float) -> str:
+    """A score in at most five characters: two decimals below 10, one below 100, none above."""
+    if np.isneginf(score):
+        return MASKED
+    size = abs(score)
+    return f"{score:.2f}" if size < 9.995 else f"{score:.1f}" if size < 99.95 else f"{score:.0f}"
+
+
+def column_chunks(count: int, cell: int, width: int, reserved: int = 0) -> list[range]:
+    """Columns 0..count-1 in balanced runs that fit ``width`` beside a row label and ``reserved``.
+
+    Each column costs its cell plus one space; runs are made as even as possible (12 -> 6 + 6).
+    """
+    fits = max(1, (width - LABEL_WIDTH - reserved) // (cell + 1))
+    runs = max(1, math.ceil(count / fits))
+    size = math.ceil(count / runs) if count else 0
+    return [range(start, min(start + size, count)) for start in range(0, count, size or 1)]
+
+
+def key_columns(tokens: Sequence[str], cell: int, room: int) -> tuple[list[int], list[range]]:
+    """Widths of the key columns and their runs, in ``room`` columns (the width less the row label
+    and anything ``reserved`` beside them).
+
+    Each column is ``cell`` wide, or wide enough for its whole token (up to MAX_HEADER_WIDTH) when the
+    wider columns need no more runs than the narrow ones: on a wide terminal tokens are shown whole,
+    on a narrow one numbers keep their room and long tokens are shortened.
+    """
+    narrow = [cell] * len(tokens)
+    wide = [max(cell, min(len(printable(t)), MAX_HEADER_WIDTH)) for t in tokens]
+    narrow_runs, wide_runs = _runs(narrow, room), _runs(wide, room)
+    return (wide, wide_runs) if len(wide_runs) <= len(narrow_runs) else (narrow, narrow_runs)
+
+
+def _runs(widths: list[int], room: int) -> list[range]:
+    """Columns of these widths (plus a space each) in as few runs as fit ``room``, as even as possible."""
+    count = len(widths)
+    if not count:
+        return []
+    needed, used = 1, 0
+    for w in widths:  # greedily, to learn how many runs are needed
+        if used and used + w + 1 > room:
+            needed, used = needed + 1, 0
+        used += w + 1
+    for runs in range(needed, count + 1):  # the most even split into that many runs that fits
+        size = math.ceil(count / runs)
+        cut = [range(start, min(start + size, count)) for start in range(0, count, size)]
+        if all(sum(widths[j] + 1 for j in run) <= room or len(run) == 1 for run in cut):
+            return cut
+    return [range(j, j + 1) for j in range(count)]
