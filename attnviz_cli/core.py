@@ -21,6 +21,7 @@ import numpy as np
 from . import engine
 from .analysis import entropy_bits, key_weights, top_keys
 from .engine import Block, Projected, Runner, Scratch, blocks, split_heads
+from .errors import counted
 from .results import Attention, AttentionOutputs, HeadSummary
 
 __all__ = [
@@ -118,7 +119,7 @@ def check_projections(
     for name, w in (("wq", wq if wq is not None else wk), ("wv", wv)):
         if widths[name] % heads:
             what = "the embedding dimension" if w is None else f"{name}'s width"
-            raise AttentionInputError(f"{heads} heads do not divide {what} ({widths[name]})")
+            raise AttentionInputError(f"{counted(heads, 'head')} do not divide {what} ({widths[name]})")
     d_k, d_v = widths["wq"] // heads, widths["wv"] // heads
     if wo is not None and (wo.ndim != 2 or wo.shape[0] != heads * d_v):
         raise AttentionInputError(f"wo must have shape ({heads * d_v}, d_out), got {wo.shape}")

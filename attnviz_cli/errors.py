@@ -28,6 +28,11 @@ def printable(text: str) -> str:
     return UNSAFE_CHARACTERS.sub(escape, text)
 
 
+def counted(n: int, noun: str) -> str:
+    """ "1 head", "2 heads": a count with its noun, singular for one."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def quoted(text: str, limit: int = 80) -> str:
     """``text`` made printable and put in quotes, for messages; past ``limit`` characters its middle
     gives way to an ellipsis, so both a path's folder and its file name still show."""

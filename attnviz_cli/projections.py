@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .core import AttentionInputError, check_projections
-from .errors import AttnvizError, quoted
+from .errors import AttnvizError, counted, quoted
 
 WEIGHT_NAMES = ("wq", "wk", "wv", "wo")
 
@@ -70,7 +70,7 @@ def load_weights(path: Path, *, d_model: int, heads: int) -> Projections:
     try:
         check_projections(d_model, heads, arrays["wq"], arrays["wk"], arrays["wv"], arrays.get("wo"))
     except AttentionInputError as error:
-        raise AttnvizError(f"weights file {name}: {error} (d_model {d_model}, {heads} heads)") from error
+        raise AttnvizError(f"weights file {name}: {error} (d_model {d_model}, {counted(heads, 'head')})") from error
     return Projections(kind="weights", wq=arrays["wq"], wk=arrays["wk"], wv=arrays["wv"], wo=arrays.get("wo"))
 
 

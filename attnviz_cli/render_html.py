@@ -47,7 +47,7 @@ _TEMPLATE = """<!doctype html>
   .controls { display: flex; gap: 1rem; align-items: center; }
   #heatmap { display: grid; gap: 1px; width: max-content; font-size: 12px; }
   #heatmap .key, #heatmap .query { color: #333; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 8rem; }
-  #heatmap .key { writing-mode: vertical-rl; transform: rotate(180deg); text-align: left; padding-bottom: 2px; }
+  #heatmap .key { writing-mode: vertical-rl; transform: rotate(180deg); text-align: left; padding-bottom: 2px; max-width: none; max-height: 8rem; }
   #heatmap .query { text-align: right; padding-right: 4px; }
   #heatmap .cell { display: flex; align-items: center; justify-content: center; font-size: 10px; cursor: crosshair; }
   #heatmap .cell.masked { background: repeating-linear-gradient(45deg, #eee, #eee 3px, #d9d9d9 3px, #d9d9d9 6px); color: #888; }
@@ -111,7 +111,7 @@ function drawHeatmap(h) {
   const head = record.heads[h], grid = document.getElementById("heatmap"), tip = document.getElementById("tooltip");
   grid.replaceChildren();
   grid.style.gridTemplateColumns = `auto repeat(${T}, ${CELL_W}px)`;
-  grid.style.gridAutoRows = `${CELL_H}px`;
+  grid.style.gridTemplateRows = `auto repeat(${T}, ${CELL_H}px)`;  // the key labels' row as tall as they need
   grid.style.fontSize = `${LABEL_PX}px`;
   grid.appendChild(el("div"));
   tokens.forEach((t, j) => grid.appendChild(el("div", {className: "key", title: label(j)}, CELL_W >= 12 ? label(j) : "")));

@@ -6,19 +6,35 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .errors import printable
+from .errors import printable, quoted
 from .store import NamedSet, VectorsReport
 
 VECTORS_SCHEMA = "attnviz.vectors/1"
 
 
-def _table(title: str, *columns: tuple[str, str], header: bool = True):
+class _Titled:
+    """A table under a title line of its own: a title inside a Rich table wraps to the table's width."""
+
+    def __init__(self, title: str, table) -> None:
+        self.title, self.table = title, table
+
+    def add_row(self, *cells: str) -> None:
+        self.table.add_row(*cells)
+
+    def __rich__(self):
+        from rich.console import Group
+        from rich.text import Text
+
+        return Group(Text(printable(self.title), style="bold"), self.table)
+
+
+def _table(title: str, *columns: tuple[str, str], header: bool = True) -> _Titled:
     from rich.table import Table
 
-    table = Table(title=printable(title), title_justify="left", show_header=header)
+    table = Table(show_header=header)
     for name, justify in columns:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    return table
+    return _Titled(title, table)
 
 
 def _size(size_bytes: int) -> str:
@@ -61,7 +77,7 @@ def neighbors_record(name: str, word: str, found: list[tuple[str, float]]) -> di
 
 
 def neighbors_table(name: str, word: str, found: list[tuple[str, float]]):
-    table = _table(f"nearest to {word!r} in {name} (cosine)", ("#", "right"), ("word", "left"), ("cosine", "right"))
+    table = _table(f"nearest to {quoted(word)} in {quoted(name)} (cosine)", ("#", "right"), ("word", "left"), ("cosine", "right"))
     for rank, (w, c) in enumerate(found, 1):
         table.add_row(str(rank), printable(w), f"{c:.3f}")
     return table

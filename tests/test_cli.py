@@ -189,7 +189,7 @@ def test_a_bad_weights_shape_names_the_file(tmp_path):
     np.savez(tmp_path / "w.npz", wq=np.ones((3, 3)), wk=np.ones((3, 3)), wv=np.ones((3, 3)))
     result = run("inspect", "river", "--weights", str(tmp_path / "w.npz"))
     assert result.exit_code == 1
-    assert "w.npz': wq must have shape (50, h*d), got (3, 3) (d_model 50, 1 heads)" in result.stderr
+    assert "w.npz': wq must have shape (50, h*d), got (3, 3) (d_model 50, 1 head)" in result.stderr
     assert result.stderr.count("\n") == 1
 
 
@@ -463,3 +463,81 @@ def test_attn_gives_blas_one_thread_unless_told_otherwise():
     assert mine.stderr.split("\n")[-2].startswith("3 ")
     lazy = subprocess.run([sys.executable, "-c", "import sys, attnviz_cli; print('numpy' in sys.modules)"], capture_output=True, text=True, check=True)
     assert lazy.stdout == "False\n"
+
+
+# ---- every option reaches every format, usage errors before data, tables as a person sees them -----
+
+
+def test_markdown_shows_focus_and_neighbors():
+    # Issue 12.1: -f markdown dropped --focus and --neighbors without a word.
+    result = run("inspect", "the river bank", "--focus", "bank", "--neighbors", "3", "-f", "markdown")
+    assert result.exit_code == 0, result.output
+    assert "#### Focus bank (position 2), head 0 of 1" in result.stdout
+    assert "| 1 river | 16.62 | 2.35 | 0.054 |" in result.stdout  # q·k, ÷√50, softmax: as the table shows them
+    assert "#### Where the meaning moved (3 nearest words by cosine)" in result.stdout
+    assert "| 2 bank | banks, securities, banking |" in result.stdout
+
+
+@pytest.mark.parametrize("option", [["--focus", "bank"], ["--neighbors", "3"]])
+def test_csv_refuses_focus_and_neighbors_before_loading(option):
+    result = run("inspect", "the river bank", *option, "-f", "csv", "--vectors", "/no/such/vectors.txt")
+    assert result.exit_code == 2 and "has no place in CSV" in result.stderr and "does not exist" not in result.stderr
+
+
+def test_compare_refuses_csv_as_usage_before_loading():
+    # Issue 12.2: exit 1 after loading the vectors; a usage error is exit 2, found first.
+    result = run("compare", "the river bank", "the money bank", "--focus", "bank", "-f", "csv", "--vectors", "/no/such.txt")
+    assert result.exit_code == 2 and "compare writes table, json or jsonl, not csv" in result.stderr
+
+
+def test_a_truncated_gzip_vectors_file_is_one_line(tmp_path):
+    # Issue 12.3: "internal error: AttributeError" (an EOFError has no strerror).
+    import gzip
+
+    data = gzip.compress(b"".join(f"w{i} 0.5 0.25\n".encode() for i in range(2000)))
+    (tmp_path / "v.txt.gz").write_bytes(data[: len(data) // 2])
+    result = run("inspect", "w1 w2", "--vectors", str(tmp_path / "v.txt.gz"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("attn: error: vectors file ") and "is truncated" in result.stderr
+    assert result.stderr.count("\n") == 1 and "internal error" not in result.stderr
+
+
+def test_piped_tables_have_no_trailing_spaces():
+    # Issue 12.10: Rich pads every cell; a CI log or diff saw spaces at every line end.
+    result = run("inspect", "I deposited money at the bank", "--focus", "bank", "--neighbors", "2")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) > 40 and all(line == line.rstrip() for line in lines)
+
+
+def test_wide_terminals_show_whole_tokens():
+    # Issue 12.10: "dep…" at COLUMNS=200, where there was room for "deposited".
+    result = run("inspect", "I deposited money at the bank", env={"COLUMNS": "200"})
+    header = next(line for line in result.stdout.splitlines() if line.startswith("query") and "strongest" in line)
+    assert header.split() == ["query", "i", "deposited", "money", "at", "the", "bank", "strongest"]
+    assert "1 deposited" in result.stdout and "…" not in result.stdout
+    narrow = run("inspect", " ".join(["I deposited money at the bank"] * 2), env={"COLUMNS": "80"})
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80  # at 80 columns, runs of keys as before
+
+
+def test_vectors_neighbors_title_stays_on_one_line_on_a_wide_terminal():
+    result = run("vectors", "neighbors", "bank", "-k", "2", env={"COLUMNS": "200"})
+    assert result.stdout.splitlines()[0] == "nearest to 'bank' in 'glove-6b-50d-50k' (cosine)"
+
+
+def test_renderers_name_missing_matrices_instead_of_crashing(glove):
+    # Issue 12.4: inspection_markdown raised TypeError on an inspection made without matrices.
+    from attnviz_cli.pipeline import inspect_sentence
+    from attnviz_cli.projections import identity
+    from attnviz_cli.render_csv import inspection_csv
+    from attnviz_cli.render_markdown import inspection_markdown
+    from attnviz_cli.results import Attention, InspectOptions, MissingMatrices
+
+    light = inspect_sentence("the river bank", glove, identity(), InspectOptions(fields=("tokens", "output")))
+    assert not isinstance(light.attention, Attention)  # the pipeline chose row blocks: no matrix asked for
+    for render in (inspection_markdown, inspection_csv):
+        with pytest.raises(MissingMatrices, match="shows the scores and weights, but this inspection was made without them"):
+            render(light)
+    full = inspect_sentence("the river bank", glove, identity(), InspectOptions(fields=("tokens", "weights")))
+    assert isinstance(full.attention, Attention)
+    assert_allclose(full.attention.output, light.attention.output, rtol=1e-6)

@@ -280,14 +280,34 @@ def test_markup_in_the_sentence_stays_text_in_the_browser(glove, open_page):
     assert problems == []
 
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+
 @pytest.mark.parametrize(("name", "heads"), [("river-bank", 2), ("cat-causal-5-heads", 5)])
 def test_the_committed_examples_parse(name, heads):
     from PIL import Image
 
-    folder = Path(__file__).resolve().parent.parent / "docs" / "examples"
-    assert len(panels(folder / f"{name}.svg")) == heads + 1
-    with Image.open(folder / f"{name}.png") as image:
+    assert len(panels(EXAMPLES / f"{name}.svg")) == heads + 1
+    with Image.open(EXAMPLES / f"{name}.png") as image:
         assert image.format == "PNG" and image.size[0] > 600
+
+
+def test_the_committed_examples_are_what_their_commands_make(tmp_path, monkeypatch):
+    # docs/examples/make.sh holds the commands; run each here and compare with the committed files: the
+    # page byte for byte (our template and numbers only), the figures by every text they show.
+    import shlex
+
+    commands = [shlex.split(line) for line in (EXAMPLES / "make.sh").read_text().splitlines() if line.startswith("attn ")]
+    assert len(commands) == 2
+    monkeypatch.chdir(tmp_path)
+    for command in commands:
+        result = run(*command[1 : command.index(">")])
+        assert result.exit_code == 0, result.output
+    made = sorted(p.name for p in tmp_path.iterdir())
+    assert made == sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in (".svg", ".png", ".html"))
+    assert (tmp_path / "river-bank.html").read_bytes() == (EXAMPLES / "river-bank.html").read_bytes()
+    for svg in tmp_path.glob("*.svg"):
+        assert svg_texts(svg) == svg_texts(EXAMPLES / svg.name)
 
 
 def test_long_inputs_shrink_the_cells_not_grow_the_figure(glove, tmp_path):
@@ -318,4 +338,19 @@ def test_a_paragraph_stays_a_picture(glove, open_page):
     keys = page.eval_on_selector_all('#lines line[data-query="7"]', "ls => ls.map(l => Number(l.dataset.key))")
     assert keys == strongest.tolist()
     assert "its 3 strongest keys" in page.text_content("#lines-caption")
+    assert problems == []
+
+
+def test_every_key_label_is_visible_whole(glove, open_page):
+    # Issue 12.5: the column labels were clipped to "0 i", "1 …": present in the DOM, never seen.
+    page, problems = open_page(inspection(glove, heads=2))
+    labels = page.locator("#heatmap .key")
+    assert labels.count() == 6
+    for j, token in enumerate(SENTENCE.lower().split()):
+        label = labels.nth(j)
+        assert label.text_content() == f"{j} {token}"
+        box = label.bounding_box()
+        assert box is not None and box["height"] > 0
+        clipped = label.evaluate("e => e.scrollHeight > e.clientHeight + 1 || e.scrollWidth > e.clientWidth + 1")
+        assert not clipped, f"label {j} {token} is cut off"
     assert problems == []
