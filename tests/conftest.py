@@ -6,6 +6,7 @@ import os
 import pty
 import select
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,21 @@ def fasttext_bin(tmp_path_factory) -> Path:
     return path
 
 
+def readline_within(stream, seconds: float = 60) -> bytes:
+    """One line from a child's pipe, or a test failure after ``seconds``: never a hung test run."""
+    fd, line = stream.fileno(), b""
+    deadline = time.monotonic() + seconds
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"no whole line within {seconds} s (got {line!r})")
+        byte = os.read(fd, 1)  # one byte at a time: nothing past the line is taken from the pipe
+        if not byte:
+            break
+        line += byte
+    return line
+
+
 def run_with_terminal_stderr(argv: list[str], **popen) -> tuple[int, bytes]:
     """Run ``argv`` with stderr on a pseudo-terminal (as a person at a terminal has it); return its
     exit code and everything it wrote there."""
@@ -102,3 +118,12 @@ def run_with_terminal_stderr(argv: list[str], **popen) -> tuple[int, bytes]:
         seen += chunk
     os.close(primary)
     return child.wait(timeout=60), seen
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that open a real browser are marked ``browser`` (and ``slow``), by the fixture they use, so
+    ``pytest -m "not slow"`` runs the rest in seconds."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)

@@ -16,6 +16,8 @@ from attnviz_cli.errors import AttnvizError
 from attnviz_cli.projections import identity, random_xavier
 from attnviz_cli.results import InspectOptions
 
+from .conftest import readline_within
+
 WORDS = ["the", "river", "bank", "money", "flows", "into", "a", "city", "by", "water"]
 
 
@@ -74,7 +76,7 @@ def test_a_slow_producer_gets_each_record_as_its_line_arrives():
             attn.stdin.write(sentence.encode() + b"\n")
             attn.stdin.flush()
             start = time.monotonic()
-            record = json.loads(attn.stdout.readline())  # arrives while stdin is still open
+            record = json.loads(readline_within(attn.stdout))  # arrives while stdin is still open
             assert record["sentence"] == sentence
             assert time.monotonic() - start < 30
     finally:
@@ -83,6 +85,7 @@ def test_a_slow_producer_gets_each_record_as_its_line_arrives():
     assert attn.returncode == 0
 
 
+@pytest.mark.slow
 def test_bulk_stdin_through_the_cli_uses_workers_and_keeps_order(tmp_path):
     data = lines(5 * BULK_LINES)
     source = tmp_path / "in.txt"

@@ -17,7 +17,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from attnviz_cli import __version__, self_attention
 from attnviz_cli.cli import app
 
-from .conftest import FILE_VECTORS, run
+from .conftest import FILE_VECTORS, readline_within, run
 
 SENTENCE = "I sat on the river bank"
 
@@ -106,6 +106,7 @@ def test_weights_file_is_used(tmp_path, glove):
     assert (record["config"]["d_k"], record["config"]["d_out"], record["config"]["projections"]) == (10, 3, "weights")
 
 
+@pytest.mark.slow
 def test_other_vectors_by_option_and_environment(glove_txt):
     by_option = run_json("inspect", "the river bank", "--vectors", str(glove_txt))
     assert by_option["config"]["vectors"] == {"name": glove_txt.name, "dim": 4, "vocab_size": 6}
@@ -261,7 +262,7 @@ def test_a_closed_pipe_ends_quietly():
     )
     producer.stdin.write(sentences)
     producer.stdin.close()
-    first = producer.stdout.readline()
+    first = readline_within(producer.stdout)
     producer.stdout.close()  # like `| head -1`
     producer.wait(timeout=60)
     stderr = producer.stderr.read().decode()

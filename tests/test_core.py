@@ -221,6 +221,7 @@ def test_an_error_in_a_worker_thread_reaches_the_caller(small_blocks):
         self_attention(np.array([[1e200, 0.0], [0.0, 1e200], [1.0, 1.0]]), wq=np.eye(2) * 1e200)
 
 
+@pytest.mark.slow
 def test_matches_pytorch_multihead_attention_in_float32_on_threads():
     # Large enough for the threaded, blocked engine as it runs (no monkeypatching); the bar.
     torch = pytest.importorskip("torch")
@@ -244,6 +245,7 @@ def test_matches_pytorch_multihead_attention_in_float32_on_threads():
     assert_allclose(blocked.output, out[:, 0, :].numpy(), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_matches_pytorch_multihead_attention():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(7)

@@ -114,6 +114,7 @@ def test_fields_keep_records_small():
     assert outputs["heads"] == [{"head": 0, "output": full["heads"][0]["output"]}] and outputs["output"] == full["output"]
 
 
+@pytest.mark.slow
 def test_fields_without_matrices_compute_in_row_blocks_with_the_same_numbers(monkeypatch, glove):
     # A 700-token paragraph, 5 causal heads of random projections: without scores or weights among the
     # fields, attention runs in row blocks on threads (attention_summary) and keeps no 5 x 700 x 700
@@ -174,6 +175,7 @@ def test_schema_prints_every_schema_and_each_is_valid():
 # ---- determinism ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "markdown", "csv"])
 def test_every_format_is_byte_for_byte_deterministic(fmt):
     args = ["inspect", "The bank raised rates after the river flooded", "-f", fmt, "--projections", "random", "--seed", "7", "--heads", "2"]
@@ -181,6 +183,7 @@ def test_every_format_is_byte_for_byte_deterministic(fmt):
     assert first == again and len(first) > 200
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "markdown"])
 def test_streams_are_deterministic_and_equal_serial_output(fmt, tmp_path):
     data = lines(1500)  # bulk: worker processes write in turn
@@ -198,6 +201,7 @@ def test_streams_are_deterministic_and_equal_serial_output(fmt, tmp_path):
 # ---- progress ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_progress_shows_on_a_terminal_stderr_only(tmp_path):
     source = tmp_path / "in.txt"
     source.write_bytes(lines(2000))
