@@ -27,6 +27,7 @@ Examples:
   attn inspect "I sat on the river bank"
   attn inspect "I deposited money at the bank" --heads 5 --dims 4
   attn inspect "the cat sat on the mat" --projections random --seed 7 --causal
+  attn inspect "dog bites man" --positions sinusoidal
   attn inspect "I sat on the river bank" --focus bank --neighbors 5
   attn inspect "I sat on the river bank" --format json | jq '.heads[0].weights'
   printf 'river bank\\nmoney bank\\n' | attn inspect - --format jsonl
@@ -76,6 +77,11 @@ class VectorsFormat(StrEnum):
     glove = "glove"
     fasttext = "fasttext"
     gensim = "gensim"
+
+
+class Positions(StrEnum):
+    none = "none"
+    sinusoidal = "sinusoidal"
 
 
 class ReportFormat(StrEnum):
@@ -148,6 +154,7 @@ NoScaleOption = Annotated[bool, typer.Option("--no-scale", help="Do not divide s
 CausalOption = Annotated[bool, typer.Option("--causal", help="Mask future tokens: each token attends only to itself and earlier ones.")]
 OovOption = Annotated[OovPolicy, typer.Option("--oov", help="Unknown words: skip them (noted on stderr), give them a zero vector, or stop with an error.")]
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document), jsonl (one line per record), markdown (GitHub tables) or csv (one row per head, query and key).")]
+PositionsOption = Annotated[Positions, typer.Option("--positions", help="Word order: none (static embeddings carry none: reordering the words only reorders the outputs) or sinusoidal (the original Transformer's encoding, added to the embeddings).")]
 MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, help="Refuse sentences with more tokens than this.")]
 
 
@@ -242,6 +249,7 @@ def inspect(
     no_scale: NoScaleOption = False,
     causal: CausalOption = False,
     oov: OovOption = OovPolicy.skip,
+    positions: PositionsOption = Positions.none,
     fmt: FormatOption = OutputFormat.table,
     focus: Annotated[Optional[str], typer.Option("--focus", help="Show one query token's computation step by step: a word (every occurrence), word@N (its N-th occurrence) or a position.", show_default=False)] = None,
     neighbors: Annotated[int, typer.Option("--neighbors", min=0, help="For each token (or the --focus token), the K nearest vocabulary words before and after attention.")] = 0,
@@ -272,7 +280,7 @@ def inspect(
         embeddings, chosen = _setup(vectors, vectors_format, trust_pickle, projections, weights, seed, heads)
         options = InspectOptions(
             heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
-            top_k=top_k, focus=focus, neighbors=neighbors, fields=() if saves else kept_fields,
+            top_k=top_k, focus=focus, neighbors=neighbors, fields=() if saves else kept_fields, positions=positions.value,
         )
         if streamed:
             from .batch import Job, OutputOptions, stream_records  # worker processes: only for streams
@@ -332,6 +340,7 @@ def compare(
     no_scale: NoScaleOption = False,
     causal: CausalOption = False,
     oov: OovOption = OovPolicy.skip,
+    positions: PositionsOption = Positions.none,
     fmt: FormatOption = OutputFormat.table,
     neighbors: Annotated[int, typer.Option("--neighbors", min=0, help="Nearest vocabulary words shown before and after attention (identity projections only).")] = 5,
     max_tokens: MaxTokensOption = 512,
@@ -347,7 +356,7 @@ def compare(
         embeddings, chosen = _setup(vectors, vectors_format, trust_pickle, projections, weights, seed, heads)
         options = InspectOptions(
             heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
-            focus=focus, neighbors=neighbors,
+            focus=focus, neighbors=neighbors, positions=positions.value,
         )
         comparison = compare_sentences(first, second, embeddings, chosen, options)
         for side in comparison.sides:

@@ -26,7 +26,7 @@ from .results import Attention, AttentionOutputs, HeadSummary
 
 __all__ = [
     "AttentionInputError", "attention", "attention_summary", "causal_mask", "check_projections", "compute_dtype",
-    "merge_heads", "self_attention", "softmax", "softmax_into", "split_heads",
+    "merge_heads", "self_attention", "sinusoidal_positions", "softmax", "softmax_into", "split_heads",
 ]
 
 
@@ -75,6 +75,23 @@ def attention(
         scores += mask
     weights = softmax(scores)  # (..., T, T)
     return scores, weights, weights @ v  # (..., T, d_v)
+
+
+def sinusoidal_positions(T: int, d_model: int, dtype: np.dtype | type = np.float64) -> np.ndarray:
+    """(T, d_model) the original Transformer's positional encoding (Vaswani et al. 2017, section 3.5):
+
+        PE[t, 2i] = sin(t / 10000^(2i / d_model)),  PE[t, 2i+1] = cos(t / 10000^(2i / d_model))
+
+    Added to the embeddings, it makes a token's vector depend on where it stands, so attention can
+    tell "dog bites man" from "man bites dog"; without it, reordering the tokens only reorders the
+    outputs.
+    """
+    rates = 1.0 / 10000.0 ** (np.arange(0, d_model, 2) / d_model)  # (ceil(d_model / 2),)
+    angles = np.arange(T)[:, None] * rates  # (T, ceil(d_model / 2))
+    encoding = np.empty((T, d_model))
+    encoding[:, 0::2] = np.sin(angles)
+    encoding[:, 1::2] = np.cos(angles[:, : d_model // 2])
+    return encoding.astype(dtype)
 
 
 def merge_heads(m: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .analysis import cosine, focus_heads, head_summary, nearest_rows
-from .core import AttentionInputError, attention_summary, self_attention
+from .core import AttentionInputError, attention_summary, self_attention, sinusoidal_positions
 from .errors import AttnvizError, quoted
 from .projections import Projections
 from .results import (
@@ -84,6 +84,8 @@ def inspect_batches(
     batches = []
     for group in by_length.values():
         x = np.stack([prepared.embedded.x for _, prepared in group])  # (B, T, d_model)
+        if options.positions == "sinusoidal":  # the same T for the whole group: one encoding
+            x = x + sinusoidal_positions(x.shape[1], x.shape[2], x.dtype)
         try:
             attention, summaries = _attend(x, embeddings, projections, options)  # summaries: (B, h, T, ...)
         except AttnvizError as error:
@@ -148,7 +150,7 @@ def _config(attention: AttentionOutputs, embeddings: Embeddings, projections: Pr
     return InspectConfig(
         heads=options.heads, d_model=embeddings.dim, d_k=attention.d_k, d_v=attention.d_v,
         d_out=attention.output.shape[-1], scale=options.scale, causal=options.causal,
-        projections=projections.kind, seed=projections.seed, vectors=embeddings.info,
+        projections=projections.kind, seed=projections.seed, vectors=embeddings.info, positions=options.positions,
     )
 
 

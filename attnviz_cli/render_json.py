@@ -46,7 +46,7 @@ def config_record(config: InspectConfig) -> dict[str, Any]:
     return {
         "heads": config.heads, "d_model": config.d_model, "d_k": config.d_k, "d_v": config.d_v,
         "d_out": config.d_out, "scale": config.scale, "causal": config.causal,
-        "projections": config.projections, "seed": config.seed,
+        "projections": config.projections, "seed": config.seed, "positions": config.positions,
         "vectors": {"name": vectors.name, "dim": vectors.dim, "vocab_size": vectors.vocab_size},
     }
 

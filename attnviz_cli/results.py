@@ -136,12 +136,14 @@ class InspectConfig:
     projections: str  # "identity", "random" or "weights"
     seed: int | None  # the seed of random projections, else None
     vectors: VectorsInfo
+    positions: str = "none"  # "none", or "sinusoidal": the encoding added to the embeddings
 
     def attention_parts(self) -> list[str]:
         """How attention ran, in words: ["2 heads", "d_k 25", "scaled by 1/√d_k", "causal"]."""
         parts = [f"{self.heads} head{'s' if self.heads > 1 else ''}", f"d_k {self.d_k}"]
         parts.append("scaled by 1/√d_k" if self.scale else "unscaled")
-        return parts + (["causal"] if self.causal else [])
+        parts += ["causal"] if self.causal else []
+        return parts + (["sinusoidal positions"] if self.positions == "sinusoidal" else [])
 
     def projections_text(self) -> str:
         """ "identity", "weights" or "random (seed 7)". """
@@ -248,6 +250,7 @@ class InspectOptions:
     scale: bool = True
     causal: bool = False
     oov: str = "skip"  # unknown words: "skip", "zero" or "error"
+    positions: str = "none"  # "sinusoidal": add the original Transformer's positional encoding first
     max_tokens: int = 512
     top_k: int = 3  # keys listed per query in the head summaries
     focus: str | None = None  # a token ("bank"), an occurrence ("bank@2") or a position ("5")
@@ -266,7 +269,7 @@ class Inspection:
     tokens: tuple[str, ...]  # the tokens attended over, in order
     dropped: tuple[Dropped, ...]
     config: InspectConfig
-    inputs: np.ndarray  # (T, d_model)
+    inputs: np.ndarray  # (T, d_model): what attention ran over (the embeddings, plus positions if asked)
     attention: AttentionOutputs  # an Attention, with scores and weights, unless none were needed
     summaries: tuple[HeadSummary, ...] = ()  # one per head
     focus: tuple[Focus, ...] = ()  # the focus token(s), step by step

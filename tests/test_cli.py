@@ -542,3 +542,19 @@ def test_renderers_name_missing_matrices_instead_of_crashing(glove):
     full = inspect_sentence("the river bank", glove, identity(), InspectOptions(fields=("tokens", "weights")))
     assert isinstance(full.attention, Attention)
     assert_allclose(full.attention.output, light.attention.output, rtol=1e-6)
+
+
+def test_word_order_matters_only_with_positions():
+    # Static embeddings carry no order: "dog bites man" and "man bites dog" give the same vectors,
+    # reordered. With --positions sinusoidal the same word comes out different in each.
+    plain = [run_json("inspect", s) for s in ("dog bites man", "man bites dog")]
+    assert plain[0]["config"]["positions"] == "none"
+    assert_allclose(plain[0]["output"][0], plain[1]["output"][2], rtol=1e-6)  # dog, first or last
+    ordered = [run_json("inspect", s, "--positions", "sinusoidal") for s in ("dog bites man", "man bites dog")]
+    assert ordered[0]["config"]["positions"] == "sinusoidal"
+    assert not np.allclose(ordered[0]["output"][0], ordered[1]["output"][2], atol=1e-3)
+    from attnviz_cli.core import sinusoidal_positions
+
+    assert_allclose(np.float32(ordered[0]["inputs"]), np.float32(plain[0]["inputs"]) + sinusoidal_positions(3, 50, np.float32), rtol=1e-6)
+    table = run("inspect", "dog bites man", "--positions", "sinusoidal")
+    assert "attention    1 head · d_k 50 · scaled by 1/√d_k · sinusoidal positions" in table.stdout

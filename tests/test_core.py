@@ -386,3 +386,28 @@ def test_a_batch_equals_each_sequence_on_its_own(seed, batch, heads, causal, pro
         assert not picked.weights.flags.writeable and not picked.output.flags.writeable  # views stay read-only
         for name in ("queries", "keys", "values", "scores", "weights", "head_outputs", "output"):
             assert_allclose(getattr(picked, name), getattr(alone, name), rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+# ---- positional encoding -------------------------------------------------------------------------------
+
+
+def test_sinusoidal_positions_by_hand():
+    from attnviz_cli.core import sinusoidal_positions
+
+    pe = sinusoidal_positions(3, 4)
+    # d_model 4: rates 1 and 1/10000^(2/4) = 0.01; PE[t] = [sin t, cos t, sin .01t, cos .01t]
+    assert_allclose(pe[0], [0, 1, 0, 1], atol=0)
+    assert_allclose(pe[1], [math.sin(1), math.cos(1), math.sin(0.01), math.cos(0.01)], rtol=1e-15)
+    assert_allclose(pe[2], [math.sin(2), math.cos(2), math.sin(0.02), math.cos(0.02)], rtol=1e-15)
+    odd = sinusoidal_positions(2, 5, np.float32)  # an odd width ends on a sine
+    assert odd.dtype == np.float32 and odd.shape == (2, 5)
+    assert_allclose(odd[1], [math.sin(1), math.cos(1), math.sin(10000**-0.4), math.cos(10000**-0.4), math.sin(10000**-0.8)], rtol=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 64))
+def test_sinusoidal_positions_follow_the_formula(T, d):
+    from attnviz_cli.core import sinusoidal_positions
+
+    expected = [[(math.sin if i % 2 == 0 else math.cos)(t / 10000 ** ((i - i % 2) / d)) for i in range(d)] for t in range(T)]
+    assert_allclose(sinusoidal_positions(T, d), expected, rtol=1e-12, atol=1e-12)

@@ -23,7 +23,7 @@ GOLDEN = (
     '{"schema":"attnviz.inspect/1","sentence":"River bank!","tokens":["river","bank"],'
     '"dropped":[{"token":"!","position":2,"reason":"oov"}],'
     '"config":{"heads":1,"d_model":2,"d_k":2,"d_v":2,"d_out":2,"scale":false,"causal":true,'
-    '"projections":"identity","seed":null,"vectors":{"name":"tiny","dim":2,"vocab_size":4}},'
+    '"projections":"identity","seed":null,"positions":"none","vectors":{"name":"tiny","dim":2,"vocab_size":4}},'
     '"inputs":[[1.0,0.0],[1.0,1.0]],'
     '"heads":[{"head":0,"scores":[[1.0,null],[1.0,2.0]],'
     '"weights":[[1.0,0.0],[0.2689414213699951,0.7310585786300049]],'
