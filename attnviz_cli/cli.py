@@ -149,7 +149,7 @@ TrustPickleOption = Annotated[bool, typer.Option("--trust-pickle", help="Allow l
 HeadsOption = Annotated[int, typer.Option("--heads", min=1, help="Number of attention heads; must divide the embedding dimension.")]
 ProjectionsOption = Annotated[ProjectionKind, typer.Option("--projections", help="Q/K/V matrices: identity (plain dot-product attention over the embeddings) or random (Xavier-uniform, as PyTorch initialises them).")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of --projections random.")]
-WeightsOption = Annotated[Optional[Path], typer.Option("--weights", help="An .npz with arrays wq, wk, wv and optional wo (see README for shapes).", show_default=False)]
+WeightsOption = Annotated[Optional[Path], typer.Option("--weights", help="An .npz with arrays wq, wk, wv and optional wo (shapes: docs/guide.md).", show_default=False)]
 NoScaleOption = Annotated[bool, typer.Option("--no-scale", help="Do not divide scores by sqrt(d_k).")]
 CausalOption = Annotated[bool, typer.Option("--causal", help="Mask future tokens: each token attends only to itself and earlier ones.")]
 OovOption = Annotated[OovPolicy, typer.Option("--oov", help="Unknown words: skip them (noted on stderr), give them a zero vector, or stop with an error.")]

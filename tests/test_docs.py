@@ -1,0 +1,135 @@
+"""Every `$ ` example in README.md and docs/ runs as written, and prints what the page shows.
+
+A ```console block holds commands (`$ `, continued by `> `) each followed by its output. The commands of
+one page run in order in one temporary folder (so a file one example writes is there for the next),
+under bash, at 80 columns without colour, with this Python's `attn` first on the PATH. An example
+passes when it exits 0 (or with the code its `# exit N` comment names) and prints exactly the lines
+shown, stdout and stderr together; an output that elides with a line `…` is checked up to that line.
+
+To refresh the outputs after a deliberate change: `ATTN_UPDATE_DOCS=1 python -m pytest tests/test_docs.py`,
+then read the diff.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+ELIDED = "…"  # a line of its own: the output goes on, and is not shown
+EXIT = re.compile(r"#\s*exit (\d+)\s*$")
+
+
+@dataclass
+class Example:
+    page: Path
+    line: int  # where its command starts, 1-based
+    command: str
+    output: list[str]  # the lines the page shows
+    indent: int = 0  # of the block, in a list item
+
+
+def examples(page: Path) -> list[Example]:
+    """The console examples of one page, in order."""
+    found: list[Example] = []
+    in_console, indent = False, 0
+    for number, raw in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+        if raw.lstrip().startswith("```"):  # a fence, perhaps indented in a list item
+            in_console, indent = raw.strip() == "```console", len(raw) - len(raw.lstrip())
+            continue
+        if not in_console:
+            continue
+        line = raw[indent:]
+        if line.startswith("$ "):
+            found.append(Example(page, number, line[2:], [], indent))
+        elif line.startswith("> ") and found and not found[-1].output:
+            found[-1].command += "\n" + line[2:]
+        elif found:
+            found[-1].output.append(line)
+    return found
+
+
+def run_example(example: Example, folder: Path) -> tuple[int, list[str]]:
+    """Run one example's command; its exit code and output lines (trailing spaces dropped)."""
+    env = {
+        **os.environ, "COLUMNS": "80", "LINES": "50", "NO_COLOR": "1", "TERM": "dumb",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    env.pop("ATTN_VECTORS", None)
+    env["ATTN_CACHE_DIR"] = str(folder / "cache")  # a new user's empty cache, whatever this machine has
+    done = subprocess.run(
+        ["bash", "-c", example.command], cwd=folder, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300, check=False,
+    )
+    lines = [line.rstrip() for line in done.stdout.decode("utf-8", errors="replace").splitlines()]
+    return done.returncode, lines
+
+
+def expected_exit(example: Example) -> int:
+    found = EXIT.search(example.command.splitlines()[0])
+    return int(found.group(1)) if found else 0
+
+
+def _label(page: Path) -> str:
+    return str(page.relative_to(ROOT))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", PAGES, ids=_label)
+def test_every_example_runs_as_written(page: Path, tmp_path: Path):
+    found = examples(page)
+    if not found:
+        pytest.skip(f"{_label(page)} has no console examples")
+    if any("jq " in e.command for e in found) and shutil.which("jq") is None:
+        pytest.skip("jq is not installed (Debian: apt-get install jq; .ci/run installs it)")
+    update = bool(os.environ.get("ATTN_UPDATE_DOCS"))
+    outputs: dict[int, list[str]] = {}
+    for example in found:
+        code, lines = run_example(example, tmp_path)
+        where = f"{_label(page)}:{example.line}: {example.command.splitlines()[0]}"
+        assert code == expected_exit(example), f"{where}\nexit {code}:\n" + "\n".join(lines)
+        shown = example.output
+        if ELIDED in shown:
+            cut = shown.index(ELIDED)
+            if update:
+                outputs[example.line] = lines[:cut] + shown[cut:]
+            else:
+                assert lines[:cut] == shown[:cut], where
+        elif update:
+            outputs[example.line] = lines
+        else:
+            assert lines == [line.rstrip() for line in shown], where
+    if update and outputs:
+        _rewrite(page, found, outputs)
+
+
+def _rewrite(page: Path, found: list[Example], outputs: dict[int, list[str]]) -> None:
+    """Put each example's real output under its command (ATTN_UPDATE_DOCS=1)."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    for example in reversed(found):
+        if example.line not in outputs:
+            continue
+        start = example.line + example.command.count("\n")  # the line after the command, 0-based
+        margin = " " * example.indent
+        lines[start : start + len(example.output)] = [(margin + line).rstrip() for line in outputs[example.line]]
+    page.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_the_parser_reads_commands_continuations_outputs_and_exit_codes(tmp_path: Path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "text\n```console\n$ echo a \\\n> b\na b\n```\n- item\n\n  ```console\n  $ false  # exit 1\n  ```\n```bash\n$ not an example\n```\n",
+        encoding="utf-8",
+    )
+    first, second = examples(page)
+    assert (first.line, first.command, first.output) == (3, "echo a \\\nb", ["a b"])
+    assert (second.command, second.output, expected_exit(second)) == ("false  # exit 1", [], 1)
+    assert run_example(first, tmp_path) == (0, ["a b"]) and run_example(second, tmp_path)[0] == 1
