@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from .engine import usable_cpus
 from .errors import AttnvizError
 from .pipeline import inspect_batches
 from .projections import Projections
@@ -244,11 +245,6 @@ def _work(task: int, lines: Numbered) -> Rendered:
     return rendered if turns is None else turns.write_in_turn(task, rendered)
 
 
-def worker_count() -> int:
-    """The cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def _fileno(stream: BinaryIO) -> int | None:
     try:
         return stream.fileno()
@@ -272,7 +268,7 @@ def stream_records(
     ``report``. The first bad line raises :class:`AttnvizError` naming it, after every record before
     it was written and none after.
     """
-    workers = worker_count() if workers is None else workers
+    workers = usable_cpus() if workers is None else workers
     renderer = Renderer(job)
     pool: ProcessPoolExecutor | None = None
     turns: Turns | None = None
