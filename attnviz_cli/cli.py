@@ -14,11 +14,12 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .errors import AttnvizError, printable
+from .loading import load
 from .pipeline import compare_sentences, inspect_sentence
 from .projections import Projections, identity, load_weights, random_xavier
 from .render_json import check_fields, comparison_record, dumps, inspection_record
 from .results import Inspection, InspectOptions
-from .vectors import DEFAULT_NAME, Embeddings, load
+from .vectors import DEFAULT_NAME, Embeddings
 
 EXAMPLES = """\
 Examples:
@@ -452,8 +453,8 @@ def vectors_info(
 ) -> None:
     """Name, format, dimension, vocabulary, dtype, size on disk, load time, subwords and sample words."""
     with _reporting_errors():
+        from .loading import describe
         from .render_vectors import report_record, report_table
-        from .store import describe
         from .terminal import reading_progress
 
         with reading_progress(spec):

@@ -7,7 +7,8 @@ import math
 from typing import Any
 
 from .errors import printable, quoted
-from .store import NamedSet, VectorsReport
+from .loading import VectorsReport
+from .store import NamedSet
 
 VECTORS_SCHEMA = "attnviz.vectors/1"
 

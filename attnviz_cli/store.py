@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AttnvizError, quoted
-from .vectors import DEFAULT_NAME, Embeddings, WordList, default_dir, load_file
+from .vectors import DEFAULT_NAME, Embeddings, default_dir, load_file, read_mapped
 
 SET_FORMAT = "attnviz-vectors/1"
 FULL_GLOVE = "glove-6b-50d-full"
@@ -53,23 +53,7 @@ def is_set(path: Path) -> bool:
 
 def load_set(folder: Path, *, what: str = "vectors set") -> Embeddings:
     """A vectors set, memory-mapped: no pickle, no gensim, no parsing beyond the word list."""
-    try:
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        if meta.get("format") != SET_FORMAT:
-            raise ValueError(f"meta.json says format {meta.get('format')!r}, not {SET_FORMAT!r}")
-        # a plain ndarray view of the mapping: np.memmap's own indexing is several times slower
-        vectors = np.asarray(np.load(folder / "vectors.npy", mmap_mode="r", allow_pickle=False))
-        words = WordList((folder / "vocab.txt").read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError) as error:
-        raise AttnvizError(f"{what} {quoted(str(folder))} cannot be read: {error}") from error
-    if vectors.ndim != 2 or vectors.shape != (len(words), meta["dim"]):
-        raise AttnvizError(
-            f"{what} {quoted(str(folder))} is damaged: {vectors.shape} vectors for {len(words)} words of dimension {meta['dim']}"
-        )
-    return Embeddings(
-        name=meta["name"], vectors=vectors, words=words, index=words.rows, lowercase=meta["lowercase"],
-        format=SET_FORMAT, files=tuple(folder / name for name in _FILES),
-    )
+    return read_mapped(*(folder / name for name in _FILES), what=what, expect=SET_FORMAT)
 
 
 # ---- writing a set, atomically ----------------------------------------------------------------------
@@ -243,7 +227,7 @@ def named_sets() -> list[NamedSet]:
 
 def load_named(name: str) -> Embeddings | None:
     """The cached set ``name`` (the full GloVe set is built there on first use), or None if there is none.
-    The shipped set's name never gets here: :func:`attnviz_cli.vectors.load` answers it first."""
+    The shipped set's name never gets here: :func:`attnviz_cli.loading.load` answers it first."""
     folder = cache_dir() / name
     if is_set(folder):
         return load_set(folder, what=f"cached vectors {quoted(name)} in")
@@ -285,41 +269,7 @@ def build_full_glove(folder: Path) -> None:
     write_set(folder, vectors, words, meta, replace=True)
 
 
-# ---- describing and searching a set ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VectorsReport:
-    """What ``attn vectors info`` tells about a set of vectors."""
-
-    name: str
-    format: str
-    location: str
-    dim: int
-    vocab_size: int
-    dtype: str
-    size_bytes: int  # on disk: the file, or the set's files together
-    load_seconds: float
-    subwords: bool  # whether unknown words get vectors from their subwords (fastText .bin)
-    lowercase: bool
-    sample: tuple[str, ...]
-
-
-def describe(spec: str | None, *, fmt: str | None = None, trust_pickle: bool = False, samples: int = 8) -> VectorsReport:
-    """Load the vectors ``spec`` names (as ``--vectors`` does), timing it, and describe them."""
-    from .vectors import load
-
-    start = time.perf_counter()
-    embeddings = load(spec, fmt=fmt, trust_pickle=trust_pickle)
-    seconds = time.perf_counter() - start
-    files = embeddings.files
-    return VectorsReport(
-        name=embeddings.name, format=embeddings.format, location=str(files[0] if len(files) == 1 else files[0].parent),
-        dim=embeddings.dim, vocab_size=len(embeddings.words), dtype=str(embeddings.vectors.dtype),
-        size_bytes=sum(f.stat().st_size for f in files), load_seconds=seconds,
-        subwords=embeddings.subword is not None, lowercase=embeddings.lowercase,
-        sample=tuple(embeddings.words[:samples]),
-    )
+# ---- searching a set ---------------------------------------------------------------
 
 
 def nearest_words(embeddings: Embeddings, word: str, k: int) -> list[tuple[str, float]]:

@@ -9,7 +9,6 @@ caller says the file is trusted.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -175,46 +174,46 @@ def default_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "vectors"
 
 
+def read_mapped(
+    vectors_path: Path, vocab_path: Path, meta_path: Path, *, what: str, fmt: str | None = None, expect: str | None = None,
+) -> Embeddings:
+    """A set of vectors saved as plain files, memory-mapped: an .npy matrix, a word list (line i is the
+    word of row i) and JSON metadata (``name``, ``dim``, ``lowercase``). No pickle, no gensim. ``what``
+    names the set in errors; ``fmt`` is the format reported (else the metadata's ``format``, which must
+    be ``expect`` when that is given)."""
+    where = quoted(str(vectors_path.parent))
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("meta.json is not a JSON object")
+        if expect is not None and meta.get("format") != expect:
+            raise ValueError(f"meta.json says format {meta.get('format')!r}, not {expect!r}")
+        # a plain ndarray view of the mapping: np.memmap's own indexing is several times slower
+        vectors = np.asarray(np.load(vectors_path, mmap_mode="r", allow_pickle=False))
+        words = WordList(vocab_path.read_text(encoding="utf-8"))
+        name, dim, lowercase = meta["name"], meta["dim"], meta["lowercase"]
+        if not isinstance(name, str) or type(dim) is not int or not isinstance(lowercase, bool):
+            raise ValueError("meta.json needs a string name, an integer dim and a boolean lowercase")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise AttnvizError(f"{what} {where} cannot be read: {error}") from error
+    if vectors.ndim != 2 or vectors.shape != (len(words), dim):
+        raise AttnvizError(f"{what} {where} is damaged: {vectors.shape} vectors for {len(words)} words of dimension {dim}")
+    return Embeddings(
+        name=name, vectors=vectors, words=words, index=words.rows, lowercase=lowercase,
+        format=fmt or str(meta.get("format")), files=(vectors_path, vocab_path, meta_path),
+    )
+
+
 def load_default() -> Embeddings:
     """The shipped GloVe vectors, memory-mapped (no pickle, no gensim)."""
     folder = default_dir()
     try:
-        meta = json.loads((folder / f"{DEFAULT_NAME}.json").read_text(encoding="utf-8"))
-        # a plain ndarray view of the mapping: np.memmap's own indexing is several times slower
-        vectors = np.asarray(np.load(folder / f"{DEFAULT_NAME}.npy", mmap_mode="r", allow_pickle=False))
-        words = WordList((folder / f"{DEFAULT_NAME}.vocab.txt").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise AttnvizError(f"the shipped vectors in {quoted(str(folder))} cannot be read ({error}); reinstall attnviz") from error
-    if vectors.shape != (len(words), meta["dim"]):
-        raise AttnvizError(f"the shipped vectors in {quoted(str(folder))} are damaged; reinstall attnviz")
-    return Embeddings(
-        name=meta["name"], vectors=vectors, words=words, index=words.rows, lowercase=meta["lowercase"],
-        format="attnviz (shipped)", files=tuple(folder / f"{DEFAULT_NAME}{ext}" for ext in (".npy", ".vocab.txt", ".json")),
-    )
-
-
-def load(spec: str | None = None, *, fmt: str | None = None, trust_pickle: bool = False) -> Embeddings:
-    """Embeddings named by ``spec``: None or a set's name (the shipped default, a cached set, the full
-    GloVe), a folder holding a vectors set (``attn vectors convert``), or a file gensim reads. A path
-    that exists wins over a name."""
-    if spec is None or spec == DEFAULT_NAME:
-        return load_default()
-    path = Path(spec)
-    if path.exists() or fmt is not None:
-        if path.is_dir() and fmt is None:
-            from .store import is_set, load_set
-
-            if is_set(path):
-                return load_set(path)
-        return load_file(path, fmt=fmt, trust_pickle=trust_pickle)
-    from .store import load_named
-
-    named = load_named(spec)
-    if named is not None:
-        return named
-    if os.sep in spec or "." in spec:
-        raise AttnvizError(f"vectors file {quoted(spec)} does not exist")
-    raise AttnvizError(f"no vectors file or named set {quoted(spec)}; 'attn vectors list' shows the names")
+        return read_mapped(
+            *(folder / f"{DEFAULT_NAME}{ext}" for ext in (".npy", ".vocab.txt", ".json")),
+            what="the shipped vectors in", fmt="attnviz (shipped)",
+        )
+    except AttnvizError as error:
+        raise AttnvizError(f"{error}; reinstall attnviz") from error
 
 
 # ---- files read through gensim ---------------------------------------------------------------------

@@ -13,8 +13,9 @@ from numpy.testing import assert_array_equal
 
 from attnviz_cli import store
 from attnviz_cli.errors import AttnvizError
+from attnviz_cli.loading import load
 from attnviz_cli.store import FULL_GLOVE, convert, load_named, load_set, write_set
-from attnviz_cli.vectors import load, load_file
+from attnviz_cli.vectors import load_file
 
 from .conftest import FILE_VECTORS, FILE_WORDS, run, run_with_terminal_stderr
 

@@ -12,7 +12,8 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from attnviz_cli.errors import AttnvizError
-from attnviz_cli.vectors import DEFAULT_NAME, default_dir, detect_format, embed_sentence, embed_tokens, load
+from attnviz_cli.loading import load
+from attnviz_cli.vectors import DEFAULT_NAME, default_dir, detect_format, embed_sentence, embed_tokens
 
 from .conftest import FILE_VECTORS, FILE_WORDS
 
