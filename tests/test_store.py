@@ -169,6 +169,10 @@ def test_words_a_line_file_cannot_hold_are_refused(tmp_path):
         (lambda d: (d / "meta.json").write_text('{"format": "something/9"}'), "not 'attnviz-vectors/1'"),
         (lambda d: (d / "vocab.txt").write_text("the\nriver\n"), "is damaged: \\(6, 4\\) vectors for 2 words"),
         (lambda d: (d / "vectors.npy").unlink(), "cannot be read"),
+        (lambda d: (d / "meta.json").write_text("[1, 2]"), "meta.json is not a JSON object"),
+        (lambda d: (d / "meta.json").write_text('{"format": "attnviz-vectors/1", "name": 5, "dim": 4, "lowercase": true}'),
+         "needs a string name, an integer dim and a boolean lowercase"),
+        (lambda d: (d / "meta.json").write_text('{"format": "attnviz-vectors/1", "dim": 4}'), "cannot be read: 'name'"),
     ],
 )
 def test_damaged_sets_are_refused_in_one_line(damage, message, glove_txt, tmp_path):
