@@ -22,10 +22,9 @@ from .engine import usable_cpus
 from .errors import AttnvizError
 from .pipeline import inspect_batches
 from .projections import Projections
-from .render_csv import header_csv, inspection_csv
-from .render_json import RecordWriter, dumps, error_record, inspection_record
-from .render_markdown import inspection_markdown
-from .results import Inspection, InspectionBatch, InspectOptions
+from .render_json import dumps, error_record
+from .render_records import RecordRenderer
+from .results import InspectOptions
 from .vectors import Embeddings
 
 if TYPE_CHECKING:  # the process machinery is imported by the streams that use it, not by one record
@@ -72,22 +71,17 @@ class Rendered:
 Numbered = list[tuple[int, str]]  # (1-based line number, sentence)
 
 
-def render_record(inspection: Inspection, output: OutputOptions, line: int = 1) -> bytes:
-    """One record in the stream's format: the one place a stream picks its formatter."""
-    if output.fmt == "csv":
-        return inspection_csv(inspection, line).encode()
-    if output.fmt == "markdown":
-        return inspection_markdown(inspection, dims=output.dims).encode()
-    return dumps(inspection_record(inspection, output.fields))
-
-
 class Renderer:
-    """Renders runs of a stream's lines as ``job`` says. One per process: its JSON writer remembers
-    the text of input vectors from record to record."""
+    """Renders runs of a stream's lines as ``job`` says. One per process: its JSON Lines writer
+    remembers the text of input vectors from record to record."""
 
     def __init__(self, job: Job) -> None:
         self.job = job
-        self._json = RecordWriter(job.output.fields) if job.output.fmt == "jsonl" else None
+        self._records = RecordRenderer(job.output.fmt, job.output.fields, job.output.dims)
+
+    def header(self) -> bytes:
+        """What the stream writes once before its records (CSV's header)."""
+        return self._records.header()
 
     def lines(self, lines: Numbered) -> Rendered:
         """Records for ``lines``; a bad line stops the run, or with on_error "skip" is reported and passed."""
@@ -99,7 +93,8 @@ class Renderer:
         records: list[bytes | None] = [None] * len(lines)
         notes: list[tuple[str, ...]] = [()] * len(lines)
         for batch in batches:
-            for i, record in zip(batch.positions, self._records(batch, lines), strict=True):
+            numbers = [lines[i][0] for i in batch.positions]
+            for i, record in zip(batch.positions, self._records.records(batch, numbers), strict=True):
                 records[i] = record
             for i, sentence_notes in zip(batch.positions, batch.notes, strict=True):
                 notes[i] = sentence_notes
@@ -117,13 +112,6 @@ class Renderer:
             told += (f"line {number}: {note}" for note in notes[done])
             written.append(records[done])  # type: ignore[arg-type]  # every sentence without an error has one
         return Rendered(tuple(written), tuple(told), len(lines))
-
-    def _records(self, batch: InspectionBatch, lines: Numbered) -> list[bytes]:
-        """The records of a batch, in its order: JSON straight from the batch, other formats by sentence."""
-        if self._json is not None:
-            return self._json.records(batch)
-        return [render_record(batch.inspection(b), self.job.output, lines[i][0]) for b, i in enumerate(batch.positions)]
-
 
 # ---- reading -----------------------------------------------------------------------------------------
 
@@ -300,8 +288,7 @@ def stream_records(
         sink.flush()
 
     try:
-        if job.output.fmt == "csv":
-            sink.write(header_csv().encode())
+        sink.write(renderer.header())
         for piece in numbered_pieces(source, before_wait):
             if workers < 2 or len(piece) < BULK_LINES:
                 drain()

@@ -15,10 +15,10 @@ import typer
 
 from .errors import AttnvizError, printable
 from .loading import load
-from .pipeline import compare_sentences, inspect_sentence
+from .pipeline import compare_sentences, inspect_one
 from .projections import Projections, identity, load_weights, random_xavier
-from .render_json import check_fields, comparison_record, dumps, inspection_record
-from .results import Inspection, InspectOptions
+from .render_json import check_fields, comparison_record, dumps
+from .results import InspectionBatch, InspectOptions
 from .vectors import DEFAULT_NAME, Embeddings
 
 EXAMPLES = """\
@@ -201,26 +201,19 @@ def _show(build: Callable[[int], Any]) -> None:
     sys.stdout.flush()
 
 
-def _write(inspection: Inspection, fmt: OutputFormat, dims: int, fields: tuple[str, ...]) -> None:
-    """One inspection to stdout in ``fmt``, written whole."""
-    for note in inspection.notes:
+def _write(one: InspectionBatch, fmt: OutputFormat, dims: int, fields: tuple[str, ...]) -> None:
+    """One inspected sentence (a batch of one) to stdout in ``fmt``, written whole."""
+    for note in one.notes[0]:
         _say(note)
     if fmt is OutputFormat.table:
         from .render_table import inspection_renderables
 
-        _show(lambda width: inspection_renderables(inspection, dims=dims, width=width))
+        _show(lambda width: inspection_renderables(one.inspection(0), dims=dims, width=width))
         return
-    if fmt is OutputFormat.json:
-        data = dumps(inspection_record(inspection, fields), pretty=True)
-    else:
-        from .batch import OutputOptions, render_record
+    from .render_records import RecordRenderer
 
-        data = render_record(inspection, OutputOptions(fmt=fmt.value, fields=fields, dims=dims))
-        if fmt is OutputFormat.csv:
-            from .render_csv import header_csv
-
-            data = header_csv().encode() + data
-    sys.stdout.buffer.write(data)
+    renderer = RecordRenderer(fmt.value, fields, dims)
+    sys.stdout.buffer.write(renderer.header() + renderer.records(one, [1])[0])
     sys.stdout.buffer.flush()
 
 
@@ -293,14 +286,14 @@ def inspect(
             return
         if sentence == "-":
             sentence = sys.stdin.buffer.read().decode("utf-8", errors="replace").strip()
-        inspection = inspect_sentence(sentence, embeddings, chosen, options)
+        one = inspect_one(sentence, embeddings, chosen, options)
         if saves:
             from .saving import save as save_picture
 
             for path in saves:
-                save_picture(inspection, path, dpi)
+                save_picture(one.inspection(0), path, dpi)
                 _say(f"saved {printable(str(path))}")
-        _write(inspection, fmt, dims, kept_fields)
+        _write(one, fmt, dims, kept_fields)
 
 
 def _check_saves(paths: list[Path], *, streamed: bool) -> list[Path]:

@@ -48,10 +48,17 @@ def inspect_sentence(
 
     Refuses empty, unknown-only or over-long sentences, and head counts that do not fit.
     """
-    (result,) = inspect_sentences([sentence], embeddings, projections, options)
-    if isinstance(result, AttnvizError):
-        raise result
-    return result
+    return inspect_one(sentence, embeddings, projections, options).inspection(0)
+
+
+def inspect_one(
+    sentence: str, embeddings: Embeddings, projections: Projections, options: InspectOptions = InspectOptions()
+) -> InspectionBatch:
+    """:func:`inspect_sentence` as a batch of one, which JSON records are built from directly."""
+    batches, errors = inspect_batches([sentence], embeddings, projections, options)
+    if errors:
+        raise errors[0]
+    return batches[0]
 
 
 def inspect_sentences(

@@ -83,11 +83,9 @@ def _label(page: Path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", PAGES, ids=_label)
+@pytest.mark.parametrize("page", [p for p in PAGES if examples(p)], ids=_label)
 def test_every_example_runs_as_written(page: Path, tmp_path: Path):
     found = examples(page)
-    if not found:
-        pytest.skip(f"{_label(page)} has no console examples")
     if any("jq " in e.command for e in found) and shutil.which("jq") is None:
         pytest.skip("jq is not installed (Debian: apt-get install jq; .ci/run installs it)")
     update = bool(os.environ.get("ATTN_UPDATE_DOCS"))
@@ -133,3 +131,27 @@ def test_the_parser_reads_commands_continuations_outputs_and_exit_codes(tmp_path
     assert (first.line, first.command, first.output) == (3, "echo a \\\nb", ["a b"])
     assert (second.command, second.output, expected_exit(second)) == ("false  # exit 1", [], 1)
     assert run_example(first, tmp_path) == (0, ["a b"]) and run_example(second, tmp_path)[0] == 1
+
+
+def pycon_blocks(page: Path) -> str:
+    """The ```pycon blocks of a page, joined: a doctest, one namespace for the whole page."""
+    blocks, inside = [], False
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if line.strip().startswith("```"):
+            inside = line.strip() == "```pycon"
+            continue
+        if inside:
+            blocks.append(line)
+    return "\n".join(blocks) + "\n"
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if "```pycon" in p.read_text(encoding="utf-8")], ids=_label)
+def test_every_python_example_gives_what_the_page_shows(page: Path):
+    import doctest
+
+    parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    test = parser.get_doctest(pycon_blocks(page), {}, _label(page), str(page), 0)
+    assert test.examples, f"{_label(page)} has no >>> examples"
+    runner.run(test)
+    failed, tried = runner.summarize(verbose=False)
+    assert failed == 0, f"{failed} of {tried} examples of {_label(page)} failed (printed above)"
