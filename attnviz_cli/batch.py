@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .engine import usable_cpus
-from .errors import AttnvizError
+from .errors import AttnvizError, output_failed
 from .pipeline import inspect_batches
 from .projections import Projections
 from .render_json import dumps, error_record
@@ -183,18 +183,22 @@ class Turns:
         """Write ``rendered`` once every earlier task has written; return what is left for the parent."""
         with self.condition:
             self.condition.wait_for(lambda: self.next_task.value == task)
-        broken = False
-        if not self.stopped.value:
-            try:
-                _write_all(self.fd, rendered.data)
-            except BrokenPipeError:
-                broken = True
-            if broken or rendered.error:
-                self.stopped.value = 1
-        with self.condition:
-            self.next_task.value = task + 1
-            self.condition.notify_all()
-        return Rendered((), rendered.notes, rendered.count, rendered.error, broken)
+        broken, error = False, rendered.error
+        try:
+            if not self.stopped.value:
+                try:
+                    _write_all(self.fd, rendered.data)
+                except BrokenPipeError:
+                    broken = True
+                except OSError as failure:  # a full disk, say: the stream ends with this error
+                    error = str(output_failed(failure))
+                if broken or error:
+                    self.stopped.value = 1
+        finally:  # whatever happened, the next task gets its turn: nobody waits forever
+            with self.condition:
+                self.next_task.value = task + 1
+                self.condition.notify_all()
+        return Rendered((), rendered.notes, rendered.count, error, broken)
 
 
 IOV_MAX = 1024  # buffers per writev call that every POSIX system accepts
@@ -265,10 +269,26 @@ def stream_records(
 
     done = 0
 
+    def write(data: bytes) -> None:
+        try:
+            sink.write(data)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise output_failed(error) from error
+
+    def flush() -> None:
+        try:
+            sink.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise output_failed(error) from error
+
     def emit(rendered: Rendered) -> None:
         nonlocal done
         for piece in rendered.data:
-            sink.write(piece)
+            write(piece)
         for note in rendered.notes:
             report(note)
         done += rendered.count
@@ -285,16 +305,16 @@ def stream_records(
 
     def before_wait() -> None:
         drain()
-        sink.flush()
+        flush()
 
     try:
-        sink.write(renderer.header())
+        write(renderer.header())
         for piece in numbered_pieces(source, before_wait):
             if workers < 2 or len(piece) < BULK_LINES:
                 drain()
                 emit(renderer.lines(piece))
                 if turns is not None:
-                    sink.flush()  # before any worker writes after us
+                    flush()  # before any worker writes after us
                 continue
             if pool is None:
                 job.embeddings.prepare_for_many()  # once here, shared with the workers by fork
@@ -302,7 +322,7 @@ def stream_records(
                     _ = job.embeddings.unit_vectors  # computed once here, shared with the workers by fork
                 fd = _fileno(sink)
                 if fd is not None:
-                    sink.flush()
+                    flush()
                     turns = Turns.create(fd)
                 from concurrent.futures import ProcessPoolExecutor
                 from multiprocessing import get_context
@@ -315,7 +335,7 @@ def stream_records(
                 tasks += 1
             drain(keep=workers * IN_FLIGHT_PER_WORKER)
         drain()
-        sink.flush()
+        flush()
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import time
@@ -13,7 +14,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .errors import AttnvizError, printable
+from .errors import AttnvizError, output_failed, printable
 from .loading import load
 from .pipeline import compare_sentences, inspect_one
 from .projections import Projections, identity, load_weights, random_xavier
@@ -112,9 +113,7 @@ def _reporting_errors() -> Iterator[None]:
         _say(f"error: {error}")
         raise typer.Exit(1) from None
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so the final flush at exit does not fail again
-        raise typer.Exit(141) from None
+        raise typer.Exit(_quiet_after_closed_pipe()) from None
     except KeyboardInterrupt:
         _say("interrupted")
         raise typer.Exit(130) from None
@@ -127,11 +126,42 @@ def _reporting_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def run() -> None:
+    """The ``attn`` program: the app, then stdout flushed here, so that output that cannot be written
+    (``--help`` to a full disk, say) is one line and exit 1, not a traceback at the interpreter's exit."""
+    try:
+        app(prog_name="attn")  # ends in SystemExit
+        code: int | str | None = 0
+    except SystemExit as done:
+        code = done.code
+    except BrokenPipeError:
+        code = _quiet_after_closed_pipe()
+    except OSError as error:  # raised where Click writes (help, usage) rather than our commands
+        _say(f"error: {output_failed(error)}")
+        code = 1
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _quiet_after_closed_pipe()
+    except OSError as error:
+        _say(f"error: {output_failed(error)}")
+        code = 1
+    sys.exit(code)
+
+
+def _quiet_after_closed_pipe() -> int:
+    """stdout's reader went away (``| head``): end quietly with 141, as Unix tools do."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # so the final flush at exit does not fail again
+    return 141
+
+
 def _version(value: bool) -> None:
     if value:
         from . import __version__
 
-        print(f"attn {__version__}")
+        with _reporting_errors():
+            _out(f"attn {__version__}\n".encode())
         raise typer.Exit()
 
 
@@ -193,12 +223,30 @@ def _show(build: Callable[[int], Any]) -> None:
     console = Console(highlight=False, markup=False, emoji=False)  # we never use markup: safer and faster
     renderable = build(console.width)
     if console.color_system is not None:
-        console.print(renderable)
+        with _writing():
+            console.print(renderable)
         return
-    with console.capture() as captured:
-        console.print(renderable)
-    sys.stdout.write("\n".join(line.rstrip() for line in captured.get().split("\n")))
-    sys.stdout.flush()
+    text = io.StringIO()  # rendered apart from stdout, then written whole
+    Console(file=text, width=console.width, color_system=None, highlight=False, markup=False, emoji=False).print(renderable)
+    _out("\n".join(line.rstrip() for line in text.getvalue().split("\n")).encode())
+
+
+@contextmanager
+def _writing() -> Iterator[None]:
+    """Around a write to stdout: a failure (a full disk) becomes one error line; a closed pipe passes."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        raise output_failed(error) from error
+
+
+def _out(data: bytes) -> None:
+    """``data`` to stdout, flushed."""
+    with _writing():
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
 
 
 def _write(one: InspectionBatch, fmt: OutputFormat, dims: int, fields: tuple[str, ...]) -> None:
@@ -213,8 +261,7 @@ def _write(one: InspectionBatch, fmt: OutputFormat, dims: int, fields: tuple[str
     from .render_records import RecordRenderer
 
     renderer = RecordRenderer(fmt.value, fields, dims)
-    sys.stdout.buffer.write(renderer.header() + renderer.records(one, [1])[0])
-    sys.stdout.buffer.flush()
+    _out(renderer.header() + renderer.records(one, [1])[0])
 
 
 def _parse_fields(fields: str | None, fmt: OutputFormat) -> tuple[str, ...]:
@@ -361,7 +408,7 @@ def compare(
 
             _show(lambda width: comparison_renderables(comparison))
             return
-        sys.stdout.buffer.write(dumps(comparison_record(comparison), pretty=fmt is OutputFormat.json))
+        _out(dumps(comparison_record(comparison), pretty=fmt is OutputFormat.json))
 
 
 @app.command()
@@ -393,7 +440,8 @@ def schema(
     chosen = [name] if name else list(SCHEMAS)
     loaded = {n: json.loads((folder / SCHEMAS[n]).read_text(encoding="utf-8")) for n in chosen}
     document = loaded[name] if name else {schema["title"]: schema for schema in loaded.values()}
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    with _reporting_errors():
+        _out((json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode())
 
 
 # ---- attn vectors ----------------------------------------------------------------------------------
@@ -421,7 +469,7 @@ ReportFormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help
 def _report(record: dict, table_of: Callable[[], object], fmt: ReportFormat) -> None:
     """``record`` as JSON, or the Rich renderable ``table_of()`` makes, on stdout."""
     if fmt is ReportFormat.json:
-        sys.stdout.buffer.write(dumps(record, pretty=True))
+        _out(dumps(record, pretty=True))
         return
     _show(lambda width: table_of())
 

@@ -14,6 +14,12 @@ class AttnvizError(Exception):
     """A problem with the user's input or data: reported in one line, exit code 1."""
 
 
+def output_failed(error: OSError) -> AttnvizError:
+    """The error to report when stdout cannot be written (a full disk, a closed descriptor); a closed
+    pipe (EPIPE) is not one: Unix tools end quietly then."""
+    return AttnvizError(f"cannot write the output: {error.strerror or error}")
+
+
 def printable(text: str) -> str:
     """``text`` with control and bidi characters shown as ``\\xNN``/``\\uNNNN`` escapes.
 

@@ -10,10 +10,14 @@ otherwise. This must happen before NumPy is imported, hence this module, which i
 from __future__ import annotations
 
 import os
+import sys
 
 
 def main() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from .cli import app
-
-    app(prog_name="attn")
+    try:
+        from .cli import run  # Ctrl-C while the libraries load is an interruption like any other
+    except KeyboardInterrupt:
+        sys.stderr.write("attn: interrupted\n")
+        sys.exit(130)
+    run()
