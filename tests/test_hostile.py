@@ -47,7 +47,7 @@ def to_full_disk(args: list[str], stdin: bytes = b"") -> tuple[int, str, list[in
     "args",
     [["schema"], ["--version"], ["--help"], ["inspect", "river bank", "-f", "json"], ["inspect", "river bank"],
      ["vectors", "list"], ["inspect", "river bank", "-f", "csv"], ["demo"]],
-    ids=lambda a: " ".join(a),
+    ids=" ".join,
 )
 def test_a_full_disk_is_one_line_and_exit_1(args):
     code, stderr, left = to_full_disk(args)
