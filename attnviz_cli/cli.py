@@ -122,8 +122,12 @@ def _reporting_errors() -> Iterator[None]:
     except Exception as error:  # a bug of ours: one line for the user, the traceback on request
         if os.environ.get("ATTN_DEBUG"):
             raise
-        _say(f"internal error: {type(error).__name__}: {printable(str(error))} (set ATTN_DEBUG=1 for a traceback; please report it)")
+        _say(_internal_error(error))
         raise typer.Exit(1) from None
+
+
+def _internal_error(error: Exception) -> str:
+    return f"internal error: {type(error).__name__}: {printable(str(error))} (set ATTN_DEBUG=1 for a traceback; please report it)"
 
 
 def run() -> None:
@@ -138,6 +142,14 @@ def run() -> None:
         code = _quiet_after_closed_pipe()
     except OSError as error:  # raised where Click writes (help, usage) rather than our commands
         _say(f"error: {output_failed(error)}")
+        code = 1
+    except KeyboardInterrupt:
+        _say("interrupted")
+        code = 130
+    except Exception as error:  # a bug of ours outside a command's own reporting: still one line
+        if os.environ.get("ATTN_DEBUG"):
+            raise
+        _say(_internal_error(error))
         code = 1
     try:
         sys.stdout.flush()
@@ -179,7 +191,7 @@ VectorsFormatOption = Annotated[VectorsFormat, typer.Option("--vectors-format", 
 TrustPickleOption = Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a gensim .kv/.model file, which is a pickle and can run code: only for files you trust.")]
 HeadsOption = Annotated[int, typer.Option("--heads", min=1, help="Number of attention heads; must divide the embedding dimension.")]
 ProjectionsOption = Annotated[ProjectionKind, typer.Option("--projections", help="Q/K/V matrices: identity (plain dot-product attention over the embeddings) or random (Xavier-uniform, as PyTorch initialises them).")]
-SeedOption = Annotated[int, typer.Option("--seed", help="Seed of --projections random.")]
+SeedOption = Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, help="Seed of --projections random (0 to 2^63-1).")]
 WeightsOption = Annotated[Optional[Path], typer.Option("--weights", help="An .npz with arrays wq, wk, wv and optional wo (shapes: docs/guide.md).", show_default=False)]
 NoScaleOption = Annotated[bool, typer.Option("--no-scale", help="Do not divide scores by sqrt(d_k).")]
 CausalOption = Annotated[bool, typer.Option("--causal", help="Mask future tokens: each token attends only to itself and earlier ones.")]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
+from pathlib import Path
 
 # C0 and C1 controls, DEL, and the format characters that can reorder or hide text on a terminal
 # (bidi overrides and isolates, zero-width marks).
@@ -12,6 +14,19 @@ UNSAFE_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u
 
 class AttnvizError(Exception):
     """A problem with the user's input or data: reported in one line, exit code 1."""
+
+
+def usable_path(spec: str | os.PathLike[str], what: str) -> Path:
+    """``spec`` as a Path the file system accepts, whether or not it exists yet; a name it refuses
+    (too long, a component that is a file) is an error naming ``what`` it was for and the path."""
+    path = Path(spec)
+    try:
+        path.lstat()
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        raise AttnvizError(f"{what} {quoted(str(path))} cannot be used: {error.strerror or error}") from error
+    return path
 
 
 def output_failed(error: OSError) -> AttnvizError:

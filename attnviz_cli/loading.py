@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from .errors import AttnvizError, quoted
+from .errors import AttnvizError, quoted, usable_path
 from .vectors import DEFAULT_NAME, Embeddings, load_default, load_file
 
 
@@ -23,7 +22,7 @@ def load(spec: str | None = None, *, fmt: str | None = None, trust_pickle: bool 
     that exists wins over a name."""
     if spec is None or spec == DEFAULT_NAME:
         return load_default()
-    path = Path(spec)
+    path = usable_path(spec, "vectors file")
     if path.exists() or fmt is not None:
         if path.is_dir() and fmt is None:
             from .store import is_set, load_set

@@ -113,7 +113,16 @@ def check_options(embeddings: Embeddings, projections: Projections, options: Ins
         )
 
 
+def valid_text(text: str) -> str:
+    """``text`` with any byte that was not UTF-8 (Python keeps those of argv as lone surrogates) as
+    U+FFFD, the replacement character: what every later step, and JSON, can hold."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _prepare(sentence: str, embeddings: Embeddings, options: InspectOptions) -> _Prepared:
+    sentence = valid_text(sentence)
     if not sentence.strip():
         raise AttnvizError("the sentence is empty")
     embedded = embed_sentence(sentence, embeddings, oov=options.oov)
@@ -123,7 +132,7 @@ def _prepare(sentence: str, embeddings: Embeddings, options: InspectOptions) -> 
     if not embedded.tokens:
         what = "holds no word" if total == 0 else "has no word that is"
         raise AttnvizError(f"the sentence {quoted(sentence)} {what} in the vectors {quoted(embeddings.name)}")
-    positions = focus_positions(options.focus, embedded.tokens, embeddings.lowercase) if options.focus else []
+    positions = focus_positions(valid_text(options.focus), embedded.tokens, embeddings.lowercase) if options.focus else []
     return _Prepared(sentence, embedded, positions)
 
 
@@ -219,7 +228,7 @@ def compare_sentences(
     a, b = sides
     pa, pb = a.focus[0].position, b.focus[0].position
     return Comparison(
-        focus=options.focus, sides=(a, b), positions=(pa, pb),
+        focus=valid_text(options.focus), sides=(a, b), positions=(pa, pb),
         input_cosine=cosine(a.inputs[pa].astype(np.float64), b.inputs[pb].astype(np.float64)),
         output_cosine=cosine(a.attention.output[pa].astype(np.float64), b.attention.output[pb].astype(np.float64)),
     )
@@ -229,7 +238,7 @@ def focus_positions(spec: str, tokens: tuple[str, ...], lowercase: bool) -> list
     """Positions named by ``--focus``: ``5`` (a position), ``bank`` (every occurrence) or ``bank@2``
     (the second occurrence)."""
     listing = " ".join(f"{i}:{t}" for i, t in enumerate(tokens))
-    if spec.isdigit():
+    if spec.isascii() and spec.isdigit():  # "5", not "²": str.isdigit takes superscripts too
         position = int(spec)
         if position >= len(tokens):
             raise AttnvizError(f"--focus {position} is past the last token (positions 0-{len(tokens) - 1}: {quoted(listing)})")
@@ -241,7 +250,7 @@ def focus_positions(spec: str, tokens: tuple[str, ...], lowercase: bool) -> list
         raise AttnvizError(f"--focus {quoted(word)} is not one of the tokens {quoted(listing)}")
     if not occurrence:
         return found
-    if not occurrence.isdigit() or not 1 <= int(occurrence) <= len(found):
+    if not (occurrence.isascii() and occurrence.isdigit()) or not 1 <= int(occurrence) <= len(found):
         raise AttnvizError(f"--focus {quoted(spec)}: {quoted(word)} occurs {len(found)} time(s); use {word}@1 to {word}@{len(found)}")
     return [found[int(occurrence) - 1]]
 

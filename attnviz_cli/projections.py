@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .core import AttentionInputError, check_projections
-from .errors import AttnvizError, counted, quoted
+from .errors import AttnvizError, counted, quoted, usable_path
 
 WEIGHT_NAMES = ("wq", "wk", "wv", "wo")
 
@@ -52,7 +52,7 @@ def random_xavier(d_model: int, seed: int) -> Projections:
 
 def load_weights(path: Path, *, d_model: int, heads: int) -> Projections:
     """Matrices from an .npz holding ``wq``, ``wk``, ``wv`` and optionally ``wo``, read without pickle."""
-    name = quoted(str(path))
+    name = quoted(str(usable_path(path, "weights file")))
     if not path.is_file():
         raise AttnvizError(f"weights file {name} does not exist" if not path.exists() else f"weights file {name} is not a file")
     try:

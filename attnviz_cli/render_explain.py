@@ -14,6 +14,7 @@ from rich.console import Group, RenderableType
 from rich.table import Column, Table
 from rich.text import Text
 
+from .errors import counted, printable
 from .render_parts import MASKED, column_chunks, format_score, head_label, label_width, safe, token_label
 from .results import Comparison, Focus, FocusHead, HeadSummary, Inspection, TokenNeighbors
 
@@ -199,7 +200,7 @@ def comparison_renderables(comparison: Comparison) -> Group:
     layout.add_column("second sentence", ratio=1)
     layout.add_row(Group(*_side(a, comparison.positions[0])), Group(*_side(b, comparison.positions[1])))
     c = a.config
-    how = f"{c.vectors.name} · {c.heads} head{'s' if c.heads > 1 else ''} · {c.projections} projections" + (" · causal" if c.causal else "")
+    how = f"{printable(c.vectors.name)} · {counted(c.heads, 'head')} · {c.projections} projections" + (" · causal" if c.causal else "")
     verdict = Text.assemble(
         ("cosine of the two contextualized ", "bold"), (f"'{word}'", "bold"), (" vectors: ", "bold"),
         (f"{comparison.output_cosine:.4f}", "bold"), f"  (their inputs: {comparison.input_cosine:.4f})",

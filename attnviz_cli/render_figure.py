@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AttnvizError
+from .errors import AttnvizError, printable
 from .results import Inspection
 
 VALUES_UP_TO = 12  # tokens: up to this many, each cell shows its weight
@@ -40,11 +40,11 @@ def grid(heads: int) -> tuple[int, int]:
 
 def title(inspection: Inspection) -> str:
     """The sentence (shortened if long) and how attention ran over it."""
-    sentence = " ".join(inspection.sentence.split())
+    sentence = printable(" ".join(inspection.sentence.split()))  # control characters shown as \x1b, never drawn
     if len(sentence) > TITLE_CHARS:
         sentence = sentence[: TITLE_CHARS - 1] + "…"
     c = inspection.config
-    parts = [*c.attention_parts(), f"projections {c.projections_text()}", c.vectors.name]
+    parts = [*c.attention_parts(), f"projections {c.projections_text()}", printable(c.vectors.name)]
     return f"“{sentence}”\n" + " · ".join(parts)
 
 
@@ -83,7 +83,7 @@ def _panel(ax, inspection: Inspection, h: int, colormap):
     masked = np.isneginf(attention.scores[h])
     image = ax.imshow(np.ma.masked_array(weights, masked), cmap=colormap, vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_title(f"head {h} of {attention.heads}", fontsize=9)
-    labels = [f"{i} {t}" for i, t in enumerate(tokens)] if T <= 40 else None
+    labels = [f"{i} {printable(t)}" for i, t in enumerate(tokens)] if T <= 40 else None
     if labels:
         ax.set_xticks(range(T), labels, rotation=60, ha="right", rotation_mode="anchor", fontsize=8, parse_math=False)
         ax.set_yticks(range(T), labels, fontsize=8, parse_math=False)

@@ -5,24 +5,29 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import AttnvizError, quoted
+from .errors import AttnvizError, quoted, usable_path
 from .results import Inspection
 
 SAVE_FORMATS = ("svg", "png", "pdf", "html")
 
 
 def check_save_path(path: Path) -> str | None:
-    """Why ``path`` cannot be saved to (an extension we do not write, a folder), or None."""
+    """Why ``path`` cannot be saved to (an extension we do not write, a folder, a name the file system
+    refuses), or None."""
     if path.suffix.lower().lstrip(".") not in SAVE_FORMATS:
-        return f"{str(path)!r} has no extension of {', '.join('.' + f for f in SAVE_FORMATS)}"
+        return f"{quoted(str(path))} has no extension of {', '.join('.' + f for f in SAVE_FORMATS)}"
+    try:
+        usable_path(path, "file")
+    except AttnvizError as error:
+        return str(error)
     if path.is_dir():
-        return f"{str(path)!r} is a directory"
+        return f"{quoted(str(path))} is a directory"
     return None
 
 
 def save(inspection: Inspection, path: Path, dpi: int = 200) -> None:
     """Write ``path`` whole or not at all: into a hidden file beside it, then renamed into place."""
-    staging = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    staging = path.with_name(f".attnviz-{os.getpid()}.partial{path.suffix}")  # short, whatever the name
     fmt = path.suffix.lower().lstrip(".")
     try:
         if fmt == "html":

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AttnvizError, quoted
+from .errors import AttnvizError, quoted, usable_path
 from .vectors import DEFAULT_NAME, Embeddings, default_dir, load_file, read_mapped
 
 SET_FORMAT = "attnviz-vectors/1"
@@ -146,6 +146,7 @@ def convert(
     that way). ``progress(done_bytes, total_bytes)`` is called while the file is read."""
     if limit is not None and limit < 1:
         raise AttnvizError(f"--limit must be at least 1, got {limit}")
+    source, target = usable_path(source, "vectors file"), usable_path(target, "target folder")
     _check_target(target, replace)
     start = time.perf_counter()
     with watching_reads(source, progress):

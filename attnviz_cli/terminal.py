@@ -31,7 +31,11 @@ def stream_progress() -> Iterator[Callable[[int], None] | None]:
 def reading_progress(spec: str | None) -> Iterator[None]:
     """While a large vectors file is read, a progress bar on a terminal (not for sets or names)."""
     path = Path(spec) if spec else None
-    if path is None or not path.is_file():
+    try:
+        is_file = path is not None and path.is_file()
+    except OSError:  # a name the file system refuses: loading reports it
+        is_file = False
+    if path is None or not is_file:
         yield
         return
     from .store import watching_reads

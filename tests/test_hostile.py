@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import run
+
 ATTN = [sys.executable, "-m", "attnviz_cli"]
 FULL = Path("/dev/full")
 needs_dev_full = pytest.mark.skipif(not FULL.exists(), reason="no /dev/full on this system")
@@ -104,3 +106,87 @@ def test_interrupt_while_loading_is_one_line(monkeypatch, capsys):
         entry.main()
     assert done.value.code == 130
     assert capsys.readouterr().err == "attn: interrupted\n"
+
+
+# ---- untrusted text never reaches a terminal raw --------------------------------------------------
+
+CONTROL = "\x1b]52;c;aGk=\x07\x1b[31m\u202e"  # OSC 52 (set the clipboard), CSI (colour), BEL, RLO
+
+
+def test_csv_escapes_control_characters():
+    # Issue 13.9: CSV is read in terminals too.
+    result = run("inspect", f"the river {CONTROL} bank", "-f", "csv")
+    assert result.exit_code == 0
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout and "\u202e" not in result.stdout
+    assert "the river \\x1b]52;c;aGk=\\x07\\x1b[31m\\u202e bank" in result.stdout
+
+
+def test_file_names_in_messages_and_headers_are_escaped(tmp_path, glove_txt):
+    # Issue 13.8: the vectors file's name reached stderr raw in --oov error, and compare's header.
+    hostile = tmp_path / f"v{CONTROL}.txt"
+    hostile.write_bytes(glove_txt.read_bytes())
+    error = run("inspect", "the qqq", "--vectors", str(hostile), "--oov", "error")
+    assert error.exit_code == 1 and "\\x1b]52" in error.stderr
+    compared = run("compare", "the river bank", "the money bank", "--focus", "bank", "--vectors", str(hostile))
+    assert compared.exit_code == 0
+    for text in (error.stderr, compared.stdout, compared.stderr):
+        assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+
+
+def test_a_figure_of_control_characters_is_well_formed_and_quiet(tmp_path):
+    # Issue 13.10: matplotlib warned with raw ESC/BEL on stderr, and the SVG did not parse.
+    import warnings
+    import xml.etree.ElementTree as ET
+
+    path = tmp_path / "c.svg"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a glyph warning would fail the run
+        result = run("inspect", f"the {CONTROL}river bank", "--save", str(path), "-f", "json", "--fields", "tokens")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    texts = ["".join(t.itertext()) for t in ET.parse(path).getroot().iter("{http://www.w3.org/2000/svg}text")]
+    assert any("\\x1b" in t for t in texts)  # the title shows the escape, as text
+
+
+# ---- clean errors instead of internal ones --------------------------------------------------------
+
+
+def test_invalid_utf8_in_argv_becomes_the_replacement_character():
+    # Issue 13.12: "surrogates not allowed" internal error. argv's bytes reach Python as lone surrogates.
+    done = subprocess.run([*ATTN, "inspect", b"the river \xff bank", "-f", "json", "--fields", "sentence,tokens"],
+                          capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    record = json.loads(done.stdout)
+    assert record["sentence"] == "the river \ufffd bank" and record["tokens"] == ["the", "river", "bank"]
+    assert done.stderr.decode() == "attn: unknown word '\ufffd' (position 2) skipped\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--projections", "random", "--seed", "-5"], 2, "-5 is not in the range 0<=x<=9223372036854775807"),
+        (["--projections", "random", "--seed", str(2**70)], 2, "is not in the range"),
+        (["--focus", "²"], 1, "--focus '²' is not one of the tokens"),
+        (["--focus", "bank@²"], 1, "use bank@1 to bank@1"),
+        (["--save", "a" * 300 + ".svg"], 2, "cannot be used: File name too long"),
+        (["--vectors", "a" * 300 + ".txt"], 1, "cannot be used: File name too long"),
+        (["--weights", "a" * 300 + ".npz"], 1, "cannot be used: File name too long"),
+    ],
+    ids=["negative-seed", "huge-seed", "superscript-focus", "superscript-occurrence", "long-save", "long-vectors", "long-weights"],
+)
+def test_odd_options_are_clean_errors(args, code, message):
+    # Issue 13.13: each was an internal error or a traceback.
+    result = run("inspect", "the river bank", *args)
+    assert result.exit_code == code
+    assert message in result.stderr and "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["vectors", "info"], ["vectors", "convert", "IN", "out"]])
+def test_long_vectors_paths_in_vectors_commands(command, tmp_path):
+    args = [a.replace("IN", "a" * 300 + ".txt") for a in command]
+    if command[1] == "info":
+        args.append("a" * 300 + ".txt")
+    result = run(*args)
+    assert result.exit_code == 1 and "cannot be used: File name too long" in result.stderr
