@@ -19,6 +19,7 @@ from .render_parts import MASKED, column_chunks, format_score, head_label, label
 from .results import Comparison, Focus, FocusHead, HeadSummary, Inspection, TokenNeighbors
 
 BAR_WIDTH = 20
+TABLE_NEIGHBORS = 50  # nearest words a table lists per token; more is for JSON, not for reading
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
 
@@ -155,13 +156,16 @@ def neighbors_table(inspection: Inspection, width: int = 80) -> list[RenderableT
         _col("token", width=labels, overflow="ellipsis"), _col("before attention", no_wrap=False, ratio=1),
         _col("after attention", no_wrap=False, ratio=1), _col("cos", justify="right"),
     )
+    shown = min(k, TABLE_NEIGHBORS)
     for t in neighbors:
-        before = Text(", ").join(safe(n.word) for n in t.before)
-        after = Text(", ").join(safe(n.word) if n.word in {m.word for m in t.before} else safe(n.word, "bold") for n in t.after)
+        before = Text(", ").join(safe(n.word) for n in t.before[:shown])
+        seen = {m.word for m in t.before[:shown]}  # once per token: the rendering stays linear in k
+        after = Text(", ").join(safe(n.word) if n.word in seen else safe(n.word, "bold") for n in t.after[:shown])
         table.add_row(token_label(t.position, t.token), before, after, f"{t.moved_cosine:.3f}")
-    title = Text(f"where the meaning moved: the {k} nearest words by cosine (own word left out)", style="bold")
+    title = Text(f"where the meaning moved: the {shown} nearest words by cosine (own word left out)", style="bold")
     legend = Text("bold: new after attention · cos: cosine of the token's input and output vectors", style="dim")
-    return [title, legend, table, Text()]
+    more = [Text(f"the first {shown} of {k:,} per token: a table shows no more; -f json has all of them", style="dim")] if shown < k else []
+    return [title, legend, *more, table, Text()]
 
 
 # ---- one word in two sentences ----------------------------------------------------------------------

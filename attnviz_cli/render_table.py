@@ -31,6 +31,7 @@ from .render_parts import (
 )
 from .results import Inspection
 
+MATRIX_TOKENS = 60  # past this, tables leave out the T x T matrices (runs of columns nobody reads)
 SCORE_WIDTH = 5  # "-0.12", "12.3"
 WEIGHT_WIDTH = 4  # "0.43"
 VALUE_WIDTH = 6  # "-0.418"
@@ -156,8 +157,16 @@ def summary(inspection: Inspection) -> Text:
 def inspection_renderables(inspection: Inspection, *, dims: int = 6, width: int = 80) -> Group:
     """Everything ``attn inspect`` shows for one inspection, in reading order, laid out for ``width``."""
     parts: list[RenderableType] = [summary(inspection), Text()]
+    T = len(inspection.tokens)
+    if T > MATRIX_TOKENS:
+        parts += [Text(
+            f"{T} tokens: the {T} × {T} score and weight tables are left out past {MATRIX_TOKENS} tokens, where "
+            "nobody reads them; below are each query's entropy and top keys. For the full matrices: "
+            "-f json (--fields to keep what you need), or --save page.html to explore them.", style="dim",
+        ), Text()]
     for head in range(inspection.attention.heads):
-        parts += scores_tables(inspection, head, width) + weights_tables(inspection, head, width)
+        if T <= MATRIX_TOKENS:
+            parts += scores_tables(inspection, head, width) + weights_tables(inspection, head, width)
         parts += summary_table(inspection, head, width)
     parts += vectors_tables(inspection, dims, width)
     parts += focus_renderables(inspection, dims, width)

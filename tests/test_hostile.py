@@ -190,3 +190,34 @@ def test_long_vectors_paths_in_vectors_commands(command, tmp_path):
         args.append("a" * 300 + ".txt")
     result = run(*args)
     assert result.exit_code == 1 and "cannot be used: File name too long" in result.stderr
+
+
+# ---- time and memory bounded by what a person can read ------------------------------------------------
+
+
+def test_a_billion_neighbours_are_clamped_to_the_vocabulary_and_a_table_lists_50(glove):
+    # Issue 13.6: killed after 300 s (a quadratic set rebuild while rendering).
+    record = run("inspect", "river bank", "--neighbors", "1000000000", "-f", "json", "--fields", "neighbors")
+    import json
+
+    neighbors = json.loads(record.stdout)["neighbors"]
+    assert [len(t["before"]) for t in neighbors] == [len(glove.words) - 1] * 2  # all but the word itself
+    table = run("inspect", "river bank", "--neighbors", "1000000000")
+    assert table.exit_code == 0
+    assert "the first 50 of 49,999 per token: a table shows no more; -f json has all of them" in table.stdout
+    moved = table.stdout.split("where the meaning moved")[1]
+    row = next(line for line in moved.splitlines() if line.startswith("0 river"))
+    assert row.split()[2] == neighbors[0]["before"][0]["word"] + ","  # the nearest first, as in JSON
+
+
+def test_long_inputs_leave_the_matrix_tables_out_and_say_what_helps(glove):
+    # Issue 13.7: 512 tokens took 44 s as a table, 3,000 minutes and 3 GB.
+    words = [w for w in glove.words[:3000] if w.isalpha()]
+    sentence = " ".join(words[(i * 37) % len(words)] for i in range(200))
+    result = run("inspect", sentence)
+    assert result.exit_code == 0
+    assert "200 tokens: the 200 × 200 score and weight tables are left out past 60 tokens" in result.stdout
+    assert "scores (q·k" not in result.stdout and "weights (softmax" not in result.stdout
+    assert "head 0 of 1 summary: mean entropy" in result.stdout and "199 " in result.stdout  # every query's row
+    short = run("inspect", " ".join(words[:60]))
+    assert "left out" not in short.stdout and "weights (softmax" in short.stdout
