@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .engine import usable_cpus
 from .errors import AttnvizError, output_failed
-from .pipeline import inspect_batches
+from .pipeline import inspect_batches, max_input_bytes, too_long_error
 from .projections import Projections
 from .render_json import dumps, error_record
 from .render_records import RecordRenderer
@@ -86,10 +86,14 @@ class Renderer:
     def lines(self, lines: Numbered) -> Rendered:
         """Records for ``lines``; a bad line stops the run, or with on_error "skip" is reported and passed."""
         job = self.job
+        kept = [i for i, (_, sentence) in enumerate(lines) if not isinstance(sentence, TooLong)]
         try:
-            batches, errors = inspect_batches([sentence for _, sentence in lines], job.embeddings, job.projections, job.options)
+            batches, found = inspect_batches([lines[i][1] for i in kept], job.embeddings, job.projections, job.options)
         except AttnvizError as error:  # options that fail for every sentence
             return Rendered((), (), 0, f"line {lines[0][0]}: {error}")
+        errors = {kept[i]: error for i, error in found.items()}  # by position in ``lines``
+        errors |= {i: too_long_error(job.options.max_tokens) for i in set(range(len(lines))) - set(kept)}
+        batches = [replace(batch, positions=tuple(kept[p] for p in batch.positions)) for batch in batches]
         records: list[bytes | None] = [None] * len(lines)
         notes: list[tuple[str, ...]] = [()] * len(lines)
         for batch in batches:
@@ -129,31 +133,54 @@ def _would_wait(stream: BinaryIO) -> bool:
     return not ready
 
 
-def numbered_pieces(stream: BinaryIO, before_wait: Callable[[], None]) -> Iterator[Numbered]:
+class TooLong(str):
+    """A line longer than any sentence --max-tokens allows: only its start was kept, and it is refused."""
+
+
+def numbered_pieces(stream: BinaryIO, before_wait: Callable[[], None], max_line: int = 1 << 62) -> Iterator[Numbered]:
     """Non-blank lines of ``stream`` with their line numbers, in pieces of what could be read at once.
 
-    ``before_wait`` is called before any read that may block, so the caller can write what it has.
+    ``before_wait`` is called before any read that may block, so the caller can write what it has. A
+    line longer than ``max_line`` bytes is not kept: it comes as a :class:`TooLong` holding its start,
+    and the rest of it is read past, so memory stays bounded whatever the input.
     """
-    pending = b""
-    number = 0
+    pending: list[bytes] = []  # the unfinished line, in pieces (joined once: no quadratic rebuild)
+    pending_bytes, overflow, number = 0, False, 0
     while True:
         if _would_wait(stream):
             before_wait()
         chunk = stream.read1(READ_SIZE) if hasattr(stream, "read1") else stream.read(READ_SIZE)
         if not chunk:
             break
-        *complete, pending = (pending + chunk).split(b"\n")
+        *complete, rest = chunk.split(b"\n")
         piece: Numbered = []
         for raw in complete:
             number += 1
-            line = raw.decode("utf-8", errors="replace").strip()
-            if line:
-                piece.append((number, line))
+            if pending:  # the line began in an earlier chunk
+                raw, too_long = b"".join([*pending, raw]), overflow or pending_bytes + len(raw) > max_line
+                pending, pending_bytes, overflow = [], 0, False
+            else:
+                too_long = len(raw) > max_line
+            entry = _line(raw, too_long)
+            if entry:
+                piece.append((number, entry))
+        if not overflow:
+            pending.append(rest)
+            pending_bytes += len(rest)
+            if pending_bytes > max_line:  # keep its start for the message, drop the rest as it comes
+                pending, overflow = [b"".join(pending)[:200]], True
         if piece:
             yield piece
-    line = pending.decode("utf-8", errors="replace").strip()
-    if line:
-        yield [(number + 1, line)]
+    entry = _line(b"".join(pending), overflow or pending_bytes > max_line)
+    if entry:
+        yield [(number + 1, entry)]
+
+
+def _line(raw: bytes, too_long: bool) -> str:
+    """A line's text, stripped ('' for a blank one); a :class:`TooLong` of its start when too long."""
+    if too_long:
+        return TooLong(raw[:200].decode("utf-8", errors="replace").strip() + "…")
+    return raw.decode("utf-8", errors="replace").strip()
 
 
 # ---- workers -----------------------------------------------------------------------------------------
@@ -309,7 +336,7 @@ def stream_records(
 
     try:
         write(renderer.header())
-        for piece in numbered_pieces(source, before_wait):
+        for piece in numbered_pieces(source, before_wait, max_input_bytes(job.options.max_tokens)):
             if workers < 2 or len(piece) < BULK_LINES:
                 drain()
                 emit(renderer.lines(piece))

@@ -16,7 +16,7 @@ import typer
 
 from .errors import AttnvizError, output_failed, printable
 from .loading import load
-from .pipeline import compare_sentences, inspect_one
+from .pipeline import compare_sentences, inspect_one, max_input_bytes, too_long_error
 from .projections import Projections, identity, load_weights, random_xavier
 from .render_json import check_fields, comparison_record, dumps
 from .results import InspectionBatch, InspectOptions
@@ -344,7 +344,7 @@ def inspect(
                 stream_records(Job(embeddings, chosen, options, output), sys.stdin.buffer, sys.stdout.buffer, _say, progress=progress)
             return
         if sentence == "-":
-            sentence = sys.stdin.buffer.read().decode("utf-8", errors="replace").strip()
+            sentence = _read_stdin(max_input_bytes(max_tokens), max_tokens)
         one = inspect_one(sentence, embeddings, chosen, options)
         if saves:
             from .saving import save as save_picture
@@ -353,6 +353,14 @@ def inspect(
                 save_picture(one.inspection(0), path, dpi)
                 _say(f"saved {printable(str(path))}")
         _write(one, fmt, dims, kept_fields)
+
+
+def _read_stdin(limit: int, max_tokens: int) -> str:
+    """All of stdin as one sentence, read no further than ``limit`` bytes: more is refused."""
+    data = sys.stdin.buffer.read(limit + 1)
+    if len(data) > limit:
+        raise too_long_error(max_tokens)
+    return data.decode("utf-8", errors="replace").strip()
 
 
 def _check_saves(paths: list[Path], *, streamed: bool) -> list[Path]:

@@ -113,6 +113,23 @@ def check_options(embeddings: Embeddings, projections: Projections, options: Ins
         )
 
 
+BYTES_PER_TOKEN = 64  # no sentence of --max-tokens tokens is longer than this many bytes a token
+
+
+def max_input_bytes(max_tokens: int) -> int:
+    """The longest input (a line of a stream, or all of stdin for one sentence) that can still fit
+    ``max_tokens`` tokens: longer input is refused as soon as it is read this far, so memory is bounded
+    by --max-tokens, not by what the input holds."""
+    return max(1 << 16, max_tokens * BYTES_PER_TOKEN)
+
+
+def too_long_error(max_tokens: int) -> AttnvizError:
+    return AttnvizError(
+        f"the input is longer than {max_input_bytes(max_tokens):,} bytes, more than --max-tokens {max_tokens} "
+        "can take; raise --max-tokens or split it into sentences"
+    )
+
+
 def valid_text(text: str) -> str:
     """``text`` with any byte that was not UTF-8 (Python keeps those of argv as lone surrogates) as
     U+FFFD, the replacement character: what every later step, and JSON, can hold."""

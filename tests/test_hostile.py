@@ -221,3 +221,60 @@ def test_long_inputs_leave_the_matrix_tables_out_and_say_what_helps(glove):
     assert "head 0 of 1 summary: mean entropy" in result.stdout and "199 " in result.stdout  # every query's row
     short = run("inspect", " ".join(words[:60]))
     assert "left out" not in short.stdout and "weights (softmax" in short.stdout
+
+
+def test_one_huge_line_is_refused_as_soon_as_it_cannot_fit(tmp_path):
+    # Issue 13.4: 100 MB on stdin as one line took 7.4 GB and 27 s before "more than 512 tokens".
+    big = b"word " * 2_000_000  # 10 MB; the limit for --max-tokens 512 is 64 KiB
+    for fmt in ("json", "jsonl"):
+        done = subprocess.run([*ATTN, "inspect", "-", "-f", fmt], input=big, capture_output=True, timeout=60, check=False)
+        assert done.returncode == 1 and done.stdout == b""
+        assert done.stderr.decode().endswith("the input is longer than 65,536 bytes, more than --max-tokens 512 can take; "
+                                             "raise --max-tokens or split it into sentences\n")
+
+
+def test_a_huge_line_in_a_stream_is_skipped_in_its_place():
+    data = b"the river bank\n" + b"," * 300_000 + b"\nthe money bank\n"
+    result = run("inspect", "-", "-f", "jsonl", "--fields", "tokens", "--on-error", "skip", input=data)
+    import json
+
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r.get("tokens") for r in records] == [["the", "river", "bank"], None, ["the", "money", "bank"]]
+    assert records[1]["line"] == 2 and records[1]["sentence"] == "," * 200 + "…"
+    assert "line 2 skipped: the input is longer than 65,536 bytes" in result.stderr
+
+
+def test_reading_lines_in_any_chunks_keeps_them_and_bounds_the_long_ones():
+    import io
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from attnviz_cli.batch import TooLong, numbered_pieces
+
+    class Chunked(io.RawIOBase):  # hands out the data in the given chunk sizes
+        def __init__(self, data: bytes, sizes: list[int]) -> None:
+            self.data, self.sizes = data, sizes
+
+        def readable(self) -> bool:
+            return True
+
+        def read1(self, n: int = -1) -> bytes:
+            size = self.sizes.pop(0) if self.sizes else len(self.data)
+            out, self.data = self.data[:size], self.data[size:]
+            return out
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.text("ab, ", max_size=30), max_size=12), st.lists(st.integers(1, 17), max_size=40))
+    def check(lines, sizes):
+        data = "\n".join(lines).encode()
+        got = [entry for piece in numbered_pieces(Chunked(data, sizes), lambda: None, max_line=20) for entry in piece]
+        assert [n for n, _ in got] == [n for n, line in enumerate(lines, 1) if line.strip()]  # every line, in order
+        for number, text in got:
+            raw = lines[number - 1]
+            if len(raw.encode()) > 20:  # too long: refused, whatever the chunks
+                assert isinstance(text, TooLong)
+            else:
+                assert text == raw.strip() and not isinstance(text, TooLong)
+
+    check()
