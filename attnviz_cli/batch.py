@@ -154,13 +154,13 @@ def numbered_pieces(stream: BinaryIO, before_wait: Callable[[], None], max_line:
             break
         *complete, rest = chunk.split(b"\n")
         piece: Numbered = []
-        for raw in complete:
+        for end in complete:
             number += 1
             if pending:  # the line began in an earlier chunk
-                raw, too_long = b"".join([*pending, raw]), overflow or pending_bytes + len(raw) > max_line
+                raw, too_long = b"".join([*pending, end]), overflow or pending_bytes + len(end) > max_line
                 pending, pending_bytes, overflow = [], 0, False
             else:
-                too_long = len(raw) > max_line
+                raw, too_long = end, len(end) > max_line
             entry = _line(raw, too_long)
             if entry:
                 piece.append((number, entry))

@@ -43,11 +43,31 @@ def label_width(tokens: Sequence[str], width: int) -> int:
 
 
 def format_score(score: float) -> str:
-    """A score in at most five characters: two decimals below 10, one below 100, none above."""
+    """A score in five characters or so: two decimals below 10, one below 100, none below 10,000, then
+    powers of ten ("2e+04"). Never cut: the tables size their columns to what these give."""
     if np.isneginf(score):
         return MASKED
     size = abs(score)
-    return f"{score:.2f}" if size < 9.995 else f"{score:.1f}" if size < 99.95 else f"{score:.0f}"
+    if size < 9.995:
+        return f"{score:.2f}"
+    return f"{score:.1f}" if size < 99.95 else f"{score:.0f}" if size < 9999.5 else f"{score:.0e}"
+
+
+def format_value(value: float) -> str:
+    """A vector component in six characters or so: three decimals below 10, fewer above, then powers of
+    ten ("-1e+05"); like :func:`format_score`, never cut."""
+    size = abs(value)
+    if size < 9.9995:
+        return f"{value:.3f}"
+    if size < 99999.5:
+        decimals = 2 if size < 99.995 else 1 if size < 999.95 else 0
+        return f"{value:.{decimals}f}"
+    return f"{value:.0e}"
+
+
+def cells_width(texts: list[str], least: int) -> int:
+    """The width of a column of numbers: ``least``, or the longest of ``texts`` if longer."""
+    return max([least, *map(len, texts)])
 
 
 def column_chunks(count: int, cell: int, width: int, reserved: int = 0) -> list[range]:

@@ -21,8 +21,10 @@ from .render_parts import (
     LABEL_WIDTH,
     MASKED,
     SUBWORD_MARK,
+    cells_width,
     column_chunks,
     format_score,
+    format_value,
     head_label,
     key_columns,
     label_width,
@@ -66,14 +68,15 @@ def scores_tables(inspection: Inspection, head: int, width: int = 80) -> list[Re
     attention, tokens = inspection.matrices("the score tables"), inspection.tokens
     what = "q·k/√d_k" if attention.scale else "q·k"
     labels = label_width(tokens, width)
-    widths, runs = key_columns(tokens, SCORE_WIDTH, width - labels)
+    cells = [[format_score(score) for score in row] for row in attention.scores[head].tolist()]
+    widths, runs = key_columns(tokens, cells_width([c for row in cells for c in row], SCORE_WIDTH), width - labels)
     parts: list[RenderableType] = []
     for keys in runs:
         table = _table("query", labels)
         for j in keys:
             table.add_column(safe(tokens[j]), justify="right", no_wrap=True, overflow="ellipsis", width=widths[j])
         for i, token in enumerate(tokens):
-            table.add_row(token_label(i, token, inspection.subword), *(format_score(attention.scores[head, i, j]) for j in keys))
+            table.add_row(token_label(i, token, inspection.subword), *(cells[i][j] for j in keys))
         parts += [_title(f"{head_label(head, attention.heads)} scores ({what})", keys, len(tokens)), table, Text()]
     return parts
 
@@ -114,19 +117,21 @@ def vectors_tables(inspection: Inspection, dims: int, width: int = 80) -> list[R
     output = inspection.attention.output
     shown = min(dims, output.shape[1])
     labels = label_width(inspection.tokens, width)
-    chunks = column_chunks(shown, VALUE_WIDTH, width - labels + LABEL_WIDTH, reserved=VALUE_WIDTH + 1)
+    values = [[format_value(v) for v in row] for row in output[:, :shown].tolist()]
+    norms = [format_value(n) for n in np.linalg.norm(output, axis=1).tolist()]
+    cell = cells_width([v for row in values for v in row] + norms, VALUE_WIDTH)
+    chunks = column_chunks(shown, cell, width - labels + LABEL_WIDTH, reserved=cell + 1)
     parts: list[RenderableType] = []
     for components in chunks:
         last = components is chunks[-1]
         table = _table("token", labels)
         for k in components:
-            table.add_column(f"[{k}]", justify="right", no_wrap=True, width=VALUE_WIDTH)
+            table.add_column(f"[{k}]", justify="right", no_wrap=True, width=cell)
         if last:
-            table.add_column("norm", justify="right", no_wrap=True, width=VALUE_WIDTH)
+            table.add_column("norm", justify="right", no_wrap=True, width=cell)
         for i, token in enumerate(inspection.tokens):
-            row = output[i]
-            norm = [f"{np.linalg.norm(row):.3f}"] if last else []
-            table.add_row(token_label(i, token, inspection.subword), *(f"{row[k]:.3f}" for k in components), *norm)
+            norm = [norms[i]] if last else []
+            table.add_row(token_label(i, token, inspection.subword), *(values[i][k] for k in components), *norm)
         title = "contextualized vectors (attention output)"
         if shown < output.shape[1]:
             title += f", {shown} of {output.shape[1]} components (--dims)"

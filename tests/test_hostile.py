@@ -278,3 +278,20 @@ def test_reading_lines_in_any_chunks_keeps_them_and_bounds_the_long_ones():
                 assert text == raw.strip() and not isinstance(text, TooLong)
 
     check()
+
+
+def test_large_numbers_are_never_cut_in_tables(tmp_path):
+    # Issue 13.17: cells near 1e4 showed "2064…".
+    import numpy as np
+
+    from attnviz_cli.render_parts import format_score, format_value
+
+    assert [format_score(s) for s in (1.234, -12.34, 123.4, -9999.4, 20640.0, -20640.0)] == ["1.23", "-12.3", "123", "-9999", "2e+04", "-2e+04"]
+    assert [format_value(v) for v in (0.4182, -12.345, 1234.5, -99999.4, 2.5e6)] == ["0.418", "-12.35", "1234", "-99999", "2e+06"]
+    weights = tmp_path / "w.npz"
+    np.savez(weights, wq=np.eye(50) * 30, wk=np.eye(50) * 30, wv=np.eye(50) * 3000, wo=np.eye(50) * 10)
+    result = run("inspect", "the river bank", "--weights", str(weights), "--dims", "4")
+    assert result.exit_code == 0
+    numbers = [line for line in result.stdout.splitlines() if line[:1].isdigit()]
+    assert numbers and not any("…" in line for line in numbers)
+    assert "0 the      3141  2323  2301" in result.stdout  # q·k/√50 of 30-fold vectors, whole
