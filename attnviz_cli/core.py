@@ -16,6 +16,8 @@ than O(h x T x T).
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 from . import engine
@@ -28,6 +30,9 @@ __all__ = [
     "AttentionInputError", "attention", "attention_summary", "causal_mask", "check_projections", "compute_dtype",
     "merge_heads", "self_attention", "sinusoidal_positions", "softmax", "softmax_into", "split_heads",
 ]
+
+
+_A = TypeVar("_A", bound=AttentionOutputs)
 
 
 class AttentionInputError(ValueError):
@@ -167,9 +172,17 @@ def self_attention(
     on large inputs (default: every CPU this process may run on).
     """
     qkv = _checked(x, heads, wq, wk, wv, wo)
-    if heads * qkv.T * qkv.T > engine.BLOCK_ELEMENTS:  # long input: the same maths in blocks, on threads
-        return _blocked_self_attention(qkv, scale, causal, threads)
-    x, dtype = qkv.x, qkv.dtype
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, not warned about
+        if heads * qkv.T * qkv.T > engine.BLOCK_ELEMENTS:  # long input: the same maths in blocks, on threads
+            result = _blocked_self_attention(qkv, scale, causal, threads)
+        else:
+            result = _plain_self_attention(qkv, scale, causal)
+    return _finite(result)
+
+
+def _plain_self_attention(qkv: Projected, scale: bool, causal: bool) -> Attention:
+    """:func:`self_attention` in five plain steps, for ordinary sentences."""
+    x, dtype, heads = qkv.x, qkv.dtype, qkv.heads
     # 1. project: Q = x Wq, K = x Wk, V = x Wv (no matrix: the identity)
     q, k, v = (x if w is None else x @ w for w in (qkv.wq, qkv.wk, qkv.wv))  # (..., T, h*d)
     # 2. split into heads
@@ -232,6 +245,14 @@ def attention_summary(
     weights.
     """
     qkv = _checked(x, heads, wq, wk, wv, wo)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, not warned about
+        attention, summary = _blocked_summary(qkv, scale, causal, top_k, threads)
+    return _finite(attention), summary
+
+
+def _blocked_summary(
+    qkv: Projected, scale: bool, causal: bool, top_k: int, threads: int | None
+) -> tuple[AttentionOutputs, HeadSummary]:
     T, k = qkv.T, max(1, min(top_k, qkv.T))
     head_outputs = np.empty((qkv.pairs, T, qkv.d_v), qkv.dtype)
     entropy = np.empty((qkv.pairs, T), qkv.dtype)
@@ -261,6 +282,18 @@ def attention_summary(
         head_outputs=qkv.unflat(head_outputs), output=output, scale=scale, causal=causal,
     )
     return attention, summary
+
+
+def _finite(attention: _A) -> _A:
+    """``attention``, or an error if a number overflowed on the way (weights or inputs too large for
+    the dtype): a result is finite or it is not given."""
+    for name in ("queries", "keys", "values", "head_outputs", "output"):
+        if not np.isfinite(getattr(attention, name)).all():
+            raise AttentionInputError(
+                f"the {name.replace('_', ' ')} overflowed {attention.output.dtype} (the projections or the inputs "
+                "are too large): no finite result"
+            )
+    return attention
 
 
 def _checked(x, heads, wq, wk, wv, wo) -> Projected:

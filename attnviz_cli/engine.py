@@ -241,13 +241,20 @@ class Runner:
         if self._pool is None:
             work(0)
             return
-        futures = [self._pool.submit(work, i) for i in range(self.workers)]
+        futures = [self._pool.submit(_quietly, work, i) for i in range(self.workers)]
         try:
             for future in futures:
                 future.result()  # re-raises a worker's error here
         except BaseException:
             self._stopping = True
             raise
+
+
+def _quietly(work: Callable[[int], None], i: int) -> None:
+    """``work(i)`` on a pool thread with overflow warnings off, as the caller has them (NumPy's error
+    state is per thread): core checks the results for overflow itself."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        work(i)
 
 
 def usable_cpus() -> int:

@@ -196,6 +196,8 @@ def read_mapped(
             raise ValueError("meta.json needs a string name, an integer dim and a boolean lowercase")
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise AttnvizError(f"{what} {where} cannot be read: {error}") from error
+    if not np.issubdtype(vectors.dtype, np.floating):
+        raise AttnvizError(f"{what} {where} holds {vectors.dtype} values, not floating-point numbers")
     if vectors.ndim != 2 or vectors.shape != (len(words), dim):
         raise AttnvizError(f"{what} {where} is damaged: {vectors.shape} vectors for {len(words)} words of dimension {dim}")
     return Embeddings(

@@ -295,3 +295,52 @@ def test_large_numbers_are_never_cut_in_tables(tmp_path):
     numbers = [line for line in result.stdout.splitlines() if line[:1].isdigit()]
     assert numbers and not any("…" in line for line in numbers)
     assert "0 the      3141  2323  2301" in result.stdout  # q·k/√50 of 30-fold vectors, whole
+
+
+# ---- numbers that overflow, data of the wrong type ------------------------------------------------------
+
+
+def test_weights_that_overflow_are_an_error_not_null(tmp_path):
+    # Issue 13.15: exit 0 with null in "output" (which fails the schema), and a RuntimeWarning.
+    import numpy as np
+
+    path = tmp_path / "w.npz"
+    np.savez(path, wq=np.eye(50), wk=np.eye(50), wv=np.eye(50) * 1e20, wo=np.eye(50) * 1e20)
+    for fmt in ("json", "table"):
+        result = run("inspect", "the river bank", "--weights", str(path), "-f", fmt)
+        assert result.exit_code == 1 and result.stdout == ""
+        assert result.stderr.startswith("attn: error: the output overflowed float32") and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("blocked", [False, True], ids=["plain", "blocks-on-threads"])
+def test_the_core_refuses_an_overflow_on_either_path(blocked, monkeypatch):
+    import warnings
+
+    import numpy as np
+
+    from attnviz_cli import engine
+    from attnviz_cli.core import AttentionInputError, attention_summary, self_attention
+
+    if blocked:
+        monkeypatch.setattr(engine, "BLOCK_ELEMENTS", 4)
+        monkeypatch.setattr(engine, "THREADED_ELEMENTS", 1)
+    x = np.full((6, 4), 1e18, np.float32)  # scores 2e36: finite; values 1e18 x 1e21: not
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning on the way
+        with pytest.raises(AttentionInputError, match="overflowed float32"):
+            self_attention(x, wv=np.eye(4, dtype=np.float32) * 1e21, threads=2)
+        with pytest.raises(AttentionInputError, match="overflowed float32"):
+            attention_summary(x, wv=np.eye(4, dtype=np.float32) * 1e21, threads=2)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "datetime64[s]", "int32"])
+def test_a_set_of_non_float_vectors_is_refused(dtype, tmp_path, glove_txt):
+    # Issue 13.15: a bool or datetime64 vectors.npy gave true or "1970-01-01..." as inputs.
+    import numpy as np
+
+    from attnviz_cli.store import convert
+
+    convert(glove_txt, tmp_path / "set")
+    np.save(tmp_path / "set" / "vectors.npy", np.zeros((6, 4), dtype=dtype))
+    result = run("inspect", "the river", "--vectors", str(tmp_path / "set"))
+    assert result.exit_code == 1 and f"holds {np.dtype(dtype)} values, not floating-point numbers" in result.stderr
