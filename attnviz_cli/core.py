@@ -286,13 +286,14 @@ def _blocked_summary(
 
 def _finite(attention: _A) -> _A:
     """``attention``, or an error if a number overflowed on the way (weights or inputs too large for
-    the dtype): a result is finite or it is not given."""
-    for name in ("queries", "keys", "values", "head_outputs", "output"):
-        if not np.isfinite(getattr(attention, name)).all():
-            raise AttentionInputError(
-                f"the {name.replace('_', ' ')} overflowed {attention.output.dtype} (the projections or the inputs "
-                "are too large): no finite result"
-            )
+    the dtype): a result is finite or it is not given. The output is enough to look at: an overflow
+    in the queries or keys makes the scores non-finite, which the softmax refuses, and one in the
+    values or a head's output reaches the output."""
+    if not np.isfinite(attention.output).all():
+        raise AttentionInputError(
+            f"the output overflowed {attention.output.dtype} (the projections or the inputs are too large): "
+            "no finite result"
+        )
     return attention
 
 
