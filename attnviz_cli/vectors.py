@@ -268,8 +268,13 @@ def detect_format(path: Path) -> str:
     if len(fields) == 2 and all(f.isdigit() for f in fields):
         dim = int(fields[1])
         second = rest.split(b"\n", 1)[0].split()
-        is_text = len(second) == dim + 1 and all(_is_float(f) for f in second[1:])
-        return "word2vec" if is_text else "word2vec-binary"
+        looks_text = len(second) >= 2 and all(_is_float(f) for f in second[1:])
+        if looks_text and len(second) != dim + 1:  # a text row that contradicts its header: not binary either
+            raise AttnvizError(
+                f"vectors file {quoted(str(path))} says {fields[1].decode()} values a word in its header, "
+                f"but its first row has {len(second) - 1}"
+            )
+        return "word2vec" if looks_text else "word2vec-binary"
     if len(fields) >= 2 and all(_is_float(f) for f in fields[1:]):
         return "glove"
     raise AttnvizError(
@@ -312,12 +317,53 @@ def load_file(path: Path, *, fmt: str | None = None, trust_pickle: bool = False,
         )
     if fmt in ("glove", "word2vec"):
         _check_text_rows(path, fmt, limit)
+    if fmt == "fasttext":
+        check_fasttext(path)
     try:
         kv = _read_with_gensim(path, fmt, limit)
     except Exception as error:  # gensim raises many types; the user needs one line, not a traceback
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise AttnvizError(f"vectors file {quoted(str(path))} cannot be read as {fmt}: {reason}") from error
     return _from_keyed_vectors(kv, path, fmt, limit)
+
+
+MAX_WORD_BYTES = 1 << 16  # a vocabulary word longer than this in a fastText file means the file is broken
+
+
+def check_fasttext(path: Path) -> None:
+    """Walk a fastText .bin's header, vocabulary and first matrix header, refusing what gensim would
+    choke or spin on: a word with no end marker (gensim reads on at EOF forever), counts or a matrix
+    larger than the file. Reads only the vocabulary, through a memory map."""
+    import mmap
+    import struct
+
+    def broken(why: str) -> AttnvizError:
+        return AttnvizError(f"vectors file {quoted(str(path))} is not a whole fastText file: {why}")
+
+    with path.open("rb") as handle:
+        if path.stat().st_size < 64:
+            raise broken("it is shorter than a fastText header")
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            size = len(data)
+            magic, _version = struct.unpack_from("<2i", data, 0)
+            at = 8 + (12 * 4 + 8 if magic == _FASTTEXT_MAGIC else 10 * 4 + 8)  # the arguments: ints and a double
+            vocab_size, _nwords, nlabels = struct.unpack_from("<3i", data, at)
+            at += 12 + 8 + (8 if magic == _FASTTEXT_MAGIC else 0)  # ntokens, then pruneidx_size (new format)
+            prune = struct.unpack_from("<q", data, at - 8)[0] if magic == _FASTTEXT_MAGIC else 0
+            prune = max(prune, 0)  # -1: nothing pruned
+            if vocab_size < 0 or vocab_size * 10 > size or nlabels != 0 or prune * 8 > size:
+                raise broken(f"its header claims {vocab_size:,} words and {nlabels} labels in {size:,} bytes")
+            for i in range(vocab_size):
+                end = data.find(b"\0", at, min(at + MAX_WORD_BYTES, size))
+                if end < 0 or end + 9 > size:
+                    raise broken(f"word {i + 1:,} of {vocab_size:,} has no end (the vocabulary is cut off or damaged)")
+                at = end + 1 + 9  # the word's NUL, then its count (int64) and type (int8)
+            at += 8 * prune + (1 if magic == _FASTTEXT_MAGIC else 0)  # pruned indices; quant_input
+            if at + 16 > size:
+                raise broken("it ends before its vectors")
+            rows, dim = struct.unpack_from("<2q", data, at)
+            if rows < 0 or dim < 1 or at + 16 + rows * dim * 4 > size:
+                raise broken(f"its vector matrix ({rows:,} x {dim:,}) does not fit in the file")
 
 
 def _check_text_rows(path: Path, fmt: str, limit: int | None = None) -> None:

@@ -344,3 +344,55 @@ def test_a_set_of_non_float_vectors_is_refused(dtype, tmp_path, glove_txt):
     np.save(tmp_path / "set" / "vectors.npy", np.zeros((6, 4), dtype=dtype))
     result = run("inspect", "the river", "--vectors", str(tmp_path / "set"))
     assert result.exit_code == 1 and f"holds {np.dtype(dtype)} values, not floating-point numbers" in result.stderr
+
+
+# ---- vectors files that lie about themselves --------------------------------------------------------------
+
+
+def _cut_after_vocabulary_start(source: Path, target: Path) -> None:
+    """``source``'s bytes up to inside its last vocabulary word: that word never ends."""
+    import struct
+
+    data = source.read_bytes()
+    vocab_size = struct.unpack_from("<i", data, 64)[0]
+    at = 64 + 12 + 8 + 8  # the counts, ntokens and pruneidx_size of the new format
+    for _ in range(vocab_size):
+        at = data.index(b"\0", at) + 10
+    target.write_bytes(data[: at - 12])
+
+
+@pytest.mark.parametrize("command", [["inspect", "the river"], ["vectors", "info"], ["vectors", "convert"]])
+def test_a_fasttext_word_without_its_end_is_refused_not_spun_on(command, fasttext_bin, tmp_path):
+    # Issue 13.2: gensim read b'' at EOF in a loop, at 100% CPU, forever.
+    cut = tmp_path / "cut.bin"
+    _cut_after_vocabulary_start(fasttext_bin, cut)
+    if command[0] == "inspect":
+        args = [*command, "--vectors", str(cut)]
+    elif command[1] == "info":
+        args = [*command, str(cut)]
+    else:
+        args = [*command, str(cut), str(tmp_path / "out")]
+    done = subprocess.run([*ATTN, *args], capture_output=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr.decode().endswith("is not a whole fastText file: word 7 of 7 has no end (the vocabulary is cut off or damaged)\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_fasttext_matrix_larger_than_the_file_is_refused(fasttext_bin, tmp_path):
+    from attnviz_cli.errors import AttnvizError
+    from attnviz_cli.vectors import check_fasttext
+
+    short = tmp_path / "short.bin"
+    short.write_bytes(fasttext_bin.read_bytes()[: fasttext_bin.stat().st_size // 2])  # inside the first matrix
+    with pytest.raises(AttnvizError, match=r"its vector matrix \(\d+ x 8\) does not fit in the file"):
+        check_fasttext(short)
+    check_fasttext(fasttext_bin)  # a whole file passes
+
+
+def test_a_word2vec_header_that_the_rows_contradict_is_refused(tmp_path):
+    # Issue 13.16: read silently as binary (a vocabulary of '242973230216'), exit 0.
+    path = tmp_path / "lie.txt"
+    path.write_text("4 2\nthe 0.1 0.2 0.3 0.4\nriver 0.5 0.6 0.7 0.8\nbank 0.1 0.1 0.1 0.1\nmoney 0.2 0.2 0.2 0.2\n")
+    result = run("vectors", "info", str(path))
+    assert result.exit_code == 1
+    assert "says 2 values a word in its header, but its first row has 4" in result.stderr
