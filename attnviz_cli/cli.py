@@ -335,6 +335,8 @@ def inspect(
             heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
             top_k=top_k, focus=focus, neighbors=neighbors, fields=() if saves else kept_fields, positions=positions.value,
         )
+        if sentence == "-" and sys.stdin is None:
+            raise AttnvizError("stdin is closed, and SENTENCE - reads the sentences from it")
         if streamed:
             from .batch import Job, OutputOptions, stream_records  # worker processes: only for streams
             from .terminal import stream_progress

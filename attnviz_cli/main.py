@@ -14,6 +14,10 @@ import sys
 
 
 def main() -> None:
+    if sys.stdout is None:  # started with stdout closed (`attn ... >&-`): there is nowhere to write results
+        if sys.stderr is not None:
+            sys.stderr.write("attn: error: stdout is closed, and attn writes its results there\n")
+        sys.exit(1)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         from .cli import run  # Ctrl-C while the libraries load is an interruption like any other

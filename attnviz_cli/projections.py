@@ -78,8 +78,14 @@ def _read_array(archive, key: str, name: str) -> np.ndarray:
     """One array of an .npz, refused unless it is real-valued numbers."""
     try:
         array = archive[key]
-    except ValueError as error:  # object arrays need pickle, which we never allow
-        raise AttnvizError(f"weights file {name}: array {key} holds Python objects, which attnviz never unpickles") from error
+    except ValueError as error:
+        if "allow_pickle" in str(error):  # object arrays need pickle, which we never allow
+            raise AttnvizError(f"weights file {name}: array {key} holds Python objects, which attnviz never unpickles") from error
+        raise AttnvizError(f"weights file {name}: array {key} cannot be read: {error}") from error
+    except (EOFError, OSError, MemoryError) as error:  # truncated, or a shape larger than its data
+        raise AttnvizError(f"weights file {name}: array {key} cannot be read: {error or type(error).__name__}") from error
+    if not isinstance(array, np.ndarray):  # numpy hands back the raw bytes of a member that is not .npy
+        raise AttnvizError(f"weights file {name}: {key} is not an .npy array")
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise AttnvizError(f"weights file {name}: array {key} has dtype {array.dtype}; it must hold real numbers")
     return array

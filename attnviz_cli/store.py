@@ -205,7 +205,7 @@ class NamedSet:
     """A set ``--vectors NAME`` can load, for ``attn vectors list``."""
 
     name: str
-    status: str  # "shipped", "cached", "available" (built on first use) or "needs extra"
+    status: str  # "shipped", "cached", "damaged" (its meta.json unreadable), "available" (built on first use) or "needs extra"
     location: str
     vocab_size: int | None
     dim: int | None
@@ -215,14 +215,22 @@ def named_sets() -> list[NamedSet]:
     """The shipped set, the full GloVe set (in whatever state it is), then every other cached set."""
     shipped = json.loads((default_dir() / f"{DEFAULT_NAME}.json").read_text(encoding="utf-8"))
     found = [NamedSet(DEFAULT_NAME, "shipped", str(default_dir()), shipped["vocab_size"], shipped["dim"])]
-    cached = {p.name: p for p in sorted(cache_dir().glob("*")) if p.is_dir() and is_set(p)} if cache_dir().is_dir() else {}
+    try:
+        cached = {p.name: p for p in sorted(cache_dir().glob("*")) if p.is_dir() and is_set(p)} if cache_dir().is_dir() else {}
+    except OSError:  # an unreadable cache: nothing cached to list
+        cached = {}
     if FULL_GLOVE not in cached:
         status = "available" if _full_glove_source() is not None else "needs extra"
         where = f"built into {cache_dir() / FULL_GLOVE} on first use" if status == "available" else FULL_GLOVE_EXTRA
         found.append(NamedSet(FULL_GLOVE, status, where, 400_000, 50))
     for name, folder in cached.items():
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        found.append(NamedSet(name, "cached", str(folder), meta.get("vocab_size"), meta.get("dim")))
+        try:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            size, dim = meta.get("vocab_size"), meta.get("dim")
+        except (OSError, ValueError, AttributeError):  # one damaged set must not hide the others
+            found.append(NamedSet(name, "damaged", str(folder), None, None))
+            continue
+        found.append(NamedSet(name, "cached", str(folder), size if type(size) is int else None, dim if type(dim) is int else None))
     return found
 
 

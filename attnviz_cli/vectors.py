@@ -194,7 +194,7 @@ def read_mapped(
         name, dim, lowercase = meta["name"], meta["dim"], meta["lowercase"]
         if not isinstance(name, str) or type(dim) is not int or not isinstance(lowercase, bool):
             raise ValueError("meta.json needs a string name, an integer dim and a boolean lowercase")
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as error:
         raise AttnvizError(f"{what} {where} cannot be read: {error}") from error
     if not np.issubdtype(vectors.dtype, np.floating):
         raise AttnvizError(f"{what} {where} holds {vectors.dtype} values, not floating-point numbers")
@@ -372,7 +372,13 @@ def _check_text_rows(path: Path, fmt: str, limit: int | None = None) -> None:
     with _open_maybe_gzip(path) as handle:
         expected, first = None, 1
         if fmt == "word2vec":
-            expected, first = int(handle.readline().split()[1]) + 1, 2
+            header = handle.readline().split()
+            if len(header) != 2 or not all(f.isdigit() for f in header):
+                raise AttnvizError(
+                    f"vectors file {quoted(str(path))} has no word2vec header (a word count and a dimension) on its "
+                    "first line; is it another format? (--vectors-format, or leave it out to detect it)"
+                )
+            expected, first = int(header[1]) + 1, 2
         for number, line in enumerate(handle, first):
             if limit is not None and number - first >= limit:
                 return
@@ -393,6 +399,9 @@ def _from_keyed_vectors(kv, path: Path, fmt: str, limit: int | None = None) -> E
     words = list(kv.index_to_key[:limit])
     if vectors.ndim != 2 or vectors.shape[0] == 0 or vectors.shape[1] == 0 or vectors.shape[0] != len(words):
         raise AttnvizError(f"vectors file {quoted(str(path))} holds no usable vectors (shape {vectors.shape})")
+    if None in words or len(set(words)) != len(words):  # gensim keeps a repeated word's first row, and None
+        row = _first_repeat(words)
+        raise AttnvizError(f"vectors file {quoted(str(path))} lists a word a second time (vector {row + 1:,}); each word must come once")
     if not np.isfinite(vectors).all():
         bad = int(np.flatnonzero(~np.isfinite(vectors).all(axis=1))[0])
         raise AttnvizError(f"vectors file {quoted(str(path))} holds NaN or infinite values (word {quoted(words[bad])})")
@@ -405,6 +414,16 @@ def _from_keyed_vectors(kv, path: Path, fmt: str, limit: int | None = None) -> E
         name=path.name, vectors=vectors, words=words, index=kv.key_to_index,
         lowercase=not any(w != w.lower() for w in sample), subword=subword, format=fmt, files=(path,),
     )
+
+
+def _first_repeat(words: list[str | None]) -> int:
+    """The position of the first word already seen (gensim leaves None where it dropped a repeat)."""
+    seen: set[str] = set()
+    for i, word in enumerate(words):
+        if word is None or word in seen:
+            return i
+        seen.add(word)
+    return len(words)
 
 
 # ---- tokens -> inputs ------------------------------------------------------------------------------

@@ -396,3 +396,123 @@ def test_a_word2vec_header_that_the_rows_contradict_is_refused(tmp_path):
     result = run("vectors", "info", str(path))
     assert result.exit_code == 1
     assert "says 2 values a word in its header, but its first row has 4" in result.stderr
+
+
+# ---- bad data: each one line, exit 1 (issue 13.14) --------------------------------------------------------
+
+
+def _pickle_file(path: Path) -> Path:
+    import pickle
+
+    path.write_bytes(pickle.dumps({"a": 1}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "message"),
+    [
+        (lambda d: (d / "dup.txt").write_text("the 0.1 0.2\nriver 0.3 0.4\nthe 0.5 0.6\n") and d / "dup.txt",
+         [], "lists a word a second time (vector 3); each word must come once"),
+        (lambda d: (d / "g.txt").write_text("the 0.1 0.2\nriver 0.3 0.4\n") and d / "g.txt",
+         ["--vectors-format", "word2vec"], "has no word2vec header (a word count and a dimension) on its first line"),
+        (lambda d: _pickle_file(d / "p.pkl"), ["--vectors-format", "word2vec"], "has no word2vec header"),
+    ],
+    ids=["duplicate-words", "word2vec-format-on-glove", "word2vec-format-on-a-pickle"],
+)
+def test_bad_vectors_files(make, args, message, tmp_path):
+    path = make(tmp_path)
+    result = run("inspect", "the river", "--vectors", str(path), *args)
+    assert result.exit_code == 1 and message in result.stderr and "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: f.write_bytes(b""), "cannot be read: No data left in file"),
+        (lambda f: f.write_bytes(f.read_bytes()[:90]), "cannot be read: EOF: reading array header"),
+    ],
+    ids=["empty", "truncated-header"],
+)
+def test_a_damaged_vectors_npy_is_one_line(damage, message, glove_txt, tmp_path):
+    from attnviz_cli.store import convert
+
+    convert(glove_txt, tmp_path / "set")
+    damage(tmp_path / "set" / "vectors.npy")
+    result = run("inspect", "the river", "--vectors", str(tmp_path / "set"))
+    assert result.exit_code == 1 and message in result.stderr
+
+
+def test_one_damaged_cached_set_does_not_hide_the_others(glove_txt, tmp_path):
+    import json
+
+    from attnviz_cli.store import convert
+
+    cache = tmp_path / "cache"
+    convert(glove_txt, cache / "good")
+    convert(glove_txt, cache / "bad")
+    (cache / "bad" / "meta.json").write_text("[1]")
+    result = run("vectors", "list", "-f", "json", env={"ATTN_CACHE_DIR": str(cache)})
+    assert result.exit_code == 0, result.output
+    sets = {s["name"]: s["status"] for s in json.loads(result.stdout)["sets"]}
+    assert sets["good"] == "cached" and sets["bad"] == "damaged"
+    unreadable = run("vectors", "list", env={"ATTN_CACHE_DIR": str(glove_txt)})  # a file, not a folder
+    assert unreadable.exit_code == 0 and "glove-6b-50d-50k" in unreadable.stdout
+
+
+def _npz_with_raw_members(path: Path, payload: bytes) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in ("wq", "wk", "wv"):
+            archive.writestr(f"{name}.npy", payload)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: _np_savez(d / "w.npz", (50, 0)), "wq must have shape (50, h*d) with h*d >= 1, got (50, 0)"),
+        (lambda d: _npz_with_raw_members(d / "w.npz", b"not an array"), "wq is not an .npy array"),
+        (lambda d: _npz_with_raw_members(d / "w.npz", _npy_header((10**6, 10**6))), "array wq cannot be read"),
+    ],
+    ids=["no-columns", "not-npy", "claims-a-huge-shape"],
+)
+def test_bad_weight_archives(make, message, tmp_path):
+    result = run("inspect", "the river", "--weights", str(make(tmp_path)))
+    assert result.exit_code == 1 and message in result.stderr and "internal error" not in result.stderr
+
+
+def _np_savez(path: Path, shape: tuple[int, int]) -> Path:
+    import numpy as np
+
+    np.savez(path, wq=np.zeros(shape), wk=np.zeros(shape), wv=np.zeros(shape))
+    return path
+
+
+def _npy_header(shape: tuple[int, int]) -> bytes:
+    """An .npy header that declares ``shape`` float64, and no data after it."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def test_closed_stdin_and_stdout_are_one_line():
+    closed_out = subprocess.run(" ".join([*ATTN, "inspect", "river", "-f", "json"]) + " >&-", shell=True,
+                                capture_output=False, stderr=subprocess.PIPE, check=False)
+    assert closed_out.returncode == 1
+    assert closed_out.stderr == b"attn: error: stdout is closed, and attn writes its results there\n"
+    closed_in = subprocess.run(" ".join([*ATTN, "inspect", "-", "-f", "jsonl"]) + " <&-", shell=True,
+                               capture_output=True, check=False)
+    assert closed_in.returncode == 1
+    assert closed_in.stderr == b"attn: error: stdin is closed, and SENTENCE - reads the sentences from it\n"
+
+
+def test_tables_with_an_ascii_only_stdout_encoding():
+    done = subprocess.run([*ATTN, "inspect", "river bank"], capture_output=True, check=False,
+                          env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert done.returncode == 0 and done.stderr == b""
+    assert "1/√d_k" in done.stdout.decode("utf-8")  # tables are written as UTF-8 bytes whatever the encoding
