@@ -133,8 +133,10 @@ def check_projections(
         if w is None:
             widths[name] = d_model
             continue
-        if w.ndim != 2 or w.shape[0] != d_model or w.shape[1] == 0:
-            raise AttentionInputError(f"{name} must have shape ({d_model}, h*d) with h*d >= 1, got {w.shape}")
+        if w.ndim != 2 or w.shape[0] != d_model:
+            raise AttentionInputError(f"{name} must have shape ({d_model}, h*d), got {w.shape}")
+        if w.shape[1] == 0:
+            raise AttentionInputError(f"{name} has no columns (shape {w.shape}): each head needs at least one")
         widths[name] = w.shape[1]
     if widths["wq"] != widths["wk"]:
         raise AttentionInputError(f"wq and wk must have the same width, got {widths['wq']} and {widths['wk']}")

@@ -471,7 +471,7 @@ def _npz_with_raw_members(path: Path, payload: bytes) -> Path:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda d: _np_savez(d / "w.npz", (50, 0)), "wq must have shape (50, h*d) with h*d >= 1, got (50, 0)"),
+        (lambda d: _np_savez(d / "w.npz", (50, 0)), "wq has no columns (shape (50, 0)): each head needs at least one"),
         (lambda d: _npz_with_raw_members(d / "w.npz", b"not an array"), "wq is not an .npy array"),
         (lambda d: _npz_with_raw_members(d / "w.npz", _npy_header((10**6, 10**6))), "array wq cannot be read"),
     ],
