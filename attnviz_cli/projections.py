@@ -58,6 +58,7 @@ def load_weights(path: Path, *, d_model: int, heads: int) -> Projections:
     try:
         if not zipfile.is_zipfile(path):
             raise AttnvizError(f"weights file {name} is not an .npz archive (save one with numpy.savez)")
+        _check_member_sizes(path, name, d_model)
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: _read_array(archive, key, name) for key in archive.files}
     except (OSError, zipfile.BadZipFile) as error:
@@ -72,6 +73,19 @@ def load_weights(path: Path, *, d_model: int, heads: int) -> Projections:
     except AttentionInputError as error:
         raise AttnvizError(f"weights file {name}: {error} (d_model {d_model}, {counted(heads, 'head')})") from error
     return Projections(kind="weights", wq=arrays["wq"], wk=arrays["wk"], wv=arrays["wv"], wo=arrays.get("wo"))
+
+
+def _check_member_sizes(path: Path, name: str, d_model: int) -> None:
+    """Refuse an archive whose arrays would unpack to more than projections for ``d_model`` can take
+    (64 x d_model columns of float64 each), before anything is decompressed: no zip bomb gets read."""
+    limit = 8 * d_model * 64 * d_model + 4096
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.file_size > limit:
+                raise AttnvizError(
+                    f"weights file {name}: {info.filename} unpacks to {info.file_size:,} bytes, more than projections "
+                    f"for d_model {d_model} can take ({limit:,})"
+                )
 
 
 def _read_array(archive, key: str, name: str) -> np.ndarray:

@@ -182,6 +182,9 @@ def read_mapped(
     names the set in errors; ``fmt`` is the format reported (else the metadata's ``format``, which must
     be ``expect`` when that is given)."""
     where = quoted(str(vectors_path.parent))
+    for part in (vectors_path, vocab_path, meta_path):
+        if part.exists() and not part.is_file():  # a device or a pipe has no size to bound the read
+            raise AttnvizError(f"{what} {where} cannot be read: {part.name} is not a regular file")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if not isinstance(meta, dict):
@@ -236,6 +239,8 @@ def _read_head(path: Path) -> bytes:
         raise AttnvizError(f"vectors file {quoted(str(path))} does not exist")
     if path.is_dir():
         raise AttnvizError(f"vectors file {quoted(str(path))} is a directory")
+    if not path.is_file():  # /dev/zero, a pipe, a socket: no size to bound what is read
+        raise AttnvizError(f"vectors file {quoted(str(path))} is not a regular file")
     try:
         with _open_maybe_gzip(path) as handle:
             head = handle.read(_SNIFF_BYTES)
@@ -317,6 +322,8 @@ def load_file(path: Path, *, fmt: str | None = None, trust_pickle: bool = False,
         )
     if fmt in ("glove", "word2vec"):
         _check_text_rows(path, fmt, limit)
+    if fmt == "word2vec-binary":
+        _check_binary_size(path)
     if fmt == "fasttext":
         check_fasttext(path)
     try:
@@ -366,32 +373,68 @@ def check_fasttext(path: Path) -> None:
                 raise broken(f"its vector matrix ({rows:,} x {dim:,}) does not fit in the file")
 
 
+MAX_ROW_BYTES = 1 << 20  # a text row of a million bytes is not a word vector: 10,000 values or more
+MAX_GZIP_GROWTH = 20  # vectors text compresses about 3-fold; far more than this is a decompression bomb
+
+
+def _check_binary_size(path: Path) -> None:
+    """Refuse a word2vec binary file whose header claims more vectors than the file can hold (each
+    row is at least its float32 values), before gensim allocates for them."""
+    with _open_maybe_gzip(path) as handle:
+        header = handle.readline(100).split()
+    if len(header) != 2 or not all(f.isdigit() for f in header):
+        raise AttnvizError(f"vectors file {quoted(str(path))} has no word2vec header (a word count and a dimension)")
+    rows, dim = int(header[0]), int(header[1])
+    room = path.stat().st_size * MAX_GZIP_GROWTH
+    if dim < 1 or rows * dim * 4 > room:
+        raise AttnvizError(
+            f"vectors file {quoted(str(path))} claims {rows:,} vectors of {dim:,} values, more than its "
+            f"{path.stat().st_size:,} bytes can hold"
+        )
+
+
 def _check_text_rows(path: Path, fmt: str, limit: int | None = None) -> None:
     """Refuse a text file whose rows differ in width (gensim would silently broadcast a short row),
-    looking at the first ``limit`` rows only when given."""
+    looking at the first ``limit`` rows only when given. Rows longer than MAX_ROW_BYTES, and gzip that
+    grows past MAX_GZIP_GROWTH times its size on disk, are refused as they are read, so memory stays
+    bounded by the file's real size whatever it claims."""
+    budget = path.stat().st_size * MAX_GZIP_GROWTH
     with _open_maybe_gzip(path) as handle:
-        expected, first = None, 1
-        if fmt == "word2vec":
-            header = handle.readline().split()
-            if len(header) != 2 or not all(f.isdigit() for f in header):
-                raise AttnvizError(
-                    f"vectors file {quoted(str(path))} has no word2vec header (a word count and a dimension) on its "
-                    "first line; is it another format? (--vectors-format, or leave it out to detect it)"
-                )
-            expected, first = int(header[1]) + 1, 2
-        for number, line in enumerate(handle, first):
-            if limit is not None and number - first >= limit:
-                return
-            fields = len(line.split())
-            if fields == 0:
-                continue
-            if expected is None:
-                expected = fields
-            elif fields != expected:
-                raise AttnvizError(
-                    f"vectors file {quoted(str(path))} is ragged: line {number} has {fields - 1} values "
-                    f"where {expected - 1} were expected"
-                )
+        _check_rows(handle, path, fmt, limit, budget)
+
+
+def _check_rows(handle, path: Path, fmt: str, limit: int | None, budget: int) -> None:
+    expected, first, read = None, 1, 0
+    lines = iter(lambda: handle.readline(MAX_ROW_BYTES + 1), b"")
+    if fmt == "word2vec":
+        header = next(lines, b"").split()
+        if len(header) != 2 or not all(f.isdigit() for f in header):
+            raise AttnvizError(
+                f"vectors file {quoted(str(path))} has no word2vec header (a word count and a dimension) on its "
+                "first line; is it another format? (--vectors-format, or leave it out to detect it)"
+            )
+        expected, first = int(header[1]) + 1, 2
+    for number, line in enumerate(lines, first):
+        if limit is not None and number - first >= limit:
+            return
+        read += len(line)
+        if len(line) > MAX_ROW_BYTES:
+            raise AttnvizError(f"vectors file {quoted(str(path))}: line {number} is longer than {MAX_ROW_BYTES:,} bytes")
+        if read > budget:
+            raise AttnvizError(
+                f"vectors file {quoted(str(path))} expands to more than {MAX_GZIP_GROWTH} times its size on disk: "
+                "not a vectors file (a decompression bomb?)"
+            )
+        fields = len(line.split())
+        if fields == 0:
+            continue
+        if expected is None:
+            expected = fields
+        elif fields != expected:
+            raise AttnvizError(
+                f"vectors file {quoted(str(path))} is ragged: line {number} has {fields - 1} values "
+                f"where {expected - 1} were expected"
+            )
 
 
 def _from_keyed_vectors(kv, path: Path, fmt: str, limit: int | None = None) -> Embeddings:

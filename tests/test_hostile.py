@@ -516,3 +516,66 @@ def test_tables_with_an_ascii_only_stdout_encoding():
                           env={**os.environ, "PYTHONIOENCODING": "ascii"})
     assert done.returncode == 0 and done.stderr == b""
     assert "1/√d_k" in done.stdout.decode("utf-8")  # tables are written as UTF-8 bytes whatever the encoding
+
+
+# ---- memory bounded by file sizes, not by what a file claims (issue 13.5) -----------------------------------
+
+
+def test_a_gzip_bomb_of_one_row_is_refused_as_it_is_read(tmp_path):
+    import gzip
+
+    bomb = tmp_path / "bomb.txt.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as out:
+        out.write(b"the")
+        for _ in range(40):  # 40 MB of " 0" in one row, a few dozen KB on disk
+            out.write(b" 0" * 500_000)
+    done = subprocess.run([*ATTN, "inspect", "the", "--vectors", str(bomb)], capture_output=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr.decode().endswith(f"line 1 is longer than {1 << 20:,} bytes\n")
+
+
+def test_a_gzip_bomb_of_many_rows_is_refused_by_its_growth(tmp_path):
+    import gzip
+
+    bomb = tmp_path / "rows.txt.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as out:
+        out.write(b"".join(b"w%d 0 0 0\n" % i for i in range(10)))
+        out.write(b"zz 0 0 0\n" * 3_000_000)  # 27 MB of one row again and again
+    result = run("inspect", "w1 w2", "--vectors", str(bomb))
+    assert result.exit_code == 1 and "expands to more than 20 times its size on disk" in result.stderr
+
+
+def test_devices_are_not_read_as_vectors(tmp_path, glove_txt):
+    from attnviz_cli.store import convert
+
+    zero = Path("/dev/zero")
+    if not zero.exists():
+        pytest.skip("no /dev/zero")
+    result = run("inspect", "the", "--vectors", str(zero), "--vectors-format", "glove")
+    assert result.exit_code == 1 and "is not a regular file" in result.stderr
+    convert(glove_txt, tmp_path / "set")
+    (tmp_path / "set" / "vocab.txt").unlink()
+    (tmp_path / "set" / "vocab.txt").symlink_to(zero)
+    linked = run("inspect", "the", "--vectors", str(tmp_path / "set"))
+    assert linked.exit_code == 1 and "vocab.txt is not a regular file" in linked.stderr
+
+
+def test_a_word2vec_binary_header_larger_than_its_file_is_refused(tmp_path):
+    lie = tmp_path / "lie.bin"
+    lie.write_bytes(b"1000000000 300\n" + b"the " + b"\x00" * 1200 + b"\n")
+    result = run("inspect", "the", "--vectors", str(lie))
+    assert result.exit_code == 1
+    assert "claims 1,000,000,000 vectors of 300 values, more than its 1,220 bytes can hold" in result.stderr
+
+
+def test_an_npz_bomb_is_refused_before_it_is_unpacked(tmp_path):
+    import zipfile
+
+    bomb = tmp_path / "bomb.npz"
+    payload = _npy_header((50, 100_000)) + bytes(8 * 50 * 100_000)  # 40 MB of zeros: a few KB compressed
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in ("wq", "wk", "wv"):
+            archive.writestr(f"{name}.npy", payload)
+    assert bomb.stat().st_size < 500_000
+    result = run("inspect", "the", "--weights", str(bomb))
+    assert result.exit_code == 1 and "wq.npy unpacks to 40,000,128 bytes, more than projections for d_model 50" in result.stderr

@@ -128,7 +128,7 @@ def test_gensim_pickles_need_explicit_trust(tmp_path, word2vec_txt):
 
 
 def test_an_explicit_format_overrides_detection(glove_txt):
-    with pytest.raises(AttnvizError, match="cannot be read as word2vec-binary"):
+    with pytest.raises(AttnvizError, match="has no word2vec header"):
         load(str(glove_txt), fmt="word2vec-binary")
 
 
