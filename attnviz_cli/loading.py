@@ -23,6 +23,10 @@ def load(spec: str | None = None, *, fmt: str | None = None, trust_pickle: bool 
     if spec is None or spec == DEFAULT_NAME:
         return load_default()
     path = usable_path(spec, "vectors file")
+    if not path.exists() and path.parent.is_dir():  # a replace of this set that was killed half-way?
+        from .store import recover
+
+        recover(path)
     if path.exists() or fmt is not None:
         if path.is_dir() and fmt is None:
             from .store import is_set, load_set

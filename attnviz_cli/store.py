@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -46,9 +47,42 @@ def cache_dir() -> Path:
     return Path(base) / "attnviz"
 
 
+_WORK = re.compile(r"^\.(?P<name>.+)\.(?P<kind>partial|old)-(?P<pid>\d+)$")  # a write's staging folder, or a set moved aside
+
+
 def is_set(path: Path) -> bool:
-    """Whether ``path`` is a folder holding an attnviz vectors set."""
-    return (path / "meta.json").is_file()
+    """Whether ``path`` is a folder holding a whole attnviz vectors set (never a write's staging folder,
+    nor an old set moved aside while it is replaced)."""
+    return _WORK.match(path.name) is None and (path / "meta.json").is_file()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a write of ours in progress)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True
+
+
+def recover(folder: Path) -> None:
+    """Tidy what interrupted writes left beside ``folder``: a staging folder whose writer is gone is
+    removed, and an old set moved aside by a replace that was killed before the new one took its place
+    is put back (the old set survives until the new one is whole)."""
+    try:
+        siblings = list(folder.parent.iterdir()) if folder.parent.is_dir() else []
+    except OSError:
+        return
+    for entry in siblings:
+        match = _WORK.match(entry.name)
+        if match is None or match["name"] != folder.name or _alive(int(match["pid"])):
+            continue
+        if match["kind"] == "old" and not folder.exists() and (entry / "meta.json").is_file():
+            entry.rename(folder)
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def load_set(folder: Path, *, what: str = "vectors set") -> Embeddings:
@@ -68,14 +102,44 @@ def write_set(folder: Path, vectors: np.ndarray, words: list[str], meta: dict, *
     bad = next((w for w in words if not w or "\n" in w or "\r" in w), None)
     if bad is not None:
         raise AttnvizError(f"the word {quoted(bad)} is empty or holds a line break; a vectors set cannot store it")
+    recover(folder)
     _check_target(folder, replace)
     staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
     try:
-        _write_staged(staging, folder, vectors, words, meta)
+        with _writing_lock(folder):
+            _write_staged(staging, folder, vectors, words, meta, replace)
     except OSError as error:
         raise AttnvizError(f"cannot write {quoted(str(folder))}: {error.strerror or error}") from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def _writing_lock(folder: Path) -> Iterator[None]:
+    """One writer at a time for ``folder``: a lock file beside it holding the writer's PID (a lock whose
+    writer is gone is taken over). A second convert into the same folder is refused, not raced."""
+    lock = folder.parent / f".{folder.name}.lock"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            break
+        except FileExistsError:
+            try:
+                holder = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                holder = 0
+            if holder and _alive(holder):
+                raise AttnvizError(f"another attn (pid {holder}) is writing {quoted(str(folder))}; wait for it") from None
+            lock.unlink(missing_ok=True)  # its writer is gone: take it over
+    else:
+        raise AttnvizError(f"cannot lock {quoted(str(folder))} for writing")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def _check_target(folder: Path, replace: bool) -> None:
@@ -89,7 +153,7 @@ def _check_target(folder: Path, replace: bool) -> None:
         raise AttnvizError(f"{quoted(str(folder))} already exists; pass --force to replace it")
 
 
-def _write_staged(staging: Path, folder: Path, vectors: np.ndarray, words: list[str], meta: dict) -> None:
+def _write_staged(staging: Path, folder: Path, vectors: np.ndarray, words: list[str], meta: dict, replace: bool) -> None:
     """The set's three files into ``staging``, each synced to disk, then ``staging`` renamed to ``folder``."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(staging, ignore_errors=True)
@@ -104,7 +168,7 @@ def _write_staged(staging: Path, folder: Path, vectors: np.ndarray, words: list[
     with (staging / "meta.json").open("w", encoding="utf-8") as handle:  # last: the mark of a whole set
         handle.write(json.dumps(full_meta, indent=2, ensure_ascii=False) + "\n")
         _flush(handle)
-    _swap_in(staging, folder)
+    _swap_in(staging, folder, replace)
 
 
 def _flush(handle) -> None:
@@ -112,9 +176,12 @@ def _flush(handle) -> None:
     os.fsync(handle.fileno())
 
 
-def _swap_in(staging: Path, folder: Path) -> None:
-    """Rename ``staging`` to ``folder``; an old ``folder`` is moved aside first and removed after."""
+def _swap_in(staging: Path, folder: Path, replace: bool) -> None:
+    """Rename ``staging`` to ``folder``; an old ``folder`` is moved aside first and removed after (if
+    this is killed in between, :func:`recover` puts the old one back)."""
     old = None
+    if folder.exists() and not replace:  # it appeared while this write ran
+        raise AttnvizError(f"{quoted(str(folder))} appeared while it was being written; pass --force to replace it")
     if folder.exists():
         old = folder.parent / f".{folder.name}.old-{os.getpid()}"
         folder.rename(old)
@@ -238,6 +305,7 @@ def load_named(name: str) -> Embeddings | None:
     """The cached set ``name`` (the full GloVe set is built there on first use), or None if there is none.
     The shipped set's name never gets here: :func:`attnviz_cli.loading.load` answers it first."""
     folder = cache_dir() / name
+    recover(folder)
     if is_set(folder):
         return load_set(folder, what=f"cached vectors {quoted(name)} in")
     if name == FULL_GLOVE:

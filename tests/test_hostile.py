@@ -579,3 +579,76 @@ def test_an_npz_bomb_is_refused_before_it_is_unpacked(tmp_path):
     assert bomb.stat().st_size < 500_000
     result = run("inspect", "the", "--weights", str(bomb))
     assert result.exit_code == 1 and "wq.npy unpacks to 40,000,128 bytes, more than projections for d_model 50" in result.stderr
+
+
+# ---- interrupted and concurrent converts (issue 13.3) ------------------------------------------------------
+
+
+def _dead_pid() -> int:
+    """The PID of a process that has ended."""
+    done = subprocess.Popen(["true"])
+    done.wait()
+    return done.pid
+
+
+def test_a_staging_folder_left_by_a_killed_convert_is_never_listed_nor_loaded_and_is_cleaned(glove_txt, tmp_path):
+    import json
+    import shutil
+
+    from attnviz_cli.store import convert
+
+    cache = tmp_path / "cache"
+    convert(glove_txt, cache / "whole")
+    staging = cache / f".out.partial-{_dead_pid()}"
+    shutil.copytree(cache / "whole", staging)  # killed after its meta.json was written
+    listed = json.loads(run("vectors", "list", "-f", "json", env={"ATTN_CACHE_DIR": str(cache)}).stdout)
+    assert [s["name"] for s in listed["sets"] if s["status"] == "cached"] == ["whole"]
+    assert run("inspect", "the river", "--vectors", str(staging)).exit_code == 1
+    convert(glove_txt, cache / "out")  # the next write into that name tidies up after the dead one
+    assert not staging.exists() and (cache / "out" / "meta.json").is_file()
+
+
+def test_a_replace_killed_between_its_renames_keeps_the_old_set(glove_txt, tmp_path):
+    import shutil
+
+    from attnviz_cli.store import convert
+
+    convert(glove_txt, tmp_path / "made")
+    old = tmp_path / f".out.old-{_dead_pid()}"
+    shutil.move(tmp_path / "made", old)  # the old set moved aside; the new one never arrived
+    result = run("inspect", "the river", "--vectors", str(tmp_path / "out"), "-f", "json", "--fields", "tokens")
+    assert result.exit_code == 0, result.output  # put back, and loaded
+    assert (tmp_path / "out" / "meta.json").is_file() and not old.exists()
+
+
+def test_a_second_writer_is_refused_while_the_first_runs(glove_txt, tmp_path):
+    from attnviz_cli.errors import AttnvizError
+    from attnviz_cli.store import convert
+
+    (tmp_path / ".out.lock").write_text(str(os.getpid()))  # a writer that is alive: this test
+    with pytest.raises(AttnvizError, match=r"another attn \(pid \d+\) is writing '.*out'; wait for it"):
+        convert(glove_txt, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    (tmp_path / ".out.lock").write_text(str(_dead_pid()))  # its writer is gone: taken over
+    convert(glove_txt, tmp_path / "out")
+    assert (tmp_path / "out" / "meta.json").is_file() and not (tmp_path / ".out.lock").exists()
+
+
+def test_a_set_that_appears_during_a_write_is_not_replaced_without_force(glove_txt, tmp_path, monkeypatch):
+    from attnviz_cli import store
+    from attnviz_cli.errors import AttnvizError
+
+    real, raced = store._swap_in, []
+
+    def racing(staging, folder, replace):
+        if not raced:  # once: another convert finishes first, then this one reaches its rename
+            raced.append(True)
+            store.convert(glove_txt, folder)
+        real(staging, folder, replace)
+
+    monkeypatch.setattr(store, "_swap_in", racing)
+    monkeypatch.setattr(store, "_writing_lock", lambda folder: __import__("contextlib").nullcontext())
+    with pytest.raises(AttnvizError, match="appeared while it was being written; pass --force to replace it"):
+        store.convert(glove_txt, tmp_path / "out")
+    assert (tmp_path / "out" / "meta.json").is_file()  # the first writer's set stands
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left
