@@ -25,8 +25,17 @@ def check_save_path(path: Path) -> str | None:
     return None
 
 
+PAGE_CELLS = 2_000_000  # heads x T x T in one page: about 40 MB of numbers, what a browser still opens briskly
+
+
 def save(inspection: Inspection, path: Path, dpi: int = 200) -> None:
     """Write ``path`` whole or not at all: into a hidden file beside it, then renamed into place."""
+    heads, T = inspection.attention.heads, len(inspection.tokens)
+    if path.suffix.lower() == ".html" and heads * T * T > PAGE_CELLS:
+        raise AttnvizError(
+            f"a page of {heads} heads x {T} x {T} weights ({heads * T * T:,} cells) would be too large to open "
+            f"(at most {PAGE_CELLS:,}); use fewer --heads or tokens, or -f json --fields for the numbers"
+        )
     staging = path.with_name(f".attnviz-{os.getpid()}.partial{path.suffix}")  # short, whatever the name
     fmt = path.suffix.lower().lstrip(".")
     try:

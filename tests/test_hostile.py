@@ -652,3 +652,14 @@ def test_a_set_that_appears_during_a_write_is_not_replaced_without_force(glove_t
         store.convert(glove_txt, tmp_path / "out")
     assert (tmp_path / "out" / "meta.json").is_file()  # the first writer's set stands
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left
+
+
+def test_a_page_too_large_to_open_is_refused_and_says_what_helps(glove, tmp_path):
+    # Issue 13.7: --save HTML of 512 tokens x 50 heads wrote 320 MB.
+    words = [w for w in glove.words[:3000] if w.isalpha()]
+    sentence = " ".join(words[(i * 37) % len(words)] for i in range(300))
+    page = tmp_path / "p.html"
+    result = run("inspect", sentence, "--heads", "25", "--save", str(page), "-f", "json", "--fields", "tokens")
+    assert result.exit_code == 1 and not page.exists()
+    assert "a page of 25 heads x 300 x 300 weights (2,250,000 cells) would be too large to open" in result.stderr
+    assert run("inspect", sentence, "--heads", "2", "--save", str(page), "-f", "json", "--fields", "tokens").exit_code == 0
