@@ -6,9 +6,11 @@ up its process before NumPy is imported.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `attn` reaches its own
+# Ctrl-C handling sooner (see main.py), and a package import costs nothing
 if TYPE_CHECKING:
+    from typing import Any
+
     from .core import AttentionInputError, causal_mask, self_attention, softmax
     from .results import Attention
 
