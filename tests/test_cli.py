@@ -428,12 +428,13 @@ def test_compare_with_weights_causal_and_other_vectors(tmp_path, glove_txt):
 
 @pytest.mark.parametrize("fmt", ["table", "json", "jsonl"])
 def test_heavy_libraries_stay_off_the_start_up_path(fmt):
-    # gensim (other vector files), matplotlib (--save), threadpoolctl (long inputs), Rich (tables only)
+    # gensim (other vector files), matplotlib (--save), threadpoolctl (long inputs), the model code and its
+    # readers (--model), Rich (tables only)
     code = (
         "import sys; from attnviz_cli.cli import app\n"
         "try: app(['inspect', 'the river bank', '-f', sys.argv[1]])\n"
         "except SystemExit: pass\n"
-        "heavy = ['gensim', 'matplotlib', 'threadpoolctl', 'scipy', 'playwright', 'concurrent.futures']\n"
+        "heavy = ['gensim', 'matplotlib', 'threadpoolctl', 'scipy', 'playwright', 'concurrent.futures', 'safetensors', 'tokenizers', 'attnviz_cli.models']\n"
         "print(','.join(m for m in heavy + ['rich'] if m in sys.modules), file=sys.stderr)"
     )
     done = subprocess.run([sys.executable, "-c", code, fmt], capture_output=True, text=True, check=True)

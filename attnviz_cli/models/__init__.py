@@ -1,0 +1,15 @@
+"""Real pretrained transformers, their forward pass in NumPy: BERT-family and GPT-2 models from a
+folder in the Hugging Face layout (config.json, model.safetensors, tokenizer.json).
+
+    >>> from attnviz_cli.models import load_model                      # doctest: +SKIP
+    >>> run = load_model("path/to/all-MiniLM-L6-v2").run("I sat on the river bank")
+    >>> run.tokens, run.attentions.shape, run.hidden_states.shape       # (L, h, T, T), (L + 1, T, d)
+
+safetensors, tokenizers and SciPy are imported here only, so no other command pays for them.
+"""
+
+from __future__ import annotations
+
+from .model import Model, ModelConfig, ModelRun, load_model
+
+__all__ = ["Model", "ModelConfig", "ModelRun", "load_model"]

@@ -1,0 +1,43 @@
+"""The pieces every transformer here is built of, in plain NumPy: layer norm, the two GELUs, linear maps,
+and one multi-head self-attention through :func:`attnviz_cli.core.attention`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import attention, causal_mask, merge_heads, split_heads
+
+
+def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
+    """(T, d) normalised over its last axis to mean 0 and variance 1, then scaled and shifted."""
+    mean = x.mean(axis=-1, keepdims=True)
+    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(variance + x.dtype.type(eps)) * gamma + beta
+
+
+def gelu_erf(x: np.ndarray) -> np.ndarray:
+    """BERT's GELU, exactly: x Φ(x) = x (1 + erf(x / √2)) / 2. NumPy has no erf; SciPy's is exact."""
+    from scipy.special import erf  # only models pay for SciPy
+
+    return x * (1 + erf(x / np.sqrt(x.dtype.type(2)))) / 2
+
+
+def gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """GPT-2's GELU, the tanh approximation: x (1 + tanh(√(2/π) (x + 0.044715 x³))) / 2."""
+    c = np.sqrt(x.dtype.type(2 / np.pi))
+    return x * (1 + np.tanh(c * (x + x.dtype.type(0.044715) * x**3))) / 2
+
+
+def self_attention_layer(
+    x: np.ndarray, wq: np.ndarray, bq: np.ndarray, wk: np.ndarray, bk: np.ndarray, wv: np.ndarray, bv: np.ndarray,
+    heads: int, causal: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Multi-head self-attention of x (T, d) with (d, d) projections applied as x @ W + b.
+
+    Returns (scores, weights) of shape (h, T, T) and the heads side by side (T, d), before the output
+    projection.
+    """
+    q, k, v = (split_heads(x @ w + b, heads) for w, b in ((wq, bq), (wk, bk), (wv, bv)))  # (h, T, d_k)
+    mask = causal_mask(x.shape[0], x.dtype) if causal else None
+    scores, weights, out = attention(q, k, v, mask)  # (h, T, T), (h, T, T), (h, T, d_k)
+    return scores, weights, merge_heads(out)  # (T, d)

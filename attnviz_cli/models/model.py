@@ -1,0 +1,132 @@
+"""A model folder -> a :class:`Model` that runs text: its config, tokenizer and weights, checked."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AttnvizError, quoted
+from .bert import bert_forward
+from .gpt2 import gpt2_forward
+from .weights import Weights
+
+ARCHITECTURES = ("bert", "roberta", "gpt2")  # by model_type in config.json
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What a run needs to know of a model, read from its config.json."""
+
+    name: str
+    architecture: str  # model_type: "bert", "roberta" or "gpt2"
+    layers: int
+    heads: int
+    d_model: int
+    max_positions: int  # tokens the model has positions for (RoBERTa: fewer than its table's rows)
+    eps: float  # its layer norms' epsilon
+    dtype: str  # "float32" or "float64": what the forward pass runs in
+
+
+@dataclass(frozen=True, eq=False)
+class ModelRun:
+    """One text through a model: its tokens and, for every layer and head, the attention weights."""
+
+    token_ids: np.ndarray  # (T,)
+    tokens: tuple[str, ...]  # the model's own tokens (word pieces, BPE), special ones included
+    special: tuple[bool, ...]  # which tokens are special ([CLS], [SEP], <s>...)
+    words: tuple[int | None, ...]  # the word of the text each token comes from (None for special ones)
+    attentions: np.ndarray  # (L, h, T, T) softmax weights, rows sum to 1
+    hidden_states: np.ndarray  # (L + 1, T, d): the embeddings, then after each layer
+
+
+class Model:
+    """A loaded model: ``run(text)`` tokenizes and runs the forward pass."""
+
+    def __init__(self, folder: Path, config: ModelConfig, weights: Weights, tokenizer) -> None:
+        self.folder, self.config, self.weights, self.tokenizer = folder, config, weights, tokenizer
+
+    def run(self, text: str) -> ModelRun:
+        c = self.config
+        encoding = self.tokenizer.encode(text)
+        ids = np.asarray(encoding.ids, dtype=np.int64)
+        if len(ids) == 0:
+            raise AttnvizError("the text gives no tokens")
+        if len(ids) > c.max_positions:
+            raise AttnvizError(f"the text has {len(ids)} tokens, more than the {c.max_positions} positions of {quoted(c.name)}")
+        if c.architecture == "gpt2":
+            hidden, attentions = gpt2_forward(ids, self.weights, layers=c.layers, heads=c.heads, eps=c.eps)
+        else:  # RoBERTa's positions start after its padding id
+            offset = self._padding_id() + 1 if c.architecture == "roberta" else 0
+            hidden, attentions = bert_forward(ids, self.weights, layers=c.layers, heads=c.heads, eps=c.eps, position_offset=offset)
+        return ModelRun(
+            token_ids=ids, tokens=tuple(encoding.tokens), special=tuple(bool(s) for s in encoding.special_tokens_mask),
+            words=tuple(encoding.word_ids), attentions=np.stack(attentions), hidden_states=np.stack(hidden),
+        )
+
+    def _padding_id(self) -> int:
+        config = json.loads((self.folder / "config.json").read_text(encoding="utf-8"))
+        return int(config.get("pad_token_id", 1))
+
+
+def load_model(folder: str | Path, *, dtype: str = "float32") -> Model:
+    """The model in ``folder`` (config.json, model.safetensors, tokenizer.json), ready to run."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AttnvizError(f"model folder {quoted(str(folder))} does not exist")
+    config = read_config(folder, dtype)
+    if not (folder / "model.safetensors").is_file():
+        if (folder / "pytorch_model.bin").is_file():
+            raise AttnvizError(
+                f"model {quoted(str(folder))} has only pytorch_model.bin, a pickle, which attnviz never loads; "
+                "convert it to model.safetensors (safetensors' convert script, or save_pretrained(..., safe_serialization=True))"
+            )
+        raise AttnvizError(f"model folder {quoted(str(folder))} has no model.safetensors")
+    prefixes, marker = {
+        "bert": (("bert.", ""), "embeddings.word_embeddings.weight"),
+        "roberta": (("roberta.", ""), "embeddings.word_embeddings.weight"),
+        "gpt2": (("transformer.", ""), "wte.weight"),
+    }[config.architecture]
+    weights = Weights(folder / "model.safetensors", np.dtype(dtype), prefixes, marker)
+    return Model(folder, config, weights, read_tokenizer(folder))
+
+
+def read_config(folder: Path, dtype: str) -> ModelConfig:
+    """The fields of config.json a run needs, checked."""
+    try:
+        raw = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        architecture = raw["model_type"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise AttnvizError(f"model folder {quoted(str(folder))}: config.json cannot be read: {error}") from error
+    if architecture not in ARCHITECTURES:
+        raise AttnvizError(f"model {quoted(str(folder))} is a {architecture!r}; attnviz runs {', '.join(ARCHITECTURES)}")
+    gpt2 = architecture == "gpt2"
+    try:
+        layers = int(raw["n_layer" if gpt2 else "num_hidden_layers"])
+        heads = int(raw["n_head" if gpt2 else "num_attention_heads"])
+        d_model = int(raw["n_embd" if gpt2 else "hidden_size"])
+        positions = int(raw["n_positions" if gpt2 else "max_position_embeddings"])
+        eps = float(raw["layer_norm_epsilon" if gpt2 else "layer_norm_eps"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise AttnvizError(f"model folder {quoted(str(folder))}: config.json lacks {error}") from error
+    if architecture == "roberta":
+        positions -= int(raw.get("pad_token_id", 1)) + 1  # its first rows stand for padding
+    if layers < 1 or heads < 1 or d_model % heads:
+        raise AttnvizError(f"model folder {quoted(str(folder))}: config.json has {layers} layers and {heads} heads of width {d_model}")
+    return ModelConfig(folder.name, architecture, layers, heads, d_model, positions, eps, dtype)
+
+
+def read_tokenizer(folder: Path):
+    """tokenizer.json, with its padding and truncation turned off (many pad every text to 128 tokens)."""
+    from tokenizers import Tokenizer
+
+    path = folder / "tokenizer.json"
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as error:  # tokenizers raises its own Exception types
+        raise AttnvizError(f"model folder {quoted(str(folder))}: tokenizer.json cannot be read: {error}") from error
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
