@@ -14,9 +14,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .errors import AttnvizError, output_failed, printable
+from .errors import AttnvizError, output_failed, printable, quoted
 from .loading import load
-from .pipeline import compare_sentences, inspect_one, max_input_bytes, too_long_error
+from .pipeline import compare_sentences, inspect_one, max_input_bytes, too_long_error, valid_text
 from .projections import Projections, identity, load_weights, random_xavier
 from .render_json import check_fields, comparison_record, dumps
 from .results import InspectionBatch, InspectOptions
@@ -84,6 +84,11 @@ class VectorsFormat(StrEnum):
 class Positions(StrEnum):
     none = "none"
     sinusoidal = "sinusoidal"
+
+
+class Dtype(StrEnum):
+    float32 = "float32"
+    float64 = "float64"
 
 
 class ReportFormat(StrEnum):
@@ -313,12 +318,25 @@ def inspect(
     max_tokens: MaxTokensOption = 512,
     save: Annotated[Optional[list[Path]], typer.Option("--save", metavar="FILE", help="Also write the weights as a picture or page, by extension: .svg, .png, .pdf (matplotlib heatmaps, one panel per head) or .html (one self-contained interactive page). Repeatable.", show_default=False)] = None,
     dpi: Annotated[int, typer.Option("--dpi", min=30, max=1200, help="Resolution of --save .png (and of raster parts of .pdf).")] = 200,
+    model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors: a folder with config.json, model.safetensors and tokenizer.json, or a Hub id (org/name) in the Hugging Face cache. BERT, RoBERTa and GPT-2 run, in NumPy.", show_default=False)] = None,
+    layer: Annotated[Optional[int], typer.Option("--layer", min=0, help="With --model: show this layer's heads (0-based, as in JSON).", show_default=False)] = None,
+    head: Annotated[Optional[int], typer.Option("--head", min=0, help="With --model and --layer: show just this head (0-based).", show_default=False)] = None,
+    dtype: Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.")] = Dtype.float32,
 ) -> None:
     """Run self-attention over a sentence and show scores, weights and contextualized vectors.
 
     With SENTENCE - and --format jsonl, csv or markdown, every line of stdin is a sentence: records are
     written in input order as lines arrive, using every core for bulk input.
     """
+    if model is not None or layer is not None or head is not None:
+        _check_model_usage(
+            model, layer, head, fmt, sentence, vectors=vectors, weights=weights, projections=projections,
+            neighbors=neighbors, focus=focus, save=save, positions=positions, heads=heads, causal=causal,
+            fields=fields,
+        )
+        with _reporting_errors():
+            _inspect_model(sentence, model or "", layer, head, fmt, dtype)
+        return
     streamed = sentence == "-" and fmt in STREAMED
     kept_fields = _parse_fields(fields, fmt)
     saves = _check_saves(save or [], streamed=streamed)
@@ -355,6 +373,45 @@ def inspect(
                 save_picture(one.inspection(0), path, dpi)
                 _say(f"saved {printable(str(path))}")
         _write(one, fmt, dims, kept_fields)
+
+
+def _check_model_usage(
+    model: str | None, layer: int | None, head: int | None, fmt: OutputFormat, sentence: str, **others: Any,
+) -> None:
+    """Usage errors of --model, found before anything is loaded: what it needs, and what it does not take."""
+    if model is None:
+        raise typer.BadParameter("--layer and --head choose among a model's heads: they need --model", param_hint="--layer")
+    if head is not None and layer is None:
+        raise typer.BadParameter("--head needs --layer: which layer's head", param_hint="--head")
+    if fmt not in (OutputFormat.table, OutputFormat.json):
+        raise typer.BadParameter(f"--model writes table or json (not yet {fmt.value})", param_hint="--format")
+    if sentence == "-":
+        raise typer.BadParameter("--model reads one text from the command line (not yet SENTENCE -)", param_hint="SENTENCE")
+    defaults = {"vectors": None, "weights": None, "projections": ProjectionKind.identity, "neighbors": 0, "focus": None,
+                "save": None, "positions": Positions.none, "heads": 1, "causal": False, "fields": None}
+    changed = [name for name, value in others.items() if value not in (defaults[name], [])]
+    if changed:
+        option = "--" + changed[0].replace("_", "-")
+        raise typer.BadParameter(f"{option} is for static vectors; a model has its own heads, projections and positions (not yet --focus, --save or --fields with --model)", param_hint=option)
+
+
+def _inspect_model(text: str, spec: str, layer: int | None, head: int | None, fmt: OutputFormat, dtype: Dtype) -> None:
+    """attn inspect --model: run the text through the model, then show it as tables or JSON."""
+    from .models import load_model
+    from .render_model import model_record, model_renderables
+
+    loaded = load_model(spec, dtype=dtype.value)
+    c = loaded.config
+    if layer is not None and layer >= c.layers:
+        raise typer.BadParameter(f"{quoted(c.name)} has layers 0 to {c.layers - 1}", param_hint="--layer")
+    if head is not None and head >= c.heads:
+        raise typer.BadParameter(f"{quoted(c.name)} has heads 0 to {c.heads - 1}", param_hint="--head")
+    text = valid_text(text)
+    run = loaded.run(text)
+    if fmt is OutputFormat.json:
+        _out(dumps(model_record(run, c, text, layer, head), pretty=True))
+        return
+    _show(lambda width: model_renderables(run, c, text, layer, head, width))
 
 
 def _read_stdin(limit: int, max_tokens: int) -> str:
@@ -445,13 +502,13 @@ def demo() -> None:
 
 SCHEMAS = {
     "inspect": "inspect-1.schema.json", "compare": "compare-1.schema.json", "error": "error-1.schema.json",
-    "vectors": "vectors-1.schema.json",
+    "vectors": "vectors-1.schema.json", "model": "model-1.schema.json",
 }
 
 
 @app.command()
 def schema(
-    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="inspect, compare, error or vectors; all of them when left out.", show_default=False)] = None,
+    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="inspect, compare, error, vectors or model; all of them when left out.", show_default=False)] = None,
 ) -> None:
     """Print the JSON Schema of attnviz's JSON output: one by name, or all keyed by their schema id."""
     import json

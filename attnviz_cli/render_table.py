@@ -65,10 +65,25 @@ def _title(text: str, columns: range, total: int, what: str = "keys") -> Text:
 
 def scores_tables(inspection: Inspection, head: int, width: int = 80) -> list[RenderableType]:
     """The scores of one head as they enter the softmax (scaled and masked)."""
-    attention, tokens = inspection.matrices("the score tables"), inspection.tokens
+    attention = inspection.matrices("the score tables")
     what = "q·k/√d_k" if attention.scale else "q·k"
+    title = f"{head_label(head, attention.heads)} scores ({what})"
+    return score_grid(inspection.tokens, attention.scores[head], title, width, inspection.subword)
+
+
+def weights_tables(inspection: Inspection, head: int, width: int = 80) -> list[RenderableType]:
+    """The softmax weights of one head as a heatmap (see :func:`weight_grid`)."""
+    attention = inspection.matrices("the weight tables")
+    title = f"{head_label(head, attention.heads)} weights (softmax, rows sum to 1)"
+    return weight_grid(inspection.tokens, attention.scores[head], attention.weights[head], title, width, inspection.subword)
+
+
+def score_grid(
+    tokens: tuple[str, ...], scores: np.ndarray, title: str, width: int = 80, subword: tuple[int, ...] = ()
+) -> list[RenderableType]:
+    """A (T, T) matrix of scores, queries down and keys across, in runs of key columns that fit."""
     labels = label_width(tokens, width)
-    cells = [[format_score(score) for score in row] for row in attention.scores[head].tolist()]
+    cells = [[format_score(score) for score in row] for row in scores.tolist()]
     widths, runs = key_columns(tokens, cells_width([c for row in cells for c in row], SCORE_WIDTH), width - labels)
     parts: list[RenderableType] = []
     for keys in runs:
@@ -76,17 +91,19 @@ def scores_tables(inspection: Inspection, head: int, width: int = 80) -> list[Re
         for j in keys:
             table.add_column(safe(tokens[j]), justify="right", no_wrap=True, overflow="ellipsis", width=widths[j])
         for i, token in enumerate(tokens):
-            table.add_row(token_label(i, token, inspection.subword), *(cells[i][j] for j in keys))
-        parts += [_title(f"{head_label(head, attention.heads)} scores ({what})", keys, len(tokens)), table, Text()]
+            table.add_row(token_label(i, token, subword), *(cells[i][j] for j in keys))
+        parts += [_title(title, keys, len(tokens)), table, Text()]
     return parts
 
 
-def weights_tables(inspection: Inspection, head: int, width: int = 80) -> list[RenderableType]:
-    """The softmax weights of one head as a heatmap; each row's strongest weight is bold, and named in
-    a last column so that it shows without colour too."""
-    attention, tokens = inspection.matrices("the weight tables"), inspection.tokens
-    masked = np.isneginf(attention.scores[head])
-    strongest = attention.weights[head].argmax(axis=1)
+def weight_grid(
+    tokens: tuple[str, ...], scores: np.ndarray, weights: np.ndarray, title: str, width: int = 80,
+    subword: tuple[int, ...] = (),
+) -> list[RenderableType]:
+    """A (T, T) matrix of softmax weights as a heatmap; each row's strongest weight is bold, and named in
+    a last column so that it shows without colour too. Masked cells (-inf scores) show as ·."""
+    masked = np.isneginf(scores)
+    strongest = weights.argmax(axis=1)
     labels = label_width(tokens, width)
     widths, runs = key_columns(tokens, WEIGHT_WIDTH, width - 2 * labels - 1)  # the strongest column too
     parts: list[RenderableType] = []
@@ -98,10 +115,9 @@ def weights_tables(inspection: Inspection, head: int, width: int = 80) -> list[R
         if last:
             table.add_column("strongest", no_wrap=True, overflow="ellipsis", width=labels)
         for i, token in enumerate(tokens):
-            cells = [_weight_cell(float(attention.weights[head, i, j]), masked[i, j], j == strongest[i]) for j in keys]
+            cells = [_weight_cell(float(weights[i, j]), masked[i, j], j == strongest[i]) for j in keys]
             extra = [Text.assemble("→ ", safe(tokens[strongest[i]]))] if last else []
-            table.add_row(token_label(i, token, inspection.subword), *cells, *extra)
-        title = f"{head_label(head, attention.heads)} weights (softmax, rows sum to 1)"
+            table.add_row(token_label(i, token, subword), *cells, *extra)
         parts += [_title(title, keys, len(tokens)), table, Text()]
     return parts
 

@@ -81,7 +81,7 @@ def _copy(kind: str, target: Path) -> Path:
 
 
 def test_a_missing_folder_an_unsupported_architecture_and_a_pickle_only_model(tmp_path):
-    with pytest.raises(AttnvizError, match="does not exist"):
+    with pytest.raises(AttnvizError, match=r"no model '.*nope': not a folder, nor in the Hugging Face cache"):
         load_model(tmp_path / "nope")
     folder = _copy("bert", tmp_path / "t5")
     (folder / "config.json").write_text('{"model_type": "t5"}')
@@ -91,6 +91,23 @@ def test_a_missing_folder_an_unsupported_architecture_and_a_pickle_only_model(tm
     (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
     with pytest.raises(AttnvizError, match=r"has only pytorch_model\.bin, a pickle, which attnviz never loads"):
         load_model(pickled)
+
+
+def test_a_hub_id_is_found_in_the_hugging_face_cache_offline(tmp_path, monkeypatch):
+    import shutil
+
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--acme--tiny-bert" / "snapshots" / "0123abcd"
+    shutil.copytree(MODELS / "tiny-bert", snapshot)
+    (cache / "models--acme--tiny-bert" / "refs").mkdir()
+    (cache / "models--acme--tiny-bert" / "refs" / "main").write_text("0123abcd\n")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    assert load_model("acme/tiny-bert").folder == snapshot
+    monkeypatch.delenv("HF_HUB_CACHE")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # HF_HOME/hub
+    assert load_model("acme/tiny-bert").folder == snapshot
+    with pytest.raises(AttnvizError, match=r"no model 'acme/other'.*huggingface-cli download acme/other"):
+        load_model("acme/other")
 
 
 def test_damaged_weights_are_refused(tmp_path):
@@ -160,3 +177,70 @@ def test_bank_drifts_apart_layer_by_layer_in_minilm(minilm):
 
 def test_minilms_tokenizer_padding_is_turned_off(minilm):
     assert len(minilm.run("the bank").tokens) == 4  # its tokenizer.json pads to 128
+
+
+# ---- attn inspect --model ------------------------------------------------------------------------------------
+
+
+def test_json_of_a_model_run_is_the_forward_pass_and_follows_its_schema():
+    import json
+
+    import jsonschema
+
+    from .conftest import run
+
+    result = run("inspect", "the river bank flows", "--model", str(MODELS / "tiny-gpt2"), "-f", "json", "--dtype", "float64")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    jsonschema.validate(record, json.loads(run("schema", "model").stdout))
+    expected = load_model(MODELS / "tiny-gpt2", dtype="float64").run("the river bank flows")
+    assert record["tokens"] == list(expected.tokens) and record["config"]["model"]["layers"] == 2
+    assert_allclose(record["layers"][1]["heads"][3]["weights"], expected.attentions[1, 3], rtol=0, atol=0)
+    assert_allclose(record["layers"][1]["output"], expected.hidden_states[2], rtol=0, atol=0)
+    assert record["layers"][0]["heads"][0]["scores"][0][1] is None  # causal: masked, null
+    one = json.loads(run("inspect", "the river bank", "--model", str(MODELS / "tiny-gpt2"), "-f", "json", "--layer", "1", "--head", "2").stdout)
+    assert [(entry["layer"], [h["head"] for h in entry["heads"]]) for entry in one["layers"]] == [(1, [2])]
+
+
+def test_tables_of_a_model_run():
+    from .conftest import run
+
+    overview = run("inspect", "the river bank", "--model", str(MODELS / "tiny-bert"))
+    assert overview.exit_code == 0, overview.output
+    assert "architecture bert · 2 layers × 4 heads · d_model 32 · float32" in overview.stdout
+    assert "tokens       5: 0:[CLS], 1:the, 2:river, 3:bank, 4:[SEP]" in overview.stdout
+    expected = load_model(MODELS / "tiny-bert").run("the river bank")
+    from attnviz_cli.analysis import entropy_bits
+
+    row = next(line for line in overview.stdout.splitlines() if line.strip().startswith("1 "))
+    assert row.split()[1:] == [f"{e:.2f}" for e in entropy_bits(expected.attentions[1]).mean(axis=-1)]
+    one = run("inspect", "the river bank", "--model", str(MODELS / "tiny-bert"), "--layer", "0", "--head", "1")
+    assert "layer 0, head 1 of 4: weights (softmax, rows sum to 1)" in one.stdout
+    strongest = expected.tokens[int(expected.attentions[0, 1, 3].argmax())]
+    assert [line for line in one.stdout.splitlines() if line.startswith("3 bank")][-1].endswith(f"→ {strongest}")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--layer", "0"], "--layer and --head choose among a model's heads: they need --model"),
+        (["--model", "M", "--head", "1"], "--head needs --layer"),
+        (["--model", "M", "-f", "csv"], "--model writes table or json"),
+        (["--model", "M", "--vectors", "x.txt"], "--vectors is for static vectors"),
+        (["--model", "M", "--heads", "2"], "--heads is for static vectors"),
+    ],
+)
+def test_model_usage_errors_come_before_loading(args, message):
+    from .conftest import run
+
+    result = run("inspect", "the bank", *args)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_a_model_that_is_not_there_and_a_layer_it_lacks():
+    from .conftest import run
+
+    missing = run("inspect", "the bank", "--model", "acme/none", env={"HF_HUB_CACHE": "/nonexistent"})
+    assert missing.exit_code == 1 and "no model 'acme/none'" in missing.stderr and missing.stderr.count("\n") == 1
+    deep = run("inspect", "the bank", "--model", str(MODELS / "tiny-bert"), "--layer", "2")
+    assert deep.exit_code == 2 and "has layers 0 to 1" in deep.stderr

@@ -14,9 +14,9 @@ from .weights import Weights
 
 def bert_forward(
     ids: np.ndarray, w: Weights, *, layers: int, heads: int, eps: float, position_offset: int = 0,
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Hidden states (the embeddings, then after each layer: L + 1 arrays of (T, d)) and attention
-    weights (L arrays of (h, T, T)) of token ``ids`` (T,)."""
+) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
+    """Hidden states (the embeddings, then after each layer: L + 1 arrays of (T, d)) and each layer's
+    attention scores and weights (L pairs of (h, T, T)) of token ``ids`` (T,)."""
     e = w.prefix + "embeddings."
     positions = np.arange(len(ids)) + position_offset
     x = w[e + "word_embeddings.weight"][ids] + w[e + "position_embeddings.weight"][positions]
@@ -24,16 +24,16 @@ def bert_forward(
     x = layer_norm(x, w[e + "LayerNorm.weight"], w[e + "LayerNorm.bias"], eps)  # (T, d)
     hidden, attentions = [x], []
     for i in range(layers):
-        x, weights = bert_layer(x, w, f"{w.prefix}encoder.layer.{i}.", heads, eps)
+        x, attended = bert_layer(x, w, f"{w.prefix}encoder.layer.{i}.", heads, eps)
         hidden.append(x)
-        attentions.append(weights)
+        attentions.append(attended)
     return hidden, attentions
 
 
-def bert_layer(x: np.ndarray, w: Weights, p: str, heads: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+def bert_layer(x: np.ndarray, w: Weights, p: str, heads: int, eps: float) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """One encoder layer: self-attention, add and norm, feed-forward, add and norm."""
     a = p + "attention.self."
-    _, weights, mixed = self_attention_layer(
+    scores, weights, mixed = self_attention_layer(
         x, w.linear(a + "query"), w[a + "query.bias"], w.linear(a + "key"), w[a + "key.bias"],
         w.linear(a + "value"), w[a + "value.bias"], heads,
     )
@@ -42,4 +42,4 @@ def bert_layer(x: np.ndarray, w: Weights, p: str, heads: int, eps: float) -> tup
     h = gelu_erf(x @ w.linear(p + "intermediate.dense") + w[p + "intermediate.dense.bias"])  # (T, d_ff)
     o = p + "output."
     x = layer_norm(x + h @ w.linear(o + "dense") + w[o + "dense.bias"], w[o + "LayerNorm.weight"], w[o + "LayerNorm.bias"], eps)
-    return x, weights
+    return x, (scores, weights)

@@ -11,28 +11,30 @@ from .layers import gelu_tanh, layer_norm, self_attention_layer
 from .weights import Weights
 
 
-def gpt2_forward(ids: np.ndarray, w: Weights, *, layers: int, heads: int, eps: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def gpt2_forward(
+    ids: np.ndarray, w: Weights, *, layers: int, heads: int, eps: float
+) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
     """Hidden states as Hugging Face gives them (the embeddings, the input of each later block, and
-    the last block's output after the final norm: L + 1 arrays of (T, d)) and attention weights (L
-    arrays of (h, T, T)) of token ``ids`` (T,)."""
+    the last block's output after the final norm: L + 1 arrays of (T, d)) and each block's attention
+    scores (-inf where masked) and weights (L pairs of (h, T, T)) of token ``ids`` (T,)."""
     p = w.prefix
     x = w[p + "wte.weight"][ids] + w[p + "wpe.weight"][np.arange(len(ids))]  # (T, d)
     hidden, attentions = [x], []
     for i in range(layers):
-        x, weights = gpt2_block(x, w, f"{p}h.{i}.", heads, eps)
-        attentions.append(weights)
+        x, attended = gpt2_block(x, w, f"{p}h.{i}.", heads, eps)
+        attentions.append(attended)
         hidden.append(x)
     hidden[-1] = layer_norm(x, w[p + "ln_f.weight"], w[p + "ln_f.bias"], eps)
     return hidden, attentions
 
 
-def gpt2_block(x: np.ndarray, w: Weights, p: str, heads: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+def gpt2_block(x: np.ndarray, w: Weights, p: str, heads: int, eps: float) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """One block: norm, causal self-attention, add; norm, feed-forward, add."""
     a = layer_norm(x, w[p + "ln_1.weight"], w[p + "ln_1.bias"], eps)
     wq, wk, wv = np.split(w[p + "attn.c_attn.weight"], 3, axis=1)  # (d, d) each
     bq, bk, bv = np.split(w[p + "attn.c_attn.bias"], 3)
-    _, weights, mixed = self_attention_layer(a, wq, bq, wk, bk, wv, bv, heads, causal=True)
+    scores, weights, mixed = self_attention_layer(a, wq, bq, wk, bk, wv, bv, heads, causal=True)
     x = x + mixed @ w[p + "attn.c_proj.weight"] + w[p + "attn.c_proj.bias"]
     m = layer_norm(x, w[p + "ln_2.weight"], w[p + "ln_2.bias"], eps)
     h = gelu_tanh(m @ w[p + "mlp.c_fc.weight"] + w[p + "mlp.c_fc.bias"])  # (T, 4d)
-    return x + h @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"], weights
+    return x + h @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"], (scores, weights)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ ARCHITECTURES = ("bert", "roberta", "gpt2")  # by model_type in config.json
 class ModelConfig:
     """What a run needs to know of a model, read from its config.json."""
 
-    name: str
+    name: str  # as the user named it: a Hub id or a folder
     architecture: str  # model_type: "bert", "roberta" or "gpt2"
     layers: int
     heads: int
@@ -38,6 +39,7 @@ class ModelRun:
     tokens: tuple[str, ...]  # the model's own tokens (word pieces, BPE), special ones included
     special: tuple[bool, ...]  # which tokens are special ([CLS], [SEP], <s>...)
     words: tuple[int | None, ...]  # the word of the text each token comes from (None for special ones)
+    scores: np.ndarray  # (L, h, T, T) what enters each softmax: q.k/sqrt(d_k), -inf where masked
     attentions: np.ndarray  # (L, h, T, T) softmax weights, rows sum to 1
     hidden_states: np.ndarray  # (L + 1, T, d): the embeddings, then after each layer
 
@@ -63,7 +65,8 @@ class Model:
             hidden, attentions = bert_forward(ids, self.weights, layers=c.layers, heads=c.heads, eps=c.eps, position_offset=offset)
         return ModelRun(
             token_ids=ids, tokens=tuple(encoding.tokens), special=tuple(bool(s) for s in encoding.special_tokens_mask),
-            words=tuple(encoding.word_ids), attentions=np.stack(attentions), hidden_states=np.stack(hidden),
+            words=tuple(encoding.word_ids), scores=np.stack([s for s, _ in attentions]),
+            attentions=np.stack([w for _, w in attentions]), hidden_states=np.stack(hidden),
         )
 
     def _padding_id(self) -> int:
@@ -71,12 +74,41 @@ class Model:
         return int(config.get("pad_token_id", 1))
 
 
-def load_model(folder: str | Path, *, dtype: str = "float32") -> Model:
-    """The model in ``folder`` (config.json, model.safetensors, tokenizer.json), ready to run."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise AttnvizError(f"model folder {quoted(str(folder))} does not exist")
-    config = read_config(folder, dtype)
+def hub_cache() -> Path:
+    """The Hugging Face cache: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]) / "hub"
+    return Path.home() / ".cache" / "huggingface" / "hub"
+
+
+def find_model(spec: str | Path) -> Path:
+    """The folder ``spec`` names: a folder itself, or a Hub id ("org/name") in the Hugging Face cache
+    (models--org--name/refs/main names the snapshot). Offline: nothing is downloaded."""
+    path = Path(spec)
+    if path.is_dir():
+        return path
+    name = str(spec)
+    if name.count("/") == 1 and not path.exists():
+        cached = hub_cache() / f"models--{name.replace('/', '--')}"
+        try:
+            revision = (cached / "refs" / "main").read_text(encoding="utf-8").strip()
+        except OSError:
+            revision = ""
+        if revision and (cached / "snapshots" / revision).is_dir():
+            return cached / "snapshots" / revision
+    raise AttnvizError(
+        f"no model {quoted(name)}: not a folder, nor in the Hugging Face cache at {quoted(str(hub_cache()))}; "
+        f"fetch it once while online (huggingface-cli download {name}) or give its folder"
+    )
+
+
+def load_model(spec: str | Path, *, dtype: str = "float32") -> Model:
+    """The model ``spec`` names (a folder with config.json, model.safetensors and tokenizer.json, or a
+    Hub id found in the Hugging Face cache), ready to run."""
+    folder = find_model(spec)
+    config = read_config(folder, dtype, name=str(spec))
     if not (folder / "model.safetensors").is_file():
         if (folder / "pytorch_model.bin").is_file():
             raise AttnvizError(
@@ -93,7 +125,7 @@ def load_model(folder: str | Path, *, dtype: str = "float32") -> Model:
     return Model(folder, config, weights, read_tokenizer(folder))
 
 
-def read_config(folder: Path, dtype: str) -> ModelConfig:
+def read_config(folder: Path, dtype: str, name: str | None = None) -> ModelConfig:
     """The fields of config.json a run needs, checked."""
     try:
         raw = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -115,7 +147,7 @@ def read_config(folder: Path, dtype: str) -> ModelConfig:
         positions -= int(raw.get("pad_token_id", 1)) + 1  # its first rows stand for padding
     if layers < 1 or heads < 1 or d_model % heads:
         raise AttnvizError(f"model folder {quoted(str(folder))}: config.json has {layers} layers and {heads} heads of width {d_model}")
-    return ModelConfig(folder.name, architecture, layers, heads, d_model, positions, eps, dtype)
+    return ModelConfig(name or folder.name, architecture, layers, heads, d_model, positions, eps, dtype)
 
 
 def read_tokenizer(folder: Path):
