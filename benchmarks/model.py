@@ -1,0 +1,100 @@
+"""Real models: attnviz's NumPy forward pass against Hugging Face transformers (eager attention, the
+only implementation that returns attentions), on the same machine in the same run; and cold starts.
+
+    python benchmarks/model.py MODEL_FOLDER [--runs 5]
+
+Prints, per sequence length, the median forward time of each (attentions and hidden states asked
+for, one thread and two), then the wall time and peak memory of a cold `attn inspect "<ten words>"
+--model M -f json`, of the same in a fresh Python with transformers and torch, and of attnviz's GloVe
+JSON run. Targets (issue 14): forward <= 1.0x transformers; cold run <= 0.1x transformers' and <= 2.5x
+the GloVe run; peak memory under 150 MB for ten words on MiniLM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+TEN_WORDS = "the bank raised interest rates after the river flooded downtown"
+
+
+def forward_times(folder: str, T: int, threads: int, runs: int) -> tuple[float, float]:
+    """Median seconds of one forward pass, attnviz's then transformers', each in a fresh process."""
+    ours = f"""
+import os, time, numpy as np
+from threadpoolctl import threadpool_limits
+from attnviz_cli.models import load_model
+model = load_model({folder!r})
+ids = np.arange(T := {T}) % 1000 + 1000
+from attnviz_cli.models.bert import bert_forward
+c = model.config
+times = []
+with threadpool_limits({threads}):
+    for _ in range({runs} + 1):
+        start = time.perf_counter(); bert_forward(ids, model.weights, layers=c.layers, heads=c.heads, eps=c.eps); times.append(time.perf_counter() - start)
+print(sorted(times[1:])[len(times[1:]) // 2])
+"""
+    theirs = f"""
+import time, torch
+from transformers import AutoModel
+torch.set_num_threads({threads})
+model = AutoModel.from_pretrained({folder!r}, attn_implementation="eager").eval()
+ids = (torch.arange({T}) % 1000 + 1000)[None]
+times = []
+with torch.no_grad():
+    for _ in range({runs} + 1):
+        start = time.perf_counter(); model(ids, output_attentions=True, output_hidden_states=True); times.append(time.perf_counter() - start)
+print(sorted(times[1:])[len(times[1:]) // 2])
+"""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+    results = []
+    for code in (ours, theirs):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        results.append(float(done.stdout.strip().splitlines()[-1]))
+    return results[0], results[1]
+
+
+def cold(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak MiB of one run of ``argv`` in a fresh process."""
+    start = time.perf_counter()
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{argv[:3]} failed")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    attn = shutil.which("attn") or sys.exit("attn is not on PATH: pip install . first")
+    print("forward pass, median of runs (attentions and hidden states returned):")
+    for T in (128, 512):
+        for threads in (1, 2):
+            ours, theirs = forward_times(args.model, T, threads, args.runs)
+            print(f"  T={T:<4} {threads} thread{'s' if threads > 1 else ' '}: attnviz {ours * 1000:7.1f} ms   transformers {theirs * 1000:7.1f} ms   ratio {ours / theirs:.2f}x")
+    hf = f"import torch; from transformers import AutoModel, AutoTokenizer; m = AutoModel.from_pretrained({args.model!r}, attn_implementation='eager'); t = AutoTokenizer.from_pretrained({args.model!r}); m(**t({TEN_WORDS!r}, return_tensors='pt'), output_attentions=True)"
+    rows = {
+        "attn inspect --model -f json": [attn, "inspect", TEN_WORDS, "--model", args.model, "-f", "json"],
+        "transformers + torch, fresh process": [sys.executable, "-c", hf],
+        "attn inspect (GloVe) -f json": [attn, "inspect", TEN_WORDS, "-f", "json"],
+    }
+    print("cold runs of ten words, median wall time and peak memory:")
+    timed = {}
+    for name, argv in rows.items():
+        runs = [cold(argv) for _ in range(args.runs)]
+        timed[name] = statistics.median(r[0] for r in runs)
+        print(f"  {name:<38} {timed[name] * 1000:7.0f} ms   {max(r[1] for r in runs):5.0f} MiB")
+    ours = timed["attn inspect --model -f json"]
+    print(f"  ratio to transformers {ours / timed['transformers + torch, fresh process']:.2f}x, to the GloVe run {ours / timed['attn inspect (GloVe) -f json']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
