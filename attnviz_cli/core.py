@@ -27,7 +27,7 @@ from .errors import counted
 from .results import Attention, AttentionOutputs, HeadSummary
 
 __all__ = [
-    "AttentionInputError", "attention", "attention_summary", "causal_mask", "check_projections", "compute_dtype",
+    "AttentionInputError", "attention", "attention_in_blocks", "attention_summary", "causal_mask", "check_projections", "compute_dtype",
     "merge_heads", "self_attention", "sinusoidal_positions", "softmax", "softmax_into", "split_heads",
 ]
 
@@ -80,6 +80,33 @@ def attention(
         scores += mask
     weights = softmax(scores)  # (..., T, T)
     return scores, weights, weights @ v  # (..., T, d_v)
+
+
+def attention_in_blocks(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None, *, threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`attention` (scaled) of (h, T, d) inputs, the same numbers computed a block of query rows
+    at a time, on every core for large inputs: NumPy runs ``exp`` on one core, BLAS runs small
+    matrices on one, and rows of different blocks are independent. ``mask`` is (T, T) or None."""
+    h, T, d_k = q.shape
+    scores = np.empty((h, T, T), q.dtype)
+    weights = np.empty_like(scores)
+    out = np.empty((h, T, v.shape[-1]), q.dtype)
+    root = np.sqrt(q.dtype.type(d_k))
+
+    def work(block: Block, _: Scratch) -> None:
+        pairs, rows = block.where
+        block_scores = scores[pairs, rows]  # (pairs, rows, T), a view
+        np.matmul(q[pairs, rows], k[pairs].swapaxes(-1, -2), out=block_scores)
+        block_scores /= root
+        if mask is not None:
+            block_scores += mask[rows]
+        softmax_into(block_scores, weights[pairs, rows])
+        np.matmul(weights[pairs, rows], v[pairs], out=out[pairs, rows])
+
+    with Runner(threads, scores.size) as run:
+        run.blocks(blocks(h, T), work)
+    return scores, weights, out
 
 
 def sinusoidal_positions(T: int, d_model: int, dtype: np.dtype | type = np.float64) -> np.ndarray:

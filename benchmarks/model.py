@@ -25,7 +25,8 @@ TEN_WORDS = "the bank raised interest rates after the river flooded downtown"
 
 def forward_times(folder: str, T: int, threads: int, runs: int) -> tuple[float, float]:
     """Median seconds of one forward pass, attnviz's then transformers', each in a fresh process."""
-    ours = f"""
+    pin = f"import os; os.sched_setaffinity(0, set(range({threads})))  # so each side has the same cores\n"
+    ours = pin + f"""
 import os, time, numpy as np
 from threadpoolctl import threadpool_limits
 from attnviz_cli.models import load_model
@@ -39,7 +40,7 @@ with threadpool_limits({threads}):
         start = time.perf_counter(); bert_forward(ids, model.weights, layers=c.layers, heads=c.heads, eps=c.eps); times.append(time.perf_counter() - start)
 print(sorted(times[1:])[len(times[1:]) // 2])
 """
-    theirs = f"""
+    theirs = pin + f"""
 import time, torch
 from transformers import AutoModel
 torch.set_num_threads({threads})

@@ -411,3 +411,23 @@ def test_sinusoidal_positions_follow_the_formula(T, d):
 
     expected = [[(math.sin if i % 2 == 0 else math.cos)(t / 10000 ** ((i - i % 2) / d)) for i in range(d)] for t in range(T)]
     assert_allclose(sinusoidal_positions(T, d), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_in_blocks_gives_what_attention_gives(dtype, tolerance, causal, monkeypatch):
+    """The models' path for long texts (blocks of rows, on two threads) against the plain formula, with
+    blocks small enough that a head is cut into several."""
+    from attnviz_cli.core import attention, attention_in_blocks
+
+    monkeypatch.setattr(engine, "BLOCK_ELEMENTS", 64 * 10)
+    monkeypatch.setattr(engine, "THREADED_ELEMENTS", 1)
+    rng = np.random.default_rng(3)
+    q, k, v = (rng.normal(size=(3, 64, 8)).astype(dtype) for _ in range(3))
+    mask = causal_mask(64, dtype) if causal else None
+    plain = attention(q, k, v, mask)
+    blocked = attention_in_blocks(q, k, v, mask, threads=2)
+    for ours, theirs in zip(blocked, plain, strict=True):
+        assert ours.dtype == dtype
+        assert_allclose(ours, theirs, rtol=0, atol=tolerance)
+    assert np.isneginf(blocked[0][:, 0, 1:]).all() == causal

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 from attnviz_cli.errors import AttnvizError
 from attnviz_cli.models import load_model
@@ -139,6 +139,58 @@ def test_nan_weights_and_a_config_that_disagrees_with_the_weights(tmp_path):
     (wider / "config.json").write_text(config)
     with pytest.raises(AttnvizError, match=r"lack 'encoder\.layer\.2\."):
         load_model(wider).run("the bank")
+
+
+def _write_safetensors(path: Path, tensors: dict[str, tuple[str, np.ndarray]]) -> None:
+    """A safetensors file written by hand (name -> (dtype tag, raw array)), as the format describes it,
+    so that dtypes NumPy lacks (bfloat16) can be written too."""
+    import json
+    import struct
+
+    header, offset, blobs = {}, 0, []
+    for name, (tag, array) in tensors.items():
+        data = np.ascontiguousarray(array).tobytes()
+        header[name] = {"dtype": tag, "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+@pytest.mark.parametrize("tag", ["F16", "BF16"])
+def test_half_precision_weights_are_read_and_run_in_float32(tmp_path, tag):
+    """Checkpoints stored in float16 or bfloat16 (which NumPy has no type for: its bits are a float32's
+    upper half) run in float32, close to the float32 model they were rounded from."""
+    from safetensors.numpy import load_file
+
+    folder = _copy("bert", tmp_path / tag)
+    tensors = load_file(folder / "model.safetensors")
+    if tag == "F16":
+        stored = {n: ("F16", t.astype(np.float16)) for n, t in tensors.items()}
+        rounded = {n: t.astype(np.float16).astype(np.float32) for n, t in tensors.items()}
+    else:
+        bits = {n: (t.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16) for n, t in tensors.items()}
+        stored = {n: ("BF16", b) for n, b in bits.items()}
+        rounded = {n: (b.astype(np.uint32) << 16).view(np.float32) for n, b in bits.items()}
+    _write_safetensors(folder / "model.safetensors", stored)
+    weights = load_model(folder).weights
+    name = next(n for n in tensors if n.endswith("attention.self.query.weight"))
+    assert weights[name].dtype == np.float32
+    assert_array_equal(weights[name], rounded[name])  # exactly the stored values, widened
+    run = load_model(folder).run(TEXTS[0])
+    full = load_model(MODELS / "tiny-bert").run(TEXTS[0])
+    assert_allclose(run.attentions, full.attentions, atol=0.05)  # rounding moves them, a little
+    assert np.abs(run.attentions - full.attentions).max() > 0  # but it is the rounded model that ran
+
+
+def test_a_token_id_outside_the_embedding_table_is_an_error(tmp_path):
+    weights = load_model(MODELS / "tiny-bert").weights
+    table = next(n for n in weights.names if n.endswith("word_embeddings.weight"))
+    rows = weights.rows(table, np.array([0, 2]))
+    assert rows.shape[0] == 2
+    with pytest.raises(AttnvizError, match="has no row 100000"):
+        weights.rows(table, np.array([1, 100000]))
 
 
 def test_a_text_longer_than_the_positions_is_refused():

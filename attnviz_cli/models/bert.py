@@ -19,8 +19,8 @@ def bert_forward(
     attention scores and weights (L pairs of (h, T, T)) of token ``ids`` (T,)."""
     e = w.prefix + "embeddings."
     positions = np.arange(len(ids)) + position_offset
-    x = w[e + "word_embeddings.weight"][ids] + w[e + "position_embeddings.weight"][positions]
-    x = x + w[e + "token_type_embeddings.weight"][0]  # one segment: type 0
+    x = w.rows(e + "word_embeddings.weight", ids) + w.rows(e + "position_embeddings.weight", positions)
+    x = x + w.rows(e + "token_type_embeddings.weight", np.zeros(1, np.int64))  # one segment: type 0
     x = layer_norm(x, w[e + "LayerNorm.weight"], w[e + "LayerNorm.bias"], eps)  # (T, d)
     hidden, attentions = [x], []
     for i in range(layers):

@@ -18,7 +18,7 @@ def gpt2_forward(
     the last block's output after the final norm: L + 1 arrays of (T, d)) and each block's attention
     scores (-inf where masked) and weights (L pairs of (h, T, T)) of token ``ids`` (T,)."""
     p = w.prefix
-    x = w[p + "wte.weight"][ids] + w[p + "wpe.weight"][np.arange(len(ids))]  # (T, d)
+    x = w.rows(p + "wte.weight", ids) + w.rows(p + "wpe.weight", np.arange(len(ids)))  # (T, d)
     hidden, attentions = [x], []
     for i in range(layers):
         x, attended = gpt2_block(x, w, f"{p}h.{i}.", heads, eps)

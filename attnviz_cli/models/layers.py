@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import attention, causal_mask, merge_heads, split_heads
+from ..core import attention, attention_in_blocks, causal_mask, merge_heads, split_heads
+from ..engine import BLOCK_ELEMENTS
+from .erf import erf
 
 
 def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
@@ -16,9 +18,7 @@ def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -
 
 
 def gelu_erf(x: np.ndarray) -> np.ndarray:
-    """BERT's GELU, exactly: x Φ(x) = x (1 + erf(x / √2)) / 2. NumPy has no erf; SciPy's is exact."""
-    from scipy.special import erf  # only models pay for SciPy
-
+    """BERT's GELU, exactly: x Φ(x) = x (1 + erf(x / √2)) / 2 (erf: :mod:`.erf`, as NumPy has none)."""
     return x * (1 + erf(x / np.sqrt(x.dtype.type(2)))) / 2
 
 
@@ -39,5 +39,6 @@ def self_attention_layer(
     """
     q, k, v = (split_heads(x @ w + b, heads) for w, b in ((wq, bq), (wk, bk), (wv, bv)))  # (h, T, d_k)
     mask = causal_mask(x.shape[0], x.dtype) if causal else None
-    scores, weights, out = attention(q, k, v, mask)  # (h, T, T), (h, T, T), (h, T, d_k)
+    attend = attention if heads * x.shape[0] ** 2 <= BLOCK_ELEMENTS else attention_in_blocks  # long texts: on every core
+    scores, weights, out = attend(q, k, v, mask)  # (h, T, T), (h, T, T), (h, T, d_k)
     return scores, weights, merge_heads(out)  # (T, d)

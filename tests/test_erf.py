@@ -1,0 +1,46 @@
+"""attnviz_cli.models.erf against the standard library's math.erf (libm's, an independent implementation)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from attnviz_cli.models.erf import erf
+from attnviz_cli.models.layers import gelu_erf
+
+exact = np.vectorize(math.erf)
+
+
+def test_float64_matches_math_erf_on_a_dense_grid_across_every_piece():
+    x = np.concatenate([np.linspace(-8, 8, 200_001), [0.0, -0.0, 2.5, -2.5, 6.0, -6.0, 1e-300, 1e300, -1e300]])
+    assert np.abs(erf(x) - exact(x)).max() < 5e-15
+
+
+def test_float32_matches_math_erf_to_a_few_units_in_the_last_place():
+    x = np.linspace(-8, 8, 100_001, dtype=np.float32)
+    got = erf(x)
+    assert got.dtype == np.float32
+    assert np.abs(got.astype(np.float64) - exact(x.astype(np.float64))).max() < 2e-7
+
+
+@given(st.floats(min_value=-50, max_value=50, allow_nan=False))
+def test_any_float64_is_within_5e_15_and_odd(value):
+    got = erf(np.array([value, -value]))
+    assert abs(got[0] - math.erf(value)) < 5e-15
+    assert got[1] == -got[0]
+
+
+def test_known_values():
+    assert erf(np.array([0.0]))[0] == 0.0
+    assert abs(erf(np.array([1.0]))[0] - 0.8427007929497149) < 5e-15  # erf(1)
+    assert np.isnan(erf(np.array([np.nan]))[0])
+    assert erf(np.array([np.inf, -np.inf])).tolist() == [1.0, -1.0]
+
+
+def test_gelu_is_x_times_the_normal_cdf():
+    x = np.array([-3.0, -1.0, 0.0, 0.5, 2.0])
+    cdf = np.array([0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x])
+    np.testing.assert_allclose(gelu_erf(x), x * cdf, rtol=0, atol=2e-14)  # 3 x erf's 5e-15
