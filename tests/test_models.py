@@ -14,7 +14,7 @@ from attnviz_cli.errors import AttnvizError
 from attnviz_cli.models import load_model
 
 MODELS = Path(__file__).resolve().parent / "models"
-KINDS = ("bert", "roberta", "gpt2")
+KINDS = ("bert", "roberta", "distilbert", "gpt2")
 TEXTS = ["I sat on the river bank", "I deposited money at the bank", "the bank by the river bank flows"]
 TOLERANCE = {"float64": 1e-9, "float32": 1e-5}
 
@@ -85,7 +85,7 @@ def test_a_missing_folder_an_unsupported_architecture_and_a_pickle_only_model(tm
         load_model(tmp_path / "nope")
     folder = _copy("bert", tmp_path / "t5")
     (folder / "config.json").write_text('{"model_type": "t5"}')
-    with pytest.raises(AttnvizError, match="is a 't5'; attnviz runs bert, roberta, gpt2"):
+    with pytest.raises(AttnvizError, match="is a 't5'; attnviz runs bert, roberta, distilbert, gpt2"):
         load_model(folder)
     pickled = _copy("bert", tmp_path / "pickled")
     (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")

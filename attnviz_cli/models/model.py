@@ -11,10 +11,11 @@ import numpy as np
 
 from ..errors import AttnvizError, quoted
 from .bert import bert_forward
+from .distilbert import distilbert_forward
 from .gpt2 import gpt2_forward
 from .weights import Weights
 
-ARCHITECTURES = ("bert", "roberta", "gpt2")  # by model_type in config.json
+ARCHITECTURES = ("bert", "roberta", "distilbert", "gpt2")  # by model_type in config.json
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class ModelConfig:
     """What a run needs to know of a model, read from its config.json."""
 
     name: str  # as the user named it: a Hub id or a folder
-    architecture: str  # model_type: "bert", "roberta" or "gpt2"
+    architecture: str  # model_type: "bert", "roberta", "distilbert" or "gpt2"
     layers: int
     heads: int
     d_model: int
@@ -60,6 +61,8 @@ class Model:
             raise AttnvizError(f"the text has {len(ids)} tokens, more than the {c.max_positions} positions of {quoted(c.name)}")
         if c.architecture == "gpt2":
             hidden, attentions = gpt2_forward(ids, self.weights, layers=c.layers, heads=c.heads, eps=c.eps)
+        elif c.architecture == "distilbert":
+            hidden, attentions = distilbert_forward(ids, self.weights, layers=c.layers, heads=c.heads, eps=c.eps)
         else:  # RoBERTa's positions start after its padding id
             offset = self._padding_id() + 1 if c.architecture == "roberta" else 0
             hidden, attentions = bert_forward(ids, self.weights, layers=c.layers, heads=c.heads, eps=c.eps, position_offset=offset)
@@ -119,10 +122,18 @@ def load_model(spec: str | Path, *, dtype: str = "float32") -> Model:
     prefixes, marker = {
         "bert": (("bert.", ""), "embeddings.word_embeddings.weight"),
         "roberta": (("roberta.", ""), "embeddings.word_embeddings.weight"),
+        "distilbert": (("distilbert.", ""), "embeddings.word_embeddings.weight"),
         "gpt2": (("transformer.", ""), "wte.weight"),
     }[config.architecture]
     weights = Weights(folder / "model.safetensors", np.dtype(dtype), prefixes, marker)
     return Model(folder, config, weights, read_tokenizer(folder))
+
+
+CONFIG_KEYS = {  # the names config.json gives layers, heads, d_model, positions and the layer norms' eps
+    "bert": ("num_hidden_layers", "num_attention_heads", "hidden_size", "max_position_embeddings", "layer_norm_eps"),
+    "distilbert": ("n_layers", "n_heads", "dim", "max_position_embeddings", ""),
+    "gpt2": ("n_layer", "n_head", "n_embd", "n_positions", "layer_norm_epsilon"),
+}
 
 
 def read_config(folder: Path, dtype: str, name: str | None = None) -> ModelConfig:
@@ -134,13 +145,10 @@ def read_config(folder: Path, dtype: str, name: str | None = None) -> ModelConfi
         raise AttnvizError(f"model folder {quoted(str(folder))}: config.json cannot be read: {error}") from error
     if architecture not in ARCHITECTURES:
         raise AttnvizError(f"model {quoted(str(folder))} is a {architecture!r}; attnviz runs {', '.join(ARCHITECTURES)}")
-    gpt2 = architecture == "gpt2"
+    keys = CONFIG_KEYS.get(architecture, CONFIG_KEYS["bert"])  # layers, heads, d_model, positions, eps
     try:
-        layers = int(raw["n_layer" if gpt2 else "num_hidden_layers"])
-        heads = int(raw["n_head" if gpt2 else "num_attention_heads"])
-        d_model = int(raw["n_embd" if gpt2 else "hidden_size"])
-        positions = int(raw["n_positions" if gpt2 else "max_position_embeddings"])
-        eps = float(raw["layer_norm_epsilon" if gpt2 else "layer_norm_eps"])
+        layers, heads, d_model, positions = (int(raw[key]) for key in keys[:4])
+        eps = float(raw[keys[4]]) if keys[4] else 1e-12  # DistilBERT's is fixed in its code
     except (KeyError, TypeError, ValueError) as error:
         raise AttnvizError(f"model folder {quoted(str(folder))}: config.json lacks {error}") from error
     if architecture == "roberta":

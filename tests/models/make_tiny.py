@@ -2,7 +2,7 @@
 attentions and hidden states for them (eager attention, float64 and float32), so the tests compare
 attnviz's NumPy forward pass with transformers without needing torch.
 
-    pip install torch "transformers<5" && python tests/models/make_tiny.py
+    pip install torch "transformers<5" && python tests/models/make_tiny.py [bert roberta distilbert gpt2]
 
 Each model is a few hundred KB: 2 layers, 4 heads, width 32, weights drawn wider than usual so that
 attention is far from uniform. Its tokenizer is built here too (WordPiece for BERT and RoBERTa's
@@ -47,15 +47,29 @@ def bpe_tokenizer():
 
 def make(kind: str) -> None:
     import torch
-    from transformers import BertConfig, BertModel, GPT2Config, GPT2Model, RobertaConfig, RobertaModel
+    from transformers import (
+        BertConfig,
+        BertModel,
+        DistilBertConfig,
+        DistilBertModel,
+        GPT2Config,
+        GPT2Model,
+        RobertaConfig,
+        RobertaModel,
+    )
 
-    torch.manual_seed({"bert": 1, "roberta": 2, "gpt2": 3}[kind])
+    torch.manual_seed({"bert": 1, "roberta": 2, "gpt2": 3, "distilbert": 4}[kind])
     folder = HERE / f"tiny-{kind}"
     folder.mkdir(exist_ok=True)
     if kind == "gpt2":
         tokenizer, vocab = bpe_tokenizer()
         config = GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=4, initializer_range=0.3)
         model = GPT2Model(config)
+    elif kind == "distilbert":
+        tokenizer, vocab = wordpiece_tokenizer()
+        config = DistilBertConfig(vocab_size=vocab, max_position_embeddings=64, dim=32, n_layers=2, n_heads=4, hidden_dim=64, initializer_range=0.3)
+        config._attn_implementation = "eager"  # DistilBERT picks its attention class when it is built
+        model = DistilBertModel(config)
     else:
         tokenizer, vocab = wordpiece_tokenizer()
         common = dict(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -83,6 +97,8 @@ def make(kind: str) -> None:
 
 
 if __name__ == "__main__":
-    for kind in ("bert", "roberta", "gpt2"):
+    import sys
+
+    for kind in sys.argv[1:] or ("bert", "roberta", "distilbert", "gpt2"):  # or just those named
         make(kind)
         print(f"wrote {HERE / f'tiny-{kind}'}")
