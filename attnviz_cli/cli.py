@@ -331,11 +331,11 @@ def inspect(
     if model is not None or layer is not None or head is not None:
         _check_model_usage(
             model, layer, head, fmt, sentence, vectors=vectors, weights=weights, projections=projections,
-            neighbors=neighbors, focus=focus, save=save, positions=positions, heads=heads, causal=causal,
-            fields=fields,
+            neighbors=neighbors or None, save=save, positions=positions, heads=heads, causal=causal, fields=fields,
+            no_scale=no_scale, seed=seed, oov=oov,
         )
         with _reporting_errors():
-            _inspect_model(sentence, model or "", layer, head, fmt, dtype)
+            _inspect_model(sentence, model or "", layer, head, fmt, dtype, focus, top_k)
         return
     streamed = sentence == "-" and fmt in STREAMED
     kept_fields = _parse_fields(fields, fmt)
@@ -387,18 +387,35 @@ def _check_model_usage(
         raise typer.BadParameter(f"--model writes table or json (not yet {fmt.value})", param_hint="--format")
     if sentence == "-":
         raise typer.BadParameter("--model reads one text from the command line (not yet SENTENCE -)", param_hint="SENTENCE")
-    defaults = {"vectors": None, "weights": None, "projections": ProjectionKind.identity, "neighbors": 0, "focus": None,
-                "save": None, "positions": Positions.none, "heads": 1, "causal": False, "fields": None}
-    changed = [name for name, value in others.items() if value not in (defaults[name], [])]
+    _refuse_static_options(others)
+
+
+STATIC_DEFAULTS: dict[str, Any] = {  # options of static vectors, at their defaults; a model takes none of them
+    "vectors": None, "weights": None, "projections": ProjectionKind.identity, "neighbors": None, "save": None,
+    "positions": Positions.none, "heads": 1, "causal": False, "fields": None, "no_scale": False, "seed": 0,
+    "oov": OovPolicy.skip,
+}
+
+
+def _refuse_static_options(given: dict[str, Any]) -> None:
+    """A usage error for the first option of static vectors given a value with --model."""
+    changed = [name for name, value in given.items() if value not in (STATIC_DEFAULTS[name], [], 0 if name == "neighbors" else None)]
     if changed:
         option = "--" + changed[0].replace("_", "-")
-        raise typer.BadParameter(f"{option} is for static vectors; a model has its own heads, projections and positions (not yet --focus, --save or --fields with --model)", param_hint=option)
+        raise typer.BadParameter(
+            f"{option} is for static vectors; a model has its own heads, projections and positions (not yet --save or --fields with --model)",
+            param_hint=option,
+        )
 
 
-def _inspect_model(text: str, spec: str, layer: int | None, head: int | None, fmt: OutputFormat, dtype: Dtype) -> None:
+def _inspect_model(
+    text: str, spec: str, layer: int | None, head: int | None, fmt: OutputFormat, dtype: Dtype, focus: str | None, top_k: int,
+) -> None:
     """attn inspect --model: run the text through the model, then show it as tables or JSON."""
     from .models import load_model
-    from .render_model import model_record, model_renderables
+    from .models.words import focus as focus_on
+    from .models.words import focus_units, run_words
+    from .render_model import focus_record, model_record, model_renderables
 
     loaded = load_model(spec, dtype=dtype.value)
     c = loaded.config
@@ -408,10 +425,17 @@ def _inspect_model(text: str, spec: str, layer: int | None, head: int | None, fm
         raise typer.BadParameter(f"{quoted(c.name)} has heads 0 to {c.heads - 1}", param_hint="--head")
     text = valid_text(text)
     run = loaded.run(text)
+    focused = None
+    if focus is not None:
+        words = run_words(run, text)
+        focused = (focus_on(run, words, focus_units(words, focus, len(run.tokens))), words, top_k)
     if fmt is OutputFormat.json:
-        _out(dumps(model_record(run, c, text, layer, head), pretty=True))
+        record = model_record(run, c, text, layer, head)
+        if focused is not None:
+            record |= focus_record(focused[0], focused[1], layer, head, top_k)
+        _out(dumps(record, pretty=True))
         return
-    _show(lambda width: model_renderables(run, c, text, layer, head, width))
+    _show(lambda width: model_renderables(run, c, text, layer, head, width, focused))
 
 
 def _read_stdin(limit: int, max_tokens: int) -> str:
@@ -462,12 +486,24 @@ def compare(
     oov: OovOption = OovPolicy.skip,
     positions: PositionsOption = Positions.none,
     fmt: FormatOption = OutputFormat.table,
-    neighbors: Annotated[int, typer.Option("--neighbors", min=0, help="Nearest vocabulary words shown before and after attention (identity projections only).")] = 5,
+    neighbors: Annotated[Optional[int], typer.Option("--neighbors", min=0, help="Nearest vocabulary words shown before and after attention (identity projections only).  [default: 5]", show_default=False)] = None,
     max_tokens: MaxTokensOption = 512,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="With --model: words listed per layer for each text.")] = 3,
+    model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors (as for inspect): the word's two vectors compared after every layer.", show_default=False)] = None,
+    dtype: Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.")] = Dtype.float32,
 ) -> None:
     """Follow one word into two sentences: its weights in each, its nearest words, and how far apart it ends up."""
     if fmt in (OutputFormat.markdown, OutputFormat.csv):
         raise typer.BadParameter(f"compare writes table, json or jsonl, not {fmt.value}", param_hint="--format")
+    if model is not None:
+        _refuse_static_options({
+            "vectors": vectors, "weights": weights, "projections": projections, "neighbors": neighbors, "heads": heads,
+            "causal": causal, "positions": positions, "no_scale": no_scale, "seed": seed, "oov": oov,
+        })
+        with _reporting_errors():
+            _compare_model((first, second), focus, model, fmt, dtype, top_k)
+        return
+    neighbors = 5 if neighbors is None else neighbors
     _check_projections(projections, weights, 0)
     if neighbors and (weights is not None or projections is not ProjectionKind.identity):
         _say("nearest words are left out: with projections other than identity the outputs are not in the embedding space")
@@ -490,6 +526,21 @@ def compare(
         _out(dumps(comparison_record(comparison), pretty=fmt is OutputFormat.json))
 
 
+def _compare_model(texts: tuple[str, str], focus: str, spec: str, fmt: OutputFormat, dtype: Dtype, top_k: int) -> None:
+    """attn compare --model: the word in both texts through the model, then tables or JSON."""
+    from .models import load_model
+    from .models.words import compare_word
+    from .render_model import comparison_record, comparison_renderables
+
+    loaded = load_model(spec, dtype=dtype.value)
+    texts = (valid_text(texts[0]), valid_text(texts[1]))
+    comparison = compare_word((loaded.run(texts[0]), loaded.run(texts[1])), texts, focus)
+    if fmt is OutputFormat.table:
+        _show(lambda width: comparison_renderables(comparison, loaded.config, top_k))
+        return
+    _out(dumps(comparison_record(comparison, loaded.config, top_k), pretty=fmt is OutputFormat.json))
+
+
 @app.command()
 def demo() -> None:
     """A guided tour: 'bank' in two contexts, a tiny example worked step by step, then several heads."""
@@ -502,13 +553,13 @@ def demo() -> None:
 
 SCHEMAS = {
     "inspect": "inspect-1.schema.json", "compare": "compare-1.schema.json", "error": "error-1.schema.json",
-    "vectors": "vectors-1.schema.json", "model": "model-1.schema.json",
+    "vectors": "vectors-1.schema.json", "model": "model-1.schema.json", "model-compare": "model-compare-1.schema.json",
 }
 
 
 @app.command()
 def schema(
-    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="inspect, compare, error, vectors or model; all of them when left out.", show_default=False)] = None,
+    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="inspect, compare, error, vectors, model or model-compare; all of them when left out.", show_default=False)] = None,
 ) -> None:
     """Print the JSON Schema of attnviz's JSON output: one by name, or all keyed by their schema id."""
     import json

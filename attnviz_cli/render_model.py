@@ -10,8 +10,10 @@ import numpy as np
 
 from .analysis import entropy_bits
 from .models import ModelConfig, ModelRun
+from .models.words import FocusedWord, WordComparison, Words, cosine, top_words
 
 MODEL_SCHEMA = "attnviz.model/1"
+MODEL_COMPARE_SCHEMA = "attnviz.model-compare/1"
 
 
 def model_record(run: ModelRun, config: ModelConfig, text: str, layer: int | None = None, head: int | None = None) -> dict[str, Any]:
@@ -26,10 +28,7 @@ def model_record(run: ModelRun, config: ModelConfig, text: str, layer: int | Non
         "token_ids": run.token_ids,
         "words": list(run.words),
         "special": list(run.special),
-        "config": {"model": {
-            "name": config.name, "architecture": config.architecture, "layers": config.layers,
-            "heads": config.heads, "d_model": config.d_model, "dtype": config.dtype,
-        }},
+        "config": {"model": config_record(config)},
         "embeddings": run.hidden_states[0],
         "layers": [
             {
@@ -42,13 +41,78 @@ def model_record(run: ModelRun, config: ModelConfig, text: str, layer: int | Non
     }
 
 
+def focus_record(focused: list[FocusedWord], words: Words, layer: int | None, head: int | None, top_k: int) -> dict[str, Any]:
+    """The ``units`` (the run's words, each special token one of its own) and, per focused word, its
+    weights over them in each layer and head, strongest first, and its vector's cosine with its embedding."""
+    def entry(f: FocusedWord) -> dict[str, Any]:
+        layers = range(f.weights.shape[0]) if layer is None else [layer]
+        heads = range(f.weights.shape[1]) if head is None else [head]
+        return {
+            "word": f.label, "unit": f.unit, "tokens": list(f.tokens),
+            "cosine_to_embedding": cosine(f.vectors, f.vectors[0]),
+            "layers": [
+                {"layer": i, "heads": [
+                    {
+                        "head": h, "weights": f.weights[i, h], "entropy_bits": float(entropy_bits(f.weights[i, h])),
+                        "keys": [{"word": words.labels[u], "unit": u, "weight": float(f.weights[i, h, u])} for u in top_words(f.weights[i, h], top_k)],
+                    }
+                    for h in heads
+                ]}
+                for i in layers
+            ],
+        }
+
+    return {
+        "units": [{"word": label, "tokens": list(tokens)} for label, tokens in zip(words.labels, words.tokens, strict=True)],
+        "focus": [entry(f) for f in focused],
+    }
+
+
+def focus_renderables(focused: list[FocusedWord], words: Words, layer: int | None, head: int | None, top_k: int) -> list[Any]:
+    """For each focused word: in each layer and head, the words it gives most weight to, strongest
+    first, and how sharp that head is for it; then how far its vector has moved from its embedding."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from .render_parts import safe
+
+    parts: list[Any] = []
+    for f in focused:
+        layers = range(f.weights.shape[0]) if layer is None else [layer]
+        heads = range(f.weights.shape[1]) if head is None else [head]
+        where = ", ".join(str(t) for t in f.tokens)
+        parts.append(Text.assemble(("where ", "bold"), safe(repr(f.label), "bold"), (f" (token{'s' if len(f.tokens) > 1 else ''} {where}) looks: its strongest words in each layer and head", "bold")))
+        parts.append(Text("weights summed over each word's pieces; bits: the entropy of its weights (0 = all on one word)", style="dim"))
+        table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False, header_style="bold")
+        table.add_column("layer", justify="right")
+        table.add_column("head", justify="right")
+        table.add_column("strongest words", overflow="fold")
+        table.add_column("bits", justify="right")
+        for i in layers:
+            for h in heads:
+                w = f.weights[i, h]
+                keys = Text(" · ").join(
+                    Text.assemble(safe(words.labels[u], "bold" if n == 0 else ""), f" {w[u]:.2f}") for n, u in enumerate(top_words(w, top_k))
+                )
+                table.add_row(str(i) if h == heads[0] else "", str(h), keys, f"{entropy_bits(w):.2f}", end_section=h == heads[-1] and i != layers[-1])
+        parts += [table, Text()]
+        drift = " · ".join(f"{'emb' if i == 0 else f'L{i - 1}'} {c:.3f}" for i, c in enumerate(cosine(f.vectors, f.vectors[0]).tolist()))
+        parts += [Text.assemble(("its vector's cosine with its embedding, layer by layer: ", "bold"), drift), Text()]
+    return parts
+
+
 def head_entropies(run: ModelRun) -> np.ndarray:
     """(L, h) the mean entropy, in bits, of each head's weight rows."""
     return entropy_bits(run.attentions).mean(axis=-1)
 
 
-def model_renderables(run: ModelRun, config: ModelConfig, text: str, layer: int | None, head: int | None, width: int = 80):
-    """What ``attn inspect --model`` shows: the header, then one head's matrices (with --layer and
+def model_renderables(
+    run: ModelRun, config: ModelConfig, text: str, layer: int | None, head: int | None, width: int = 80,
+    focus: tuple[list[FocusedWord], Words, int] | None = None,
+):
+    """What ``attn inspect --model`` shows: the header, then where the --focus word looks (``focus``:
+    the focused words, the run's words and how many to list), one head's matrices (with --layer and
     --head), one layer's heads (with --layer), or an overview of every layer and head."""
     from rich.console import Group
     from rich.text import Text
@@ -63,6 +127,10 @@ def model_renderables(run: ModelRun, config: ModelConfig, text: str, layer: int 
         ("architecture ", "bold"), f"{config.architecture} · {config.layers} layers × {config.heads} heads · d_model {config.d_model} · {config.dtype}\n",
         ("tokens       ", "bold"), f"{len(run.tokens)}: ", safe(marked),
     ), Text()]
+    if focus is not None:
+        focused, words, top_k = focus
+        parts += focus_renderables(focused, words, layer, head, top_k)
+        return Group(*parts)
     if layer is None:
         parts += overview(run, config)
         return Group(*parts)
@@ -96,3 +164,71 @@ def overview(run: ModelRun, config: ModelConfig) -> list[Any]:
         "--layer L --head H shows one head's matrices.", style="dim",
     )
     return [title, legend, table, Text()]
+
+
+def config_record(config: ModelConfig) -> dict[str, Any]:
+    return {
+        "name": config.name, "architecture": config.architecture, "layers": config.layers,
+        "heads": config.heads, "d_model": config.d_model, "dtype": config.dtype,
+    }
+
+
+def comparison_record(comparison: WordComparison, config: ModelConfig, top_k: int) -> dict[str, Any]:
+    """``attn compare --model -f json``: the word in both texts, the cosine between its two vectors at
+    the embeddings and after each layer, and per layer the words it looks at most in each text (its
+    weights averaged over the layer's heads)."""
+    def side(f: FocusedWord, words: Words, text: str) -> dict[str, Any]:
+        return {"text": text, "word": f.label, "unit": f.unit, "tokens": list(f.tokens),
+                "units": [{"word": label, "tokens": list(t)} for label, t in zip(words.labels, words.tokens, strict=True)]}
+
+    def looks(f: FocusedWord, words: Words, layer: int) -> dict[str, Any]:
+        mean = f.weights[layer].mean(axis=0)  # (U,): over the heads
+        return {"weights": mean, "keys": [{"word": words.labels[u], "unit": u, "weight": float(mean[u])} for u in top_words(mean, top_k)]}
+
+    a, b = comparison.sides
+    return {
+        "schema": MODEL_COMPARE_SCHEMA,
+        "focus": comparison.focus,
+        "config": {"model": config_record(config)},
+        "sentences": [side(f, w, t) for f, w, t in zip(comparison.sides, comparison.words, comparison.texts, strict=True)],
+        "embedding_cosine": float(comparison.cosines[0]),
+        "layers": [
+            {"layer": i, "cosine": float(comparison.cosines[i + 1]),
+             "first": looks(a, comparison.words[0], i), "second": looks(b, comparison.words[1], i)}
+            for i in range(config.layers)
+        ],
+    }
+
+
+def comparison_renderables(comparison: WordComparison, config: ModelConfig, top_k: int):
+    """The two texts, then a table: per layer, the cosine between the word's two vectors and the words
+    it looks at most in each text (weights averaged over the layer's heads)."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from .render_parts import safe
+
+    a, b = comparison.sides
+    header = Text.assemble(
+        ("first        ", "bold"), safe(" ".join(comparison.texts[0].split())), f"   ({a.label!s} at token {', '.join(map(str, a.tokens))})\n",
+        ("second       ", "bold"), safe(" ".join(comparison.texts[1].split())), f"   ({b.label!s} at token {', '.join(map(str, b.tokens))})\n",
+        ("model        ", "bold"), safe(config.name), f" · {config.architecture} · {config.layers} layers × {config.heads} heads",
+    )
+    title = Text.assemble(("how far apart ", "bold"), safe(repr(a.label), "bold"), (" ends up, layer by layer", "bold"))
+    legend = Text("cosine: between its two vectors (1 = the same direction); words: where it looks in each text, mean over the layer's heads", style="dim")
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False, header_style="bold")
+    table.add_column("layer", justify="right")
+    table.add_column("cosine", justify="right")
+    table.add_column("first text looks at", overflow="fold")
+    table.add_column("second text looks at", overflow="fold")
+
+    def looks(f: FocusedWord, words: Words, layer: int) -> Text:
+        mean = f.weights[layer].mean(axis=0)
+        return Text(" · ").join(Text.assemble(safe(words.labels[u]), f" {mean[u]:.2f}") for u in top_words(mean, top_k))
+
+    table.add_row("emb", f"{comparison.cosines[0]:.3f}", Text("(before any attention)", style="dim"), "")
+    for i in range(config.layers):
+        table.add_row(str(i), f"{comparison.cosines[i + 1]:.3f}", looks(a, comparison.words[0], i), looks(b, comparison.words[1], i))
+    return Group(header, Text(), title, legend, table)

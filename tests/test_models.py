@@ -296,3 +296,124 @@ def test_a_model_that_is_not_there_and_a_layer_it_lacks():
     assert missing.exit_code == 1 and "no model 'acme/none'" in missing.stderr and missing.stderr.count("\n") == 1
     deep = run("inspect", "the bank", "--model", str(MODELS / "tiny-bert"), "--layer", "2")
     assert deep.exit_code == 2 and "has layers 0 to 1" in deep.stderr
+
+
+# ---- words, --focus and compare with --model ------------------------------------------------------------
+
+
+def test_a_words_pieces_are_one_unit_and_word_attention_sums_keys_and_averages_queries(minilm):
+    from attnviz_cli.models.words import run_words, word_attention
+
+    text = "I deposited my paycheck at the riverbank"
+    run = minilm.run(text)
+    words = run_words(run, text)
+    assert words.labels == ("[CLS]", "I", "deposited", "my", "paycheck", "at", "the", "riverbank", "[SEP]")
+    assert words.tokens[4] == (4, 5, 6) and run.tokens[4:7] == ("pay", "##che", "##ck")
+    by_word = word_attention(run.attentions, words)
+    a = run.attentions[3, 5].astype(np.float64)
+    by_hand = a[[9, 10]].mean(axis=0)[[4, 5, 6]].sum()  # riverbank (tokens 9, 10) -> paycheck (4, 5, 6)
+    assert by_word[3, 5, 7, 4] == pytest.approx(by_hand, abs=1e-6)
+    assert_allclose(by_word.sum(axis=-1), 1.0, atol=1e-5)
+
+
+def test_focus_names_a_word_any_case_an_occurrence_or_a_token_position():
+    from attnviz_cli.models.words import focus_units, run_words
+
+    text = "The bank by the river Bank flows"
+    run = load_model(MODELS / "tiny-bert").run(text)
+    words = run_words(run, text)
+    assert words.labels[6] == "Bank"  # the text's own spelling, though the model lowercases
+    assert focus_units(words, "bank", len(run.tokens)) == [2, 6]
+    assert focus_units(words, "bank@2", len(run.tokens)) == [6]
+    assert focus_units(words, "5", len(run.tokens)) == [5]  # token 5 is 'river'
+    with pytest.raises(AttnvizError, match="is not one of the tokens"):
+        focus_units(words, "money", len(run.tokens))
+    with pytest.raises(AttnvizError, match="past the last token"):
+        focus_units(words, "40", len(run.tokens))
+
+
+def test_inspect_focus_with_a_model_in_json_and_tables():
+    import json
+
+    import jsonschema
+
+    from attnviz_cli.analysis import entropy_bits
+
+    from .conftest import run
+
+    text = "the river bank by the bank"
+    args = ("inspect", text, "--model", str(MODELS / "tiny-bert"), "--focus", "bank@2", "--dtype", "float64")
+    record = json.loads(run(*args, "-f", "json", "--top-k", "2").stdout)
+    jsonschema.validate(record, json.loads(run("schema", "model").stdout))
+    expected = load_model(MODELS / "tiny-bert", dtype="float64").run(text)
+    (focused,) = record["focus"]
+    assert (focused["word"], focused["tokens"]) == ("bank", [6])
+    weights = expected.attentions[1, 3, 6]  # every word is one token here: word weights are token weights
+    head = focused["layers"][1]["heads"][3]
+    assert_allclose(head["weights"], weights, rtol=0, atol=1e-15)
+    order = np.argsort(-weights, kind="stable")[:2]
+    assert [(k["unit"], k["weight"]) for k in head["keys"]] == [(int(u), pytest.approx(weights[u])) for u in order]
+    assert head["entropy_bits"] == pytest.approx(float(entropy_bits(weights)))
+    h = expected.hidden_states[:, 6].astype(np.float64)
+    assert_allclose(focused["cosine_to_embedding"], h @ h[0] / (np.linalg.norm(h, axis=1) * np.linalg.norm(h[0])), atol=1e-12)
+    table = run(*args, "--layer", "1").stdout
+    assert "where 'bank' (token 6) looks: its strongest words in each layer and head" in table
+    labels = record["units"]
+    row = next(line for line in table.splitlines() if line.split()[:2] == ["1", "0"])
+    top = int(np.argmax(expected.attentions[1, 0, 6]))
+    assert row.split()[2] == labels[top]["word"]
+
+
+def test_compare_with_a_model_follows_the_word_layer_by_layer():
+    import json
+
+    import jsonschema
+
+    from .conftest import run
+
+    a, b = "the river bank flows", "the bank by the river"
+    args = ("compare", a, b, "--focus", "bank", "--model", str(MODELS / "tiny-roberta"), "--dtype", "float64")
+    record = json.loads(run(*args, "-f", "json").stdout)
+    jsonschema.validate(record, json.loads(run("schema", "model-compare").stdout))
+    model = load_model(MODELS / "tiny-roberta", dtype="float64")
+    ra, rb = model.run(a), model.run(b)
+    ta, tb = record["sentences"][0]["tokens"], record["sentences"][1]["tokens"]
+    assert [ra.tokens[t] for t in ta] == [rb.tokens[t] for t in tb] == ["bank"]
+    va, vb = ra.hidden_states[:, ta[0]], rb.hidden_states[:, tb[0]]
+    cosines = (va * vb).sum(axis=1) / (np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1))
+    assert record["embedding_cosine"] == pytest.approx(cosines[0], abs=1e-12)
+    assert [entry["cosine"] for entry in record["layers"]] == pytest.approx(list(cosines[1:]), abs=1e-12)
+    assert_allclose(record["layers"][1]["second"]["weights"], rb.attentions[1, :, tb[0]].mean(axis=0), atol=1e-12)
+    table = run(*args).stdout
+    assert "how far apart 'bank' ends up, layer by layer" in table
+    assert any(line.split()[:2] == ["1", f"{cosines[2]:.3f}"] for line in table.splitlines())
+
+
+def test_compare_bank_in_minilm_drifts_to_0_77(minilm):
+    import json
+
+    from .conftest import run
+
+    record = json.loads(run("compare", "I sat on the river bank", "I deposited money at the bank", "--focus", "bank",
+                            "--model", str(MINILM), "-f", "json").stdout)
+    assert record["embedding_cosine"] == pytest.approx(1.0, abs=1e-6)
+    assert record["layers"][-1]["cosine"] == pytest.approx(0.771, abs=2e-3)
+    assert record["layers"][0]["first"]["keys"][0]["word"] == "river"
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "code"),
+    [
+        (["--focus", "bank"], "first text: 'bank' occurs 2 times; say which with --focus bank@1 to bank@2", 1),
+        (["--focus", "money"], "first text: --focus 'money' is not one of the tokens", 1),
+        (["--focus", "bank@1", "--heads", "2"], "--heads is for static vectors", 2),
+        (["--focus", "bank@1", "--neighbors", "3"], "--neighbors is for static vectors", 2),
+        (["--focus", "bank@1", "-f", "csv"], "compare writes table, json or jsonl, not csv", 2),
+    ],
+)
+def test_compare_with_a_model_refuses_what_it_cannot_do(args, message, code):
+    from .conftest import run
+
+    result = run("compare", "the bank by the bank", "a river bank", "--model", str(MODELS / "tiny-bert"), *args)
+    assert result.exit_code == code and message in result.stderr, result.stderr
+    assert result.stdout == ""

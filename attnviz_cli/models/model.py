@@ -40,6 +40,7 @@ class ModelRun:
     tokens: tuple[str, ...]  # the model's own tokens (word pieces, BPE), special ones included
     special: tuple[bool, ...]  # which tokens are special ([CLS], [SEP], <s>...)
     words: tuple[int | None, ...]  # the word of the text each token comes from (None for special ones)
+    offsets: tuple[tuple[int, int], ...]  # each token's characters in the text: text[start:end]
     scores: np.ndarray  # (L, h, T, T) what enters each softmax: q.k/sqrt(d_k), -inf where masked
     attentions: np.ndarray  # (L, h, T, T) softmax weights, rows sum to 1
     hidden_states: np.ndarray  # (L + 1, T, d): the embeddings, then after each layer
@@ -68,7 +69,7 @@ class Model:
             hidden, attentions = bert_forward(ids, self.weights, layers=c.layers, heads=c.heads, eps=c.eps, position_offset=offset)
         return ModelRun(
             token_ids=ids, tokens=tuple(encoding.tokens), special=tuple(bool(s) for s in encoding.special_tokens_mask),
-            words=tuple(encoding.word_ids), scores=np.stack([s for s, _ in attentions]),
+            words=tuple(encoding.word_ids), offsets=tuple(encoding.offsets), scores=np.stack([s for s, _ in attentions]),
             attentions=np.stack([w for _, w in attentions]), hidden_states=np.stack(hidden),
         )
 
