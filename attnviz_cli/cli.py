@@ -554,12 +554,13 @@ def demo() -> None:
 SCHEMAS = {
     "inspect": "inspect-1.schema.json", "compare": "compare-1.schema.json", "error": "error-1.schema.json",
     "vectors": "vectors-1.schema.json", "model": "model-1.schema.json", "model-compare": "model-compare-1.schema.json",
+    "models": "models-1.schema.json",
 }
 
 
 @app.command()
 def schema(
-    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="inspect, compare, error, vectors, model or model-compare; all of them when left out.", show_default=False)] = None,
+    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="inspect, compare, error, vectors, model, model-compare or models; all of them when left out.", show_default=False)] = None,
 ) -> None:
     """Print the JSON Schema of attnviz's JSON output: one by name, or all keyed by their schema id."""
     import json
@@ -674,6 +675,68 @@ def vectors_convert(
                 trust_pickle=trust_pickle, replace=force, progress=progress,
             )
         _say(f"wrote {printable(str(done.folder))}: {done.vocab_size:,} words x {done.dim} ({done.dtype}) in {done.seconds:.1f} s; use --vectors {printable(str(done.folder))}")
+
+
+# ---- attn model ------------------------------------------------------------------------------------
+
+MODEL_EXAMPLES = """\
+Examples:
+
+\b
+  attn model list
+  attn model info sentence-transformers/all-MiniLM-L6-v2
+  attn model download sentence-transformers/all-MiniLM-L6-v2
+  attn inspect "I sat on the river bank" --model sentence-transformers/all-MiniLM-L6-v2 --focus bank
+"""
+
+model_app = typer.Typer(
+    help="List, describe and download the real transformers --model runs (BERT, RoBERTa, DistilBERT, GPT-2).",
+    epilog=MODEL_EXAMPLES, no_args_is_help=True, rich_markup_mode=None,
+)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("list", epilog=MODEL_EXAMPLES)
+def model_list(fmt: ReportFormatOption = ReportFormat.table) -> None:
+    """The models of the Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub),
+    and whether --model can run each. Offline."""
+    with _reporting_errors():
+        from .models.catalog import cached_models
+        from .models.model import hub_cache
+        from .render_model import model_list_record, model_list_table
+
+        found = cached_models()
+        _report(model_list_record(found), lambda: model_list_table(found, str(hub_cache())), fmt)
+
+
+@model_app.command("info", epilog=MODEL_EXAMPLES)
+def model_info(
+    spec: Annotated[str, typer.Argument(metavar="MODEL", help="A model folder, or a Hub id (org/name) in the Hugging Face cache.")],
+    fmt: ReportFormatOption = ReportFormat.table,
+) -> None:
+    """Architecture, layers and heads, widths, positions, parameters, size and tokenizer, from the files."""
+    with _reporting_errors():
+        from .models.catalog import describe_model
+        from .render_model import model_info_record, model_info_table
+
+        info = describe_model(spec)
+        _report(model_info_record(info), lambda: model_info_table(info), fmt)
+
+
+@model_app.command("download", epilog=MODEL_EXAMPLES)
+def model_download(
+    repo_id: Annotated[str, typer.Argument(metavar="ID", help="A Hub id, org/name.")],
+    revision: Annotated[Optional[str], typer.Option("--revision", help="A branch, tag or commit; main when left out.", show_default=False)] = None,
+) -> None:
+    """Fetch a model's config.json, model.safetensors and tokenizer.json into the Hugging Face cache
+    (the only command of attn that uses the network); later runs find it offline by its id."""
+    with _reporting_errors():
+        from .models.catalog import check_repo_id, download_model
+
+        check_repo_id(repo_id)
+        _say(f"downloading {printable(repo_id)} (config.json, model.safetensors, tokenizer.json)")
+        folder = download_model(repo_id, revision)
+        _say(f"ready: --model {printable(repo_id)} ({printable(str(folder))})")
 
 
 SLOW_LOAD_SECONDS = 3.0  # a file that takes longer than this gets a tip: convert it once

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .analysis import entropy_bits
+from .errors import printable
 from .models import ModelConfig, ModelRun
 from .models.words import FocusedWord, WordComparison, Words, cosine, top_words
 
@@ -232,3 +233,56 @@ def comparison_renderables(comparison: WordComparison, config: ModelConfig, top_
     for i in range(config.layers):
         table.add_row(str(i), f"{comparison.cosines[i + 1]:.3f}", looks(a, comparison.words[0], i), looks(b, comparison.words[1], i))
     return Group(header, Text(), title, legend, table)
+
+
+MODELS_SCHEMA = "attnviz.models/1"
+
+
+def model_list_record(entries: list) -> dict[str, Any]:
+    """``attn model list -f json``: the cache's models and whether attnviz runs each."""
+    return {"schema": MODELS_SCHEMA, "kind": "list", "models": [
+        {"name": e.name, "folder": str(e.folder) if e.folder else None, "status": e.status, "architecture": e.architecture,
+         "layers": e.layers, "heads": e.heads, "d_model": e.d_model, "size_bytes": e.size_bytes}
+        for e in entries
+    ]}
+
+
+def model_list_table(entries: list, cache: str):
+    from rich.text import Text
+
+    from .render_vectors import _size, _table
+
+    if not entries:
+        return Text(f"no models in the Hugging Face cache at {printable(cache)}; get one with: attn model download sentence-transformers/all-MiniLM-L6-v2")
+    table = _table(f"models in the Hugging Face cache ({printable(cache)})", ("model", "left"), ("architecture", "left"),
+                   ("layers × heads", "right"), ("d_model", "right"), ("size", "right"), ("status", "left"))
+    for e in entries:
+        shape = f"{e.layers} × {e.heads}" if e.layers else ""
+        table.add_row(printable(e.name), printable(e.architecture or ""), shape, str(e.d_model or ""), _size(e.size_bytes) if e.size_bytes else "", printable(e.status))
+    return table
+
+
+def model_info_record(info) -> dict[str, Any]:
+    """``attn model info -f json``: one model described from its files."""
+    return {
+        "schema": MODELS_SCHEMA, "kind": "info", "name": info.name, "folder": str(info.folder),
+        "architecture": info.architecture, "layers": info.layers, "heads": info.heads, "d_model": info.d_model,
+        "max_positions": info.max_positions, "parameters": info.parameters, "stored_dtypes": list(info.stored_dtypes),
+        "size_bytes": info.size_bytes, "tokenizer": info.tokenizer, "vocab_size": info.vocab_size,
+    }
+
+
+def model_info_table(info):
+    from .render_vectors import _size, _table
+
+    table = _table(f"model {info.name}", ("", "left"), ("", "left"), header=False)
+    rows = [
+        ("folder", str(info.folder)), ("architecture", info.architecture),
+        ("layers × heads", f"{info.layers} × {info.heads} (d_k {info.d_model // info.heads})"),
+        ("d_model", str(info.d_model)), ("positions", f"{info.max_positions:,} tokens at most"),
+        ("parameters", f"{info.parameters:,}"), ("stored as", ", ".join(info.stored_dtypes)),
+        ("size on disk", _size(info.size_bytes)), ("tokenizer", f"{info.tokenizer}, {info.vocab_size:,} tokens"),
+    ]
+    for key, value in rows:
+        table.add_row(key, printable(value))
+    return table

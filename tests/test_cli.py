@@ -434,7 +434,7 @@ def test_heavy_libraries_stay_off_the_start_up_path(fmt):
         "import sys; from attnviz_cli.cli import app\n"
         "try: app(['inspect', 'the river bank', '-f', sys.argv[1]])\n"
         "except SystemExit: pass\n"
-        "heavy = ['gensim', 'matplotlib', 'threadpoolctl', 'scipy', 'playwright', 'concurrent.futures', 'safetensors', 'tokenizers', 'attnviz_cli.models']\n"
+        "heavy = ['gensim', 'matplotlib', 'threadpoolctl', 'scipy', 'playwright', 'concurrent.futures', 'safetensors', 'tokenizers', 'huggingface_hub', 'attnviz_cli.models']\n"
         "print(','.join(m for m in heavy + ['rich'] if m in sys.modules), file=sys.stderr)"
     )
     done = subprocess.run([sys.executable, "-c", code, fmt], capture_output=True, text=True, check=True)

@@ -106,7 +106,7 @@ def test_a_hub_id_is_found_in_the_hugging_face_cache_offline(tmp_path, monkeypat
     monkeypatch.delenv("HF_HUB_CACHE")
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # HF_HOME/hub
     assert load_model("acme/tiny-bert").folder == snapshot
-    with pytest.raises(AttnvizError, match=r"no model 'acme/other'.*huggingface-cli download acme/other"):
+    with pytest.raises(AttnvizError, match=r"no model 'acme/other'.*attn model download acme/other"):
         load_model("acme/other")
 
 
@@ -417,3 +417,124 @@ def test_compare_with_a_model_refuses_what_it_cannot_do(args, message, code):
     result = run("compare", "the bank by the bank", "a river bank", "--model", str(MODELS / "tiny-bert"), *args)
     assert result.exit_code == code and message in result.stderr, result.stderr
     assert result.stdout == ""
+
+
+# ---- attn model list | info | download -------------------------------------------------------------------
+
+
+def _fake_cache(root: Path) -> Path:
+    """A Hugging Face cache as huggingface_hub lays it out: a ready model, a pickle-only one, an
+    unsupported architecture, and one with no snapshot."""
+    import shutil
+
+    cache = root / "hub"
+
+    def add(repo: str, source: str | None, change=None) -> Path:
+        base = cache / f"models--{repo.replace('/', '--')}"
+        (base / "refs").mkdir(parents=True)
+        if source is None:
+            return base
+        snapshot = base / "snapshots" / "abc123"
+        shutil.copytree(MODELS / source, snapshot)
+        (base / "refs" / "main").write_text("abc123")
+        if change:
+            change(snapshot)
+        return snapshot
+
+    add("acme/tiny-bert", "tiny-bert")
+    add("acme/pickled", "tiny-bert", lambda s: (s / "model.safetensors").rename(s / "pytorch_model.bin"))
+    add("acme/t5", "tiny-bert", lambda s: (s / "config.json").write_text('{"model_type": "t5"}'))
+    add("acme/empty", None)
+    return cache
+
+
+def test_model_list_shows_what_the_cache_holds_and_what_runs(tmp_path):
+    import json
+
+    import jsonschema
+
+    from .conftest import run
+
+    cache = _fake_cache(tmp_path)
+    result = run("model", "list", "-f", "json", env={"HF_HUB_CACHE": str(cache)})
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    jsonschema.validate(record, json.loads(run("schema", "models").stdout))
+    status = {m["name"]: m["status"] for m in record["models"]}
+    assert status == {
+        "acme/empty": "no snapshot (refs/main)", "acme/pickled": "pickle only (pytorch_model.bin)",
+        "acme/t5": "not supported: 't5'", "acme/tiny-bert": "ready",
+    }
+    ready = next(m for m in record["models"] if m["name"] == "acme/tiny-bert")
+    assert (ready["architecture"], ready["layers"], ready["heads"], ready["d_model"]) == ("bert", 2, 4, 32)
+    assert ready["size_bytes"] == sum((MODELS / "tiny-bert" / n).stat().st_size for n in ("config.json", "model.safetensors", "tokenizer.json"))
+    table = run("model", "list", env={"HF_HUB_CACHE": str(cache), "COLUMNS": "120"}).stdout
+    assert any("acme/tiny-bert" in line and "2 × 4" in line and "ready" in line for line in table.splitlines())
+    empty = run("model", "list", env={"HF_HUB_CACHE": str(tmp_path / "none")})
+    assert empty.exit_code == 0 and "no models in the Hugging Face cache" in empty.stdout
+
+
+def test_model_info_describes_a_model_from_its_files(tmp_path):
+    import json
+
+    from safetensors.numpy import load_file
+
+    from .conftest import run
+
+    record = json.loads(run("model", "info", str(MODELS / "tiny-distilbert"), "-f", "json").stdout)
+    tensors = load_file(MODELS / "tiny-distilbert" / "model.safetensors")
+    assert record["parameters"] == sum(t.size for t in tensors.values() if t.dtype.kind == "f")
+    assert (record["architecture"], record["layers"], record["heads"], record["d_model"]) == ("distilbert", 2, 4, 32)
+    assert (record["tokenizer"], record["stored_dtypes"], record["max_positions"]) == ("WordPiece", ["F32"], 64)
+    cache = _fake_cache(tmp_path)
+    table = run("model", "info", "acme/tiny-bert", env={"HF_HUB_CACHE": str(cache)}).stdout
+    assert "2 × 4 (d_k 8)" in table
+    missing = run("model", "info", "acme/nope", env={"HF_HUB_CACHE": str(cache)})
+    assert missing.exit_code == 1 and "attn model download acme/nope" in missing.stderr
+
+
+def test_model_download_fetches_only_the_files_a_run_reads_into_the_cache(tmp_path, monkeypatch):
+    """The network call itself cannot run here: huggingface_hub.snapshot_download is replaced by a
+    stand-in that lays the files out as it does; everything around it is real."""
+    import shutil
+
+    import huggingface_hub
+
+    from .conftest import run
+
+    cache = tmp_path / "hub"
+    calls = []
+
+    def fake_snapshot_download(repo_id, *, revision=None, allow_patterns=None, cache_dir=None, **_):
+        calls.append((repo_id, revision, tuple(allow_patterns), Path(cache_dir)))
+        base = Path(cache_dir) / f"models--{repo_id.replace('/', '--')}"
+        snapshot = base / "snapshots" / "f00d"
+        snapshot.mkdir(parents=True)
+        for name in allow_patterns:
+            shutil.copy(MODELS / "tiny-gpt2" / name, snapshot / name)
+        (base / "refs").mkdir()
+        (base / "refs" / "main").write_text("f00d")
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    result = run("model", "download", "acme/tiny-gpt2", env={"HF_HUB_CACHE": str(cache)})
+    assert result.exit_code == 0, result.output
+    assert calls == [("acme/tiny-gpt2", None, ("config.json", "model.safetensors", "tokenizer.json"), cache)]
+    assert result.stdout == "" and "ready: --model acme/tiny-gpt2" in result.stderr
+    used = run("inspect", "the bank", "--model", "acme/tiny-gpt2", "-f", "json", env={"HF_HUB_CACHE": str(cache)})
+    assert used.exit_code == 0 and '"architecture": "gpt2"' in used.stdout
+
+
+def test_model_download_offline_and_bad_ids_are_one_line_errors(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "attnviz_cli", "model", "download", "acme/nothing"], check=False, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1 and "attn: error: cannot download 'acme/nothing'" in done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 2  # "downloading ...", then the error
+    from .conftest import run
+
+    bad = run("model", "download", "not-an-id")
+    assert bad.exit_code == 1 and bad.stderr == "attn: error: 'not-an-id' is not a Hub id: it looks like org/name\n"

@@ -87,15 +87,16 @@ def hub_cache() -> Path:
     return Path.home() / ".cache" / "huggingface" / "hub"
 
 
-def find_model(spec: str | Path) -> Path:
+def find_model(spec: str | Path, cache: Path | None = None) -> Path:
     """The folder ``spec`` names: a folder itself, or a Hub id ("org/name") in the Hugging Face cache
     (models--org--name/refs/main names the snapshot). Offline: nothing is downloaded."""
+    cache = cache or hub_cache()
     path = Path(spec)
     if path.is_dir():
         return path
     name = str(spec)
     if name.count("/") == 1 and not path.exists():
-        cached = hub_cache() / f"models--{name.replace('/', '--')}"
+        cached = cache / f"models--{name.replace('/', '--')}"
         try:
             revision = (cached / "refs" / "main").read_text(encoding="utf-8").strip()
         except OSError:
@@ -103,8 +104,8 @@ def find_model(spec: str | Path) -> Path:
         if revision and (cached / "snapshots" / revision).is_dir():
             return cached / "snapshots" / revision
     raise AttnvizError(
-        f"no model {quoted(name)}: not a folder, nor in the Hugging Face cache at {quoted(str(hub_cache()))}; "
-        f"fetch it once while online (huggingface-cli download {name}) or give its folder"
+        f"no model {quoted(name)}: not a folder, nor in the Hugging Face cache at {quoted(str(cache))}; "
+        f"fetch it once while online (attn model download {name}) or give its folder"
     )
 
 
