@@ -542,9 +542,18 @@ def _compare_model(texts: tuple[str, str], focus: str, spec: str, fmt: OutputFor
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    model: Annotated[Optional[str], typer.Option("--model", help="Tour a real transformer instead (a folder or a Hub id in the Hugging Face cache): 'bank' layer by layer, the head that reads 'river', every head at a glance.", show_default=False)] = None,
+) -> None:
     """A guided tour: 'bank' in two contexts, a tiny example worked step by step, then several heads."""
     with _reporting_errors():
+        if model is not None:
+            from .demo import model_tour
+            from .models import load_model
+
+            loaded = load_model(model)
+            _show(lambda width: model_tour(loaded, width=width))
+            return
         from .demo import tour
 
         glove = load(None)

@@ -98,3 +98,58 @@ def tour(glove: Embeddings, width: int = 80) -> Group:
     for head in range(2):
         parts += weights_tables(inspection, head, width) + summary_table(inspection, head, width)
     return Group(*parts)
+
+
+def model_tour(model, width: int = 80) -> Group:
+    """``attn demo --model M``: the same story in a trained transformer. 'bank' beside 'river' and
+    beside 'money' drifts apart layer by layer; the head where 'bank' looks hardest at 'river'; and
+    every head's sharpness at a glance."""
+    from .models.words import compare_word
+    from .render_model import comparison_renderables, overview
+    from .render_table import weight_grid
+
+    c = model.config
+    river, money = "I sat on the river bank", "I deposited money at the bank"
+    parts: list[RenderableType] = [Text(f"attnviz demo: what a trained transformer's attention does to a word ({c.name})", style="bold reverse"), Text()]
+    parts += _heading(1, "One word, two contexts, layer by layer", (
+        f"'bank' enters {c.architecture} as the same embedding in both sentences (cosine 1 at the embeddings). "
+        f"Each of its {c.layers} layers lets every token take in the others through {c.heads} heads, and the "
+        "two 'bank' vectors drift apart: context has changed what the word means."
+    ))
+    runs = (model.run(river), model.run(money))
+    comparison = compare_word(runs, (river, money), "bank")
+    parts += [comparison_renderables(comparison, c, 3), Text()]
+
+    focused = comparison.sides[0]
+    words = comparison.words[0]
+    target = words.labels.index("river")
+    layer, head = np.unravel_index(int(np.argmax(focused.weights[:, :, target])), focused.weights.shape[:2])
+    share = float(focused.weights[layer, head, target])
+    parts += _heading(2, "The head that reads 'river' for 'bank'", (
+        f"Of all {c.layers * c.heads} heads, layer {layer}, head {head} gives 'river' the most weight from 'bank': "
+        f"{share:.2f} of it."
+    ))
+    run = runs[0]
+    parts += [Text(_what_the_head_does(run.attentions[layer, head], "river", "bank"), style="italic"), Text()]
+    parts += [Text("Its weights, each row a token as query:"), Text()]
+    parts += weight_grid(run.tokens, run.scores[layer, head], run.attentions[layer, head], f"layer {layer}, head {head} of {c.heads}: weights", width)
+    parts.append(Text())
+    parts += _heading(3, "Every head at a glance", (
+        "How sharp each head is over the river sentence: a head near 0 bits looks at one token, one near the "
+        "maximum spreads its weight over all. `attn inspect TEXT --model M --layer L --head H` opens one."
+    ))
+    parts += overview(run, c)
+    return Group(*parts)
+
+
+def _what_the_head_does(weights: np.ndarray, key: str, query: str) -> str:
+    """A plain sentence on a head's shape, so the tour does not overclaim: a head in which nearly every
+    token looks at the one before it gives 'river' to 'bank' for its place, not its meaning."""
+    T = weights.shape[-1]
+    strongest = weights.argmax(axis=-1)
+    previous = float(np.mean(strongest[1:] == np.arange(T - 1))) if T > 1 else 0.0
+    if previous >= 0.75:
+        return (f"Look at the whole head: nearly every token puts its weight on the token just before it (a "
+                f"'previous-token' head, as Clark et al. 2019 found in BERT). '{query}' reads '{key}' here because "
+                f"'{key}' comes right before it: position, learned, rather than meaning.")
+    return f"Other tokens in this head look elsewhere: it is '{query}' in particular that reads '{key}'."

@@ -538,3 +538,28 @@ def test_model_download_offline_and_bad_ids_are_one_line_errors(tmp_path):
 
     bad = run("model", "download", "not-an-id")
     assert bad.exit_code == 1 and bad.stderr == "attn: error: 'not-an-id' is not a Hub id: it looks like org/name\n"
+
+
+def test_demo_with_a_model_tells_the_bank_story_in_its_numbers():
+    import json
+
+    from .conftest import run
+
+    tour = run("demo", "--model", str(MODELS / "tiny-bert"), env={"COLUMNS": "100"})
+    assert tour.exit_code == 0, tour.output
+    compared = json.loads(run("compare", "I sat on the river bank", "I deposited money at the bank", "--focus", "bank",
+                              "--model", str(MODELS / "tiny-bert"), "-f", "json").stdout)
+    last = compared["layers"][-1]
+    assert any(line.split()[:2] == [str(last["layer"]), f"{last['cosine']:.3f}"] for line in tour.stdout.splitlines())
+    run_ = load_model(MODELS / "tiny-bert").run("I sat on the river bank")
+    bank, river = run_.tokens.index("bank"), run_.tokens.index("river")
+    layer, head = np.unravel_index(int(np.argmax(run_.attentions[:, :, bank, river])), run_.attentions.shape[:2])
+    assert f"layer {layer}, head {head} gives 'river' the most weight from 'bank': {run_.attentions[layer, head, bank, river]:.2f}" in tour.stdout
+
+
+def test_demo_on_minilm_says_its_river_head_is_a_previous_token_head(minilm):
+    from .conftest import run
+
+    tour = run("demo", "--model", str(MINILM), env={"COLUMNS": "200"}).stdout
+    assert "layer 0, head 2 gives 'river' the most weight from 'bank': 1.00" in tour
+    assert "a 'previous-token' head" in tour
