@@ -331,11 +331,12 @@ def inspect(
     if model is not None or layer is not None or head is not None:
         _check_model_usage(
             model, layer, head, fmt, sentence, vectors=vectors, weights=weights, projections=projections,
-            neighbors=neighbors or None, save=save, positions=positions, heads=heads, causal=causal, fields=fields,
+            neighbors=neighbors or None, save=save, positions=positions, heads=heads, causal=causal,
             no_scale=no_scale, seed=seed, oov=oov,
         )
+        model_fields = _parse_model_fields(fields, fmt)
         with _reporting_errors():
-            _inspect_model(sentence, model or "", layer, head, fmt, dtype, focus, top_k)
+            _inspect_model(sentence, model or "", layer, head, fmt, dtype, focus, top_k, model_fields, on_error, max_tokens)
         return
     streamed = sentence == "-" and fmt in STREAMED
     kept_fields = _parse_fields(fields, fmt)
@@ -383,16 +384,14 @@ def _check_model_usage(
         raise typer.BadParameter("--layer and --head choose among a model's heads: they need --model", param_hint="--layer")
     if head is not None and layer is None:
         raise typer.BadParameter("--head needs --layer: which layer's head", param_hint="--head")
-    if fmt not in (OutputFormat.table, OutputFormat.json):
-        raise typer.BadParameter(f"--model writes table or json (not yet {fmt.value})", param_hint="--format")
-    if sentence == "-":
-        raise typer.BadParameter("--model reads one text from the command line (not yet SENTENCE -)", param_hint="SENTENCE")
+    if fmt not in (OutputFormat.table, OutputFormat.json, OutputFormat.jsonl):
+        raise typer.BadParameter(f"--model writes table, json or jsonl (not yet {fmt.value})", param_hint="--format")
     _refuse_static_options(others)
 
 
 STATIC_DEFAULTS: dict[str, Any] = {  # options of static vectors, at their defaults; a model takes none of them
     "vectors": None, "weights": None, "projections": ProjectionKind.identity, "neighbors": None, "save": None,
-    "positions": Positions.none, "heads": 1, "causal": False, "fields": None, "no_scale": False, "seed": 0,
+    "positions": Positions.none, "heads": 1, "causal": False, "no_scale": False, "seed": 0,
     "oov": OovPolicy.skip,
 }
 
@@ -403,19 +402,34 @@ def _refuse_static_options(given: dict[str, Any]) -> None:
     if changed:
         option = "--" + changed[0].replace("_", "-")
         raise typer.BadParameter(
-            f"{option} is for static vectors; a model has its own heads, projections and positions (not yet --save or --fields with --model)",
+            f"{option} is for static vectors; a model has its own heads, projections and positions (not yet --save with --model)",
             param_hint=option,
         )
 
 
+def _parse_model_fields(fields: str | None, fmt: OutputFormat) -> tuple[str, ...]:
+    """--fields of a model record, checked before anything is loaded."""
+    if not fields:
+        return ()
+    if fmt not in (OutputFormat.json, OutputFormat.jsonl):
+        raise typer.BadParameter("--fields applies to --format json and jsonl", param_hint="--fields")
+    from .render_model import check_model_fields
+
+    names = tuple(name.strip() for name in fields.split(",") if name.strip())
+    try:
+        check_model_fields(names)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--fields") from None
+    return names
+
+
 def _inspect_model(
-    text: str, spec: str, layer: int | None, head: int | None, fmt: OutputFormat, dtype: Dtype, focus: str | None, top_k: int,
+    text: str, spec: str, layer: int | None, head: int | None, fmt: OutputFormat, dtype: Dtype, focus: str | None,
+    top_k: int, fields: tuple[str, ...], on_error: OnError, max_tokens: int,
 ) -> None:
-    """attn inspect --model: run the text through the model, then show it as tables or JSON."""
+    """attn inspect --model: run the text through the model, then show it as tables or JSON; with
+    SENTENCE - and jsonl, every line of stdin is a text and gets a record of its own."""
     from .models import load_model
-    from .models.words import focus as focus_on
-    from .models.words import focus_units, run_words
-    from .render_model import focus_record, model_record, model_renderables
 
     loaded = load_model(spec, dtype=dtype.value)
     c = loaded.config
@@ -423,19 +437,69 @@ def _inspect_model(
         raise typer.BadParameter(f"{quoted(c.name)} has layers 0 to {c.layers - 1}", param_hint="--layer")
     if head is not None and head >= c.heads:
         raise typer.BadParameter(f"{quoted(c.name)} has heads 0 to {c.heads - 1}", param_hint="--head")
-    text = valid_text(text)
+    if text == "-" and sys.stdin is None:
+        raise AttnvizError("stdin is closed, and SENTENCE - reads the texts from it")
+    if text == "-" and fmt is OutputFormat.jsonl:
+        _stream_model(loaded, layer, head, focus, top_k, fields, on_error, max_tokens)
+        return
+    if text == "-":
+        text = _read_stdin(max_input_bytes(max_tokens), max_tokens)
+    record, show = _model_result(loaded, valid_text(text), layer, head, focus, top_k, fields)
+    if fmt is OutputFormat.table:
+        _show(show)
+        return
+    _out(dumps(record(), pretty=fmt is OutputFormat.json))
+
+
+def _model_result(loaded: Any, text: str, layer: int | None, head: int | None, focus: str | None, top_k: int, fields: tuple[str, ...]):
+    """One text through the model: (a maker of its JSON record, a maker of its tables)."""
+    from .models.words import focus as focus_on
+    from .models.words import focus_units, run_words
+    from .render_model import focus_record, keep_model_fields, model_record, model_renderables
+
+    c = loaded.config
     run = loaded.run(text)
     focused = None
     if focus is not None:
         words = run_words(run, text)
         focused = (focus_on(run, words, focus_units(words, focus, len(run.tokens))), words, top_k)
-    if fmt is OutputFormat.json:
-        record = model_record(run, c, text, layer, head)
+
+    def record() -> dict[str, Any]:
+        made = model_record(run, c, text, layer, head)
         if focused is not None:
-            record |= focus_record(focused[0], focused[1], layer, head, top_k)
-        _out(dumps(record, pretty=True))
-        return
-    _show(lambda width: model_renderables(run, c, text, layer, head, width, focused))
+            made |= focus_record(focused[0], focused[1], layer, head, top_k)
+        return keep_model_fields(made, fields)
+
+    return record, lambda width: model_renderables(run, c, text, layer, head, width, focused)
+
+
+def _stream_model(
+    loaded: Any, layer: int | None, head: int | None, focus: str | None, top_k: int, fields: tuple[str, ...],
+    on_error: OnError, max_tokens: int,
+) -> None:
+    """One attnviz.model/1 line per line of stdin, written as each is done; a bad line stops the
+    stream (--on-error fail) or gets an attnviz.error/1 line and a message (skip)."""
+    from .render_json import error_record
+
+    limit = max_input_bytes(max_tokens)
+    for number, raw in enumerate(iter(lambda: sys.stdin.buffer.readline(limit + 1), b""), 1):
+        line = raw.decode("utf-8", errors="replace").strip()
+        if not line:
+            continue
+        try:
+            if len(raw) > limit:
+                raise too_long_error(max_tokens)
+            record, _ = _model_result(loaded, valid_text(line), layer, head, focus, top_k, fields)
+            data = dumps(record())
+        except AttnvizError as error:
+            if on_error is OnError.fail:
+                raise AttnvizError(f"line {number}: {error}") from None
+            _say(f"line {number} skipped: {error}")
+            data = dumps(error_record(number, printable(line[:200]), str(error)))
+        _out(data)
+        rest = raw
+        while len(rest) > limit and not rest.endswith(b"\n"):  # the rest of an over-long line is not a line of its own
+            rest = sys.stdin.buffer.readline(limit + 1)
 
 
 def _read_stdin(limit: int, max_tokens: int) -> str:

@@ -42,6 +42,35 @@ def model_record(run: ModelRun, config: ModelConfig, text: str, layer: int | Non
     }
 
 
+MODEL_FIELDS = ("text", "tokens", "token_ids", "words", "special", "config", "embeddings", "layers", "units", "focus")
+LAYER_FIELDS = ("heads.scores", "heads.weights", "layers.output")  # keep layers with just these
+
+
+def check_model_fields(fields: tuple[str, ...]) -> None:
+    """Refuse a --fields name no model record has (ValueError naming the valid ones)."""
+    unknown = [f for f in fields if f not in MODEL_FIELDS + LAYER_FIELDS]
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}; a model record has {', '.join(MODEL_FIELDS + LAYER_FIELDS)}")
+
+
+def keep_model_fields(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """``record`` with just ``fields`` (and its schema); all of it when ``fields`` is empty. A layer
+    field (heads.weights, ...) keeps the layers with their numbers and just those parts."""
+    if not fields:
+        return record
+    kept = {name: record[name] for name in ("schema", *fields) if name in record}
+    inner = [f for f in fields if f in LAYER_FIELDS]
+    if inner:
+        head_keys = ["head", *(f.removeprefix("heads.") for f in inner if f.startswith("heads."))]
+        kept["layers"] = [
+            {"layer": entry["layer"],
+             **({"heads": [{k: h[k] for k in head_keys} for h in entry["heads"]]} if len(head_keys) > 1 else {}),
+             **({"output": entry["output"]} if "layers.output" in inner else {})}
+            for entry in record["layers"]
+        ]
+    return kept
+
+
 def focus_record(focused: list[FocusedWord], words: Words, layer: int | None, head: int | None, top_k: int) -> dict[str, Any]:
     """The ``units`` (the run's words, each special token one of its own) and, per focused word, its
     weights over them in each layer and head, strongest first, and its vector's cosine with its embedding."""

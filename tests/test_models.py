@@ -277,7 +277,7 @@ def test_tables_of_a_model_run():
     [
         (["--layer", "0"], "--layer and --head choose among a model's heads: they need --model"),
         (["--model", "M", "--head", "1"], "--head needs --layer"),
-        (["--model", "M", "-f", "csv"], "--model writes table or json"),
+        (["--model", "M", "-f", "csv"], "--model writes table, json or jsonl (not yet csv)"),
         (["--model", "M", "--vectors", "x.txt"], "--vectors is for static vectors"),
         (["--model", "M", "--heads", "2"], "--heads is for static vectors"),
     ],
@@ -563,3 +563,58 @@ def test_demo_on_minilm_says_its_river_head_is_a_previous_token_head(minilm):
     tour = run("demo", "--model", str(MINILM), env={"COLUMNS": "200"}).stdout
     assert "layer 0, head 2 gives 'river' the most weight from 'bank': 1.00" in tour
     assert "a 'previous-token' head" in tour
+
+
+# ---- streams and --fields with --model ------------------------------------------------------------------
+
+
+def test_a_jsonl_stream_of_texts_gives_each_its_own_record():
+    import json
+
+    from .conftest import run
+
+    texts = ["the river bank", "the money bank flows"]
+    result = run("inspect", "-", "--model", str(MODELS / "tiny-gpt2"), "-f", "jsonl", "--dtype", "float64", input="\n".join(texts) + "\n\n")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    model = load_model(MODELS / "tiny-gpt2", dtype="float64")
+    for line, text in zip(lines, texts, strict=True):
+        record = json.loads(line)
+        assert record["text"] == text
+        assert_allclose(record["layers"][1]["heads"][2]["weights"], model.run(text).attentions[1, 2], rtol=0, atol=0)
+
+
+def test_a_bad_line_stops_the_stream_or_is_skipped_with_an_error_record():
+    import json
+
+    from .conftest import run
+
+    stream = "the bank\n" + "bank " * 80 + "\nthe river\n"  # line 2: more than tiny-gpt2's 64 positions
+    args = ("inspect", "-", "--model", str(MODELS / "tiny-gpt2"), "-f", "jsonl", "--fields", "tokens")
+    failed = run(*args, input=stream)
+    assert failed.exit_code == 1 and failed.stderr.startswith("attn: error: line 2: the text has 82 tokens")
+    assert [json.loads(line)["tokens"] for line in failed.stdout.splitlines()] == [["the", "Ġbank"]]
+    skipped = run(*args, "--on-error", "skip", input=stream)
+    assert skipped.exit_code == 0 and "line 2 skipped" in skipped.stderr
+    records = [json.loads(line) for line in skipped.stdout.splitlines()]
+    assert [r["schema"] for r in records] == ["attnviz.model/1", "attnviz.error/1", "attnviz.model/1"]
+    assert records[1]["line"] == 2 and "82 tokens" in records[1]["error"]
+
+
+def test_fields_keep_just_what_is_asked_of_a_model_record():
+    import json
+
+    from .conftest import run
+
+    base = ("inspect", "the river bank", "--model", str(MODELS / "tiny-bert"), "-f", "json")
+    record = json.loads(run(*base, "--fields", "tokens,heads.weights").stdout)
+    assert sorted(record) == ["layers", "schema", "tokens"]
+    assert [sorted(entry) for entry in record["layers"]] == [["heads", "layer"]] * 2
+    assert sorted(record["layers"][0]["heads"][3]) == ["head", "weights"]
+    full = json.loads(run(*base).stdout)
+    assert record["layers"][1]["heads"][3]["weights"] == full["layers"][1]["heads"][3]["weights"]
+    outputs = json.loads(run(*base, "--fields", "layers.output", "--layer", "1").stdout)
+    assert outputs["layers"] == [{"layer": 1, "output": full["layers"][1]["output"]}]
+    bad = run(*base, "--fields", "summary")
+    assert bad.exit_code == 2 and "unknown field 'summary'; a model record has" in bad.stderr
