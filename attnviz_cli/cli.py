@@ -552,7 +552,7 @@ def compare(
     fmt: FormatOption = OutputFormat.table,
     neighbors: Annotated[Optional[int], typer.Option("--neighbors", min=0, help="Nearest vocabulary words shown before and after attention (identity projections only).  [default: 5]", show_default=False)] = None,
     max_tokens: MaxTokensOption = 512,
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help="With --model: words listed per layer for each text.")] = 3,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="With --model: words listed per layer for each text.")] = 2,
     model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors (as for inspect): the word's two vectors compared after every layer.", show_default=False)] = None,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.")] = Dtype.float32,
 ) -> None:
