@@ -332,11 +332,15 @@ def inspect(
         _check_model_usage(
             model, layer, head, fmt, sentence, vectors=vectors, weights=weights, projections=projections,
             neighbors=neighbors or None, save=save, positions=positions, heads=heads, causal=causal,
-            no_scale=no_scale, seed=seed, oov=oov,
+            no_scale=no_scale, seed=seed, oov=oov, focus=focus,
         )
         model_fields = _parse_model_fields(fields, fmt)
+        model_saves = _check_saves(save or [], streamed=sentence == "-" and fmt is OutputFormat.jsonl)
         with _reporting_errors():
-            _inspect_model(sentence, model or "", layer, head, fmt, dtype, focus, top_k, model_fields, on_error, max_tokens)
+            _inspect_model(
+                sentence, model or "", layer, head, fmt, dtype, focus, top_k, model_fields, on_error, max_tokens,
+                model_saves, dims, dpi,
+            )
         return
     streamed = sentence == "-" and fmt in STREAMED
     kept_fields = _parse_fields(fields, fmt)
@@ -384,13 +388,24 @@ def _check_model_usage(
         raise typer.BadParameter("--layer and --head choose among a model's heads: they need --model", param_hint="--layer")
     if head is not None and layer is None:
         raise typer.BadParameter("--head needs --layer: which layer's head", param_hint="--head")
-    if fmt not in (OutputFormat.table, OutputFormat.json, OutputFormat.jsonl):
-        raise typer.BadParameter(f"--model writes table, json or jsonl (not yet {fmt.value})", param_hint="--format")
+    saves = others.pop("save") or []
+    by_layer = fmt in (OutputFormat.markdown, OutputFormat.csv) or saves  # the views of one layer's heads
+    if by_layer:
+        what = f"--format {fmt.value}" if fmt in (OutputFormat.markdown, OutputFormat.csv) else "--save"
+        if layer is None:
+            raise typer.BadParameter(f"{what} with --model shows one layer's heads: say which with --layer", param_hint="--layer")
+        if head is not None:
+            raise typer.BadParameter(f"{what} with --model shows every head of the --layer; --head is for table and json", param_hint="--head")
+        if others.get("focus"):
+            raise typer.BadParameter(f"--focus with --model writes table or json, not {what}", param_hint="--focus")
+    if sentence == "-" and fmt in (OutputFormat.markdown, OutputFormat.csv):
+        raise typer.BadParameter("SENTENCE - with --model streams as jsonl only", param_hint="SENTENCE")
+    others.pop("focus", None)
     _refuse_static_options(others)
 
 
 STATIC_DEFAULTS: dict[str, Any] = {  # options of static vectors, at their defaults; a model takes none of them
-    "vectors": None, "weights": None, "projections": ProjectionKind.identity, "neighbors": None, "save": None,
+    "vectors": None, "weights": None, "projections": ProjectionKind.identity, "neighbors": None,
     "positions": Positions.none, "heads": 1, "causal": False, "no_scale": False, "seed": 0,
     "oov": OovPolicy.skip,
 }
@@ -402,7 +417,7 @@ def _refuse_static_options(given: dict[str, Any]) -> None:
     if changed:
         option = "--" + changed[0].replace("_", "-")
         raise typer.BadParameter(
-            f"{option} is for static vectors; a model has its own heads, projections and positions (not yet --save with --model)",
+            f"{option} is for static vectors; a model has its own heads, projections and positions (--save, Markdown and CSV take a --layer)",
             param_hint=option,
         )
 
@@ -425,10 +440,11 @@ def _parse_model_fields(fields: str | None, fmt: OutputFormat) -> tuple[str, ...
 
 def _inspect_model(
     text: str, spec: str, layer: int | None, head: int | None, fmt: OutputFormat, dtype: Dtype, focus: str | None,
-    top_k: int, fields: tuple[str, ...], on_error: OnError, max_tokens: int,
+    top_k: int, fields: tuple[str, ...], on_error: OnError, max_tokens: int, saves: list[Path], dims: int, dpi: int,
 ) -> None:
-    """attn inspect --model: run the text through the model, then show it as tables or JSON; with
-    SENTENCE - and jsonl, every line of stdin is a text and gets a record of its own."""
+    """attn inspect --model: run the text through the model, then show it as tables, JSON, or one
+    layer as Markdown, CSV and pictures; with SENTENCE - and jsonl, every line of stdin is a text and
+    gets a record of its own."""
     from .models import load_model
 
     loaded = load_model(spec, dtype=dtype.value)
@@ -444,11 +460,35 @@ def _inspect_model(
         return
     if text == "-":
         text = _read_stdin(max_input_bytes(max_tokens), max_tokens)
-    record, show = _model_result(loaded, valid_text(text), layer, head, focus, top_k, fields)
+    text = valid_text(text)
+    if layer is not None and (saves or fmt in (OutputFormat.markdown, OutputFormat.csv)):
+        _model_layer_views(loaded, text, layer, fmt, saves, top_k, dims, dpi)
+        if fmt in (OutputFormat.markdown, OutputFormat.csv):
+            return
+    record, show = _model_result(loaded, text, layer, head, focus, top_k, fields)
     if fmt is OutputFormat.table:
         _show(show)
         return
     _out(dumps(record(), pretty=fmt is OutputFormat.json))
+
+
+def _model_layer_views(loaded: Any, text: str, layer: int, fmt: OutputFormat, saves: list[Path], top_k: int, dims: int, dpi: int) -> None:
+    """One layer of a model run through the views of static attention: --save pictures and pages,
+    and Markdown or CSV on stdout."""
+    from .render_model import layer_inspection
+
+    inspection = layer_inspection(loaded.run(text), loaded.config, text, layer, top_k)
+    if saves:
+        from .saving import save as save_picture
+
+        for path in saves:
+            save_picture(inspection, path, dpi)
+            _say(f"saved {printable(str(path))}")
+    if fmt in (OutputFormat.markdown, OutputFormat.csv):
+        from .render_records import RecordRenderer
+
+        renderer = RecordRenderer(fmt.value, (), dims)
+        _out(renderer.header() + renderer.records(InspectionBatch.of(inspection), [1])[0])
 
 
 def _model_result(loaded: Any, text: str, layer: int | None, head: int | None, focus: str | None, top_k: int, fields: tuple[str, ...]):

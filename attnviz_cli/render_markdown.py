@@ -47,10 +47,11 @@ def inspection_markdown(inspection: Inspection, *, dims: int = 6) -> str:
     """The Markdown section for one inspection, ending with a blank line."""
     c, tokens = inspection.config, inspection.tokens
     how = [*c.attention_parts(), f"{c.projections} projections" + (f" (seed {c.seed})" if c.seed is not None else "")]
-    lines = [
-        f"### {md_escape(' '.join(inspection.sentence.split()))}", "",
-        f"Vectors {md_escape(c.vectors.name)} ({c.vectors.dim}d, {c.vectors.vocab_size:,} words) · " + " · ".join(how), "",
-    ]
+    source = (  # a model's layer attends over that layer's input, not over a vocabulary's vectors
+        f"Model {md_escape(c.vectors.name)} ({c.vectors.dim}d)" if c.projections == "learned"
+        else f"Vectors {md_escape(c.vectors.name)} ({c.vectors.dim}d, {c.vectors.vocab_size:,} words)"
+    )
+    lines = [f"### {md_escape(' '.join(inspection.sentence.split()))}", "", source + " · " + " · ".join(how), ""]
     if inspection.subword:
         built = ", ".join(f"{md_escape(tokens[p])} at {p}" for p in inspection.subword)
         lines += [f"Built from subwords (not in the vocabulary; marked \\~): {built}", ""]

@@ -277,7 +277,7 @@ def test_tables_of_a_model_run():
     [
         (["--layer", "0"], "--layer and --head choose among a model's heads: they need --model"),
         (["--model", "M", "--head", "1"], "--head needs --layer"),
-        (["--model", "M", "-f", "csv"], "--model writes table, json or jsonl (not yet csv)"),
+        (["--model", "M", "-f", "csv"], "--format csv with --model shows one layer's heads: say which with --layer"),
         (["--model", "M", "--vectors", "x.txt"], "--vectors is for static vectors"),
         (["--model", "M", "--heads", "2"], "--heads is for static vectors"),
     ],
@@ -618,3 +618,56 @@ def test_fields_keep_just_what_is_asked_of_a_model_record():
     assert outputs["layers"] == [{"layer": 1, "output": full["layers"][1]["output"]}]
     bad = run(*base, "--fields", "summary")
     assert bad.exit_code == 2 and "unknown field 'summary'; a model record has" in bad.stderr
+
+
+# ---- one layer through the views of static attention: Markdown, CSV, --save -------------------------------
+
+
+def test_markdown_and_csv_show_a_layers_heads():
+    import csv
+    import io
+
+    from .conftest import run
+
+    text = "the river bank"
+    expected = load_model(MODELS / "tiny-gpt2").run(text)
+    rows = list(csv.DictReader(io.StringIO(run("inspect", text, "--model", str(MODELS / "tiny-gpt2"), "--layer", "1", "-f", "csv").stdout)))
+    assert len(rows) == 4 * 3 * 3  # heads x queries x keys
+    row = next(r for r in rows if (r["head"], r["query"], r["key"]) == ("2", "2", "0"))
+    assert float(row["weight"]) == pytest.approx(float(expected.attentions[1, 2, 2, 0]), rel=1e-6)
+    assert next(r for r in rows if (r["head"], r["query"], r["key"]) == ("0", "0", "1"))["score"] == ""  # masked
+    markdown = run("inspect", text, "--model", str(MODELS / "tiny-bert"), "--layer", "0", "-f", "markdown").stdout
+    assert "Model " in markdown and "tiny-bert, layer 0 (its embeddings) (32d) · 4 heads · d_k 8" in markdown
+    bert = load_model(MODELS / "tiny-bert").run(text)
+    assert f"| 3 bank | {bert.hidden_states[1, 3, 0]:.3f} |" in markdown  # the layer's output, as the vectors
+
+
+def test_save_draws_a_layers_heads_and_writes_its_page(tmp_path):
+    import json
+    import re
+
+    from .conftest import run
+
+    svg, page = tmp_path / "layer.svg", tmp_path / "layer.html"
+    result = run("inspect", "the river bank", "--model", str(MODELS / "tiny-bert"), "--layer", "1", "--save", str(svg), "--save", str(page))
+    assert result.exit_code == 0, result.output
+    assert svg.read_text().count("head 3 of 4") == 1 and "tiny-bert, layer 1" in svg.read_text()
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', page.read_text(), re.S).group(1))
+    expected = load_model(MODELS / "tiny-bert").run("the river bank")
+    assert_allclose(data["heads"][2]["weights"], expected.attentions[1, 2], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-f", "markdown"], "--format markdown with --model shows one layer's heads: say which with --layer"),
+        (["--save", "x.svg"], "--save with --model shows one layer's heads"),
+        (["-f", "csv", "--layer", "0", "--head", "1"], "--head is for table and json"),
+        (["-f", "csv", "--layer", "0", "--focus", "bank"], "--focus with --model writes table or json, not --format csv"),
+    ],
+)
+def test_layer_views_of_a_model_need_a_layer(args, message):
+    from .conftest import run
+
+    result = run("inspect", "the bank", "--model", str(MODELS / "tiny-bert"), *args)
+    assert result.exit_code == 2 and message in result.stderr, result.stderr

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import gelu_erf, layer_norm, self_attention_layer
+from .layers import Attended, gelu_erf, layer_norm, self_attention_layer
 from .weights import Weights
 
 
 def bert_forward(
     ids: np.ndarray, w: Weights, *, layers: int, heads: int, eps: float, position_offset: int = 0,
-) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
+) -> tuple[list[np.ndarray], list[Attended]]:
     """Hidden states (the embeddings, then after each layer: L + 1 arrays of (T, d)) and each layer's
-    attention scores and weights (L pairs of (h, T, T)) of token ``ids`` (T,)."""
+    attention, head by head (L :class:`Attended`) of token ``ids`` (T,)."""
     e = w.prefix + "embeddings."
     positions = np.arange(len(ids)) + position_offset
     x = w.rows(e + "word_embeddings.weight", ids) + w.rows(e + "position_embeddings.weight", positions)
@@ -30,10 +30,10 @@ def bert_forward(
     return hidden, attentions
 
 
-def bert_layer(x: np.ndarray, w: Weights, p: str, heads: int, eps: float) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+def bert_layer(x: np.ndarray, w: Weights, p: str, heads: int, eps: float) -> tuple[np.ndarray, Attended]:
     """One encoder layer: self-attention, add and norm, feed-forward, add and norm."""
     a = p + "attention.self."
-    scores, weights, mixed = self_attention_layer(
+    attended, mixed = self_attention_layer(
         x, w.linear(a + "query"), w[a + "query.bias"], w.linear(a + "key"), w[a + "key.bias"],
         w.linear(a + "value"), w[a + "value.bias"], heads,
     )
@@ -42,4 +42,4 @@ def bert_layer(x: np.ndarray, w: Weights, p: str, heads: int, eps: float) -> tup
     h = gelu_erf(x @ w.linear(p + "intermediate.dense") + w[p + "intermediate.dense.bias"])  # (T, d_ff)
     o = p + "output."
     x = layer_norm(x + h @ w.linear(o + "dense") + w[o + "dense.bias"], w[o + "LayerNorm.weight"], w[o + "LayerNorm.bias"], eps)
-    return x, (scores, weights)
+    return x, attended

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import gelu_erf, layer_norm, self_attention_layer
+from .layers import Attended, gelu_erf, layer_norm, self_attention_layer
 from .weights import Weights
 
 
 def distilbert_forward(
     ids: np.ndarray, w: Weights, *, layers: int, heads: int, eps: float,
-) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
+) -> tuple[list[np.ndarray], list[Attended]]:
     """Hidden states (the embeddings, then after each layer: L + 1 arrays of (T, d)) and each layer's
-    attention scores and weights (L pairs of (h, T, T)) of token ``ids`` (T,)."""
+    attention, head by head (L :class:`Attended`) of token ``ids`` (T,)."""
     e = w.prefix + "embeddings."
     x = w.rows(e + "word_embeddings.weight", ids) + w.rows(e + "position_embeddings.weight", np.arange(len(ids)))
     x = layer_norm(x, w[e + "LayerNorm.weight"], w[e + "LayerNorm.bias"], eps)  # (T, d)
@@ -25,14 +25,14 @@ def distilbert_forward(
     return hidden, attentions
 
 
-def distilbert_layer(x: np.ndarray, w: Weights, p: str, heads: int, eps: float) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+def distilbert_layer(x: np.ndarray, w: Weights, p: str, heads: int, eps: float) -> tuple[np.ndarray, Attended]:
     """One layer: self-attention, add and norm, feed-forward, add and norm (post-LN, as BERT)."""
     a = p + "attention."
-    scores, weights, mixed = self_attention_layer(
+    attended, mixed = self_attention_layer(
         x, w.linear(a + "q_lin"), w[a + "q_lin.bias"], w.linear(a + "k_lin"), w[a + "k_lin.bias"],
         w.linear(a + "v_lin"), w[a + "v_lin.bias"], heads,
     )
     x = layer_norm(x + mixed @ w.linear(a + "out_lin") + w[a + "out_lin.bias"], w[p + "sa_layer_norm.weight"], w[p + "sa_layer_norm.bias"], eps)
     h = gelu_erf(x @ w.linear(p + "ffn.lin1") + w[p + "ffn.lin1.bias"])  # (T, hidden_dim)
     out = x + h @ w.linear(p + "ffn.lin2") + w[p + "ffn.lin2.bias"]
-    return layer_norm(out, w[p + "output_layer_norm.weight"], w[p + "output_layer_norm.bias"], eps), (scores, weights)
+    return layer_norm(out, w[p + "output_layer_norm.weight"], w[p + "output_layer_norm.bias"], eps), attended

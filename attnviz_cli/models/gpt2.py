@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import gelu_tanh, layer_norm, self_attention_layer
+from .layers import Attended, gelu_tanh, layer_norm, self_attention_layer
 from .weights import Weights
 
 
 def gpt2_forward(
     ids: np.ndarray, w: Weights, *, layers: int, heads: int, eps: float
-) -> tuple[list[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
+) -> tuple[list[np.ndarray], list[Attended]]:
     """Hidden states as Hugging Face gives them (the embeddings, the input of each later block, and
     the last block's output after the final norm: L + 1 arrays of (T, d)) and each block's attention
     scores (-inf where masked) and weights (L pairs of (h, T, T)) of token ``ids`` (T,)."""
@@ -28,13 +28,13 @@ def gpt2_forward(
     return hidden, attentions
 
 
-def gpt2_block(x: np.ndarray, w: Weights, p: str, heads: int, eps: float) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+def gpt2_block(x: np.ndarray, w: Weights, p: str, heads: int, eps: float) -> tuple[np.ndarray, Attended]:
     """One block: norm, causal self-attention, add; norm, feed-forward, add."""
     a = layer_norm(x, w[p + "ln_1.weight"], w[p + "ln_1.bias"], eps)
     wq, wk, wv = np.split(w[p + "attn.c_attn.weight"], 3, axis=1)  # (d, d) each
     bq, bk, bv = np.split(w[p + "attn.c_attn.bias"], 3)
-    scores, weights, mixed = self_attention_layer(a, wq, bq, wk, bk, wv, bv, heads, causal=True)
+    attended, mixed = self_attention_layer(a, wq, bq, wk, bk, wv, bv, heads, causal=True)
     x = x + mixed @ w[p + "attn.c_proj.weight"] + w[p + "attn.c_proj.bias"]
     m = layer_norm(x, w[p + "ln_2.weight"], w[p + "ln_2.bias"], eps)
     h = gelu_tanh(m @ w[p + "mlp.c_fc.weight"] + w[p + "mlp.c_fc.bias"])  # (T, 4d)
-    return x + h @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"], (scores, weights)
+    return x + h @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"], attended

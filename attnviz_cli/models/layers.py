@@ -3,6 +3,8 @@ and one multi-head self-attention through :func:`attnviz_cli.core.attention`."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..core import attention, attention_in_blocks, causal_mask, merge_heads, split_heads
@@ -28,17 +30,27 @@ def gelu_tanh(x: np.ndarray) -> np.ndarray:
     return x * (1 + np.tanh(c * (x + x.dtype.type(0.044715) * x**3))) / 2
 
 
+class Attended(NamedTuple):
+    """One layer's self-attention, head by head: every (h, T, ·) intermediate, as the views show them."""
+
+    scores: np.ndarray  # (h, T, T): q.k/sqrt(d_k), -inf where masked
+    weights: np.ndarray  # (h, T, T): their softmax
+    queries: np.ndarray  # (h, T, d_k)
+    keys: np.ndarray  # (h, T, d_k)
+    values: np.ndarray  # (h, T, d_k)
+    head_outputs: np.ndarray  # (h, T, d_k): each head's weighted sum of the values
+
+
 def self_attention_layer(
     x: np.ndarray, wq: np.ndarray, bq: np.ndarray, wk: np.ndarray, bk: np.ndarray, wv: np.ndarray, bv: np.ndarray,
     heads: int, causal: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[Attended, np.ndarray]:
     """Multi-head self-attention of x (T, d) with (d, d) projections applied as x @ W + b.
 
-    Returns (scores, weights) of shape (h, T, T) and the heads side by side (T, d), before the output
-    projection.
+    Returns every head's intermediates and the heads side by side (T, d), before the output projection.
     """
     q, k, v = (split_heads(x @ w + b, heads) for w, b in ((wq, bq), (wk, bk), (wv, bv)))  # (h, T, d_k)
     mask = causal_mask(x.shape[0], x.dtype) if causal else None
     attend = attention if heads * x.shape[0] ** 2 <= BLOCK_ELEMENTS else attention_in_blocks  # long texts: on every core
     scores, weights, out = attend(q, k, v, mask)  # (h, T, T), (h, T, T), (h, T, d_k)
-    return scores, weights, merge_heads(out)  # (T, d)
+    return Attended(scores, weights, q, k, v, out), merge_heads(out)  # (T, d)

@@ -44,6 +44,10 @@ class ModelRun:
     scores: np.ndarray  # (L, h, T, T) what enters each softmax: q.k/sqrt(d_k), -inf where masked
     attentions: np.ndarray  # (L, h, T, T) softmax weights, rows sum to 1
     hidden_states: np.ndarray  # (L + 1, T, d): the embeddings, then after each layer
+    queries: np.ndarray  # (L, h, T, d_k): each head's queries, keys, values and output, layer by layer
+    keys: np.ndarray
+    values: np.ndarray
+    head_outputs: np.ndarray
 
 
 class Model:
@@ -69,8 +73,11 @@ class Model:
             hidden, attentions = bert_forward(ids, self.weights, layers=c.layers, heads=c.heads, eps=c.eps, position_offset=offset)
         return ModelRun(
             token_ids=ids, tokens=tuple(encoding.tokens), special=tuple(bool(s) for s in encoding.special_tokens_mask),
-            words=tuple(encoding.word_ids), offsets=tuple(encoding.offsets), scores=np.stack([s for s, _ in attentions]),
-            attentions=np.stack([w for _, w in attentions]), hidden_states=np.stack(hidden),
+            words=tuple(encoding.word_ids), offsets=tuple(encoding.offsets),
+            scores=np.stack([a.scores for a in attentions]), attentions=np.stack([a.weights for a in attentions]),
+            hidden_states=np.stack(hidden), queries=np.stack([a.queries for a in attentions]),
+            keys=np.stack([a.keys for a in attentions]), values=np.stack([a.values for a in attentions]),
+            head_outputs=np.stack([a.head_outputs for a in attentions]),
         )
 
     def _padding_id(self) -> int:
