@@ -281,14 +281,15 @@ def _write(one: InspectionBatch, fmt: OutputFormat, dims: int, fields: tuple[str
     _out(renderer.header() + renderer.records(one, [1])[0])
 
 
-def _parse_fields(fields: str | None, fmt: OutputFormat) -> tuple[str, ...]:
+def _parse_fields(fields: str | None, fmt: OutputFormat, check: Callable[[tuple[str, ...]], None] = check_fields) -> tuple[str, ...]:
+    """--fields as names, checked by ``check`` (which raises ValueError) before anything is loaded."""
     if not fields:
         return ()
     if fmt not in (OutputFormat.json, OutputFormat.jsonl):
         raise typer.BadParameter("--fields applies to --format json and jsonl", param_hint="--fields")
     names = tuple(name.strip() for name in fields.split(",") if name.strip())
     try:
-        check_fields(names)
+        check(names)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--fields") from None
     return names
@@ -334,7 +335,9 @@ def inspect(
             neighbors=neighbors or None, save=save, positions=positions, heads=heads, causal=causal,
             no_scale=no_scale, seed=seed, oov=oov, focus=focus,
         )
-        model_fields = _parse_model_fields(fields, fmt)
+        from .render_model import check_model_fields
+
+        model_fields = _parse_fields(fields, fmt, check_model_fields)
         model_saves = _check_saves(save or [], streamed=sentence == "-" and fmt is OutputFormat.jsonl)
         with _reporting_errors():
             _inspect_model(
@@ -422,22 +425,6 @@ def _refuse_static_options(given: dict[str, Any]) -> None:
         )
 
 
-def _parse_model_fields(fields: str | None, fmt: OutputFormat) -> tuple[str, ...]:
-    """--fields of a model record, checked before anything is loaded."""
-    if not fields:
-        return ()
-    if fmt not in (OutputFormat.json, OutputFormat.jsonl):
-        raise typer.BadParameter("--fields applies to --format json and jsonl", param_hint="--fields")
-    from .render_model import check_model_fields
-
-    names = tuple(name.strip() for name in fields.split(",") if name.strip())
-    try:
-        check_model_fields(names)
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--fields") from None
-    return names
-
-
 def _inspect_model(
     text: str, spec: str, layer: int | None, head: int | None, fmt: OutputFormat, dtype: Dtype, focus: str | None,
     top_k: int, fields: tuple[str, ...], on_error: OnError, max_tokens: int, saves: list[Path], dims: int, dpi: int,
@@ -461,23 +448,26 @@ def _inspect_model(
     if text == "-":
         text = _read_stdin(max_input_bytes(max_tokens), max_tokens)
     text = valid_text(text)
+    run = loaded.run(text)
     if layer is not None and (saves or fmt in (OutputFormat.markdown, OutputFormat.csv)):
-        _model_layer_views(loaded, text, layer, fmt, saves, top_k, dims, dpi)
+        _model_layer_views(run, loaded.config, text, layer, fmt, saves, top_k, dims, dpi)
         if fmt in (OutputFormat.markdown, OutputFormat.csv):
             return
-    record, show = _model_result(loaded, text, layer, head, focus, top_k, fields)
+    record, show = _model_result(run, loaded.config, text, layer, head, focus, top_k, fields)
     if fmt is OutputFormat.table:
         _show(show)
         return
     _out(dumps(record(), pretty=fmt is OutputFormat.json))
 
 
-def _model_layer_views(loaded: Any, text: str, layer: int, fmt: OutputFormat, saves: list[Path], top_k: int, dims: int, dpi: int) -> None:
+def _model_layer_views(
+    run: Any, config: Any, text: str, layer: int, fmt: OutputFormat, saves: list[Path], top_k: int, dims: int, dpi: int,
+) -> None:
     """One layer of a model run through the views of static attention: --save pictures and pages,
     and Markdown or CSV on stdout."""
     from .render_model import layer_inspection
 
-    inspection = layer_inspection(loaded.run(text), loaded.config, text, layer, top_k)
+    inspection = layer_inspection(run, config, text, layer, top_k)
     if saves:
         from .saving import save as save_picture
 
@@ -491,14 +481,12 @@ def _model_layer_views(loaded: Any, text: str, layer: int, fmt: OutputFormat, sa
         _out(renderer.header() + renderer.records(InspectionBatch.of(inspection), [1])[0])
 
 
-def _model_result(loaded: Any, text: str, layer: int | None, head: int | None, focus: str | None, top_k: int, fields: tuple[str, ...]):
-    """One text through the model: (a maker of its JSON record, a maker of its tables)."""
+def _model_result(run: Any, c: Any, text: str, layer: int | None, head: int | None, focus: str | None, top_k: int, fields: tuple[str, ...]):
+    """A model's run of one text: (a maker of its JSON record, a maker of its tables)."""
     from .models.words import focus as focus_on
     from .models.words import focus_units, run_words
     from .render_model import focus_record, keep_model_fields, model_record, model_renderables
 
-    c = loaded.config
-    run = loaded.run(text)
     focused = None
     if focus is not None:
         words = run_words(run, text)
@@ -529,7 +517,8 @@ def _stream_model(
         try:
             if len(raw) > limit:
                 raise too_long_error(max_tokens)
-            record, _ = _model_result(loaded, valid_text(line), layer, head, focus, top_k, fields)
+            text = valid_text(line)
+            record, _ = _model_result(loaded.run(text), loaded.config, text, layer, head, focus, top_k, fields)
             data = dumps(record())
         except AttnvizError as error:
             if on_error is OnError.fail:

@@ -1,7 +1,8 @@
 """BERT and RoBERTa (so MiniLM and the other BERT checkpoints): embeddings, then post-LN encoder layers.
 
 Hugging Face names, Linear weights stored (out, in) and applied here as x @ W.T. RoBERTa is BERT with
-other names and positions that start after its padding id.
+other names and positions that start after its padding id; DistilBERT's layer is this one under the
+names of :data:`DISTILBERT_NAMES`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,17 @@ import numpy as np
 
 from .layers import Attended, gelu_erf, layer_norm, self_attention_layer
 from .weights import Weights
+
+BERT_NAMES = {  # the parts of one layer, by their names in a checkpoint
+    "query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
+    "out": "attention.output.dense", "norm1": "attention.output.LayerNorm",
+    "ff_in": "intermediate.dense", "ff_out": "output.dense", "norm2": "output.LayerNorm",
+}
+DISTILBERT_NAMES = {
+    "query": "attention.q_lin", "key": "attention.k_lin", "value": "attention.v_lin",
+    "out": "attention.out_lin", "norm1": "sa_layer_norm",
+    "ff_in": "ffn.lin1", "ff_out": "ffn.lin2", "norm2": "output_layer_norm",
+}
 
 
 def bert_forward(
@@ -22,24 +34,31 @@ def bert_forward(
     x = w.rows(e + "word_embeddings.weight", ids) + w.rows(e + "position_embeddings.weight", positions)
     x = x + w.rows(e + "token_type_embeddings.weight", np.zeros(1, np.int64))  # one segment: type 0
     x = layer_norm(x, w[e + "LayerNorm.weight"], w[e + "LayerNorm.bias"], eps)  # (T, d)
+    return encoder(x, w, f"{w.prefix}encoder.layer.", layers, heads, eps, BERT_NAMES)
+
+
+def encoder(
+    x: np.ndarray, w: Weights, prefix: str, layers: int, heads: int, eps: float, names: dict[str, str],
+) -> tuple[list[np.ndarray], list[Attended]]:
+    """The layers one after the other: hidden states (x, then after each) and each layer's attention."""
     hidden, attentions = [x], []
     for i in range(layers):
-        x, attended = bert_layer(x, w, f"{w.prefix}encoder.layer.{i}.", heads, eps)
+        x, attended = bert_layer(x, w, f"{prefix}{i}.", heads, eps, names)
         hidden.append(x)
         attentions.append(attended)
     return hidden, attentions
 
 
-def bert_layer(x: np.ndarray, w: Weights, p: str, heads: int, eps: float) -> tuple[np.ndarray, Attended]:
+def bert_layer(
+    x: np.ndarray, w: Weights, p: str, heads: int, eps: float, names: dict[str, str] = BERT_NAMES,
+) -> tuple[np.ndarray, Attended]:
     """One encoder layer: self-attention, add and norm, feed-forward, add and norm."""
-    a = p + "attention.self."
+    n = {part: p + name for part, name in names.items()}
     attended, mixed = self_attention_layer(
-        x, w.linear(a + "query"), w[a + "query.bias"], w.linear(a + "key"), w[a + "key.bias"],
-        w.linear(a + "value"), w[a + "value.bias"], heads,
+        x, w.linear(n["query"]), w[n["query"] + ".bias"], w.linear(n["key"]), w[n["key"] + ".bias"],
+        w.linear(n["value"]), w[n["value"] + ".bias"], heads,
     )
-    o = p + "attention.output."
-    x = layer_norm(x + mixed @ w.linear(o + "dense") + w[o + "dense.bias"], w[o + "LayerNorm.weight"], w[o + "LayerNorm.bias"], eps)
-    h = gelu_erf(x @ w.linear(p + "intermediate.dense") + w[p + "intermediate.dense.bias"])  # (T, d_ff)
-    o = p + "output."
-    x = layer_norm(x + h @ w.linear(o + "dense") + w[o + "dense.bias"], w[o + "LayerNorm.weight"], w[o + "LayerNorm.bias"], eps)
+    x = layer_norm(x + mixed @ w.linear(n["out"]) + w[n["out"] + ".bias"], w[n["norm1"] + ".weight"], w[n["norm1"] + ".bias"], eps)
+    h = gelu_erf(x @ w.linear(n["ff_in"]) + w[n["ff_in"] + ".bias"])  # (T, d_ff)
+    x = layer_norm(x + h @ w.linear(n["ff_out"]) + w[n["ff_out"] + ".bias"], w[n["norm2"] + ".weight"], w[n["norm2"] + ".bias"], eps)
     return x, attended

@@ -29,6 +29,7 @@ class ModelConfig:
     d_model: int
     max_positions: int  # tokens the model has positions for (RoBERTa: fewer than its table's rows)
     eps: float  # its layer norms' epsilon
+    position_offset: int  # where its position ids start: 0, or for RoBERTa just after its padding id
     dtype: str  # "float32" or "float64": what the forward pass runs in
 
 
@@ -68,9 +69,8 @@ class Model:
             hidden, attentions = gpt2_forward(ids, self.weights, layers=c.layers, heads=c.heads, eps=c.eps)
         elif c.architecture == "distilbert":
             hidden, attentions = distilbert_forward(ids, self.weights, layers=c.layers, heads=c.heads, eps=c.eps)
-        else:  # RoBERTa's positions start after its padding id
-            offset = self._padding_id() + 1 if c.architecture == "roberta" else 0
-            hidden, attentions = bert_forward(ids, self.weights, layers=c.layers, heads=c.heads, eps=c.eps, position_offset=offset)
+        else:
+            hidden, attentions = bert_forward(ids, self.weights, layers=c.layers, heads=c.heads, eps=c.eps, position_offset=c.position_offset)
         return ModelRun(
             token_ids=ids, tokens=tuple(encoding.tokens), special=tuple(bool(s) for s in encoding.special_tokens_mask),
             words=tuple(encoding.word_ids), offsets=tuple(encoding.offsets),
@@ -79,10 +79,6 @@ class Model:
             keys=np.stack([a.keys for a in attentions]), values=np.stack([a.values for a in attentions]),
             head_outputs=np.stack([a.head_outputs for a in attentions]),
         )
-
-    def _padding_id(self) -> int:
-        config = json.loads((self.folder / "config.json").read_text(encoding="utf-8"))
-        return int(config.get("pad_token_id", 1))
 
 
 def hub_cache() -> Path:
@@ -160,11 +156,11 @@ def read_config(folder: Path, dtype: str, name: str | None = None) -> ModelConfi
         eps = float(raw[keys[4]]) if keys[4] else 1e-12  # DistilBERT's is fixed in its code
     except (KeyError, TypeError, ValueError) as error:
         raise AttnvizError(f"model folder {quoted(str(folder))}: config.json lacks {error}") from error
-    if architecture == "roberta":
-        positions -= int(raw.get("pad_token_id", 1)) + 1  # its first rows stand for padding
+    offset = int(raw.get("pad_token_id", 1)) + 1 if architecture == "roberta" else 0  # RoBERTa's first rows stand for padding
+    positions -= offset
     if layers < 1 or heads < 1 or d_model % heads:
         raise AttnvizError(f"model folder {quoted(str(folder))}: config.json has {layers} layers and {heads} heads of width {d_model}")
-    return ModelConfig(name or folder.name, architecture, layers, heads, d_model, positions, eps, dtype)
+    return ModelConfig(name or folder.name, architecture, layers, heads, d_model, positions, eps, offset, dtype)
 
 
 def read_tokenizer(folder: Path):
