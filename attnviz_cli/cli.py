@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -323,27 +324,25 @@ def inspect(
     layer: Annotated[Optional[int], typer.Option("--layer", min=0, help="With --model: show this layer's heads (0-based, as in JSON).", show_default=False)] = None,
     head: Annotated[Optional[int], typer.Option("--head", min=0, help="With --model and --layer: show just this head (0-based).", show_default=False)] = None,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.")] = Dtype.float32,
+    rollout: Annotated[bool, typer.Option("--rollout", help="With --model: attention rollout (Abnar and Zuidema 2020), which input tokens each token draws on through the layers: a table of the last layer's (or --layer's), every layer's in JSON.")] = False,
 ) -> None:
     """Run self-attention over a sentence and show scores, weights and contextualized vectors.
 
     With SENTENCE - and --format jsonl, csv or markdown, every line of stdin is a sentence: records are
     written in input order as lines arrive, using every core for bulk input.
     """
-    if model is not None or layer is not None or head is not None:
+    if model is not None or layer is not None or head is not None or rollout:
         _check_model_usage(
             model, layer, head, fmt, sentence, vectors=vectors, weights=weights, projections=projections,
             neighbors=neighbors or None, save=save, positions=positions, heads=heads, causal=causal,
-            no_scale=no_scale, seed=seed, oov=oov, focus=focus,
+            no_scale=no_scale, seed=seed, oov=oov, focus=focus, rollout=rollout,
         )
         from .render_model import check_model_fields
 
-        model_fields = _parse_fields(fields, fmt, check_model_fields)
+        shown = ModelShow(layer, head, focus, top_k, _parse_fields(fields, fmt, check_model_fields), rollout)
         model_saves = _check_saves(save or [], streamed=sentence == "-" and fmt is OutputFormat.jsonl)
         with _reporting_errors():
-            _inspect_model(
-                sentence, model or "", layer, head, fmt, dtype, focus, top_k, model_fields, on_error, max_tokens,
-                model_saves, dims, dpi,
-            )
+            _inspect_model(sentence, model or "", shown, fmt, dtype, on_error, max_tokens, model_saves, dims, dpi)
         return
     streamed = sentence == "-" and fmt in STREAMED
     kept_fields = _parse_fields(fields, fmt)
@@ -388,6 +387,8 @@ def _check_model_usage(
 ) -> None:
     """Usage errors of --model, found before anything is loaded: what it needs, and what it does not take."""
     if model is None:
+        if others.get("rollout"):
+            raise typer.BadParameter("--rollout follows attention through a model's layers: it needs --model", param_hint="--rollout")
         raise typer.BadParameter("--layer and --head choose among a model's heads: they need --model", param_hint="--layer")
     if head is not None and layer is None:
         raise typer.BadParameter("--head needs --layer: which layer's head", param_hint="--head")
@@ -399,11 +400,14 @@ def _check_model_usage(
             raise typer.BadParameter(f"{what} with --model shows one layer's heads: say which with --layer", param_hint="--layer")
         if head is not None:
             raise typer.BadParameter(f"{what} with --model shows every head of the --layer; --head is for table and json", param_hint="--head")
+        if others.get("rollout") and fmt in (OutputFormat.markdown, OutputFormat.csv):
+            raise typer.BadParameter(f"--rollout with --model writes table or json, not {what}", param_hint="--rollout")
         if others.get("focus"):
             raise typer.BadParameter(f"--focus with --model writes table or json, not {what}", param_hint="--focus")
     if sentence == "-" and fmt in (OutputFormat.markdown, OutputFormat.csv):
         raise typer.BadParameter("SENTENCE - with --model streams as jsonl only", param_hint="SENTENCE")
     others.pop("focus", None)
+    others.pop("rollout", None)
     _refuse_static_options(others)
 
 
@@ -425,9 +429,22 @@ def _refuse_static_options(given: dict[str, Any]) -> None:
         )
 
 
+@dataclass(frozen=True)
+class ModelShow:
+    """What of a model's run ``attn inspect --model`` shows: a layer and head (None: all), the --focus
+    word and how many words to list for it, the JSON fields kept, and whether to add the rollout."""
+
+    layer: int | None = None
+    head: int | None = None
+    focus: str | None = None
+    top_k: int = 3
+    fields: tuple[str, ...] = ()
+    rollout: bool = False
+
+
 def _inspect_model(
-    text: str, spec: str, layer: int | None, head: int | None, fmt: OutputFormat, dtype: Dtype, focus: str | None,
-    top_k: int, fields: tuple[str, ...], on_error: OnError, max_tokens: int, saves: list[Path], dims: int, dpi: int,
+    text: str, spec: str, shown: ModelShow, fmt: OutputFormat, dtype: Dtype, on_error: OnError, max_tokens: int,
+    saves: list[Path], dims: int, dpi: int,
 ) -> None:
     """attn inspect --model: run the text through the model, then show it as tables, JSON, or one
     layer as Markdown, CSV and pictures; with SENTENCE - and jsonl, every line of stdin is a text and
@@ -436,24 +453,24 @@ def _inspect_model(
 
     loaded = load_model(spec, dtype=dtype.value)
     c = loaded.config
-    if layer is not None and layer >= c.layers:
+    if shown.layer is not None and shown.layer >= c.layers:
         raise typer.BadParameter(f"{quoted(c.name)} has layers 0 to {c.layers - 1}", param_hint="--layer")
-    if head is not None and head >= c.heads:
+    if shown.head is not None and shown.head >= c.heads:
         raise typer.BadParameter(f"{quoted(c.name)} has heads 0 to {c.heads - 1}", param_hint="--head")
     if text == "-" and sys.stdin is None:
         raise AttnvizError("stdin is closed, and SENTENCE - reads the texts from it")
     if text == "-" and fmt is OutputFormat.jsonl:
-        _stream_model(loaded, layer, head, focus, top_k, fields, on_error, max_tokens)
+        _stream_model(loaded, shown, on_error, max_tokens)
         return
     if text == "-":
         text = _read_stdin(max_input_bytes(max_tokens), max_tokens)
     text = valid_text(text)
     run = loaded.run(text)
-    if layer is not None and (saves or fmt in (OutputFormat.markdown, OutputFormat.csv)):
-        _model_layer_views(run, loaded.config, text, layer, fmt, saves, top_k, dims, dpi)
+    if shown.layer is not None and (saves or fmt in (OutputFormat.markdown, OutputFormat.csv)):
+        _model_layer_views(run, loaded.config, text, shown.layer, fmt, saves, shown.top_k, dims, dpi)
         if fmt in (OutputFormat.markdown, OutputFormat.csv):
             return
-    record, show = _model_result(run, loaded.config, text, layer, head, focus, top_k, fields)
+    record, show = _model_result(run, loaded.config, text, shown)
     if fmt is OutputFormat.table:
         _show(show)
         return
@@ -481,30 +498,27 @@ def _model_layer_views(
         _out(renderer.header() + renderer.records(InspectionBatch.of(inspection), [1])[0])
 
 
-def _model_result(run: Any, c: Any, text: str, layer: int | None, head: int | None, focus: str | None, top_k: int, fields: tuple[str, ...]):
+def _model_result(run: Any, c: Any, text: str, shown: ModelShow):
     """A model's run of one text: (a maker of its JSON record, a maker of its tables)."""
     from .models.words import focus as focus_on
     from .models.words import focus_units, run_words
     from .render_model import focus_record, keep_model_fields, model_record, model_renderables
 
     focused = None
-    if focus is not None:
+    if shown.focus is not None:
         words = run_words(run, text)
-        focused = (focus_on(run, words, focus_units(words, focus, len(run.tokens))), words, top_k)
+        focused = (focus_on(run, words, focus_units(words, shown.focus, len(run.tokens))), words, shown.top_k)
 
     def record() -> dict[str, Any]:
-        made = model_record(run, c, text, layer, head)
+        made = model_record(run, c, text, shown.layer, shown.head, shown.rollout)
         if focused is not None:
-            made |= focus_record(focused[0], focused[1], layer, head, top_k)
-        return keep_model_fields(made, fields)
+            made |= focus_record(focused[0], focused[1], shown.layer, shown.head, shown.top_k)
+        return keep_model_fields(made, shown.fields)
 
-    return record, lambda width: model_renderables(run, c, text, layer, head, width, focused)
+    return record, lambda width: model_renderables(run, c, text, shown.layer, shown.head, width, focused, shown.rollout)
 
 
-def _stream_model(
-    loaded: Any, layer: int | None, head: int | None, focus: str | None, top_k: int, fields: tuple[str, ...],
-    on_error: OnError, max_tokens: int,
-) -> None:
+def _stream_model(loaded: Any, shown: ModelShow, on_error: OnError, max_tokens: int) -> None:
     """One attnviz.model/1 line per line of stdin, written as each is done; a bad line stops the
     stream (--on-error fail) or gets an attnviz.error/1 line and a message (skip)."""
     from .render_json import error_record
@@ -518,7 +532,7 @@ def _stream_model(
             if len(raw) > limit:
                 raise too_long_error(max_tokens)
             text = valid_text(line)
-            record, _ = _model_result(loaded.run(text), loaded.config, text, layer, head, focus, top_k, fields)
+            record, _ = _model_result(loaded.run(text), loaded.config, text, shown)
             data = dumps(record())
         except AttnvizError as error:
             if on_error is OnError.fail:

@@ -104,6 +104,7 @@ def model_tour(model, width: int = 80) -> Group:
     """``attn demo --model M``: the same story in a trained transformer. 'bank' beside 'river' and
     beside 'money' drifts apart layer by layer; the head where 'bank' looks hardest at 'river'; and
     every head's sharpness at a glance."""
+    from .models.heads import head_labels, run_patterns
     from .models.words import compare_word
     from .render_model import comparison_renderables, overview
     from .render_table import weight_grid
@@ -130,26 +131,25 @@ def model_tour(model, width: int = 80) -> Group:
         f"{share:.2f} of it."
     ))
     run = runs[0]
-    parts += [Text(_what_the_head_does(run.attentions[layer, head], "river", "bank"), style="italic"), Text()]
+    labels, values = head_labels(run_patterns(run, river, c.causal))
+    parts += [Text(_what_the_head_does(str(labels[layer, head]), float(values[layer, head]), "river", "bank"), style="italic"), Text()]
     parts += [Text("Its weights, each row a token as query:"), Text()]
     parts += weight_grid(run.tokens, run.scores[layer, head], run.attentions[layer, head], f"layer {layer}, head {head} of {c.heads}: weights", width)
     parts.append(Text())
     parts += _heading(3, "Every head at a glance", (
-        "How sharp each head is over the river sentence: a head near 0 bits looks at one token, one near the "
-        "maximum spreads its weight over all. `attn inspect TEXT --model M --layer L --head H` opens one."
+        "What each head attends to over the river sentence, from its weights: the token before or after, itself, "
+        "the first or last token, punctuation, or broadly. `attn inspect TEXT --model M --layer L --head H` opens one."
     ))
-    parts += overview(run, c)
+    parts += overview(run, c, river)
     return Group(*parts)
 
 
-def _what_the_head_does(weights: np.ndarray, key: str, query: str) -> str:
-    """A plain sentence on a head's shape, so the tour does not overclaim: a head in which nearly every
-    token looks at the one before it gives 'river' to 'bank' for its place, not its meaning."""
-    T = weights.shape[-1]
-    strongest = weights.argmax(axis=-1)
-    previous = float(np.mean(strongest[1:] == np.arange(T - 1))) if T > 1 else 0.0
-    if previous >= 0.75:
-        return (f"Look at the whole head: nearly every token puts its weight on the token just before it (a "
-                f"'previous-token' head, as Clark et al. 2019 found in BERT). '{query}' reads '{key}' here because "
-                f"'{key}' comes right before it: position, learned, rather than meaning.")
-    return f"Other tokens in this head look elsewhere: it is '{query}' in particular that reads '{key}'."
+def _what_the_head_does(label: str, share: float, key: str, query: str) -> str:
+    """A plain sentence on a head's pattern (:mod:`.models.heads`), so the tour does not overclaim: a
+    head in which nearly every token looks at the one before it gives 'river' to 'bank' for its place,
+    not its meaning."""
+    if label == "previous":
+        return (f"Look at the whole head: the tokens put {share:.2f} of their weight on the token just before "
+                f"them (a 'previous-token' head, as Clark et al. 2019 found in BERT). '{query}' reads '{key}' here "
+                f"because '{key}' comes right before it: position, learned, rather than meaning.")
+    return f"Other tokens in this head look elsewhere (its pattern: {label}): it is '{query}' in particular that reads '{key}'."

@@ -11,17 +11,24 @@ import numpy as np
 from .analysis import entropy_bits
 from .errors import printable
 from .models import ModelConfig, ModelRun
+from .models.heads import PATTERNS, HeadPatterns, head_labels, run_patterns
+from .models.heads import rollout as rolled_out
 from .models.words import FocusedWord, WordComparison, Words, cosine, top_words
 
 MODEL_SCHEMA = "attnviz.model/1"
 MODEL_COMPARE_SCHEMA = "attnviz.model-compare/1"
 
 
-def model_record(run: ModelRun, config: ModelConfig, text: str, layer: int | None = None, head: int | None = None) -> dict[str, Any]:
+def model_record(
+    run: ModelRun, config: ModelConfig, text: str, layer: int | None = None, head: int | None = None, rollout: bool = False,
+) -> dict[str, Any]:
     """The JSON-ready record of a run (arrays left as NumPy for orjson; masked scores, -inf, become
-    null). ``layer`` and ``head`` keep just that layer and head."""
+    null): each head's scores, weights and patterns, each layer's output and, with ``rollout``, its
+    attention rollout. ``layer`` and ``head`` keep just that layer and head."""
     layers = range(config.layers) if layer is None else [layer]
     heads = range(config.heads) if head is None else [head]
+    patterns = patterns_records(run_patterns(run, text, config.causal))
+    rollouts = rolled_out(run.attentions) if rollout else None
     return {
         "schema": MODEL_SCHEMA,
         "text": text,
@@ -34,16 +41,41 @@ def model_record(run: ModelRun, config: ModelConfig, text: str, layer: int | Non
         "layers": [
             {
                 "layer": i,
-                "heads": [{"head": h, "scores": run.scores[i, h], "weights": run.attentions[i, h]} for h in heads],
+                "heads": [
+                    {"head": h, "scores": run.scores[i, h], "weights": run.attentions[i, h], "patterns": patterns[i][h]}
+                    for h in heads
+                ],
                 "output": run.hidden_states[i + 1],
+                **({"rollout": rollouts[i]} if rollouts is not None else {}),
             }
             for i in layers
         ],
     }
 
 
+def patterns_records(patterns: HeadPatterns) -> list[list[dict[str, Any]]]:
+    """[layer][head] the JSON of each head's patterns: its label and the number behind it, every
+    pattern's share, its entropy, spread and mean distance (``share`` null for "other")."""
+    labels, values = head_labels(patterns)
+    L, H = labels.shape
+    return [
+        [
+            {
+                "label": str(labels[i, h]),
+                "share": None if math.isnan(values[i, h]) else float(values[i, h]),
+                "shares": dict(zip(PATTERNS, patterns.shares[i, h].tolist(), strict=True)),
+                "entropy_bits": float(patterns.entropy_bits[i, h]),
+                "spread": float(patterns.spread[i, h]),
+                "distance": float(patterns.distance[i, h]),
+            }
+            for h in range(H)
+        ]
+        for i in range(L)
+    ]
+
+
 MODEL_FIELDS = ("text", "tokens", "token_ids", "words", "special", "config", "embeddings", "layers", "units", "focus")
-LAYER_FIELDS = ("heads.scores", "heads.weights", "layers.output")  # keep layers with just these
+LAYER_FIELDS = ("heads.scores", "heads.weights", "heads.patterns", "layers.output", "layers.rollout")  # keep layers with just these
 
 
 def check_model_fields(fields: tuple[str, ...]) -> None:
@@ -65,7 +97,8 @@ def keep_model_fields(record: dict[str, Any], fields: tuple[str, ...]) -> dict[s
         kept["layers"] = [
             {"layer": entry["layer"],
              **({"heads": [{k: h[k] for k in head_keys} for h in entry["heads"]]} if len(head_keys) > 1 else {}),
-             **({"output": entry["output"]} if "layers.output" in inner else {})}
+             **({"output": entry["output"]} if "layers.output" in inner else {}),
+             **({"rollout": entry["rollout"]} if "layers.rollout" in inner and "rollout" in entry else {})}
             for entry in record["layers"]
         ]
     return kept
@@ -132,18 +165,14 @@ def focus_renderables(focused: list[FocusedWord], words: Words, layer: int | Non
     return parts
 
 
-def head_entropies(run: ModelRun) -> np.ndarray:
-    """(L, h) the mean entropy, in bits, of each head's weight rows."""
-    return entropy_bits(run.attentions).mean(axis=-1)
-
-
 def model_renderables(
     run: ModelRun, config: ModelConfig, text: str, layer: int | None, head: int | None, width: int = 80,
-    focus: tuple[list[FocusedWord], Words, int] | None = None,
+    focus: tuple[list[FocusedWord], Words, int] | None = None, rollout: bool = False,
 ):
     """What ``attn inspect --model`` shows: the header, then where the --focus word looks (``focus``:
     the focused words, the run's words and how many to list), one head's matrices (with --layer and
-    --head), one layer's heads (with --layer), or an overview of every layer and head."""
+    --head), one layer's heads (with --layer), or an overview of every layer and head; with
+    ``rollout``, then the attention rollout through the layer (the last without --layer)."""
     from rich.console import Group
     from rich.text import Text
 
@@ -160,40 +189,79 @@ def model_renderables(
     if focus is not None:
         focused, words, top_k = focus
         parts += focus_renderables(focused, words, layer, head, top_k)
-        return Group(*parts)
-    if layer is None:
-        parts += overview(run, config)
-        return Group(*parts)
-    shown = range(config.heads) if head is None else [head]
-    for h in shown:
-        where = f"layer {layer}, head {h} of {config.heads}"
-        parts += score_grid(run.tokens, run.scores[layer, h], f"{where}: scores (q·k/√d_k)", width)
-        parts += weight_grid(run.tokens, run.scores[layer, h], run.attentions[layer, h], f"{where}: weights (softmax, rows sum to 1)", width)
+    elif layer is None:
+        parts += overview(run, config, text)
+    else:
+        for h in range(config.heads) if head is None else [head]:
+            where = f"layer {layer}, head {h} of {config.heads}"
+            parts += score_grid(run.tokens, run.scores[layer, h], f"{where}: scores (q·k/√d_k)", width)
+            parts += weight_grid(run.tokens, run.scores[layer, h], run.attentions[layer, h], f"{where}: weights (softmax, rows sum to 1)", width)
+    if rollout:
+        parts += rollout_renderables(run, config, layer, width)
     return Group(*parts)
 
 
-def overview(run: ModelRun, config: ModelConfig) -> list[Any]:
-    """Every layer and head in one grid that fits a terminal: each head's mean entropy in bits (low:
-    each query looks at one key; high: it spreads its weight), the sharpest head of each layer bold."""
+PATTERN_STYLES = {  # each label its own colour, so a column of alike heads stands out; the words carry it without colour
+    "previous": "cyan", "next": "blue", "self": "green", "first": "magenta", "last": "yellow",
+    "punctuation": "red", "broad": "dim", "other": "bold",
+}
+SHORT_LABELS = {"previous": "prev", "punctuation": "punct"}  # five characters a cell, so 12 heads fit 80 columns
+
+
+def overview(run: ModelRun, config: ModelConfig, text: str) -> list[Any]:
+    """Every layer and head in one grid that fits a terminal: what each head mostly attends to (its
+    pattern, :mod:`.models.heads`), the share of weight behind that, and its mean entropy in bits."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    entropies = head_entropies(run)  # (L, h)
+    from .render_parts import safe
+
+    patterns = run_patterns(run, text, config.causal)
+    labels, values = head_labels(patterns)
     T = len(run.tokens)
-    table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")
-    table.add_column("layer", justify="right", width=6)
+    table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")  # a space between columns
+    table.add_column("layer", justify="right", width=5)
     for h in range(config.heads):
         table.add_column(f"h{h}", justify="right", width=5)
-    for i, row in enumerate(entropies.tolist()):
-        sharpest = int(np.argmin(row))
-        table.add_row(str(i), *(Text(f"{e:.2f}", style="bold" if h == sharpest else "") for h, e in enumerate(row)))
-    title = Text("mean entropy of each head's weights, in bits", style="bold")
-    legend = Text(
-        f"0 = every query on one key; {math.log2(T):.2f} = spread over all {T} tokens; bold: each layer's sharpest head. "
-        "--layer L --head H shows one head's matrices.", style="dim",
+    for i in range(config.layers):
+        cells = []
+        for h in range(config.heads):
+            label = str(labels[i, h])
+            value = "" if math.isnan(values[i, h]) else f"{values[i, h]:.2f}"
+            cells.append(Text.assemble(
+                (SHORT_LABELS.get(label, label), PATTERN_STYLES[label]), "\n", value, "\n",
+                (f"{patterns.entropy_bits[i, h]:.2f}", "dim"),
+            ))
+        table.add_row(str(i), *cells, end_section=i < config.layers - 1)
+    title = Text("what each head attends to: its pattern, the share of weight behind it, its entropy in bits", style="bold")
+    first, last = run.tokens[0], run.tokens[-1]
+    legend = Text.assemble(
+        "A head is named prev, next, self, first (", safe(first), "), last (", safe(last), ") or punct when those keys "
+        "get at least half its weight (the number: that share); else broad if its rows spread at least halfway to even "
+        f"(the number: how far), else other. Bits: 0 = one key, {math.log2(T):.2f} = all {T} tokens alike. "
+        "docs/models.md defines each; --layer L --head H shows one head.",
+        style="dim",
     )
     return [title, legend, table, Text()]
+
+
+def rollout_renderables(run: ModelRun, config: ModelConfig, layer: int | None, width: int) -> list[Any]:
+    """The attention rollout through ``layer`` (the last when None) as a heatmap: how much each token's
+    vector after that layer draws on each input token, the residual path counted."""
+    from rich.text import Text
+
+    from .render_table import weight_grid
+
+    shown = config.layers - 1 if layer is None else layer
+    rolled = rolled_out(run.attentions)[shown]
+    T = len(run.tokens)
+    hidden = np.where(np.triu(np.ones((T, T), bool), 1) & config.causal, -np.inf, 0.0)  # GPT-2: later tokens, never drawn on
+    parts: list[Any] = [Text(
+        "attention rollout (Abnar and Zuidema 2020): each layer's heads averaged, mixed half and half with the "
+        "identity for the residual path, multiplied through the layers; rows sum to 1", style="dim")]
+    parts += weight_grid(run.tokens, hidden, rolled, f"rollout through layer {shown} of {config.layers}: input tokens each token draws on", width)
+    return parts
 
 
 def config_record(config: ModelConfig) -> dict[str, Any]:

@@ -254,6 +254,58 @@ def test_json_of_a_model_run_is_the_forward_pass_and_follows_its_schema():
     assert [(entry["layer"], [h["head"] for h in entry["heads"]]) for entry in one["layers"]] == [(1, [2])]
 
 
+def test_json_gives_each_heads_patterns_and_with_rollout_each_layers_rollout():
+    import json
+
+    import jsonschema
+
+    from attnviz_cli.models.heads import PATTERNS, head_labels, head_patterns, punctuation_tokens, rollout
+
+    from .conftest import run
+
+    text = "the river, the bank."
+    result = run("inspect", text, "--model", str(MODELS / "tiny-gpt2"), "-f", "json", "--dtype", "float64", "--rollout")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    jsonschema.validate(record, json.loads(run("schema", "model").stdout))
+    expected = load_model(MODELS / "tiny-gpt2", dtype="float64").run(text)
+    punctuation = punctuation_tokens(text, expected.offsets, expected.special)
+    assert [expected.tokens[i] for i in np.flatnonzero(punctuation)] == [",", "."]
+    patterns = head_patterns(expected.attentions, punctuation, causal=True)
+    labels, values = head_labels(patterns)
+    got = record["layers"][1]["heads"][2]["patterns"]
+    assert got["label"] == labels[1, 2] and [got["shares"][p] for p in PATTERNS] == patterns.shares[1, 2].tolist()
+    assert got["share"] == (None if np.isnan(values[1, 2]) else values[1, 2])
+    assert got["entropy_bits"] == patterns.entropy_bits[1, 2] and got["distance"] == patterns.distance[1, 2]
+    assert got["shares"]["next"] == 0.0  # causal: no query sees the token after it
+    assert_allclose([entry["rollout"] for entry in record["layers"]], rollout(expected.attentions), rtol=0, atol=0)
+    assert_allclose(np.sum(record["layers"][1]["rollout"], axis=1), 1.0, rtol=1e-12)
+    plain = json.loads(run("inspect", text, "--model", str(MODELS / "tiny-gpt2"), "-f", "json").stdout)
+    assert "rollout" not in plain["layers"][0]
+    kept = json.loads(run("inspect", text, "--model", str(MODELS / "tiny-gpt2"), "-f", "json", "--rollout", "--fields", "layers.rollout,heads.patterns").stdout)
+    assert sorted(kept["layers"][0]) == ["heads", "layer", "rollout"] and sorted(kept["layers"][0]["heads"][0]) == ["head", "patterns"]
+
+
+def test_rollout_table_is_the_last_layers_and_needs_a_model():
+    from attnviz_cli.models.heads import rollout
+
+    from .conftest import run
+
+    text = "the river bank"
+    result = run("inspect", text, "--model", str(MODELS / "tiny-bert"), "--rollout")
+    assert result.exit_code == 0, result.output
+    assert "rollout through layer 1 of 2: input tokens each token draws on" in result.stdout
+    rolled = rollout(load_model(MODELS / "tiny-bert").run(text).attentions)[1]
+    row = next(line for line in result.stdout.splitlines() if line.startswith("3 bank"))
+    assert row.split()[2:7] == [f"{w:.2f}" for w in rolled[3]]
+    layer0 = run("inspect", text, "--model", str(MODELS / "tiny-bert"), "--rollout", "--layer", "0", "--head", "1")
+    assert "rollout through layer 0 of 2" in layer0.stdout and "layer 0, head 1 of 4: weights" in layer0.stdout
+    alone = run("inspect", text, "--rollout")
+    assert alone.exit_code == 2 and "--rollout follows attention through a model's layers: it needs --model" in alone.stderr
+    csv = run("inspect", text, "--model", str(MODELS / "tiny-bert"), "--rollout", "--layer", "0", "-f", "csv")
+    assert csv.exit_code == 2 and "--rollout with --model writes table or json, not --format csv" in csv.stderr
+
+
 def test_tables_of_a_model_run():
     from .conftest import run
 
@@ -263,9 +315,17 @@ def test_tables_of_a_model_run():
     assert "tokens       5: 0:[CLS], 1:the, 2:river, 3:bank, 4:[SEP]" in overview.stdout
     expected = load_model(MODELS / "tiny-bert").run("the river bank")
     from attnviz_cli.analysis import entropy_bits
+    from attnviz_cli.models.heads import head_labels, run_patterns
 
-    row = next(line for line in overview.stdout.splitlines() if line.strip().startswith("1 "))
-    assert row.split()[1:] == [f"{e:.2f}" for e in entropy_bits(expected.attentions[1]).mean(axis=-1)]
+    labels, values = head_labels(run_patterns(expected, "the river bank", causal=False))
+    lines = overview.stdout.splitlines()
+    at = next(n for n, line in enumerate(lines) if line.strip().startswith("1 "))  # layer 1: label, share, bits
+    short = {"previous": "prev", "punctuation": "punct"}
+    assert lines[at].split()[1:] == [short.get(str(label), str(label)) for label in labels[1]]
+    assert lines[at + 1].split() == [f"{v:.2f}" for v in values[1] if v == v]  # "other" has no number
+    assert lines[at + 2].split() == [f"{e:.2f}" for e in entropy_bits(expected.attentions[1]).mean(axis=-1)]
+    assert "first ([CLS]), last ([SEP])" in overview.stdout
+    assert max(len(line) for line in lines) <= 80
     one = run("inspect", "the river bank", "--model", str(MODELS / "tiny-bert"), "--layer", "0", "--head", "1")
     assert "layer 0, head 1 of 4: weights (softmax, rows sum to 1)" in one.stdout
     strongest = expected.tokens[int(expected.attentions[0, 1, 3].argmax())]

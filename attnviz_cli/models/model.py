@@ -32,6 +32,11 @@ class ModelConfig:
     position_offset: int  # where its position ids start: 0, or for RoBERTa just after its padding id
     dtype: str  # "float32" or "float64": what the forward pass runs in
 
+    @property
+    def causal(self) -> bool:
+        """Whether each token sees only those up to itself (GPT-2), not the whole text (BERT's family)."""
+        return self.architecture == "gpt2"
+
 
 @dataclass(frozen=True, eq=False)
 class ModelRun:
