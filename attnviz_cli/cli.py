@@ -667,16 +667,102 @@ def demo(
         _show(lambda width: tour(glove, width=width))
 
 
+HEADS_EXAMPLES = """\
+Examples:
+
+\b
+  attn heads corpus.txt --model sentence-transformers/all-MiniLM-L6-v2
+  cat corpus.txt | attn heads - --model sentence-transformers/all-MiniLM-L6-v2 -f csv > heads.csv
+  attn heads corpus.txt --model M -f json | jq '.heads[] | select(.label == "previous")'
+"""
+
+
+class HeadsFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@app.command(epilog=HEADS_EXAMPLES)
+def heads(
+    source: Annotated[str, typer.Argument(metavar="FILE", help="Texts, one per line (blank lines are passed over); - reads stdin.")] = "-",
+    model: Annotated[str, typer.Option("--model", help="The transformer whose heads to describe: a folder, or a Hub id in the Hugging Face cache.", show_default=False)] = "",
+    fmt: Annotated[HeadsFormat, typer.Option("--format", "-f", help="table (for people), json or csv (one row per head).")] = HeadsFormat.table,
+    dtype: Annotated[Dtype, typer.Option("--dtype", help="float32, or float64 for exact comparisons.")] = Dtype.float32,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Worker processes for a long input; every usable core when left out.", show_default=False)] = None,
+    on_error: Annotated[OnError, typer.Option("--on-error", help="A line with no tokens or more than the model's positions stops the run (fail), or is reported and left out (skip).")] = OnError.fail,
+) -> None:
+    """What each head of a model attends to over a corpus: per layer and head, the mean share of weight
+    on the previous, next, same, first and last tokens and on punctuation, the mean entropy, spread and
+    query-key distance, and a label. Streams: memory stays flat however many lines."""
+    if not model:
+        raise typer.BadParameter("which model's heads: give --model (a folder or a Hub id)", param_hint="--model")
+    with _reporting_errors():
+        from .engine import usable_cpus
+        from .models import load_model
+        from .models.corpus import corpus_patterns
+        from .render_model import heads_csv, heads_record, heads_table
+        from .terminal import corpus_progress
+
+        loaded = load_model(model, dtype=dtype.value)
+        skipped = 0
+
+        def bad(line: int, text: str, error: AttnvizError) -> None:
+            nonlocal skipped
+            if on_error is OnError.fail:
+                raise AttnvizError(f"line {line}: {error}")
+            skipped += 1
+            _say(f"line {line} skipped: {error}")
+
+        start = time.perf_counter()
+        with _text_lines(source) as (lines, total), corpus_progress(total) as progress:
+            sums = corpus_patterns(loaded, lines, bad=bad, workers=workers or usable_cpus(), done=progress)
+        record = heads_record(sums.mean(), loaded.config, sums.texts, sums.tokens, skipped)
+        if fmt is HeadsFormat.table:
+            seconds = time.perf_counter() - start
+            _show(lambda width: heads_table(record, seconds))
+        elif fmt is HeadsFormat.csv:
+            _out(heads_csv(record).encode())
+        else:
+            _out(dumps(record, pretty=True))
+
+
+@contextmanager
+def _text_lines(source: str) -> Iterator[tuple[Iterator[tuple[int, str]], int | None]]:
+    """The numbered non-empty lines of a file or of stdin (-), read as they are needed, and how many
+    lines the file has (None for stdin), counted first for a progress bar."""
+    if source == "-":
+        if sys.stdin is None:
+            raise AttnvizError("stdin is closed, and FILE - reads the texts from it")
+        yield _numbered(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")), None
+        return
+    try:
+        stream = open(source, encoding="utf-8", errors="replace")  # noqa: SIM115 (closed below)
+    except OSError as error:
+        raise AttnvizError(f"cannot read {quoted(source)}: {error.strerror or error}") from None
+    with stream:
+        total = sum(bytes(chunk).count(b"\n") for chunk in iter(lambda: stream.buffer.read(1 << 20), b""))
+        stream.seek(0)
+        yield _numbered(stream), total
+
+
+def _numbered(stream: Any) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(stream, 1):
+        text = line.strip()
+        if text:
+            yield number, valid_text(text)
+
+
 SCHEMAS = {
     "inspect": "inspect-1.schema.json", "compare": "compare-1.schema.json", "error": "error-1.schema.json",
     "vectors": "vectors-1.schema.json", "model": "model-1.schema.json", "model-compare": "model-compare-1.schema.json",
-    "models": "models-1.schema.json",
+    "models": "models-1.schema.json", "heads": "heads-1.schema.json",
 }
 
 
 @app.command()
 def schema(
-    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="inspect, compare, error, vectors, model, model-compare or models; all of them when left out.", show_default=False)] = None,
+    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="inspect, compare, error, vectors, model, model-compare, models or heads; all of them when left out.", show_default=False)] = None,
 ) -> None:
     """Print the JSON Schema of attnviz's JSON output: one by name, or all keyed by their schema id."""
     import json

@@ -410,3 +410,74 @@ def layer_inspection(run: ModelRun, config: ModelConfig, text: str, layer: int, 
         sentence=text, tokens=run.tokens, dropped=(), config=inspect_config, inputs=run.hidden_states[layer],
         attention=attention, summaries=tuple(summary.select(h) for h in range(config.heads)),
     )
+
+
+HEADS_SCHEMA = "attnviz.heads/1"
+HEADS_CSV_COLUMNS = ("layer", "head", "label", "share", *PATTERNS, "entropy_bits", "spread", "distance")
+
+
+def heads_record(patterns: HeadPatterns, config: ModelConfig, texts: int, tokens: int, skipped: int) -> dict[str, Any]:
+    """The JSON of ``attn heads``: each head's patterns averaged over a corpus, and what went in."""
+    by_head = patterns_records(patterns)
+    return {
+        "schema": HEADS_SCHEMA,
+        "config": {"model": config_record(config)},
+        "texts": texts, "tokens": tokens, "skipped": skipped,
+        "heads": [{"layer": i, "head": h, **entry} for i, layer in enumerate(by_head) for h, entry in enumerate(layer)],
+    }
+
+
+def heads_csv(record: dict[str, Any]) -> str:
+    """One CSV row per head of a :func:`heads_record`: its label, share, each pattern's share, entropy,
+    spread and distance (an empty share for "other")."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADS_CSV_COLUMNS)
+    for entry in record["heads"]:
+        share = "" if entry["share"] is None else f"{entry['share']:.6g}"
+        numbers = [f"{entry['shares'][p]:.6g}" for p in PATTERNS] + [f"{entry[k]:.6g}" for k in ("entropy_bits", "spread", "distance")]
+        writer.writerow([entry["layer"], entry["head"], entry["label"], share, *numbers])
+    return out.getvalue()
+
+
+def heads_table(record: dict[str, Any], seconds: float):
+    """``attn heads`` for people: what went in, then per layer and head its label and every number."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from .render_parts import safe
+
+    model = record["config"]["model"]
+    header = Text.assemble(
+        ("model        ", "bold"), safe(model["name"]), f" ({model['architecture']}, {model['layers']} layers × {model['heads']} heads)\n",
+        ("texts        ", "bold"), f"{record['texts']:,} ({record['tokens']:,} tokens", f"; {record['skipped']:,} skipped" if record["skipped"] else "",
+        f") in {seconds:.1f} s",
+    )
+    table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")
+    for name, width in (("layer", 5), ("head", 4), ("label", 5), ("share", 5), ("prev", 5), ("next", 5), ("self", 5),
+                        ("first", 5), ("last", 5), ("punct", 5), ("bits", 5), ("spread", 6), ("dist", 5)):
+        table.add_column(name, justify="left" if name == "label" else "right", width=width, no_wrap=True)
+    heads = record["heads"]
+    for n, entry in enumerate(heads):
+        label = entry["label"]
+        last_of_layer = n + 1 == len(heads) or heads[n + 1]["layer"] != entry["layer"]
+        table.add_row(
+            str(entry["layer"]) if entry["head"] == 0 else "", str(entry["head"]),
+            Text(SHORT_LABELS.get(label, label), style=PATTERN_STYLES[label]),
+            "" if entry["share"] is None else f"{entry['share']:.2f}",
+            *(f"{entry['shares'][p]:.2f}" for p in PATTERNS),
+            f"{entry['entropy_bits']:.2f}", f"{entry['spread']:.2f}", f"{entry['distance']:.2f}",
+            end_section=last_of_layer and n + 1 < len(heads),
+        )
+    legend = Text(
+        "Means over the texts, each text counting once. prev … punct: the mean weight a query gives the token before it, "
+        "after it, itself, the first and last tokens, and punctuation; label: the pattern with at least half the weight, "
+        "else broad (spread ≥ 0.5) or other; bits: entropy; spread: entropy over its most (0 = one key, 1 = even); "
+        "dist: tokens between query and key.", style="dim",
+    )
+    return Group(header, Text(), legend, table)

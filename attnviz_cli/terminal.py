@@ -28,6 +28,33 @@ def stream_progress() -> Iterator[Callable[[int], None] | None]:
 
 
 @contextmanager
+def corpus_progress(total: int | None) -> Iterator[Callable[[int], None] | None]:
+    """While a corpus runs, on stderr when it is a terminal: a bar over ``total`` texts (the lines of
+    a file), or a count with no end (stdin); told how many texts are done. Gone when the run ends."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        (TextColumn("texts"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) if total
+        else (SpinnerColumn(), TextColumn("{task.completed:,} texts"), TimeElapsedColumn())
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("heads", total=total or None)
+        yield lambda done: progress.update(task, completed=done)
+
+
+@contextmanager
 def reading_progress(spec: str | None) -> Iterator[None]:
     """While a large vectors file is read, a progress bar on a terminal (not for sets or names)."""
     path = Path(spec) if spec else None

@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 
 from attnviz_cli.core import causal_mask, softmax
-from attnviz_cli.models.heads import PATTERNS, head_labels, head_patterns, mean_patterns, punctuation_tokens, rollout
+from attnviz_cli.models.heads import PATTERNS, head_labels, head_patterns, punctuation_tokens, rollout
 
 NO_PUNCTUATION = np.zeros(5, bool)
 
@@ -118,10 +118,117 @@ def test_patterns_of_a_batch_are_each_sentences_own_and_stay_in_range(data):
     assert (batch.shares >= 0).all() and (batch.shares <= 1 + 1e-12).all()
     assert (batch.spread >= -1e-12).all() and (batch.spread <= 1 + 1e-12).all()
     assert (batch.distance >= 0).all() and (batch.distance <= T - 1 + 1e-12).all()
-    mean = mean_patterns([(batch, B)])
-    assert_allclose(mean.shares, batch.shares.mean(axis=0), rtol=1e-12)
     rolled = rollout(weights)
     assert rolled.shape == (B, L, T, T)
     assert_allclose(rolled.sum(axis=-1), 1.0, rtol=1e-12)
     if causal:  # rollout keeps the causal order: no token draws on a later one
         assert np.triu(rolled, k=1).max() == 0.0
+
+
+# ---- over a corpus: attnviz_cli.models.corpus and `attn heads` ---------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from attnviz_cli.errors import AttnvizError  # noqa: E402
+from attnviz_cli.models import load_model  # noqa: E402
+from attnviz_cli.models.corpus import corpus_patterns  # noqa: E402
+from attnviz_cli.models.heads import run_patterns  # noqa: E402
+
+MODELS = Path(__file__).resolve().parent / "models"
+WORDS = ["the", "river", "bank", "money", "flows", ",", ".", "banks", "rivers", "I", "sat", "deposited"]
+
+
+def fail(line: int, text: str, error: AttnvizError) -> None:
+    raise error
+
+
+def per_text_mean(model, texts: list[str]):
+    """The reference: each text run alone through Model.run, its patterns, then the plain mean."""
+    each = [run_patterns(model.run(t), t, model.config.causal) for t in texts]
+    return {part: np.mean([getattr(p, part) for p in each], axis=0) for part in ("shares", "entropy_bits", "spread", "distance")}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    kind=st.sampled_from(["bert", "gpt2"]),
+    texts=st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=6).map(" ".join), min_size=1, max_size=12),
+    batch_size=st.integers(1, 5),
+)
+def test_corpus_patterns_are_the_per_text_patterns_averaged_whatever_the_batching(kind, texts, batch_size):
+    model = MODEL_CACHE.setdefault(kind, load_model(MODELS / f"tiny-{kind}", dtype="float64"))
+    sums = corpus_patterns(model, enumerate(texts, 1), bad=fail, batch_size=batch_size)
+    assert sums.texts == len(texts) and sums.tokens == sum(len(model.run(t).tokens) for t in texts)
+    mean, expected = sums.mean(), per_text_mean(model, texts)
+    for part, value in expected.items():
+        assert_allclose(getattr(mean, part), value, rtol=1e-12, atol=1e-14)
+
+
+MODEL_CACHE: dict = {}
+
+
+def test_corpus_patterns_in_worker_processes_equal_those_in_one():
+    model = load_model(MODELS / "tiny-roberta", dtype="float64")
+    texts = [" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(1 + i % 5)) for i in range(40)]
+    done: list[int] = []
+    parallel = corpus_patterns(model, enumerate(texts, 1), bad=fail, workers=2, batch_size=3, parallel_after=0, done=done.append)
+    assert parallel.texts == 40 and done[-1] == 40 and done == sorted(done)
+    expected = per_text_mean(model, texts)
+    for part, value in expected.items():
+        assert_allclose(getattr(parallel.mean(), part), value, rtol=1e-12, atol=1e-14)
+
+
+def test_attn_heads_json_csv_and_table_agree_and_follow_the_schema(tmp_path):
+    import csv
+    import io
+    import json
+
+    import jsonschema
+
+    from .conftest import run
+
+    texts = ["I sat on the river bank.", "", "I deposited money at the bank, then left.", "the river flows"]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    base = ("heads", str(corpus), "--model", str(MODELS / "tiny-bert"))
+    result = run(*base, "-f", "json", "--dtype", "float64")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    jsonschema.validate(record, json.loads(run("schema", "heads").stdout))
+    model = load_model(MODELS / "tiny-bert", dtype="float64")
+    kept = [t for t in texts if t]
+    assert record["texts"] == 3 and record["skipped"] == 0 and record["tokens"] == sum(len(model.run(t).tokens) for t in kept)
+    expected = per_text_mean(model, kept)
+    assert [(e["layer"], e["head"]) for e in record["heads"]] == [(i, h) for i in range(2) for h in range(4)]
+    got = np.array([[e["shares"][p] for p in PATTERNS] for e in record["heads"]])
+    assert_allclose(got, expected["shares"].reshape(8, 6), rtol=1e-12)
+    assert_allclose([e["distance"] for e in record["heads"]], expected["distance"].ravel(), rtol=1e-12)
+    rows = list(csv.DictReader(io.StringIO(run(*base, "-f", "csv", "--dtype", "float64").stdout)))
+    assert len(rows) == 8 and rows[5]["label"] == record["heads"][5]["label"]
+    assert float(rows[5]["previous"]) == pytest.approx(record["heads"][5]["shares"]["previous"], rel=1e-5)
+    table = run(*base)
+    assert table.exit_code == 0 and "texts        3 (" in table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+    piped = run("heads", "-", "--model", str(MODELS / "tiny-bert"), "-f", "json", "--dtype", "float64", input="\n".join(texts))
+    assert json.loads(piped.stdout)["heads"] == record["heads"]
+
+
+def test_attn_heads_refuses_bad_input_with_one_line(tmp_path):
+    from .conftest import run
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the bank\n" + "bank " * 300 + "\nthe river\n", encoding="utf-8")
+    model = ("--model", str(MODELS / "tiny-bert"))
+    failed = run("heads", str(corpus), *model)
+    assert failed.exit_code == 1 and "line 2: the text has 302 tokens, more than the" in failed.stderr and failed.stdout == ""
+    skipped = run("heads", str(corpus), *model, "-f", "json", "--on-error", "skip")
+    assert skipped.exit_code == 0 and "line 2 skipped" in skipped.stderr
+    import json
+
+    record = json.loads(skipped.stdout)
+    assert record["texts"] == 2 and record["skipped"] == 1
+    no_model = run("heads", str(corpus))
+    assert no_model.exit_code == 2 and "give --model" in no_model.stderr
+    missing = run("heads", str(tmp_path / "nope.txt"), *model)
+    assert missing.exit_code == 1 and "cannot read" in missing.stderr
+    empty = run("heads", "-", *model, input="\n\n")
+    assert empty.exit_code == 1 and "no texts to average" in empty.stderr

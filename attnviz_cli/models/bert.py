@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import Attended, gelu_erf, layer_norm, self_attention_layer
+from .layers import Attended, dense, gelu_erf, layer_norm, self_attention_layer
 from .weights import Weights
 
 BERT_NAMES = {  # the parts of one layer, by their names in a checkpoint
@@ -26,23 +26,30 @@ DISTILBERT_NAMES = {
 
 def bert_forward(
     ids: np.ndarray, w: Weights, *, layers: int, heads: int, eps: float, position_offset: int = 0,
+    attention_only: bool = False,
 ) -> tuple[list[np.ndarray], list[Attended]]:
     """Hidden states (the embeddings, then after each layer: L + 1 arrays of (T, d)) and each layer's
-    attention, head by head (L :class:`Attended`) of token ``ids`` (T,)."""
+    attention, head by head (L :class:`Attended`) of token ``ids`` (T,), or of a batch of texts of one length (B, T): then each array has B first."""
     e = w.prefix + "embeddings."
-    positions = np.arange(len(ids)) + position_offset
+    positions = np.arange(ids.shape[-1]) + position_offset
     x = w.rows(e + "word_embeddings.weight", ids) + w.rows(e + "position_embeddings.weight", positions)
     x = x + w.rows(e + "token_type_embeddings.weight", np.zeros(1, np.int64))  # one segment: type 0
     x = layer_norm(x, w[e + "LayerNorm.weight"], w[e + "LayerNorm.bias"], eps)  # (T, d)
-    return encoder(x, w, f"{w.prefix}encoder.layer.", layers, heads, eps, BERT_NAMES)
+    return encoder(x, w, f"{w.prefix}encoder.layer.", layers, heads, eps, BERT_NAMES, attention_only)
 
 
 def encoder(
     x: np.ndarray, w: Weights, prefix: str, layers: int, heads: int, eps: float, names: dict[str, str],
+    attention_only: bool = False,
 ) -> tuple[list[np.ndarray], list[Attended]]:
-    """The layers one after the other: hidden states (x, then after each) and each layer's attention."""
+    """The layers one after the other: hidden states (x, then after each) and each layer's attention.
+    ``attention_only``: only the attentions are wanted, so the last layer stops after its attention
+    (and the hidden states lack its output): a sixth of the work of a 6-layer model saved."""
     hidden, attentions = [x], []
     for i in range(layers):
+        if attention_only and i == layers - 1:
+            attentions.append(bert_attention(x, w, f"{prefix}{i}.", heads, names)[0])
+            break
         x, attended = bert_layer(x, w, f"{prefix}{i}.", heads, eps, names)
         hidden.append(x)
         attentions.append(attended)
@@ -54,11 +61,17 @@ def bert_layer(
 ) -> tuple[np.ndarray, Attended]:
     """One encoder layer: self-attention, add and norm, feed-forward, add and norm."""
     n = {part: p + name for part, name in names.items()}
-    attended, mixed = self_attention_layer(
+    attended, mixed = bert_attention(x, w, p, heads, names)
+    x = layer_norm(x + dense(mixed, w.linear(n["out"]), w[n["out"] + ".bias"]), w[n["norm1"] + ".weight"], w[n["norm1"] + ".bias"], eps)
+    h = gelu_erf(dense(x, w.linear(n["ff_in"]), w[n["ff_in"] + ".bias"]))  # (T, d_ff)
+    x = layer_norm(x + dense(h, w.linear(n["ff_out"]), w[n["ff_out"] + ".bias"]), w[n["norm2"] + ".weight"], w[n["norm2"] + ".bias"], eps)
+    return x, attended
+
+
+def bert_attention(x: np.ndarray, w: Weights, p: str, heads: int, names: dict[str, str]) -> tuple[Attended, np.ndarray]:
+    """A layer's multi-head self-attention: its heads, and their outputs side by side."""
+    n = {part: p + name for part, name in names.items()}
+    return self_attention_layer(
         x, w.linear(n["query"]), w[n["query"] + ".bias"], w.linear(n["key"]), w[n["key"] + ".bias"],
         w.linear(n["value"]), w[n["value"] + ".bias"], heads,
     )
-    x = layer_norm(x + mixed @ w.linear(n["out"]) + w[n["out"] + ".bias"], w[n["norm1"] + ".weight"], w[n["norm1"] + ".bias"], eps)
-    h = gelu_erf(x @ w.linear(n["ff_in"]) + w[n["ff_in"] + ".bias"])  # (T, d_ff)
-    x = layer_norm(x + h @ w.linear(n["ff_out"]) + w[n["ff_out"] + ".bias"], w[n["norm2"] + ".weight"], w[n["norm2"] + ".bias"], eps)
-    return x, attended

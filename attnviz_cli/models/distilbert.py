@@ -11,11 +11,11 @@ from .weights import Weights
 
 
 def distilbert_forward(
-    ids: np.ndarray, w: Weights, *, layers: int, heads: int, eps: float,
+    ids: np.ndarray, w: Weights, *, layers: int, heads: int, eps: float, attention_only: bool = False,
 ) -> tuple[list[np.ndarray], list[Attended]]:
     """Hidden states (the embeddings, then after each layer: L + 1 arrays of (T, d)) and each layer's
-    attention, head by head (L :class:`Attended`) of token ``ids`` (T,)."""
+    attention, head by head (L :class:`Attended`) of token ``ids`` (T,), or of a batch of texts of one length (B, T): then each array has B first."""
     e = w.prefix + "embeddings."
-    x = w.rows(e + "word_embeddings.weight", ids) + w.rows(e + "position_embeddings.weight", np.arange(len(ids)))
+    x = w.rows(e + "word_embeddings.weight", ids) + w.rows(e + "position_embeddings.weight", np.arange(ids.shape[-1]))
     x = layer_norm(x, w[e + "LayerNorm.weight"], w[e + "LayerNorm.bias"], eps)  # (T, d)
-    return encoder(x, w, f"{w.prefix}transformer.layer.", layers, heads, eps, DISTILBERT_NAMES)
+    return encoder(x, w, f"{w.prefix}transformer.layer.", layers, heads, eps, DISTILBERT_NAMES, attention_only)

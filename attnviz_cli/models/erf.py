@@ -47,9 +47,10 @@ def _coefficients(dtype_name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _horner(coefficients: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Σ c_k t^k, in place: two passes over t per degree."""
-    total = np.full_like(t, coefficients[-1])
-    for c in coefficients[-2::-1]:
+    """Σ c_k t^k into a new array: two passes over t per degree, in place."""
+    total = t * coefficients[-1]
+    total += coefficients[-2]
+    for c in coefficients[-3::-1]:
         total *= t
         total += c
     return total
@@ -62,13 +63,14 @@ def erf(x: np.ndarray) -> np.ndarray:
     x = x.astype(dtype, copy=False)
     kind = dtype.type
     near_c, far_c = _coefficients(dtype.name)
-    clipped = np.clip(x, -NEAR, NEAR)  # every element through the near piece: no gather
-    t = clipped * clipped
+    with np.errstate(over="ignore"):  # a huge |x| squares to inf, which the minimum brings back
+        t = x * x
+    np.minimum(t, kind(NEAR**2), out=t)  # every element through the near piece (no gather); beyond it, redone
+    far = np.flatnonzero(~(t < kind(NEAR**2)))  # |x| >= NEAR, and NaN
     t *= kind(2 / NEAR**2)
     t -= kind(1)
     out = _horner(near_c, t)
-    out *= clipped
-    far = np.flatnonzero(~(np.abs(x) <= NEAR))  # the few beyond it (and NaN) are redone
+    out *= x
     if far.size:
         xf = x.flat[far]
         a = np.minimum(np.abs(xf), kind(FAR))

@@ -89,17 +89,6 @@ def head_labels(patterns: HeadPatterns) -> tuple[np.ndarray, np.ndarray]:
     return labels, values
 
 
-def mean_patterns(batches: list[tuple[HeadPatterns, int]]) -> HeadPatterns:
-    """The mean over sentences of (B, ...) pattern batches, given with how many sentences each holds,
-    so a corpus averages every sentence alike whatever its batch."""
-    total = sum(n for _, n in batches)
-
-    def mean(part: str) -> np.ndarray:
-        return sum(getattr(p, part).sum(axis=0, dtype=np.float64) for p, _ in batches) / total
-
-    return HeadPatterns(mean("shares"), mean("entropy_bits"), mean("spread"), mean("distance"))
-
-
 def punctuation_tokens(text: str, offsets: tuple[tuple[int, int], ...], special: tuple[bool, ...]) -> np.ndarray:
     """(T,) True where a token is punctuation: not a special token, and its characters in ``text``
     (from the tokenizer's offsets, so GPT-2's "Ġ," counts) all Unicode punctuation (category P)."""

@@ -21,13 +21,23 @@ def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -
 
 def gelu_erf(x: np.ndarray) -> np.ndarray:
     """BERT's GELU, exactly: x Φ(x) = x (1 + erf(x / √2)) / 2 (erf: :mod:`.erf`, as NumPy has none)."""
-    return x * (1 + erf(x / np.sqrt(x.dtype.type(2)))) / 2
+    out = erf(x * x.dtype.type(1 / np.sqrt(2)))
+    out += 1
+    out *= x
+    out *= x.dtype.type(0.5)
+    return out
 
 
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
     """GPT-2's GELU, the tanh approximation: x (1 + tanh(√(2/π) (x + 0.044715 x³))) / 2."""
     c = np.sqrt(x.dtype.type(2 / np.pi))
     return x * (1 + np.tanh(c * (x + x.dtype.type(0.044715) * x**3))) / 2
+
+
+def dense(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """x @ W + b for x (..., d_in) and W (d_in, d_out): a batch's rows as one matrix, so BLAS makes one
+    large product rather than one small one per text."""
+    return (x.reshape(-1, x.shape[-1]) @ w + b).reshape(*x.shape[:-1], w.shape[1])
 
 
 class Attended(NamedTuple):
@@ -45,12 +55,16 @@ def self_attention_layer(
     x: np.ndarray, wq: np.ndarray, bq: np.ndarray, wk: np.ndarray, bk: np.ndarray, wv: np.ndarray, bv: np.ndarray,
     heads: int, causal: bool = False,
 ) -> tuple[Attended, np.ndarray]:
-    """Multi-head self-attention of x (T, d) with (d, d) projections applied as x @ W + b.
+    """Multi-head self-attention of x (T, d), or a batch (B, T, d), with (d, d) projections applied as
+    x @ W + b.
 
-    Returns every head's intermediates and the heads side by side (T, d), before the output projection.
+    Returns every head's intermediates ((h, T, ·), or (B, h, T, ·)) and the heads side by side (T, d),
+    before the output projection.
     """
-    q, k, v = (split_heads(x @ w + b, heads) for w, b in ((wq, bq), (wk, bk), (wv, bv)))  # (h, T, d_k)
-    mask = causal_mask(x.shape[0], x.dtype) if causal else None
-    attend = attention if heads * x.shape[0] ** 2 <= BLOCK_ELEMENTS else attention_in_blocks  # long texts: on every core
+    q, k, v = (split_heads(dense(x, w, b), heads) for w, b in ((wq, bq), (wk, bk), (wv, bv)))  # (h, T, d_k)
+    T = x.shape[-2]
+    mask = causal_mask(T, x.dtype) if causal else None
+    long_text = x.ndim == 2 and heads * T * T > BLOCK_ELEMENTS
+    attend = attention_in_blocks if long_text else attention  # a long text: a block of rows on each core
     scores, weights, out = attend(q, k, v, mask)  # (h, T, T), (h, T, T), (h, T, d_k)
     return Attended(scores, weights, q, k, v, out), merge_heads(out)  # (T, d)

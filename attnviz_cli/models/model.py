@@ -13,6 +13,7 @@ from ..errors import AttnvizError, quoted
 from .bert import bert_forward
 from .distilbert import distilbert_forward
 from .gpt2 import gpt2_forward
+from .layers import Attended
 from .weights import Weights
 
 ARCHITECTURES = ("bert", "roberta", "distilbert", "gpt2")  # by model_type in config.json
@@ -63,19 +64,10 @@ class Model:
         self.folder, self.config, self.weights, self.tokenizer = folder, config, weights, tokenizer
 
     def run(self, text: str) -> ModelRun:
-        c = self.config
-        encoding = self.tokenizer.encode(text)
+        """``text`` through the model: its tokens, and every layer's attention and hidden state."""
+        encoding = self.encode(text)
         ids = np.asarray(encoding.ids, dtype=np.int64)
-        if len(ids) == 0:
-            raise AttnvizError("the text gives no tokens")
-        if len(ids) > c.max_positions:
-            raise AttnvizError(f"the text has {len(ids)} tokens, more than the {c.max_positions} positions of {quoted(c.name)}")
-        if c.architecture == "gpt2":
-            hidden, attentions = gpt2_forward(ids, self.weights, layers=c.layers, heads=c.heads, eps=c.eps)
-        elif c.architecture == "distilbert":
-            hidden, attentions = distilbert_forward(ids, self.weights, layers=c.layers, heads=c.heads, eps=c.eps)
-        else:
-            hidden, attentions = bert_forward(ids, self.weights, layers=c.layers, heads=c.heads, eps=c.eps, position_offset=c.position_offset)
+        hidden, attentions = self.forward(ids)
         return ModelRun(
             token_ids=ids, tokens=tuple(encoding.tokens), special=tuple(bool(s) for s in encoding.special_tokens_mask),
             words=tuple(encoding.word_ids), offsets=tuple(encoding.offsets),
@@ -84,6 +76,35 @@ class Model:
             keys=np.stack([a.keys for a in attentions]), values=np.stack([a.values for a in attentions]),
             head_outputs=np.stack([a.head_outputs for a in attentions]),
         )
+
+    def encode(self, text: str):
+        """The tokenizer's encoding of ``text`` (ids, tokens, offsets...), refused if it gives no tokens
+        or more than the model has positions for."""
+        return self.check_encoding(self.tokenizer.encode(text))
+
+    def encode_many(self, texts: list[str]) -> list:
+        """The encodings of many texts at once (the tokenizer works on every core); unchecked."""
+        return self.tokenizer.encode_batch(texts)
+
+    def check_encoding(self, encoding):
+        c = self.config
+        if len(encoding.ids) == 0:
+            raise AttnvizError("the text gives no tokens")
+        if len(encoding.ids) > c.max_positions:
+            raise AttnvizError(f"the text has {len(encoding.ids)} tokens, more than the {c.max_positions} positions of {quoted(c.name)}")
+        return encoding
+
+    def forward(self, ids: np.ndarray, attention_only: bool = False) -> tuple[list[np.ndarray], list[Attended]]:
+        """The forward pass of token ``ids`` (T,), or of a batch of texts of one length (B, T): the
+        hidden states (the embeddings, then after each layer) and each layer's attention.
+        ``attention_only``: the last layer stops after its attention, and the hidden states lack it."""
+        c = self.config
+        w, L, h, eps = self.weights, c.layers, c.heads, c.eps
+        if c.architecture == "gpt2":
+            return gpt2_forward(ids, w, layers=L, heads=h, eps=eps, attention_only=attention_only)
+        if c.architecture == "distilbert":
+            return distilbert_forward(ids, w, layers=L, heads=h, eps=eps, attention_only=attention_only)
+        return bert_forward(ids, w, layers=L, heads=h, eps=eps, position_offset=c.position_offset, attention_only=attention_only)
 
 
 def hub_cache() -> Path:

@@ -56,7 +56,7 @@ class Weights:
     def rows(self, name: str, ids: np.ndarray) -> np.ndarray:
         """Rows ``ids`` of the table ``name`` (an embedding table): only their pages are read."""
         table = self._mapped(name)
-        if table.ndim != 2 or (len(ids) and (ids.min() < 0 or ids.max() >= table.shape[0])):
+        if table.ndim != 2 or (ids.size and (ids.min() < 0 or ids.max() >= table.shape[0])):
             raise AttnvizError(f"model weights {quoted(str(self.path))}: {name!r} of shape {table.shape} has no row {int(ids.max())}")
         return self._finite(name, self._as_run_dtype(table[ids]))
 

@@ -1,0 +1,193 @@
+"""Head patterns over a corpus: many texts through a model, each head's patterns averaged over them.
+
+Texts are tokenized a chunk at a time, grouped by token count, and run a batch of equal length at a
+time (no padding, so each text's numbers are its own); only the running sums are kept, so memory stays
+flat in the number of texts. Batches go to worker processes when there are enough of them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import AttnvizError
+from .heads import HeadPatterns, head_patterns, punctuation_tokens
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    from .model import Model
+
+BATCH = 64  # texts of one length run together: large enough for BLAS, small enough for memory and cache
+CHUNK = 1024  # lines tokenized at once (the tokenizer spreads a chunk over every core)
+PARALLEL_TEXTS = 256  # the first texts run in this process: a short input is done before workers could start
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One text, tokenized: its line number, token ids, and which tokens are punctuation."""
+
+    line: int
+    ids: np.ndarray  # (T,)
+    punctuation: np.ndarray  # (T,) bool
+
+
+class PatternSums:
+    """Running sums of per-text head patterns (float64), and how many texts and tokens went in."""
+
+    def __init__(self, layers: int, heads: int) -> None:
+        self.shares = np.zeros((layers, heads, 6))
+        self.entropy_bits = np.zeros((layers, heads))
+        self.spread = np.zeros((layers, heads))
+        self.distance = np.zeros((layers, heads))
+        self.texts = 0
+        self.tokens = 0
+
+    def add(self, patterns: HeadPatterns, tokens: int) -> None:
+        """Add a batch's (B, L, h, ...) patterns, B texts of ``tokens`` tokens in all."""
+        for part in ("shares", "entropy_bits", "spread", "distance"):
+            getattr(self, part).__iadd__(getattr(patterns, part).sum(axis=0, dtype=np.float64))
+        self.texts += patterns.spread.shape[0]
+        self.tokens += tokens
+
+    def merge(self, other: PatternSums) -> None:
+        for part in ("shares", "entropy_bits", "spread", "distance"):
+            getattr(self, part).__iadd__(getattr(other, part))
+        self.texts += other.texts
+        self.tokens += other.tokens
+
+    def mean(self) -> HeadPatterns:
+        """Each head's patterns averaged over the texts, every text counting alike."""
+        if self.texts == 0:
+            raise AttnvizError("no texts to average: the input has no non-empty lines")
+        n = self.texts
+        return HeadPatterns(self.shares / n, self.entropy_bits / n, self.spread / n, self.distance / n)
+
+
+def encode_lines(model: Model, lines: list[tuple[int, str]], bad: Callable[[int, str, AttnvizError], None]) -> list[Encoded]:
+    """The texts of numbered ``lines`` tokenized at once; a text with no tokens or too many goes to
+    ``bad`` (which may raise to stop) instead."""
+    encoded = []
+    for (line, text), encoding in zip(lines, model.encode_many([text for _, text in lines]), strict=True):
+        try:
+            model.check_encoding(encoding)
+        except AttnvizError as error:
+            bad(line, text, error)
+            continue
+        punctuation = punctuation_tokens(text, tuple(encoding.offsets), tuple(bool(s) for s in encoding.special_tokens_mask))
+        encoded.append(Encoded(line, np.asarray(encoding.ids, dtype=np.int64), punctuation))
+    return encoded
+
+
+def equal_length_batches(texts: Iterable[Encoded], size: int = BATCH) -> Iterator[list[Encoded]]:
+    """Texts grouped by token count, a batch as soon as ``size`` of one length have come, then what is
+    left of each length at the end. At most ``size`` texts wait per length: memory stays flat."""
+    waiting: dict[int, list[Encoded]] = defaultdict(list)
+    for text in texts:
+        group = waiting[len(text.ids)]
+        group.append(text)
+        if len(group) == size:
+            yield group
+            waiting[len(text.ids)] = []
+    for group in waiting.values():
+        if group:
+            yield group
+
+
+def batch_patterns(model: Model, batch: list[Encoded]) -> HeadPatterns:
+    """(B, L, h, ...) the patterns of each text of a batch of one length, in one forward pass."""
+    ids = np.stack([text.ids for text in batch])  # (B, T)
+    _, attended = model.forward(ids, attention_only=True)
+    weights = np.stack([a.weights for a in attended], axis=1)  # (B, L, h, T, T)
+    punctuation = np.stack([text.punctuation for text in batch])[:, None, None, None, :]
+    return head_patterns(weights, punctuation, model.config.causal)
+
+
+def corpus_patterns(
+    model: Model, lines: Iterable[tuple[int, str]], *, bad: Callable[[int, str, AttnvizError], None],
+    workers: int = 1, batch_size: int = BATCH, parallel_after: int = PARALLEL_TEXTS,
+    done: Callable[[int], None] | None = None,
+) -> PatternSums:
+    """The sums of every text's head patterns over numbered ``lines`` (their mean: ``.mean()``).
+
+    The first ``parallel_after`` texts run in this process; after them, with ``workers`` > 1, batches
+    go to that many worker processes, a few in flight each. ``done`` hears how many texts are finished.
+    """
+    c = model.config
+    sums = PatternSums(c.layers, c.heads)
+    pool: ProcessPoolExecutor | None = None
+    pending: deque[Future[PatternSums]] = deque()
+
+    def finish(result: PatternSums) -> None:
+        sums.merge(result)
+        if done is not None:
+            done(sums.texts)
+
+    try:
+        for batch in equal_length_batches(_encoded(model, lines, bad), batch_size):
+            if pool is None and workers > 1 and sums.texts >= parallel_after:
+                pool = _start_pool(model, workers)
+            if pool is None:
+                finish(_sums_of(model, [batch]))
+                continue
+            pending.append(pool.submit(_work, [batch]))
+            while len(pending) > 2 * workers:
+                finish(pending.popleft().result())
+        while pending:
+            finish(pending.popleft().result())
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return sums
+
+
+def _encoded(model: Model, lines: Iterable[tuple[int, str]], bad: Callable[[int, str, AttnvizError], None]) -> Iterator[Encoded]:
+    chunk: list[tuple[int, str]] = []
+    for numbered in lines:
+        chunk.append(numbered)
+        if len(chunk) == CHUNK:
+            yield from encode_lines(model, chunk, bad)
+            chunk = []
+    if chunk:
+        yield from encode_lines(model, chunk, bad)
+
+
+def _sums_of(model: Model, batches: list[list[Encoded]]) -> PatternSums:
+    sums = PatternSums(model.config.layers, model.config.heads)
+    for batch in batches:
+        sums.add(batch_patterns(model, batch), sum(len(text.ids) for text in batch))
+    return sums
+
+
+_WORKER_MODEL: list[Model] = []  # a worker process's model, loaded once by _load_in_worker
+
+
+def _load_in_worker(folder: str, dtype: str) -> None:
+    """A worker's start: one BLAS thread (the workers share the cores: more would fight over them),
+    and the model."""
+    from threadpoolctl import threadpool_limits
+
+    from .model import load_model
+
+    threadpool_limits(1)
+    _WORKER_MODEL.append(load_model(folder, dtype=dtype))
+
+
+def _work(batches: list[list[Encoded]]) -> PatternSums:
+    return _sums_of(_WORKER_MODEL[0], batches)
+
+
+def _start_pool(model: Model, workers: int) -> ProcessPoolExecutor:
+    """Worker processes, started fresh (not forked from a process whose BLAS threads are running), each
+    loading the model itself (its embedding table memory-mapped)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_load_in_worker,
+        initargs=(str(model.folder), model.config.dtype),
+    )
