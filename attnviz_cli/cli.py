@@ -553,14 +553,15 @@ def _read_stdin(limit: int, max_tokens: int) -> str:
     return data.decode("utf-8", errors="replace").strip()
 
 
-def _check_saves(paths: list[Path], *, streamed: bool) -> list[Path]:
-    """--save paths, or a usage error: an extension we do not write, a folder, or a stream."""
+def _check_saves(paths: list[Path], *, streamed: bool, formats: tuple[str, ...] | None = None) -> list[Path]:
+    """--save paths, or a usage error: an extension we do not write (of ``formats``, if given), a
+    folder, or a stream."""
     if paths and streamed:
         raise typer.BadParameter("--save draws one sentence; it cannot follow a stream (SENTENCE -)", param_hint="--save")
-    from .saving import check_save_path
+    from .saving import SAVE_FORMATS, check_save_path
 
     for path in paths:
-        problem = check_save_path(path)
+        problem = check_save_path(path, formats or SAVE_FORMATS)
         if problem:
             raise typer.BadParameter(problem, param_hint="--save")
     return paths
@@ -598,17 +599,24 @@ def compare(
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="With --model: words listed per layer for each text.")] = 2,
     model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors (as for inspect): the word's two vectors compared after every layer.", show_default=False)] = None,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.")] = Dtype.float32,
+    save: Annotated[Optional[list[Path]], typer.Option("--save", metavar="FILE", help="With --model: also draw the cosine between the word's two vectors, layer by layer, as .svg, .png or .pdf. Repeatable.", show_default=False)] = None,
+    dpi: Annotated[int, typer.Option("--dpi", min=30, max=1200, help="Resolution of --save .png.")] = 200,
 ) -> None:
     """Follow one word into two sentences: its weights in each, its nearest words, and how far apart it ends up."""
     if fmt in (OutputFormat.markdown, OutputFormat.csv):
         raise typer.BadParameter(f"compare writes table, json or jsonl, not {fmt.value}", param_hint="--format")
+    if save and model is None:
+        raise typer.BadParameter("--save draws the word's drift through a model's layers: it needs --model", param_hint="--save")
     if model is not None:
+        from .saving import FIGURE_FORMATS
+
+        saves = _check_saves(save or [], streamed=False, formats=FIGURE_FORMATS)
         _refuse_static_options({
             "vectors": vectors, "weights": weights, "projections": projections, "neighbors": neighbors, "heads": heads,
             "causal": causal, "positions": positions, "no_scale": no_scale, "seed": seed, "oov": oov,
         })
         with _reporting_errors():
-            _compare_model((first, second), focus, model, fmt, dtype, top_k)
+            _compare_model((first, second), focus, model, fmt, dtype, top_k, saves, dpi)
         return
     neighbors = 5 if neighbors is None else neighbors
     _check_projections(projections, weights, 0)
@@ -633,7 +641,9 @@ def compare(
         _out(dumps(comparison_record(comparison), pretty=fmt is OutputFormat.json))
 
 
-def _compare_model(texts: tuple[str, str], focus: str, spec: str, fmt: OutputFormat, dtype: Dtype, top_k: int) -> None:
+def _compare_model(
+    texts: tuple[str, str], focus: str, spec: str, fmt: OutputFormat, dtype: Dtype, top_k: int, saves: list[Path], dpi: int,
+) -> None:
     """attn compare --model: the word in both texts through the model, then tables or JSON."""
     from .models import load_model
     from .models.words import compare_word
@@ -642,6 +652,12 @@ def _compare_model(texts: tuple[str, str], focus: str, spec: str, fmt: OutputFor
     loaded = load_model(spec, dtype=dtype.value)
     texts = (valid_text(texts[0]), valid_text(texts[1]))
     comparison = compare_word((loaded.run(texts[0]), loaded.run(texts[1])), texts, focus)
+    for path in saves:
+        from .render_figure import save_drift_figure
+        from .saving import write_whole
+
+        write_whole(path, lambda staging, kind: save_drift_figure(comparison, loaded.config, staging, dpi=dpi, fmt=kind))
+        _say(f"saved {printable(str(path))}")
     if fmt is OutputFormat.table:
         _show(lambda width: comparison_renderables(comparison, loaded.config, top_k))
         return

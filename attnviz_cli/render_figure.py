@@ -100,3 +100,32 @@ def _panel(ax, inspection: Inspection, h: int, colormap):
                     ax.text(j, i, f"{weights[i, j]:.2f}", ha="center", va="center", fontsize=7,
                             color="black" if light else "white", parse_math=False)
     return image
+
+
+def save_drift_figure(comparison, config, path: Path, *, dpi: int = 200, fmt: str | None = None) -> None:
+    """``attn compare --focus W --model M --save``: the cosine between the word's two contextual vectors
+    at the embeddings and after each layer, as a line, with both texts in the title."""
+    matplotlib, Figure = _matplotlib()
+    fmt = fmt or path.suffix.lower().lstrip(".")
+    cosines = np.asarray(comparison.cosines, dtype=np.float64)
+    labels = ["emb", *(str(i) for i in range(len(cosines) - 1))]
+    texts = [printable(" ".join(t.split()))[:TITLE_CHARS] for t in comparison.texts]
+    word = printable(comparison.sides[0].label)
+    style = {"svg.fonttype": "none", "svg.hashsalt": "attnviz", "pdf.fonttype": 42, "font.size": 9}
+    with matplotlib.rc_context(style):
+        figure = Figure(figsize=(6.4, 3.8), layout="constrained")
+        ax = figure.subplots()
+        ax.plot(range(len(cosines)), cosines, marker="o", color="#21918c")
+        for x, y in enumerate(cosines):
+            ax.annotate(f"{y:.3f}", (x, y), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+        ax.set_xticks(range(len(cosines)), labels)
+        ax.set_xlabel("layer (emb: the embeddings, before any attention)")
+        ax.set_ylabel("cosine between the two vectors")
+        ax.set_ylim(min(float(cosines.min()) - 0.05, 0.95), 1.02)
+        ax.grid(True, alpha=0.3)
+        figure.suptitle(
+            f"“{word}” in two contexts, layer by layer · {printable(config.name)}\n“{texts[0]}” vs “{texts[1]}”",
+            fontsize=9, parse_math=False,
+        )
+        metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {"Software": None}}[fmt]
+        figure.savefig(path, format=fmt, dpi=dpi, metadata=metadata)

@@ -329,7 +329,36 @@ def comparison_renderables(comparison: WordComparison, config: ModelConfig, top_
     table.add_row("emb", f"{comparison.cosines[0]:.3f}", Text("(before any attention)", style="dim"), "")
     for i in range(config.layers):
         table.add_row(str(i), f"{comparison.cosines[i + 1]:.3f}", looks(a, comparison.words[0], i), looks(b, comparison.words[1], i))
-    return Group(header, Text(), title, legend, table)
+    chart_title = Text.assemble(("the cosine, drawn: ", "bold"), "1 = the same vector; lower = context has pulled the two apart")
+    return Group(header, Text(), title, legend, table, Text(), chart_title, cosine_chart(comparison.cosines))
+
+
+CHART_ROWS = 8  # the terminal chart's height in lines
+CHART_STEP = 0.05  # its lowest line: the lowest cosine rounded down to this
+
+
+def cosine_chart(cosines: np.ndarray):
+    """A small chart of the cosine at the embeddings and after each layer: a dot per layer on a scale
+    from the lowest value (rounded down) to 1, as text, so that it shows in any terminal or log."""
+    from rich.text import Text
+
+    values = np.asarray(cosines, dtype=np.float64)
+    high = 1.0
+    low = min(math.floor(float(values.min()) / CHART_STEP + 1e-9) * CHART_STEP, high - CHART_STEP)
+    rows = [round((high - v) / (high - low) * (CHART_ROWS - 1)) for v in values.tolist()]
+    column = 5
+    chart = Text()
+    for r in range(CHART_ROWS):
+        level = high - r * (high - low) / (CHART_ROWS - 1)
+        axis = f"{level:5.2f} ┤" if r in (0, CHART_ROWS // 2, CHART_ROWS - 1) else "      │"
+        chart.append(axis, style="dim")
+        for n, row in enumerate(rows):
+            mark = "●" if row == r else ("·" if row > r and n > 0 else " ")  # dots under the line read as its fall
+            chart.append(mark.center(column), style="bold cyan" if row == r else "dim")
+        chart.append("\n")
+    labels = ["emb", *(f"L{i}" for i in range(len(values) - 1))]
+    chart.append("      └" + "".join("─" * column for _ in labels) + "\n       " + "".join(lab.center(column) for lab in labels), style="dim")
+    return chart
 
 
 MODELS_SCHEMA = "attnviz.models/1"

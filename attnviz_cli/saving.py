@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import AttnvizError, quoted, usable_path
@@ -11,11 +12,14 @@ from .results import Inspection
 SAVE_FORMATS = ("svg", "png", "pdf", "html")
 
 
-def check_save_path(path: Path) -> str | None:
-    """Why ``path`` cannot be saved to (an extension we do not write, a folder, a name the file system
-    refuses), or None."""
-    if path.suffix.lower().lstrip(".") not in SAVE_FORMATS:
-        return f"{quoted(str(path))} has no extension of {', '.join('.' + f for f in SAVE_FORMATS)}"
+FIGURE_FORMATS = ("svg", "png", "pdf")
+
+
+def check_save_path(path: Path, formats: tuple[str, ...] = SAVE_FORMATS) -> str | None:
+    """Why ``path`` cannot be saved to (an extension of none of ``formats``, a folder, a name the file
+    system refuses), or None."""
+    if path.suffix.lower().lstrip(".") not in formats:
+        return f"{quoted(str(path))} has no extension of {', '.join('.' + f for f in formats)}"
     try:
         usable_path(path, "file")
     except AttnvizError as error:
@@ -29,16 +33,15 @@ PAGE_CELLS = 2_000_000  # heads x T x T in one page: about 40 MB of numbers, wha
 
 
 def save(inspection: Inspection, path: Path, dpi: int = 200) -> None:
-    """Write ``path`` whole or not at all: into a hidden file beside it, then renamed into place."""
+    """Write ``inspection`` to ``path``: a page (.html) or a figure, whole or not at all."""
     heads, T = inspection.attention.heads, len(inspection.tokens)
     if path.suffix.lower() == ".html" and heads * T * T > PAGE_CELLS:
         raise AttnvizError(
             f"a page of {heads} heads x {T} x {T} weights ({heads * T * T:,} cells) would be too large to open "
             f"(at most {PAGE_CELLS:,}); use fewer --heads or tokens, or -f json --fields for the numbers"
         )
-    staging = path.with_name(f".attnviz-{os.getpid()}.partial{path.suffix}")  # short, whatever the name
-    fmt = path.suffix.lower().lstrip(".")
-    try:
+
+    def write(staging: Path, fmt: str) -> None:
         if fmt == "html":
             from .render_html import inspection_html
 
@@ -47,6 +50,16 @@ def save(inspection: Inspection, path: Path, dpi: int = 200) -> None:
             from .render_figure import save_figure
 
             save_figure(inspection, staging, dpi=dpi, fmt=fmt)
+
+    write_whole(path, write)
+
+
+def write_whole(path: Path, write: Callable[[Path, str], None]) -> None:
+    """``write(staging, fmt)`` into a hidden file beside ``path``, then renamed into place: ``path`` is
+    written whole or not at all. ``fmt`` is the extension, without its dot, in lower case."""
+    staging = path.with_name(f".attnviz-{os.getpid()}.partial{path.suffix}")  # short, whatever the name
+    try:
+        write(staging, path.suffix.lower().lstrip("."))
         os.replace(staging, path)
     except OSError as error:
         raise AttnvizError(f"cannot write {quoted(str(path))}: {error.strerror or error}") from error

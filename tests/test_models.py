@@ -731,3 +731,30 @@ def test_layer_views_of_a_model_need_a_layer(args, message):
 
     result = run("inspect", "the bank", "--model", str(MODELS / "tiny-bert"), *args)
     assert result.exit_code == 2 and message in result.stderr, result.stderr
+
+
+def test_compare_draws_the_cosine_in_the_terminal_and_saves_it_as_a_figure(tmp_path):
+    from attnviz_cli.models.words import compare_word
+    from attnviz_cli.render_model import cosine_chart
+
+    from .conftest import run
+
+    chart = cosine_chart(np.array([1.0, 0.9, 0.75])).plain.splitlines()
+    dots = [(r, line.index("●")) for r, line in enumerate(chart) if "●" in line]
+    # 1.0 on the top line, 0.75 (the lowest) on the bottom one, 0.9 at (1 - 0.9) / 0.25 x 7 = 2.8 lines down
+    assert [r for r, _ in dots] == [0, 3, 7] and dots[0][1] < dots[1][1] < dots[2][1]
+    assert chart[0].startswith(" 1.00 ┤") and chart[7].startswith(" 0.75 ┤") and chart[-1].split() == ["emb", "L0", "L1"]
+
+    texts = ("I sat on the river bank", "I deposited money at the bank")
+    figure = tmp_path / "drift.svg"
+    result = run("compare", *texts, "--focus", "bank", "--model", str(MODELS / "tiny-bert"), "--save", str(figure))
+    assert result.exit_code == 0, result.output
+    model = load_model(MODELS / "tiny-bert")
+    cosines = compare_word((model.run(texts[0]), model.run(texts[1])), texts, "bank").cosines
+    svg = figure.read_text(encoding="utf-8")
+    assert all(f">{c:.3f}<" in svg for c in cosines)  # every layer's cosine written on the line, as text
+    assert "the cosine, drawn" in result.stdout and f"saved {figure}" in result.stderr
+    static = run("compare", *texts, "--focus", "bank", "--save", str(figure))
+    assert static.exit_code == 2 and "--save draws the word's drift through a model's layers: it needs --model" in static.stderr
+    page = run("compare", *texts, "--focus", "bank", "--model", str(MODELS / "tiny-bert"), "--save", str(tmp_path / "x.html"))
+    assert page.exit_code == 2 and "has no extension of .svg, .png, .pdf" in page.stderr
