@@ -321,7 +321,7 @@ def inspect(
     save: Annotated[Optional[list[Path]], typer.Option("--save", metavar="FILE", help="Also write the weights as a picture or page, by extension: .svg, .png, .pdf (matplotlib heatmaps, one panel per head) or .html (one self-contained interactive page). Repeatable.", show_default=False)] = None,
     dpi: Annotated[int, typer.Option("--dpi", min=30, max=1200, help="Resolution of --save .png (and of raster parts of .pdf).")] = 200,
     model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors: a folder with config.json, model.safetensors and tokenizer.json, or a Hub id (org/name) in the Hugging Face cache. BERT, RoBERTa and GPT-2 run, in NumPy.", show_default=False)] = None,
-    layer: Annotated[Optional[int], typer.Option("--layer", min=0, help="With --model: show this layer's heads (0-based, as in JSON).", show_default=False)] = None,
+    layer: Annotated[Optional[str], typer.Option("--layer", metavar="L|all", help="With --model: show this layer's heads (0-based, as in JSON); all: every layer (--save .svg/.png/.pdf draws every head as a thumbnail).", show_default=False)] = None,
     head: Annotated[Optional[int], typer.Option("--head", min=0, help="With --model and --layer: show just this head (0-based).", show_default=False)] = None,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.")] = Dtype.float32,
     rollout: Annotated[bool, typer.Option("--rollout", help="With --model: attention rollout (Abnar and Zuidema 2020), which input tokens each token draws on through the layers: a table of the last layer's (or --layer's), every layer's in JSON.")] = False,
@@ -332,14 +332,15 @@ def inspect(
     written in input order as lines arrive, using every core for bulk input.
     """
     if model is not None or layer is not None or head is not None or rollout:
+        layer_number, all_layers = _parse_layer(layer)
         _check_model_usage(
-            model, layer, head, fmt, sentence, vectors=vectors, weights=weights, projections=projections,
+            model, layer_number, head, fmt, sentence, vectors=vectors, weights=weights, projections=projections,
             neighbors=neighbors or None, save=save, positions=positions, heads=heads, causal=causal,
-            no_scale=no_scale, seed=seed, oov=oov, focus=focus, rollout=rollout,
+            no_scale=no_scale, seed=seed, oov=oov, focus=focus, rollout=rollout, all_layers=all_layers,
         )
         from .render_model import check_model_fields
 
-        shown = ModelShow(layer, head, focus, top_k, _parse_fields(fields, fmt, check_model_fields), rollout)
+        shown = ModelShow(layer_number, head, focus, top_k, _parse_fields(fields, fmt, check_model_fields), rollout, all_layers)
         model_saves = _check_saves(save or [], streamed=sentence == "-" and fmt is OutputFormat.jsonl)
         with _reporting_errors():
             _inspect_model(sentence, model or "", shown, fmt, dtype, on_error, max_tokens, model_saves, dims, dpi)
@@ -382,10 +383,24 @@ def inspect(
         _write(one, fmt, dims, kept_fields)
 
 
+def _parse_layer(value: str | None) -> tuple[int | None, bool]:
+    """--layer as (the layer, or None for every layer; whether "all" was said)."""
+    if value is None or value.strip().lower() == "all":
+        return None, value is not None
+    try:
+        layer = int(value)
+    except ValueError:
+        layer = -1
+    if layer < 0:
+        raise typer.BadParameter(f"{value!r} is not a layer: give a number from 0, or all", param_hint="--layer")
+    return layer, False
+
+
 def _check_model_usage(
     model: str | None, layer: int | None, head: int | None, fmt: OutputFormat, sentence: str, **others: Any,
 ) -> None:
     """Usage errors of --model, found before anything is loaded: what it needs, and what it does not take."""
+    all_layers = others.pop("all_layers")
     if model is None:
         if others.get("rollout"):
             raise typer.BadParameter("--rollout follows attention through a model's layers: it needs --model", param_hint="--rollout")
@@ -393,17 +408,23 @@ def _check_model_usage(
     if head is not None and layer is None:
         raise typer.BadParameter("--head needs --layer: which layer's head", param_hint="--head")
     saves = others.pop("save") or []
-    by_layer = fmt in (OutputFormat.markdown, OutputFormat.csv) or saves  # the views of one layer's heads
-    if by_layer:
-        what = f"--format {fmt.value}" if fmt in (OutputFormat.markdown, OutputFormat.csv) else "--save"
+    if fmt in (OutputFormat.markdown, OutputFormat.csv):
+        what = f"--format {fmt.value}"
         if layer is None:
             raise typer.BadParameter(f"{what} with --model shows one layer's heads: say which with --layer", param_hint="--layer")
         if head is not None:
             raise typer.BadParameter(f"{what} with --model shows every head of the --layer; --head is for table and json", param_hint="--head")
-        if others.get("rollout") and fmt in (OutputFormat.markdown, OutputFormat.csv):
-            raise typer.BadParameter(f"--rollout with --model writes table or json, not {what}", param_hint="--rollout")
-        if others.get("focus"):
-            raise typer.BadParameter(f"--focus with --model writes table or json, not {what}", param_hint="--focus")
+        for option in ("focus", "rollout"):
+            if others.get(option):
+                raise typer.BadParameter(f"--{option} with --model writes table or json, not {what}", param_hint=f"--{option}")
+    if saves:
+        figures = [p for p in saves if p.suffix.lower() != ".html"]
+        if figures and layer is None and not all_layers:
+            raise typer.BadParameter(
+                f"--save {figures[0].suffix} with --model draws a layer's heads (--layer L) or every head (--layer all)", param_hint="--layer",
+            )
+        if head is not None:
+            raise typer.BadParameter("--save with --model shows every head of the --layer; --head is for table and json", param_hint="--head")
     if sentence == "-" and fmt in (OutputFormat.markdown, OutputFormat.csv):
         raise typer.BadParameter("SENTENCE - with --model streams as jsonl only", param_hint="SENTENCE")
     others.pop("focus", None)
@@ -440,6 +461,7 @@ class ModelShow:
     top_k: int = 3
     fields: tuple[str, ...] = ()
     rollout: bool = False
+    all_layers: bool = False  # --layer all: --save draws every layer's heads
 
 
 def _inspect_model(
@@ -466,6 +488,8 @@ def _inspect_model(
         text = _read_stdin(max_input_bytes(max_tokens), max_tokens)
     text = valid_text(text)
     run = loaded.run(text)
+    if shown.layer is None and saves:
+        _model_saves(run, loaded.config, text, saves, dpi)
     if shown.layer is not None and (saves or fmt in (OutputFormat.markdown, OutputFormat.csv)):
         _model_layer_views(run, loaded.config, text, shown.layer, fmt, saves, shown.top_k, dims, dpi)
         if fmt in (OutputFormat.markdown, OutputFormat.csv):
@@ -475,6 +499,37 @@ def _inspect_model(
         _show(show)
         return
     _out(dumps(record(), pretty=fmt is OutputFormat.json))
+
+
+def _model_saves(run: Any, config: Any, text: str, saves: list[Path], dpi: int) -> None:
+    """--save with --model and no one layer: the model page (.html: every layer and head, the chosen
+    head in full, the rollout), or every head as a thumbnail (.svg/.png/.pdf, with --layer all)."""
+    from .saving import PAGE_CELLS, write_whole
+
+    cells = config.layers * config.heads * len(run.tokens) ** 2
+    for path in saves:
+        if path.suffix.lower() == ".html":
+            if cells > PAGE_CELLS:
+                raise AttnvizError(
+                    f"a page of {config.layers} x {config.heads} heads over {len(run.tokens)} tokens ({cells:,} weights) would be "
+                    f"too large to open (at most {PAGE_CELLS:,}); use --layer L for one layer's page, or a shorter text"
+                )
+            from .render_model_html import model_page_html
+
+            write_whole(path, _text_writer(model_page_html(run, config, text)))
+        else:
+            from .render_figure import save_model_figure
+
+            write_whole(path, lambda staging, kind: save_model_figure(run, config, text, staging, dpi=dpi, fmt=kind))
+        _say(f"saved {printable(str(path))}")
+
+
+def _text_writer(text: str) -> Callable[[Path, str], None]:
+    """A writer for saving.write_whole that writes ``text`` as UTF-8."""
+    def write(path: Path, _: str) -> None:
+        path.write_text(text, encoding="utf-8")
+
+    return write
 
 
 def _model_layer_views(

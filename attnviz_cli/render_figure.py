@@ -129,3 +129,46 @@ def save_drift_figure(comparison, config, path: Path, *, dpi: int = 200, fmt: st
         )
         metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {"Software": None}}[fmt]
         figure.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
+
+
+def save_model_figure(run, config, text: str, path: Path, *, dpi: int = 200, fmt: str | None = None) -> None:
+    """``attn inspect TEXT --model M --layer all --save``: every layer x head as a small heatmap (rows:
+    layers, columns: heads), each titled with its pattern and the share of weight behind it."""
+    from .models.heads import head_labels, run_patterns
+
+    matplotlib, Figure = _matplotlib()
+    fmt = fmt or path.suffix.lower().lstrip(".")
+    labels, values = head_labels(run_patterns(run, text, config.causal))
+    L, H, T = config.layers, config.heads, len(run.tokens)
+    panel = 1.05  # inches: a thumbnail, not a matrix to read
+    sentence = printable(" ".join(text.split()))
+    if len(sentence) > TITLE_CHARS:
+        sentence = sentence[: TITLE_CHARS - 1] + "…"
+    style = {"svg.fonttype": "none", "svg.hashsalt": "attnviz", "pdf.fonttype": 42, "font.size": 7}
+    with matplotlib.rc_context(style):
+        figure = Figure(figsize=(H * panel + 1.2, L * (panel + 0.15) + 1.0), layout="constrained")
+        axes = figure.subplots(L, H, squeeze=False)
+        colormap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
+        image = None
+        for i in range(L):
+            for h in range(H):
+                ax = axes[i, h]
+                masked = np.isneginf(run.scores[i, h])
+                weights = np.ma.masked_array(np.asarray(run.attentions[i, h], dtype=np.float64), masked)
+                image = ax.imshow(weights, cmap=colormap, vmin=0.0, vmax=1.0, interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                share = "" if np.isnan(values[i, h]) else f" {values[i, h]:.2f}"
+                ax.set_title(f"{labels[i, h]}{share}", fontsize=6.5, pad=2)
+                if h == 0:
+                    ax.set_ylabel(f"layer {i}", fontsize=7)
+                if i == L - 1:
+                    ax.set_xlabel(f"head {h}", fontsize=7)
+        figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="weight (grey: masked)")
+        figure.suptitle(
+            f"“{sentence}”\n{printable(config.name)} · {config.architecture} · {L} layers × {H} heads · {T} tokens · "
+            "each head: queries down, keys across, its pattern above",
+            fontsize=8, parse_math=False,
+        )
+        metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {"Software": None}}[fmt]
+        figure.savefig(path, format=fmt, dpi=dpi, metadata=metadata)

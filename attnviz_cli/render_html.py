@@ -17,9 +17,13 @@ PAGE_FIELDS = ("sentence", "tokens", "config", "scores", "weights", "focus")  # 
 
 
 def _embedded_json(inspection: Inspection) -> str:
-    """The record's fields the page shows, as JSON that is safe inside <script>: '<' is escaped, so
-    '</script>' cannot occur."""
-    data = dumps(inspection_record(inspection, PAGE_FIELDS)).decode("utf-8").rstrip("\n")
+    """The record's fields the page shows, as JSON that is safe inside <script>."""
+    return script_json(inspection_record(inspection, PAGE_FIELDS))
+
+
+def script_json(record: dict) -> str:
+    """``record`` as JSON that is safe inside <script>: '<' is escaped, so '</script>' cannot occur."""
+    data = dumps(record).decode("utf-8").rstrip("\n")
     return data.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
@@ -29,7 +33,26 @@ def inspection_html(inspection: Inspection) -> str:
     return (
         _TEMPLATE.replace("{{TITLE}}", html.escape(f"attnviz: {sentence[:80]}"))
         .replace("{{DATA}}", _embedded_json(inspection))
+        .replace("{{COMMON_JS}}", COMMON_JS)
     )
+
+
+# What every page's script starts with: the viridis colour scale, an element maker that only ever sets
+# text (never markup), and the way a number or a masked (null) entry is written.
+COMMON_JS = """const VIRIDIS = [[68,1,84],[72,40,120],[62,73,137],[49,104,142],[38,130,142],[31,158,137],[53,183,121],[110,206,88],[181,222,43],[253,231,37]];
+function viridis(w) {
+  const x = Math.min(1, Math.max(0, w)) * (VIRIDIS.length - 1), i = Math.min(VIRIDIS.length - 2, Math.floor(x)), f = x - i;
+  const c = VIRIDIS[i].map((v, k) => Math.round(v + f * (VIRIDIS[i + 1][k] - v)));
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}
+function el(tag, props, text) {
+  const node = document.createElement(tag);
+  Object.assign(node, props || {});
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+const fmt = (x) => x === null ? "masked" : x.toFixed(4);
+"""
 
 
 _TEMPLATE = """<!doctype html>
@@ -79,20 +102,7 @@ _TEMPLATE = """<!doctype html>
 "use strict";
 const record = JSON.parse(document.getElementById("data").textContent);
 const tokens = record.tokens, T = tokens.length;
-const VIRIDIS = [[68,1,84],[72,40,120],[62,73,137],[49,104,142],[38,130,142],[31,158,137],[53,183,121],[110,206,88],[181,222,43],[253,231,37]];
-function viridis(w) {
-  const x = Math.min(1, Math.max(0, w)) * (VIRIDIS.length - 1), i = Math.min(VIRIDIS.length - 2, Math.floor(x)), f = x - i;
-  const c = VIRIDIS[i].map((v, k) => Math.round(v + f * (VIRIDIS[i + 1][k] - v)));
-  return `rgb(${c[0]},${c[1]},${c[2]})`;
-}
-function el(tag, props, text) {
-  const node = document.createElement(tag);
-  Object.assign(node, props || {});
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-const fmt = (x) => x === null ? "masked" : x.toFixed(4);
-// Long inputs get smaller cells, without numbers in them (hover or the arrow keys still give them all),
+{{COMMON_JS}}// Long inputs get smaller cells, without numbers in them (hover or the arrow keys still give them all),
 // and keep only each query's strongest lines, so a paragraph stays a picture rather than a wall.
 const CELL_W = Math.max(8, Math.min(34, Math.floor(900 / T))), CELL_H = Math.max(8, Math.min(26, Math.floor(700 / T)));
 const LABEL_PX = Math.max(7, Math.min(12, CELL_H - 1)), NUMBERS_IN_CELLS = CELL_W >= 30;

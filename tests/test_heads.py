@@ -166,6 +166,7 @@ def test_corpus_patterns_are_the_per_text_patterns_averaged_whatever_the_batchin
 MODEL_CACHE: dict = {}
 
 
+@pytest.mark.slow
 def test_corpus_patterns_in_worker_processes_equal_those_in_one():
     model = load_model(MODELS / "tiny-roberta", dtype="float64")
     texts = [" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(1 + i % 5)) for i in range(40)]

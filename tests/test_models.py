@@ -721,7 +721,8 @@ def test_save_draws_a_layers_heads_and_writes_its_page(tmp_path):
     ("args", "message"),
     [
         (["-f", "markdown"], "--format markdown with --model shows one layer's heads: say which with --layer"),
-        (["--save", "x.svg"], "--save with --model shows one layer's heads"),
+        (["--save", "x.svg"], "--save .svg with --model draws a layer's heads (--layer L) or every head (--layer all)"),
+        (["--save", "x.svg", "--layer", "0", "--head", "1"], "--save with --model shows every head of the --layer"),
         (["-f", "csv", "--layer", "0", "--head", "1"], "--head is for table and json"),
         (["-f", "csv", "--layer", "0", "--focus", "bank"], "--focus with --model writes table or json, not --format csv"),
     ],

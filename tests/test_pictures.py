@@ -363,3 +363,112 @@ def test_every_key_label_is_visible_whole(glove, open_page):
         clipped = label.evaluate("e => e.scrollHeight > e.clientHeight + 1 || e.scrollWidth > e.clientWidth + 1")
         assert not clipped, f"label {j} {token} is cut off"
     assert problems == []
+
+
+# ---- a model's page and figures (attn inspect --model M --save) ----------------------------------------------
+
+MODELS = Path(__file__).resolve().parent / "models"
+
+
+def model_page(browser, tmp_path, html_text: str):
+    """Open a page from disk in Chromium; returns (page, problems) as open_page does."""
+    path = tmp_path / "model.html"
+    path.write_text(html_text, encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("request", lambda r: problems.append(f"request: {r.url}") if r.url != path.as_uri() else None)
+    page.goto(path.as_uri())
+    return page, problems
+
+
+def test_model_page_grid_click_selectors_hover_and_rollout(browser, tmp_path):
+    from attnviz_cli.models import load_model
+    from attnviz_cli.models.heads import head_labels, rollout, run_patterns
+
+    text = "I sat on the river bank, then left."
+    out = tmp_path / "page.html"
+    result = run("inspect", text, "--model", str(MODELS / "tiny-gpt2"), "--save", str(out))
+    assert result.exit_code == 0, result.output
+    model = load_model(MODELS / "tiny-gpt2")
+    expected = model.run(text)
+    labels, values = head_labels(run_patterns(expected, text, causal=True))
+    page, problems = model_page(browser, tmp_path, out.read_text(encoding="utf-8"))
+    assert page.locator(".thumb").count() == 2 * 4 and page.locator(".thumb canvas").count() == 8
+    caption = page.text_content('.thumb[data-layer="1"][data-head="2"] figcaption')
+    assert caption.split()[0] == {"previous": "prev", "punctuation": "punct"}.get(labels[1, 2], labels[1, 2])
+    if not np.isnan(values[1, 2]):
+        assert caption.split()[1] == f"{values[1, 2]:.2f}"
+    page.click('.thumb[data-layer="1"][data-head="2"]')  # a click opens that head below
+    assert page.input_value("#layer") == "1" and page.input_value("#head") == "2"
+    assert page.text_content("#head-title").startswith(f"Layer 1, head 2: {labels[1, 2]}")
+    assert page.locator(".thumb.selected").count() == 1
+    T = len(expected.tokens)
+    page.hover(f'#heatmap .cell[data-query="{T - 1}"][data-key="3"]')
+    tip = page.text_content("#tooltip")
+    assert float(tip.split("weight ")[1]) == pytest.approx(float(expected.attentions[1, 2, T - 1, 3]), abs=5e-5)
+    assert page.locator("#heatmap .cell.masked").count() == T * (T - 1) // 2  # causal: above the diagonal
+    page.select_option("#layer", "0")  # the selectors open a head too
+    page.select_option("#head", "3")
+    assert page.locator('.thumb.selected[data-layer="0"][data-head="3"]').count() == 1
+    page.hover('#heatmap .cell[data-query="4"][data-key="1"]')
+    assert float(page.text_content("#tooltip").split("weight ")[1]) == pytest.approx(float(expected.attentions[0, 3, 4, 1]), abs=5e-5)
+    page.hover('#rollout .cell[data-query="5"][data-key="2"]')  # the rollout through the chosen layer
+    rolled = rollout(expected.attentions.astype(np.float64))
+    assert float(page.text_content("#rollout-tip").split("draws ")[1].split()[0]) == pytest.approx(rolled[0, 5, 2], abs=5e-5)
+    assert page.locator("#lines line").count() == T * (T + 1) // 2
+    assert problems == []
+
+
+def test_a_6_by_12_model_page_over_40_tokens_opens_in_under_a_second(browser, tmp_path):
+    from attnviz_cli.core import softmax
+    from attnviz_cli.models import ModelConfig, ModelRun
+    from attnviz_cli.render_model_html import model_page_html
+
+    L, H, T, d = 6, 12, 40, 4
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(L, H, T, T)) * 3
+    weights = softmax(scores)
+    words = [f"w{i}" for i in range(T)]
+    text = " ".join(words)
+    offsets, start = [], 0
+    for w in words:
+        offsets.append((start, start + len(w)))
+        start += len(w) + 1
+    fake = ModelRun(
+        token_ids=np.arange(T), tokens=tuple(words), special=(False,) * T, words=tuple(range(T)), offsets=tuple(offsets),
+        scores=scores, attentions=weights, hidden_states=np.zeros((L + 1, T, d)), queries=np.zeros((L, H, T, 1)),
+        keys=np.zeros((L, H, T, 1)), values=np.zeros((L, H, T, 1)), head_outputs=np.zeros((L, H, T, 1)),
+    )
+    config = ModelConfig("synthetic", "bert", L, H, 48, 512, 1e-12, 0, "float64")
+    page, problems = model_page(browser, tmp_path, model_page_html(fake, config, text))
+    drawn = int(page.get_attribute("body", "data-drawn-ms"))  # from navigation start to everything drawn
+    print(f"6 x 12 heads over 40 tokens: drawn {drawn} ms after navigation started")
+    assert drawn < 1000
+    assert page.locator(".thumb").count() == 72 and page.locator("#heatmap .cell").count() == T * T
+    assert problems == []
+
+
+@pytest.mark.slow
+def test_every_layer_and_head_as_thumbnails_and_the_usage_rules(tmp_path):
+    from attnviz_cli.models import load_model
+    from attnviz_cli.models.heads import head_labels, run_patterns
+
+    text = "the river bank"
+    figure = tmp_path / "all.svg"
+    result = run("inspect", text, "--model", str(MODELS / "tiny-bert"), "--layer", "all", "--save", str(figure))
+    assert result.exit_code == 0, result.output
+    labels, _ = head_labels(run_patterns(load_model(MODELS / "tiny-bert").run(text), text, causal=False))
+    root = ET.parse(figure).getroot()
+    texts = ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+    assert sum(1 for t in texts if t.split(" ")[0] in set(labels.ravel())) == 8  # a titled panel per head
+    assert {f"layer {i}" for i in range(2)} <= set(texts) and {f"head {h}" for h in range(4)} <= set(texts)
+    base = ("inspect", text, "--model", str(MODELS / "tiny-bert"))
+    no_layer = run(*base, "--save", str(tmp_path / "x.png"))
+    assert no_layer.exit_code == 2 and "draws a layer's heads (--layer L) or every head (--layer all)" in no_layer.stderr
+    bad = run(*base, "--layer", "two")
+    assert bad.exit_code == 2 and "'two' is not a layer: give a number from 0, or all" in bad.stderr
+    csv = run(*base, "--layer", "all", "-f", "csv")
+    assert csv.exit_code == 2 and "shows one layer's heads" in csv.stderr
+    assert not (tmp_path / "x.png").exists()

@@ -1,0 +1,254 @@
+"""A model run -> one self-contained HTML page (``attn inspect TEXT --model M --save page.html``): every
+layer x head as a small heatmap with its pattern as a label, layer and head selectors, the chosen head
+in full (heatmap with hover numbers, and lines between tokens), and the attention rollout.
+
+As the page of static attention (:mod:`.render_html`): inline CSS and JavaScript, a Content-Security-
+Policy of ``default-src 'none'``, the data embedded as JSON and only ever put into the page as text.
+Thumbnails are drawn on canvases (one pixel a weight, scaled up), so 72 heads over 40 tokens open in a
+blink; the numbers are kept to 4 decimals, as the page shows them.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+
+from .models import ModelConfig, ModelRun
+from .models.heads import rollout, run_patterns
+from .render_html import COMMON_JS, script_json
+from .render_model import config_record, patterns_records
+
+DECIMALS = 4  # what the page shows; fewer digits make a smaller page that parses faster
+
+
+def model_page_record(run: ModelRun, config: ModelConfig, text: str) -> dict[str, Any]:
+    """What the page shows: the tokens, every head's scores, weights and patterns, and the rollout."""
+    patterns = patterns_records(run_patterns(run, text, config.causal))
+    scores = np.round(run.scores.astype(np.float64), DECIMALS)  # -inf (masked) stays -inf: null in JSON
+    weights = np.round(run.attentions.astype(np.float64), DECIMALS)
+    return {
+        "text": text,
+        "tokens": list(run.tokens),
+        "special": list(run.special),
+        "config": {"model": config_record(config)},
+        "layers": [
+            {"layer": i, "heads": [
+                {"head": h, "scores": scores[i, h], "weights": weights[i, h], "patterns": patterns[i][h]}
+                for h in range(config.heads)
+            ]}
+            for i in range(config.layers)
+        ],
+        "rollout": np.round(rollout(run.attentions.astype(np.float64)), DECIMALS),
+    }
+
+
+def model_page_html(run: ModelRun, config: ModelConfig, text: str) -> str:
+    """The whole page."""
+    sentence = " ".join(text.split())
+    return (
+        _TEMPLATE.replace("{{TITLE}}", html.escape(f"attnviz: {config.name}: {sentence[:80]}"))
+        .replace("{{DATA}}", script_json(model_page_record(run, config, text)))
+        .replace("{{COMMON_JS}}", COMMON_JS)
+    )
+
+
+_TEMPLATE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="attnviz">
+<title>{{TITLE}}</title>
+<style>
+  body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5rem; color: #1b1b1b; }
+  h1 { font-size: 1.2rem; margin: 0 0 .25rem; } h2 { font-size: 1rem; margin: 1.5rem 0 .5rem; }
+  #text { font-size: 1.1rem; margin: .25rem 0; } #config, .note { color: #555; margin: 0 0 .75rem; }
+  .controls { display: flex; gap: 1rem; align-items: center; margin: .5rem 0; }
+  #grid { display: grid; gap: 6px 4px; width: max-content; align-items: start; }
+  #grid .row-label, #grid .col-label { font-size: 11px; color: #555; align-self: center; }
+  .thumb { margin: 0; padding: 2px; border: 2px solid transparent; border-radius: 3px; cursor: pointer; text-align: center; }
+  .thumb canvas { display: block; width: 56px; height: 56px; image-rendering: pixelated; background: #d9d9d9; }
+  .thumb figcaption { font-size: 10px; line-height: 1.2; color: #333; font-variant-numeric: tabular-nums; }
+  .thumb:hover { border-color: #bbb; } .thumb.selected { border-color: #e4572e; }
+  .matrix { display: grid; gap: 1px; width: max-content; font-size: 11px; }
+  .matrix .key { writing-mode: vertical-rl; transform: rotate(180deg); white-space: nowrap; padding-bottom: 2px; color: #333; }
+  .matrix .query { text-align: right; padding-right: 4px; white-space: nowrap; color: #333; }
+  .matrix .cell { display: flex; align-items: center; justify-content: center; font-size: 9px; cursor: crosshair; }
+  .matrix .cell.masked { background: repeating-linear-gradient(45deg, #eee, #eee 3px, #d9d9d9 3px, #d9d9d9 6px); }
+  .matrix .cell:hover { outline: 2px solid #e4572e; }
+  .tip { min-height: 1.5em; margin: .5rem 0; font-variant-numeric: tabular-nums; }
+  #lines line { stroke: #3b528b; } #lines text { cursor: pointer; } #lines text.on { font-weight: bold; fill: #e4572e; }
+  .views { display: flex; flex-wrap: wrap; gap: 2rem; align-items: flex-start; }
+  footer { margin-top: 2rem; color: #777; font-size: 12px; }
+</style>
+</head>
+<body>
+<h1>attnviz</h1>
+<p id="text"></p>
+<p id="config"></p>
+<h2>Every head: what it attends to</h2>
+<p class="note">Each square is one head's weights (queries down, keys across; brighter = more weight), with its pattern
+and the share of weight behind it: prev, next, self, first, last, punct when those keys get at least half its
+weight, broad when its rows spread at least halfway to even, other when it is sharp on words no position names.
+Click a head to open it below.</p>
+<div id="grid" role="grid" aria-label="every layer and head"></div>
+<h2 id="head-title">One head</h2>
+<div class="controls"><label>Layer <select id="layer"></select></label><label>Head <select id="head"></select></label>
+<span>hover a cell for its numbers</span></div>
+<div class="views">
+<div><div id="heatmap" class="matrix" role="grid" aria-label="the chosen head's weights"></div><div id="tooltip" class="tip" role="status" aria-live="polite"></div></div>
+<div><p id="lines-caption" class="note"></p><svg id="lines" role="img" aria-label="the chosen head's weights as lines between tokens"></svg></div>
+</div>
+<h2 id="rollout-title">Attention rollout</h2>
+<p class="note">How much each token's vector after the chosen layer draws on each input token (Abnar and Zuidema 2020):
+each layer's heads averaged, mixed half and half with the identity for the residual path, multiplied through
+the layers. Rows sum to 1.</p>
+<div id="rollout" class="matrix" role="grid" aria-label="attention rollout"></div>
+<div id="rollout-tip" class="tip" role="status" aria-live="polite"></div>
+<footer>Made by attnviz. The numbers (to 4 decimals) are embedded in this page: view source.</footer>
+<script type="application/json" id="data">{{DATA}}</script>
+<script>
+"use strict";
+const record = JSON.parse(document.getElementById("data").textContent);
+const tokens = record.tokens, T = tokens.length, m = record.config.model, L = m.layers, H = m.heads;
+{{COMMON_JS}}
+const SHORT = {previous: "prev", punctuation: "punct"};
+const label = (i) => `${i} ${tokens[i]}`;
+const CELL_W = Math.max(8, Math.min(30, Math.floor(640 / T))), CELL_H = Math.max(8, Math.min(22, Math.floor(600 / T)));
+const NUMBERS_IN_CELLS = CELL_W >= 28;
+const LINES_PER_QUERY = T > 60 ? 3 : T;
+
+document.getElementById("text").textContent = record.text;
+document.getElementById("config").textContent =
+  `${m.name} · ${m.architecture} · ${L} layers × ${H} heads · d_model ${m.d_model} · ${m.dtype} · ${T} tokens`;
+
+function patternText(p) {
+  return (SHORT[p.label] || p.label) + (p.share === null ? "" : " " + p.share.toFixed(2));
+}
+
+function drawThumb(canvas, head) {
+  // one pixel a weight, viridis; masked entries left transparent (the canvas's grey shows through)
+  const ctx = canvas.getContext("2d"), image = ctx.createImageData(T, T), data = image.data;
+  for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) {
+    if (head.scores[i][j] === null) continue;
+    const x = Math.min(1, Math.max(0, head.weights[i][j])) * (VIRIDIS.length - 1), k = Math.min(VIRIDIS.length - 2, Math.floor(x)), f = x - k;
+    const o = 4 * (i * T + j);
+    for (let c = 0; c < 3; c++) data[o + c] = Math.round(VIRIDIS[k][c] + f * (VIRIDIS[k + 1][c] - VIRIDIS[k][c]));
+    data[o + 3] = 255;
+  }
+  ctx.putImageData(image, 0, 0);
+}
+
+const grid = document.getElementById("grid");
+grid.style.gridTemplateColumns = `auto repeat(${H}, auto)`;
+grid.appendChild(el("div"));
+for (let h = 0; h < H; h++) grid.appendChild(el("div", {className: "col-label"}, `head ${h}`));
+for (let l = 0; l < L; l++) {
+  grid.appendChild(el("div", {className: "row-label"}, `layer ${l}`));
+  for (let h = 0; h < H; h++) {
+    const head = record.layers[l].heads[h], p = head.patterns;
+    const figure = el("figure", {className: "thumb", tabIndex: 0, role: "gridcell",
+      title: `layer ${l}, head ${h}: ${p.label}${p.share === null ? "" : " " + p.share.toFixed(2)} · ${p.entropy_bits.toFixed(2)} bits`});
+    figure.dataset.layer = String(l); figure.dataset.head = String(h);
+    const canvas = el("canvas", {width: T, height: T});
+    figure.appendChild(canvas);
+    figure.appendChild(el("figcaption", {}, patternText(p)));
+    drawThumb(canvas, head);
+    figure.addEventListener("click", () => choose(l, h));
+    figure.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); choose(l, h); } });
+    grid.appendChild(figure);
+  }
+}
+
+const layerSelect = document.getElementById("layer"), headSelect = document.getElementById("head");
+for (let l = 0; l < L; l++) layerSelect.appendChild(el("option", {value: String(l)}, `${l} of ${L}`));
+for (let h = 0; h < H; h++) headSelect.appendChild(el("option", {value: String(h)}, `${h} of ${H}`));
+layerSelect.addEventListener("change", () => choose(Number(layerSelect.value), Number(headSelect.value)));
+headSelect.addEventListener("change", () => choose(Number(layerSelect.value), Number(headSelect.value)));
+
+function drawMatrix(box, tip, values, masked, describe) {
+  // a T x T matrix as a grid of coloured cells; hovering one writes describe(i, j) into tip
+  box.replaceChildren();
+  box.style.gridTemplateColumns = `auto repeat(${T}, ${CELL_W}px)`;
+  box.style.gridTemplateRows = `auto repeat(${T}, ${CELL_H}px)`;
+  box.appendChild(el("div"));
+  tokens.forEach((t, j) => box.appendChild(el("div", {className: "key", title: label(j)}, CELL_W >= 12 ? label(j) : "")));
+  for (let i = 0; i < T; i++) {
+    box.appendChild(el("div", {className: "query", title: label(i)}, label(i)));
+    for (let j = 0; j < T; j++) {
+      const hidden = masked(i, j), w = values[i][j];
+      const cell = el("div", {className: hidden ? "cell masked" : "cell", role: "gridcell"}, NUMBERS_IN_CELLS && !hidden ? w.toFixed(2) : "");
+      cell.dataset.query = String(i); cell.dataset.key = String(j);
+      if (!hidden) { cell.style.background = viridis(w); cell.style.color = w > 0.55 ? "#000" : "#fff"; }
+      cell.addEventListener("mouseenter", () => { tip.textContent = describe(i, j); });
+      box.appendChild(cell);
+    }
+  }
+  tip.textContent = "";
+}
+
+function drawLines(head) {
+  const svg = document.getElementById("lines"), NS = "http://www.w3.org/2000/svg";
+  const row = Math.max(8, Math.min(20, Math.floor(1000 / T))), left = 130, right = 390, height = T * row + 10;
+  svg.replaceChildren();
+  svg.setAttribute("width", "520"); svg.setAttribute("height", String(height));
+  svg.style.fontSize = `${Math.max(7, Math.min(12, row - 2))}px`;
+  document.getElementById("lines-caption").textContent =
+    (LINES_PER_QUERY < T ? `Each query (left) sends a line to its ${LINES_PER_QUERY} strongest keys (right)` : "Each query (left) sends a line to every key (right)") +
+    ", as strong as its weight. Hover a query to see only its lines.";
+  const lines = [];
+  for (let i = 0; i < T; i++) {
+    const keys = [...Array(T).keys()].filter((j) => head.scores[i][j] !== null)
+      .sort((a, b) => head.weights[i][b] - head.weights[i][a] || a - b).slice(0, LINES_PER_QUERY);
+    for (const j of keys) {
+      const line = document.createElementNS(NS, "line");
+      line.setAttribute("x1", String(left + 6)); line.setAttribute("y1", String(i * row + 15));
+      line.setAttribute("x2", String(right - 6)); line.setAttribute("y2", String(j * row + 15));
+      line.setAttribute("stroke-width", String(0.5 + 4 * head.weights[i][j]));
+      line.setAttribute("stroke-opacity", String(Math.max(0.04, head.weights[i][j])));
+      line.dataset.query = String(i); line.dataset.key = String(j);
+      svg.appendChild(line); lines.push(line);
+    }
+  }
+  tokens.forEach((t, i) => {
+    for (const [x, anchor, query] of [[left, "end", i], [right, "start", null]]) {
+      const node = document.createElementNS(NS, "text");
+      node.setAttribute("x", String(x)); node.setAttribute("y", String(i * row + 19)); node.setAttribute("text-anchor", anchor);
+      node.textContent = label(i);
+      if (query !== null) {
+        node.addEventListener("mouseenter", () => { node.classList.add("on"); lines.forEach((l) => l.style.display = l.dataset.query === String(query) ? "" : "none"); });
+        node.addEventListener("mouseleave", () => { node.classList.remove("on"); lines.forEach((l) => l.style.display = ""); });
+      }
+      svg.appendChild(node);
+    }
+  });
+}
+
+function choose(l, h) {
+  layerSelect.value = String(l); headSelect.value = String(h);
+  grid.querySelectorAll(".thumb.selected").forEach((t) => t.classList.remove("selected"));
+  grid.querySelector(`.thumb[data-layer="${l}"][data-head="${h}"]`).classList.add("selected");
+  const head = record.layers[l].heads[h], p = head.patterns;
+  document.getElementById("head-title").textContent =
+    `Layer ${l}, head ${h}: ${p.label}` + (p.share === null ? "" : ` (${p.share.toFixed(2)})`) +
+    ` · ${p.entropy_bits.toFixed(2)} bits · mean distance ${p.distance.toFixed(2)} tokens`;
+  drawMatrix(document.getElementById("heatmap"), document.getElementById("tooltip"), head.weights,
+    (i, j) => head.scores[i][j] === null,
+    (i, j) => `layer ${l}, head ${h}: query ${label(i)} → key ${label(j)}: score ${fmt(head.scores[i][j])}, weight ${fmt(head.scores[i][j] === null ? null : head.weights[i][j])}`);
+  drawLines(head);
+  const rolled = record.rollout[l];
+  document.getElementById("rollout-title").textContent = `Attention rollout through layer ${l}`;
+  drawMatrix(document.getElementById("rollout"), document.getElementById("rollout-tip"), rolled,
+    (i, j) => m.architecture === "gpt2" && j > i,
+    (i, j) => `rollout through layer ${l}: ${label(i)} draws ${rolled[i][j].toFixed(4)} on input ${label(j)}`);
+}
+
+choose(0, 0);
+document.body.dataset.drawnMs = String(Math.round(performance.now()));  // for the test: how long until all is drawn
+</script>
+</body>
+</html>
+"""
