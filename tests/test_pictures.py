@@ -312,7 +312,8 @@ def test_the_committed_examples_are_what_their_commands_make(tmp_path, monkeypat
         result = run(*command[1 : command.index(">")])
         assert result.exit_code == 0, result.output
     made = sorted(p.name for p in tmp_path.iterdir())
-    assert made == sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in (".svg", ".png", ".html"))
+    static = (p for p in EXAMPLES.iterdir() if not p.name.startswith("minilm-"))  # those need $MINILM
+    assert made == sorted(p.name for p in static if p.suffix in (".svg", ".png", ".html"))
     assert (tmp_path / "river-bank.html").read_bytes() == (EXAMPLES / "river-bank.html").read_bytes()
     for svg in tmp_path.glob("*.svg"):
         assert svg_texts(svg) == svg_texts(EXAMPLES / svg.name)
