@@ -30,9 +30,15 @@ def script_json(record: dict) -> str:
 def inspection_html(inspection: Inspection) -> str:
     """The whole page."""
     sentence = " ".join(inspection.sentence.split())
+    return page(_TEMPLATE, f"attnviz: {sentence[:80]}", _embedded_json(inspection))
+
+
+def page(template: str, title: str, data: str) -> str:
+    """A page from its template: the shared head (``{{PAGE_HEAD}}``, with ``title``), the shared
+    script (``{{COMMON_JS}}``) and the data (``{{DATA}}``, JSON made safe by :func:`script_json`)."""
     return (
-        _TEMPLATE.replace("{{TITLE}}", html.escape(f"attnviz: {sentence[:80]}"))
-        .replace("{{DATA}}", _embedded_json(inspection))
+        template.replace("{{PAGE_HEAD}}", PAGE_HEAD.replace("{{TITLE}}", html.escape(title)))
+        .replace("{{DATA}}", data)
         .replace("{{COMMON_JS}}", COMMON_JS)
     )
 
@@ -52,10 +58,53 @@ function el(tag, props, text) {
   return node;
 }
 const fmt = (x) => x === null ? "masked" : x.toFixed(4);
+function drawLines(head) {
+  // one head's weights as lines from each query (left) to its keys (right), into #lines and #lines-caption
+  const svg = document.getElementById("lines"), NS = "http://www.w3.org/2000/svg";
+  const row = Math.max(8, Math.min(22, Math.floor(1400 / T))), left = 150, right = 470, height = T * row + 10;
+  svg.replaceChildren();
+  svg.setAttribute("width", "620"); svg.setAttribute("height", String(height));
+  svg.style.fontSize = `${Math.max(7, Math.min(12, row - 2))}px`;
+  document.getElementById("lines-caption").textContent =
+    (LINES_PER_QUERY < T ? `Each query (left) sends a line to its ${LINES_PER_QUERY} strongest keys (right)` : "Each query (left) sends a line to every key (right)") +
+    ", as strong as its weight. Hover a token on the left to see only its lines.";
+  const lines = [];
+  for (let i = 0; i < T; i++) for (const j of strongestKeys(head, i, LINES_PER_QUERY)) {
+    const line = document.createElementNS(NS, "line");
+    line.setAttribute("x1", String(left + 6)); line.setAttribute("y1", String(i * row + 15));
+    line.setAttribute("x2", String(right - 6)); line.setAttribute("y2", String(j * row + 15));
+    line.setAttribute("stroke-width", String(0.5 + 4 * head.weights[i][j]));
+    line.setAttribute("stroke-opacity", String(Math.max(0.04, head.weights[i][j])));
+    line.dataset.query = String(i); line.dataset.key = String(j);
+    svg.appendChild(line); lines.push(line);
+  }
+  function text(x, y, anchor, content, query) {
+    const node = document.createElementNS(NS, "text");
+    node.setAttribute("x", String(x)); node.setAttribute("y", String(y)); node.setAttribute("text-anchor", anchor);
+    node.textContent = content;
+    if (query !== undefined) {
+      node.addEventListener("mouseenter", () => {
+        node.classList.add("on");
+        lines.forEach((l) => l.style.display = l.dataset.query === String(query) ? "" : "none");
+      });
+      node.addEventListener("mouseleave", () => { node.classList.remove("on"); lines.forEach((l) => l.style.display = ""); });
+    }
+    svg.appendChild(node);
+  }
+  tokens.forEach((t, i) => { text(left, i * row + 19, "end", label(i), i); text(right, i * row + 19, "start", label(i)); });
+}
+
+function strongestKeys(head, i, count) {
+  // the unmasked keys of query i, the `count` strongest (all of them when count >= T), ties to the earlier
+  const keys = [...Array(T).keys()].filter((j) => head.scores[i][j] !== null);
+  if (count >= keys.length) return keys;
+  return keys.sort((a, b) => head.weights[i][b] - head.weights[i][a] || a - b).slice(0, count);
+}
 """
 
-
-_TEMPLATE = """<!doctype html>
+# The start of every page, to its first style rule of its own: a Content-Security-Policy that lets the
+# page make no request, and the shared styles.
+PAGE_HEAD = """<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -66,7 +115,10 @@ _TEMPLATE = """<!doctype html>
 <style>
   body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5rem; color: #1b1b1b; }
   h1 { font-size: 1.2rem; margin: 0 0 .25rem; } h2 { font-size: 1rem; margin: 1.5rem 0 .5rem; }
-  #sentence { font-size: 1.1rem; margin: .25rem 0; } #config { color: #555; margin: 0 0 1rem; }
+"""
+
+
+_TEMPLATE = """{{PAGE_HEAD}}  #sentence { font-size: 1.1rem; margin: .25rem 0; } #config { color: #555; margin: 0 0 1rem; }
   .controls { display: flex; gap: 1rem; align-items: center; }
   #heatmap { display: grid; gap: 1px; width: max-content; font-size: 12px; }
   #heatmap .key, #heatmap .query { color: #333; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 8rem; }
@@ -163,48 +215,6 @@ heatmap.addEventListener("keydown", (event) => {
   show(Number(select.value), active[0], active[1]);
 });
 
-function drawLines(h) {
-  const head = record.heads[h], svg = document.getElementById("lines"), NS = "http://www.w3.org/2000/svg";
-  const row = Math.max(8, Math.min(22, Math.floor(1400 / T))), left = 150, right = 470, height = T * row + 10;
-  svg.replaceChildren();
-  svg.setAttribute("width", "620"); svg.setAttribute("height", String(height));
-  svg.style.fontSize = `${Math.max(7, Math.min(12, row - 2))}px`;
-  document.getElementById("lines-caption").textContent =
-    (LINES_PER_QUERY < T ? `Each query (left) sends a line to its ${LINES_PER_QUERY} strongest keys (right)` : "Each query (left) sends a line to every key (right)") +
-    ", as strong as its weight. Hover a token on the left to see only its lines.";
-  const lines = [];
-  for (let i = 0; i < T; i++) for (const j of strongestKeys(head, i, LINES_PER_QUERY)) {
-    const line = document.createElementNS(NS, "line");
-    line.setAttribute("x1", String(left + 6)); line.setAttribute("y1", String(i * row + 15));
-    line.setAttribute("x2", String(right - 6)); line.setAttribute("y2", String(j * row + 15));
-    line.setAttribute("stroke-width", String(0.5 + 4 * head.weights[i][j]));
-    line.setAttribute("stroke-opacity", String(Math.max(0.04, head.weights[i][j])));
-    line.dataset.query = String(i); line.dataset.key = String(j);
-    svg.appendChild(line); lines.push(line);
-  }
-  function text(x, y, anchor, content, query) {
-    const node = document.createElementNS(NS, "text");
-    node.setAttribute("x", String(x)); node.setAttribute("y", String(y)); node.setAttribute("text-anchor", anchor);
-    node.textContent = content;
-    if (query !== undefined) {
-      node.addEventListener("mouseenter", () => {
-        node.classList.add("on");
-        lines.forEach((l) => l.style.display = l.dataset.query === String(query) ? "" : "none");
-      });
-      node.addEventListener("mouseleave", () => { node.classList.remove("on"); lines.forEach((l) => l.style.display = ""); });
-    }
-    svg.appendChild(node);
-  }
-  tokens.forEach((t, i) => { text(left, i * row + 19, "end", label(i), i); text(right, i * row + 19, "start", label(i)); });
-}
-
-function strongestKeys(head, i, count) {
-  // the unmasked keys of query i, the `count` strongest (all of them when count >= T), ties to the earlier
-  const keys = [...Array(T).keys()].filter((j) => head.scores[i][j] !== null);
-  if (count >= keys.length) return keys;
-  return keys.sort((a, b) => head.weights[i][b] - head.weights[i][a] || a - b).slice(0, count);
-}
-
 function drawFocus(h) {
   const section = document.getElementById("focus-section"), box = document.getElementById("focus");
   if (!record.focus || record.focus.length === 0) return;
@@ -232,7 +242,7 @@ function drawFocus(h) {
   });
 }
 
-function draw() { const h = Number(select.value); drawHeatmap(h); drawLines(h); drawFocus(h); }
+function draw() { const h = Number(select.value); drawHeatmap(h); drawLines(record.heads[h]); drawFocus(h); }
 select.addEventListener("change", draw);
 draw();
 </script>

@@ -10,14 +10,13 @@ blink; the numbers are kept to 4 decimals, as the page shows them.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import numpy as np
 
 from .models import ModelConfig, ModelRun
 from .models.heads import rollout, run_patterns
-from .render_html import COMMON_JS, script_json
+from .render_html import page, script_json
 from .render_model import config_record, patterns_records
 
 DECIMALS = 4  # what the page shows; fewer digits make a smaller page that parses faster
@@ -47,25 +46,10 @@ def model_page_record(run: ModelRun, config: ModelConfig, text: str) -> dict[str
 def model_page_html(run: ModelRun, config: ModelConfig, text: str) -> str:
     """The whole page."""
     sentence = " ".join(text.split())
-    return (
-        _TEMPLATE.replace("{{TITLE}}", html.escape(f"attnviz: {config.name}: {sentence[:80]}"))
-        .replace("{{DATA}}", script_json(model_page_record(run, config, text)))
-        .replace("{{COMMON_JS}}", COMMON_JS)
-    )
+    return page(_TEMPLATE, f"attnviz: {config.name}: {sentence[:80]}", script_json(model_page_record(run, config, text)))
 
 
-_TEMPLATE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="attnviz">
-<title>{{TITLE}}</title>
-<style>
-  body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1.5rem; color: #1b1b1b; }
-  h1 { font-size: 1.2rem; margin: 0 0 .25rem; } h2 { font-size: 1rem; margin: 1.5rem 0 .5rem; }
-  #text { font-size: 1.1rem; margin: .25rem 0; } #config, .note { color: #555; margin: 0 0 .75rem; }
+_TEMPLATE = """{{PAGE_HEAD}}  #text { font-size: 1.1rem; margin: .25rem 0; } #config, .note { color: #555; margin: 0 0 .75rem; }
   .controls { display: flex; gap: 1rem; align-items: center; margin: .5rem 0; }
   #grid { display: grid; gap: 6px 4px; width: max-content; align-items: start; }
   #grid .row-label, #grid .col-label { font-size: 11px; color: #555; align-self: center; }
@@ -188,43 +172,6 @@ function drawMatrix(box, tip, values, masked, describe) {
     }
   }
   tip.textContent = "";
-}
-
-function drawLines(head) {
-  const svg = document.getElementById("lines"), NS = "http://www.w3.org/2000/svg";
-  const row = Math.max(8, Math.min(20, Math.floor(1000 / T))), left = 130, right = 390, height = T * row + 10;
-  svg.replaceChildren();
-  svg.setAttribute("width", "520"); svg.setAttribute("height", String(height));
-  svg.style.fontSize = `${Math.max(7, Math.min(12, row - 2))}px`;
-  document.getElementById("lines-caption").textContent =
-    (LINES_PER_QUERY < T ? `Each query (left) sends a line to its ${LINES_PER_QUERY} strongest keys (right)` : "Each query (left) sends a line to every key (right)") +
-    ", as strong as its weight. Hover a query to see only its lines.";
-  const lines = [];
-  for (let i = 0; i < T; i++) {
-    const keys = [...Array(T).keys()].filter((j) => head.scores[i][j] !== null)
-      .sort((a, b) => head.weights[i][b] - head.weights[i][a] || a - b).slice(0, LINES_PER_QUERY);
-    for (const j of keys) {
-      const line = document.createElementNS(NS, "line");
-      line.setAttribute("x1", String(left + 6)); line.setAttribute("y1", String(i * row + 15));
-      line.setAttribute("x2", String(right - 6)); line.setAttribute("y2", String(j * row + 15));
-      line.setAttribute("stroke-width", String(0.5 + 4 * head.weights[i][j]));
-      line.setAttribute("stroke-opacity", String(Math.max(0.04, head.weights[i][j])));
-      line.dataset.query = String(i); line.dataset.key = String(j);
-      svg.appendChild(line); lines.push(line);
-    }
-  }
-  tokens.forEach((t, i) => {
-    for (const [x, anchor, query] of [[left, "end", i], [right, "start", null]]) {
-      const node = document.createElementNS(NS, "text");
-      node.setAttribute("x", String(x)); node.setAttribute("y", String(i * row + 19)); node.setAttribute("text-anchor", anchor);
-      node.textContent = label(i);
-      if (query !== null) {
-        node.addEventListener("mouseenter", () => { node.classList.add("on"); lines.forEach((l) => l.style.display = l.dataset.query === String(query) ? "" : "none"); });
-        node.addEventListener("mouseleave", () => { node.classList.remove("on"); lines.forEach((l) => l.style.display = ""); });
-      }
-      svg.appendChild(node);
-    }
-  });
 }
 
 function choose(l, h) {
