@@ -233,3 +233,21 @@ def test_attn_heads_refuses_bad_input_with_one_line(tmp_path):
     assert missing.exit_code == 1 and "cannot read" in missing.stderr
     empty = run("heads", "-", *model, input="\n\n")
     assert empty.exit_code == 1 and "no texts to average" in empty.stderr
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta", "distilbert", "gpt2"])
+def test_patterns_of_the_tiny_models_equal_those_of_transformers_recorded_attentions(kind):
+    """The patterns of a run equal those computed from transformers' own attentions (recorded beside
+    each tiny model), and their labels are the same: the labels come from the weights, wherever made."""
+    texts = ["I sat on the river bank", "I deposited money at the bank", "the bank by the river bank flows"]
+    model = load_model(MODELS / f"tiny-{kind}", dtype="float64")
+    with np.load(MODELS / f"tiny-{kind}" / "reference.npz") as recorded:
+        for t, text in enumerate(texts):
+            run = model.run(text)
+            ours = run_patterns(run, text, model.config.causal)
+            punctuation = punctuation_tokens(text, run.offsets, run.special)
+            theirs = head_patterns(recorded[f"{t}/float64/attentions"], punctuation, model.config.causal)
+            assert_allclose(ours.shares, theirs.shares, atol=1e-9)
+            assert_allclose(ours.spread, theirs.spread, atol=1e-9)
+            assert_array_equal(head_labels(ours)[0], head_labels(theirs)[0])
+            assert len(set(head_labels(ours)[0].ravel())) > 1  # the heads of a tiny model do differ
