@@ -345,7 +345,7 @@ def cosine_chart(cosines: np.ndarray):
     values = np.asarray(cosines, dtype=np.float64)
     high = 1.0
     low = min(math.floor(float(values.min()) / CHART_STEP + 1e-9) * CHART_STEP, high - CHART_STEP)
-    rows = [round((high - v) / (high - low) * (CHART_ROWS - 1)) for v in values.tolist()]
+    rows = [math.floor((high - v) / (high - low) * (CHART_ROWS - 1) + 0.5) for v in values.tolist()]  # half up, always
     column = 5
     chart = Text()
     for r in range(CHART_ROWS):
