@@ -296,7 +296,42 @@ def _parse_fields(fields: str | None, fmt: OutputFormat, check: Callable[[tuple[
     return names
 
 
-@app.command(epilog=EXAMPLES)
+INSPECT_GROUPS = {  # inspect's options in --help, by what they are for (the rest: "Output")
+    "Static vectors and attention": (
+        "vectors", "vectors_format", "trust_pickle", "heads", "projections", "seed", "weights", "no_scale", "causal",
+        "oov", "positions", "max_tokens",
+    ),
+    "A real model (--model)": ("model", "layer", "head", "dtype", "rollout"),
+    "What to look at": ("focus", "neighbors", "top_k"),
+}
+
+
+class GroupedOptions(typer.core.TyperCommand):
+    """A command whose --help lists its options in the groups of :data:`INSPECT_GROUPS`, so that 25
+    options read as four short lists rather than one long one."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {name: [] for name in (*INSPECT_GROUPS, "Output")}
+        arguments = []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append(record)
+                continue
+            group = next((name for name, members in INSPECT_GROUPS.items() if param.name in members), "Output")
+            sections[group].append(record)
+        if arguments:
+            with formatter.section("Arguments"):
+                formatter.write_dl(arguments)
+        for name, records in sections.items():
+            if records:
+                with formatter.section(f"{name} options"):
+                    formatter.write_dl(records)
+
+
+@app.command(epilog=EXAMPLES, cls=GroupedOptions)
 def inspect(
     sentence: Annotated[str, typer.Argument(metavar="SENTENCE", help="The sentence to attend over, or - to read it from stdin (one per line with --format jsonl).")],
     vectors: VectorsOption = None,
@@ -318,9 +353,9 @@ def inspect(
     fields: Annotated[Optional[str], typer.Option("--fields", help="JSON only: keep just these keys, comma-separated (e.g. tokens,weights); head keys (scores, weights, summary, heads.output) keep heads with just those.", show_default=False)] = None,
     on_error: Annotated[OnError, typer.Option("--on-error", help="With SENTENCE -: a bad line stops the stream (fail), or is reported and passed over (skip; jsonl writes an attnviz.error/1 record for it).")] = OnError.fail,
     max_tokens: MaxTokensOption = 512,
-    save: Annotated[Optional[list[Path]], typer.Option("--save", metavar="FILE", help="Also write the weights as a picture or page, by extension: .svg, .png, .pdf (matplotlib heatmaps, one panel per head) or .html (one self-contained interactive page). Repeatable.", show_default=False)] = None,
+    save: Annotated[Optional[list[Path]], typer.Option("--save", metavar="FILE", help="Also write the weights as a picture or page, by extension: .svg, .png, .pdf (matplotlib heatmaps, one panel per head) or .html (one self-contained interactive page; with --model, every layer and head). Repeatable.", show_default=False)] = None,
     dpi: Annotated[int, typer.Option("--dpi", min=30, max=1200, help="Resolution of --save .png (and of raster parts of .pdf).")] = 200,
-    model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors: a folder with config.json, model.safetensors and tokenizer.json, or a Hub id (org/name) in the Hugging Face cache. BERT, RoBERTa and GPT-2 run, in NumPy.", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors: a folder with config.json, model.safetensors and tokenizer.json, or a Hub id (org/name) in the Hugging Face cache. BERT, RoBERTa, DistilBERT and GPT-2 run, in NumPy.", show_default=False)] = None,
     layer: Annotated[Optional[str], typer.Option("--layer", metavar="L|all", help="With --model: show this layer's heads (0-based, as in JSON); all: every layer (--save .svg/.png/.pdf draws every head as a thumbnail).", show_default=False)] = None,
     head: Annotated[Optional[int], typer.Option("--head", min=0, help="With --model and --layer: show just this head (0-based).", show_default=False)] = None,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.")] = Dtype.float32,

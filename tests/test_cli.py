@@ -559,3 +559,13 @@ def test_word_order_matters_only_with_positions():
     assert_allclose(np.float32(ordered[0]["inputs"]), np.float32(plain[0]["inputs"]) + sinusoidal_positions(3, 50, np.float32), rtol=1e-6)
     table = run("inspect", "dog bites man", "--positions", "sinusoidal")
     assert "attention    1 head · d_k 50 · scaled by 1/√d_k · sinusoidal positions" in table.stdout
+
+
+def test_inspect_help_lists_its_options_in_groups():
+    from .conftest import run
+
+    result = run("inspect", "--help", env={"COLUMNS": "100"})
+    sections = [line for line in result.stdout.splitlines() if line.endswith("options:")]
+    assert sections == ["Static vectors and attention options:", "A real model (--model) options:", "What to look at options:", "Output options:"]
+    model_part = result.stdout.split("A real model (--model) options:")[1].split("What to look at options:")[0]
+    assert all(f"--{name}" in model_part for name in ("model", "layer", "head", "dtype", "rollout"))
