@@ -473,3 +473,14 @@ def test_every_layer_and_head_as_thumbnails_and_the_usage_rules(tmp_path):
     csv = run(*base, "--layer", "all", "-f", "csv")
     assert csv.exit_code == 2 and "shows one layer's heads" in csv.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_markup_in_a_models_text_stays_text_on_its_page(browser, tmp_path):
+    text = 'the bank <img src=x onerror="alert(1)"> </script><script>alert(2)</script>'
+    out = tmp_path / "page.html"
+    result = run("inspect", text, "--model", str(MODELS / "tiny-bert"), "--save", str(out))
+    assert result.exit_code == 0, result.output
+    page, problems = model_page(browser, tmp_path, out.read_text(encoding="utf-8"))
+    assert page.text_content("#text") == text
+    assert page.locator("img").count() == 0 and page.locator("script").count() == 2  # the page's own two
+    assert problems == []
