@@ -84,7 +84,7 @@ def head_labels(patterns: HeadPatterns) -> tuple[np.ndarray, np.ndarray]:
     share = np.take_along_axis(patterns.shares, best[..., None], axis=-1)[..., 0]
     named = share >= LABEL_SHARE
     broad = ~named & (patterns.spread >= BROAD_SPREAD)
-    labels = np.where(named, np.asarray(PATTERNS, dtype=object)[best], np.where(broad, "broad", "other"))
+    labels = np.where(named, np.asarray(PATTERNS)[best], np.where(broad, "broad", "other")).astype(str)
     values = np.where(named, share, np.where(broad, patterns.spread, np.nan))
     return labels, values
 
