@@ -375,7 +375,7 @@ def inspect(
         )
         from .render_model import check_model_fields
 
-        shown = ModelShow(layer_number, head, focus, top_k, _parse_fields(fields, fmt, check_model_fields), rollout, all_layers)
+        shown = ModelShow(layer_number, head, focus, top_k, _parse_fields(fields, fmt, check_model_fields), rollout)
         model_saves = _check_saves(save or [], streamed=sentence == "-" and fmt is OutputFormat.jsonl)
         with _reporting_errors():
             _inspect_model(sentence, model or "", shown, fmt, dtype, on_error, max_tokens, model_saves, dims, dpi)
@@ -496,7 +496,6 @@ class ModelShow:
     top_k: int = 3
     fields: tuple[str, ...] = ()
     rollout: bool = False
-    all_layers: bool = False  # --layer all: --save draws every layer's heads
 
 
 def _inspect_model(
@@ -539,32 +538,11 @@ def _inspect_model(
 def _model_saves(run: Any, config: Any, text: str, saves: list[Path], dpi: int) -> None:
     """--save with --model and no one layer: the model page (.html: every layer and head, the chosen
     head in full, the rollout), or every head as a thumbnail (.svg/.png/.pdf, with --layer all)."""
-    from .saving import PAGE_CELLS, write_whole
+    from .saving import save_model
 
-    cells = config.layers * config.heads * len(run.tokens) ** 2
     for path in saves:
-        if path.suffix.lower() == ".html":
-            if cells > PAGE_CELLS:
-                raise AttnvizError(
-                    f"a page of {config.layers} x {config.heads} heads over {len(run.tokens)} tokens ({cells:,} weights) would be "
-                    f"too large to open (at most {PAGE_CELLS:,}); use --layer L for one layer's page, or a shorter text"
-                )
-            from .render_model_html import model_page_html
-
-            write_whole(path, _text_writer(model_page_html(run, config, text)))
-        else:
-            from .render_figure import save_model_figure
-
-            write_whole(path, lambda staging, kind: save_model_figure(run, config, text, staging, dpi=dpi, fmt=kind))
+        save_model(run, config, text, path, dpi)
         _say(f"saved {printable(str(path))}")
-
-
-def _text_writer(text: str) -> Callable[[Path, str], None]:
-    """A writer for saving.write_whole that writes ``text`` as UTF-8."""
-    def write(path: Path, _: str) -> None:
-        path.write_text(text, encoding="utf-8")
-
-    return write
 
 
 def _model_layer_views(
@@ -742,12 +720,12 @@ def _compare_model(
     loaded = load_model(spec, dtype=dtype.value)
     texts = (valid_text(texts[0]), valid_text(texts[1]))
     comparison = compare_word((loaded.run(texts[0]), loaded.run(texts[1])), texts, focus)
-    for path in saves:
-        from .render_figure import save_drift_figure
-        from .saving import write_whole
+    if saves:
+        from .saving import save_drift
 
-        write_whole(path, lambda staging, kind: save_drift_figure(comparison, loaded.config, staging, dpi=dpi, fmt=kind))
-        _say(f"saved {printable(str(path))}")
+        for path in saves:
+            save_drift(comparison, loaded.config, path, dpi)
+            _say(f"saved {printable(str(path))}")
     if fmt is OutputFormat.table:
         _show(lambda width: comparison_renderables(comparison, loaded.config, top_k))
         return
@@ -853,10 +831,11 @@ def _text_lines(source: str) -> Iterator[tuple[Iterator[tuple[int, str]], int | 
 
 
 def _numbered(stream: Any) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each non-empty line (decoded with errors replaced: already valid text)."""
     for number, line in enumerate(stream, 1):
         text = line.strip()
         if text:
-            yield number, valid_text(text)
+            yield number, text
 
 
 SCHEMAS = {

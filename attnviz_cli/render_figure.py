@@ -38,11 +38,28 @@ def grid(heads: int) -> tuple[int, int]:
     return rows, math.ceil(heads / rows)
 
 
+def shortened(text: str) -> str:
+    """``text`` on one line, printable (control characters shown as \x1b, never drawn), and cut to
+    TITLE_CHARS with an ellipsis."""
+    line = printable(" ".join(text.split()))
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
+
+
+def _style(font_size: float) -> dict:
+    """rc settings of every figure: text kept as text in SVG and PDF, fixed SVG ids."""
+    return {"svg.fonttype": "none", "svg.hashsalt": "attnviz", "pdf.fonttype": 42, "font.size": font_size}
+
+
+def _write(figure, path: Path, fmt: str, dpi: int) -> None:
+    """Write ``figure`` with no dates and no version stamps beyond matplotlib's own: the same inputs
+    give the same bytes."""
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {"Software": None}}[fmt]
+    figure.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
+
+
 def title(inspection: Inspection) -> str:
     """The sentence (shortened if long) and how attention ran over it."""
-    sentence = printable(" ".join(inspection.sentence.split()))  # control characters shown as \x1b, never drawn
-    if len(sentence) > TITLE_CHARS:
-        sentence = sentence[: TITLE_CHARS - 1] + "…"
+    sentence = shortened(inspection.sentence)
     c = inspection.config
     parts = [*c.attention_parts(), f"projections {c.projections_text()}", printable(c.vectors.name)]
     return f"“{sentence}”\n" + " · ".join(parts)
@@ -57,8 +74,7 @@ def save_figure(inspection: Inspection, path: Path, *, dpi: int = 200, fmt: str 
     rows, columns = grid(heads)
     cell = 0.42 if T <= VALUES_UP_TO else max(0.12, 5.0 / T)  # inches per cell
     panel = min(max(2.6, T * cell + 1.2), MAX_PANEL_INCHES)  # long inputs: smaller cells, not a huge figure
-    style = {"svg.fonttype": "none", "svg.hashsalt": "attnviz", "pdf.fonttype": 42, "font.size": 9}
-    with matplotlib.rc_context(style):
+    with matplotlib.rc_context(_style(9)):
         figure = Figure(figsize=(columns * panel + 1.0, rows * panel + 0.9), layout="constrained")
         axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
         colormap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
@@ -70,9 +86,7 @@ def save_figure(inspection: Inspection, path: Path, *, dpi: int = 200, fmt: str 
         bar = figure.colorbar(image, ax=list(axes[:heads]), shrink=0.8, label="weight (softmax; grey: masked)")
         bar.ax.tick_params(labelsize=8)
         figure.suptitle(title(inspection), fontsize=10, parse_math=False)
-        # no dates and no version stamps beyond matplotlib's own: the same inputs give the same bytes
-        metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {"Software": None}}[fmt]
-        figure.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
+        _write(figure, path, fmt, dpi)
 
 
 def _panel(ax, inspection: Inspection, h: int, colormap):
@@ -109,10 +123,9 @@ def save_drift_figure(comparison, config, path: Path, *, dpi: int = 200, fmt: st
     fmt = fmt or path.suffix.lower().lstrip(".")
     cosines = np.asarray(comparison.cosines, dtype=np.float64)
     labels = ["emb", *(str(i) for i in range(len(cosines) - 1))]
-    texts = [printable(" ".join(t.split()))[:TITLE_CHARS] for t in comparison.texts]
+    texts = [shortened(t) for t in comparison.texts]
     word = printable(comparison.sides[0].label)
-    style = {"svg.fonttype": "none", "svg.hashsalt": "attnviz", "pdf.fonttype": 42, "font.size": 9}
-    with matplotlib.rc_context(style):
+    with matplotlib.rc_context(_style(9)):
         figure = Figure(figsize=(6.4, 3.8), layout="constrained")
         ax = figure.subplots()
         ax.plot(range(len(cosines)), cosines, marker="o", color="#21918c")
@@ -127,8 +140,7 @@ def save_drift_figure(comparison, config, path: Path, *, dpi: int = 200, fmt: st
             f"“{word}” in two contexts, layer by layer · {printable(config.name)}\n“{texts[0]}” vs “{texts[1]}”",
             fontsize=9, parse_math=False,
         )
-        metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {"Software": None}}[fmt]
-        figure.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
+        _write(figure, path, fmt, dpi)
 
 
 def save_model_figure(run, config, text: str, path: Path, *, dpi: int = 200, fmt: str | None = None) -> None:
@@ -141,11 +153,7 @@ def save_model_figure(run, config, text: str, path: Path, *, dpi: int = 200, fmt
     labels, values = head_labels(run_patterns(run, text, config.causal))
     L, H, T = config.layers, config.heads, len(run.tokens)
     panel = 1.05  # inches: a thumbnail, not a matrix to read
-    sentence = printable(" ".join(text.split()))
-    if len(sentence) > TITLE_CHARS:
-        sentence = sentence[: TITLE_CHARS - 1] + "…"
-    style = {"svg.fonttype": "none", "svg.hashsalt": "attnviz", "pdf.fonttype": 42, "font.size": 7}
-    with matplotlib.rc_context(style):
+    with matplotlib.rc_context(_style(7)):
         figure = Figure(figsize=(H * panel + 1.2, L * (panel + 0.15) + 1.0), layout="constrained")
         axes = figure.subplots(L, H, squeeze=False)
         colormap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
@@ -166,9 +174,8 @@ def save_model_figure(run, config, text: str, path: Path, *, dpi: int = 200, fmt
                     ax.set_xlabel(f"head {h}", fontsize=7)
         figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="weight (grey: masked)")
         figure.suptitle(
-            f"“{sentence}”\n{printable(config.name)} · {config.architecture} · {L} layers × {H} heads · {T} tokens · "
+            f"“{shortened(text)}”\n{printable(config.name)} · {config.architecture} · {L} layers × {H} heads · {T} tokens · "
             "each head: queries down, keys across, its pattern above",
             fontsize=8, parse_math=False,
         )
-        metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}, "png": {"Software": None}}[fmt]
-        figure.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
+        _write(figure, path, fmt, dpi)

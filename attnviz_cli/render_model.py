@@ -423,7 +423,7 @@ def layer_inspection(run: ModelRun, config: ModelConfig, text: str, layer: int, 
     from .results import Attention, InspectConfig, Inspection, VectorsInfo
 
     d_k = config.d_model // config.heads
-    causal = config.architecture == "gpt2"
+    causal = config.causal
     attention = Attention(
         queries=run.queries[layer], keys=run.keys[layer], values=run.values[layer],
         head_outputs=run.head_outputs[layer], output=run.hidden_states[layer + 1], scale=True, causal=causal,

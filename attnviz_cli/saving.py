@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import AttnvizError, quoted, usable_path
 from .results import Inspection
+
+if TYPE_CHECKING:  # the model code is imported by the commands that run a model, not here
+    from .models import ModelConfig, ModelRun
+    from .models.words import WordComparison
 
 SAVE_FORMATS = ("svg", "png", "pdf", "html")
 
@@ -32,14 +37,17 @@ def check_save_path(path: Path, formats: tuple[str, ...] = SAVE_FORMATS) -> str 
 PAGE_CELLS = 2_000_000  # heads x T x T in one page: about 40 MB of numbers, what a browser still opens briskly
 
 
+def check_page_size(cells: int, what: str, advice: str) -> None:
+    """Refuse a page of more than PAGE_CELLS weights: ``what`` it would show and ``advice`` are named."""
+    if cells > PAGE_CELLS:
+        raise AttnvizError(f"a page of {what} ({cells:,} cells) would be too large to open (at most {PAGE_CELLS:,}); {advice}")
+
+
 def save(inspection: Inspection, path: Path, dpi: int = 200) -> None:
     """Write ``inspection`` to ``path``: a page (.html) or a figure, whole or not at all."""
     heads, T = inspection.attention.heads, len(inspection.tokens)
-    if path.suffix.lower() == ".html" and heads * T * T > PAGE_CELLS:
-        raise AttnvizError(
-            f"a page of {heads} heads x {T} x {T} weights ({heads * T * T:,} cells) would be too large to open "
-            f"(at most {PAGE_CELLS:,}); use fewer --heads or tokens, or -f json --fields for the numbers"
-        )
+    if path.suffix.lower() == ".html":
+        check_page_size(heads * T * T, f"{heads} heads x {T} x {T} weights", "use fewer --heads or tokens, or -f json --fields for the numbers")
 
     def write(staging: Path, fmt: str) -> None:
         if fmt == "html":
@@ -65,3 +73,33 @@ def write_whole(path: Path, write: Callable[[Path, str], None]) -> None:
         raise AttnvizError(f"cannot write {quoted(str(path))}: {error.strerror or error}") from error
     finally:
         staging.unlink(missing_ok=True)
+
+
+def save_model(run: ModelRun, config: ModelConfig, text: str, path: Path, dpi: int = 200) -> None:
+    """Write every layer and head of a model run to ``path``: the model page (.html) or every head as a
+    thumbnail (.svg/.png/.pdf), whole or not at all."""
+    if path.suffix.lower() == ".html":
+        T = len(run.tokens)
+        check_page_size(
+            config.layers * config.heads * T * T, f"{config.layers} x {config.heads} heads over {T} tokens",
+            "use --layer L for one layer's page, or a shorter text",
+        )
+
+    def write(staging: Path, fmt: str) -> None:
+        if fmt == "html":
+            from .render_model_html import model_page_html
+
+            staging.write_text(model_page_html(run, config, text), encoding="utf-8")
+        else:
+            from .render_figure import save_model_figure
+
+            save_model_figure(run, config, text, staging, dpi=dpi, fmt=fmt)
+
+    write_whole(path, write)
+
+
+def save_drift(comparison: WordComparison, config: ModelConfig, path: Path, dpi: int = 200) -> None:
+    """Write the cosine of a word's two vectors, layer by layer, to ``path`` as a figure."""
+    from .render_figure import save_drift_figure
+
+    write_whole(path, lambda staging, fmt: save_drift_figure(comparison, config, staging, dpi=dpi, fmt=fmt))

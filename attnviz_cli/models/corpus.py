@@ -132,9 +132,9 @@ def corpus_patterns(
             if pool is None and workers > 1 and sums.texts >= parallel_after:
                 pool = _start_pool(model, workers)
             if pool is None:
-                finish(_sums_of(model, [batch]))
+                finish(_sums_of(model, batch))
                 continue
-            pending.append(pool.submit(_work, [batch]))
+            pending.append(pool.submit(_work, batch))
             while len(pending) > 2 * workers:
                 finish(pending.popleft().result())
         while pending:
@@ -156,10 +156,10 @@ def _encoded(model: Model, lines: Iterable[tuple[int, str]], bad: Callable[[int,
         yield from encode_lines(model, chunk, bad)
 
 
-def _sums_of(model: Model, batches: list[list[Encoded]]) -> PatternSums:
+def _sums_of(model: Model, batch: list[Encoded]) -> PatternSums:
+    """The pattern sums of one batch of texts of one length."""
     sums = PatternSums(model.config.layers, model.config.heads)
-    for batch in batches:
-        sums.add(batch_patterns(model, batch), sum(len(text.ids) for text in batch))
+    sums.add(batch_patterns(model, batch), sum(len(text.ids) for text in batch))
     return sums
 
 
@@ -177,8 +177,8 @@ def _load_in_worker(folder: str, dtype: str) -> None:
     _WORKER_MODEL.append(load_model(folder, dtype=dtype))
 
 
-def _work(batches: list[list[Encoded]]) -> PatternSums:
-    return _sums_of(_WORKER_MODEL[0], batches)
+def _work(batch: list[Encoded]) -> PatternSums:
+    return _sums_of(_WORKER_MODEL[0], batch)
 
 
 def _start_pool(model: Model, workers: int) -> ProcessPoolExecutor:
