@@ -447,8 +447,6 @@ def _check_model_usage(
         what = f"--format {fmt.value}"
         if layer is None:
             raise typer.BadParameter(f"{what} with --model shows one layer's heads: say which with --layer", param_hint="--layer")
-        if head is not None:
-            raise typer.BadParameter(f"{what} with --model shows every head of the --layer; --head is for table and json", param_hint="--head")
         for option in ("focus", "rollout"):
             if others.get(option):
                 raise typer.BadParameter(f"--{option} with --model writes table or json, not {what}", param_hint=f"--{option}")
@@ -458,8 +456,6 @@ def _check_model_usage(
             raise typer.BadParameter(
                 f"--save {figures[0].suffix} with --model draws a layer's heads (--layer L) or every head (--layer all)", param_hint="--layer",
             )
-        if head is not None:
-            raise typer.BadParameter("--save with --model shows every head of the --layer; --head is for table and json", param_hint="--head")
     if sentence == "-" and fmt in (OutputFormat.markdown, OutputFormat.csv):
         raise typer.BadParameter("SENTENCE - with --model streams as jsonl only", param_hint="SENTENCE")
     others.pop("focus", None)
@@ -525,7 +521,7 @@ def _inspect_model(
     if shown.layer is None and saves:
         _model_saves(run, loaded.config, text, saves, dpi)
     if shown.layer is not None and (saves or fmt in (OutputFormat.markdown, OutputFormat.csv)):
-        _model_layer_views(run, loaded.config, text, shown.layer, fmt, saves, shown.top_k, dims, dpi)
+        _model_layer_views(run, loaded.config, text, (shown.layer, shown.head), fmt, saves, shown.top_k, dims, dpi)
         if fmt in (OutputFormat.markdown, OutputFormat.csv):
             return
     record, show = _model_result(run, loaded.config, text, shown)
@@ -546,13 +542,15 @@ def _model_saves(run: Any, config: Any, text: str, saves: list[Path], dpi: int) 
 
 
 def _model_layer_views(
-    run: Any, config: Any, text: str, layer: int, fmt: OutputFormat, saves: list[Path], top_k: int, dims: int, dpi: int,
+    run: Any, config: Any, text: str, chosen: tuple[int, int | None], fmt: OutputFormat, saves: list[Path],
+    top_k: int, dims: int, dpi: int,
 ) -> None:
-    """One layer of a model run through the views of static attention: --save pictures and pages,
-    and Markdown or CSV on stdout."""
+    """One layer of a model run (or one head of it: ``chosen`` is (layer, head or None)) through the
+    views of static attention: --save pictures and pages, and Markdown or CSV on stdout."""
     from .render_model import layer_inspection
 
-    inspection = layer_inspection(run, config, text, layer, top_k)
+    layer, head = chosen
+    inspection = layer_inspection(run, config, text, layer, top_k, head)
     if saves:
         from .saving import save as save_picture
 

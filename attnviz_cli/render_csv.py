@@ -38,9 +38,10 @@ def inspection_csv(inspection: Inspection, line: int = 1) -> str:
     attention = inspection.matrices("CSV")
     sentence, tokens = printable(inspection.sentence), [printable(t) for t in inspection.tokens]
     for h in range(attention.heads):
+        number = inspection.config.head_number(h)
         for i, query in enumerate(tokens):
             scores, weights = _numbers(attention.scores[h, i]), _numbers(attention.weights[h, i])
             writer.writerows(
-                (line, sentence, h, i, query, j, key, scores[j], weights[j]) for j, key in enumerate(tokens)
+                (line, sentence, number, i, query, j, key, scores[j], weights[j]) for j, key in enumerate(tokens)
             )
     return buffer.getvalue()

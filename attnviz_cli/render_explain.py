@@ -15,7 +15,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from .errors import counted, printable
-from .render_parts import MASKED, column_chunks, format_score, head_label, label_width, safe, token_label
+from .render_parts import MASKED, column_chunks, format_score, label_width, safe, token_label
 from .results import Comparison, Focus, FocusHead, HeadSummary, Inspection, TokenNeighbors
 
 BAR_WIDTH = 20
@@ -48,7 +48,7 @@ def summary_table(inspection: Inspection, head: int, width: int = 80) -> list[Re
     summary: HeadSummary = inspection.summaries[head]
     tokens = inspection.tokens
     T = len(tokens)
-    title = f"{head_label(head, inspection.attention.heads)} summary: mean entropy {float(summary.mean_entropy_bits):.2f} bits"
+    title = f"{inspection.config.head_label(head)} summary: mean entropy {float(summary.mean_entropy_bits):.2f} bits"
     if inspection.config.causal:  # query i sees i + 1 keys, so "all alike" differs row by row
         legend = f"entropy: 0 = one key; all keys alike = log₂(i+1) for query i, {math.log2(T):.2f} for the last"
     else:
@@ -79,7 +79,7 @@ def focus_step_tables(inspection: Inspection, focus: Focus, step: FocusHead, dim
     d_k, d_v = step.query.shape[0], step.values.shape[1]
     labels = label_width(tokens, width)
     parts: list[RenderableType] = [
-        Text(f"focus {printable_token(focus)} (position {focus.position}), {head_label(step.head, config.heads)}", style="bold reverse"),
+        Text(f"focus {printable_token(focus)} (position {focus.position}), {config.head_label(step.head)}", style="bold reverse"),
         Text(),
     ]
     # 1. the query and every key
@@ -184,7 +184,7 @@ def _side(inspection: Inspection, position: int) -> list[RenderableType]:
             style = "bold" if j in (position, strongest) else ""
             shown = MASKED if np.isneginf(attention.scores[h, position, j]) else f"{weights[j]:.3f}"
             table.add_row(token_label(j, token), shown, bar(float(weights[j]), 12), style=style)
-        parts += [Text(f"{head_label(h, attention.heads)}: weights of '{safe(tokens[position]).plain}'", style="bold"), table]
+        parts += [Text(f"{inspection.config.head_label(h)}: weights of '{safe(tokens[position]).plain}'", style="bold"), table]
     if inspection.neighbors:
         (moved,) = inspection.neighbors
         parts += [

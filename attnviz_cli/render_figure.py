@@ -9,6 +9,7 @@ editable in a paper.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ VALUES_UP_TO = 12  # tokens: up to this many, each cell shows its weight
 MAX_COLUMNS = 4  # panels per row for many heads
 MAX_PANEL_INCHES = 12.0  # a panel never grows past this: at 200 dpi a figure stays far below 2^16 pixels
 TITLE_CHARS = 90
+TITLE_CHARS_PER_INCH = 12  # of the 10 pt title, with room to spare
 
 
 def _matplotlib():
@@ -38,11 +40,11 @@ def grid(heads: int) -> tuple[int, int]:
     return rows, math.ceil(heads / rows)
 
 
-def shortened(text: str) -> str:
+def shortened(text: str, limit: int = TITLE_CHARS) -> str:
     """``text`` on one line, printable (control characters shown as \x1b, never drawn), and cut to
-    TITLE_CHARS with an ellipsis."""
+    ``limit`` characters with an ellipsis."""
     line = printable(" ".join(text.split()))
-    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _style(font_size: float) -> dict:
@@ -57,12 +59,21 @@ def _write(figure, path: Path, fmt: str, dpi: int) -> None:
     figure.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
 
 
-def title(inspection: Inspection) -> str:
-    """The sentence (shortened if long) and how attention ran over it."""
-    sentence = shortened(inspection.sentence)
+def title(inspection: Inspection, chars: int = TITLE_CHARS) -> str:
+    """The sentence (shortened if long) and how attention ran over it, in lines of at most ``chars``
+    characters, so that a narrow figure (one head) does not cut its title at the edges."""
     c = inspection.config
-    parts = [*c.attention_parts(), f"projections {c.projections_text()}", printable(c.vectors.name)]
-    return f"“{sentence}”\n" + " · ".join(parts)
+    parts = [*c.attention_parts(), f"projections {c.projections_text()}", c.vectors.name]
+    lines, line = [f"“{shortened(inspection.sentence, chars - 2)}”"], ""
+    for part in parts:
+        *whole, rest = textwrap.wrap(printable(part), chars, break_on_hyphens=False) or [""]  # a long path: lines of its own
+        if whole or (line and len(line) + 3 + len(rest) > chars):
+            lines += [line] if line else []
+            lines += whole
+            line = rest
+        else:
+            line = f"{line} · {rest}" if line else rest
+    return "\n".join([*lines, line])
 
 
 def save_figure(inspection: Inspection, path: Path, *, dpi: int = 200, fmt: str | None = None) -> None:
@@ -74,8 +85,10 @@ def save_figure(inspection: Inspection, path: Path, *, dpi: int = 200, fmt: str 
     rows, columns = grid(heads)
     cell = 0.42 if T <= VALUES_UP_TO else max(0.12, 5.0 / T)  # inches per cell
     panel = min(max(2.6, T * cell + 1.2), MAX_PANEL_INCHES)  # long inputs: smaller cells, not a huge figure
+    width = columns * panel + 1.0
+    heading = title(inspection, min(TITLE_CHARS, int(width * TITLE_CHARS_PER_INCH)))
     with matplotlib.rc_context(_style(9)):
-        figure = Figure(figsize=(columns * panel + 1.0, rows * panel + 0.9), layout="constrained")
+        figure = Figure(figsize=(width, rows * panel + 0.9 + 0.175 * (heading.count("\n") - 1)), layout="constrained")
         axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
         colormap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
         image = None
@@ -85,7 +98,7 @@ def save_figure(inspection: Inspection, path: Path, *, dpi: int = 200, fmt: str 
             figure.delaxes(unused)
         bar = figure.colorbar(image, ax=list(axes[:heads]), shrink=0.8, label="weight (softmax; grey: masked)")
         bar.ax.tick_params(labelsize=8)
-        figure.suptitle(title(inspection), fontsize=10, parse_math=False)
+        figure.suptitle(heading, fontsize=10, parse_math=False)
         _write(figure, path, fmt, dpi)
 
 
@@ -96,7 +109,7 @@ def _panel(ax, inspection: Inspection, h: int, colormap):
     weights = np.asarray(attention.weights[h], dtype=np.float64)
     masked = np.isneginf(attention.scores[h])
     image = ax.imshow(np.ma.masked_array(weights, masked), cmap=colormap, vmin=0.0, vmax=1.0, interpolation="nearest")
-    ax.set_title(f"head {h} of {attention.heads}", fontsize=9)
+    ax.set_title(inspection.config.head_label(h), fontsize=9)
     labels = [f"{i} {printable(t)}" for i, t in enumerate(tokens)] if T <= 40 else None
     if labels:
         ax.set_xticks(range(T), labels, rotation=60, ha="right", rotation_mode="anchor", fontsize=8, parse_math=False)

@@ -163,11 +163,13 @@ const label = (i) => `${i} ${tokens[i]}`;
 
 document.getElementById("sentence").textContent = record.sentence;
 const c = record.config;
+const headsShown = c.layer_heads === undefined ? `${c.heads} head${c.heads > 1 ? "s" : ""}` : `head ${c.first_head} of ${c.layer_heads}`;
 document.getElementById("config").textContent =
-  `${c.heads} head${c.heads > 1 ? "s" : ""} · d_k ${c.d_k} · ${c.scale ? "scaled by 1/√d_k" : "unscaled"}${c.causal ? " · causal" : ""}` +
+  `${headsShown} · d_k ${c.d_k} · ${c.scale ? "scaled by 1/√d_k" : "unscaled"}${c.causal ? " · causal" : ""}` +
   ` · projections ${c.projections}${c.seed === null ? "" : " (seed " + c.seed + ")"} · ${c.vectors.name} (${c.vectors.dim}d)`;
 const select = document.getElementById("head");
-record.heads.forEach((h, i) => select.appendChild(el("option", {value: String(i)}, `${i} of ${record.heads.length}`)));
+const ofHeads = c.layer_heads ?? record.heads.length;  // a model's --head keeps its number in its layer
+record.heads.forEach((h, i) => select.appendChild(el("option", {value: String(i)}, `${h.head} of ${ofHeads}`)));
 
 function drawHeatmap(h) {
   const head = record.heads[h], grid = document.getElementById("heatmap"), tip = document.getElementById("tooltip");
@@ -201,7 +203,7 @@ let active = null;  // [query, key] of the cell chosen with the keyboard
 function show(h, i, j) {
   const head = record.heads[h], score = head.scores[i][j], weight = head.weights[i][j];
   document.getElementById("tooltip").textContent =
-    `head ${h}: query ${label(i)} → key ${label(j)}: score ${fmt(score)}, weight ${fmt(score === null ? null : weight)}`;
+    `head ${head.head}: query ${label(i)} → key ${label(j)}: score ${fmt(score)}, weight ${fmt(score === null ? null : weight)}`;
 }
 const heatmap = document.getElementById("heatmap");
 heatmap.addEventListener("keydown", (event) => {
@@ -222,7 +224,7 @@ function drawFocus(h) {
   box.replaceChildren();
   record.focus.forEach((f) => {
     const step = f.heads[h];
-    box.appendChild(el("p", {}, `query ${f.position} '${f.token}', head ${h}: q·k for every key, then the scores that enter the softmax, the weights, and the output (the weighted sum of the values)`));
+    box.appendChild(el("p", {}, `query ${f.position} '${f.token}', head ${record.heads[h].head}: q·k for every key, then the scores that enter the softmax, the weights, and the output (the weighted sum of the values)`));
     const table = el("table", {className: "focus"});
     const head = el("tr");
     ["key", "q·k", "score", "weight", ""].forEach((name) => head.appendChild(el("th", {}, name)));

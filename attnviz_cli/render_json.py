@@ -43,12 +43,15 @@ def _array(a: np.ndarray) -> np.ndarray:
 def config_record(config: InspectConfig) -> dict[str, Any]:
     """The ``config`` object of the record (written out, not ``dataclasses.asdict``, which deep-copies)."""
     vectors = config.vectors
-    return {
+    record = {
         "heads": config.heads, "d_model": config.d_model, "d_k": config.d_k, "d_v": config.d_v,
         "d_out": config.d_out, "scale": config.scale, "causal": config.causal,
         "projections": config.projections, "seed": config.seed, "positions": config.positions,
         "vectors": {"name": vectors.name, "dim": vectors.dim, "vocab_size": vectors.vocab_size},
     }
+    if config.layer_heads is not None:  # some heads of a model's layer (--head): the first one's number, of how many
+        record |= {"first_head": config.first_head, "layer_heads": config.layer_heads}
+    return record
 
 
 def summary_records(summaries: HeadSummary, h: int) -> list[dict[str, Any]]:
@@ -156,7 +159,7 @@ def _heads(batch: InspectionBatch, keys: Iterable[str]) -> list[list[dict[str, A
     """``heads`` of each record: per head, its number and the parts named by ``keys``."""
     columns = [{key: _HEAD_COLUMNS[key](batch, h) for key in keys} for h in range(batch.config.heads)]
     return [
-        [{"head": h, **{key: column[b] for key, column in parts.items()}} for h, parts in enumerate(columns)]
+        [{"head": batch.config.head_number(h), **{key: column[b] for key, column in parts.items()}} for h, parts in enumerate(columns)]
         for b in range(len(batch))
     ]
 

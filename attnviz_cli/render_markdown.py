@@ -70,7 +70,7 @@ def inspection_markdown(inspection: Inspection, *, dims: int = 6) -> str:
         ]
         entropy = inspection.summaries[h].entropy_bits
         extra = [f"{md_escape(tokens[strongest[i]])} ({entropy[i]:.2f} bits)" for i in range(len(tokens))]
-        head = f"Head {h} of {attention.heads}"
+        head = c.head_label(h).capitalize()
         lines += [f"#### {head}: scores ({what})", "", *_matrix(tokens, score_cells, inspection.subword), ""]
         lines += [f"#### {head}: weights (softmax; strongest in bold)", ""]
         lines += [*_matrix(tokens, weight_cells, inspection.subword, "strongest (entropy)", extra), ""]
@@ -95,7 +95,7 @@ def _focus_lines(inspection: Inspection, focus: Focus) -> list[str]:
     scaled = "÷√d_k" if c.scale else "score"
     lines = []
     for step in focus.heads:
-        lines += [f"#### Focus {md_escape(focus.token)} (position {focus.position}), head {step.head} of {c.heads}", ""]
+        lines += [f"#### Focus {md_escape(focus.token)} (position {focus.position}), {c.head_label(step.head)}", ""]
         lines += [_row(["key", "q·k", scaled, "weight"]), _row(["---", "---:", "---:", "---:"])]
         for j, token in enumerate(tokens):
             score, weight = (MASKED, MASKED) if step.masked[j] else (f"{step.scores[j]:.2f}", f"{step.weights[j]:.3f}")

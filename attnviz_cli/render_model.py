@@ -414,30 +414,34 @@ def model_info_table(info):
     return table
 
 
-def layer_inspection(run: ModelRun, config: ModelConfig, text: str, layer: int, top_k: int = 3):
+def layer_inspection(run: ModelRun, config: ModelConfig, text: str, layer: int, top_k: int = 3, head: int | None = None):
     """One layer of a model run as an :class:`~attnviz_cli.results.Inspection`, so that every view of
     static attention (Markdown, CSV, figures, the HTML page) shows a model's layer the same way: its
-    heads' scores and weights, what went in (the hidden state before the layer) and what came out
-    (after it). The projections are the model's own, learned; the "vectors" are that layer's input."""
+    heads' scores and weights (or ``head``'s alone, still numbered as in its layer), what went in (the
+    hidden state before the layer) and what came out (after it: the whole layer's output, every head
+    mixed). The projections are the model's own, learned; the "vectors" are that layer's input."""
     from .analysis import head_summary
     from .results import Attention, InspectConfig, Inspection, VectorsInfo
 
     d_k = config.d_model // config.heads
     causal = config.causal
+    kept = slice(None) if head is None else slice(head, head + 1)
     attention = Attention(
-        queries=run.queries[layer], keys=run.keys[layer], values=run.values[layer],
-        head_outputs=run.head_outputs[layer], output=run.hidden_states[layer + 1], scale=True, causal=causal,
-        scores=run.scores[layer], weights=run.attentions[layer],
+        queries=run.queries[layer][kept], keys=run.keys[layer][kept], values=run.values[layer][kept],
+        head_outputs=run.head_outputs[layer][kept], output=run.hidden_states[layer + 1], scale=True, causal=causal,
+        scores=run.scores[layer][kept], weights=run.attentions[layer][kept],
     )
-    summary = head_summary(run.attentions[layer], np.isneginf(run.scores[layer]), top_k)
+    heads = attention.heads
+    summary = head_summary(attention.weights, np.isneginf(attention.scores), top_k)
     where = f"{config.name}, layer {layer}" + (" (its embeddings)" if layer == 0 else f" (the output of layer {layer - 1})")
     inspect_config = InspectConfig(
-        heads=config.heads, d_model=config.d_model, d_k=d_k, d_v=d_k, d_out=config.d_model, scale=True,
+        heads=heads, d_model=config.d_model, d_k=d_k, d_v=d_k, d_out=config.d_model, scale=True,
         causal=causal, projections="learned", seed=None, vectors=VectorsInfo(where, config.d_model, 0), positions="learned",
+        first_head=head or 0, layer_heads=None if head is None else config.heads,
     )
     return Inspection(
         sentence=text, tokens=run.tokens, dropped=(), config=inspect_config, inputs=run.hidden_states[layer],
-        attention=attention, summaries=tuple(summary.select(h) for h in range(config.heads)),
+        attention=attention, summaries=tuple(summary.select(h) for h in range(heads)),
     )
 
 

@@ -1,4 +1,4 @@
-"""The pieces every Rich view shares: escaped text, row labels, head labels, number cells, and how
+"""The pieces every Rich view shares: escaped text, row labels, number cells, and how
 columns are laid out in runs that fit the width. Imports nothing of the other renderers."""
 
 from __future__ import annotations
@@ -22,11 +22,6 @@ SUBWORD_MARK = "~"  # between position and token, for a token built from subword
 def safe(text: str, style: str | Style = "") -> Text:
     """User text as a Text that Rich shows literally, with control characters escaped."""
     return Text(printable(text), style=style)
-
-
-def head_label(head: int, heads: int) -> str:
-    """ "head 0 of 2": heads are numbered from 0 everywhere, as in the JSON."""
-    return f"head {head} of {heads}"
 
 
 def token_label(position: int, token: str, subword: tuple[int, ...] = ()) -> Text:

@@ -25,7 +25,6 @@ from .render_parts import (
     column_chunks,
     format_score,
     format_value,
-    head_label,
     key_columns,
     label_width,
     safe,
@@ -67,14 +66,14 @@ def scores_tables(inspection: Inspection, head: int, width: int = 80) -> list[Re
     """The scores of one head as they enter the softmax (scaled and masked)."""
     attention = inspection.matrices("the score tables")
     what = "q·k/√d_k" if attention.scale else "q·k"
-    title = f"{head_label(head, attention.heads)} scores ({what})"
+    title = f"{inspection.config.head_label(head)} scores ({what})"
     return score_grid(inspection.tokens, attention.scores[head], title, width, inspection.subword)
 
 
 def weights_tables(inspection: Inspection, head: int, width: int = 80) -> list[RenderableType]:
     """The softmax weights of one head as a heatmap (see :func:`weight_grid`)."""
     attention = inspection.matrices("the weight tables")
-    title = f"{head_label(head, attention.heads)} weights (softmax, rows sum to 1)"
+    title = f"{inspection.config.head_label(head)} weights (softmax, rows sum to 1)"
     return weight_grid(inspection.tokens, attention.scores[head], attention.weights[head], title, width, inspection.subword)
 
 

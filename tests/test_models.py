@@ -717,13 +717,44 @@ def test_save_draws_a_layers_heads_and_writes_its_page(tmp_path):
     assert_allclose(data["heads"][2]["weights"], expected.attentions[1, 2], rtol=1e-6)
 
 
+def test_one_head_keeps_its_number_in_markdown_csv_figures_and_the_page(tmp_path):
+    """--layer L --head H: every view of static attention shows that head alone, numbered as in its
+    layer ("head 2 of 4"), with its own numbers, not head 0 of 1."""
+    import csv
+    import io
+    import json
+    import re
+
+    from .conftest import run
+
+    text = "the river bank"
+    expected = load_model(MODELS / "tiny-gpt2").run(text)
+    base = ("inspect", text, "--model", str(MODELS / "tiny-gpt2"), "--layer", "1", "--head", "2")
+    rows = list(csv.DictReader(io.StringIO(run(*base, "-f", "csv").stdout)))
+    assert len(rows) == 3 * 3 and {r["head"] for r in rows} == {"2"}
+    assert_allclose([float(r["weight"]) for r in rows], expected.attentions[1, 2].ravel(), rtol=1e-6)
+    assert [r["score"] for r in rows if r["query"] == "0"][1:] == ["", ""]  # GPT-2's mask
+    markdown = run(*base, "-f", "markdown").stdout
+    assert "· head 2 of 4 · d_k 8 ·" in markdown and markdown.count("#### Head 2 of 4:") == 2 and "Head 0" not in markdown
+    bank = expected.attentions[1, 2, 2]
+    cells = [f"**{w:.2f}**" if j == bank.argmax() else f"{w:.2f}" for j, w in enumerate(bank)]
+    assert "| 2 Ġbank | " + " | ".join(cells) + " | " in markdown  # that head's weights, not head 0's
+    svg, page = tmp_path / "head.svg", tmp_path / "head.html"
+    assert run(*base, "--save", str(svg), "--save", str(page)).exit_code == 0
+    drawn = svg.read_text()
+    assert drawn.count("head 2 of 4") == 2 and "head 0 of" not in drawn  # the title's line and the panel's
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', page.read_text(), re.S).group(1))
+    assert [h["head"] for h in data["heads"]] == [2] and data["config"].items() >= {"heads": 1, "first_head": 2, "layer_heads": 4}.items()
+    assert_allclose(np.array(data["heads"][0]["weights"], dtype=float), expected.attentions[1, 2], rtol=1e-6)
+    static = json.loads(run("inspect", text, "-f", "json").stdout)
+    assert "first_head" not in static["config"] and "layer_heads" not in static["config"]  # static records unchanged
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["-f", "markdown"], "--format markdown with --model shows one layer's heads: say which with --layer"),
         (["--save", "x.svg"], "--save .svg with --model draws a layer's heads (--layer L) or every head (--layer all)"),
-        (["--save", "x.svg", "--layer", "0", "--head", "1"], "--save with --model shows every head of the --layer"),
-        (["-f", "csv", "--layer", "0", "--head", "1"], "--head is for table and json"),
         (["-f", "csv", "--layer", "0", "--focus", "bank"], "--focus with --model writes table or json, not --format csv"),
     ],
 )

@@ -62,6 +62,20 @@ def test_svg_has_a_panel_per_head_tokens_values_masks_and_a_title(glove, tmp_pat
     assert "“I sat on the river bank”" in everything and "2 heads · d_k 25 · scaled by 1/√d_k · causal" in everything
 
 
+def test_a_narrow_figures_title_wraps_at_its_parts_and_keeps_every_character(glove):
+    from attnviz_cli.render_figure import title
+
+    result = inspection(glove, heads=2, causal=True)
+    lines = title(result, 30).splitlines()
+    assert lines == ["“I sat on the river bank”", "2 heads · d_k 25", "scaled by 1/√d_k · causal", "projections identity", "glove-6b-50d-50k"]
+    assert title(result).splitlines()[1] == " · ".join(lines[1:])  # wide: one line, as before
+    from dataclasses import replace
+
+    named = replace(result, config=replace(result.config, vectors=replace(result.config.vectors, name="/a/very/long/path/to/some/vectors.txt")))
+    wrapped = title(named, 20).splitlines()  # a path longer than a line goes over lines of its own
+    assert all(len(line) <= 20 for line in wrapped) and "".join(wrapped[-2:]) == "/a/very/long/path/to/some/vectors.txt"
+
+
 @pytest.mark.slow
 def test_many_heads_make_a_grid_with_no_empty_panels(glove, tmp_path):
     path = tmp_path / "w.svg"
@@ -483,4 +497,21 @@ def test_markup_in_a_models_text_stays_text_on_its_page(browser, tmp_path):
     page, problems = model_page(browser, tmp_path, out.read_text(encoding="utf-8"))
     assert page.text_content("#text") == text
     assert page.locator("img").count() == 0 and page.locator("script").count() == 2  # the page's own two
+    assert problems == []
+
+
+def test_one_head_of_a_models_layer_keeps_its_number_on_the_page(open_page):
+    from attnviz_cli.models import load_model
+    from attnviz_cli.render_model import layer_inspection
+
+    model = load_model(MODELS / "tiny-gpt2")
+    run_ = model.run("the river bank")
+    page, problems = open_page(layer_inspection(run_, model.config, "the river bank", 1, head=2))
+    assert page.locator("#head option").all_text_contents() == ["2 of 4"]
+    assert page.text_content("#config").startswith("head 2 of 4 · d_k 8 ·")
+    assert page.locator("#heatmap .cell.masked").count() == 3  # GPT-2's causal mask
+    score, weight = tooltip_numbers(page, 2, 1)
+    assert float(score) == pytest.approx(float(run_.scores[1, 2, 2, 1]), abs=5e-5)
+    assert float(weight) == pytest.approx(float(run_.attentions[1, 2, 2, 1]), abs=5e-5)
+    assert page.text_content("#tooltip").startswith("head 2: query 2")
     assert problems == []
