@@ -178,12 +178,13 @@ class Scratch:
 class Runner:
     """Runs blocks of work on threads, with BLAS held to one thread each while they run.
 
-    Small work (below THREADED_ELEMENTS scores) runs here, on the caller's thread, with BLAS as it is.
+    Small work (below ``threaded_from``: THREADED_ELEMENTS scores, unless the caller counts other
+    units) runs here, on the caller's thread, with BLAS as it is.
     """
 
-    def __init__(self, threads: int | None, work: int) -> None:
+    def __init__(self, threads: int | None, work: int, threaded_from: int = THREADED_ELEMENTS) -> None:
         available = threads or usable_cpus()
-        self.workers = available if work >= THREADED_ELEMENTS else 1
+        self.workers = available if work >= threaded_from else 1
         self._pool: ThreadPoolExecutor | None = None
         self._limits: AbstractContextManager = nullcontext()
         self._stopping = False  # set on an error or Ctrl-C: the other workers stop at their next piece
@@ -213,6 +214,19 @@ class Runner:
                 if self._stopping:
                     return
                 work(block, scratch)
+
+        self._each(share)
+
+    def row_blocks(self, rows: int, size: int, work: Callable[[slice], None]) -> None:
+        """``work(block)`` for every block of ``size`` rows (the last one shorter) of ``rows``: worker i
+        takes blocks i, i + n, i + 2n... The cut does not depend on the worker count."""
+        cut = [slice(start, min(start + size, rows)) for start in range(0, rows, size)]
+
+        def share(i: int) -> None:
+            for block in cut[i::self.workers]:
+                if self._stopping:
+                    return
+                work(block)
 
         self._each(share)
 

@@ -48,6 +48,49 @@ def test_the_attention_is_far_from_uniform_so_the_comparison_means_something(kin
         assert np.triu(run.attentions, k=1).max() == 0.0
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_batch_shared_among_threads_gives_the_bits_of_one_thread_and_of_each_text_alone(kind):
+    from attnviz_cli.engine import Runner
+    from attnviz_cli.models.layers import THREADED_ROWS
+
+    model = load_model(MODELS / f"tiny-{kind}", dtype="float64")
+    vocab = model.tokenizer.get_vocab_size()
+    ids = np.random.default_rng(7).integers(5, vocab, size=(6, 50))
+    assert ids.size >= THREADED_ROWS and Runner(2, ids.size, threaded_from=THREADED_ROWS).workers == 2  # so threads do run
+    hidden1, attended1 = model.forward(ids, threads=1)
+    hidden2, attended2 = model.forward(ids, threads=2)
+    for one, two in zip(hidden1, hidden2, strict=True):
+        assert_array_equal(one, two)
+    for one, two in zip(attended1, attended2, strict=True):
+        assert_array_equal(one.weights, two.weights)
+    hidden, attended = model.forward(ids[4])  # one text alone: 50 rows, one block, no threads
+    assert_allclose(hidden2[-1][4], hidden[-1], rtol=1e-12, atol=1e-12)
+    assert_allclose(attended2[-1].weights[4], attended[-1].weights, rtol=1e-12, atol=1e-12)
+
+
+def test_row_wise_work_in_blocks_on_threads_equals_it_done_at_once():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from attnviz_cli.engine import Runner
+    from attnviz_cli.models.layers import ROW_BLOCK, by_rows
+
+    def row_wise(x, y):
+        return np.tanh(x) @ np.full((x.shape[-1], 3), 0.5) + y.sum(axis=-1, keepdims=True)
+
+    @settings(max_examples=25, deadline=None)
+    @given(st.integers(1, 3), st.integers(1, 5 * ROW_BLOCK), st.integers(1, 6), st.integers(1, 3))
+    def check(batch, rows, width, threads):
+        rng = np.random.default_rng(rows)
+        x, y = rng.standard_normal((batch, rows, width)), rng.standard_normal((batch, rows, 2))
+        with Runner(threads, 1, threaded_from=0) as run:
+            got = by_rows(run, row_wise, x, y)
+        assert got.shape == (batch, rows, 3)
+        assert_allclose(got, row_wise(x, y), rtol=1e-13, atol=1e-13)
+
+    check()
+
+
 def test_tokens_are_the_models_own_with_specials_marked_and_words_traced():
     run = load_model(MODELS / "tiny-bert").run("the rivers banked")
     assert run.tokens[0] == "[CLS]" and run.tokens[-1] == "[SEP]"

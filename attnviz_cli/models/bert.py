@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import Attended, dense, gelu_erf, layer_norm, self_attention_layer
+from ..engine import Runner
+from .layers import Attended, by_rows, dense, gelu_erf, layer_norm, self_attention_layer
 from .weights import Weights
 
 BERT_NAMES = {  # the parts of one layer, by their names in a checkpoint
@@ -26,21 +27,22 @@ DISTILBERT_NAMES = {
 
 def bert_forward(
     ids: np.ndarray, w: Weights, *, layers: int, heads: int, eps: float, position_offset: int = 0,
-    attention_only: bool = False,
+    attention_only: bool = False, run: Runner | None = None,
 ) -> tuple[list[np.ndarray], list[Attended]]:
     """Hidden states (the embeddings, then after each layer: L + 1 arrays of (T, d)) and each layer's
-    attention, head by head (L :class:`Attended`) of token ``ids`` (T,), or of a batch of texts of one length (B, T): then each array has B first."""
+    attention, head by head (L :class:`Attended`) of token ``ids`` (T,), or of a batch of texts of one
+    length (B, T): then each array has B first. ``run``: the threads to share the work among."""
     e = w.prefix + "embeddings."
     positions = np.arange(ids.shape[-1]) + position_offset
     x = w.rows(e + "word_embeddings.weight", ids) + w.rows(e + "position_embeddings.weight", positions)
     x = x + w.rows(e + "token_type_embeddings.weight", np.zeros(1, np.int64))  # one segment: type 0
     x = layer_norm(x, w[e + "LayerNorm.weight"], w[e + "LayerNorm.bias"], eps)  # (T, d)
-    return encoder(x, w, f"{w.prefix}encoder.layer.", layers, heads, eps, BERT_NAMES, attention_only)
+    return encoder(x, w, f"{w.prefix}encoder.layer.", layers, heads, eps, BERT_NAMES, attention_only, run)
 
 
 def encoder(
     x: np.ndarray, w: Weights, prefix: str, layers: int, heads: int, eps: float, names: dict[str, str],
-    attention_only: bool = False,
+    attention_only: bool = False, run: Runner | None = None,
 ) -> tuple[list[np.ndarray], list[Attended]]:
     """The layers one after the other: hidden states (x, then after each) and each layer's attention.
     ``attention_only``: only the attentions are wanted, so the last layer stops after its attention
@@ -48,9 +50,9 @@ def encoder(
     hidden, attentions = [x], []
     for i in range(layers):
         if attention_only and i == layers - 1:
-            attentions.append(bert_attention(x, w, f"{prefix}{i}.", heads, names)[0])
+            attentions.append(bert_attention(x, w, f"{prefix}{i}.", heads, names, run)[0])
             break
-        x, attended = bert_layer(x, w, f"{prefix}{i}.", heads, eps, names)
+        x, attended = bert_layer(x, w, f"{prefix}{i}.", heads, eps, names, run)
         hidden.append(x)
         attentions.append(attended)
     return hidden, attentions
@@ -58,20 +60,26 @@ def encoder(
 
 def bert_layer(
     x: np.ndarray, w: Weights, p: str, heads: int, eps: float, names: dict[str, str] = BERT_NAMES,
+    run: Runner | None = None,
 ) -> tuple[np.ndarray, Attended]:
     """One encoder layer: self-attention, add and norm, feed-forward, add and norm."""
     n = {part: p + name for part, name in names.items()}
-    attended, mixed = bert_attention(x, w, p, heads, names)
-    x = layer_norm(x + dense(mixed, w.linear(n["out"]), w[n["out"] + ".bias"]), w[n["norm1"] + ".weight"], w[n["norm1"] + ".bias"], eps)
-    h = gelu_erf(dense(x, w.linear(n["ff_in"]), w[n["ff_in"] + ".bias"]))  # (T, d_ff)
-    x = layer_norm(x + dense(h, w.linear(n["ff_out"]), w[n["ff_out"] + ".bias"]), w[n["norm2"] + ".weight"], w[n["norm2"] + ".bias"], eps)
-    return x, attended
+    attended, mixed = bert_attention(x, w, p, heads, names, run)
+
+    def after_attention(x: np.ndarray, mixed: np.ndarray) -> np.ndarray:  # row by row
+        x = layer_norm(x + dense(mixed, w.linear(n["out"]), w[n["out"] + ".bias"]), w[n["norm1"] + ".weight"], w[n["norm1"] + ".bias"], eps)
+        h = gelu_erf(dense(x, w.linear(n["ff_in"]), w[n["ff_in"] + ".bias"]))  # (T, d_ff)
+        return layer_norm(x + dense(h, w.linear(n["ff_out"]), w[n["ff_out"] + ".bias"]), w[n["norm2"] + ".weight"], w[n["norm2"] + ".bias"], eps)
+
+    return by_rows(run, after_attention, x, mixed), attended
 
 
-def bert_attention(x: np.ndarray, w: Weights, p: str, heads: int, names: dict[str, str]) -> tuple[Attended, np.ndarray]:
+def bert_attention(
+    x: np.ndarray, w: Weights, p: str, heads: int, names: dict[str, str], run: Runner | None = None,
+) -> tuple[Attended, np.ndarray]:
     """A layer's multi-head self-attention: its heads, and their outputs side by side."""
     n = {part: p + name for part, name in names.items()}
     return self_attention_layer(
         x, w.linear(n["query"]), w[n["query"] + ".bias"], w.linear(n["key"]), w[n["key"] + ".bias"],
-        w.linear(n["value"]), w[n["value"] + ".bias"], heads,
+        w.linear(n["value"]), w[n["value"] + ".bias"], heads, run=run,
     )

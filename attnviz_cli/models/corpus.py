@@ -98,10 +98,11 @@ def equal_length_batches(texts: Iterable[Encoded], size: int = BATCH) -> Iterato
             yield group
 
 
-def batch_patterns(model: Model, batch: list[Encoded]) -> HeadPatterns:
-    """(B, L, h, ...) the patterns of each text of a batch of one length, in one forward pass."""
+def batch_patterns(model: Model, batch: list[Encoded], threads: int | None = None) -> HeadPatterns:
+    """(B, L, h, ...) the patterns of each text of a batch of one length, in one forward pass (its
+    rows shared among ``threads``; None: every usable core)."""
     ids = np.stack([text.ids for text in batch])  # (B, T)
-    _, attended = model.forward(ids, attention_only=True)
+    _, attended = model.forward(ids, attention_only=True, threads=threads)
     weights = np.stack([a.weights for a in attended], axis=1)  # (B, L, h, T, T)
     punctuation = np.stack([text.punctuation for text in batch])[:, None, None, None, :]
     return head_patterns(weights, punctuation, model.config.causal)
@@ -132,7 +133,7 @@ def corpus_patterns(
             if pool is None and workers > 1 and sums.texts >= parallel_after:
                 pool = _start_pool(model, workers)
             if pool is None:
-                finish(_sums_of(model, batch))
+                finish(_sums_of(model, batch, workers))
                 continue
             pending.append(pool.submit(_work, batch))
             while len(pending) > 2 * workers:
@@ -156,10 +157,10 @@ def _encoded(model: Model, lines: Iterable[tuple[int, str]], bad: Callable[[int,
         yield from encode_lines(model, chunk, bad)
 
 
-def _sums_of(model: Model, batch: list[Encoded]) -> PatternSums:
-    """The pattern sums of one batch of texts of one length."""
+def _sums_of(model: Model, batch: list[Encoded], threads: int) -> PatternSums:
+    """The pattern sums of one batch of texts of one length, on ``threads`` threads."""
     sums = PatternSums(model.config.layers, model.config.heads)
-    sums.add(batch_patterns(model, batch), sum(len(text.ids) for text in batch))
+    sums.add(batch_patterns(model, batch, threads), sum(len(text.ids) for text in batch))
     return sums
 
 
@@ -178,7 +179,7 @@ def _load_in_worker(folder: str, dtype: str) -> None:
 
 
 def _work(batch: list[Encoded]) -> PatternSums:
-    return _sums_of(_WORKER_MODEL[0], batch)
+    return _sums_of(_WORKER_MODEL[0], batch, 1)  # one thread: the other workers have the other cores
 
 
 def _start_pool(model: Model, workers: int) -> ProcessPoolExecutor:

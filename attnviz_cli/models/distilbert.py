@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine import Runner
 from .bert import DISTILBERT_NAMES, encoder
 from .layers import Attended, layer_norm
 from .weights import Weights
@@ -12,10 +13,12 @@ from .weights import Weights
 
 def distilbert_forward(
     ids: np.ndarray, w: Weights, *, layers: int, heads: int, eps: float, attention_only: bool = False,
+    run: Runner | None = None,
 ) -> tuple[list[np.ndarray], list[Attended]]:
     """Hidden states (the embeddings, then after each layer: L + 1 arrays of (T, d)) and each layer's
-    attention, head by head (L :class:`Attended`) of token ``ids`` (T,), or of a batch of texts of one length (B, T): then each array has B first."""
+    attention, head by head (L :class:`Attended`) of token ``ids`` (T,), or of a batch of texts of one
+    length (B, T): then each array has B first. ``run``: the threads to share the work among."""
     e = w.prefix + "embeddings."
     x = w.rows(e + "word_embeddings.weight", ids) + w.rows(e + "position_embeddings.weight", np.arange(ids.shape[-1]))
     x = layer_norm(x, w[e + "LayerNorm.weight"], w[e + "LayerNorm.bias"], eps)  # (T, d)
-    return encoder(x, w, f"{w.prefix}transformer.layer.", layers, heads, eps, DISTILBERT_NAMES, attention_only)
+    return encoder(x, w, f"{w.prefix}transformer.layer.", layers, heads, eps, DISTILBERT_NAMES, attention_only, run)

@@ -7,42 +7,51 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import Attended, dense, gelu_tanh, layer_norm, self_attention_layer
+from ..engine import Runner
+from .layers import Attended, by_rows, dense, gelu_tanh, layer_norm, self_attention_layer
 from .weights import Weights
 
 
 def gpt2_forward(
     ids: np.ndarray, w: Weights, *, layers: int, heads: int, eps: float, attention_only: bool = False,
+    run: Runner | None = None,
 ) -> tuple[list[np.ndarray], list[Attended]]:
     """Hidden states as Hugging Face gives them (the embeddings, the input of each later block, and
     the last block's output after the final norm: L + 1 arrays of (T, d)) and each block's attention
-    scores (-inf where masked) and weights (L pairs of (h, T, T)) of token ``ids`` (T,), or of a batch of texts of one length (B, T): then each array has B first."""
+    scores (-inf where masked) and weights (L pairs of (h, T, T)) of token ``ids`` (T,), or of a batch
+    of texts of one length (B, T): then each array has B first. ``run``: the threads to share the work among."""
     p = w.prefix
     x = w.rows(p + "wte.weight", ids) + w.rows(p + "wpe.weight", np.arange(ids.shape[-1]))  # (T, d)
     hidden, attentions = [x], []
     for i in range(layers):
         if attention_only and i == layers - 1:  # only the attentions are wanted: the last block stops there
-            attentions.append(gpt2_attention(x, w, f"{p}h.{i}.", heads, eps)[0])
+            attentions.append(gpt2_attention(x, w, f"{p}h.{i}.", heads, eps, run)[0])
             return hidden, attentions
-        x, attended = gpt2_block(x, w, f"{p}h.{i}.", heads, eps)
+        x, attended = gpt2_block(x, w, f"{p}h.{i}.", heads, eps, run)
         attentions.append(attended)
         hidden.append(x)
     hidden[-1] = layer_norm(x, w[p + "ln_f.weight"], w[p + "ln_f.bias"], eps)
     return hidden, attentions
 
 
-def gpt2_block(x: np.ndarray, w: Weights, p: str, heads: int, eps: float) -> tuple[np.ndarray, Attended]:
+def gpt2_block(x: np.ndarray, w: Weights, p: str, heads: int, eps: float, run: Runner | None = None) -> tuple[np.ndarray, Attended]:
     """One block: norm, causal self-attention, add; norm, feed-forward, add."""
-    attended, mixed = gpt2_attention(x, w, p, heads, eps)
-    x = x + dense(mixed, w[p + "attn.c_proj.weight"], w[p + "attn.c_proj.bias"])
-    m = layer_norm(x, w[p + "ln_2.weight"], w[p + "ln_2.bias"], eps)
-    h = gelu_tanh(dense(m, w[p + "mlp.c_fc.weight"], w[p + "mlp.c_fc.bias"]))  # (T, 4d)
-    return x + dense(h, w[p + "mlp.c_proj.weight"], w[p + "mlp.c_proj.bias"]), attended
+    attended, mixed = gpt2_attention(x, w, p, heads, eps, run)
+
+    def after_attention(x: np.ndarray, mixed: np.ndarray) -> np.ndarray:  # row by row
+        x = x + dense(mixed, w[p + "attn.c_proj.weight"], w[p + "attn.c_proj.bias"])
+        m = layer_norm(x, w[p + "ln_2.weight"], w[p + "ln_2.bias"], eps)
+        h = gelu_tanh(dense(m, w[p + "mlp.c_fc.weight"], w[p + "mlp.c_fc.bias"]))  # (T, 4d)
+        return x + dense(h, w[p + "mlp.c_proj.weight"], w[p + "mlp.c_proj.bias"])
+
+    return by_rows(run, after_attention, x, mixed), attended
 
 
-def gpt2_attention(x: np.ndarray, w: Weights, p: str, heads: int, eps: float) -> tuple[Attended, np.ndarray]:
+def gpt2_attention(
+    x: np.ndarray, w: Weights, p: str, heads: int, eps: float, run: Runner | None = None,
+) -> tuple[Attended, np.ndarray]:
     """A block's norm and causal multi-head self-attention: its heads, and their outputs side by side."""
     a = layer_norm(x, w[p + "ln_1.weight"], w[p + "ln_1.bias"], eps)
     wq, wk, wv = np.split(w[p + "attn.c_attn.weight"], 3, axis=1)  # (d, d) each
     bq, bk, bv = np.split(w[p + "attn.c_attn.bias"], 3)
-    return self_attention_layer(a, wq, bq, wk, bk, wv, bv, heads, causal=True)
+    return self_attention_layer(a, wq, bq, wk, bk, wv, bv, heads, causal=True, run=run)

@@ -1,15 +1,21 @@
 """The pieces every transformer here is built of, in plain NumPy: layer norm, the two GELUs, linear maps,
-and one multi-head self-attention through :func:`attnviz_cli.core.attention`."""
+one multi-head self-attention through :func:`attnviz_cli.core.attention`, and :func:`by_rows`, which
+runs the row-wise rest of a layer a block of rows at a time on every core."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
 
 from ..core import attention, attention_in_blocks, causal_mask, merge_heads, split_heads
-from ..engine import BLOCK_ELEMENTS
+from ..engine import BLOCK_ELEMENTS, Runner
 from .erf import erf
+
+ROW_BLOCK = 128  # rows per block of row-wise work: its (128, 4d) feed-forward middle stays in a core's caches
+THREADED_ROWS = 2 * ROW_BLOCK  # from this many rows (a batch's texts together), row-wise work uses every core
 
 
 def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
@@ -34,6 +40,27 @@ def gelu_tanh(x: np.ndarray) -> np.ndarray:
     return x * (1 + np.tanh(c * (x + x.dtype.type(0.044715) * x**3))) / 2
 
 
+def by_rows(run: Runner | None, fn: Callable[..., np.ndarray], *xs: np.ndarray) -> np.ndarray:
+    """``fn`` over the rows of ``xs`` (each (..., d), the same rows), ROW_BLOCK rows at a time on
+    ``run``'s threads (one thread without it): for the parts of a layer in which an output row depends
+    on its own input rows alone (linear maps, residual sums, norms, GELU). On two cores, BLAS held to
+    one thread each, this runs a 512-token layer about twice as fast as BLAS's own threads, and it
+    shares the elementwise work that NumPy runs on one core. The blocks do not depend on the thread
+    count, so neither does a bit of the result."""
+    flat = [x.reshape(-1, x.shape[-1]) for x in xs]
+    rows = flat[0].shape[0]
+    if rows <= ROW_BLOCK:
+        return fn(*xs)
+    done: dict[int, np.ndarray] = {}
+
+    def work(block: slice) -> None:
+        done[block.start] = fn(*(x[block] for x in flat))
+
+    (run or Runner(1, 0)).row_blocks(rows, ROW_BLOCK, work)
+    out = np.concatenate([done[start] for start in sorted(done)])
+    return out.reshape(*xs[0].shape[:-1], out.shape[-1])
+
+
 def dense(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     """x @ W + b for x (..., d_in) and W (d_in, d_out): a batch's rows as one matrix, so BLAS makes one
     large product rather than one small one per text."""
@@ -53,18 +80,19 @@ class Attended(NamedTuple):
 
 def self_attention_layer(
     x: np.ndarray, wq: np.ndarray, bq: np.ndarray, wk: np.ndarray, bk: np.ndarray, wv: np.ndarray, bv: np.ndarray,
-    heads: int, causal: bool = False,
+    heads: int, causal: bool = False, run: Runner | None = None,
 ) -> tuple[Attended, np.ndarray]:
     """Multi-head self-attention of x (T, d), or a batch (B, T, d), with (d, d) projections applied as
-    x @ W + b.
+    x @ W + b (on ``run``'s threads).
 
     Returns every head's intermediates ((h, T, ·), or (B, h, T, ·)) and the heads side by side (T, d),
     before the output projection.
     """
-    q, k, v = (split_heads(dense(x, w, b), heads) for w, b in ((wq, bq), (wk, bk), (wv, bv)))  # (h, T, d_k)
+    q, k, v = (split_heads(by_rows(run, partial(dense, w=w, b=b), x), heads) for w, b in ((wq, bq), (wk, bk), (wv, bv)))  # (h, T, d_k)
     T = x.shape[-2]
     mask = causal_mask(T, x.dtype) if causal else None
-    long_text = x.ndim == 2 and heads * T * T > BLOCK_ELEMENTS
-    attend = attention_in_blocks if long_text else attention  # a long text: a block of rows on each core
-    scores, weights, out = attend(q, k, v, mask)  # (h, T, T), (h, T, T), (h, T, d_k)
+    if x.ndim == 2 and heads * T * T > BLOCK_ELEMENTS:  # a long text: a block of rows on each core
+        scores, weights, out = attention_in_blocks(q, k, v, mask, threads=None if run is None else run.workers)
+    else:
+        scores, weights, out = attention(q, k, v, mask)  # (h, T, T), (h, T, T), (h, T, d_k)
     return Attended(scores, weights, q, k, v, out), merge_heads(out)  # (T, d)

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine import Runner
 from ..errors import AttnvizError, quoted
 from .bert import bert_forward
 from .distilbert import distilbert_forward
 from .gpt2 import gpt2_forward
-from .layers import Attended
+from .layers import THREADED_ROWS, Attended
 from .weights import Weights
 
 ARCHITECTURES = ("bert", "roberta", "distilbert", "gpt2")  # by model_type in config.json
@@ -94,17 +95,23 @@ class Model:
             raise AttnvizError(f"the text has {len(encoding.ids)} tokens, more than the {c.max_positions} positions of {quoted(c.name)}")
         return encoding
 
-    def forward(self, ids: np.ndarray, attention_only: bool = False) -> tuple[list[np.ndarray], list[Attended]]:
+    def forward(
+        self, ids: np.ndarray, attention_only: bool = False, threads: int | None = None,
+    ) -> tuple[list[np.ndarray], list[Attended]]:
         """The forward pass of token ``ids`` (T,), or of a batch of texts of one length (B, T): the
         hidden states (the embeddings, then after each layer) and each layer's attention.
-        ``attention_only``: the last layer stops after its attention, and the hidden states lack it."""
+        ``attention_only``: the last layer stops after its attention, and the hidden states lack it.
+        ``threads``: how many to share a long input's work among (None: every usable core)."""
         c = self.config
         w, L, h, eps = self.weights, c.layers, c.heads, c.eps
-        if c.architecture == "gpt2":
-            return gpt2_forward(ids, w, layers=L, heads=h, eps=eps, attention_only=attention_only)
-        if c.architecture == "distilbert":
-            return distilbert_forward(ids, w, layers=L, heads=h, eps=eps, attention_only=attention_only)
-        return bert_forward(ids, w, layers=L, heads=h, eps=eps, position_offset=c.position_offset, attention_only=attention_only)
+        with Runner(threads, ids.size, threaded_from=THREADED_ROWS) as run:
+            if c.architecture == "gpt2":
+                return gpt2_forward(ids, w, layers=L, heads=h, eps=eps, attention_only=attention_only, run=run)
+            if c.architecture == "distilbert":
+                return distilbert_forward(ids, w, layers=L, heads=h, eps=eps, attention_only=attention_only, run=run)
+            return bert_forward(
+                ids, w, layers=L, heads=h, eps=eps, position_offset=c.position_offset, attention_only=attention_only, run=run,
+            )
 
 
 def hub_cache() -> Path:
