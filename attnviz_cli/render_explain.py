@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Column, Table
 from rich.text import Text
 
 from .errors import counted, printable
-from .render_parts import MASKED, column_chunks, format_score, label_width, safe, token_label
+from .render_grid import Column as GridColumn
+from .render_grid import Grid
+from .render_parts import MASKED, cells_width, column_chunks, format_score, label_width, safe, token_label
 from .results import Comparison, Focus, FocusHead, HeadSummary, Inspection, TokenNeighbors
+
+if TYPE_CHECKING:
+    from rich.table import Column, Table
 
 BAR_WIDTH = 20
 TABLE_NEIGHBORS = 50  # nearest words a table lists per token; more is for JSON, not for reading
@@ -31,11 +35,17 @@ def bar(weight: float, width: int = BAR_WIDTH) -> str:
 
 
 def _col(header: str, **settings) -> Column:
-    """A column that does not wrap unless told to."""
+    """A column that does not wrap unless told to. (Rich's Table is imported only by the views that
+    use it, --focus, neighbours and compare: the plain tables of attn inspect are Grids.)"""
+    from rich.table import Column
+
     return Column(header, **({"no_wrap": True} | settings))
 
 
 def _table(*columns: Column, show_header: bool = True) -> Table:
+    from rich import box
+    from rich.table import Table
+
     return Table(*columns, box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold", show_header=show_header)
 
 
@@ -54,15 +64,21 @@ def summary_table(inspection: Inspection, head: int, width: int = 80) -> list[Re
     else:
         legend = f"entropy: 0 = one key; {math.log2(T):.2f} = all {T} keys alike"
     labels = label_width(tokens, width)
-    table = _table(
-        _col("query", width=labels, overflow="ellipsis"), _col("entropy", justify="right"), _col("top keys", no_wrap=False)
+    entropies = [f"{e:.2f}" for e in summary.entropy_bits.tolist()]
+    tops = []
+    for i in range(T):
+        keys, weights = summary.top(i)
+        tops.append(Text(" · ").join(
+            Text.assemble((f"{j} ", "dim"), safe(tokens[j]), f" {w:.2f}") for j, w in zip(keys, weights, strict=True)
+        ))
+    entropy = cells_width(entropies, len("entropy"))
+    room = max(1, width - labels - entropy - 2)  # the top keys wrap in what is left of the width
+    table = Grid(
+        GridColumn("query", labels), GridColumn("entropy", entropy, "right"),
+        GridColumn("top keys", min(room, max(len("top keys"), *(top.cell_len for top in tops))), wrap=True),
     )
     for i, token in enumerate(tokens):
-        keys, weights = summary.top(i)
-        top = Text(" · ").join(
-            Text.assemble((f"{j} ", "dim"), safe(tokens[j]), f" {w:.2f}") for j, w in zip(keys, weights, strict=True)
-        )
-        table.add_row(token_label(i, token, inspection.subword), f"{summary.entropy_bits[i]:.2f}", top)
+        table.add_row(token_label(i, token, inspection.subword), entropies[i], tops[i])
     return [Text(title, style="bold"), Text(legend, style="dim"), table, Text()]
 
 
@@ -199,6 +215,9 @@ def comparison_renderables(comparison: Comparison) -> Group:
     """The two sentences side by side, and how far apart the word ends up."""
     a, b = comparison.sides
     word = safe(a.tokens[comparison.positions[0]]).plain
+    from rich import box
+    from rich.table import Table
+
     layout = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), expand=True, header_style="bold")
     layout.add_column("first sentence", ratio=1)
     layout.add_column("second sentence", ratio=1)

@@ -9,14 +9,13 @@ of key columns (``keys 0-9``, ``keys 10-19``) rather than squeezed.
 from __future__ import annotations
 
 import numpy as np
-from rich import box
 from rich.color import Color
 from rich.console import Group, RenderableType
 from rich.style import Style
-from rich.table import Table
 from rich.text import Text
 
 from .render_explain import focus_renderables, neighbors_table, summary_table
+from .render_grid import Column, Grid
 from .render_parts import (
     LABEL_WIDTH,
     MASKED,
@@ -50,10 +49,9 @@ def heat_style(weight: float) -> Style:
     return Style(bgcolor=Color.from_rgb(*rgb), color=foreground)
 
 
-def _table(label: str, width: int) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")
-    table.add_column(label, no_wrap=True, overflow="ellipsis", width=width)
-    return table
+def _table(label: str, width: int) -> Grid:
+    """A grid whose first column holds the row labels."""
+    return Grid(Column(label, width))
 
 
 def _title(text: str, columns: range, total: int, what: str = "keys") -> Text:
@@ -88,7 +86,7 @@ def score_grid(
     for keys in runs:
         table = _table("query", labels)
         for j in keys:
-            table.add_column(safe(tokens[j]), justify="right", no_wrap=True, overflow="ellipsis", width=widths[j])
+            table.add_column(safe(tokens[j]), widths[j], "right")
         for i, token in enumerate(tokens):
             table.add_row(token_label(i, token, subword), *(cells[i][j] for j in keys))
         parts += [_title(title, keys, len(tokens)), table, Text()]
@@ -110,9 +108,9 @@ def weight_grid(
         last = keys is runs[-1]
         table = _table("query", labels)
         for j in keys:
-            table.add_column(safe(tokens[j]), justify="right", no_wrap=True, overflow="ellipsis", width=widths[j])
+            table.add_column(safe(tokens[j]), widths[j], "right")
         if last:
-            table.add_column("strongest", no_wrap=True, overflow="ellipsis", width=labels)
+            table.add_column("strongest", labels)
         for i, token in enumerate(tokens):
             cells = [_weight_cell(float(weights[i, j]), masked[i, j], j == strongest[i]) for j in keys]
             extra = [Text.assemble("→ ", safe(tokens[strongest[i]]))] if last else []
@@ -141,9 +139,9 @@ def vectors_tables(inspection: Inspection, dims: int, width: int = 80) -> list[R
         last = components is chunks[-1]
         table = _table("token", labels)
         for k in components:
-            table.add_column(f"[{k}]", justify="right", no_wrap=True, width=cell)
+            table.add_column(f"[{k}]", cell, "right")
         if last:
-            table.add_column("norm", justify="right", no_wrap=True, width=cell)
+            table.add_column("norm", cell, "right")
         for i, token in enumerate(inspection.tokens):
             norm = [norms[i]] if last else []
             table.add_row(token_label(i, token, inspection.subword), *(values[i][k] for k in components), *norm)
