@@ -441,7 +441,7 @@ def _check_model_usage(
             raise typer.BadParameter("--rollout follows attention through a model's layers: it needs --model", param_hint="--rollout")
         raise typer.BadParameter("--layer and --head choose among a model's heads: they need --model", param_hint="--layer")
     if head is not None and layer is None:
-        raise typer.BadParameter("--head needs --layer: which layer's head", param_hint="--head")
+        raise typer.BadParameter("--head needs one --layer L, not all" if all_layers else "--head needs --layer: which layer's head", param_hint="--head")
     saves = others.pop("save") or []
     if fmt in (OutputFormat.markdown, OutputFormat.csv):
         what = f"--format {fmt.value}"

@@ -380,6 +380,7 @@ def test_tables_of_a_model_run():
     [
         (["--layer", "0"], "--layer and --head choose among a model's heads: they need --model"),
         (["--model", "M", "--head", "1"], "--head needs --layer"),
+        (["--model", "M", "--layer", "all", "--head", "1"], "--head needs one --layer L, not all"),
         (["--model", "M", "-f", "csv"], "--format csv with --model shows one layer's heads: say which with --layer"),
         (["--model", "M", "--vectors", "x.txt"], "--vectors is for static vectors"),
         (["--model", "M", "--heads", "2"], "--heads is for static vectors"),
