@@ -5,7 +5,8 @@ know: every number's width is computed before it is drawn, and headers and label
 Rich's ``Table`` measures every cell before it lays it out, which made printing a ten-word sentence's
 tables take 34-38 ms of ``attn inspect``'s start-up; a :class:`Grid` draws the same bytes as
 ``Table(box=SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")`` in 10 ms, each cell laid
-out once by Rich's own ``Text.wrap`` (tested against Rich's Table in tests/test_render_grid.py). Cells are plain strings or ``rich.text.Text`` (already made safe by the caller).
+out once by Rich's own ``Text.wrap`` (tested against Rich's Table in tests/test_render_grid.py).
+Cells are plain strings or ``rich.text.Text`` (already made safe by the caller).
 """
 
 from __future__ import annotations
