@@ -14,7 +14,6 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from .errors import counted, printable
-from .render_grid import Column as GridColumn
 from .render_grid import Grid
 from .render_parts import MASKED, cells_width, column_chunks, format_score, label_width, safe, token_label
 from .results import Comparison, Focus, FocusHead, HeadSummary, Inspection, TokenNeighbors
@@ -73,10 +72,10 @@ def summary_table(inspection: Inspection, head: int, width: int = 80) -> list[Re
         ))
     entropy = cells_width(entropies, len("entropy"))
     room = max(1, width - labels - entropy - 2)  # the top keys wrap in what is left of the width
-    table = Grid(
-        GridColumn("query", labels), GridColumn("entropy", entropy, "right"),
-        GridColumn("top keys", min(room, max(len("top keys"), *(top.cell_len for top in tops))), wrap=True),
-    )
+    table = Grid()
+    table.add_column("query", labels)
+    table.add_column("entropy", entropy, "right")
+    table.add_column("top keys", min(room, max(len("top keys"), *(top.cell_len for top in tops))), wrap=True)
     for i, token in enumerate(tokens):
         table.add_row(token_label(i, token, inspection.subword), entropies[i], tops[i])
     return [Text(title, style="bold"), Text(legend, style="dim"), table, Text()]
@@ -213,11 +212,11 @@ def _side(inspection: Inspection, position: int) -> list[RenderableType]:
 
 def comparison_renderables(comparison: Comparison) -> Group:
     """The two sentences side by side, and how far apart the word ends up."""
-    a, b = comparison.sides
-    word = safe(a.tokens[comparison.positions[0]]).plain
     from rich import box
     from rich.table import Table
 
+    a, b = comparison.sides
+    word = safe(a.tokens[comparison.positions[0]]).plain
     layout = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), expand=True, header_style="bold")
     layout.add_column("first sentence", ratio=1)
     layout.add_column("second sentence", ratio=1)

@@ -11,7 +11,7 @@ Cells are plain strings or ``rich.text.Text`` (already made safe by the caller).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Literal, NamedTuple
 
 from rich.console import Console, ConsoleOptions
@@ -42,8 +42,8 @@ class Grid:
         self.columns = list(columns)
         self.rows: list[tuple[str | Text, ...]] = []
 
-    def add_column(self, header: str | Text, width: int, justify: Justify = "left") -> None:
-        self.columns.append(Column(header, width, justify))
+    def add_column(self, header: str | Text, width: int, justify: Justify = "left", wrap: bool = False) -> None:
+        self.columns.append(Column(header, width, justify, wrap))
 
     def add_row(self, *cells: str | Text) -> None:
         if len(cells) != len(self.columns):
@@ -62,7 +62,7 @@ class Grid:
         for row in self.rows:
             yield from self._line(row, console)
 
-    def _line(self, cells: list[str | Text] | tuple[str | Text, ...], console: Console, style: Style | None = None) -> Iterator[Segment]:
+    def _line(self, cells: Sequence[str | Text], console: Console, style: Style | None = None) -> Iterator[Segment]:
         """One row: a line, or more where a wrapping column's cell needs them (the other cells blank).
         Each cell is laid out by Rich's own ``Text.wrap``, as a Table cell is, without the measuring."""
         columns = [

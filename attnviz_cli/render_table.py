@@ -15,7 +15,7 @@ from rich.style import Style
 from rich.text import Text
 
 from .render_explain import focus_renderables, neighbors_table, summary_table
-from .render_grid import Column, Grid
+from .render_grid import Grid
 from .render_parts import (
     LABEL_WIDTH,
     MASKED,
@@ -51,7 +51,9 @@ def heat_style(weight: float) -> Style:
 
 def _table(label: str, width: int) -> Grid:
     """A grid whose first column holds the row labels."""
-    return Grid(Column(label, width))
+    table = Grid()
+    table.add_column(label, width)
+    return table
 
 
 def _title(text: str, columns: range, total: int, what: str = "keys") -> Text:

@@ -147,15 +147,12 @@ class InspectConfig:
     def head_label(self, h: int) -> str:
         """ "head 0 of 2": the ``h``-th head shown, numbered from 0 everywhere, as in the JSON; a model's
         single --head keeps its number in its layer ("head 3 of 12")."""
-        return f"head {self.first_head + h} of {self.layer_heads or self.heads}"
+        return f"head {self.head_number(h)} of {self.layer_heads or self.heads}"
 
     def attention_parts(self) -> list[str]:
         """How attention ran, in words: ["2 heads", "d_k 25", "scaled by 1/√d_k", "causal"]."""
-        if self.layer_heads is None:
-            parts = [f"{self.heads} head{'s' if self.heads > 1 else ''}"]
-        else:  # some heads of a model's layer
-            parts = [self.head_label(0) if self.heads == 1 else f"heads {self.first_head}-{self.first_head + self.heads - 1} of {self.layer_heads}"]
-        parts.append(f"d_k {self.d_k}")
+        one_of_a_layer = self.layer_heads is not None  # a model's --head: "head 3 of 12"
+        parts = [self.head_label(0) if one_of_a_layer else f"{self.heads} head{'s' if self.heads > 1 else ''}", f"d_k {self.d_k}"]
         parts.append("scaled by 1/√d_k" if self.scale else "unscaled")
         parts += ["causal"] if self.causal else []
         return parts + (["sinusoidal positions"] if self.positions == "sinusoidal" else [])
