@@ -1,6 +1,9 @@
-"""The ``attn`` command: parse -> load -> compute -> render. Only wiring lives here."""
+"""The ``attn`` command: parse -> load -> compute -> render. Only wiring lives here.
 
-from __future__ import annotations
+Unlike the rest of the package, this module evaluates its annotations where they are written (no
+``from __future__ import annotations``): Typer reads every command's parameters at each start, and
+evaluating ~370 annotation strings there cost each run 13 ms, more than the rest of building the app.
+"""
 
 import io
 import os
