@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from attnviz_cli.cli import app
+from attnviz_cli.cli import app_for
 from attnviz_cli.vectors import Embeddings, load_default
 
 # A vocabulary small enough to compute attention over by hand (2-d, float64).
@@ -26,8 +26,9 @@ FILE_VECTORS = (np.arange(24, dtype=np.float32).reshape(6, 4) - 11.5) / 8
 
 
 def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None):
-    """``attn ARGS`` in this process, as Typer's CliRunner runs it (stdout and stderr apart)."""
-    return CliRunner(env=env).invoke(app, list(args), input=input)
+    """``attn ARGS`` in this process, as Typer's CliRunner runs it (stdout and stderr apart), with the
+    app ``attn`` builds for those arguments."""
+    return CliRunner(env=env).invoke(app_for(list(args)), list(args), input=input)
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import typer
 from numpy.testing import assert_allclose, assert_array_equal
+from typer.testing import CliRunner
 
 from attnviz_cli import __version__, self_attention
-from attnviz_cli.cli import app
+from attnviz_cli.cli import app, app_for
 
 from .conftest import FILE_VECTORS, readline_within, run
 
@@ -231,6 +232,32 @@ def test_version_is_the_installed_packages():
 
     result = run("--version")
     assert result.stdout == f"attn {__version__}\n" and __version__ == version("attnviz-cli")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["inspect", "river bank", "-f", "json"],
+        ["inspect", "--help"],
+        ["inspect", "x", "--heads", "0"],
+        ["compare", "the river bank", "the money bank", "--focus", "bank", "-f", "json"],
+        ["vectors", "--help"],
+        ["vectors", "list"],
+        ["schema", "--help"],
+    ],
+)
+def test_the_app_built_for_one_command_answers_as_the_whole_app(args):
+    # attn builds only the command it runs (app_for): same output, same exit, for runs, help and errors
+    lean, whole = (CliRunner().invoke(a, args) for a in (app_for(args), app))
+    assert (lean.exit_code, lean.stdout, lean.stderr) == (whole.exit_code, whole.stdout, whole.stderr)
+    assert lean.exit_code in (0, 2) and lean.stdout + lean.stderr
+
+
+def test_the_whole_app_answers_what_names_no_command():
+    assert [app_for(args) is app for args in ([], ["--help"], ["--version"], ["inspec", "x"])] == [True] * 4
+    lean = app_for(["model", "list"])
+    assert [g.name for g in lean.registered_groups] == ["model"] and lean.registered_commands == []
+    assert "inspect" in run("--help").stdout and "Did you mean 'inspect'?" in run("inspec", "x").stderr
 
 
 def test_help_has_examples():
