@@ -38,8 +38,8 @@ class Grid:
     """Rows of cells under a bold header line and a rule, columns one space apart, each cell padded to
     its column's width, or cut to it with an ellipsis (in a wrapping column: folded onto more lines)."""
 
-    def __init__(self, *columns: Column) -> None:
-        self.columns = list(columns)
+    def __init__(self) -> None:
+        self.columns: list[Column] = []
         self.rows: list[tuple[str | Text, ...]] = []
 
     def add_column(self, header: str | Text, width: int, justify: Justify = "left", wrap: bool = False) -> None:

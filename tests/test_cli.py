@@ -589,8 +589,6 @@ def test_word_order_matters_only_with_positions():
 
 
 def test_inspect_help_lists_its_options_in_groups():
-    from .conftest import run
-
     result = run("inspect", "--help", env={"COLUMNS": "100"})
     sections = [line for line in result.stdout.splitlines() if line.endswith("options:")]
     assert sections == ["Static vectors and attention options:", "A real model (--model) options:", "What to look at options:", "Output options:"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich import box
@@ -39,8 +40,9 @@ def grids(draw):
 @given(grids(), st.booleans())
 def test_a_grid_draws_what_richs_table_draws(made, color):
     columns, rows = made
-    grid, table = Grid(*columns), Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")
+    grid, table = Grid(), Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")
     for c in columns:
+        grid.add_column(c.header, c.width, c.justify, c.wrap)
         table.add_column(c.header, width=c.width, justify=c.justify, no_wrap=not c.wrap, overflow="ellipsis")
     for row in rows:
         grid.add_row(*row)
@@ -49,8 +51,8 @@ def test_a_grid_draws_what_richs_table_draws(made, color):
 
 
 def test_a_row_must_fill_the_columns():
-    import pytest
-
-    grid = Grid(Column("a", 3), Column("b", 3))
+    grid = Grid()
+    grid.add_column("a", 3)
+    grid.add_column("b", 3)
     with pytest.raises(ValueError, match="a row of 1 cells for 2 columns"):
         grid.add_row("x")
