@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import cast
@@ -19,6 +18,7 @@ from typing import cast
 import numpy as np
 
 from .errors import AttnvizError, quoted
+from .records import record
 from .results import Dropped, VectorsInfo
 from .tokenize import tokenize
 
@@ -105,7 +105,7 @@ class _Rows(Mapping[str, int]):
         return len(self._words)
 
 
-@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
+@record(eq=False)  # arrays inside: compared by identity
 class Embeddings:
     """A vocabulary and its vectors, row i of ``vectors`` being the vector of ``words[i]``."""
 
@@ -152,7 +152,7 @@ class Embeddings:
         return found
 
 
-@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity
+@record(eq=False)  # arrays inside: compared by identity
 class Embedded:
     """A tokenized sentence turned into an input matrix, with what was dropped and what to tell."""
 
