@@ -173,6 +173,8 @@ def test_words_a_line_file_cannot_hold_are_refused(tmp_path):
         (lambda d: (d / "meta.json").write_text('{"format": "attnviz-vectors/1", "name": 5, "dim": 4, "lowercase": true}'),
          "needs a string name, an integer dim and a boolean lowercase"),
         (lambda d: (d / "meta.json").write_text('{"format": "attnviz-vectors/1", "dim": 4}'), "cannot be read: 'name'"),
+        (lambda d: (d / "meta.json").write_text('{"format": "attnviz-'), "cannot be read: .*line 1 column"),  # cut short
+        (lambda d: (d / "meta.json").write_bytes(b'{"name": "\xff"}'), "cannot be read: .*UTF-8"),
     ],
 )
 def test_damaged_sets_are_refused_in_one_line(damage, message, glove_txt, tmp_path):
