@@ -1,10 +1,10 @@
 """Real models: attnviz's NumPy forward pass against Hugging Face transformers (eager attention, the
 only implementation that returns attentions), on the same machine in the same run; and cold starts.
 
-    python benchmarks/model.py MODEL_FOLDER [--runs 5]
+    python benchmarks/model.py MODEL_FOLDER [--runs 5] [--rounds 3]
 
-Prints, per sequence length, the best forward time of each (alternating processes; attentions and hidden states asked
-for, one thread and two), then the wall time and peak memory of a cold `attn inspect "<ten words>"
+Prints, per sequence length, the best forward time of each (``--rounds`` alternating processes of
+``--runs`` passes each; attentions and hidden states asked for, one thread and two), then the wall time and peak memory of a cold `attn inspect "<ten words>"
 --model M -f json`, of the same in a fresh Python with transformers and torch, and of attnviz's GloVe
 JSON run. Targets (issue 14): forward <= 1.0x transformers; cold run <= 0.1x transformers' and <= 2.5x
 the GloVe run; peak memory under 150 MB for ten words on MiniLM.
@@ -75,12 +75,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating processes per side for the forward passes")
     args = parser.parse_args()
     attn = shutil.which("attn") or sys.exit("attn is not on PATH: pip install . first")
-    print("forward pass, best of 3 alternating processes x runs (attentions and hidden states returned):")
+    print(f"forward pass, best of {args.rounds} alternating processes x {args.runs} runs (attentions and hidden states returned):")
     for T in (128, 512):
         for threads in (1, 2):
-            ours, theirs = forward_times(args.model, T, threads, args.runs)
+            ours, theirs = forward_times(args.model, T, threads, args.runs, args.rounds)
             print(f"  T={T:<4} {threads} thread{'s' if threads > 1 else ' '}: attnviz {ours * 1000:7.1f} ms   transformers {theirs * 1000:7.1f} ms   ratio {ours / theirs:.2f}x")
     hf = f"import torch; from transformers import AutoModel, AutoTokenizer; m = AutoModel.from_pretrained({args.model!r}, attn_implementation='eager'); t = AutoTokenizer.from_pretrained({args.model!r}); m(**t({TEN_WORDS!r}, return_tensors='pt'), output_attentions=True)"
     rows = {
