@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attnviz_cli.models.erf import erf
+from attnviz_cli.models.erf import erf, gelu
 from attnviz_cli.models.layers import gelu_erf
 
 exact = np.vectorize(math.erf)
@@ -44,3 +44,32 @@ def test_gelu_is_x_times_the_normal_cdf():
     x = np.array([-3.0, -1.0, 0.0, 0.5, 2.0])
     cdf = np.array([0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x])
     np.testing.assert_allclose(gelu_erf(x), x * cdf, rtol=0, atol=2e-14)  # 3 x erf's 5e-15
+
+
+def exact_gelu(x: np.ndarray) -> np.ndarray:
+    return np.array([v * 0.5 * (1 + math.erf(v / math.sqrt(2))) for v in x.astype(np.float64)])
+
+
+def test_gelu_float64_matches_math_erf_across_both_pieces():
+    x = np.concatenate([np.linspace(-12, 12, 120_001), [0.0, -0.0, 3.5355339059327378, -3.5355339059327378, 1e300]])
+    got = gelu(x)
+    assert got.dtype == np.float64
+    assert np.abs(got - exact_gelu(x)).max() < 2e-14  # x (1 + erf) / 2: |x| / 2 times erf's 5e-15, and a rounding
+    assert got[-1] == 1e300 and got[-4] == 0.0
+
+
+def test_gelu_float32_is_within_half_a_unit_of_10_in_the_last_place():
+    x = np.linspace(-10, 10, 100_001, dtype=np.float32)
+    got = gelu(x)
+    assert got.dtype == np.float32
+    assert np.abs(got.astype(np.float64) - exact_gelu(x)).max() < 4.8e-7  # ulp(10) = 9.5e-7
+
+
+@given(st.floats(min_value=-30, max_value=30, allow_nan=False))
+def test_gelu_of_any_float64_is_x_times_the_normal_cdf(value):
+    assert abs(gelu(np.array([value]))[0] - exact_gelu(np.array([value]))[0]) < 2e-14 * max(1.0, abs(value))
+
+
+def test_gelu_keeps_nan_and_infinity():
+    got = gelu(np.array([np.nan, np.inf], dtype=np.float32))
+    assert np.isnan(got[0]) and got[1] == np.inf
