@@ -4,9 +4,11 @@ only implementation that returns attentions), on the same machine in the same ru
     python benchmarks/model.py MODEL_FOLDER [--runs 5] [--rounds 3]
 
 Prints, per sequence length, the best forward time of each (``--rounds`` alternating processes of
-``--runs`` passes each; attentions and hidden states asked for, one thread and two), then the wall time and peak memory of a cold `attn inspect "<ten words>"
---model M -f json`, of the same in a fresh Python with transformers and torch, and of attnviz's GloVe
-JSON run. Targets (issue 14): forward <= 1.0x transformers; cold run <= 0.1x transformers' and <= 2.5x
+``--runs`` passes each; attentions and hidden states asked for, one thread and two), the ratio of the
+two bests, and the median of the rounds' own ratios (a round's two sides run seconds apart, so more
+of the machine's drift cancels). Then the wall time and peak memory of a cold `attn inspect "<ten
+words>" --model M -f json`, of the same in a fresh Python with transformers and torch, and of
+attnviz's GloVe JSON run. Targets (issue 14): forward <= 1.0x transformers; cold run <= 0.1x transformers' and <= 2.5x
 the GloVe run; peak memory under 150 MB for ten words on MiniLM.
 """
 
@@ -23,10 +25,11 @@ import time
 TEN_WORDS = "the bank raised interest rates after the river flooded downtown"
 
 
-def forward_times(folder: str, T: int, threads: int, runs: int, rounds: int = 3) -> tuple[float, float]:
-    """The best seconds of one forward pass, attnviz's and transformers', over ``rounds`` fresh
-    processes each (alternating) of ``runs`` passes each. The best, not the median: this shared
-    machine's speed drifts by up to 1.5x from minute to minute, and a side's best is its own cost."""
+def forward_times(folder: str, T: int, threads: int, runs: int, rounds: int = 3) -> tuple[list[float], list[float]]:
+    """Per round, the best seconds of one forward pass in a fresh process of ``runs`` passes,
+    attnviz's and transformers' (the two alternate). The best, not the median, of a process's passes:
+    this shared machine's speed drifts by up to 1.5x from minute to minute, and a side's best is its
+    own cost."""
     pin = f"import os; os.sched_setaffinity(0, set(range({threads})))  # so each side has the same cores\n"
     ours = pin + f"""
 import os, time, numpy as np
@@ -53,12 +56,12 @@ with torch.no_grad():
 print(min(times[1:]))
 """
     env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
-    best = [float("inf"), float("inf")]
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(rounds):  # the two sides alternate, so a slow minute of the machine slows both
         for side, code in enumerate((ours, theirs)):
             done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-            best[side] = min(best[side], float(done.stdout.strip().splitlines()[-1]))
-    return best[0], best[1]
+            times[side].append(float(done.stdout.strip().splitlines()[-1]))
+    return times
 
 
 def cold(argv: list[str]) -> tuple[float, float]:
@@ -82,7 +85,12 @@ def main() -> None:
     for T in (128, 512):
         for threads in (1, 2):
             ours, theirs = forward_times(args.model, T, threads, args.runs, args.rounds)
-            print(f"  T={T:<4} {threads} thread{'s' if threads > 1 else ' '}: attnviz {ours * 1000:7.1f} ms   transformers {theirs * 1000:7.1f} ms   ratio {ours / theirs:.2f}x")
+            per_round = statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
+            print(
+                f"  T={T:<4} {threads} thread{'s' if threads > 1 else ' '}: attnviz {min(ours) * 1000:7.1f} ms   "
+                f"transformers {min(theirs) * 1000:7.1f} ms   ratio of bests {min(ours) / min(theirs):.2f}x   "
+                f"median of the rounds' ratios {per_round:.2f}x"
+            )
     hf = f"import torch; from transformers import AutoModel, AutoTokenizer; m = AutoModel.from_pretrained({args.model!r}, attn_implementation='eager'); t = AutoTokenizer.from_pretrained({args.model!r}); m(**t({TEN_WORDS!r}, return_tensors='pt'), output_attentions=True)"
     rows = {
         "attn inspect --model -f json": [attn, "inspect", TEN_WORDS, "--model", args.model, "-f", "json"],
