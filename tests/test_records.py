@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
+import pickle
 from typing import ClassVar
 
 import numpy as np
@@ -127,3 +129,13 @@ def test_class_definitions_dataclasses_refuse_are_refused():
 def test_signature_and_is_record():
     assert str(inspect.signature(Point)) == str(inspect.signature(PointDC))
     assert is_record(Point) and is_record(Point(1)) and not is_record(PointDC(1))
+
+
+def test_records_survive_pickle_and_copy_as_stream_workers_need():
+    p = Point(1, 2, "a")
+    for clone in (pickle.loads(pickle.dumps(p)), copy.copy(p), copy.deepcopy(p)):
+        assert clone == p and clone is not p
+        with pytest.raises(FrozenInstanceError):
+            clone.x = 5  # type: ignore[misc]
+    w = pickle.loads(pickle.dumps(Wider(np.arange(3.0), True)))
+    assert w.values.tolist() == [0.0, 1.0, 2.0] and w.extra == 3
