@@ -12,6 +12,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from attnviz_cli.errors import AttnvizError
 from attnviz_cli.models import load_model
+from attnviz_cli.models.model import stack_freeing
 
 MODELS = Path(__file__).resolve().parent / "models"
 KINDS = ("bert", "roberta", "distilbert", "gpt2")
@@ -834,3 +835,12 @@ def test_compare_draws_the_cosine_in_the_terminal_and_saves_it_as_a_figure(tmp_p
     assert static.exit_code == 2 and "--save draws the word's drift through a model's layers: it needs --model" in static.stderr
     page = run("compare", *texts, "--focus", "bank", "--model", str(MODELS / "tiny-bert"), "--save", str(tmp_path / "x.html"))
     assert page.exit_code == 2 and "has no extension of .svg, .png, .pdf" in page.stderr
+
+
+def test_stack_freeing_is_np_stack_and_lets_go_of_each_part():
+    parts = [np.arange(6.0).reshape(2, 3) * i for i in range(4)]
+    expected = np.stack(parts)
+    held = list(parts)
+    got = stack_freeing(held)
+    assert_array_equal(got, expected)
+    assert got.dtype == expected.dtype and held == [None] * 4
