@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from attnviz_cli.models.erf import erf, gelu
-from attnviz_cli.models.layers import gelu_erf, gelu_tanh
+from attnviz_cli.models.erf import erf, gelu_erf
+from attnviz_cli.models.layers import gelu_tanh
 
 exact = np.vectorize(math.erf)
 
@@ -52,7 +52,7 @@ def exact_gelu(x: np.ndarray) -> np.ndarray:
 
 def test_gelu_float64_matches_math_erf_across_both_pieces():
     x = np.concatenate([np.linspace(-12, 12, 120_001), [0.0, -0.0, 3.5355339059327378, -3.5355339059327378, 1e300]])
-    got = gelu(x)
+    got = gelu_erf(x)
     assert got.dtype == np.float64
     assert np.abs(got - exact_gelu(x)).max() < 2e-14  # x (1 + erf) / 2: |x| / 2 times erf's 5e-15, and a rounding
     assert got[-1] == 1e300 and got[-4] == 0.0
@@ -60,18 +60,18 @@ def test_gelu_float64_matches_math_erf_across_both_pieces():
 
 def test_gelu_float32_is_within_half_a_unit_of_10_in_the_last_place():
     x = np.linspace(-10, 10, 100_001, dtype=np.float32)
-    got = gelu(x)
+    got = gelu_erf(x)
     assert got.dtype == np.float32
     assert np.abs(got.astype(np.float64) - exact_gelu(x)).max() < 4.8e-7  # ulp(10) = 9.5e-7
 
 
 @given(st.floats(min_value=-30, max_value=30, allow_nan=False))
 def test_gelu_of_any_float64_is_x_times_the_normal_cdf(value):
-    assert abs(gelu(np.array([value]))[0] - exact_gelu(np.array([value]))[0]) < 2e-14 * max(1.0, abs(value))
+    assert abs(gelu_erf(np.array([value]))[0] - exact_gelu(np.array([value]))[0]) < 2e-14 * max(1.0, abs(value))
 
 
 def test_gelu_keeps_nan_and_infinity():
-    got = gelu(np.array([np.nan, np.inf], dtype=np.float32))
+    got = gelu_erf(np.array([np.nan, np.inf], dtype=np.float32))
     assert np.isnan(got[0]) and got[1] == np.inf
 
 

@@ -76,7 +76,7 @@ def test_equal_and_hashable_by_fields_and_type():
 def test_eq_false_compares_by_identity():
     a = Holder(np.zeros(2), True)
     assert a == a and a != Holder(a.values, True)
-    hash(a)
+    assert hash(a) == object.__hash__(a)
 
 
 def test_frozen_like_a_frozen_dataclass():

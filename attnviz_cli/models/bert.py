@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import Runner
-from .layers import Attended, by_rows, dense, gelu_erf, layer_norm, self_attention_layer
+from .erf import gelu_erf
+from .layers import Attended, by_rows, dense, layer_norm, self_attention_layer
 from .weights import Weights
 
 BERT_NAMES = {  # the parts of one layer, by their names in a checkpoint

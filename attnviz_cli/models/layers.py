@@ -1,6 +1,6 @@
-"""The pieces every transformer here is built of, in plain NumPy: layer norm, the two GELUs, linear maps,
-one multi-head self-attention through :func:`attnviz_cli.core.attention`, and :func:`by_rows`, which
-runs the row-wise rest of a layer a block of rows at a time on every core."""
+"""The pieces every transformer here is built of, in plain NumPy: layer norm, GPT-2's GELU (BERT's is in
+:mod:`.erf`), linear maps, one multi-head self-attention through :func:`attnviz_cli.core.attention`, and
+:func:`by_rows`, which runs the row-wise rest of a layer a block of rows at a time on every core."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import numpy as np
 
 from ..core import attention, attention_in_blocks, causal_mask, merge_heads, split_heads
 from ..engine import BLOCK_ELEMENTS, Runner
-from .erf import gelu
 
 ROW_BLOCK = 128  # rows per block of row-wise work: its (128, 4d) feed-forward middle stays in a core's caches
 THREADED_ROWS = 2 * ROW_BLOCK  # from this many rows (a batch's texts together), row-wise work uses every core
@@ -31,11 +30,6 @@ def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -
     centred *= gamma
     centred += beta
     return centred  # the same bits as the textbook line, (x - μ) / √(σ² + ε) γ + β, in a fifth less time
-
-
-def gelu_erf(x: np.ndarray) -> np.ndarray:
-    """BERT's GELU, exactly: x Φ(x) = x (1 + erf(x / √2)) / 2 (erf: :mod:`.erf`, as NumPy has none)."""
-    return gelu(x)
 
 
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
