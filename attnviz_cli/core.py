@@ -84,10 +84,13 @@ def attention(
 
 def attention_in_blocks(
     q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None, *, threads: int | None = None,
+    run: Runner | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`attention` (scaled) of (h, T, d) inputs, the same numbers computed a block of query rows
     at a time, on every core for large inputs: NumPy runs ``exp`` on one core, BLAS runs small
-    matrices on one, and rows of different blocks are independent. ``mask`` is (T, T) or None."""
+    matrices on one, and rows of different blocks are independent. ``mask`` is (T, T) or None.
+    ``run``: the caller's threads, already started (a model's layers share one pool), instead of
+    ``threads`` new ones."""
     h, T, d_k = q.shape
     scores = np.empty((h, T, T), q.dtype)
     weights = np.empty_like(scores)
@@ -104,8 +107,11 @@ def attention_in_blocks(
         softmax_into(block_scores, weights[pairs, rows])
         np.matmul(weights[pairs, rows], v[pairs], out=out[pairs, rows])
 
-    with Runner(threads, scores.size) as run:
+    if run is not None:
         run.blocks(blocks(h, T), work)
+    else:
+        with Runner(threads, scores.size) as own:
+            own.blocks(blocks(h, T), work)
     return scores, weights, out
 
 

@@ -85,7 +85,7 @@ def test_row_wise_work_in_blocks_on_threads_equals_it_done_at_once():
         rng = np.random.default_rng(rows)
         x, y = rng.standard_normal((batch, rows, width)), rng.standard_normal((batch, rows, 2))
         with Runner(threads, 1, threaded_from=0) as run:
-            got = by_rows(run, row_wise, x, y)
+            got = by_rows(run, row_wise, x, y, width=3)
         assert got.shape == (batch, rows, 3)
         assert_allclose(got, row_wise(x, y), rtol=1e-13, atol=1e-13)
 

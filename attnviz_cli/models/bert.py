@@ -72,7 +72,7 @@ def bert_layer(
         h = gelu_erf(dense(x, w.linear(n["ff_in"]), w[n["ff_in"] + ".bias"]))  # (T, d_ff)
         return layer_norm(x + dense(h, w.linear(n["ff_out"]), w[n["ff_out"] + ".bias"]), w[n["norm2"] + ".weight"], w[n["norm2"] + ".bias"], eps)
 
-    return by_rows(run, after_attention, x, mixed), attended
+    return by_rows(run, after_attention, x, mixed, width=x.shape[-1]), attended
 
 
 def bert_attention(
@@ -80,7 +80,4 @@ def bert_attention(
 ) -> tuple[Attended, np.ndarray]:
     """A layer's multi-head self-attention: its heads, and their outputs side by side."""
     n = {part: p + name for part, name in names.items()}
-    return self_attention_layer(
-        x, w.linear(n["query"]), w[n["query"] + ".bias"], w.linear(n["key"]), w[n["key"] + ".bias"],
-        w.linear(n["value"]), w[n["value"] + ".bias"], heads, run=run,
-    )
+    return self_attention_layer(x, *w.linears(n["query"], n["key"], n["value"]), heads, run=run)

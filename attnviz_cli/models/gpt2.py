@@ -44,7 +44,7 @@ def gpt2_block(x: np.ndarray, w: Weights, p: str, heads: int, eps: float, run: R
         h = gelu_tanh(dense(m, w[p + "mlp.c_fc.weight"], w[p + "mlp.c_fc.bias"]))  # (T, 4d)
         return x + dense(h, w[p + "mlp.c_proj.weight"], w[p + "mlp.c_proj.bias"])
 
-    return by_rows(run, after_attention, x, mixed), attended
+    return by_rows(run, after_attention, x, mixed, width=x.shape[-1]), attended
 
 
 def gpt2_attention(
@@ -52,6 +52,4 @@ def gpt2_attention(
 ) -> tuple[Attended, np.ndarray]:
     """A block's norm and causal multi-head self-attention: its heads, and their outputs side by side."""
     a = layer_norm(x, w[p + "ln_1.weight"], w[p + "ln_1.bias"], eps)
-    wq, wk, wv = np.split(w[p + "attn.c_attn.weight"], 3, axis=1)  # (d, d) each
-    bq, bk, bv = np.split(w[p + "attn.c_attn.bias"], 3)
-    return self_attention_layer(a, wq, bq, wk, bk, wv, bv, heads, causal=True, run=run)
+    return self_attention_layer(a, w[p + "attn.c_attn.weight"], w[p + "attn.c_attn.bias"], heads, causal=True, run=run)  # (d, 3d)

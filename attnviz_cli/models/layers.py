@@ -48,25 +48,24 @@ def gelu_tanh(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def by_rows(run: Runner | None, fn: Callable[..., np.ndarray], *xs: np.ndarray) -> np.ndarray:
+def by_rows(run: Runner | None, fn: Callable[..., np.ndarray], *xs: np.ndarray, width: int) -> np.ndarray:
     """``fn`` over the rows of ``xs`` (each (..., d), the same rows), ROW_BLOCK rows at a time on
     ``run``'s threads (one thread without it): for the parts of a layer in which an output row depends
-    on its own input rows alone (linear maps, residual sums, norms, GELU). On two cores, BLAS held to
-    one thread each, this runs a 512-token layer about twice as fast as BLAS's own threads, and it
-    shares the elementwise work that NumPy runs on one core. The blocks do not depend on the thread
-    count, so neither does a bit of the result."""
+    on its own input rows alone (linear maps, residual sums, norms, GELU). ``width``: the last axis of
+    what ``fn`` returns. On two cores, BLAS held to one thread each, this runs a 512-token layer about
+    twice as fast as BLAS's own threads, and it shares the elementwise work that NumPy runs on one
+    core. The blocks do not depend on the thread count, so neither does a bit of the result."""
     flat = [x.reshape(-1, x.shape[-1]) for x in xs]
     rows = flat[0].shape[0]
     if rows <= ROW_BLOCK:
         return fn(*xs)
-    done: dict[int, np.ndarray] = {}
+    out = np.empty((rows, width), xs[0].dtype)
 
-    def work(block: slice) -> None:
-        done[block.start] = fn(*(x[block] for x in flat))
+    def work(block: slice) -> None:  # each block lands in its rows on its own thread: no serial gathering after
+        out[block] = fn(*(x[block] for x in flat))
 
     (run or Runner(1, 0)).row_blocks(rows, ROW_BLOCK, work)
-    out = np.concatenate([done[start] for start in sorted(done)])
-    return out.reshape(*xs[0].shape[:-1], out.shape[-1])
+    return out.reshape(*xs[0].shape[:-1], width)
 
 
 def dense(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -89,20 +88,22 @@ class Attended(NamedTuple):
 
 
 def self_attention_layer(
-    x: np.ndarray, wq: np.ndarray, bq: np.ndarray, wk: np.ndarray, bk: np.ndarray, wv: np.ndarray, bv: np.ndarray,
-    heads: int, causal: bool = False, run: Runner | None = None,
+    x: np.ndarray, w_qkv: np.ndarray, b_qkv: np.ndarray, heads: int, causal: bool = False, run: Runner | None = None,
 ) -> tuple[Attended, np.ndarray]:
-    """Multi-head self-attention of x (T, d), or a batch (B, T, d), with (d, d) projections applied as
-    x @ W + b (on ``run``'s threads).
+    """Multi-head self-attention of x (T, d), or a batch (B, T, d). Its query, key and value maps are
+    one (d, 3d) matrix side by side, applied as x @ W + b (on ``run``'s threads): one product for the
+    three, GPT-2's layout.
 
     Returns every head's intermediates ((h, T, ·), or (B, h, T, ·)) and the heads side by side (T, d),
     before the output projection.
     """
-    q, k, v = (split_heads(by_rows(run, partial(dense, w=w, b=b), x), heads) for w, b in ((wq, bq), (wk, bk), (wv, bv)))  # (h, T, d_k)
+    qkv = by_rows(run, partial(dense, w=w_qkv, b=b_qkv), x, width=w_qkv.shape[1])  # (T, 3d)
+    d = qkv.shape[-1] // 3
+    q, k, v = (split_heads(qkv[..., i * d:(i + 1) * d], heads) for i in range(3))  # (h, T, d_k): views
     T = x.shape[-2]
     mask = causal_mask(T, x.dtype) if causal else None
     if x.ndim == 2 and heads * T * T > BLOCK_ELEMENTS:  # a long text: a block of rows on each core
-        scores, weights, out = attention_in_blocks(q, k, v, mask, threads=None if run is None else run.workers)
+        scores, weights, out = attention_in_blocks(q, k, v, mask, run=run)
     else:
         scores, weights, out = attention(q, k, v, mask)  # (h, T, T), (h, T, T), (h, T, d_k)
     return Attended(scores, weights, q, k, v, out), merge_heads(out)  # (T, d)
