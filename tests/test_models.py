@@ -237,6 +237,22 @@ def test_a_token_id_outside_the_embedding_table_is_an_error(tmp_path):
         weights.rows(table, np.array([1, 100000]))
 
 
+def test_query_key_and_value_are_read_as_one_matrix_side_by_side_and_held_once():
+    from safetensors.numpy import load_file
+
+    weights = load_model(MODELS / "tiny-bert", dtype="float64").weights
+    layer = f"{weights.prefix}encoder.layer.1.attention.self."
+    stored = load_file(MODELS / "tiny-bert" / "model.safetensors")
+    w, b = weights.linears(layer + "query", layer + "key", layer + "value")
+    d = stored[layer + "query.weight"].shape[0]
+    assert w.shape == (d, 3 * d) and b.shape == (3 * d,) and (w.flags.c_contiguous or w.flags.f_contiguous)  # one block of memory
+    for i, part in enumerate(("query", "key", "value")):  # x @ W applies PyTorch's (out, in) weight as x @ W_part.T
+        assert_array_equal(w[:, i * d:(i + 1) * d], stored[f"{layer}{part}.weight"].T)
+        assert_array_equal(b[i * d:(i + 1) * d], stored[f"{layer}{part}.bias"])
+    assert weights.linears(layer + "query", layer + "key", layer + "value")[0] is w  # read once
+    assert not any(name.startswith(layer) for name in weights._cache if "+" not in name)  # no second copy of the parts
+
+
 def test_a_text_longer_than_the_positions_is_refused():
     model = load_model(MODELS / "tiny-gpt2")
     with pytest.raises(AttnvizError, match="more than the 64 positions"):
