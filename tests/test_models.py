@@ -185,6 +185,39 @@ def test_nan_weights_and_a_config_that_disagrees_with_the_weights(tmp_path):
         load_model(wider).run("the bank")
 
 
+@pytest.mark.parametrize("change", ["wrong width", "not a matrix"])
+def test_a_weight_of_the_wrong_shape_is_a_one_line_error(tmp_path, change):
+    from safetensors.numpy import load_file, save_file
+
+    folder = _copy("bert", tmp_path / "bert")
+    tensors = load_file(folder / "model.safetensors")
+    name = next(n for n in tensors if n.endswith("layer.0.attention.self.key.weight"))
+    rows, cols = tensors[name].shape
+    tensors[name] = np.zeros((rows, cols + 1) if change == "wrong width" else (rows * cols,), np.float32)
+    save_file(tensors, folder / "model.safetensors")
+    expected = rf"'{name}' has shape \({rows}, {cols + 1}\), where \({rows}, {cols}\) belongs" if change == "wrong width" else "not a matrix's"
+    with pytest.raises(AttnvizError, match=expected):
+        load_model(folder).run("the bank")
+
+
+def test_a_matrix_transposed_a_tile_at_a_time_is_its_transpose():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from attnviz_cli.models.weights import TILE, transposed
+
+    @settings(max_examples=30, deadline=None)
+    @given(st.integers(1, 3 * TILE[0] + 1), st.integers(1, 2 * TILE[1] + 1))
+    def check(rows, cols):
+        a = np.random.default_rng(rows * cols).standard_normal((rows, cols)).astype(np.float32)
+        assert_array_equal(transposed(a), a.T)
+        wider = np.empty((cols + 2, rows), np.float64)[1:-1]  # into a part of a larger array, widened
+        assert transposed(a, out=wider) is wider
+        assert_array_equal(wider, a.T.astype(np.float64))
+
+    check()
+
+
 def _write_safetensors(path: Path, tensors: dict[str, tuple[str, np.ndarray]]) -> None:
     """A safetensors file written by hand (name -> (dtype tag, raw array)), as the format describes it,
     so that dtypes NumPy lacks (bfloat16) can be written too."""
@@ -222,6 +255,11 @@ def test_half_precision_weights_are_read_and_run_in_float32(tmp_path, tag):
     name = next(n for n in tensors if n.endswith("attention.self.query.weight"))
     assert weights[name].dtype == np.float32
     assert_array_equal(weights[name], rounded[name])  # exactly the stored values, widened
+    layer = name.removesuffix("attention.self.query.weight")
+    for linear in ("intermediate.dense", "output.dense"):  # one copied row by row, one a view of the stored matrix
+        assert_array_equal(weights.linear(layer + linear), rounded[f"{layer}{linear}.weight"].T)
+    side_by_side = weights.linears(*(f"{layer}attention.self.{part}" for part in ("query", "key", "value")))[0]
+    assert_array_equal(side_by_side, np.concatenate([rounded[f"{layer}attention.self.{p}.weight"].T for p in ("query", "key", "value")], axis=1))
     run = load_model(folder).run(TEXTS[0])
     full = load_model(MODELS / "tiny-bert").run(TEXTS[0])
     assert_allclose(run.attentions, full.attentions, atol=0.05)  # rounding moves them, a little
@@ -245,12 +283,13 @@ def test_query_key_and_value_are_read_as_one_matrix_side_by_side_and_held_once()
     stored = load_file(MODELS / "tiny-bert" / "model.safetensors")
     w, b = weights.linears(layer + "query", layer + "key", layer + "value")
     d = stored[layer + "query.weight"].shape[0]
-    assert w.shape == (d, 3 * d) and b.shape == (3 * d,) and (w.flags.c_contiguous or w.flags.f_contiguous)  # one block of memory
+    assert w.shape == (d, 3 * d) and w.flags.c_contiguous and b.shape == (3 * d,)  # row by row, for the speed of x @ W
     for i, part in enumerate(("query", "key", "value")):  # x @ W applies PyTorch's (out, in) weight as x @ W_part.T
         assert_array_equal(w[:, i * d:(i + 1) * d], stored[f"{layer}{part}.weight"].T)
         assert_array_equal(b[i * d:(i + 1) * d], stored[f"{layer}{part}.bias"])
     assert weights.linears(layer + "query", layer + "key", layer + "value")[0] is w  # read once
     assert not any(name.startswith(layer) for name in weights._cache if "+" not in name)  # no second copy of the parts
+    assert not any(name.startswith(layer) for name in weights._linear if "+" not in name)
 
 
 def test_a_text_longer_than_the_positions_is_refused():
