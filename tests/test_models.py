@@ -4,6 +4,7 @@ them, so these tests run without torch; and live against transformers where it i
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -185,19 +186,32 @@ def test_nan_weights_and_a_config_that_disagrees_with_the_weights(tmp_path):
         load_model(wider).run("the bank")
 
 
-@pytest.mark.parametrize("change", ["wrong width", "not a matrix"])
-def test_a_weight_of_the_wrong_shape_is_a_one_line_error(tmp_path, change):
+@pytest.mark.parametrize(("kind", "ending", "change"), [
+    ("bert", "layer.0.attention.self.key.weight", "one more column"),  # no longer (d, d)
+    ("bert", "layer.1.intermediate.dense.weight", "one more row"),  # a feed-forward width unlike layer 0's
+    ("bert", "layer.0.attention.self.key.weight", "flattened"),  # not a matrix
+    ("gpt2", "h.1.mlp.c_fc.weight", "one more column"),
+    ("distilbert", "layer.0.sa_layer_norm.weight", "one more row"),
+])
+def test_a_weight_of_the_wrong_shape_is_a_one_line_error_naming_it(tmp_path, kind, ending, change):
     from safetensors.numpy import load_file, save_file
+    from typer.testing import CliRunner
 
-    folder = _copy("bert", tmp_path / "bert")
+    from attnviz_cli.cli import app
+
+    folder = _copy(kind, tmp_path / kind)
     tensors = load_file(folder / "model.safetensors")
-    name = next(n for n in tensors if n.endswith("layer.0.attention.self.key.weight"))
-    rows, cols = tensors[name].shape
-    tensors[name] = np.zeros((rows, cols + 1) if change == "wrong width" else (rows * cols,), np.float32)
+    name = next(n for n in tensors if n.endswith(ending))
+    right = tensors[name].shape
+    wrong = {"one more column": (*right[:-1], right[-1] + 1), "one more row": (right[0] + 1, *right[1:]), "flattened": (tensors[name].size,)}[change]
+    tensors[name] = np.zeros(wrong, np.float32)
     save_file(tensors, folder / "model.safetensors")
-    expected = rf"'{name}' has shape \({rows}, {cols + 1}\), where \({rows}, {cols}\) belongs" if change == "wrong width" else "not a matrix's"
-    with pytest.raises(AttnvizError, match=expected):
-        load_model(folder).run("the bank")
+    message = rf"'{name}' has shape {re.escape(str(wrong))}, where config.json and the other weights make it {re.escape(str(right))}"
+    with pytest.raises(AttnvizError, match=message):
+        load_model(folder)
+    result = CliRunner().invoke(app, ["inspect", "the bank", "--model", str(folder)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert re.fullmatch(rf"attn: error: model weights .*{message}\n", result.output)  # one line
 
 
 def test_a_matrix_transposed_a_tile_at_a_time_is_its_transpose():

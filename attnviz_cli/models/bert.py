@@ -26,6 +26,29 @@ DISTILBERT_NAMES = {
 }
 
 
+def bert_shapes(
+    w: Weights, layers: int, d: int, names: dict[str, str] = BERT_NAMES, base: str = "encoder.layer.", segments: bool = True,
+) -> dict[str, tuple[int | str, ...]]:
+    """The shape of every tensor a BERT-family forward pass reads, with "ff" for the feed-forward
+    width and "vocab", "positions" and "types" for the tables' rows (whatever they are, the same
+    throughout). ``base``: where the layers are, after the model's prefix; ``segments``: whether it
+    has segment (token type) embeddings, as all but DistilBERT do."""
+    e = w.prefix + "embeddings."
+    shapes: dict[str, tuple[int | str, ...]] = {
+        e + "word_embeddings.weight": ("vocab", d), e + "position_embeddings.weight": ("positions", d),
+        **({e + "token_type_embeddings.weight": ("types", d)} if segments else {}),
+        e + "LayerNorm.weight": (d,), e + "LayerNorm.bias": (d,),
+    }
+    for i in range(layers):
+        n = {part: f"{w.prefix}{base}{i}.{name}" for part, name in names.items()}
+        for part in ("query", "key", "value", "out"):
+            shapes |= {n[part] + ".weight": (d, d), n[part] + ".bias": (d,)}
+        for part in ("norm1", "norm2"):
+            shapes |= {n[part] + ".weight": (d,), n[part] + ".bias": (d,)}
+        shapes |= {n["ff_in"] + ".weight": ("ff", d), n["ff_in"] + ".bias": ("ff",), n["ff_out"] + ".weight": (d, "ff"), n["ff_out"] + ".bias": (d,)}
+    return shapes
+
+
 def bert_forward(
     ids: np.ndarray, w: Weights, *, layers: int, heads: int, eps: float, position_offset: int = 0,
     attention_only: bool = False, run: Runner | None = None,

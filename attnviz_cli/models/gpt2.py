@@ -12,6 +12,25 @@ from .layers import Attended, by_rows, dense, gelu_tanh, layer_norm, self_attent
 from .weights import Weights
 
 
+def gpt2_shapes(w: Weights, layers: int, d: int) -> dict[str, tuple[int | str, ...]]:
+    """The shape of every tensor GPT-2's forward pass reads (Conv1D weights are (in, out)), with "ff"
+    for the feed-forward width and "vocab" and "positions" for the tables' rows."""
+    p = w.prefix
+    shapes: dict[str, tuple[int | str, ...]] = {
+        p + "wte.weight": ("vocab", d), p + "wpe.weight": ("positions", d), p + "ln_f.weight": (d,), p + "ln_f.bias": (d,),
+    }
+    for i in range(layers):
+        b = f"{p}h.{i}."
+        shapes |= {
+            b + "ln_1.weight": (d,), b + "ln_1.bias": (d,), b + "ln_2.weight": (d,), b + "ln_2.bias": (d,),
+            b + "attn.c_attn.weight": (d, 3 * d), b + "attn.c_attn.bias": (3 * d,),
+            b + "attn.c_proj.weight": (d, d), b + "attn.c_proj.bias": (d,),
+            b + "mlp.c_fc.weight": (d, "ff"), b + "mlp.c_fc.bias": ("ff",),
+            b + "mlp.c_proj.weight": ("ff", d), b + "mlp.c_proj.bias": (d,),
+        }
+    return shapes
+
+
 def gpt2_forward(
     ids: np.ndarray, w: Weights, *, layers: int, heads: int, eps: float, attention_only: bool = False,
     run: Runner | None = None,

@@ -11,9 +11,9 @@ import numpy as np
 from ..engine import Runner
 from ..errors import AttnvizError, quoted
 from ..records import record
-from .bert import bert_forward
+from .bert import DISTILBERT_NAMES, bert_forward, bert_shapes
 from .distilbert import distilbert_forward
-from .gpt2 import gpt2_forward
+from .gpt2 import gpt2_forward, gpt2_shapes
 from .layers import THREADED_ROWS, Attended
 from .weights import Weights
 
@@ -177,7 +177,18 @@ def load_model(spec: str | Path, *, dtype: str = "float32") -> Model:
         "gpt2": (("transformer.", ""), "wte.weight"),
     }[config.architecture]
     weights = Weights(folder / "model.safetensors", np.dtype(dtype), prefixes, marker)
+    weights.check_shapes(expected_shapes(config, weights))
     return Model(folder, config, weights, read_tokenizer(folder))
+
+
+def expected_shapes(config: ModelConfig, weights: Weights) -> dict[str, tuple[int | str, ...]]:
+    """The shape of every tensor the forward pass of ``config``'s architecture reads."""
+    L, d = config.layers, config.d_model
+    if config.architecture == "gpt2":
+        return gpt2_shapes(weights, L, d)
+    if config.architecture == "distilbert":
+        return bert_shapes(weights, L, d, DISTILBERT_NAMES, base="transformer.layer.", segments=False)
+    return bert_shapes(weights, L, d)
 
 
 CONFIG_KEYS = {  # the names config.json gives layers, heads, d_model, positions and the layer norms' eps
