@@ -1,15 +1,19 @@
 """Real models: attnviz's NumPy forward pass against Hugging Face transformers (eager attention, the
 only implementation that returns attentions), on the same machine in the same run; and cold starts.
 
-    python benchmarks/model.py MODEL_FOLDER [--runs 5] [--rounds 3]
+    python benchmarks/model.py MODEL_FOLDER [--passes 30] [--runs 5]
 
-Prints, per sequence length, the best forward time of each (``--rounds`` alternating processes of
-``--runs`` passes each; attentions and hidden states asked for, one thread and two), the ratio of the
-two bests, and the median of the rounds' own ratios (a round's two sides run seconds apart, so more
-of the machine's drift cancels). Then the wall time and peak memory of a cold `attn inspect "<ten
-words>" --model M -f json`, of the same in a fresh Python with transformers and torch, and of
-attnviz's GloVe JSON run. Targets (issue 14): forward <= 1.0x transformers; cold run <= 0.1x transformers' and <= 2.5x
-the GloVe run; peak memory under 150 MB for ten words on MiniLM.
+Forward passes: for each sequence length and thread count, one process loads both models and
+alternates their passes (attentions and hidden states asked for), each side first in turn, with a
+pause between passes so that neither side's idle threads (OpenMP's, OpenBLAS's) still spin when the
+other starts. This project's machine is shared and drifts by up to 1.5x from minute to minute, so
+sides timed in separate processes, minutes apart, differ by more than what is measured; two passes
+milliseconds apart see the same machine. Prints each side's fastest and median pass and the median
+of the pairs' ratios, the figure to read. Then the wall time and peak memory of a cold `attn inspect
+"<ten words>" --model M -f json`, of the same in a fresh Python with transformers and torch, and of
+attnviz's GloVe JSON run (``--runs`` each, median). Targets (issue 14): forward <= 1.0x
+transformers; cold run <= 0.1x transformers' and <= 2.5x the GloVe run; peak memory under 150 MB for
+ten words on MiniLM.
 """
 
 from __future__ import annotations
@@ -24,44 +28,48 @@ import time
 
 TEN_WORDS = "the bank raised interest rates after the river flooded downtown"
 
-
-def forward_times(folder: str, T: int, threads: int, runs: int, rounds: int = 3) -> tuple[list[float], list[float]]:
-    """Per round, the best seconds of one forward pass in a fresh process of ``runs`` passes,
-    attnviz's and transformers' (the two alternate). The best, not the median, of a process's passes:
-    this shared machine's speed drifts by up to 1.5x from minute to minute, and a side's best is its
-    own cost."""
-    pin = f"import os; os.sched_setaffinity(0, set(range({threads})))  # so each side has the same cores\n"
-    ours = pin + f"""
-import os, time, numpy as np
+BOTH = """
+import os, statistics, time
+os.sched_setaffinity(0, set(range({threads})))  # both sides on the same cores
+import numpy as np, torch
 from threadpoolctl import threadpool_limits
-from attnviz_cli.models import load_model
-model = load_model({folder!r})
-ids = np.arange(T := {T}) % 1000 + 1000
-times = []
-with threadpool_limits({threads}):
-    for _ in range({runs} + 1):
-        start = time.perf_counter(); model.forward(ids, threads={threads}); times.append(time.perf_counter() - start)
-print(min(times[1:]))
-"""
-    theirs = pin + f"""
-import time, torch
 from transformers import AutoModel
+from attnviz_cli.models import load_model
 torch.set_num_threads({threads})
-model = AutoModel.from_pretrained({folder!r}, attn_implementation="eager").eval()
-ids = (torch.arange({T}) % 1000 + 1000)[None]
-times = []
-with torch.no_grad():
-    for _ in range({runs} + 1):
-        start = time.perf_counter(); model(ids, output_attentions=True, output_hidden_states=True); times.append(time.perf_counter() - start)
-print(min(times[1:]))
+ours = load_model({folder!r})
+theirs = AutoModel.from_pretrained({folder!r}, attn_implementation="eager").eval()
+ids = np.arange({T}) % 1000 + 1000  # ordinary ids, no special tokens: the same input to both
+tensor = torch.from_numpy(ids)[None]
+
+def attnviz():
+    ours.forward(ids, threads={threads})
+
+def transformers():
+    with torch.no_grad():
+        theirs(tensor, output_attentions=True, output_hidden_states=True)
+
+times = {{"attnviz": [], "transformers": []}}
+with threadpool_limits({threads}):
+    attnviz(), transformers()  # weights read, caches warm
+    for i in range({passes}):
+        for side, run in ((("attnviz", attnviz), ("transformers", transformers))[:: 1 if i % 2 else -1]):
+            time.sleep(0.3)  # the other side's idle threads stop spinning (OpenBLAS's spin for up to 2^28 cycles)
+            start = time.perf_counter()
+            run()
+            times[side].append(time.perf_counter() - start)
+ratio = statistics.median(a / b for a, b in zip(times["attnviz"], times["transformers"]))
+print(*(f"{{min(t) * 1e3:.1f}} {{statistics.median(t) * 1e3:.1f}}" for t in times.values()), f"{{ratio:.3f}}")
 """
+
+
+def forward_times(folder: str, T: int, threads: int, passes: int) -> tuple[float, float, float, float, float]:
+    """attnviz's fastest and median pass, transformers' fastest and median (ms), and the median of
+    the pairs' ratios, from ``passes`` alternating passes each in one process."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(rounds):  # the two sides alternate, so a slow minute of the machine slows both
-        for side, code in enumerate((ours, theirs)):
-            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-            times[side].append(float(done.stdout.strip().splitlines()[-1]))
-    return times
+    code = BOTH.format(folder=folder, T=T, threads=threads, passes=passes)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    a_best, a_median, t_best, t_median, ratio = map(float, done.stdout.split())
+    return a_best, a_median, t_best, t_median, ratio
 
 
 def cold(argv: list[str]) -> tuple[float, float]:
@@ -77,19 +85,17 @@ def cold(argv: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating processes per side for the forward passes")
+    parser.add_argument("--passes", type=int, default=30, help="alternating forward passes per side")
+    parser.add_argument("--runs", type=int, default=5, help="cold runs per command")
     args = parser.parse_args()
     attn = shutil.which("attn") or sys.exit("attn is not on PATH: pip install . first")
-    print(f"forward pass, best of {args.rounds} alternating processes x {args.runs} runs (attentions and hidden states returned):")
+    print(f"forward pass, {args.passes} passes each, alternating in one process (attentions and hidden states returned):")
     for T in (128, 512):
         for threads in (1, 2):
-            ours, theirs = forward_times(args.model, T, threads, args.runs, args.rounds)
-            per_round = statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
+            a_best, a_median, t_best, t_median, ratio = forward_times(args.model, T, threads, args.passes)
             print(
-                f"  T={T:<4} {threads} thread{'s' if threads > 1 else ' '}: attnviz {min(ours) * 1000:7.1f} ms   "
-                f"transformers {min(theirs) * 1000:7.1f} ms   ratio of bests {min(ours) / min(theirs):.2f}x   "
-                f"median of the rounds' ratios {per_round:.2f}x"
+                f"  T={T:<4} {threads} thread{'s' if threads > 1 else ' '}: attnviz {a_best:6.1f} ms (median {a_median:6.1f})   "
+                f"transformers {t_best:6.1f} ms (median {t_median:6.1f})   median ratio {ratio:.2f}x"
             )
     hf = f"import torch; from transformers import AutoModel, AutoTokenizer; m = AutoModel.from_pretrained({args.model!r}, attn_implementation='eager'); t = AutoTokenizer.from_pretrained({args.model!r}); m(**t({TEN_WORDS!r}, return_tensors='pt'), output_attentions=True)"
     rows = {
@@ -97,12 +103,15 @@ def main() -> None:
         "transformers + torch, fresh process": [sys.executable, "-c", hf],
         "attn inspect (GloVe) -f json": [attn, "inspect", TEN_WORDS, "-f", "json"],
     }
-    print("cold runs of ten words, median wall time and peak memory:")
+    print("cold runs of ten words, taken in turn, median wall time and peak memory:")
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in rows}
+    for _ in range(args.runs):  # in turn, so that the machine's drift touches each alike
+        for name, argv in rows.items():
+            runs[name].append(cold(argv))
     timed = {}
-    for name, argv in rows.items():
-        runs = [cold(argv) for _ in range(args.runs)]
-        timed[name] = statistics.median(r[0] for r in runs)
-        print(f"  {name:<38} {timed[name] * 1000:7.0f} ms   {max(r[1] for r in runs):5.0f} MiB")
+    for name, done in runs.items():
+        timed[name] = statistics.median(r[0] for r in done)
+        print(f"  {name:<38} {timed[name] * 1000:7.0f} ms   {max(r[1] for r in done):5.0f} MiB")
     ours = timed["attn inspect --model -f json"]
     print(f"  ratio to transformers {ours / timed['transformers + torch, fresh process']:.2f}x, to the GloVe run {ours / timed['attn inspect (GloVe) -f json']:.2f}x")
 
