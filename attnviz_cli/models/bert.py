@@ -14,6 +14,7 @@ from .erf import gelu_erf
 from .layers import Attended, by_rows, dense, layer_norm, self_attention_layer
 from .weights import Weights
 
+LAYERS = "encoder.layer."  # where BERT's and RoBERTa's layers are, after the base model's prefix
 BERT_NAMES = {  # the parts of one layer, by their names in a checkpoint
     "query": "attention.self.query", "key": "attention.self.key", "value": "attention.self.value",
     "out": "attention.output.dense", "norm1": "attention.output.LayerNorm",
@@ -27,7 +28,7 @@ DISTILBERT_NAMES = {
 
 
 def bert_shapes(
-    w: Weights, layers: int, d: int, names: dict[str, str] = BERT_NAMES, base: str = "encoder.layer.", segments: bool = True,
+    w: Weights, layers: int, d: int, names: dict[str, str] = BERT_NAMES, base: str = LAYERS, segments: bool = True,
 ) -> dict[str, tuple[int | str, ...]]:
     """The shape of every tensor a BERT-family forward pass reads, with "ff" for the feed-forward
     width and "vocab", "positions" and "types" for the tables' rows (whatever they are, the same
@@ -61,7 +62,7 @@ def bert_forward(
     x = w.rows(e + "word_embeddings.weight", ids) + w.rows(e + "position_embeddings.weight", positions)
     x = x + w.rows(e + "token_type_embeddings.weight", np.zeros(1, np.int64))  # one segment: type 0
     x = layer_norm(x, w[e + "LayerNorm.weight"], w[e + "LayerNorm.bias"], eps)  # (T, d)
-    return encoder(x, w, f"{w.prefix}encoder.layer.", layers, heads, eps, BERT_NAMES, attention_only, run)
+    return encoder(x, w, w.prefix + LAYERS, layers, heads, eps, BERT_NAMES, attention_only, run)
 
 
 def encoder(

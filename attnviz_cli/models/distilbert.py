@@ -6,9 +6,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import Runner
-from .bert import DISTILBERT_NAMES, encoder
+from .bert import DISTILBERT_NAMES, bert_shapes, encoder
 from .layers import Attended, layer_norm
 from .weights import Weights
+
+LAYERS = "transformer.layer."  # where its layers are, after the base model's prefix
+
+
+def distilbert_shapes(w: Weights, layers: int, d: int) -> dict[str, tuple[int | str, ...]]:
+    """The shape of every tensor DistilBERT's forward pass reads: BERT's, without segment embeddings."""
+    return bert_shapes(w, layers, d, DISTILBERT_NAMES, base=LAYERS, segments=False)
 
 
 def distilbert_forward(
@@ -21,4 +28,4 @@ def distilbert_forward(
     e = w.prefix + "embeddings."
     x = w.rows(e + "word_embeddings.weight", ids) + w.rows(e + "position_embeddings.weight", np.arange(ids.shape[-1]))
     x = layer_norm(x, w[e + "LayerNorm.weight"], w[e + "LayerNorm.bias"], eps)  # (T, d)
-    return encoder(x, w, f"{w.prefix}transformer.layer.", layers, heads, eps, DISTILBERT_NAMES, attention_only, run)
+    return encoder(x, w, w.prefix + LAYERS, layers, heads, eps, DISTILBERT_NAMES, attention_only, run)

@@ -11,8 +11,8 @@ import numpy as np
 from ..engine import Runner
 from ..errors import AttnvizError, quoted
 from ..records import record
-from .bert import DISTILBERT_NAMES, bert_forward, bert_shapes
-from .distilbert import distilbert_forward
+from .bert import bert_forward, bert_shapes
+from .distilbert import distilbert_forward, distilbert_shapes
 from .gpt2 import gpt2_forward, gpt2_shapes
 from .layers import THREADED_ROWS, Attended
 from .weights import Weights
@@ -187,7 +187,7 @@ def expected_shapes(config: ModelConfig, weights: Weights) -> dict[str, tuple[in
     if config.architecture == "gpt2":
         return gpt2_shapes(weights, L, d)
     if config.architecture == "distilbert":
-        return bert_shapes(weights, L, d, DISTILBERT_NAMES, base="transformer.layer.", segments=False)
+        return distilbert_shapes(weights, L, d)
     return bert_shapes(weights, L, d)
 
 

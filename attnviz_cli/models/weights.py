@@ -50,6 +50,7 @@ class Weights:
         self.prefix = found[0]
         self._cache: dict[str, np.ndarray] = {}
         self._linear: dict[str, np.ndarray] = {}  # Linear weights as (in, out), by layer name
+        self._side_by_side: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # linears(): weights and biases, by "a+b+c"
         self._buffer = np.empty(0, np.uint8)  # what tensors are read through when they are converted or transposed
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -101,7 +102,7 @@ class Weights:
         one vector, read once. One product makes all three: fewer, larger BLAS calls, and for a long
         text one pass of the thread pool rather than three."""
         key = "+".join(names)
-        if key not in self._linear:
+        if key not in self._side_by_side:
             shapes = [self._entry(name + ".weight")[1] for name in names]  # (out, in) each
             weights = np.empty((shapes[0][1], sum(outs for outs, _ in shapes)), self.dtype)
             biases = np.empty(weights.shape[1], self.dtype)
@@ -110,17 +111,15 @@ class Weights:
                 self._load(name + ".weight", weights[:, start:start + outs], transpose=True)
                 self._load(name + ".bias", biases[start:start + outs])
                 start += outs
-            self._linear[key], self._cache[key + ".bias"] = weights, biases
-        return self._linear[key], self._cache[key + ".bias"]
+            self._side_by_side[key] = weights, biases
+        return self._side_by_side[key]
 
     def _load(self, name: str, out: np.ndarray, transpose: bool = False) -> np.ndarray:
         """Tensor ``name`` (its transpose, with ``transpose``) into ``out``, in the run's dtype, checked
         finite. Read straight into ``out`` when it can be; else through one buffer kept for the
         purpose, so that a tensor's memory is touched once: a page touched first costs about 3.5 µs
         here, and MiniLM's weights are 10,000 pages."""
-        stored_dtype, shape, begin, end = self._entry(name)
-        if out.shape != (shape[::-1] if transpose else shape):
-            raise AttnvizError(f"model weights {quoted(str(self.path))}: {name!r} has shape {shape}, where {out.shape[::-1] if transpose else out.shape} belongs")
+        stored_dtype, shape, begin, end = self._entry(name)  # the shape check_shapes accepted
         if not transpose and stored_dtype == out.dtype and out.flags.c_contiguous:
             self._read(name, out)
         else:
