@@ -28,7 +28,7 @@ from .results import Attention, AttentionOutputs, HeadSummary
 
 __all__ = [
     "AttentionInputError", "attention", "attention_in_blocks", "attention_summary", "causal_mask", "check_projections", "compute_dtype",
-    "merge_heads", "self_attention", "sinusoidal_positions", "softmax", "softmax_into", "split_heads",
+    "merge_heads", "row_sums", "self_attention", "sinusoidal_positions", "softmax", "softmax_into", "split_heads",
 ]
 
 

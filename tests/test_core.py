@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from attnviz_cli import engine
 from attnviz_cli.analysis import head_summary
-from attnviz_cli.core import AttentionInputError, attention_summary, causal_mask, self_attention, softmax
+from attnviz_cli.core import AttentionInputError, attention_summary, causal_mask, row_sums, self_attention, softmax
 from attnviz_cli.results import AttentionOutputs
 
 from .reference import masked_to_inf, reference_attention
@@ -431,3 +431,21 @@ def test_attention_in_blocks_gives_what_attention_gives(dtype, tolerance, causal
         assert ours.dtype == dtype
         assert_allclose(ours, theirs, rtol=0, atol=tolerance)
     assert np.isneginf(blocked[0][:, 0, 1:]).all() == causal
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (12, 128, 128), (2, 5, 3000), (3000, 2)])
+def test_row_sums_are_the_sums_along_the_last_axis_whatever_blas_thread_count(shape, dtype):
+    # Softmax and layer norm sum their rows as a product with a column of ones (BLAS): the sums of
+    # NumPy's reduction to rounding, in the input's dtype, and the same bits on one BLAS thread or two.
+    from threadpoolctl import threadpool_limits
+
+    x = np.random.default_rng(len(shape)).random(shape).astype(dtype)
+    with threadpool_limits(1):
+        one = row_sums(x)
+    with threadpool_limits(2):
+        two = row_sums(x)
+    assert one.shape == (*shape[:-1], 1) and one.dtype == dtype
+    assert_array_equal(one, two)
+    exact = x.astype(np.float64).sum(axis=-1, keepdims=True)
+    assert_allclose(one, exact, rtol=4 * np.finfo(dtype).eps * math.log2(shape[-1] + 1) + np.finfo(dtype).eps)
