@@ -458,7 +458,8 @@ def _check_model_usage(
     if model is None:
         if others.get("rollout"):
             raise typer.BadParameter("--rollout follows attention through a model's layers: it needs --model", param_hint="--rollout")
-        raise typer.BadParameter("--layer and --head choose among a model's heads: they need --model", param_hint="--layer")
+        given = "--layer" if layer is not None or all_layers else "--head"
+        raise typer.BadParameter(f"{given} chooses among a model's heads: it needs --model", param_hint=given)
     if head is not None and layer is None:
         raise typer.BadParameter("--head needs one --layer L, not all" if all_layers else "--head needs --layer: which layer's head", param_hint="--head")
     saves = others.pop("save") or []

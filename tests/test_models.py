@@ -448,7 +448,9 @@ def test_tables_of_a_model_run():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--layer", "0"], "--layer and --head choose among a model's heads: they need --model"),
+        (["--layer", "0"], "Invalid value for --layer: --layer chooses among a model's heads: it needs --model"),
+        (["--layer", "all"], "Invalid value for --layer: --layer chooses among a model's heads: it needs --model"),
+        (["--head", "3"], "Invalid value for --head: --head chooses among a model's heads: it needs --model"),
         (["--model", "M", "--head", "1"], "--head needs --layer"),
         (["--model", "M", "--layer", "all", "--head", "1"], "--head needs one --layer L, not all"),
         (["--model", "M", "-f", "csv"], "--format csv with --model shows one layer's heads: say which with --layer"),
