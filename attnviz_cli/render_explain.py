@@ -15,7 +15,7 @@ from rich.text import Text
 
 from .errors import counted, printable
 from .render_grid import Grid
-from .render_parts import MASKED, cells_width, column_chunks, format_score, label_width, safe, token_label
+from .render_parts import MASKED, Fields, cells_width, column_chunks, format_score, label_width, safe, token_label
 from .results import Comparison, Focus, FocusHead, HeadSummary, Inspection, TokenNeighbors
 
 if TYPE_CHECKING:
@@ -203,8 +203,10 @@ def _side(inspection: Inspection, position: int) -> list[RenderableType]:
     if inspection.neighbors:
         (moved,) = inspection.neighbors
         parts += [
-            Text.assemble(("before ", "bold"), Text(", ").join(safe(n.word) for n in moved.before)),
-            Text.assemble(("after  ", "bold"), Text(", ").join(safe(n.word) for n in moved.after)),
+            Fields(
+                ("before", Text(", ").join(safe(n.word) for n in moved.before)),
+                ("after", Text(", ").join(safe(n.word) for n in moved.after)), indent=7,
+            ),
             Text(f"cos(input, output) {moved.moved_cosine:.4f}", style="dim"),
         ]
     return parts

@@ -176,15 +176,15 @@ def model_renderables(
     from rich.console import Group
     from rich.text import Text
 
-    from .render_parts import safe
+    from .render_parts import Fields, safe
     from .render_table import score_grid, weight_grid
 
     marked = ", ".join(f"{i}:{t}" for i, t in enumerate(run.tokens))
-    parts: list[Any] = [Text.assemble(
-        ("text         ", "bold"), safe(" ".join(text.split())), "\n",
-        ("model        ", "bold"), safe(config.name), "\n",
-        ("architecture ", "bold"), f"{config.architecture} · {config.layers} layers × {config.heads} heads · d_model {config.d_model} · {config.dtype}\n",
-        ("tokens       ", "bold"), f"{len(run.tokens)}: ", safe(marked),
+    parts: list[Any] = [Fields(
+        ("text", safe(" ".join(text.split()))),
+        ("model", safe(config.name)),
+        ("architecture", f"{config.architecture} · {config.layers} layers × {config.heads} heads · d_model {config.d_model} · {config.dtype}"),
+        ("tokens", Text.assemble(f"{len(run.tokens)}: ", safe(marked))),
     ), Text()]
     if focus is not None:
         focused, words, top_k = focus
@@ -306,13 +306,13 @@ def comparison_renderables(comparison: WordComparison, config: ModelConfig, top_
     from rich.table import Table
     from rich.text import Text
 
-    from .render_parts import safe
+    from .render_parts import Fields, safe
 
     a, b = comparison.sides
-    header = Text.assemble(
-        ("first        ", "bold"), safe(" ".join(comparison.texts[0].split())), f"   ({a.label!s} at token {', '.join(map(str, a.tokens))})\n",
-        ("second       ", "bold"), safe(" ".join(comparison.texts[1].split())), f"   ({b.label!s} at token {', '.join(map(str, b.tokens))})\n",
-        ("model        ", "bold"), safe(config.name), f" · {config.architecture} · {config.layers} layers × {config.heads} heads",
+    header = Fields(
+        ("first", Text.assemble(safe(" ".join(comparison.texts[0].split())), safe(f"   ({a.label} at token {', '.join(map(str, a.tokens))})"))),
+        ("second", Text.assemble(safe(" ".join(comparison.texts[1].split())), safe(f"   ({b.label} at token {', '.join(map(str, b.tokens))})"))),
+        ("model", Text.assemble(safe(config.name), f" · {config.architecture} · {config.layers} layers × {config.heads} heads")),
     )
     title = Text.assemble(("how far apart ", "bold"), safe(repr(a.label), "bold"), (" ends up, layer by layer", "bold"))
     legend = Text("cosine: between its two vectors (1 = the same direction); words: where it looks in each text, mean over the layer's heads", style="dim")
@@ -483,13 +483,13 @@ def heads_table(record: dict[str, Any], seconds: float):
     from rich.table import Table
     from rich.text import Text
 
-    from .render_parts import safe
+    from .render_parts import Fields, safe
 
     model = record["config"]["model"]
-    header = Text.assemble(
-        ("model        ", "bold"), safe(model["name"]), f" ({model['architecture']}, {model['layers']} layers × {model['heads']} heads)\n",
-        ("texts        ", "bold"), f"{record['texts']:,} ({record['tokens']:,} tokens", f"; {record['skipped']:,} skipped" if record["skipped"] else "",
-        f") in {seconds:.1f} s",
+    skipped = f"; {record['skipped']:,} skipped" if record["skipped"] else ""
+    header = Fields(
+        ("model", Text.assemble(safe(model["name"]), f" ({model['architecture']}, {model['layers']} layers × {model['heads']} heads)")),
+        ("texts", f"{record['texts']:,} ({record['tokens']:,} tokens{skipped}) in {seconds:.1f} s"),
     )
     table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")
     for name, width in (("layer", 5), ("head", 4), ("label", 5), ("share", 5), ("prev", 5), ("next", 5), ("self", 5),

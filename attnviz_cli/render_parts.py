@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.style import Style
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.measure import Measurement
 
 from .errors import printable
 
@@ -22,6 +27,30 @@ SUBWORD_MARK = "~"  # between position and token, for a token built from subword
 def safe(text: str, style: str | Style = "") -> Text:
     """User text as a Text that Rich shows literally, with control characters escaped."""
     return Text(printable(text), style=style)
+
+
+class Fields:
+    """Labelled lines, a label and its value each ("sentence     I sat on the river bank"), with a
+    value too long for the width wrapped under itself, not back under the labels."""
+
+    def __init__(self, *rows: tuple[str, Text | str], indent: int = 13) -> None:
+        self.rows = [(label, value if isinstance(value, Text) else Text(value)) for label, value in rows]
+        self.indent = indent  # the values' column: "architecture " is 13 characters
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        room = max(options.max_width - self.indent, 10)
+        for label, value in self.rows:
+            for i, line in enumerate(value.wrap(console, room, overflow="fold")):
+                line.rstrip()
+                yield Text(label.ljust(self.indent) if i == 0 else " " * self.indent, style="bold" if i == 0 else "") + line
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        """As narrow as the longest word of any value, as wide as the longest value, past the labels."""
+        from rich.measure import Measurement
+
+        words = [len(word) for _, value in self.rows for word in value.plain.split()] or [0]
+        lines = [value.cell_len for _, value in self.rows] or [0]
+        return Measurement(self.indent + max(words), self.indent + max(lines)).clamp(max_width=options.max_width)
 
 
 def token_label(position: int, token: str, subword: tuple[int, ...] = ()) -> Text:

@@ -20,6 +20,7 @@ from .render_parts import (
     LABEL_WIDTH,
     MASKED,
     SUBWORD_MARK,
+    Fields,
     cells_width,
     column_chunks,
     format_score,
@@ -154,24 +155,22 @@ def vectors_tables(inspection: Inspection, dims: int, width: int = 80) -> list[R
     return parts
 
 
-def summary(inspection: Inspection) -> Text:
+def summary(inspection: Inspection) -> Fields:
     """The sentence, the vectors, and how attention ran over it, one labelled line each."""
     c = inspection.config
-    text = Text.assemble(
-        ("sentence     ", "bold"), safe(" ".join(inspection.sentence.split())), "\n",  # exact text: JSON
-        ("tokens       ", "bold"), f"{len(inspection.tokens)}\n",
-        ("vectors      ", "bold"), safe(c.vectors.name), f" ({c.vectors.dim}d, {c.vectors.vocab_size:,} words)\n",
-        ("attention    ", "bold"), " · ".join(c.attention_parts()), "\n",
-        ("projections  ", "bold"), c.projections_text(),
-    )
+    rows: list[tuple[str, Text | str]] = [
+        ("sentence", safe(" ".join(inspection.sentence.split()))),  # exact text: JSON
+        ("tokens", str(len(inspection.tokens))),
+        ("vectors", Text.assemble(safe(c.vectors.name), f" ({c.vectors.dim}d, {c.vectors.vocab_size:,} words)")),
+        ("attention", " · ".join(c.attention_parts())),
+        ("projections", c.projections_text()),
+    ]
     if inspection.subword:
-        text.append("\nsubwords     ", style="bold")
         words = Text(", ").join(safe(f"'{inspection.tokens[p]}' (position {p})") for p in inspection.subword)
-        text.append_text(words).append(f": not in the vocabulary, built from subwords (marked {SUBWORD_MARK} after the position)")
+        rows.append(("subwords", words.append(f": not in the vocabulary, built from subwords (marked {SUBWORD_MARK} after the position)")))
     if inspection.dropped:
-        text.append("\ndropped      ", style="bold")
-        text.append_text(Text(", ").join(safe(f"'{d.token}' (position {d.position})") for d in inspection.dropped))
-    return text
+        rows.append(("dropped", Text(", ").join(safe(f"'{d.token}' (position {d.position})") for d in inspection.dropped)))
+    return Fields(*rows)
 
 
 def inspection_renderables(inspection: Inspection, *, dims: int = 6, width: int = 80) -> Group:

@@ -82,6 +82,37 @@ def test_long_sentences_are_split_into_runs_of_keys(glove):
     assert max(len(line) for line in text.splitlines()) <= 80
 
 
+def test_a_long_sentence_wraps_under_itself_in_the_header(tiny):
+    inspection = inspect_sentence(" ".join(["river bank money"] * 6), tiny, identity())
+    header = render(inspection, width=40).split("\n\n")[0]
+    assert header.splitlines()[:5] == [  # 27 columns for the words, past the 13 of the labels
+        "sentence     river bank money river bank",
+        "             money river bank money",
+        "             river bank money river bank",
+        "             money river bank money",
+        "tokens       18",
+    ]
+
+
+def test_labelled_fields_wrap_their_values_fold_long_words_and_measure_in_a_table():
+    from rich.table import Table
+
+    from attnviz_cli.render_parts import Fields
+
+    fields = Fields(("before", "banks, securities, banking"), ("after", "x" * 30), indent=7)
+    console = Console(width=20, file=io.StringIO(), color_system=None)
+    console.print(fields)
+    assert console.file.getvalue().splitlines() == [
+        "before banks,", "       securities,", "       banking", "after  xxxxxxxxxxxxx", "       xxxxxxxxxxxxx", "       xxxx",
+    ]
+    table = Table.grid()
+    table.add_column()
+    table.add_row(fields)
+    wide = Console(width=80, file=io.StringIO(), color_system=None)
+    wide.print(table)  # measured: the longest value past the labels, so nothing wraps
+    assert [line.rstrip() for line in wide.file.getvalue().splitlines()] == ["before banks, securities, banking", "after  " + "x" * 30]
+
+
 def test_column_chunks_are_balanced_and_fit():
     assert column_chunks(12, 5, 80) == [range(6), range(6, 12)]
     assert column_chunks(11, 5, 80) == [range(11)]
