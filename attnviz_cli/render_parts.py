@@ -21,6 +21,7 @@ MASKED = "·"  # shown for masked scores and weights, so a mask never reads as a
 LABEL_WIDTH = 9  # the narrowest row label: position and token ("0 river", "12 bank…")
 MAX_LABEL_WIDTH = 20  # a wider label is shortened with an ellipsis
 MAX_HEADER_WIDTH = 12  # a key column widens to show its token up to this, when that costs no extra run
+MIN_FIELD_ROOM = 12  # Fields: below this many columns past the labels, values wrap back under them
 SUBWORD_MARK = "~"  # between position and token, for a token built from subwords (fastText)
 
 
@@ -38,8 +39,11 @@ class Fields:
         self.indent = indent  # the values' column: "architecture " is 13 characters
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        room = max(options.max_width - self.indent, 10)
+        room = options.max_width - self.indent
         for label, value in self.rows:
+            if room < MIN_FIELD_ROOM:  # too narrow for a column of values: each row as one wrapped line
+                yield Text(label.ljust(self.indent), style="bold") + value
+                continue
             for i, line in enumerate(value.wrap(console, room, overflow="fold")):
                 line.rstrip()
                 yield Text(label.ljust(self.indent) if i == 0 else " " * self.indent, style="bold" if i == 0 else "") + line
