@@ -11,11 +11,11 @@ import numpy as np
 from rich.style import Style
 from rich.text import Text
 
+from .errors import printable
+
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
     from rich.measure import Measurement
-
-from .errors import printable
 
 MASKED = "·"  # shown for masked scores and weights, so a mask never reads as a tiny number
 LABEL_WIDTH = 9  # the narrowest row label: position and token ("0 river", "12 bank…")
@@ -50,9 +50,10 @@ class Fields:
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         """As narrow as the longest word of any value, as wide as the longest value, past the labels."""
+        from rich.cells import cell_len
         from rich.measure import Measurement
 
-        words = [len(word) for _, value in self.rows for word in value.plain.split()] or [0]
+        words = [cell_len(word) for _, value in self.rows for word in value.plain.split()] or [0]
         lines = [value.cell_len for _, value in self.rows] or [0]
         return Measurement(self.indent + max(words), self.indent + max(lines)).clamp(max_width=options.max_width)
 
