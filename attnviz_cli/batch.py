@@ -15,13 +15,13 @@ import select
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .engine import usable_cpus
 from .errors import AttnvizError, output_failed
 from .pipeline import inspect_batches, max_input_bytes, too_long_error
 from .projections import Projections
-from .records import record, replace
 from .render_json import dumps, error_record
 from .render_records import RecordRenderer
 from .results import InspectOptions
@@ -36,7 +36,7 @@ TASK_LINES = 128  # lines per task handed to a worker
 IN_FLIGHT_PER_WORKER = 8  # tasks queued per worker before we wait for the oldest
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class OutputOptions:
     """How each record is written."""
 
@@ -46,7 +46,7 @@ class OutputOptions:
     on_error: str = "fail"  # a bad line: "fail" stops the stream, "skip" reports it and goes on
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Job:
     """What every line of a stream is run through and how it is written."""
 
@@ -56,7 +56,7 @@ class Job:
     output: OutputOptions = OutputOptions()
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Rendered:
     """A run of lines rendered: the records, the notes for stderr, how many lines were done, and the
     error that stopped the run (with its line number), if one did."""
@@ -186,7 +186,7 @@ def _line(raw: bytes, too_long: bool) -> str:
 # ---- workers -----------------------------------------------------------------------------------------
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Turns:
     """Lets workers write to stdout themselves, in input order: task n writes once ``next_task`` is n.
 

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -22,7 +23,6 @@ from .errors import AttnvizError, output_failed, printable, quoted
 from .loading import load
 from .pipeline import compare_sentences, inspect_one, max_input_bytes, too_long_error, valid_text
 from .projections import Projections, identity, load_weights, random_xavier
-from .records import record
 from .render_json import check_fields, comparison_record, dumps
 from .results import InspectionBatch, InspectOptions
 from .vectors import DEFAULT_NAME, Embeddings
@@ -501,7 +501,7 @@ def _refuse_static_options(given: dict[str, Any]) -> None:
         )
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ModelShow:
     """What of a model's run ``attn inspect --model`` shows: a layer and head (None: all), the --focus
     word and how many words to list for it, the JSON fields kept, and whether to add the rollout."""

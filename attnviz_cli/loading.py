@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 from .errors import AttnvizError, quoted, usable_path
-from .records import record
 from .vectors import DEFAULT_NAME, Embeddings, load_default, load_file
 
 
@@ -44,7 +44,7 @@ def load(spec: str | None = None, *, fmt: str | None = None, trust_pickle: bool 
     raise AttnvizError(f"no vectors file or named set {quoted(spec)}; 'attn vectors list' shows the names")
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class VectorsReport:
     """What ``attn vectors info`` tells about a set of vectors."""
 

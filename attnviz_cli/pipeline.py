@@ -7,13 +7,14 @@ into the batch's arrays. One sentence is the batch of one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .analysis import cosine, focus_heads, head_summary, nearest_rows
 from .core import AttentionInputError, attention_summary, self_attention, sinusoidal_positions
 from .errors import AttnvizError, quoted
 from .projections import Projections
-from .records import record
 from .results import (
     AttentionOutputs,
     Comparison,
@@ -31,7 +32,7 @@ from .results import (
 from .vectors import Embedded, Embeddings, embed_sentence
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class _Prepared:
     """A sentence checked, tokenized and embedded, ready for attention."""
 

@@ -6,18 +6,18 @@ Shapes follow :mod:`attnviz_cli.core`: ``wq``, ``wk`` are (d_model, h*d_k), ``wv
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .core import AttentionInputError, check_projections
 from .errors import AttnvizError, counted, quoted, usable_path
-from .records import record
 
 WEIGHT_NAMES = ("wq", "wk", "wv", "wo")
 
 
-@record(eq=False)  # arrays inside: compared by identity
+@dataclass(frozen=True, slots=True, eq=False)  # arrays inside: compared by identity
 class Projections:
     """The matrices one attention pass uses; None means the identity (or, for ``wo``, no projection)."""
 

@@ -1,4 +1,4 @@
-"""Frozen records (:mod:`attnviz_cli.records`) for what attnviz computes: attention results and a whole inspection.
+"""Frozen dataclasses for what attnviz computes: attention results and a whole inspection.
 
 Arrays stored here are made read-only, so a result can be shared between renderers without a copy and
 without one renderer changing what another shows.
@@ -6,11 +6,10 @@ without one renderer changing what another shows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar, Self
 
 import numpy as np
-
-from .records import record
 
 
 def _freeze(*arrays: np.ndarray | None) -> None:
@@ -20,17 +19,18 @@ def _freeze(*arrays: np.ndarray | None) -> None:
 
 
 def _view_of(cls, values: dict) -> object:
-    """An instance of the record class ``cls`` holding views of an instance's (read-only) arrays.
+    """An instance of the frozen dataclass ``cls`` holding views of an instance's (read-only) arrays.
 
     It skips ``__init__`` and ``__post_init__``: views of read-only arrays are read-only already, and
     a stream takes several views per sentence, where freezing them again costs more than the rest.
     """
     instance = object.__new__(cls)
-    instance.__dict__.update(values)
+    for name, value in values.items():
+        object.__setattr__(instance, name, value)  # frozen: the one way to set a field past __init__
     return instance
 
 
-@record(eq=False)  # arrays inside: compared by identity
+@dataclass(frozen=True, slots=True, eq=False)  # arrays inside: compared by identity
 class AttentionOutputs:
     """What every self-attention pass gives, for h heads over T tokens: the queries, keys and values,
     each head's value mix, and the output (the heads concatenated and, when there is an output
@@ -77,7 +77,7 @@ class AttentionOutputs:
         return self.values.shape[-1]
 
 
-@record(eq=False)  # arrays inside: compared by identity
+@dataclass(frozen=True, slots=True, eq=False)  # arrays inside: compared by identity
 class Attention(AttentionOutputs):
     """Every intermediate of one self-attention pass, the full matrices included.
 
@@ -105,7 +105,7 @@ def with_matrices(attention: AttentionOutputs, needed_by: str) -> Attention:
     return attention
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Dropped:
     """A token that was left out of the attention, where it stood, and why."""
 
@@ -114,7 +114,7 @@ class Dropped:
     reason: str  # "oov": not in the vocabulary
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class VectorsInfo:
     """What the JSON and tables say about the embedding used."""
 
@@ -123,7 +123,7 @@ class VectorsInfo:
     vocab_size: int
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class InspectConfig:
     """The options an inspection ran with, as reported in its output."""
 
@@ -163,7 +163,7 @@ class InspectConfig:
         return self.projections + (f" (seed {self.seed})" if self.seed is not None else "")
 
 
-@record(eq=False)  # arrays inside: compared by identity
+@dataclass(frozen=True, slots=True, eq=False)  # arrays inside: compared by identity
 class HeadSummary:
     """How one head spreads its attention: per query, the entropy of its weights and its top keys."""
 
@@ -209,7 +209,7 @@ class HeadSummary:
         return self.top_keys[query, :count], self.top_weights[query, :count]
 
 
-@record(eq=False)  # arrays inside: compared by identity
+@dataclass(frozen=True, slots=True, eq=False)  # arrays inside: compared by identity
 class FocusHead:
     """One query's computation in one head, step by step."""
 
@@ -229,7 +229,7 @@ class FocusHead:
                 self.contributions, self.output)
 
 
-@record(eq=False)  # arrays inside: compared by identity
+@dataclass(frozen=True, slots=True, eq=False)  # arrays inside: compared by identity
 class Focus:
     """The step-by-step computation for one query token, in every head."""
 
@@ -238,13 +238,13 @@ class Focus:
     heads: tuple[FocusHead, ...]
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Neighbor:
     word: str
     cosine: float  # a NumPy scalar in the vectors' dtype, so JSON shows float32 in its shortest form
 
 
-@record(eq=False)  # arrays inside: compared by identity
+@dataclass(frozen=True, slots=True, eq=False)  # arrays inside: compared by identity
 class TokenNeighbors:
     """Where one token's meaning moved: nearest words before and after attention."""
 
@@ -255,7 +255,7 @@ class TokenNeighbors:
     moved_cosine: float  # cosine between the token's input and output vectors
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class InspectOptions:
     """How to run and explain attention over each sentence (the CLI's options, in one place)."""
 
@@ -274,7 +274,7 @@ class InspectOptions:
     threads: int | None = None  # attention's threads on long inputs (None: every CPU; 1 in stream workers)
 
 
-@record(eq=False)  # arrays inside: compared by identity
+@dataclass(frozen=True, slots=True, eq=False)  # arrays inside: compared by identity
 class Inspection:
     """One sentence run through attention: what went in, how, what came out, and what it means."""
 
@@ -306,7 +306,7 @@ def needs_matrices(fields: tuple[str, ...]) -> bool:
     return not fields or bool(MATRIX_FIELDS & set(fields))
 
 
-@record(eq=False)  # arrays inside: compared by identity
+@dataclass(frozen=True, slots=True, eq=False)  # arrays inside: compared by identity
 class Comparison:
     """One word in two sentences: each side's inspection (focused on it) and how far apart it ends up."""
 
@@ -317,7 +317,7 @@ class Comparison:
     output_cosine: float  # cosine of its two contextualized vectors
 
 
-@record(eq=False)  # arrays inside: compared by identity
+@dataclass(frozen=True, slots=True, eq=False)  # arrays inside: compared by identity
 class InspectionBatch:
     """Sentences of one length run through attention together: what their :class:`Inspection`\\ s hold,
     with the arrays kept as the batch's own (B, ...) arrays.

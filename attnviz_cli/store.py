@@ -24,12 +24,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import AttnvizError, quoted, usable_path
-from .records import record
 from .vectors import DEFAULT_NAME, Embeddings, default_dir, load_file, read_mapped
 
 SET_FORMAT = "attnviz-vectors/1"
@@ -193,7 +193,7 @@ def _swap_in(staging: Path, folder: Path, replace: bool) -> None:
 # ---- convert ---------------------------------------------------------------------------------------
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Converted:
     """What ``convert`` wrote, for its report."""
 
@@ -267,7 +267,7 @@ def _read_offset(target: Path) -> int:
 # ---- named sets ------------------------------------------------------------------------------------
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class NamedSet:
     """A set ``--vectors NAME`` can load, for ``attn vectors list``."""
 

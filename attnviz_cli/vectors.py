@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import cast
@@ -18,7 +19,6 @@ import numpy as np
 import orjson
 
 from .errors import AttnvizError, quoted
-from .records import record
 from .results import Dropped, VectorsInfo
 from .tokenize import tokenize
 
@@ -105,7 +105,7 @@ class _Rows(Mapping[str, int]):
         return len(self._words)
 
 
-@record(eq=False)  # arrays inside: compared by identity
+@dataclass(frozen=True, eq=False)  # arrays inside: compared by identity; no slots: cached_property needs __dict__
 class Embeddings:
     """A vocabulary and its vectors, row i of ``vectors`` being the vector of ``words[i]``."""
 
@@ -152,7 +152,7 @@ class Embeddings:
         return found
 
 
-@record(eq=False)  # arrays inside: compared by identity
+@dataclass(frozen=True, slots=True, eq=False)  # arrays inside: compared by identity
 class Embedded:
     """A tokenized sentence turned into an input matrix, with what was dropped and what to tell."""
 

@@ -106,15 +106,15 @@ def child(impl: str, T: int, mode: str, runs: int, threads: int) -> None:
 
 def _result_bytes(result) -> int:
     """Bytes of the arrays a call returns (the answer itself, which grows with T whatever we do)."""
-    import numpy as np
+    from dataclasses import fields, is_dataclass
 
-    from attnviz_cli.records import fields, is_record
+    import numpy as np
 
     parts = result if isinstance(result, tuple) else (result,)
     arrays = []
     for part in parts:
-        if is_record(part):
-            arrays += [getattr(part, name) for name in fields(part)]
+        if is_dataclass(part):
+            arrays += [getattr(part, f.name) for f in fields(part)]
         else:  # PyTorch's (output, weights)
             arrays.append(part.numpy() if hasattr(part, "numpy") else part)
     arrays = [a for a in arrays if isinstance(a, np.ndarray)]

@@ -7,6 +7,7 @@ import builtins
 import json
 import shutil
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,6 @@ import pytest
 
 from attnviz_cli.pipeline import inspect_sentence
 from attnviz_cli.projections import identity
-from attnviz_cli.records import replace
 from attnviz_cli.render_figure import grid, save_figure
 from attnviz_cli.render_html import inspection_html
 from attnviz_cli.render_json import inspection_record

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AttnvizError, quoted
-from ..records import record
 from .model import ARCHITECTURES, find_model, hub_cache, read_config
 from .weights import read_header
 
@@ -16,7 +16,7 @@ FLOATS = ("F64", "F32", "F16", "BF16")  # parameters; integer tensors are buffer
 NEEDED = ("config.json", "model.safetensors", "tokenizer.json")  # all a run reads
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ModelEntry:
     """A model of the cache: its Hub id, where it is, and whether attnviz can run it (``status``)."""
 
@@ -30,7 +30,7 @@ class ModelEntry:
     size_bytes: int = 0
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     """One model described from its files, without running it."""
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import AttnvizError
-from ..records import record
 from .heads import HeadPatterns, head_patterns, punctuation_tokens
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ CHUNK = 1024  # lines tokenized at once (the tokenizer spreads a chunk over ever
 PARALLEL_TEXTS = 256  # the first texts run in this process: a short input is done before workers could start
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Encoded:
     """One text, tokenized: its line number, token ids, and which tokens are punctuation."""
 

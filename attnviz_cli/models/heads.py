@@ -7,12 +7,12 @@ Every function works over any leading axes: (L, h, T, T) for one run, (B, L, h, 
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..analysis import entropy_bits
-from ..records import record
 
 if TYPE_CHECKING:
     from .model import ModelRun
@@ -22,7 +22,7 @@ LABEL_SHARE = 0.5  # a head is named after a pattern whose keys get at least hal
 BROAD_SPREAD = 0.5  # ...else "broad" if its rows spread at least this far towards uniform, else "other"
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class HeadPatterns:
     """Per head (any leading axes), averaged over its queries.
 

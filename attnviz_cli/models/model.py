@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..engine import Runner
 from ..errors import AttnvizError, quoted
-from ..records import record
 from .bert import bert_forward, bert_shapes
 from .distilbert import distilbert_forward, distilbert_shapes
 from .gpt2 import gpt2_forward, gpt2_shapes
@@ -20,7 +20,7 @@ from .weights import Weights
 ARCHITECTURES = ("bert", "roberta", "distilbert", "gpt2")  # by model_type in config.json
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ModelConfig:
     """What a run needs to know of a model, read from its config.json."""
 
@@ -40,7 +40,7 @@ class ModelConfig:
         return self.architecture == "gpt2"
 
 
-@record(eq=False)
+@dataclass(frozen=True, slots=True, eq=False)
 class ModelRun:
     """One text through a model: its tokens and, for every layer and head, the attention weights."""
 

@@ -5,13 +5,14 @@ the sum over the word's pieces, and the weights of a word as query are the mean 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from ..records import record
 from .model import ModelRun
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Words:
     """A run's units: each word of the text (its pieces together) and each special token alone, in order."""
 
@@ -56,7 +57,7 @@ def word_attention(weights: np.ndarray, words: Words) -> np.ndarray:
     return mean_rows @ weights @ m
 
 
-@record(eq=False)
+@dataclass(frozen=True, slots=True, eq=False)
 class FocusedWord:
     """Where one word of the text looks, in every layer and head, and where its vector goes."""
 
@@ -103,7 +104,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
 
 
-@record(eq=False)
+@dataclass(frozen=True, slots=True, eq=False)
 class WordComparison:
     """One word followed into two texts through a model: where it looks in each, layer by layer, and
     the cosine between its two vectors at the embeddings and after each layer."""
