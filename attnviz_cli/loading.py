@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 
 from .errors import AttnvizError, quoted, usable_path
-from .vectors import DEFAULT_NAME, Embeddings, load_default, load_file
+from .vector_files import load_file
+from .vectors import DEFAULT_NAME, Embeddings, load_default
 
 
 def load(spec: str | None = None, *, fmt: str | None = None, trust_pickle: bool = False) -> Embeddings:

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AttnvizError, quoted, usable_path
-from .vectors import DEFAULT_NAME, Embeddings, default_dir, load_file, read_mapped
+from .vector_files import load_file
+from .vectors import DEFAULT_NAME, Embeddings, default_dir, read_mapped
 
 SET_FORMAT = "attnviz-vectors/1"
 FULL_GLOVE = "glove-6b-50d-full"
@@ -208,7 +209,7 @@ def convert(
     source: Path, target: Path, *, fmt: str | None = None, limit: int | None = None, trust_pickle: bool = False,
     replace: bool = False, progress: Callable[[int, int], None] | None = None,
 ) -> Converted:
-    """Read ``source`` once (any format :func:`attnviz_cli.vectors.load_file` reads) and write it as a
+    """Read ``source`` once (any format :func:`attnviz_cli.vector_files.load_file` reads) and write it as a
     vectors set at ``target``, keeping the first ``limit`` words (the most frequent, in files sorted
     that way). ``progress(done_bytes, total_bytes)`` is called while the file is read."""
     if limit is not None and limit < 1:

@@ -15,7 +15,7 @@ from attnviz_cli import store
 from attnviz_cli.errors import AttnvizError
 from attnviz_cli.loading import load
 from attnviz_cli.store import FULL_GLOVE, convert, load_named, load_set, write_set
-from attnviz_cli.vectors import load_file
+from attnviz_cli.vector_files import load_file
 
 from .conftest import FILE_VECTORS, FILE_WORDS, run, run_with_terminal_stderr
 

@@ -13,7 +13,8 @@ from numpy.testing import assert_array_equal
 
 from attnviz_cli.errors import AttnvizError
 from attnviz_cli.loading import load
-from attnviz_cli.vectors import DEFAULT_NAME, default_dir, detect_format, embed_sentence, embed_tokens
+from attnviz_cli.vector_files import detect_format
+from attnviz_cli.vectors import DEFAULT_NAME, default_dir, embed_sentence, embed_tokens
 
 from .conftest import FILE_VECTORS, FILE_WORDS
 
