@@ -5,7 +5,8 @@ folder in the Hugging Face layout (config.json, model.safetensors, tokenizer.jso
     >>> run = load_model("path/to/all-MiniLM-L6-v2").run("I sat on the river bank")
     >>> run.tokens, run.attentions.shape, run.hidden_states.shape       # (L, h, T, T), (L + 1, T, d)
 
-safetensors, tokenizers and SciPy are imported here only, so no other command pays for them.
+safetensors, tokenizers and huggingface_hub are imported in this package only (inside the functions that
+need them), so no other command pays for them.
 """
 
 from __future__ import annotations
