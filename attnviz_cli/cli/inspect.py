@@ -29,6 +29,7 @@ from .options import (
     ProjectionsOption,
     SeedOption,
     TrustPickleOption,
+    Usage,
     VectorsFormat,
     VectorsFormatOption,
     VectorsOption,
@@ -93,11 +94,10 @@ def inspect(
     With SENTENCE - and --format jsonl, csv or markdown, every line of stdin is a sentence: records are
     written in input order as lines arrive, using every core for bulk input.
     """
-    values = dict(locals())
-    values["layer"], values["all_layers"] = parse_layer(layer)
-    check_usage("inspect", values, ctx)
+    layer_number, all_layers = parse_layer(layer)
+    usage = check_usage("inspect", dict(locals(), layer=layer_number), ctx)
     if model is not None:
-        _with_model(values)
+        _with_model(usage)
         return
     streamed = sentence == "-" and fmt in STREAMED
     kept = parse_fields(fields, fmt, _static_fields)
@@ -119,18 +119,18 @@ def _static_fields(names: tuple[str, ...]) -> None:
     check_fields(names)
 
 
-def _with_model(v: dict) -> None:
-    """``attn inspect --model``, its options parsed and checked."""
+def _with_model(u: Usage) -> None:
+    """``attn inspect --model``, its options checked by the rules."""
     from ..models.pipeline import ModelShow
     from ..render_model_json import check_model_fields
     from .model_runs import ModelWritten, inspect_with_model
 
-    show = ModelShow(v["layer"], v["head"], v["focus"], v["top_k"], v["rollout"])
-    fields = parse_fields(v["fields"], v["fmt"], check_model_fields)
-    saves = check_saves(v["save"], streamed=v["sentence"] == "-" and v["fmt"] is OutputFormat.jsonl)
-    written = ModelWritten(v["fmt"], fields, v["dims"], v["on_error"].value, v["max_tokens"], tuple(saves), v["dpi"])
+    show = ModelShow(u.layer, u.head, u.focus, u.top_k, u.rollout)
+    fields = parse_fields(u.fields, u.fmt, check_model_fields)
+    saves = check_saves(u.save, streamed=u.sentence == "-" and u.fmt is OutputFormat.jsonl)
+    written = ModelWritten(u.fmt, fields, u.dims, u.on_error.value, u.max_tokens, tuple(saves), u.dpi)
     with reporting_errors():
-        inspect_with_model(v["sentence"], v["model"], v["dtype"].value, show, written)
+        inspect_with_model(u.sentence, u.model, u.dtype.value, show, written)
 
 
 def parse_layer(value: str | None) -> tuple[int | None, bool]:

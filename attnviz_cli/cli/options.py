@@ -132,7 +132,7 @@ class Usage:
 
     values: dict[str, Any]
     given: frozenset[str]
-    model: bool  # --model: a real model, not static vectors
+    with_model: bool  # --model: a real model, not static vectors
 
     def __getattr__(self, name: str) -> Any:
         return self.values[name]
@@ -151,12 +151,12 @@ STATIC_ONLY = ("vectors", "weights", "projections", "neighbors", "positions", "h
 
 
 def _needs_model(option: str, what: str) -> Rule:
-    return Rule(f"--{option}", lambda u: not u.model and option in u.given, f"--{option} {what}: it needs --model")
+    return Rule(f"--{option}", lambda u: not u.with_model and option in u.given, f"--{option} {what}: it needs --model")
 
 
 def _static_only(option: str) -> Rule:
     name = "--" + option.replace("_", "-")
-    return Rule(name, lambda u: u.model and option in u.given,
+    return Rule(name, lambda u: u.with_model and option in u.given,
                 f"{name} is for static vectors; a model has its own heads, projections and positions (--save, Markdown and CSV take a --layer)")
 
 
@@ -164,7 +164,7 @@ def _figures(u: Usage) -> list[Path]:
     return [p for p in u.save or [] if p.suffix.lower() != ".html"]
 
 
-WEIGHTS_OR_RANDOM = Rule("--weights", lambda u: not u.model and u.weights is not None and u.projections is ProjectionKind.random,
+WEIGHTS_OR_RANDOM = Rule("--weights", lambda u: not u.with_model and u.weights is not None and u.projections is ProjectionKind.random,
                          "--weights and --projections random exclude each other")
 
 RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the first that applies is the error
@@ -172,25 +172,25 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         _needs_model("rollout", "follows attention through a model's layers"),
         _needs_model("layer", "chooses among a model's heads"),
         _needs_model("head", "chooses among a model's heads"),
-        Rule("--head", lambda u: u.model and u.head is not None and u.all_layers, "--head needs one --layer L, not all"),
-        Rule("--head", lambda u: u.model and u.head is not None and u.layer is None, "--head needs --layer: which layer's head"),
-        Rule("--layer", lambda u: u.model and u.fmt in ONE_LAYER and u.layer is None,
+        Rule("--head", lambda u: u.with_model and u.head is not None and u.all_layers, "--head needs one --layer L, not all"),
+        Rule("--head", lambda u: u.with_model and u.head is not None and u.layer is None, "--head needs --layer: which layer's head"),
+        Rule("--layer", lambda u: u.with_model and u.fmt in ONE_LAYER and u.layer is None,
              lambda u: f"--format {u.fmt.value} with --model shows one layer's heads: say which with --layer"),
-        Rule("--focus", lambda u: u.model and u.fmt in ONE_LAYER and u.focus is not None,
+        Rule("--focus", lambda u: u.with_model and u.fmt in ONE_LAYER and u.focus is not None,
              lambda u: f"--focus with --model writes table or json, not --format {u.fmt.value}"),
-        Rule("--rollout", lambda u: u.model and u.fmt in ONE_LAYER and u.rollout,
+        Rule("--rollout", lambda u: u.with_model and u.fmt in ONE_LAYER and u.rollout,
              lambda u: f"--rollout with --model writes table or json, not --format {u.fmt.value}"),
-        Rule("--layer", lambda u: u.model and bool(_figures(u)) and u.layer is None and not u.all_layers,
+        Rule("--layer", lambda u: u.with_model and bool(_figures(u)) and u.layer is None and not u.all_layers,
              lambda u: f"--save {_figures(u)[0].suffix} with --model draws a layer's heads (--layer L) or every head (--layer all)"),
-        Rule("SENTENCE", lambda u: u.model and u.sentence == "-" and u.fmt in ONE_LAYER, "SENTENCE - with --model streams as jsonl only"),
+        Rule("SENTENCE", lambda u: u.with_model and u.sentence == "-" and u.fmt in ONE_LAYER, "SENTENCE - with --model streams as jsonl only"),
         *(_static_only(option) for option in STATIC_ONLY),
         WEIGHTS_OR_RANDOM,
-        Rule("--neighbors", lambda u: not u.model and bool(u.neighbors) and (u.weights is not None or u.projections is not ProjectionKind.identity),
+        Rule("--neighbors", lambda u: not u.with_model and bool(u.neighbors) and (u.weights is not None or u.projections is not ProjectionKind.identity),
              lambda u: "--neighbors compares vectors with the vocabulary, so the outputs must stay in the embedding space: it needs "
                        f"identity projections, not {'--weights' if u.weights is not None else f'--projections {u.projections.value}'}"),
-        Rule("--focus", lambda u: not u.model and u.fmt is OutputFormat.csv and bool(u.focus),
+        Rule("--focus", lambda u: not u.with_model and u.fmt is OutputFormat.csv and bool(u.focus),
              "--focus has no place in CSV's rows of (head, query, key); use --format table, markdown or json"),
-        Rule("--neighbors", lambda u: not u.model and u.fmt is OutputFormat.csv and bool(u.neighbors),
+        Rule("--neighbors", lambda u: not u.with_model and u.fmt is OutputFormat.csv and bool(u.neighbors),
              "--neighbors has no place in CSV's rows of (head, query, key); use --format table, markdown or json"),
     ),
     "compare": (
@@ -205,11 +205,13 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
 GIVEN = ("COMMANDLINE", "ENVIRONMENT")  # where a given option's value came from (Click's ParameterSource), not its default
 
 
-def check_usage(command: str, values: dict[str, Any], ctx: typer.Context) -> None:
-    """The usage error (exit 2) of the first rule of ``command`` that ``values`` break, if any."""
+def check_usage(command: str, values: dict[str, Any], ctx: typer.Context) -> Usage:
+    """The usage error (exit 2) of the first rule of ``command`` that ``values`` break, if any; else
+    the run's options, read as the rules read them."""
     given = frozenset(name for name in values if getattr(ctx.get_parameter_source(name), "name", None) in GIVEN)
     usage = Usage(values, given, values.get("model") is not None)
     for rule in RULES[command]:
         if rule.applies(usage):
             message = rule.message if isinstance(rule.message, str) else rule.message(usage)
             raise typer.BadParameter(message, param_hint=rule.option)
+    return usage
