@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .engine import usable_cpus
 from .errors import AttnvizError, output_failed
-from .lines import Numbered, TooLong, numbered_pieces
+from .lines import Numbered, TooLong, bad_line, numbered_pieces
 from .pipeline import inspect_batches, max_input_bytes, too_long_error
 from .projections import Projections
 from .render_json import dumps, error_record
@@ -103,9 +103,10 @@ class Renderer:
         for done, (number, sentence) in enumerate(lines):
             failed = errors.get(done)
             if failed is not None:
-                if job.output.on_error != "skip":
-                    return Rendered(tuple(written), tuple(told), done, f"line {number}: {failed}")
-                told.append(f"line {number} skipped: {failed}")
+                try:
+                    told.append(bad_line(number, failed, job.output.on_error))
+                except AttnvizError as stop:  # handed back: the records before it are written first
+                    return Rendered(tuple(written), tuple(told), done, str(stop))
                 if job.output.fmt == "jsonl":
                     written.append(dumps(error_record(number, sentence, str(failed))))
                 continue

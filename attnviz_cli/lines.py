@@ -8,6 +8,8 @@ import select
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
+from .errors import AttnvizError
+
 READ_SIZE = 1 << 16  # bytes per read: about a thousand ten-word lines
 
 Numbered = list[tuple[int, str]]  # (1-based line number, text)
@@ -80,3 +82,11 @@ def numbered_lines(stream: BinaryIO, max_line: int = 1 << 62, before_wait: Calla
     """The non-blank lines of ``stream`` one at a time, as :func:`numbered_pieces` reads them."""
     for piece in numbered_pieces(stream, before_wait, max_line):
         yield from piece
+
+
+def bad_line(number: int, error: Exception, on_error: str) -> str:
+    """--on-error for a stream's bad line, whatever the source: with "skip", the note that it was
+    passed over; with "fail", the error that stops the stream, naming the line (raised)."""
+    if on_error != "skip":
+        raise AttnvizError(f"line {number}: {error}")
+    return f"line {number} skipped: {error}"

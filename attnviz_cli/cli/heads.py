@@ -48,6 +48,7 @@ def heads(
         raise typer.BadParameter("which model's heads: give --model (a folder or a Hub id)", param_hint="--model")
     with reporting_errors():
         from ..engine import usable_cpus
+        from ..lines import bad_line
         from ..models import load_model
         from ..models.corpus import corpus_patterns
         from ..models.heads import HeadLabels
@@ -59,10 +60,8 @@ def heads(
 
         def bad(line: int, text: str, error: AttnvizError) -> None:
             nonlocal skipped
-            if on_error is OnError.fail:
-                raise AttnvizError(f"line {line}: {error}")
+            say(bad_line(line, error, on_error.value))
             skipped += 1
-            say(f"line {line} skipped: {error}")
 
         start = time.perf_counter()
         with text_lines(source) as (lines, total), corpus_progress(total) as progress:

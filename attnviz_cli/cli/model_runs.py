@@ -98,7 +98,7 @@ def model_json(result: ModelInspection, fields: tuple[str, ...], pretty: bool = 
 def stream_with_model(model: Model, show_: ModelShow, written: ModelWritten) -> None:
     """One attnviz.model/1 line per line of stdin, written as each is done; a bad line stops the
     stream (--on-error fail) or gets an attnviz.error/1 line and a message (skip)."""
-    from ..lines import TooLong, numbered_lines
+    from ..lines import TooLong, bad_line, numbered_lines
     from ..models.pipeline import inspect_model
     from ..pipeline import max_input_bytes, too_long_error
     from ..render_json import dumps, error_record
@@ -110,9 +110,7 @@ def stream_with_model(model: Model, show_: ModelShow, written: ModelWritten) -> 
                 raise too_long_error(written.max_tokens)
             data = model_json(inspect_model(line, model, show_), written.fields)
         except AttnvizError as error:
-            if written.on_error == "fail":
-                raise AttnvizError(f"line {number}: {error}") from None
-            say(f"line {number} skipped: {error}")
+            say(bad_line(number, error, written.on_error))
             data = dumps(error_record(number, printable(line[:200]), str(error)))
         out(data)
 
