@@ -11,15 +11,15 @@ Before any read that could wait, everything finished is written and stdout is fl
 from __future__ import annotations
 
 import os
-import select
 import signal
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .engine import usable_cpus
 from .errors import AttnvizError, output_failed
+from .lines import Numbered, TooLong, bad_line, numbered_pieces
 from .pipeline import inspect_batches, max_input_bytes, too_long_error
 from .projections import Projections
 from .render_json import dumps, error_record
@@ -30,7 +30,6 @@ from .vectors import Embeddings
 if TYPE_CHECKING:  # the process machinery is imported by the streams that use it, not by one record
     from concurrent.futures import Future, ProcessPoolExecutor
 
-READ_SIZE = 1 << 16  # bytes per read: about a thousand ten-word lines
 BULK_LINES = 256  # a piece with fewer lines is done in this process, with no hand-off
 TASK_LINES = 128  # lines per task handed to a worker
 IN_FLIGHT_PER_WORKER = 8  # tasks queued per worker before we wait for the oldest
@@ -66,9 +65,6 @@ class Rendered:
     count: int = 0  # lines rendered (records or skipped-line reports)
     error: str | None = None
     broken_pipe: bool = False  # the reader of stdout went away while a worker wrote
-
-
-Numbered = list[tuple[int, str]]  # (1-based line number, sentence)
 
 
 class Renderer:
@@ -107,81 +103,16 @@ class Renderer:
         for done, (number, sentence) in enumerate(lines):
             failed = errors.get(done)
             if failed is not None:
-                if job.output.on_error != "skip":
-                    return Rendered(tuple(written), tuple(told), done, f"line {number}: {failed}")
-                told.append(f"line {number} skipped: {failed}")
+                try:
+                    told.append(bad_line(number, failed, job.output.on_error))
+                except AttnvizError as stop:  # handed back: the records before it are written first
+                    return Rendered(tuple(written), tuple(told), done, str(stop))
                 if job.output.fmt == "jsonl":
                     written.append(dumps(error_record(number, sentence, str(failed))))
                 continue
             told += (f"line {number}: {note}" for note in notes[done])
             written.append(records[done])  # type: ignore[arg-type]  # every sentence without an error has one
         return Rendered(tuple(written), tuple(told), len(lines))
-
-# ---- reading -----------------------------------------------------------------------------------------
-
-
-def _would_wait(stream: BinaryIO) -> bool:
-    """Whether the next read of ``stream`` may block (nothing ready on its file descriptor).
-
-    Only ``read1`` reads the stream, and it leaves nothing in the buffer, so the descriptor tells all.
-    """
-    try:
-        fd = stream.fileno()
-    except (AttributeError, OSError, ValueError):
-        return False  # an in-memory stream never blocks
-    ready, _, _ = select.select([fd], [], [], 0)
-    return not ready
-
-
-class TooLong(str):
-    """A line longer than any sentence --max-tokens allows: only its start was kept, and it is refused."""
-
-
-def numbered_pieces(stream: BinaryIO, before_wait: Callable[[], None], max_line: int = 1 << 62) -> Iterator[Numbered]:
-    """Non-blank lines of ``stream`` with their line numbers, in pieces of what could be read at once.
-
-    ``before_wait`` is called before any read that may block, so the caller can write what it has. A
-    line longer than ``max_line`` bytes is not kept: it comes as a :class:`TooLong` holding its start,
-    and the rest of it is read past, so memory stays bounded whatever the input.
-    """
-    pending: list[bytes] = []  # the unfinished line, in pieces (joined once: no quadratic rebuild)
-    pending_bytes, overflow, number = 0, False, 0
-    while True:
-        if _would_wait(stream):
-            before_wait()
-        chunk = stream.read1(READ_SIZE) if hasattr(stream, "read1") else stream.read(READ_SIZE)
-        if not chunk:
-            break
-        *complete, rest = chunk.split(b"\n")
-        piece: Numbered = []
-        for end in complete:
-            number += 1
-            if pending:  # the line began in an earlier chunk
-                raw, too_long = b"".join([*pending, end]), overflow or pending_bytes + len(end) > max_line
-                pending, pending_bytes, overflow = [], 0, False
-            else:
-                raw, too_long = end, len(end) > max_line
-            entry = _line(raw, too_long)
-            if entry:
-                piece.append((number, entry))
-        if not overflow:
-            pending.append(rest)
-            pending_bytes += len(rest)
-            if pending_bytes > max_line:  # keep its start for the message, drop the rest as it comes
-                pending, overflow = [b"".join(pending)[:200]], True
-        if piece:
-            yield piece
-    entry = _line(b"".join(pending), overflow or pending_bytes > max_line)
-    if entry:
-        yield [(number + 1, entry)]
-
-
-def _line(raw: bytes, too_long: bool) -> str:
-    """A line's text, stripped ('' for a blank one); a :class:`TooLong` of its start when too long."""
-    if too_long:
-        return TooLong(raw[:200].decode("utf-8", errors="replace").strip() + "…")
-    return raw.decode("utf-8", errors="replace").strip()
-
 
 # ---- workers -----------------------------------------------------------------------------------------
 

@@ -104,9 +104,9 @@ def model_tour(model, width: int = 80) -> Group:
     """``attn demo --model M``: the same story in a trained transformer. 'bank' beside 'river' and
     beside 'money' drifts apart layer by layer; the head where 'bank' looks hardest at 'river'; and
     every head's sharpness at a glance."""
-    from .models.heads import head_labels, run_patterns
+    from .models.pipeline import ModelShow, inspect_model
     from .models.words import compare_word
-    from .render_model import comparison_renderables, overview
+    from .render_model_table import comparison_renderables, overview
     from .render_table import weight_grid
 
     c = model.config
@@ -117,8 +117,8 @@ def model_tour(model, width: int = 80) -> Group:
         f"Each of its {c.layers} layers lets every token take in the others through {c.heads} heads, and the "
         "two 'bank' vectors drift apart: context has changed what the word means."
     ))
-    runs = (model.run(river), model.run(money))
-    comparison = compare_word(runs, (river, money), "bank")
+    result = inspect_model(river, model, ModelShow())
+    comparison = compare_word((result.run, model.run(money)), (river, money), "bank")
     parts += [comparison_renderables(comparison, c, 3), Text()]
 
     focused = comparison.sides[0]
@@ -130,9 +130,8 @@ def model_tour(model, width: int = 80) -> Group:
         f"Of all {c.layers * c.heads} heads, layer {layer}, head {head} gives 'river' the most weight from 'bank': "
         f"{share:.2f} of it."
     ))
-    run = runs[0]
-    labels, values = head_labels(run_patterns(run, river, c.causal))
-    parts += [Text(_what_the_head_does(str(labels[layer, head]), float(values[layer, head]), "river", "bank"), style="italic"), Text()]
+    run, labelled = result.run, result.heads
+    parts += [Text(_what_the_head_does(str(labelled.labels[layer, head]), float(labelled.values[layer, head]), "river", "bank"), style="italic"), Text()]
     parts += [Text("Its weights, each row a token as query:"), Text()]
     parts += weight_grid(run.tokens, run.scores[layer, head], run.attentions[layer, head], f"layer {layer}, head {head} of {c.heads}: weights", width)
     parts.append(Text())
@@ -140,7 +139,7 @@ def model_tour(model, width: int = 80) -> Group:
         "What each head attends to over the river sentence, from its weights: the token before or after, itself, "
         "the first or last token, punctuation, or broadly. `attn inspect TEXT --model M --layer L --head H` opens one."
     ))
-    parts += overview(run, c, river)
+    parts += overview(result)
     return Group(*parts)
 
 

@@ -15,16 +15,16 @@ from typing import Any
 import numpy as np
 
 from .models import ModelConfig, ModelRun
-from .models.heads import rollout, run_patterns
+from .models.heads import HeadLabels, rollout, run_patterns
 from .render_html import page, script_json
-from .render_model import config_record, patterns_records
+from .render_model_json import config_record, patterns_records
 
 DECIMALS = 4  # what the page shows; fewer digits make a smaller page that parses faster
 
 
 def model_page_record(run: ModelRun, config: ModelConfig, text: str) -> dict[str, Any]:
     """What the page shows: the tokens, every head's scores, weights and patterns, and the rollout."""
-    patterns = patterns_records(run_patterns(run, text, config.causal))
+    patterns = patterns_records(HeadLabels.of(run_patterns(run, text, config.causal)))
     scores = np.round(run.scores.astype(np.float64), DECIMALS)  # -inf (masked) stays -inf: null in JSON
     weights = np.round(run.attentions.astype(np.float64), DECIMALS)
     return {

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from attnviz_cli.batch import BULK_LINES, Job, numbered_pieces, stream_records
+from attnviz_cli.batch import BULK_LINES, Job, stream_records
 from attnviz_cli.errors import AttnvizError
+from attnviz_cli.lines import numbered_pieces
 from attnviz_cli.projections import identity, random_xavier
 from attnviz_cli.results import InspectOptions
 

@@ -216,7 +216,7 @@ def test_an_internal_error_is_one_line_too(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("attnviz_cli.cli.inspect_one", broken)
+    monkeypatch.setattr("attnviz_cli.cli.static.inspect_one", broken)
     result = run("inspect", "river")
     assert result.exit_code == 1
     assert result.stderr == "attn: internal error: RuntimeError: boom (set ATTN_DEBUG=1 for a traceback; please report it)\n"

@@ -250,7 +250,7 @@ def test_reading_lines_in_any_chunks_keeps_them_and_bounds_the_long_ones():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from attnviz_cli.batch import TooLong, numbered_pieces
+    from attnviz_cli.lines import TooLong, numbered_pieces
 
     class Chunked(io.RawIOBase):  # hands out the data in the given chunk sizes
         def __init__(self, data: bytes, sizes: list[int]) -> None:

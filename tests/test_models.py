@@ -883,7 +883,7 @@ def test_layer_views_of_a_model_need_a_layer(args, message):
 
 def test_compare_draws_the_cosine_in_the_terminal_and_saves_it_as_a_figure(tmp_path):
     from attnviz_cli.models.words import compare_word
-    from attnviz_cli.render_model import cosine_chart
+    from attnviz_cli.render_model_table import cosine_chart
 
     from .conftest import run
 

@@ -501,7 +501,7 @@ def test_markup_in_a_models_text_stays_text_on_its_page(browser, tmp_path):
 
 def test_one_head_of_a_models_layer_keeps_its_number_on_the_page(open_page):
     from attnviz_cli.models import load_model
-    from attnviz_cli.render_model import layer_inspection
+    from attnviz_cli.models.pipeline import layer_inspection
 
     model = load_model(MODELS / "tiny-gpt2")
     run_ = model.run("the river bank")

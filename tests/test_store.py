@@ -346,7 +346,7 @@ def test_convert_reports_progress_through_the_file(tmp_path):
 
 
 def test_a_slow_file_gets_a_tip_to_convert_it(glove_txt, monkeypatch):
-    from attnviz_cli import cli
+    from attnviz_cli.cli import static as cli
 
     monkeypatch.setattr(cli, "SLOW_LOAD_SECONDS", 0.0)
     result = run("inspect", "the river", "--vectors", str(glove_txt), "-f", "json", "--fields", "tokens")

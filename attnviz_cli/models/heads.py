@@ -89,6 +89,20 @@ def head_labels(patterns: HeadPatterns) -> tuple[np.ndarray, np.ndarray]:
     return labels, values
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class HeadLabels:
+    """Each head's patterns and the label they earn (:func:`head_labels`): what every view of a model's
+    heads shows, computed once."""
+
+    patterns: HeadPatterns
+    labels: np.ndarray  # (...,) str: a pattern of :data:`PATTERNS`, "broad" or "other"
+    values: np.ndarray  # (...,) the share (or spread, for "broad") behind each label; NaN for "other"
+
+    @classmethod
+    def of(cls, patterns: HeadPatterns) -> HeadLabels:
+        return cls(patterns, *head_labels(patterns))
+
+
 def punctuation_tokens(text: str, offsets: tuple[tuple[int, int], ...], special: tuple[bool, ...]) -> np.ndarray:
     """(T,) True where a token is punctuation: not a special token, and its characters in ``text``
     (from the tokenizer's offsets, so GPT-2's "Ġ," counts) all Unicode punctuation (category P)."""

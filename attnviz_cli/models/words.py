@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..analysis import entropy_bits
 from .model import ModelRun
 
 
@@ -66,6 +67,9 @@ class FocusedWord:
     tokens: tuple[int, ...]  # its token positions
     weights: np.ndarray  # (L, h, U): the weight it gives each word, per layer and head
     vectors: np.ndarray  # (L + 1, d): its vector (the mean over its pieces) at the embeddings, then after each layer
+    entropy_bits: np.ndarray  # (L, h): the entropy of its weights over the words, in bits
+    head_mean: np.ndarray  # (L, U): its weights averaged over each layer's heads
+    drift: np.ndarray  # (L + 1,): the cosine of its vector with its embedding, layer by layer
 
 
 def focus_units(words: Words, spec: str, T: int) -> list[int]:
@@ -85,13 +89,15 @@ def focus_units(words: Words, spec: str, T: int) -> list[int]:
 def focus(run: ModelRun, words: Words, units: list[int]) -> list[FocusedWord]:
     """The chosen words' attention, per layer and head, over all the run's words, and their vectors."""
     by_word = word_attention(run.attentions, words)  # (L, h, U, U)
-    return [
-        FocusedWord(
-            label=words.labels[u], unit=u, tokens=words.tokens[u], weights=by_word[:, :, u, :],
-            vectors=run.hidden_states[:, list(words.tokens[u]), :].mean(axis=1),
-        )
-        for u in units
-    ]
+    focused = []
+    for u in units:
+        weights = by_word[:, :, u, :]  # (L, h, U)
+        vectors = run.hidden_states[:, list(words.tokens[u]), :].mean(axis=1)  # (L + 1, d)
+        focused.append(FocusedWord(
+            label=words.labels[u], unit=u, tokens=words.tokens[u], weights=weights, vectors=vectors,
+            entropy_bits=entropy_bits(weights), head_mean=weights.mean(axis=1), drift=cosine(vectors, vectors[0]),
+        ))
+    return focused
 
 
 def top_words(weights: np.ndarray, k: int) -> list[int]:

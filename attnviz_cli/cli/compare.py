@@ -1,0 +1,96 @@
+"""``attn compare``: one word followed into two sentences, over static vectors or through a model."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..results import InspectOptions
+from . import reporting_errors
+from .options import (
+    CausalOption,
+    Dtype,
+    FormatOption,
+    HeadsOption,
+    MaxTokensOption,
+    NoScaleOption,
+    OovOption,
+    OovPolicy,
+    OutputFormat,
+    Positions,
+    PositionsOption,
+    ProjectionKind,
+    ProjectionsOption,
+    SeedOption,
+    TrustPickleOption,
+    VectorsFormat,
+    VectorsFormatOption,
+    VectorsOption,
+    WeightsOption,
+    check_usage,
+    read_format,
+)
+from .output import check_saves, say
+
+EXAMPLES = """\
+Examples:
+
+\b
+  attn compare "I sat on the river bank" "I deposited money at the bank" --focus bank
+  attn compare "the river bank" "the money bank" --focus bank --heads 5 --neighbors 8
+  attn compare "the bank by the bank" "a bank" --focus bank@2 -f json | jq .output_cosine
+"""
+
+
+def add_to(app: typer.Typer) -> None:
+    app.command(epilog=EXAMPLES)(compare)
+
+
+def compare(
+    ctx: typer.Context,
+    first: Annotated[str, typer.Argument(metavar="SENTENCE_A", help="The first sentence.")],
+    second: Annotated[str, typer.Argument(metavar="SENTENCE_B", help="The second sentence.")],
+    focus: Annotated[str, typer.Option("--focus", help="The word to follow into both sentences: a word, or word@N for its N-th occurrence.")],
+    vectors: VectorsOption = None,
+    vectors_format: VectorsFormatOption = VectorsFormat.auto,
+    trust_pickle: TrustPickleOption = False,
+    heads: HeadsOption = 1,
+    projections: ProjectionsOption = ProjectionKind.identity,
+    seed: SeedOption = 0,
+    weights: WeightsOption = None,
+    no_scale: NoScaleOption = False,
+    causal: CausalOption = False,
+    oov: OovOption = OovPolicy.skip,
+    positions: PositionsOption = Positions.none,
+    fmt: FormatOption = OutputFormat.table,
+    neighbors: Annotated[Optional[int], typer.Option("--neighbors", min=0, help="Nearest vocabulary words shown before and after attention (identity projections only).  [default: 5]", show_default=False)] = None,
+    max_tokens: MaxTokensOption = 512,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="With --model: words listed per layer for each text.")] = 2,
+    model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors (as for inspect): the word's two vectors compared after every layer.", show_default=False)] = None,
+    dtype: Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.")] = Dtype.float32,
+    save: Annotated[Optional[list[Path]], typer.Option("--save", metavar="FILE", help="With --model: also draw the cosine between the word's two vectors, layer by layer, as .svg, .png or .pdf. Repeatable.", show_default=False)] = None,
+    dpi: Annotated[int, typer.Option("--dpi", min=30, max=1200, help="Resolution of --save .png.")] = 200,
+) -> None:
+    """Follow one word into two sentences: its weights in each, its nearest words, and how far apart it ends up."""
+    check_usage("compare", dict(locals()), ctx)
+    if model is not None:
+        from ..saving import FIGURE_FORMATS
+        from .model_runs import compare_with_model
+
+        saves = check_saves(save, streamed=False, formats=FIGURE_FORMATS)
+        with reporting_errors():
+            compare_with_model((first, second), focus, model, dtype.value, top_k, fmt, saves, dpi)
+        return
+    neighbors = 5 if neighbors is None else neighbors
+    if neighbors and (weights is not None or projections is not ProjectionKind.identity):
+        say("nearest words are left out: with projections other than identity the outputs are not in the embedding space")
+        neighbors = 0
+    from .static import StaticSource, compare_static
+
+    source = StaticSource(vectors, read_format(vectors_format), trust_pickle, projections, weights, seed, heads)
+    options = InspectOptions(
+        heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
+        focus=focus, neighbors=neighbors, positions=positions.value,
+    )
+    with reporting_errors():
+        compare_static((first, second), source, options, fmt)

@@ -1,0 +1,138 @@
+"""The --model source of ``inspect`` and ``compare``: load the model, run its pipeline
+(:mod:`attnviz_cli.models.pipeline`), hand the result to a renderer. A stream of texts (SENTENCE - with
+jsonl) is read by the same line reader, with the same --max-tokens limit and --on-error handling, as a
+stream over static vectors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from ..errors import AttnvizError, printable, quoted
+from .options import ONE_LAYER, OutputFormat
+from .output import out, read_stdin, saved, say, show, stdin_binary
+
+if TYPE_CHECKING:
+    from ..models import Model
+    from ..models.pipeline import ModelInspection, ModelShow
+
+
+@dataclass(frozen=True, slots=True)
+class ModelWritten:
+    """How a model's run is written: the format, --fields, --dims, --on-error, --max-tokens, --save, --dpi."""
+
+    fmt: OutputFormat
+    fields: tuple[str, ...] = ()
+    dims: int = 6
+    on_error: str = "fail"
+    max_tokens: int = 512
+    saves: tuple[Path, ...] = ()
+    dpi: int = 200
+
+
+def load(spec: str, dtype: str, show_: ModelShow | None = None) -> Model:
+    """The model ``spec`` names; a usage error if ``show_`` asks for a layer or head it does not have."""
+    from ..models import load_model
+
+    model = load_model(spec, dtype=dtype)
+    c = model.config
+    if show_ is not None and show_.layer is not None and show_.layer >= c.layers:
+        raise typer.BadParameter(f"{quoted(c.name)} has layers 0 to {c.layers - 1}", param_hint="--layer")
+    if show_ is not None and show_.head is not None and show_.head >= c.heads:
+        raise typer.BadParameter(f"{quoted(c.name)} has heads 0 to {c.heads - 1}", param_hint="--head")
+    return model
+
+
+def inspect_with_model(text: str, spec: str, dtype: str, show_: ModelShow, written: ModelWritten) -> None:
+    """``attn inspect --model``: tables, JSON, or one layer as Markdown, CSV and pictures; with
+    SENTENCE - and jsonl, a record per line of stdin."""
+    from ..models.pipeline import inspect_model
+
+    model = load(spec, dtype, show_)
+    if text == "-" and written.fmt is OutputFormat.jsonl:
+        stream_with_model(model, show_, written)
+        return
+    if text == "-":
+        stdin_binary("the texts")
+        text = read_stdin(written.max_tokens)
+    result = inspect_model(text, model, show_)
+    save_model_views(result, written)
+    if written.fmt is OutputFormat.table:
+        from ..render_model_table import model_renderables
+
+        show(lambda width: model_renderables(result, width))
+    elif written.fmt in ONE_LAYER:
+        from ..render_records import RecordRenderer
+        from ..results import InspectionBatch
+
+        assert result.layer is not None  # the rules of options.py ask Markdown and CSV for a --layer
+        renderer = RecordRenderer(written.fmt.value, (), written.dims)
+        out(renderer.header() + renderer.records(InspectionBatch.of(result.layer), [1])[0])
+    else:
+        out(model_json(result, written.fields, pretty=written.fmt is OutputFormat.json))
+
+
+def save_model_views(result: ModelInspection, written: ModelWritten) -> None:
+    """--save with --model: one layer's (or head's) views of static attention with --layer L; else the
+    model page (.html: every layer and head, the rollout) or every head as thumbnails (--layer all)."""
+    from ..saving import save, save_model
+
+    if result.layer is not None:
+        layer = result.layer
+        saved(list(written.saves), lambda path: save(layer, path, written.dpi))
+    else:
+        saved(list(written.saves), lambda path: save_model(result.run, result.config, result.text, path, written.dpi))
+
+
+def model_json(result: ModelInspection, fields: tuple[str, ...], pretty: bool = False) -> bytes:
+    """The attnviz.model/1 record of ``result``, with just ``fields`` (all when empty)."""
+    from ..render_json import dumps
+    from ..render_model_json import keep_model_fields, model_record
+
+    return dumps(keep_model_fields(model_record(result), fields), pretty=pretty)
+
+
+def stream_with_model(model: Model, show_: ModelShow, written: ModelWritten) -> None:
+    """One attnviz.model/1 line per line of stdin, written as each is done; a bad line stops the
+    stream (--on-error fail) or gets an attnviz.error/1 line and a message (skip)."""
+    from ..lines import TooLong, bad_line, numbered_lines
+    from ..models.pipeline import inspect_model
+    from ..pipeline import max_input_bytes, too_long_error
+    from ..render_json import dumps, error_record
+
+    stdin = stdin_binary("the texts")
+    for number, line in numbered_lines(stdin, max_input_bytes(written.max_tokens)):
+        try:
+            if isinstance(line, TooLong):
+                raise too_long_error(written.max_tokens)
+            data = model_json(inspect_model(line, model, show_), written.fields)
+        except AttnvizError as error:
+            say(bad_line(number, error, written.on_error))
+            data = dumps(error_record(number, printable(line[:200]), str(error)))
+        out(data)
+
+
+def compare_with_model(texts: tuple[str, str], focus: str, spec: str, dtype: str, top_k: int, fmt: OutputFormat, saves: list[Path], dpi: int) -> None:
+    """``attn compare --model``: the word in both texts through the model, then tables or JSON."""
+    from ..models.words import compare_word
+    from ..pipeline import valid_text
+
+    model = load(spec, dtype)
+    texts = (valid_text(texts[0]), valid_text(texts[1]))
+    comparison = compare_word((model.run(texts[0]), model.run(texts[1])), texts, focus)
+    if saves:
+        from ..saving import save_drift
+
+        saved(saves, lambda path: save_drift(comparison, model.config, path, dpi))
+    if fmt is OutputFormat.table:
+        from ..render_model_table import comparison_renderables
+
+        show(lambda width: comparison_renderables(comparison, model.config, top_k))
+        return
+    from ..render_json import dumps
+    from ..render_model_json import comparison_record
+
+    out(dumps(comparison_record(comparison, model.config, top_k), pretty=fmt is OutputFormat.json))

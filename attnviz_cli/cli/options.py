@@ -1,0 +1,217 @@
+"""What the commands share: their choices (enums), their options (declared once, as Annotated
+types), and what a combination of options forbids, said in one table (:data:`RULES`) that one small
+function (:func:`check_usage`) reads.
+
+Annotations are evaluated where they are written (no ``from __future__ import annotations``): Typer
+reads every command's parameters at each start, and evaluating them from strings there costs more than
+building the app.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..vectors import DEFAULT_NAME
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    markdown = "markdown"
+    csv = "csv"
+
+
+class OnError(StrEnum):
+    fail = "fail"
+    skip = "skip"
+
+
+class ProjectionKind(StrEnum):
+    identity = "identity"
+    random = "random"
+
+
+class OovPolicy(StrEnum):
+    skip = "skip"
+    zero = "zero"
+    error = "error"
+
+
+class VectorsFormat(StrEnum):
+    auto = "auto"
+    word2vec = "word2vec"
+    word2vec_binary = "word2vec-binary"
+    glove = "glove"
+    fasttext = "fasttext"
+    gensim = "gensim"
+
+
+class Positions(StrEnum):
+    none = "none"
+    sinusoidal = "sinusoidal"
+
+
+class Dtype(StrEnum):
+    float32 = "float32"
+    float64 = "float64"
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+STREAMED = (OutputFormat.jsonl, OutputFormat.csv, OutputFormat.markdown)  # one record per sentence
+ONE_LAYER = (OutputFormat.markdown, OutputFormat.csv)  # formats that show a model's layer as static attention
+
+
+def read_format(chosen: VectorsFormat) -> str | None:
+    """The format to read --vectors as; None to detect it."""
+    return None if chosen is VectorsFormat.auto else chosen.value
+
+
+# ---- options shared by the commands: declared once ---------------------------------------------------
+
+STATIC = "Static vectors and attention"  # inspect's --help lists its options under these headings
+MODEL = "A real model (--model)"
+LOOK = "What to look at"
+
+VectorsOption = Annotated[Optional[str], typer.Option("--vectors", envvar="ATTN_VECTORS", help=f"Embeddings: a word2vec, GloVe or fastText file, or '{DEFAULT_NAME}' (the shipped default).", show_default=False, rich_help_panel=STATIC)]
+VectorsFormatOption = Annotated[VectorsFormat, typer.Option("--vectors-format", help="Format of --vectors; 'auto' detects it from the file.", rich_help_panel=STATIC)]
+TrustPickleOption = Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a gensim .kv/.model file, which is a pickle and can run code: only for files you trust.", rich_help_panel=STATIC)]
+HeadsOption = Annotated[int, typer.Option("--heads", min=1, help="Number of attention heads; must divide the embedding dimension.", rich_help_panel=STATIC)]
+ProjectionsOption = Annotated[ProjectionKind, typer.Option("--projections", help="Q/K/V matrices: identity (plain dot-product attention over the embeddings) or random (Xavier-uniform, as PyTorch initialises them).", rich_help_panel=STATIC)]
+SeedOption = Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, help="Seed of --projections random (0 to 2^63-1).", rich_help_panel=STATIC)]
+WeightsOption = Annotated[Optional[Path], typer.Option("--weights", help="An .npz with arrays wq, wk, wv and optional wo (shapes: docs/guide.md).", show_default=False, rich_help_panel=STATIC)]
+NoScaleOption = Annotated[bool, typer.Option("--no-scale", help="Do not divide scores by sqrt(d_k).", rich_help_panel=STATIC)]
+CausalOption = Annotated[bool, typer.Option("--causal", help="Mask future tokens: each token attends only to itself and earlier ones.", rich_help_panel=STATIC)]
+OovOption = Annotated[OovPolicy, typer.Option("--oov", help="Unknown words: skip them (noted on stderr), give them a zero vector, or stop with an error.", rich_help_panel=STATIC)]
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document), jsonl (one line per record), markdown (GitHub tables) or csv (one row per head, query and key).")]
+PositionsOption = Annotated[Positions, typer.Option("--positions", help="Word order: none (static embeddings carry none: reordering the words only reorders the outputs) or sinusoidal (the original Transformer's encoding, added to the embeddings).", rich_help_panel=STATIC)]
+MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, help="Refuse sentences with more tokens than this.", rich_help_panel=STATIC)]
+DtypeOption = Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.", rich_help_panel=MODEL)]
+ReportFormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help="table (for people) or json.")]
+
+
+class GroupedOptions(typer.core.TyperCommand):
+    """A command whose plain --help lists its options under their ``rich_help_panel`` headings (the
+    rest under "Output"), so that 25 options read as four short lists rather than one long one."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {name: [] for name in (STATIC, MODEL, LOOK, "Output")}
+        arguments = []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append(record)
+                continue
+            sections[getattr(param, "rich_help_panel", None) or "Output"].append(record)
+        if arguments:
+            with formatter.section("Arguments"):
+                formatter.write_dl(arguments)
+        for name, records in sections.items():
+            if records:
+                with formatter.section(f"{name} options"):
+                    formatter.write_dl(records)
+
+
+# ---- what a combination of options forbids -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A run's options as :data:`RULES` read them: the values (``usage.fmt``), which were given (on the
+    command line or by an environment variable), and the source they run on."""
+
+    values: dict[str, Any]
+    given: frozenset[str]
+    with_model: bool  # --model: a real model, not static vectors
+
+    def __getattr__(self, name: str) -> Any:
+        return self.values[name]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A usage error (exit 2): when ``applies``, the run stops with ``message`` about ``option``."""
+
+    option: str  # as --help names it, or SENTENCE
+    applies: Callable[[Usage], bool]
+    message: str | Callable[[Usage], str]
+
+
+STATIC_ONLY = ("vectors", "weights", "projections", "neighbors", "positions", "heads", "causal", "no_scale", "seed", "oov")
+
+
+def _needs_model(option: str, what: str) -> Rule:
+    return Rule(f"--{option}", lambda u: not u.with_model and option in u.given, f"--{option} {what}: it needs --model")
+
+
+def _static_only(option: str) -> Rule:
+    name = "--" + option.replace("_", "-")
+    return Rule(name, lambda u: u.with_model and option in u.given,
+                f"{name} is for static vectors; a model has its own heads, projections and positions (--save, Markdown and CSV take a --layer)")
+
+
+def _figures(u: Usage) -> list[Path]:
+    return [p for p in u.save or [] if p.suffix.lower() != ".html"]
+
+
+WEIGHTS_OR_RANDOM = Rule("--weights", lambda u: not u.with_model and u.weights is not None and u.projections is ProjectionKind.random,
+                         "--weights and --projections random exclude each other")
+
+RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the first that applies is the error
+    "inspect": (
+        _needs_model("rollout", "follows attention through a model's layers"),
+        _needs_model("layer", "chooses among a model's heads"),
+        _needs_model("head", "chooses among a model's heads"),
+        Rule("--head", lambda u: u.with_model and u.head is not None and u.all_layers, "--head needs one --layer L, not all"),
+        Rule("--head", lambda u: u.with_model and u.head is not None and u.layer is None, "--head needs --layer: which layer's head"),
+        Rule("--layer", lambda u: u.with_model and u.fmt in ONE_LAYER and u.layer is None,
+             lambda u: f"--format {u.fmt.value} with --model shows one layer's heads: say which with --layer"),
+        Rule("--focus", lambda u: u.with_model and u.fmt in ONE_LAYER and u.focus is not None,
+             lambda u: f"--focus with --model writes table or json, not --format {u.fmt.value}"),
+        Rule("--rollout", lambda u: u.with_model and u.fmt in ONE_LAYER and u.rollout,
+             lambda u: f"--rollout with --model writes table or json, not --format {u.fmt.value}"),
+        Rule("--layer", lambda u: u.with_model and bool(_figures(u)) and u.layer is None and not u.all_layers,
+             lambda u: f"--save {_figures(u)[0].suffix} with --model draws a layer's heads (--layer L) or every head (--layer all)"),
+        Rule("SENTENCE", lambda u: u.with_model and u.sentence == "-" and u.fmt in ONE_LAYER, "SENTENCE - with --model streams as jsonl only"),
+        *(_static_only(option) for option in STATIC_ONLY),
+        WEIGHTS_OR_RANDOM,
+        Rule("--neighbors", lambda u: not u.with_model and bool(u.neighbors) and (u.weights is not None or u.projections is not ProjectionKind.identity),
+             lambda u: "--neighbors compares vectors with the vocabulary, so the outputs must stay in the embedding space: it needs "
+                       f"identity projections, not {'--weights' if u.weights is not None else f'--projections {u.projections.value}'}"),
+        Rule("--focus", lambda u: not u.with_model and u.fmt is OutputFormat.csv and bool(u.focus),
+             "--focus has no place in CSV's rows of (head, query, key); use --format table, markdown or json"),
+        Rule("--neighbors", lambda u: not u.with_model and u.fmt is OutputFormat.csv and bool(u.neighbors),
+             "--neighbors has no place in CSV's rows of (head, query, key); use --format table, markdown or json"),
+    ),
+    "compare": (
+        Rule("--format", lambda u: u.fmt in ONE_LAYER, lambda u: f"compare writes table, json or jsonl, not {u.fmt.value}"),
+        _needs_model("save", "draws the word's drift through a model's layers"),
+        *(_static_only(option) for option in STATIC_ONLY),
+        WEIGHTS_OR_RANDOM,
+    ),
+}
+
+
+GIVEN = ("COMMANDLINE", "ENVIRONMENT")  # where a given option's value came from (Click's ParameterSource), not its default
+
+
+def check_usage(command: str, values: dict[str, Any], ctx: typer.Context) -> Usage:
+    """The usage error (exit 2) of the first rule of ``command`` that ``values`` break, if any; else
+    the run's options, read as the rules read them."""
+    given = frozenset(name for name in values if getattr(ctx.get_parameter_source(name), "name", None) in GIVEN)
+    usage = Usage(values, given, values.get("model") is not None)
+    for rule in RULES[command]:
+        if rule.applies(usage):
+            message = rule.message if isinstance(rule.message, str) else rule.message(usage)
+            raise typer.BadParameter(message, param_hint=rule.option)
+    return usage

@@ -1,0 +1,88 @@
+"""A text through a real transformer -> a :class:`ModelInspection`: the run and everything
+``attn inspect --model`` shows of it (each head's patterns and label, the rollout, the --focus word,
+one layer as static attention's result), computed here once; the renderers only format it, and
+--fields only drops keys from its record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..analysis import head_summary
+from ..pipeline import valid_text
+from ..results import Attention, InspectConfig, Inspection, VectorsInfo
+from .heads import HeadLabels, rollout, run_patterns
+from .model import Model, ModelConfig, ModelRun
+from .words import FocusedWord, Words, focus, focus_units, run_words
+
+
+@dataclass(frozen=True, slots=True)
+class ModelShow:
+    """What of a model's run to show."""
+
+    layer: int | None = None  # one layer's heads (0-based); None: every layer
+    head: int | None = None  # one head of that layer; None: all of them
+    focus: str | None = None  # --focus: a word (every occurrence), word@N or a token position
+    top_k: int = 3  # words listed per head for the focused word, keys per query in a layer's summaries
+    rollout: bool = False  # add the attention rollout through the layers
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ModelInspection:
+    """One text through a model, with what :class:`ModelShow` asked for computed."""
+
+    text: str  # as run (bytes that were not UTF-8 replaced)
+    run: ModelRun
+    config: ModelConfig
+    show: ModelShow
+    heads: HeadLabels  # (L, h): every head's patterns and label
+    rollout: np.ndarray | None  # (L, T, T) with show.rollout: the rollout after each layer
+    words: Words | None  # with show.focus: the run's words, each special token one of its own
+    focused: tuple[FocusedWord, ...]  # with show.focus: each word it names
+    layer: Inspection | None  # with show.layer: that layer (or head) as static attention's result
+
+
+def inspect_model(text: str, model: Model, show: ModelShow) -> ModelInspection:
+    """Run ``text`` through ``model`` and compute what ``show`` asks for."""
+    text = valid_text(text)
+    run = model.run(text)
+    c = model.config
+    words: Words | None = None
+    focused: tuple[FocusedWord, ...] = ()
+    if show.focus is not None:
+        words = run_words(run, text)
+        focused = tuple(focus(run, words, focus_units(words, show.focus, len(run.tokens))))
+    return ModelInspection(
+        text=text, run=run, config=c, show=show, heads=HeadLabels.of(run_patterns(run, text, c.causal)),
+        rollout=rollout(run.attentions) if show.rollout else None, words=words, focused=focused,
+        layer=None if show.layer is None else layer_inspection(run, c, text, show.layer, show.top_k, show.head),
+    )
+
+
+def layer_inspection(run: ModelRun, config: ModelConfig, text: str, layer: int, top_k: int = 3, head: int | None = None) -> Inspection:
+    """One layer of a model run as an :class:`~attnviz_cli.results.Inspection`, so that every view of
+    static attention (Markdown, CSV, figures, the HTML page) shows a model's layer the same way: its
+    heads' scores and weights (or ``head``'s alone, still numbered as in its layer), what went in (the
+    hidden state before the layer) and what came out (after it: the whole layer's output, every head
+    mixed). The projections are the model's own, learned; the "vectors" are that layer's input."""
+    d_k = config.d_model // config.heads
+    causal = config.causal
+    kept = slice(None) if head is None else slice(head, head + 1)
+    attention = Attention(
+        queries=run.queries[layer][kept], keys=run.keys[layer][kept], values=run.values[layer][kept],
+        head_outputs=run.head_outputs[layer][kept], output=run.hidden_states[layer + 1], scale=True, causal=causal,
+        scores=run.scores[layer][kept], weights=run.attentions[layer][kept],
+    )
+    heads = attention.heads
+    summary = head_summary(attention.weights, np.isneginf(attention.scores), top_k)
+    where = f"{config.name}, layer {layer}" + (" (its embeddings)" if layer == 0 else f" (the output of layer {layer - 1})")
+    inspect_config = InspectConfig(
+        heads=heads, d_model=config.d_model, d_k=d_k, d_v=d_k, d_out=config.d_model, scale=True,
+        causal=causal, projections="learned", seed=None, vectors=VectorsInfo(where, config.d_model, 0), positions="learned",
+        first_head=head or 0, layer_heads=None if head is None else config.heads,
+    )
+    return Inspection(
+        sentence=text, tokens=run.tokens, dropped=(), config=inspect_config, inputs=run.hidden_states[layer],
+        attention=attention, summaries=tuple(summary.select(h) for h in range(heads)),
+    )

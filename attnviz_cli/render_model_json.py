@@ -1,0 +1,212 @@
+"""Model results -> JSON-ready records (arrays left as NumPy for orjson; masked scores, -inf, become
+null) and CSV: ``attnviz.model/1`` (a run), ``model-compare/1``, ``models/1`` (the catalog) and
+``heads/1`` (a corpus). They format what :mod:`.models.pipeline` computed; Rich is never imported."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .models import ModelConfig
+from .models.heads import PATTERNS, HeadLabels
+from .models.pipeline import ModelInspection
+from .models.words import FocusedWord, WordComparison, Words, top_words
+
+MODEL_SCHEMA = "attnviz.model/1"
+MODEL_COMPARE_SCHEMA = "attnviz.model-compare/1"
+MODELS_SCHEMA = "attnviz.models/1"
+HEADS_SCHEMA = "attnviz.heads/1"
+
+
+def model_record(result: ModelInspection) -> dict[str, Any]:
+    """The record of a run: each head's scores, weights and patterns, each layer's output and, with
+    --rollout, its attention rollout; with --layer and --head just that layer and head; with --focus,
+    the run's words and where the focused ones look."""
+    run, config, show = result.run, result.config, result.show
+    layers = range(config.layers) if show.layer is None else [show.layer]
+    heads = range(config.heads) if show.head is None else [show.head]
+    patterns = patterns_records(result.heads)
+    record = {
+        "schema": MODEL_SCHEMA,
+        "text": result.text,
+        "tokens": list(run.tokens),
+        "token_ids": run.token_ids,
+        "words": list(run.words),
+        "special": list(run.special),
+        "config": {"model": config_record(config)},
+        "embeddings": run.hidden_states[0],
+        "layers": [
+            {
+                "layer": i,
+                "heads": [
+                    {"head": h, "scores": run.scores[i, h], "weights": run.attentions[i, h], "patterns": patterns[i][h]}
+                    for h in heads
+                ],
+                "output": run.hidden_states[i + 1],
+                **({"rollout": result.rollout[i]} if result.rollout is not None else {}),
+            }
+            for i in layers
+        ],
+    }
+    if result.words is not None:
+        record |= focus_record(result.focused, result.words, layers, heads, show.top_k)
+    return record
+
+
+def patterns_records(heads: HeadLabels) -> list[list[dict[str, Any]]]:
+    """[layer][head] the JSON of each head's patterns: its label and the number behind it, every
+    pattern's share, its entropy, spread and mean distance (``share`` null for "other")."""
+    p, labels, values = heads.patterns, heads.labels, heads.values
+    L, H = labels.shape
+    return [
+        [
+            {
+                "label": str(labels[i, h]),
+                "share": None if math.isnan(values[i, h]) else float(values[i, h]),
+                "shares": dict(zip(PATTERNS, p.shares[i, h].tolist(), strict=True)),
+                "entropy_bits": float(p.entropy_bits[i, h]),
+                "spread": float(p.spread[i, h]),
+                "distance": float(p.distance[i, h]),
+            }
+            for h in range(H)
+        ]
+        for i in range(L)
+    ]
+
+
+MODEL_FIELDS = ("text", "tokens", "token_ids", "words", "special", "config", "embeddings", "layers", "units", "focus")
+LAYER_FIELDS = ("heads.scores", "heads.weights", "heads.patterns", "layers.output", "layers.rollout")  # keep layers with just these
+
+
+def check_model_fields(fields: tuple[str, ...]) -> None:
+    """Refuse a --fields name no model record has (ValueError naming the valid ones)."""
+    unknown = [f for f in fields if f not in MODEL_FIELDS + LAYER_FIELDS]
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}; a model record has {', '.join(MODEL_FIELDS + LAYER_FIELDS)}")
+
+
+def keep_model_fields(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """``record`` with just ``fields`` (and its schema); all of it when ``fields`` is empty. A layer
+    field (heads.weights, ...) keeps the layers with their numbers and just those parts."""
+    if not fields:
+        return record
+    kept = {name: record[name] for name in ("schema", *fields) if name in record}
+    inner = [f for f in fields if f in LAYER_FIELDS]
+    if inner:
+        head_keys = ["head", *(f.removeprefix("heads.") for f in inner if f.startswith("heads."))]
+        kept["layers"] = [
+            {"layer": entry["layer"],
+             **({"heads": [{k: h[k] for k in head_keys} for h in entry["heads"]]} if len(head_keys) > 1 else {}),
+             **({"output": entry["output"]} if "layers.output" in inner else {}),
+             **({"rollout": entry["rollout"]} if "layers.rollout" in inner and "rollout" in entry else {})}
+            for entry in record["layers"]
+        ]
+    return kept
+
+
+def focus_record(focused: tuple[FocusedWord, ...], words: Words, layers: range | list[int], heads: range | list[int], top_k: int) -> dict[str, Any]:
+    """The ``units`` (the run's words, each special token one of its own) and, per focused word, its
+    weights over them in each layer and head, strongest first, and its vector's cosine with its embedding."""
+    def entry(f: FocusedWord) -> dict[str, Any]:
+        return {
+            "word": f.label, "unit": f.unit, "tokens": list(f.tokens),
+            "cosine_to_embedding": f.drift,
+            "layers": [
+                {"layer": i, "heads": [
+                    {
+                        "head": h, "weights": f.weights[i, h], "entropy_bits": float(f.entropy_bits[i, h]),
+                        "keys": [{"word": words.labels[u], "unit": u, "weight": float(f.weights[i, h, u])} for u in top_words(f.weights[i, h], top_k)],
+                    }
+                    for h in heads
+                ]}
+                for i in layers
+            ],
+        }
+
+    return {
+        "units": [{"word": label, "tokens": list(tokens)} for label, tokens in zip(words.labels, words.tokens, strict=True)],
+        "focus": [entry(f) for f in focused],
+    }
+
+
+def config_record(config: ModelConfig) -> dict[str, Any]:
+    return {
+        "name": config.name, "architecture": config.architecture, "layers": config.layers,
+        "heads": config.heads, "d_model": config.d_model, "dtype": config.dtype,
+    }
+
+
+def comparison_record(comparison: WordComparison, config: ModelConfig, top_k: int) -> dict[str, Any]:
+    """``attn compare --model -f json``: the word in both texts, the cosine between its two vectors at
+    the embeddings and after each layer, and per layer the words it looks at most in each text (its
+    weights averaged over the layer's heads)."""
+    def side(f: FocusedWord, words: Words, text: str) -> dict[str, Any]:
+        return {"text": text, "word": f.label, "unit": f.unit, "tokens": list(f.tokens),
+                "units": [{"word": label, "tokens": list(t)} for label, t in zip(words.labels, words.tokens, strict=True)]}
+
+    def looks(f: FocusedWord, words: Words, layer: int) -> dict[str, Any]:
+        mean = f.head_mean[layer]  # (U,): over the heads
+        return {"weights": mean, "keys": [{"word": words.labels[u], "unit": u, "weight": float(mean[u])} for u in top_words(mean, top_k)]}
+
+    a, b = comparison.sides
+    return {
+        "schema": MODEL_COMPARE_SCHEMA,
+        "focus": comparison.focus,
+        "config": {"model": config_record(config)},
+        "sentences": [side(f, w, t) for f, w, t in zip(comparison.sides, comparison.words, comparison.texts, strict=True)],
+        "embedding_cosine": float(comparison.cosines[0]),
+        "layers": [
+            {"layer": i, "cosine": float(comparison.cosines[i + 1]),
+             "first": looks(a, comparison.words[0], i), "second": looks(b, comparison.words[1], i)}
+            for i in range(config.layers)
+        ],
+    }
+
+
+def model_list_record(entries: list) -> dict[str, Any]:
+    """``attn model list -f json``: the cache's models and whether attnviz runs each."""
+    return {"schema": MODELS_SCHEMA, "kind": "list", "models": [
+        {"name": e.name, "folder": str(e.folder) if e.folder else None, "status": e.status, "architecture": e.architecture,
+         "layers": e.layers, "heads": e.heads, "d_model": e.d_model, "size_bytes": e.size_bytes}
+        for e in entries
+    ]}
+
+
+def model_info_record(info) -> dict[str, Any]:
+    """``attn model info -f json``: one model described from its files."""
+    return {
+        "schema": MODELS_SCHEMA, "kind": "info", "name": info.name, "folder": str(info.folder),
+        "architecture": info.architecture, "layers": info.layers, "heads": info.heads, "d_model": info.d_model,
+        "max_positions": info.max_positions, "parameters": info.parameters, "stored_dtypes": list(info.stored_dtypes),
+        "size_bytes": info.size_bytes, "tokenizer": info.tokenizer, "vocab_size": info.vocab_size,
+    }
+
+
+HEADS_CSV_COLUMNS = ("layer", "head", "label", "share", *PATTERNS, "entropy_bits", "spread", "distance")
+
+
+def heads_record(heads: HeadLabels, config: ModelConfig, texts: int, tokens: int, skipped: int) -> dict[str, Any]:
+    """The JSON of ``attn heads``: each head's patterns averaged over a corpus, and what went in."""
+    by_head = patterns_records(heads)
+    return {
+        "schema": HEADS_SCHEMA,
+        "config": {"model": config_record(config)},
+        "texts": texts, "tokens": tokens, "skipped": skipped,
+        "heads": [{"layer": i, "head": h, **entry} for i, layer in enumerate(by_head) for h, entry in enumerate(layer)],
+    }
+
+
+def heads_csv(record: dict[str, Any]) -> str:
+    """One CSV row per head of a :func:`heads_record`: its label, share, each pattern's share, entropy,
+    spread and distance (an empty share for "other")."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADS_CSV_COLUMNS)
+    for entry in record["heads"]:
+        share = "" if entry["share"] is None else f"{entry['share']:.6g}"
+        numbers = [f"{entry['shares'][p]:.6g}" for p in PATTERNS] + [f"{entry[k]:.6g}" for k in ("entropy_bits", "spread", "distance")]
+        writer.writerow([entry["layer"], entry["head"], entry["label"], share, *numbers])
+    return out.getvalue()

@@ -1,0 +1,280 @@
+"""Model results -> Rich renderables: a run's header, an overview of every layer and head, one head's
+scores and weights, the --focus word, the rollout, a comparison with its chart, the catalog and a
+corpus's heads. They lay out what :mod:`.models.pipeline` computed, and compute nothing."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .errors import printable
+from .models import ModelConfig
+from .models.heads import PATTERNS
+from .models.pipeline import ModelInspection
+from .models.words import FocusedWord, WordComparison, Words, top_words
+
+
+def focus_renderables(focused: tuple[FocusedWord, ...], words: Words, layers: range | list[int], heads: range | list[int], top_k: int) -> list[Any]:
+    """For each focused word: in each layer and head, the words it gives most weight to, strongest
+    first, and how sharp that head is for it; then how far its vector has moved from its embedding."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from .render_parts import safe
+
+    parts: list[Any] = []
+    for f in focused:
+        where = ", ".join(str(t) for t in f.tokens)
+        parts.append(Text.assemble(("where ", "bold"), safe(repr(f.label), "bold"), (f" (token{'s' if len(f.tokens) > 1 else ''} {where}) looks: its strongest words in each layer and head", "bold")))
+        parts.append(Text("weights summed over each word's pieces; bits: the entropy of its weights (0 = all on one word)", style="dim"))
+        table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False, header_style="bold")
+        table.add_column("layer", justify="right")
+        table.add_column("head", justify="right")
+        table.add_column("strongest words", overflow="fold")
+        table.add_column("bits", justify="right")
+        for i in layers:
+            for h in heads:
+                w = f.weights[i, h]
+                keys = Text(" · ").join(
+                    Text.assemble(safe(words.labels[u], "bold" if n == 0 else ""), f" {w[u]:.2f}") for n, u in enumerate(top_words(w, top_k))
+                )
+                table.add_row(str(i) if h == heads[0] else "", str(h), keys, f"{f.entropy_bits[i, h]:.2f}", end_section=h == heads[-1] and i != layers[-1])
+        parts += [table, Text()]
+        drift = " · ".join(f"{'emb' if i == 0 else f'L{i - 1}'} {c:.3f}" for i, c in enumerate(f.drift.tolist()))
+        parts += [Text.assemble(("its vector's cosine with its embedding, layer by layer: ", "bold"), drift), Text()]
+    return parts
+
+
+def model_renderables(result: ModelInspection, width: int = 80):
+    """What ``attn inspect --model`` shows: the header, then where the --focus word looks, one head's
+    matrices (with --layer and --head), one layer's heads (with --layer), or an overview of every layer
+    and head; with --rollout, then the attention rollout through the layer (the last without --layer)."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from .render_parts import Fields, safe
+    from .render_table import score_grid, weight_grid
+
+    run, config, show = result.run, result.config, result.show
+    marked = ", ".join(f"{i}:{t}" for i, t in enumerate(run.tokens))
+    parts: list[Any] = [Fields(
+        ("text", safe(" ".join(result.text.split()))),
+        ("model", safe(config.name)),
+        ("architecture", f"{config.architecture} · {config.layers} layers × {config.heads} heads · d_model {config.d_model} · {config.dtype}"),
+        ("tokens", Text.assemble(f"{len(run.tokens)}: ", safe(marked))),
+    ), Text()]
+    heads = range(config.heads) if show.head is None else [show.head]
+    if result.words is not None:
+        layers = range(config.layers) if show.layer is None else [show.layer]
+        parts += focus_renderables(result.focused, result.words, layers, heads, show.top_k)
+    elif show.layer is None:
+        parts += overview(result)
+    else:
+        for h in heads:
+            where = f"layer {show.layer}, head {h} of {config.heads}"
+            parts += score_grid(run.tokens, run.scores[show.layer, h], f"{where}: scores (q·k/√d_k)", width)
+            parts += weight_grid(run.tokens, run.scores[show.layer, h], run.attentions[show.layer, h], f"{where}: weights (softmax, rows sum to 1)", width)
+    if result.rollout is not None:
+        parts += rollout_renderables(result, width)
+    return Group(*parts)
+
+
+PATTERN_STYLES = {  # each label its own colour, so a column of alike heads stands out; the words carry it without colour
+    "previous": "cyan", "next": "blue", "self": "green", "first": "magenta", "last": "yellow",
+    "punctuation": "red", "broad": "dim", "other": "bold",
+}
+SHORT_LABELS = {"previous": "prev", "punctuation": "punct"}  # five characters a cell, so 12 heads fit 80 columns
+
+
+def overview(result: ModelInspection) -> list[Any]:
+    """Every layer and head in one grid that fits a terminal: what each head mostly attends to (its
+    pattern, :mod:`.models.heads`), the share of weight behind that, and its mean entropy in bits."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    from .render_parts import safe
+
+    run, config = result.run, result.config
+    labels, values, bits = result.heads.labels, result.heads.values, result.heads.patterns.entropy_bits
+    T = len(run.tokens)
+    table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")  # a space between columns
+    table.add_column("layer", justify="right", width=5)
+    for h in range(config.heads):
+        table.add_column(f"h{h}", justify="right", width=5)
+    for i in range(config.layers):
+        cells = []
+        for h in range(config.heads):
+            label = str(labels[i, h])
+            value = "" if math.isnan(values[i, h]) else f"{values[i, h]:.2f}"
+            cells.append(Text.assemble(
+                (SHORT_LABELS.get(label, label), PATTERN_STYLES[label]), "\n", value, "\n",
+                (f"{bits[i, h]:.2f}", "dim"),
+            ))
+        table.add_row(str(i), *cells, end_section=i < config.layers - 1)
+    title = Text("what each head attends to: its pattern, the share of weight behind it, its entropy in bits", style="bold")
+    first, last = run.tokens[0], run.tokens[-1]
+    legend = Text.assemble(
+        "A head is named prev, next, self, first (", safe(first), "), last (", safe(last), ") or punct when those keys "
+        "get at least half its weight (the number: that share); else broad if its rows spread at least halfway to even "
+        f"(the number: how far), else other. Bits: 0 = one key, {math.log2(T):.2f} = all {T} tokens alike. "
+        "docs/models.md defines each; --layer L --head H shows one head.",
+        style="dim",
+    )
+    return [title, legend, table, Text()]
+
+
+def rollout_renderables(result: ModelInspection, width: int) -> list[Any]:
+    """The attention rollout through --layer (the last without it) as a heatmap: how much each token's
+    vector after that layer draws on each input token, the residual path counted."""
+    from rich.text import Text
+
+    from .render_table import weight_grid
+
+    assert result.rollout is not None
+    config, tokens = result.config, result.run.tokens
+    shown = config.layers - 1 if result.show.layer is None else result.show.layer
+    T = len(tokens)
+    hidden = np.where(np.triu(np.ones((T, T), bool), 1) & config.causal, -np.inf, 0.0)  # GPT-2: later tokens, never drawn on
+    parts: list[Any] = [Text(
+        "attention rollout (Abnar and Zuidema 2020): each layer's heads averaged, mixed half and half with the "
+        "identity for the residual path, multiplied through the layers; rows sum to 1", style="dim")]
+    parts += weight_grid(tokens, hidden, result.rollout[shown], f"rollout through layer {shown} of {config.layers}: input tokens each token draws on", width)
+    return parts
+
+
+def comparison_renderables(comparison: WordComparison, config: ModelConfig, top_k: int):
+    """The two texts, then a table: per layer, the cosine between the word's two vectors and the words
+    it looks at most in each text (weights averaged over the layer's heads)."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from .render_parts import Fields, safe
+
+    a, b = comparison.sides
+    header = Fields(
+        ("first", Text.assemble(safe(" ".join(comparison.texts[0].split())), safe(f"   ({a.label} at token {', '.join(map(str, a.tokens))})"))),
+        ("second", Text.assemble(safe(" ".join(comparison.texts[1].split())), safe(f"   ({b.label} at token {', '.join(map(str, b.tokens))})"))),
+        ("model", Text.assemble(safe(config.name), f" · {config.architecture} · {config.layers} layers × {config.heads} heads")),
+    )
+    title = Text.assemble(("how far apart ", "bold"), safe(repr(a.label), "bold"), (" ends up, layer by layer", "bold"))
+    legend = Text("cosine: between its two vectors (1 = the same direction); words: where it looks in each text, mean over the layer's heads", style="dim")
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False, header_style="bold")
+    table.add_column("layer", justify="right")
+    table.add_column("cosine", justify="right")
+    table.add_column("first text looks at", overflow="fold")
+    table.add_column("second text looks at", overflow="fold")
+
+    def looks(f: FocusedWord, words: Words, layer: int) -> Text:
+        mean = f.head_mean[layer]
+        return Text(" · ").join(Text.assemble(safe(words.labels[u]), f" {mean[u]:.2f}") for u in top_words(mean, top_k))
+
+    table.add_row("emb", f"{comparison.cosines[0]:.3f}", Text("(before any attention)", style="dim"), "")
+    for i in range(config.layers):
+        table.add_row(str(i), f"{comparison.cosines[i + 1]:.3f}", looks(a, comparison.words[0], i), looks(b, comparison.words[1], i))
+    chart_title = Text.assemble(("the cosine, drawn: ", "bold"), "1 = the same vector; lower = context has pulled the two apart")
+    return Group(header, Text(), title, legend, table, Text(), chart_title, cosine_chart(comparison.cosines))
+
+
+CHART_ROWS = 8  # the terminal chart's height in lines
+CHART_STEP = 0.05  # its lowest line: the lowest cosine rounded down to this
+
+
+def cosine_chart(cosines: np.ndarray):
+    """A small chart of the cosine at the embeddings and after each layer: a dot per layer on a scale
+    from the lowest value (rounded down) to 1, as text, so that it shows in any terminal or log."""
+    from rich.text import Text
+
+    values = np.asarray(cosines, dtype=np.float64)
+    high = 1.0
+    low = min(math.floor(float(values.min()) / CHART_STEP + 1e-9) * CHART_STEP, high - CHART_STEP)
+    rows = [math.floor((high - v) / (high - low) * (CHART_ROWS - 1) + 0.5) for v in values.tolist()]  # half up, always
+    column = 5
+    chart = Text()
+    for r in range(CHART_ROWS):
+        level = high - r * (high - low) / (CHART_ROWS - 1)
+        axis = f"{level:5.2f} ┤" if r in (0, CHART_ROWS // 2, CHART_ROWS - 1) else "      │"
+        chart.append(axis, style="dim")
+        for n, row in enumerate(rows):
+            mark = "●" if row == r else ("·" if row > r and n > 0 else " ")  # dots under the line read as its fall
+            chart.append(mark.center(column), style="bold cyan" if row == r else "dim")
+        chart.append("\n")
+    labels = ["emb", *(f"L{i}" for i in range(len(values) - 1))]
+    chart.append("      └" + "".join("─" * column for _ in labels) + "\n       " + "".join(lab.center(column) for lab in labels), style="dim")
+    return chart
+
+
+def model_list_table(entries: list, cache: str):
+    from rich.text import Text
+
+    from .render_vectors import _size, _table
+
+    if not entries:
+        return Text(f"no models in the Hugging Face cache at {printable(cache)}; get one with: attn model download sentence-transformers/all-MiniLM-L6-v2")
+    table = _table(f"models in the Hugging Face cache ({printable(cache)})", ("model", "left"), ("architecture", "left"),
+                   ("layers × heads", "right"), ("d_model", "right"), ("size", "right"), ("status", "left"))
+    for e in entries:
+        shape = f"{e.layers} × {e.heads}" if e.layers else ""
+        table.add_row(printable(e.name), printable(e.architecture or ""), shape, str(e.d_model or ""), _size(e.size_bytes) if e.size_bytes else "", printable(e.status))
+    return table
+
+
+def model_info_table(info):
+    from .render_vectors import _size, _table
+
+    table = _table(f"model {info.name}", ("", "left"), ("", "left"), header=False)
+    rows = [
+        ("folder", str(info.folder)), ("architecture", info.architecture),
+        ("layers × heads", f"{info.layers} × {info.heads} (d_k {info.d_model // info.heads})"),
+        ("d_model", str(info.d_model)), ("positions", f"{info.max_positions:,} tokens at most"),
+        ("parameters", f"{info.parameters:,}"), ("stored as", ", ".join(info.stored_dtypes)),
+        ("size on disk", _size(info.size_bytes)), ("tokenizer", f"{info.tokenizer}, {info.vocab_size:,} tokens"),
+    ]
+    for key, value in rows:
+        table.add_row(key, printable(value))
+    return table
+
+
+def heads_table(record: dict[str, Any], seconds: float):
+    """``attn heads`` for people: what went in, then per layer and head its label and every number."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from .render_parts import Fields, safe
+
+    model = record["config"]["model"]
+    skipped = f"; {record['skipped']:,} skipped" if record["skipped"] else ""
+    header = Fields(
+        ("model", Text.assemble(safe(model["name"]), f" ({model['architecture']}, {model['layers']} layers × {model['heads']} heads)")),
+        ("texts", f"{record['texts']:,} ({record['tokens']:,} tokens{skipped}) in {seconds:.1f} s"),
+    )
+    table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")
+    for name, width in (("layer", 5), ("head", 4), ("label", 5), ("share", 5), ("prev", 5), ("next", 5), ("self", 5),
+                        ("first", 5), ("last", 5), ("punct", 5), ("bits", 5), ("spread", 6), ("dist", 5)):
+        table.add_column(name, justify="left" if name == "label" else "right", width=width, no_wrap=True)
+    heads = record["heads"]
+    for n, entry in enumerate(heads):
+        label = entry["label"]
+        last_of_layer = n + 1 == len(heads) or heads[n + 1]["layer"] != entry["layer"]
+        table.add_row(
+            str(entry["layer"]) if entry["head"] == 0 else "", str(entry["head"]),
+            Text(SHORT_LABELS.get(label, label), style=PATTERN_STYLES[label]),
+            "" if entry["share"] is None else f"{entry['share']:.2f}",
+            *(f"{entry['shares'][p]:.2f}" for p in PATTERNS),
+            f"{entry['entropy_bits']:.2f}", f"{entry['spread']:.2f}", f"{entry['distance']:.2f}",
+            end_section=last_of_layer and n + 1 < len(heads),
+        )
+    legend = Text(
+        "Means over the texts, each text counting once. prev … punct: the mean weight a query gives the token before it, "
+        "after it, itself, the first and last tokens, and punctuation; label: the pattern with at least half the weight, "
+        "else broad (spread ≥ 0.5) or other; bits: entropy; spread: entropy over its most (0 = one key, 1 = even); "
+        "dist: tokens between query and key.", style="dim",
+    )
+    return Group(header, Text(), legend, table)
