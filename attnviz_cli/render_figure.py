@@ -156,14 +156,13 @@ def save_drift_figure(comparison, config, path: Path, *, dpi: int = 200, fmt: st
         _write(figure, path, fmt, dpi)
 
 
-def save_model_figure(run, config, text: str, path: Path, *, dpi: int = 200, fmt: str | None = None) -> None:
+def save_model_figure(result, path: Path, *, dpi: int = 200, fmt: str | None = None) -> None:
     """``attn inspect TEXT --model M --layer all --save``: every layer x head as a small heatmap (rows:
     layers, columns: heads), each titled with its pattern and the share of weight behind it."""
-    from .models.heads import head_labels, run_patterns
-
     matplotlib, Figure = _matplotlib()
     fmt = fmt or path.suffix.lower().lstrip(".")
-    labels, values = head_labels(run_patterns(run, text, config.causal))
+    run, config, text = result.run, result.config, result.text
+    labels, values = result.heads.labels, result.heads.values
     L, H, T = config.layers, config.heads, len(run.tokens)
     panel = 1.05  # inches: a thumbnail, not a matrix to read
     with matplotlib.rc_context(_style(7)):

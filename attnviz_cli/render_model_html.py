@@ -14,17 +14,19 @@ from typing import Any
 
 import numpy as np
 
-from .models import ModelConfig, ModelRun
-from .models.heads import HeadLabels, rollout, run_patterns
+from .models.pipeline import ModelInspection
 from .render_html import page, script_json
 from .render_model_json import config_record, patterns_records
 
 DECIMALS = 4  # what the page shows; fewer digits make a smaller page that parses faster
 
 
-def model_page_record(run: ModelRun, config: ModelConfig, text: str) -> dict[str, Any]:
-    """What the page shows: the tokens, every head's scores, weights and patterns, and the rollout."""
-    patterns = patterns_records(HeadLabels.of(run_patterns(run, text, config.causal)))
+def model_page_record(result: ModelInspection) -> dict[str, Any]:
+    """What the page shows: the tokens, every head's scores, weights and patterns, and the rollout
+    (the pipeline's, computed for a page: ``ModelShow.page``)."""
+    run, config, text = result.run, result.config, result.text
+    assert result.rollout is not None, "a model page needs the rollout: ModelShow(page=True)"
+    patterns = patterns_records(result.heads)
     scores = np.round(run.scores.astype(np.float64), DECIMALS)  # -inf (masked) stays -inf: null in JSON
     weights = np.round(run.attentions.astype(np.float64), DECIMALS)
     return {
@@ -39,14 +41,14 @@ def model_page_record(run: ModelRun, config: ModelConfig, text: str) -> dict[str
             ]}
             for i in range(config.layers)
         ],
-        "rollout": np.round(rollout(run.attentions.astype(np.float64)), DECIMALS),
+        "rollout": np.round(result.rollout.astype(np.float64), DECIMALS),
     }
 
 
-def model_page_html(run: ModelRun, config: ModelConfig, text: str) -> str:
+def model_page_html(result: ModelInspection) -> str:
     """The whole page."""
-    sentence = " ".join(text.split())
-    return page(_TEMPLATE, f"attnviz: {config.name}: {sentence[:80]}", script_json(model_page_record(run, config, text)))
+    sentence = " ".join(result.text.split())
+    return page(_TEMPLATE, f"attnviz: {result.config.name}: {sentence[:80]}", script_json(model_page_record(result)))
 
 
 _TEMPLATE = """{{PAGE_HEAD}}  #text { font-size: 1.1rem; margin: .25rem 0; } #config, .note { color: #555; margin: 0 0 .75rem; }

@@ -43,7 +43,7 @@ def model_record(result: ModelInspection) -> dict[str, Any]:
                     for h in heads
                 ],
                 "output": run.hidden_states[i + 1],
-                **({"rollout": result.rollout[i]} if result.rollout is not None else {}),
+                **({"rollout": result.rollout[i]} if result.show.rollout and result.rollout is not None else {}),
             }
             for i in layers
         ],

@@ -77,7 +77,7 @@ def model_renderables(result: ModelInspection, width: int = 80):
             where = f"layer {show.layer}, head {h} of {config.heads}"
             parts += score_grid(run.tokens, run.scores[show.layer, h], f"{where}: scores (q·k/√d_k)", width)
             parts += weight_grid(run.tokens, run.scores[show.layer, h], run.attentions[show.layer, h], f"{where}: weights (softmax, rows sum to 1)", width)
-    if result.rollout is not None:
+    if result.show.rollout:
         parts += rollout_renderables(result, width)
     return Group(*parts)
 

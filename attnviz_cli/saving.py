@@ -11,7 +11,8 @@ from .errors import AttnvizError, quoted, usable_path
 from .results import Inspection
 
 if TYPE_CHECKING:  # the model code is imported by the commands that run a model, not here
-    from .models import ModelConfig, ModelRun
+    from .models import ModelConfig
+    from .models.pipeline import ModelInspection
     from .models.words import WordComparison
 
 SAVE_FORMATS = ("svg", "png", "pdf", "html")
@@ -75,11 +76,12 @@ def write_whole(path: Path, write: Callable[[Path, str], None]) -> None:
         staging.unlink(missing_ok=True)
 
 
-def save_model(run: ModelRun, config: ModelConfig, text: str, path: Path, dpi: int = 200) -> None:
+def save_model(result: ModelInspection, path: Path, dpi: int = 200) -> None:
     """Write every layer and head of a model run to ``path``: the model page (.html) or every head as a
     thumbnail (.svg/.png/.pdf), whole or not at all."""
+    config = result.config
     if path.suffix.lower() == ".html":
-        T = len(run.tokens)
+        T = len(result.run.tokens)
         check_page_size(
             config.layers * config.heads * T * T, f"{config.layers} x {config.heads} heads over {T} tokens",
             "use --layer L for one layer's page, or a shorter text",
@@ -89,11 +91,11 @@ def save_model(run: ModelRun, config: ModelConfig, text: str, path: Path, dpi: i
         if fmt == "html":
             from .render_model_html import model_page_html
 
-            staging.write_text(model_page_html(run, config, text), encoding="utf-8")
+            staging.write_text(model_page_html(result), encoding="utf-8")
         else:
             from .render_figure import save_model_figure
 
-            save_model_figure(run, config, text, staging, dpi=dpi, fmt=fmt)
+            save_model_figure(result, staging, dpi=dpi, fmt=fmt)
 
     write_whole(path, write)
 

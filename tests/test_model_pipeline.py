@@ -150,3 +150,20 @@ def test_a_stream_of_texts_is_read_as_a_static_stream_is():
     assert failed.exit_code == 1 and failed.stderr.endswith("attn: error: line 2: the input is longer than 65,536 bytes, "
                                                              "more than --max-tokens 20 can take; raise --max-tokens or split it into sentences\n")
     assert len(failed.stdout.splitlines()) == 1  # the record before it, none after
+
+
+def test_a_saved_page_shows_the_pipeline_s_rollout_and_json_keeps_it_only_when_asked(gpt2, tmp_path):
+    """--save page.html asks the pipeline for the rollout (ModelShow.page); the page embeds that one, and
+    the JSON printed beside it has no rollout unless --rollout was given."""
+    from attnviz_cli.render_model_html import model_page_record
+
+    result = inspect_model(TEXT, gpt2, ModelShow(page=True))
+    page = model_page_record(result)
+    assert_allclose(page["rollout"], plain_rollout(result.run.attentions), atol=5e-5)  # the page keeps 4 decimals
+    page_path = tmp_path / "page.html"
+    plain = run("inspect", TEXT, "--model", str(MODELS / "tiny-gpt2"), "-f", "json", "--save", str(page_path))
+    assert plain.exit_code == 0, plain.stderr
+    assert page_path.stat().st_size > 0
+    assert all("rollout" not in layer for layer in json.loads(plain.stdout)["layers"])
+    asked = run("inspect", TEXT, "--model", str(MODELS / "tiny-gpt2"), "-f", "json", "--rollout")
+    assert all("rollout" in layer for layer in json.loads(asked.stdout)["layers"])

@@ -438,6 +438,7 @@ def test_model_page_grid_click_selectors_hover_and_rollout(browser, tmp_path):
 def test_a_6_by_12_model_page_over_40_tokens_opens_in_under_a_second(browser, tmp_path):
     from attnviz_cli.core import softmax
     from attnviz_cli.models import ModelConfig, ModelRun
+    from attnviz_cli.models.pipeline import ModelShow, inspect_run
     from attnviz_cli.render_model_html import model_page_html
 
     L, H, T, d = 6, 12, 40, 4
@@ -456,7 +457,7 @@ def test_a_6_by_12_model_page_over_40_tokens_opens_in_under_a_second(browser, tm
         keys=np.zeros((L, H, T, 1)), values=np.zeros((L, H, T, 1)), head_outputs=np.zeros((L, H, T, 1)),
     )
     config = ModelConfig("synthetic", "bert", L, H, 48, 512, 1e-12, 0, "float64")
-    page, problems = model_page(browser, tmp_path, model_page_html(fake, config, text))
+    page, problems = model_page(browser, tmp_path, model_page_html(inspect_run(fake, config, text, ModelShow(page=True))))
     drawn = int(page.get_attribute("body", "data-drawn-ms"))  # from navigation start to everything drawn
     print(f"6 x 12 heads over 40 tokens: drawn {drawn} ms after navigation started")
     assert drawn < 1000

@@ -125,9 +125,10 @@ def _with_model(u: Usage) -> None:
     from ..render_model_json import check_model_fields
     from .model_runs import ModelWritten, inspect_with_model
 
-    show = ModelShow(u.layer, u.head, u.focus, u.top_k, u.rollout)
     fields = parse_fields(u.fields, u.fmt, check_model_fields)
     saves = check_saves(u.save, streamed=u.sentence == "-" and u.fmt is OutputFormat.jsonl)
+    page = u.layer is None and any(path.suffix.lower() == ".html" for path in saves)
+    show = ModelShow(u.layer, u.head, u.focus, u.top_k, u.rollout, page)
     written = ModelWritten(u.fmt, fields, u.dims, u.on_error.value, u.max_tokens, tuple(saves), u.dpi)
     with reporting_errors():
         inspect_with_model(u.sentence, u.model, u.dtype.value, show, written)

@@ -84,7 +84,7 @@ def save_model_views(result: ModelInspection, written: ModelWritten) -> None:
         layer = result.layer
         saved(list(written.saves), lambda path: save(layer, path, written.dpi))
     else:
-        saved(list(written.saves), lambda path: save_model(result.run, result.config, result.text, path, written.dpi))
+        saved(list(written.saves), lambda path: save_model(result, path, written.dpi))
 
 
 def model_json(result: ModelInspection, fields: tuple[str, ...], pretty: bool = False) -> bytes:

@@ -26,6 +26,7 @@ class ModelShow:
     focus: str | None = None  # --focus: a word (every occurrence), word@N or a token position
     top_k: int = 3  # words listed per head for the focused word, keys per query in a layer's summaries
     rollout: bool = False  # add the attention rollout through the layers
+    page: bool = False  # a page of every layer will be saved (--save .html): it shows the rollout too
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -37,7 +38,7 @@ class ModelInspection:
     config: ModelConfig
     show: ModelShow
     heads: HeadLabels  # (L, h): every head's patterns and label
-    rollout: np.ndarray | None  # (L, T, T) with show.rollout: the rollout after each layer
+    rollout: np.ndarray | None  # (L, T, T) with show.rollout or show.page: the rollout after each layer
     words: Words | None  # with show.focus: the run's words, each special token one of its own
     focused: tuple[FocusedWord, ...]  # with show.focus: each word it names
     layer: Inspection | None  # with show.layer: that layer (or head) as static attention's result
@@ -46,8 +47,11 @@ class ModelInspection:
 def inspect_model(text: str, model: Model, show: ModelShow) -> ModelInspection:
     """Run ``text`` through ``model`` and compute what ``show`` asks for."""
     text = valid_text(text)
-    run = model.run(text)
-    c = model.config
+    return inspect_run(model.run(text), model.config, text, show)
+
+
+def inspect_run(run: ModelRun, c: ModelConfig, text: str, show: ModelShow) -> ModelInspection:
+    """What ``show`` asks for of ``run``, the run of ``text`` through a model configured as ``c``."""
     words: Words | None = None
     focused: tuple[FocusedWord, ...] = ()
     if show.focus is not None:
@@ -55,7 +59,7 @@ def inspect_model(text: str, model: Model, show: ModelShow) -> ModelInspection:
         focused = tuple(focus(run, words, focus_units(words, show.focus, len(run.tokens))))
     return ModelInspection(
         text=text, run=run, config=c, show=show, heads=HeadLabels.of(run_patterns(run, text, c.causal)),
-        rollout=rollout(run.attentions) if show.rollout else None, words=words, focused=focused,
+        rollout=rollout(run.attentions) if show.rollout or show.page else None, words=words, focused=focused,
         layer=None if show.layer is None else layer_inspection(run, c, text, show.layer, show.top_k, show.head),
     )
 
