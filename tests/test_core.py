@@ -14,7 +14,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from attnviz_cli import engine
 from attnviz_cli.analysis import head_summary
 from attnviz_cli.core import AttentionInputError, attention_summary, causal_mask, row_sums, self_attention, softmax
-from attnviz_cli.results import AttentionOutputs
+from attnviz_cli.results import Attention, AttentionOutputs
 
 from .reference import masked_to_inf, reference_attention
 
@@ -156,16 +156,26 @@ def test_matches_plain_loop_reference(case):
     assert_allclose(got.output, output, rtol=1e-12, atol=1e-12)
 
 
-def test_summary_in_row_blocks_matches_the_full_matrices(case):
+def test_summary_matches_the_full_matrices_bit_for_bit_kept_or_not(case):
+    # One computation per question (issue 26): whether the (h, T, T) matrices are kept changes what is
+    # given back, never a bit of it; the path (plain or in row blocks) depends on the input alone.
     full = self_attention(**case)
     expected = head_summary(full.weights, np.isneginf(full.scores), 2)
     attention, summary = attention_summary(**case, top_k=2)
     assert type(attention) is AttentionOutputs and not hasattr(attention, "scores")  # no (h, T, T) matrix kept
+    kept, kept_summary = attention_summary(**case, top_k=2, keep_matrices=True)
+    assert type(kept) is Attention
     for name in ("queries", "keys", "values", "head_outputs", "output"):
-        assert_allclose(getattr(attention, name), getattr(full, name), rtol=1e-12, atol=1e-12, err_msg=name)
+        assert_array_equal(getattr(attention, name), getattr(full, name), err_msg=name)
+        assert_array_equal(getattr(kept, name), getattr(full, name), err_msg=name)
+    for name in ("scores", "weights"):
+        assert_array_equal(getattr(kept, name), getattr(full, name), err_msg=name)
+    for name in ("entropy_bits", "top_keys", "top_weights", "top_counts"):
+        assert_array_equal(getattr(kept_summary, name), getattr(summary, name), err_msg=name)
     assert_array_equal(summary.top_keys, expected.top_keys)
     assert_array_equal(summary.top_counts, expected.top_counts)
-    assert_allclose(summary.top_weights, expected.top_weights, rtol=1e-12, atol=1e-15)
+    assert_array_equal(summary.top_weights, expected.top_weights)  # picked from the same weights
+    # in row blocks, a block's entropies are summed by einsum over a block, not over the whole stack:
     assert_allclose(summary.entropy_bits, expected.entropy_bits, rtol=1e-12, atol=1e-12)
 
 
