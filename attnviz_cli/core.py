@@ -214,7 +214,7 @@ def self_attention(
     on large inputs (default: every CPU this process may run on).
     """
     qkv = _checked(x, heads, wq, wk, wv, wo)
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, not warned about
+    with np.errstate(over="ignore", invalid="ignore"), engine.one_blas_thread():  # an overflow is refused below
         if _long(qkv):  # the same maths in blocks, on threads
             result, _ = _blocked_self_attention(qkv, scale, causal, threads, keep_matrices=True, top_k=None)
         else:
@@ -274,7 +274,7 @@ def attention_summary(
     O(h x T x T).
     """
     qkv = _checked(x, heads, wq, wk, wv, wo)
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, not warned about
+    with np.errstate(over="ignore", invalid="ignore"), engine.one_blas_thread():  # an overflow is refused below
         if _long(qkv):
             attention, summary = _blocked_self_attention(qkv, scale, causal, threads, keep_matrices, top_k)
             assert summary is not None  # asked for with top_k

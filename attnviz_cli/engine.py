@@ -287,3 +287,13 @@ def usable_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def one_blas_thread() -> AbstractContextManager:
+    """BLAS held to one thread while attention runs: OpenBLAS's threads cut a product's sums by their
+    count (measured: a (520, 520) @ (520, 25) float32 product changes its last bits from one thread to
+    four), so a result would depend on it. ``attn`` starts OpenBLAS with one thread (main.py), which
+    this sees in the environment without loading threadpoolctl."""
+    if os.environ.get("OPENBLAS_NUM_THREADS") == "1":
+        return nullcontext()
+    return blas_controller().limit(limits=1)

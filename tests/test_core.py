@@ -16,6 +16,7 @@ from attnviz_cli.analysis import head_summary
 from attnviz_cli.core import AttentionInputError, attention_summary, causal_mask, row_sums, self_attention, softmax
 from attnviz_cli.results import Attention, AttentionOutputs
 
+from .conftest import need_module
 from .reference import masked_to_inf, reference_attention
 
 # The worked example of seeds/003 ("Illustrated self-attention"): three 4-d inputs, 4x3 projections.
@@ -225,6 +226,27 @@ def test_thread_count_changes_no_bit(small_blocks, dtype):
             assert getattr(other, name).dtype == dtype
 
 
+@pytest.mark.parametrize("heads", [1, 2], ids=["plain", "in-row-blocks"])
+def test_blas_thread_count_changes_no_bit(heads, monkeypatch):
+    # OpenBLAS cuts the sums of a (520, 520) @ (520, d) product by its thread count; attention holds it to one.
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)  # as a library user's process has it
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((520, 16)).astype(np.float32)
+    w = [rng.standard_normal((16, 16)).astype(np.float32) / 4 for _ in range(4)]
+    assert (heads * 520 * 520 > engine.BLOCK_ELEMENTS) == (heads == 2)
+    runs = []
+    for n in (1, 4):
+        with threadpool_limits(n):
+            runs.append((self_attention(x, heads=heads, wq=w[0], wk=w[1], wv=w[2], wo=w[3]), attention_summary(x, heads=heads, wv=w[2])))
+    (full, (outputs, summary)), (full_4, (outputs_4, summary_4)) = runs
+    for name in ("scores", "weights", "head_outputs", "output"):
+        assert_array_equal(getattr(full_4, name), getattr(full, name), err_msg=name)
+    assert_array_equal(outputs_4.output, outputs.output)
+    assert_array_equal(summary_4.entropy_bits, summary.entropy_bits)
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy warns of the overflow on the way
 def test_an_error_in_a_worker_thread_reaches_the_caller(small_blocks):
     with pytest.raises(AttentionInputError, match="scores hold NaN or \\+inf"):
@@ -234,7 +256,7 @@ def test_an_error_in_a_worker_thread_reaches_the_caller(small_blocks):
 @pytest.mark.slow
 def test_matches_pytorch_multihead_attention_in_float32_on_threads():
     # Large enough for the threaded, blocked engine as it runs (no monkeypatching); the bar.
-    torch = pytest.importorskip("torch")
+    torch = need_module("torch")
     rng = np.random.default_rng(11)
     T, d_model, heads = 600, 64, 8
     assert heads * T * T >= engine.THREADED_ELEMENTS
@@ -257,7 +279,7 @@ def test_matches_pytorch_multihead_attention_in_float32_on_threads():
 
 @pytest.mark.slow
 def test_matches_pytorch_multihead_attention():
-    torch = pytest.importorskip("torch")
+    torch = need_module("torch")
     rng = np.random.default_rng(7)
     T, d_model, heads = 6, 8, 2
     x = rng.standard_normal((T, d_model))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from importlib import resources
@@ -249,6 +250,14 @@ def test_every_format_is_byte_for_byte_deterministic(fmt):
     args = ["inspect", "The bank raised rates after the river flooded", "-f", fmt, "--projections", "random", "--seed", "7", "--heads", "2"]
     first, again = attn(*args), attn(*args)
     assert first == again and len(first) > 200
+
+
+@pytest.mark.parametrize("heads", [1, 2], ids=["plain", "in-row-blocks"])
+def test_blas_thread_count_changes_no_byte(glove, heads):
+    # OpenBLAS cuts a (520, 520) @ (520, d) product's sums by its thread count: attention holds it to one.
+    args = ["inspect", long_paragraph(glove, 520), "-f", "json", "--max-tokens", "1000", "--projections", "random", "--heads", str(heads), "--fields", "output,summary"]
+    outputs = {n: subprocess.run([sys.executable, "-m", "attnviz_cli", *args], capture_output=True, check=True, env={**os.environ, "OPENBLAS_NUM_THREADS": n}).stdout for n in ("1", "3")}
+    assert outputs["1"] == outputs["3"] and len(outputs["1"]) > 500_000
 
 
 @pytest.mark.slow
