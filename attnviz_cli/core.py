@@ -214,7 +214,7 @@ def self_attention(
     on large inputs (default: every CPU this process may run on).
     """
     qkv = _checked(x, heads, wq, wk, wv, wo)
-    with np.errstate(over="ignore", invalid="ignore"), engine.one_blas_thread():  # an overflow is refused below
+    with np.errstate(over="ignore", invalid="ignore"), engine.one_blas_thread(_multiply_adds(qkv)):  # overflow: refused below
         if _long(qkv):  # the same maths in blocks, on threads
             result, _ = _blocked_self_attention(qkv, scale, causal, threads, keep_matrices=True, top_k=None)
         else:
@@ -228,6 +228,13 @@ def _long(qkv: Projected) -> bool:
     choice depends on the input's size alone, never on what is kept or shown, so a question has one
     answer, to the last bit."""
     return qkv.heads * qkv.T * qkv.T > engine.BLOCK_ELEMENTS
+
+
+def _multiply_adds(qkv: Projected) -> int:
+    """A bound on the multiply-adds of any one product of the attention of ``qkv``."""
+    d_model, rows = qkv.x.shape[-1], qkv.x.size // qkv.x.shape[-1]
+    widths = sum(w.shape[1] for w in (qkv.wq, qkv.wk, qkv.wv, qkv.wo) if w is not None)
+    return qkv.pairs * qkv.T * qkv.T * (qkv.d_k + qkv.d_v) + rows * max(d_model, qkv.heads * qkv.d_v) * widths
 
 
 def _plain_self_attention(qkv: Projected, scale: bool, causal: bool) -> Attention:
@@ -274,7 +281,7 @@ def attention_summary(
     O(h x T x T).
     """
     qkv = _checked(x, heads, wq, wk, wv, wo)
-    with np.errstate(over="ignore", invalid="ignore"), engine.one_blas_thread():  # an overflow is refused below
+    with np.errstate(over="ignore", invalid="ignore"), engine.one_blas_thread(_multiply_adds(qkv)):  # overflow: refused below
         if _long(qkv):
             attention, summary = _blocked_self_attention(qkv, scale, causal, threads, keep_matrices, top_k)
             assert summary is not None  # asked for with top_k
