@@ -44,7 +44,7 @@ def need_module(name: str, reason: str | None = None) -> ModuleType:
 # their last digit or two: numbers shown are compared within these, never pinned to one kernel's bits.
 FLOAT32_RTOL = 1e-6
 FLOAT32_ATOL = 1e-6  # a sum of terms of order 1 that cancels to near 0 keeps their absolute error (~1e-7)
-NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+NUMBER = re.compile(r"(?<![\w#])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?!\w|\.\d)")  # not in a word, "#2e8b57", "v0.3.1"
 
 
 def numbers_differ(got: str, want: str, rtol: float = FLOAT32_RTOL, atol: float = FLOAT32_ATOL) -> str | None:

@@ -187,3 +187,5 @@ def test_outputs_are_compared_word_for_word_and_numbers_within_float32_rounding(
     assert "integers are exact" in numbers_differ("top key 3", "top key 4")
     assert "the text differs" in numbers_differ("head 0: 0.5", "head 0 : 0.5")
     assert "the text differs" in numbers_differ("1.0, 2.0", "1.0")
+    assert "the text differs" in numbers_differ("color #3e8b57", "color #2e8b57")  # in a word: text, not a number
+    assert numbers_differ("weights 0.13.", "weights 0.12.") is None  # a sentence may end with a number
