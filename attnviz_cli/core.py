@@ -10,8 +10,9 @@ The maths is :func:`attention`, a few plain lines, and :func:`self_attention` ru
 through it in five numbered steps (project, split, attend, concat, project). Long inputs go to
 :mod:`attnviz_cli.engine` instead, which computes the same numbers in blocks of rows on threads (tested
 against this plain path); ``benchmarks/attention.py`` measures it against PyTorch.
-:func:`attention_summary` keeps no (h, T, T) matrix at all, so its memory grows as O(T x block) rather
-than O(h x T x T).
+Which path runs depends on the input's size alone. :func:`attention_summary` adds the head summaries
+and, asked to, keeps no (h, T, T) matrix: its memory then grows as O(T x block) rather than
+O(h x T x T), and its numbers are still :func:`self_attention`'s, to the last bit.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TypeVar
 import numpy as np
 
 from . import engine
-from .analysis import entropy_bits, key_weights, top_keys
+from .analysis import entropy_bits, head_summary, key_weights, top_keys
 from .engine import Block, Projected, Runner, Scratch, blocks, split_heads
 from .errors import counted
 from .results import Attention, AttentionOutputs, HeadSummary
@@ -213,12 +214,27 @@ def self_attention(
     on large inputs (default: every CPU this process may run on).
     """
     qkv = _checked(x, heads, wq, wk, wv, wo)
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, not warned about
-        if heads * qkv.T * qkv.T > engine.BLOCK_ELEMENTS:  # long input: the same maths in blocks, on threads
-            result = _blocked_self_attention(qkv, scale, causal, threads)
+    with np.errstate(over="ignore", invalid="ignore"), engine.one_blas_thread(_multiply_adds(qkv)):  # overflow: refused below
+        if _long(qkv):  # the same maths in blocks, on threads
+            result, _ = _blocked_self_attention(qkv, scale, causal, threads, keep_matrices=True, top_k=None)
         else:
             result = _plain_self_attention(qkv, scale, causal)
+    assert isinstance(result, Attention)  # kept, on either path
     return _finite(result)
+
+
+def _long(qkv: Projected) -> bool:
+    """Whether one sequence's (h, T, T) scores are too many for one block: the blocked path then. The
+    choice depends on the input's size alone, never on what is kept or shown, so a question has one
+    answer, to the last bit."""
+    return qkv.heads * qkv.T * qkv.T > engine.BLOCK_ELEMENTS
+
+
+def _multiply_adds(qkv: Projected) -> int:
+    """A bound on the multiply-adds of any one product of the attention of ``qkv``."""
+    d_model, rows = qkv.x.shape[-1], qkv.x.size // qkv.x.shape[-1]
+    widths = sum(w.shape[1] for w in (qkv.wq, qkv.wk, qkv.wv, qkv.wo) if w is not None)
+    return qkv.pairs * qkv.T * qkv.T * (qkv.d_k + qkv.d_v) + rows * max(d_model, qkv.heads * qkv.d_v) * widths
 
 
 def _plain_self_attention(qkv: Projected, scale: bool, causal: bool) -> Attention:
@@ -241,29 +257,6 @@ def _plain_self_attention(qkv: Projected, scale: bool, causal: bool) -> Attentio
     )
 
 
-def _blocked_self_attention(qkv: Projected, scale: bool, causal: bool, threads: int | None) -> Attention:
-    """:func:`self_attention` by the engine: blocks of rows, on threads, for long inputs."""
-    scores = np.empty((qkv.pairs, qkv.T, qkv.T), qkv.dtype)  # (sequence, head) pairs flattened
-    weights = np.empty_like(scores)
-    head_outputs = np.empty((qkv.pairs, qkv.T, qkv.d_v), qkv.dtype)
-
-    def attend(block: Block, scratch: Scratch) -> None:
-        s, w = scores[block.where], weights[block.where]
-        qkv.scores_into(block, scale, causal, s)
-        softmax_into(s, w)
-        np.matmul(w, v[block.pairs], out=head_outputs[block.where])
-
-    with Runner(threads, scores.size) as run:
-        q, k, v = qkv.project(run)  # (pairs, T, d_k or d_v)
-        run.blocks(blocks(qkv.pairs, qkv.T), attend)
-        output = qkv.output(head_outputs, run)
-    return Attention(
-        queries=qkv.unflat(q), keys=qkv.unflat(k), values=qkv.unflat(v),
-        scores=qkv.unflat(scores), weights=qkv.unflat(weights), head_outputs=qkv.unflat(head_outputs),
-        output=output, scale=scale, causal=causal,
-    )
-
-
 def attention_summary(
     x: np.ndarray,
     *,
@@ -275,54 +268,95 @@ def attention_summary(
     scale: bool = True,
     causal: bool = False,
     top_k: int = 3,
+    keep_matrices: bool = False,
     threads: int | None = None,
 ) -> tuple[AttentionOutputs, HeadSummary]:
-    """:func:`self_attention` without the (h, T, T) matrices (an :class:`AttentionOutputs`), for long inputs.
+    """:func:`self_attention` and its :class:`HeadSummary` over (..., h, T): per query, the entropy and
+    the ``top_k`` keys, as :func:`attnviz_cli.analysis.head_summary` finds them in full weights.
 
-    Rows of scores are made, softmaxed, mixed into the values and summarized one block at a time, then
-    dropped, so memory grows as O(T x block) rather than O(h x T x T). Returns the attention's outputs
-    and its :class:`HeadSummary` over (..., h, T): per query, the
-    entropy and the ``top_k`` keys, as :func:`attnviz_cli.analysis.head_summary` finds them in full
-    weights.
+    The numbers are :func:`self_attention`'s, bit for bit, whatever ``keep_matrices`` says: it only
+    decides whether the (h, T, T) scores and weights are given back (an :class:`Attention`) or dropped
+    (an :class:`AttentionOutputs`). Long inputs are summarized one block of rows at a time, and without
+    ``keep_matrices`` each block is dropped once summarized, so memory grows as O(T x block) rather than
+    O(h x T x T).
     """
     qkv = _checked(x, heads, wq, wk, wv, wo)
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, not warned about
-        attention, summary = _blocked_summary(qkv, scale, causal, top_k, threads)
+    with np.errstate(over="ignore", invalid="ignore"), engine.one_blas_thread(_multiply_adds(qkv)):  # overflow: refused below
+        if _long(qkv):
+            attention, summary = _blocked_self_attention(qkv, scale, causal, threads, keep_matrices, top_k)
+            assert summary is not None  # asked for with top_k
+        else:
+            full = _plain_self_attention(qkv, scale, causal)
+            summary = head_summary(full.weights, np.isneginf(full.scores), top_k)
+            attention = full if keep_matrices else _outputs(full)
     return _finite(attention), summary
 
 
-def _blocked_summary(
-    qkv: Projected, scale: bool, causal: bool, top_k: int, threads: int | None
-) -> tuple[AttentionOutputs, HeadSummary]:
-    T, k = qkv.T, max(1, min(top_k, qkv.T))
-    head_outputs = np.empty((qkv.pairs, T, qkv.d_v), qkv.dtype)
-    entropy = np.empty((qkv.pairs, T), qkv.dtype)
-    keys = np.empty((qkv.pairs, T, k), np.intp)
-    top_weights = np.empty((qkv.pairs, T, k), qkv.dtype)
+def _blocked_self_attention(
+    qkv: Projected, scale: bool, causal: bool, threads: int | None, keep_matrices: bool, top_k: int | None
+) -> tuple[AttentionOutputs, HeadSummary | None]:
+    """:func:`self_attention` by the engine: blocks of rows, on threads, for long inputs; with each
+    block's summary when ``top_k`` is given. A block's numbers are made by the same calls on the same
+    shapes whether its scores and weights are kept or written into a scratch buffer and dropped."""
+    T, pairs, dtype = qkv.T, qkv.pairs, qkv.dtype
+    if keep_matrices:
+        scores = np.empty((pairs, T, T), dtype)  # (sequence, head) pairs flattened
+        weights = np.empty_like(scores)
+    head_outputs = np.empty((pairs, T, qkv.d_v), dtype)
+    if top_k is not None:
+        k = max(1, min(top_k, T))
+        entropy = np.empty((pairs, T), dtype)
+        keys = np.empty((pairs, T, k), np.intp)
+        top_weights = np.empty((pairs, T, k), dtype)
 
     def attend(block: Block, scratch: Scratch) -> None:
-        w = scratch.take(block.shape(T), qkv.dtype)
-        qkv.scores_into(block, scale, causal, w)
-        softmax_into(w, w)  # in place: the scores are not kept
+        if keep_matrices:
+            s, w = scores[block.where], weights[block.where]
+        else:
+            s = w = scratch.take(block.shape(T), dtype)  # softmaxed in place: the scores are not kept
+        qkv.scores_into(block, scale, causal, s)
+        softmax_into(s, w)
         np.matmul(w, v[block.pairs], out=head_outputs[block.where])
-        entropy[block.where] = entropy_bits(w)
-        keys[block.where] = top_keys(w, k, block.causal_mask(T) if causal else None)
-        top_weights[block.where] = key_weights(w, keys[block.where])
+        if top_k is not None:
+            entropy[block.where] = entropy_bits(w)
+            keys[block.where] = top_keys(w, k, block.causal_mask(T) if causal else None)
+            top_weights[block.where] = key_weights(w, keys[block.where])
 
-    with Runner(threads, qkv.pairs * T * T) as run:
+    with Runner(threads, pairs * T * T) as run:
         q, k_, v = qkv.project(run)  # (pairs, T, d_k or d_v)
-        run.blocks(blocks(qkv.pairs, T), attend)
+        run.blocks(blocks(pairs, T), attend)
         output = qkv.output(head_outputs, run)
-    visible = np.arange(1, T + 1) if causal else np.full(T, T)  # keys each query may attend to
-    summary = HeadSummary(
-        entropy_bits=qkv.unflat(entropy), top_keys=qkv.unflat(keys), top_weights=qkv.unflat(top_weights),
-        top_counts=qkv.unflat(np.broadcast_to(np.minimum(visible, k), (qkv.pairs, T)).copy()),
-    )  # top keys past a query's count are -1 (weight 0): only causal rows have fewer than k keys
     attention = AttentionOutputs(
         queries=qkv.unflat(q), keys=qkv.unflat(k_), values=qkv.unflat(v),
         head_outputs=qkv.unflat(head_outputs), output=output, scale=scale, causal=causal,
     )
+    if keep_matrices:
+        attention = _with(attention, qkv.unflat(scores), qkv.unflat(weights))
+    if top_k is None:
+        return attention, None
+    visible = np.arange(1, T + 1) if causal else np.full(T, T)  # keys each query may attend to
+    summary = HeadSummary(
+        entropy_bits=qkv.unflat(entropy), top_keys=qkv.unflat(keys), top_weights=qkv.unflat(top_weights),
+        top_counts=qkv.unflat(np.broadcast_to(np.minimum(visible, k), (pairs, T)).copy()),
+    )  # top keys past a query's count are -1 (weight 0): only causal rows have fewer than k keys
     return attention, summary
+
+
+def _outputs(attention: Attention) -> AttentionOutputs:
+    """``attention`` without its (h, T, T) matrices."""
+    a = attention
+    return AttentionOutputs(
+        queries=a.queries, keys=a.keys, values=a.values, head_outputs=a.head_outputs, output=a.output,
+        scale=a.scale, causal=a.causal,
+    )
+
+
+def _with(a: AttentionOutputs, scores: np.ndarray, weights: np.ndarray) -> Attention:
+    """``a`` with its (h, T, T) matrices."""
+    return Attention(
+        queries=a.queries, keys=a.keys, values=a.values, head_outputs=a.head_outputs, output=a.output,
+        scale=a.scale, causal=a.causal, scores=scores, weights=weights,
+    )
 
 
 def _finite(attention: _A) -> _A:

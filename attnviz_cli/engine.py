@@ -287,3 +287,17 @@ def usable_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+BLAS_SERIAL_WORK = 9216  # multiply-adds below which OpenBLAS runs any product on one thread (its gemv's bound)
+
+
+def one_blas_thread(multiply_adds: int) -> AbstractContextManager:
+    """BLAS held to one thread for work of ``multiply_adds``: OpenBLAS's threads cut a product's sums by
+    their count (measured: a (520, 520) @ (520, 25) float32 product changes its last bits from one
+    thread to four), so a result would depend on it. Nothing to do for work too small for BLAS to
+    thread, or when OpenBLAS started with one thread, as ``attn`` starts it (main.py): both are seen
+    without loading threadpoolctl."""
+    if multiply_adds <= BLAS_SERIAL_WORK or os.environ.get("OPENBLAS_NUM_THREADS") == "1":
+        return nullcontext()
+    return blas_controller().limit(limits=1)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import cosine, focus_heads, head_summary, nearest_rows
-from .core import AttentionInputError, attention_summary, self_attention, sinusoidal_positions
+from .analysis import cosine, focus_heads, nearest_rows
+from .core import AttentionInputError, attention_summary, sinusoidal_positions
 from .errors import AttnvizError, quoted
 from .projections import Projections
 from .results import (
@@ -155,7 +155,8 @@ def _prepare(sentence: str, embeddings: Embeddings, options: InspectOptions) -> 
 
 def keeps_matrices(options: InspectOptions) -> bool:
     """Whether the (h, T, T) scores and weights are kept: when a field asks for them, or for --focus,
-    whose steps show rows of them. Otherwise outputs and summaries are computed in row blocks."""
+    whose steps show rows of them. This decides what is kept, never how it is computed: the numbers
+    are the same to the last bit either way."""
     return needs_matrices(options.fields) or bool(options.focus)
 
 
@@ -163,17 +164,12 @@ def _attend(
     x: np.ndarray, embeddings: Embeddings, projections: Projections, options: InspectOptions
 ) -> tuple[AttentionOutputs, HeadSummary]:
     """Attention over a batch of equal-length sentences and its head summaries; without the full
-    matrices (in row blocks) when the options need none."""
+    matrices when the options need none (the same numbers either way)."""
     p, o = projections, options
     try:
-        if keeps_matrices(options):
-            attention = self_attention(
-                x, heads=o.heads, wq=p.wq, wk=p.wk, wv=p.wv, wo=p.wo, scale=o.scale, causal=o.causal, threads=o.threads
-            )
-            return attention, head_summary(attention.weights, np.isneginf(attention.scores), options.top_k)
         return attention_summary(
             x, heads=o.heads, wq=p.wq, wk=p.wk, wv=p.wv, wo=p.wo, scale=o.scale, causal=o.causal,
-            top_k=o.top_k, threads=o.threads,
+            top_k=o.top_k, keep_matrices=keeps_matrices(options), threads=o.threads,
         )
     except AttentionInputError as error:
         raise AttnvizError(f"{error} (vectors {quoted(embeddings.name)}, --heads {options.heads})") from error

@@ -1,13 +1,19 @@
-"""Shared fixtures: the shipped vectors, tiny hand-made embeddings, and small files in every format."""
+"""Shared fixtures: the shipped vectors, tiny hand-made embeddings, and small files in every format; and
+the one switch that turns a missing reference into a failure under CI."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import pty
+import re
 import select
 import subprocess
 import time
+from decimal import Decimal
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -15,6 +21,54 @@ from typer.testing import CliRunner
 
 from attnviz_cli.cli import app_for
 from attnviz_cli.vectors import Embeddings, load_default
+
+
+def missing(reason: str) -> NoReturn:
+    """A test's reference is missing (PyTorch, transformers, the real all-MiniLM-L6-v2, jq, Chromium and
+    Playwright, the glove-full extra): skip it with ``reason``, or under ``CI=true`` fail it, naming what
+    is missing, so CI cannot go green by skipping the tests that compare with a reference."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true needs every reference, and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def need_module(name: str, reason: str | None = None) -> ModuleType:
+    """``import name`` for a test that compares with it (pytest.importorskip, through :func:`missing`)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        missing(reason or f"{name} is not installed ({error})")
+
+
+# float32 results (sums of products) added in another order, as another BLAS kernel adds them, differ in
+# their last digit or two: numbers shown are compared within these, never pinned to one kernel's bits.
+FLOAT32_RTOL = 1e-6
+FLOAT32_ATOL = 1e-6  # a sum of terms of order 1 that cancels to near 0 keeps their absolute error (~1e-7)
+NUMBER = re.compile(r"(?<![\w#])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?!\w|\.\d)")  # not in a word, "#2e8b57", "v0.3.1"
+
+
+def numbers_differ(got: str, want: str, rtol: float = FLOAT32_RTOL, atol: float = FLOAT32_ATOL) -> str | None:
+    """Why text ``got`` is not ``want`` up to float32 rounding, or None when it is the same: the text
+    around the numbers is identical, integers are equal, and a number with a decimal point or an
+    exponent is within ``atol`` + ``rtol`` times its size of the other, widened by half a unit of each
+    one's last digit shown (a value a few bits away can round the other way: 0.125 may show as 0.12 or
+    0.13, never 0.14)."""
+    got_numbers, want_numbers = NUMBER.findall(got), NUMBER.findall(want)
+    if NUMBER.split(got) != NUMBER.split(want):
+        at = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want)))
+        start = max(0, at - 40)
+        return f"the text differs at character {at}:\n  got:  {got[start : at + 40]!r}\n  want: {want[start : at + 40]!r}"
+    for a, b in zip(got_numbers, want_numbers, strict=True):
+        if a == b:
+            continue
+        if not any(c in a + b for c in ".eE"):
+            return f"{a} where {b} was shown (integers are exact)"
+        x, y = Decimal(a), Decimal(b)
+        half_units = (Decimal(1).scaleb(x.as_tuple().exponent) + Decimal(1).scaleb(y.as_tuple().exponent)) / 2
+        if abs(x - y) > half_units + Decimal(atol) + Decimal(rtol) * max(abs(x), abs(y)):
+            return f"{a} where {b} was shown (further apart than rtol {rtol}, atol {atol} and rounding allow)"
+    return None
+
 
 # A vocabulary small enough to compute attention over by hand (2-d, float64).
 TINY_WORDS = ["river", "bank", "money", "the"]

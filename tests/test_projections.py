@@ -39,7 +39,9 @@ def test_random_follows_pytorch_bounds_and_layout():
 
 
 def test_random_matches_pytorch_initialisation_statistics():
-    torch = pytest.importorskip("torch")
+    from .conftest import need_module
+
+    torch = need_module("torch")
     torch.manual_seed(0)
     mha = torch.nn.MultiheadAttention(64, 4)
     theirs = mha.in_proj_weight.detach().numpy()

