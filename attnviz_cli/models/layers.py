@@ -133,7 +133,8 @@ def ffn(x: np.ndarray, up: Linear, down: Linear, activation: Callable[[np.ndarra
     a block of rows at a time through all three, so that its (rows, d_ff) middle stays in the caches."""
 
     def rows(x: np.ndarray, out: np.ndarray) -> None:
-        out[...] = linear(activation(linear(x, **up)), **down)
+        np.matmul(activation(linear(x, **up)), down["w"], out=out)  # the second linear, into its rows of the output
+        out += down["b"]
 
     return by_rows(rows, x, width=down["w"].shape[1])
 
@@ -199,12 +200,12 @@ def by_rows(kernel: Callable[[np.ndarray, np.ndarray], object], x: np.ndarray, w
     and it shares the elementwise passes, which NumPy runs on one core."""
     flat = x.reshape(-1, x.shape[-1])
     out = np.empty((flat.shape[0], width), x.dtype)
+    if flat.shape[0] <= ROW_BLOCK:
+        kernel(flat, out)
+        return out.reshape(*x.shape[:-1], width)
 
     def block(rows: slice) -> None:
         kernel(flat[rows], out[rows])
 
-    if flat.shape[0] <= ROW_BLOCK:
-        kernel(flat, out)
-    else:
-        _runner().row_blocks(flat.shape[0], ROW_BLOCK, block)
+    _runner().row_blocks(flat.shape[0], ROW_BLOCK, block)
     return out.reshape(*x.shape[:-1], width)
