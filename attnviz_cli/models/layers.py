@@ -4,10 +4,10 @@ multi-head self-attention.
 Read the plain maths first (the ``plain_*`` functions): each is the line a paper writes. The functions
 the pages call compute the same numbers (tests/test_layers.py holds them to the plain ones), with the
 speed machinery beneath them, so that no page has to pass it on: in-place steps where they save a pass
-over the data, and, for inputs of more than ROW_BLOCK rows, a block of rows at a time on the threads of
-the forward pass's :class:`~attnviz_cli.engine.Runner` (:func:`on_threads` opens it; BLAS is held to one
-thread each meanwhile). The blocks depend on the row count alone, never on the thread count, so neither
-does a bit of the result.
+over the data, and, for inputs of more than ROW_BLOCK rows, the products and GELU a block of rows at a
+time on the threads of the forward pass's :class:`~attnviz_cli.engine.Runner` (:func:`on_threads`
+opens it; BLAS is held to one thread each meanwhile). The blocks depend on the row count alone, never
+on the thread count, so neither does a bit of the result.
 
 Parameters arrive as plain dicts, named for the maths: a :class:`Linear` ``{"w": (d_in, d_out), "b":
 (d_out,)}`` and a :class:`Norm` ``{"g": (d,), "b": (d,), "eps": ε}``; a page applies them as
@@ -86,21 +86,20 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
     """:func:`plain_layer_norm` of x (..., d) in about half its time: the rows' sums by BLAS
-    (:func:`~attnviz_cli.core.row_sums`), every other step in place."""
+    (:func:`~attnviz_cli.core.row_sums`), every other step in place. All rows at once, on the caller's
+    thread, however many there are: its passes are too short to share (in blocks of rows on two
+    threads, handing the GIL between them, a (512, 384) norm took 1.4x as long)."""
     width = x.shape[-1]
-
-    def rows(x: np.ndarray, out: np.ndarray) -> None:
-        mean = row_sums(x)
-        mean /= width
-        np.subtract(x, mean, out=out)  # centred
-        variance = row_sums(np.square(out))
-        variance /= width
-        variance += x.dtype.type(eps)
-        out /= np.sqrt(variance, out=variance)
-        out *= g
-        out += b
-
-    return by_rows(rows, x, width=width)
+    mean = row_sums(x)
+    mean /= width
+    out = x - mean  # centred
+    variance = row_sums(np.square(out))
+    variance /= width
+    variance += x.dtype.type(eps)
+    out /= np.sqrt(variance, out=variance)
+    out *= g
+    out += b
+    return out
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
