@@ -82,3 +82,10 @@ def test_gpt2_gelu_is_the_tanh_formula():
     got32 = gelu_tanh(x64.astype(np.float32))
     assert got32.dtype == np.float32
     assert np.abs(got32.astype(np.float64) - exact).max() < 9.5e-7  # a unit in the last place of 12
+
+
+def test_gelu_writes_into_the_array_it_is_given():
+    x = np.linspace(-8, 8, 1_001).reshape(7, 143)  # past the near piece at both ends
+    out = np.full_like(x, np.nan)
+    assert gelu_erf(x, out=out) is out
+    np.testing.assert_array_equal(out, gelu_erf(x))  # the same steps, into another array

@@ -70,29 +70,6 @@ def test_a_batch_shared_among_threads_gives_the_bits_of_one_thread_and_of_each_t
     assert_allclose(attended2[-1].weights[4], attended[-1].weights, rtol=1e-12, atol=1e-12)
 
 
-def test_row_wise_work_in_blocks_on_threads_equals_it_done_at_once():
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-
-    from attnviz_cli.engine import Runner
-    from attnviz_cli.models.layers import ROW_BLOCK, by_rows
-
-    def row_wise(x, y):
-        return np.tanh(x) @ np.full((x.shape[-1], 3), 0.5) + y.sum(axis=-1, keepdims=True)
-
-    @settings(max_examples=25, deadline=None)
-    @given(st.integers(1, 3), st.integers(1, 5 * ROW_BLOCK), st.integers(1, 6), st.integers(1, 3))
-    def check(batch, rows, width, threads):
-        rng = np.random.default_rng(rows)
-        x, y = rng.standard_normal((batch, rows, width)), rng.standard_normal((batch, rows, 2))
-        with Runner(threads, 1, threaded_from=0) as run:
-            got = by_rows(run, row_wise, x, y, width=3)
-        assert got.shape == (batch, rows, 3)
-        assert_allclose(got, row_wise(x, y), rtol=1e-13, atol=1e-13)
-
-    check()
-
-
 def test_tokens_are_the_models_own_with_specials_marked_and_words_traced():
     run = load_model(MODELS / "tiny-bert").run("the rivers banked")
     assert run.tokens[0] == "[CLS]" and run.tokens[-1] == "[SEP]"
@@ -266,14 +243,15 @@ def test_half_precision_weights_are_read_and_run_in_float32(tmp_path, tag):
         stored = {n: ("BF16", b) for n, b in bits.items()}
         rounded = {n: (b.astype(np.uint32) << 16).view(np.float32) for n, b in bits.items()}
     _write_safetensors(folder / "model.safetensors", stored)
-    weights = load_model(folder).weights
-    name = next(n for n in tensors if n.endswith("attention.self.query.weight"))
-    assert weights[name].dtype == np.float32
-    assert_array_equal(weights[name], rounded[name])  # exactly the stored values, widened
-    layer = name.removesuffix("attention.self.query.weight")
-    for linear in ("intermediate.dense", "output.dense"):  # one copied row by row, one a view of the stored matrix
-        assert_array_equal(weights.linear(layer + linear), rounded[f"{layer}{linear}.weight"].T)
-    side_by_side = weights.linears(*(f"{layer}attention.self.{part}" for part in ("query", "key", "value")))[0]
+    params = load_model(folder).params
+    layer = "encoder.layer.0."
+    rows = params["wte"][np.array([3, 0, 7])]  # read through the memory map, converted as they are read
+    assert rows.dtype == np.float32
+    assert_array_equal(rows, rounded["embeddings.word_embeddings.weight"][[3, 0, 7]])  # exactly the stored values, widened
+    assert_array_equal(params["blocks"][0]["ln_1"]["g"], rounded[layer + "attention.output.LayerNorm.weight"])
+    for key, linear in (("ffn_in", "intermediate.dense"), ("ffn_out", "output.dense")):  # one copied row by row, one a view
+        assert_array_equal(params["blocks"][0][key]["w"], rounded[f"{layer}{linear}.weight"].T)
+    side_by_side = params["blocks"][0]["attn"]["w"]
     assert_array_equal(side_by_side, np.concatenate([rounded[f"{layer}attention.self.{p}.weight"].T for p in ("query", "key", "value")], axis=1))
     run = load_model(folder).run(TEXTS[0])
     full = load_model(MODELS / "tiny-bert").run(TEXTS[0])
@@ -281,30 +259,40 @@ def test_half_precision_weights_are_read_and_run_in_float32(tmp_path, tag):
     assert np.abs(run.attentions - full.attentions).max() > 0  # but it is the rounded model that ran
 
 
-def test_a_token_id_outside_the_embedding_table_is_an_error(tmp_path):
-    weights = load_model(MODELS / "tiny-bert").weights
-    table = next(n for n in weights.names if n.endswith("word_embeddings.weight"))
-    rows = weights.rows(table, np.array([0, 2]))
-    assert rows.shape[0] == 2
-    with pytest.raises(AttnvizError, match="has no row 100000"):
-        weights.rows(table, np.array([1, 100000]))
+def test_a_token_id_outside_the_embedding_table_is_an_error():
+    table = load_model(MODELS / "tiny-bert").params["wte"]
+    assert table[np.array([0, 2])].shape == (2, 32)
+    with pytest.raises(AttnvizError, match=r"'embeddings.word_embeddings.weight' of shape \(44, 32\) has no row 100000"):
+        table[np.array([1, 100000])]
 
 
-def test_query_key_and_value_are_read_as_one_matrix_side_by_side_and_held_once():
+def test_query_key_and_value_are_read_as_one_matrix_side_by_side_and_every_tensor_once():
     from safetensors.numpy import load_file
 
-    weights = load_model(MODELS / "tiny-bert", dtype="float64").weights
-    layer = f"{weights.prefix}encoder.layer.1.attention.self."
+    params = load_model(MODELS / "tiny-bert", dtype="float64").params
+    layer = "encoder.layer.1.attention.self."
     stored = load_file(MODELS / "tiny-bert" / "model.safetensors")
-    w, b = weights.linears(layer + "query", layer + "key", layer + "value")
+    attn = params["blocks"][1]["attn"]
     d = stored[layer + "query.weight"].shape[0]
-    assert w.shape == (d, 3 * d) and w.flags.c_contiguous and b.shape == (3 * d,)  # row by row, for the speed of x @ W
+    assert attn["w"].shape == (d, 3 * d) and attn["w"].flags.c_contiguous and attn["b"].shape == (3 * d,)  # row by row, for x @ W
     for i, part in enumerate(("query", "key", "value")):  # x @ W applies PyTorch's (out, in) weight as x @ W_part.T
-        assert_array_equal(w[:, i * d:(i + 1) * d], stored[f"{layer}{part}.weight"].T)
-        assert_array_equal(b[i * d:(i + 1) * d], stored[f"{layer}{part}.bias"])
-    assert weights.linears(layer + "query", layer + "key", layer + "value")[0] is w  # read once
-    assert not any(name.startswith(layer) for name in weights._cache)  # no second copy of the parts
-    assert not any(name.startswith(layer) for name in weights._linear)
+        assert_array_equal(attn["w"][:, i * d:(i + 1) * d], stored[f"{layer}{part}.weight"].T)
+        assert_array_equal(attn["b"][i * d:(i + 1) * d], stored[f"{layer}{part}.bias"])
+    arrays = [a for block in params["blocks"] for part in block.values() for a in part.values() if isinstance(a, np.ndarray)]
+    arrays += [a for a in params["ln_emb"].values() if isinstance(a, np.ndarray)]
+    read = sum(a.size for a in arrays)
+    tables = sum(t.size for n, t in stored.items() if "_embeddings." in n)  # left in the file, memory-mapped
+    assert read == sum(t.size for t in stored.values()) - tables  # every other tensor read, none twice
+
+
+def test_robertas_positions_start_after_its_padding_id():
+    from safetensors.numpy import load_file
+
+    model = load_model(MODELS / "tiny-roberta", dtype="float64")
+    offset = model.config.position_offset
+    stored = load_file(MODELS / "tiny-roberta" / "model.safetensors")["embeddings.position_embeddings.weight"]
+    assert offset == 1  # its pad_token_id is 0
+    assert_array_equal(model.params["wpe"][np.arange(3)], stored[offset:offset + 3])
 
 
 def test_a_text_longer_than_the_positions_is_refused():

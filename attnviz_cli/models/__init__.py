@@ -5,8 +5,10 @@ folder in the Hugging Face layout (config.json, model.safetensors, tokenizer.jso
     >>> run = load_model("path/to/all-MiniLM-L6-v2").run("I sat on the river bank")
     >>> run.tokens, run.attentions.shape, run.hidden_states.shape       # (L, h, T, T), (L + 1, T, d)
 
-safetensors, tokenizers and huggingface_hub are imported in this package only (inside the functions that
-need them), so no other command pays for them.
+Each architecture is a page (bert.py, distilbert.py, gpt2.py): its checkpoint's names mapped once to
+plain parameter dicts, and its forward pass in a few lines of the pieces in layers.py. safetensors,
+tokenizers and huggingface_hub are imported in this package only (inside the functions that need them),
+so no other command pays for them.
 """
 
 from __future__ import annotations

@@ -1,74 +1,64 @@
-"""GPT-2: token and position embeddings, then pre-LN blocks with causal self-attention, then a last norm.
-
-Hugging Face names; GPT-2's Conv1D weights are stored (in, out) and applied as x @ W.
-"""
+"""GPT-2: token and position embeddings, then pre-LN blocks with causal self-attention, then a last norm."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ..engine import Runner
-from .layers import Attended, by_rows, dense, gelu_tanh, layer_norm, self_attention_layer
-from .weights import Weights
+from .layers import Attended, Linear, Norm, ffn, gelu_tanh, layer_norm, linear, self_attention
+from .weights import Checkpoint, Table
 
 
-def gpt2_shapes(w: Weights, layers: int, d: int) -> dict[str, tuple[int | str, ...]]:
-    """The shape of every tensor GPT-2's forward pass reads (Conv1D weights are (in, out)), with "ff"
-    for the feed-forward width and "vocab" and "positions" for the tables' rows."""
-    p = w.prefix
-    shapes: dict[str, tuple[int | str, ...]] = {
-        p + "wte.weight": ("vocab", d), p + "wpe.weight": ("positions", d), p + "ln_f.weight": (d,), p + "ln_f.bias": (d,),
-    }
-    for i in range(layers):
-        b = f"{p}h.{i}."
-        shapes |= {
-            b + "ln_1.weight": (d,), b + "ln_1.bias": (d,), b + "ln_2.weight": (d,), b + "ln_2.bias": (d,),
-            b + "attn.c_attn.weight": (d, 3 * d), b + "attn.c_attn.bias": (3 * d,),
-            b + "attn.c_proj.weight": (d, d), b + "attn.c_proj.bias": (d,),
-            b + "mlp.c_fc.weight": (d, "ff"), b + "mlp.c_fc.bias": ("ff",),
-            b + "mlp.c_proj.weight": ("ff", d), b + "mlp.c_proj.bias": (d,),
+def gpt2_params(ckpt: Checkpoint, n_layer: int, d: int, eps: float) -> dict[str, Any]:
+    """Hugging Face's names -> the parameters of :func:`gpt2_forward`, read once, at load. GPT-2's
+    Conv1D weights are stored (in, out) already, its query, key and value side by side."""
+
+    def block(p: str) -> dict[str, Any]:
+        return {
+            "attn": ckpt.conv1d(p + "attn.c_attn", d, 3 * d),
+            "attn_out": ckpt.conv1d(p + "attn.c_proj", d, d),
+            "ln_1": ckpt.norm(p + "ln_1", d, eps),
+            "mlp_in": ckpt.conv1d(p + "mlp.c_fc", d, "ff"),
+            "mlp_out": ckpt.conv1d(p + "mlp.c_proj", "ff", d),
+            "ln_2": ckpt.norm(p + "ln_2", d, eps),
         }
-    return shapes
+
+    return {
+        "wte": ckpt.table("wte.weight", "vocab", d),
+        "wpe": ckpt.table("wpe.weight", "positions", d),
+        "blocks": [block(f"h.{i}.") for i in range(n_layer)],
+        "ln_f": ckpt.norm("ln_f", d, eps),
+    }
 
 
 def gpt2_forward(
-    ids: np.ndarray, w: Weights, *, layers: int, heads: int, eps: float, attention_only: bool = False,
-    run: Runner | None = None,
+    ids: np.ndarray, wte: Table, wpe: Table, blocks: list[dict[str, Any]], ln_f: Norm, n_head: int,
+    attention_only: bool = False,
 ) -> tuple[list[np.ndarray], list[Attended]]:
     """Hidden states as Hugging Face gives them (the embeddings, the input of each later block, and
     the last block's output after the final norm: L + 1 arrays of (T, d)) and each block's attention
-    scores (-inf where masked) and weights (L pairs of (h, T, T)) of token ``ids`` (T,), or of a batch
-    of texts of one length (B, T): then each array has B first. ``run``: the threads to share the work among."""
-    p = w.prefix
-    x = w.rows(p + "wte.weight", ids) + w.rows(p + "wpe.weight", np.arange(ids.shape[-1]))  # (T, d)
+    (L :class:`Attended`) of token ``ids`` (T,), or of a batch of texts of one length (B, T): then each
+    array has B first. ``attention_only``: the last block stops after its attention, and the hidden
+    states lack its output."""
+    x = wte[ids] + wpe[np.arange(ids.shape[-1])]  # (T, d)
     hidden, attentions = [x], []
-    for i in range(layers):
-        if attention_only and i == layers - 1:  # only the attentions are wanted: the last block stops there
-            attentions.append(gpt2_attention(x, w, f"{p}h.{i}.", heads, eps, run)[0])
+    for i, block in enumerate(blocks):
+        if attention_only and i == len(blocks) - 1:
+            attentions.append(self_attention(layer_norm(x, **block["ln_1"]), **block["attn"], n_head=n_head, causal=True)[0])
             return hidden, attentions
-        x, attended = gpt2_block(x, w, f"{p}h.{i}.", heads, eps, run)
-        attentions.append(attended)
+        x, attended = gpt2_block(x, **block, n_head=n_head)
         hidden.append(x)
-    hidden[-1] = layer_norm(x, w[p + "ln_f.weight"], w[p + "ln_f.bias"], eps)
+        attentions.append(attended)
+    hidden[-1] = layer_norm(x, **ln_f)
     return hidden, attentions
 
 
-def gpt2_block(x: np.ndarray, w: Weights, p: str, heads: int, eps: float, run: Runner | None = None) -> tuple[np.ndarray, Attended]:
-    """One block: norm, causal self-attention, add; norm, feed-forward, add."""
-    attended, mixed = gpt2_attention(x, w, p, heads, eps, run)
-
-    def after_attention(x: np.ndarray, mixed: np.ndarray) -> np.ndarray:  # row by row
-        x = x + dense(mixed, w[p + "attn.c_proj.weight"], w[p + "attn.c_proj.bias"])
-        m = layer_norm(x, w[p + "ln_2.weight"], w[p + "ln_2.bias"], eps)
-        h = gelu_tanh(dense(m, w[p + "mlp.c_fc.weight"], w[p + "mlp.c_fc.bias"]))  # (T, 4d)
-        return x + dense(h, w[p + "mlp.c_proj.weight"], w[p + "mlp.c_proj.bias"])
-
-    return by_rows(run, after_attention, x, mixed, width=x.shape[-1]), attended
-
-
-def gpt2_attention(
-    x: np.ndarray, w: Weights, p: str, heads: int, eps: float, run: Runner | None = None,
-) -> tuple[Attended, np.ndarray]:
-    """A block's norm and causal multi-head self-attention: its heads, and their outputs side by side."""
-    a = layer_norm(x, w[p + "ln_1.weight"], w[p + "ln_1.bias"], eps)
-    return self_attention_layer(a, w[p + "attn.c_attn.weight"], w[p + "attn.c_attn.bias"], heads, causal=True, run=run)  # (d, 3d)
+def gpt2_block(
+    x: np.ndarray, attn: Linear, attn_out: Linear, ln_1: Norm, mlp_in: Linear, mlp_out: Linear, ln_2: Norm, n_head: int,
+) -> tuple[np.ndarray, Attended]:
+    """One block of x (T, d): norm, causal self-attention, add; norm, feed-forward, add."""
+    attended, heads = self_attention(layer_norm(x, **ln_1), **attn, n_head=n_head, causal=True)  # (h, T, ·); (T, d)
+    x = x + linear(heads, **attn_out)  # (T, d)
+    x = x + ffn(layer_norm(x, **ln_2), mlp_in, mlp_out, gelu_tanh)  # (T, d): (T, 4d) in the middle
+    return x, attended

@@ -1,79 +1,141 @@
-"""The pieces every transformer here is built of, in plain NumPy: layer norm, GPT-2's GELU (BERT's is in
-:mod:`.erf`), linear maps, one multi-head self-attention through :func:`attnviz_cli.core.attention`, and
-:func:`by_rows`, which runs the row-wise rest of a layer a block of rows at a time on every core."""
+"""The pieces every transformer page is built of: linear maps, layer norm, GELU, the feed-forward block and
+multi-head self-attention.
+
+Read the plain maths first (the ``plain_*`` functions): each is the line a paper writes. The functions
+the pages call compute the same numbers (tests/test_layers.py holds them to the plain ones), with the
+speed machinery beneath them, so that no page has to pass it on: in-place steps where they save a pass
+over the data, and, for inputs of more than ROW_BLOCK rows, the products and GELU a block of rows at a
+time on the threads of the forward pass's :class:`~attnviz_cli.engine.Runner` (:func:`on_threads`
+opens it; BLAS is held to one thread each meanwhile). The blocks depend on the row count alone, never
+on the thread count, so neither does a bit of the result.
+
+Parameters arrive as plain dicts, named for the maths: a :class:`Linear` ``{"w": (d_in, d_out), "b":
+(d_out,)}`` and a :class:`Norm` ``{"g": (d,), "b": (d,), "eps": ε}``; a page applies them as
+``linear(x, **ffn_in)`` and ``layer_norm(x, **ln_1)``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-from typing import NamedTuple
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import NamedTuple, TypedDict
 
 import numpy as np
 
 from ..core import attention, attention_in_blocks, causal_mask, merge_heads, row_sums, split_heads
 from ..engine import BLOCK_ELEMENTS, Runner
+from .erf import erf, gelu_erf
 
-ROW_BLOCK = 128  # rows per block of row-wise work: its (128, 4d) feed-forward middle stays in a core's caches
-THREADED_ROWS = 2 * ROW_BLOCK  # from this many rows (a batch's texts together), row-wise work uses every core
+ROW_BLOCK = 128  # rows per block of row-wise work: a (128, 4d) feed-forward middle stays in a core's caches
+THREADED_ROWS = 2 * ROW_BLOCK  # from this many rows (a batch's texts together), the work uses every core
 
 
-def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
-    """(T, d) normalised over its last axis to mean 0 and variance 1, then scaled and shifted."""
+class Linear(TypedDict):
+    w: np.ndarray  # (d_in, d_out): applied as x @ w + b, laid out row by row for BLAS
+    b: np.ndarray  # (d_out,)
+
+
+class Norm(TypedDict):
+    g: np.ndarray  # (d,) gain
+    b: np.ndarray  # (d,) bias
+    eps: float  # added to the variance
+
+
+# ---- the maths, plainly -----------------------------------------------------------------------------------
+
+
+def plain_softmax(x: np.ndarray) -> np.ndarray:
+    """exp(x) / Σ exp(x) over the last axis, the row maximum taken out first (it cancels) so exp cannot
+    overflow. The attention's (:func:`attnviz_cli.core.softmax`) sums by BLAS and refuses empty rows."""
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def plain_layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    """(x - μ) / √(σ² + ε) · g + b, with μ and σ² the mean and variance of each row (..., d)."""
+    mean = x.mean(axis=-1, keepdims=True)
+    variance = x.var(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(variance + eps) * g + b
+
+
+def plain_gelu(x: np.ndarray) -> np.ndarray:
+    """BERT's GELU, exact: x Φ(x) = x (1 + erf(x / √2)) / 2, Φ the normal distribution's CDF."""
+    return x * (1 + erf(x / math.sqrt(2))) / 2
+
+
+def plain_gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """GPT-2's GELU, the tanh approximation: x (1 + tanh(√(2/π) (x + 0.044715 x³))) / 2."""
+    return x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))) / 2
+
+
+# ---- what the pages call --------------------------------------------------------------------------------
+
+
+def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """x @ w + b for x (..., d_in): a batch's rows as one matrix, so BLAS makes one large product
+    rather than one small one per text; the bias added in place."""
+
+    def rows(x: np.ndarray, out: np.ndarray) -> None:
+        np.matmul(x, w, out=out)
+        out += b
+
+    return by_rows(rows, x, width=w.shape[1])
+
+
+def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    """:func:`plain_layer_norm` of x (..., d) in about half its time: the rows' sums by BLAS
+    (:func:`~attnviz_cli.core.row_sums`), every other step in place. All rows at once, on the caller's
+    thread, however many there are: its passes are too short to share (in blocks of rows on two
+    threads, handing the GIL between them, a (512, 384) norm took 1.4x as long)."""
     width = x.shape[-1]
     mean = row_sums(x)
     mean /= width
-    centred = x - mean
-    variance = row_sums(np.square(centred))
+    out = x - mean  # centred
+    variance = row_sums(np.square(out))
     variance /= width
     variance += x.dtype.type(eps)
-    centred /= np.sqrt(variance, out=variance)
-    centred *= gamma
-    centred += beta
-    return centred  # the textbook line, (x - μ) / √(σ² + ε) γ + β, in 55% of its time (its sums by BLAS)
-
-
-def gelu_tanh(x: np.ndarray) -> np.ndarray:
-    """GPT-2's GELU, the tanh approximation: x (1 + tanh(√(2/π) (x + 0.044715 x³))) / 2, in place on one
-    array (x³ as x·x·x: NumPy's x**3 calls pow, which made this 3.6x slower)."""
-    kind = x.dtype.type
-    out = x * x
-    out *= x
-    out *= kind(0.044715)
-    out += x
-    out *= np.sqrt(kind(2 / np.pi))
-    np.tanh(out, out=out)
-    out += kind(1)
-    out *= x
-    out *= kind(0.5)
+    out /= np.sqrt(variance, out=variance)
+    out *= g
+    out += b
     return out
 
 
-def by_rows(run: Runner | None, fn: Callable[..., np.ndarray], *xs: np.ndarray, width: int) -> np.ndarray:
-    """``fn`` over the rows of ``xs`` (each (..., d), the same rows), ROW_BLOCK rows at a time on
-    ``run``'s threads (one thread without it): for the parts of a layer in which an output row depends
-    on its own input rows alone (linear maps, residual sums, norms, GELU). ``width``: the last axis of
-    what ``fn`` returns. On two cores, BLAS held to one thread each, this runs a 512-token layer about
-    twice as fast as BLAS's own threads, and it shares the elementwise work that NumPy runs on one
-    core. The blocks do not depend on the thread count, so neither does a bit of the result."""
-    flat = [x.reshape(-1, x.shape[-1]) for x in xs]
-    rows = flat[0].shape[0]
-    if rows <= ROW_BLOCK:
-        return fn(*xs)
-    out = np.empty((rows, width), xs[0].dtype)
-
-    def work(block: slice) -> None:  # each block lands in its rows on its own thread: no serial gathering after
-        out[block] = fn(*(x[block] for x in flat))
-
-    (run or Runner(1, 0)).row_blocks(rows, ROW_BLOCK, work)
-    return out.reshape(*xs[0].shape[:-1], width)
+def gelu(x: np.ndarray) -> np.ndarray:
+    """:func:`plain_gelu` by :func:`attnviz_cli.models.erf.gelu_erf`, which rearranges it to save
+    passes over the data (NumPy has no erf)."""
+    return by_rows(gelu_erf, x, width=x.shape[-1])
 
 
-def dense(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """x @ W + b for x (..., d_in) and W (d_in, d_out): a batch's rows as one matrix, so BLAS makes one
-    large product rather than one small one per text."""
-    out = x.reshape(-1, x.shape[-1]) @ w
-    out += b  # in place: no second (T, d_out) array
-    return out.reshape(*x.shape[:-1], w.shape[1])
+def gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """:func:`plain_gelu_tanh` in place on one array (x³ as x·x·x: NumPy's x**3 calls pow, which made
+    this 3.6x slower)."""
+    kind = x.dtype.type
+
+    def rows(x: np.ndarray, out: np.ndarray) -> None:
+        np.multiply(x, x, out=out)
+        out *= x
+        out *= kind(0.044715)
+        out += x
+        out *= np.sqrt(kind(2 / np.pi))
+        np.tanh(out, out=out)
+        out += kind(1)
+        out *= x
+        out *= kind(0.5)
+
+    return by_rows(rows, x, width=x.shape[-1])
+
+
+def ffn(x: np.ndarray, up: Linear, down: Linear, activation: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The feed-forward block, linear(activation(linear(x, **up)), **down), x (..., d) -> (..., d),
+    a block of rows at a time through all three, so that its (rows, d_ff) middle stays in the caches."""
+
+    def rows(x: np.ndarray, out: np.ndarray) -> None:
+        np.matmul(activation(linear(x, **up)), down["w"], out=out)  # the second linear, into its rows of the output
+        out += down["b"]
+
+    return by_rows(rows, x, width=down["w"].shape[1])
 
 
 class Attended(NamedTuple):
@@ -87,23 +149,62 @@ class Attended(NamedTuple):
     head_outputs: np.ndarray  # (h, T, d_k): each head's weighted sum of the values
 
 
-def self_attention_layer(
-    x: np.ndarray, w_qkv: np.ndarray, b_qkv: np.ndarray, heads: int, causal: bool = False, run: Runner | None = None,
-) -> tuple[Attended, np.ndarray]:
-    """Multi-head self-attention of x (T, d), or a batch (B, T, d). Its query, key and value maps are
-    one (d, 3d) matrix side by side, applied as x @ W + b (on ``run``'s threads): one product for the
-    three, GPT-2's layout.
+def self_attention(x: np.ndarray, w: np.ndarray, b: np.ndarray, n_head: int, causal: bool = False) -> tuple[Attended, np.ndarray]:
+    """Multi-head self-attention of x (T, d), or of a batch (B, T, d), by
+    :func:`attnviz_cli.core.attention`: softmax(Q Kᵀ / √d_k + mask) V. The query, key and value maps
+    are one (d, 3d) :class:`Linear` side by side (one product for the three, GPT-2's layout).
 
     Returns every head's intermediates ((h, T, ·), or (B, h, T, ·)) and the heads side by side (T, d),
     before the output projection.
     """
-    qkv = by_rows(run, partial(dense, w=w_qkv, b=b_qkv), x, width=w_qkv.shape[1])  # (T, 3d)
+    qkv = linear(x, w, b)  # (T, 3d)
     d = qkv.shape[-1] // 3
-    q, k, v = (split_heads(qkv[..., i * d:(i + 1) * d], heads) for i in range(3))  # (h, T, d_k): views
+    q, k, v = (split_heads(qkv[..., i * d:(i + 1) * d], n_head) for i in range(3))  # (h, T, d_k): views
     T = x.shape[-2]
     mask = causal_mask(T, x.dtype) if causal else None
-    if x.ndim == 2 and heads * T * T > BLOCK_ELEMENTS:  # a long text: a block of rows on each core
-        scores, weights, out = attention_in_blocks(q, k, v, mask, run=run)
+    if x.ndim == 2 and n_head * T * T > BLOCK_ELEMENTS:  # a long text: a block of query rows on each core
+        scores, weights, out = attention_in_blocks(q, k, v, mask, run=_runner())
     else:
         scores, weights, out = attention(q, k, v, mask)  # (h, T, T), (h, T, T), (h, T, d_k)
     return Attended(scores, weights, q, k, v, out), merge_heads(out)  # (T, d)
+
+
+# ---- the machinery beneath ------------------------------------------------------------------------------
+
+_RUNNER: ContextVar[Runner | None] = ContextVar("attnviz_runner", default=None)
+
+
+@contextmanager
+def on_threads(threads: int | None, rows: int) -> Iterator[Runner]:
+    """A forward pass's threads for the functions above, while the ``with`` lasts: ``threads`` of
+    them (None: every usable core) from THREADED_ROWS ``rows`` (tokens, over a batch's texts) on,
+    else one. Without it, they run on the caller's thread alone."""
+    with Runner(threads, rows, threaded_from=THREADED_ROWS) as run:
+        token = _RUNNER.set(run)
+        try:
+            yield run
+        finally:
+            _RUNNER.reset(token)
+
+
+def _runner() -> Runner:
+    return _RUNNER.get() or Runner(1, 0)
+
+
+def by_rows(kernel: Callable[[np.ndarray, np.ndarray], object], x: np.ndarray, width: int) -> np.ndarray:
+    """``kernel(rows, out)`` writes into ``out`` (n, width) what the rows (n, d) of x (..., d) make, each
+    output row from its own input row alone: all rows at once when they are few, else ROW_BLOCK rows
+    at a time on the runner's threads, each block in its own rows of the output. On two cores, BLAS
+    held to one thread each, this runs a 512-token layer about twice as fast as BLAS's own threads,
+    and it shares the elementwise passes, which NumPy runs on one core."""
+    flat = x.reshape(-1, x.shape[-1])
+    out = np.empty((flat.shape[0], width), x.dtype)
+    if flat.shape[0] <= ROW_BLOCK:
+        kernel(flat, out)
+        return out.reshape(*x.shape[:-1], width)
+
+    def block(rows: slice) -> None:
+        kernel(flat[rows], out[rows])
+
+    _runner().row_blocks(flat.shape[0], ROW_BLOCK, block)
+    return out.reshape(*x.shape[:-1], width)

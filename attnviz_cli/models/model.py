@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..engine import Runner
 from ..errors import AttnvizError, quoted
-from .bert import bert_forward, bert_shapes
-from .distilbert import distilbert_forward, distilbert_shapes
-from .gpt2 import gpt2_forward, gpt2_shapes
-from .layers import THREADED_ROWS, Attended
-from .weights import Weights
+from .bert import bert_forward, bert_params
+from .distilbert import distilbert_forward, distilbert_params
+from .gpt2 import gpt2_forward, gpt2_params
+from .layers import Attended, on_threads
+from .weights import Checkpoint
 
 ARCHITECTURES = ("bert", "roberta", "distilbert", "gpt2")  # by model_type in config.json
+FORWARD: dict[str, Callable[..., tuple[list[np.ndarray], list[Attended]]]] = {  # model_type -> its page's forward pass
+    "bert": bert_forward, "roberta": bert_forward, "distilbert": distilbert_forward, "gpt2": gpt2_forward,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +63,11 @@ class ModelRun:
 
 
 class Model:
-    """A loaded model: ``run(text)`` tokenizes and runs the forward pass."""
+    """A loaded model: ``run(text)`` tokenizes and runs the forward pass. ``params``: its weights as
+    its architecture's page names them (``bert_params``, ``gpt2_params``...)."""
 
-    def __init__(self, folder: Path, config: ModelConfig, weights: Weights, tokenizer) -> None:
-        self.folder, self.config, self.weights, self.tokenizer = folder, config, weights, tokenizer
+    def __init__(self, folder: Path, config: ModelConfig, params: dict[str, Any], tokenizer) -> None:
+        self.folder, self.config, self.params, self.tokenizer = folder, config, params, tokenizer
 
     def run(self, text: str) -> ModelRun:
         """``text`` through the model: its tokens, and every layer's attention and hidden state."""
@@ -104,16 +109,8 @@ class Model:
         hidden states (the embeddings, then after each layer) and each layer's attention.
         ``attention_only``: the last layer stops after its attention, and the hidden states lack it.
         ``threads``: how many to share a long input's work among (None: every usable core)."""
-        c = self.config
-        w, L, h, eps = self.weights, c.layers, c.heads, c.eps
-        with Runner(threads, ids.size, threaded_from=THREADED_ROWS) as run:
-            if c.architecture == "gpt2":
-                return gpt2_forward(ids, w, layers=L, heads=h, eps=eps, attention_only=attention_only, run=run)
-            if c.architecture == "distilbert":
-                return distilbert_forward(ids, w, layers=L, heads=h, eps=eps, attention_only=attention_only, run=run)
-            return bert_forward(
-                ids, w, layers=L, heads=h, eps=eps, position_offset=c.position_offset, attention_only=attention_only, run=run,
-            )
+        with on_threads(threads, ids.size):
+            return FORWARD[self.config.architecture](ids, **self.params, n_head=self.config.heads, attention_only=attention_only)
 
 
 def stack_freeing(arrays: list[np.ndarray]) -> np.ndarray:
@@ -176,19 +173,19 @@ def load_model(spec: str | Path, *, dtype: str = "float32") -> Model:
         "distilbert": (("distilbert.", ""), "embeddings.word_embeddings.weight"),
         "gpt2": (("transformer.", ""), "wte.weight"),
     }[config.architecture]
-    weights = Weights(folder / "model.safetensors", np.dtype(dtype), prefixes, marker)
-    weights.check_shapes(expected_shapes(config, weights))
-    return Model(folder, config, weights, read_tokenizer(folder))
+    checkpoint = Checkpoint(folder / "model.safetensors", np.dtype(dtype), prefixes, marker)
+    return Model(folder, config, read_params(checkpoint, config), read_tokenizer(folder))
 
 
-def expected_shapes(config: ModelConfig, weights: Weights) -> dict[str, tuple[int | str, ...]]:
-    """The shape of every tensor the forward pass of ``config``'s architecture reads."""
-    L, d = config.layers, config.d_model
+def read_params(checkpoint: Checkpoint, config: ModelConfig) -> dict[str, Any]:
+    """The parameters of ``config``'s architecture, as its page maps the checkpoint's names to them:
+    every tensor checked against the shape config.json implies, and read."""
+    L, d, eps = config.layers, config.d_model, config.eps
     if config.architecture == "gpt2":
-        return gpt2_shapes(weights, L, d)
+        return gpt2_params(checkpoint, L, d, eps)
     if config.architecture == "distilbert":
-        return distilbert_shapes(weights, L, d)
-    return bert_shapes(weights, L, d)
+        return distilbert_params(checkpoint, L, d, eps)
+    return bert_params(checkpoint, L, d, eps, position_offset=config.position_offset)
 
 
 CONFIG_KEYS = {  # the names config.json gives layers, heads, d_model, positions and the layer norms' eps

@@ -3,8 +3,10 @@
 Hugging Face's safetensors reader checks the file (its header's names, dtypes, shapes and offsets,
 and that they fit the file). Embedding tables are then read through a memory map, so a run reads only
 the rows of its tokens (of MiniLM's 30,522 x 384 table, 47 MB, a few pages). Every other tensor is
-read straight into an array of its own, once, when first used: matrices read through the map made
-the forward pass 25% slower on this project's machine (measured: 90 against 70 ms at 128 tokens).
+read straight into an array of its own, once, when the model is loaded: matrices read through the map
+made the forward pass 25% slower on this project's machine (measured: 90 against 70 ms at 128 tokens).
+Each architecture's page says which tensor becomes which parameter (``bert_params``, ``gpt2_params``...),
+through a :class:`Checkpoint`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AttnvizError, quoted
+from .layers import Linear, Norm
 
 STORED: dict[str, np.dtype] = {  # safetensors dtype -> how its bytes are read (little-endian, as the format stores them)
     "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2"),
@@ -26,11 +29,14 @@ STORED: dict[str, np.dtype] = {  # safetensors dtype -> how its bytes are read (
 
 
 TILE = (64, 256)  # rows and columns of a matrix per step of its transposed copy (the fastest measured)
+Size = int | str  # a size config.json gives, or a name for one the checkpoint chooses ("ff", "vocab")
 
 
-class Weights:
-    """Tensors by their Hugging Face names, with the name ``prefix`` of the base model ("bert.",
-    "roberta.", "transformer." or "") found once, so the forward passes can use bare names."""
+class Checkpoint:
+    """``model.safetensors`` opened for a page's mapping from checkpoint names to parameters: each tensor
+    is checked against the shape config.json implies, then read once, in the run's dtype and the layout
+    the forward pass wants. Names are given without the base model's prefix ("bert.", "roberta.",
+    "transformer." or none), found once here."""
 
     def __init__(self, path: Path, dtype: np.dtype, prefixes: tuple[str, ...], marker: str) -> None:
         from safetensors import SafetensorError, safe_open
@@ -43,44 +49,25 @@ class Weights:
         except (SafetensorError, OSError, ValueError) as error:
             raise AttnvizError(f"model weights {quoted(str(path))} cannot be read: {error}") from error
         self._data_start = data_start
-        self._map: np.memmap | None = None  # mapped on the first embedding lookup
+        self._map: np.memmap | None = None  # mapped for the first embedding table
         found = [p for p in prefixes if p + marker in self.names]
         if not found:
             raise AttnvizError(f"model weights {quoted(str(path))} have no {marker!r}: not the architecture config.json names")
         self.prefix = found[0]
-        self._cache: dict[str, np.ndarray] = {}
-        self._linear: dict[str, np.ndarray] = {}  # Linear weights as (in, out), by layer name
-        self._side_by_side: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # linears(): weights and biases, by "a+b+c"
+        self._sizes: dict[str, int] = {}  # what each named size ("ff", "vocab"...) turned out to be
         self._buffer = np.empty(0, np.uint8)  # what tensors are read through when they are converted or transposed
 
-    def __getitem__(self, name: str) -> np.ndarray:
-        """The whole tensor ``name`` in the run's dtype, read once."""
-        if name not in self._cache:
-            _, shape, _, _ = self._entry(name)
-            self._cache[name] = self._load(name, np.empty(shape, self.dtype))
-        return self._cache[name]
+    def tensor(self, name: str, *shape: Size) -> np.ndarray:
+        """The whole tensor ``name``, of ``shape``, in the run's dtype."""
+        full = self._checked(name, shape)
+        return self._load(full, np.empty(self._entry(full)[1], self.dtype))
 
-    def check_shapes(self, expected: dict[str, tuple[int | str, ...]]) -> None:
-        """Every tensor of ``expected`` is in the file with that shape (from its header: nothing is
-        read). A name in a shape stands for a size the checkpoint chooses, the same wherever it
-        appears. A missing tensor, or one of another shape, is an error naming it."""
-        sizes: dict[str, int] = {}
-        for name, want in expected.items():
-            got = self._entry(name)[1]
-            if len(got) == len(want) and all(sizes.setdefault(w, g) == g if isinstance(w, str) else w == g for w, g in zip(want, got, strict=True)):
-                continue
-            shown = tuple(sizes.get(w, w) if isinstance(w, str) else w for w in want)
-            raise AttnvizError(f"model weights {quoted(str(self.path))}: {name!r} has shape {got}, where config.json and the other weights make it {shown}")
+    def norm(self, name: str, d: int, eps: float) -> Norm:
+        """A LayerNorm's gain and bias (``name``.weight and .bias, (d,) each), with its epsilon."""
+        return {"g": self.tensor(name + ".weight", d), "b": self.tensor(name + ".bias", d), "eps": eps}
 
-    def rows(self, name: str, ids: np.ndarray) -> np.ndarray:
-        """Rows ``ids`` of the table ``name`` (an embedding table): only their pages are read."""
-        table = self._mapped(name)
-        if table.ndim != 2 or (ids.size and (ids.min() < 0 or ids.max() >= table.shape[0])):
-            raise AttnvizError(f"model weights {quoted(str(self.path))}: {name!r} of shape {table.shape} has no row {int(ids.max())}")
-        return self._finite(name, self._as_run_dtype(table[ids]))
-
-    def linear(self, name: str) -> np.ndarray:
-        """A Linear layer's weight as (in, out), to apply as x @ W (PyTorch stores it (out, in)).
+    def linear(self, name: str, d_in: Size, d_out: Size) -> Linear:
+        """A PyTorch Linear (``name``.weight stored (out, in), and .bias) as w (in, out), to apply as x @ w.
 
         Copied once into (in, out) row by row when it has at least as many outputs as inputs: OpenBLAS
         multiplies by a matrix laid out so 9-27% faster when the weights come from memory rather than
@@ -88,49 +75,68 @@ class Weights:
         largest). One with more inputs than outputs (the feed-forward block's second) stays a view of
         the stored matrix: its product gains 2-8%, and the copy would cost 1.5 ms.
         """
-        if name not in self._linear:
-            outs, ins = self._entry(name + ".weight")[1]  # as check_shapes found them
-            if outs >= ins:
-                self._linear[name] = self._load(name + ".weight", np.empty((ins, outs), self.dtype), transpose=True)
-            else:
-                self._linear[name] = self._load(name + ".weight", np.empty((outs, ins), self.dtype)).T
-        return self._linear[name]
+        full = self._checked(name + ".weight", (d_out, d_in))
+        outs, ins = self._entry(full)[1]
+        if outs >= ins:
+            w = self._load(full, np.empty((ins, outs), self.dtype), transpose=True)
+        else:
+            w = self._load(full, np.empty((outs, ins), self.dtype)).T
+        return {"w": w, "b": self.tensor(name + ".bias", d_out)}
 
-    def linears(self, *names: str) -> tuple[np.ndarray, np.ndarray]:
-        """Linear layers that read the same input (a layer's query, key and value), side by side: their
-        weights as one (in, sum of outs) matrix, row by row as in :meth:`linear`, and their biases as
-        one vector, read once. One product makes all three: fewer, larger BLAS calls, and for a long
-        text one pass of the thread pool rather than three."""
-        key = "+".join(names)
-        if key not in self._side_by_side:
-            shapes = [self._entry(name + ".weight")[1] for name in names]  # (out, in) each
-            weights = np.empty((shapes[0][1], sum(outs for outs, _ in shapes)), self.dtype)
-            biases = np.empty(weights.shape[1], self.dtype)
-            start = 0
-            for name, (outs, _) in zip(names, shapes, strict=True):
-                self._load(name + ".weight", weights[:, start:start + outs], transpose=True)
-                self._load(name + ".bias", biases[start:start + outs])
-                start += outs
-            self._side_by_side[key] = weights, biases
-        return self._side_by_side[key]
+    def conv1d(self, name: str, d_in: Size, d_out: Size) -> Linear:
+        """GPT-2's Conv1D, a Linear whose weight is stored (in, out) already."""
+        return {"w": self.tensor(name + ".weight", d_in, d_out), "b": self.tensor(name + ".bias", d_out)}
+
+    def linears(self, names: list[str], d_in: int, d_out: int) -> Linear:
+        """Linears of ``d_out`` outputs each that read the same input (a layer's query, key and value),
+        side by side: one (in, sum of outs) matrix, row by row as in :meth:`linear`, and one bias, read
+        once. One product makes all three: fewer, larger BLAS calls, and for a long text one pass of
+        the thread pool rather than three."""
+        fulls = [self._checked(name + ".weight", (d_out, d_in)) for name in names]
+        w = np.empty((d_in, d_out * len(names)), self.dtype)
+        b = np.empty(w.shape[1], self.dtype)
+        for i, (name, full) in enumerate(zip(names, fulls, strict=True)):
+            self._load(full, w[:, i * d_out:(i + 1) * d_out], transpose=True)
+            self._load(self._checked(name + ".bias", (d_out,)), b[i * d_out:(i + 1) * d_out])
+        return {"w": w, "b": b}
+
+    def table(self, name: str, rows: Size, d: int, skip: int = 0) -> Table:
+        """An embedding table (rows, d), left in the file: a :class:`Table` reads the rows a text uses.
+        ``skip``: rows at its start that no position uses (RoBERTa's, before its padding id)."""
+        full = self._checked(name, (rows, d))
+        dtype, shape, begin, end = self._entry(full)
+        if self._map is None:
+            self._map = np.memmap(self.path, dtype=np.uint8, mode="r")
+        return Table(self._map[begin:end].view(dtype).reshape(shape)[skip:], full, self.path, self.dtype)
+
+    def _checked(self, name: str, want: tuple[Size, ...]) -> str:
+        """The full name of tensor ``name``, which the file must hold with shape ``want`` (from its
+        header: nothing is read). A name in a shape stands for a size the checkpoint chooses, the same
+        wherever it appears. A missing tensor, or one of another shape, is an error naming it."""
+        full = self.prefix + name
+        got = self._entry(full)[1]
+        if len(got) != len(want) or not all(self._sizes.setdefault(w, g) == g if isinstance(w, str) else w == g for w, g in zip(want, got, strict=True)):
+            shown = tuple(self._sizes.get(w, w) if isinstance(w, str) else w for w in want)
+            raise AttnvizError(f"model weights {quoted(str(self.path))}: {full!r} has shape {got}, where config.json and the other weights make it {shown}")
+        return full
 
     def _load(self, name: str, out: np.ndarray, transpose: bool = False) -> np.ndarray:
         """Tensor ``name`` (its transpose, with ``transpose``) into ``out``, in the run's dtype, checked
         finite. Read straight into ``out`` when it can be; else through one buffer kept for the
         purpose, so that a tensor's memory is touched once: a page touched first costs about 3.5 µs
         here, and MiniLM's weights are 10,000 pages."""
-        stored_dtype, shape, begin, end = self._entry(name)  # the shape check_shapes accepted
+        stored_dtype, shape, begin, end = self._entry(name)  # the shape _checked accepted
         if not transpose and stored_dtype == out.dtype and out.flags.c_contiguous:
             self._read(name, out)
         else:
             if self._buffer.nbytes < end - begin:
                 self._buffer = np.empty(end - begin, np.uint8)
-            stored = self._as_run_dtype(self._read(name, self._buffer[:end - begin].view(stored_dtype).reshape(shape)))
+            stored = as_dtype(self._read(name, self._buffer[:end - begin].view(stored_dtype).reshape(shape)), self.dtype)
             if transpose:
                 transposed(stored, out)
             else:
                 out[...] = stored
-        return self._finite(name, out)
+        return finite(out, name, self.path)
 
     def _entry(self, name: str) -> tuple[np.dtype, tuple[int, ...], int, int]:
         """The stored dtype, shape, and first and last byte in the file of tensor ``name``."""
@@ -139,13 +145,6 @@ class Weights:
         entry = self._entries[name]
         begin, end = entry["data_offsets"]
         return STORED[entry["dtype"]], tuple(entry["shape"]), self._data_start + begin, self._data_start + end
-
-    def _mapped(self, name: str) -> np.ndarray:
-        """The tensor as the file holds it: a view of the memory map, nothing read yet."""
-        dtype, shape, begin, end = self._entry(name)
-        if self._map is None:
-            self._map = np.memmap(self.path, dtype=np.uint8, mode="r")
-        return self._map[begin:end].view(dtype).reshape(shape)
 
     def _read(self, name: str, array: np.ndarray) -> np.ndarray:
         """The tensor as the file holds it, read into ``array`` (C-ordered, of its stored dtype and shape)."""
@@ -160,15 +159,37 @@ class Weights:
             raise AttnvizError(f"model weights {quoted(str(self.path))}: {name!r} is cut short")
         return array
 
-    def _as_run_dtype(self, array: np.ndarray) -> np.ndarray:
-        if array.dtype == np.dtype("<u2"):  # bfloat16: the top half of a float32
-            array = (array.astype(np.uint32) << 16).view(np.float32)
-        return array if array.dtype == self.dtype else array.astype(self.dtype)
 
-    def _finite(self, name: str, array: np.ndarray) -> np.ndarray:
-        if not np.isfinite(array).all():
-            raise AttnvizError(f"model weights {quoted(str(self.path))}: {name!r} holds NaN or infinite values")
-        return array
+class Table:
+    """An embedding table (rows, d) left in the file, memory-mapped: ``table[ids]`` reads the rows of
+    ``ids`` alone (of MiniLM's 30,522 x 384 table, 47 MB, a few pages), in the run's dtype, checked."""
+
+    def __init__(self, stored: np.ndarray, name: str, path: Path, dtype: np.dtype) -> None:
+        self.stored, self.name, self.path, self.dtype = stored, name, path, dtype
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.stored.shape
+
+    def __getitem__(self, ids: np.ndarray) -> np.ndarray:
+        """Rows ``ids`` (any shape of integers) of the table: (*ids.shape, d)."""
+        if ids.size and (ids.min() < 0 or ids.max() >= self.stored.shape[0]):
+            raise AttnvizError(f"model weights {quoted(str(self.path))}: {self.name!r} of shape {self.stored.shape} has no row {int(ids.max())}")
+        return finite(as_dtype(self.stored[ids], self.dtype), self.name, self.path)
+
+
+def as_dtype(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A stored array in the run's ``dtype``; bfloat16 (read as uint16) is the top half of a float32."""
+    if array.dtype == np.dtype("<u2"):
+        array = (array.astype(np.uint32) << 16).view(np.float32)
+    return array if array.dtype == dtype else array.astype(dtype)
+
+
+def finite(array: np.ndarray, name: str, path: Path) -> np.ndarray:
+    """``array``, refused if it holds NaN or an infinity."""
+    if not np.isfinite(array).all():
+        raise AttnvizError(f"model weights {quoted(str(path))}: {name!r} holds NaN or infinite values")
+    return array
 
 
 def transposed(a: np.ndarray, out: np.ndarray) -> np.ndarray:

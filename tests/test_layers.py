@@ -1,0 +1,175 @@
+"""attnviz_cli.models.layers: the functions the pages call against the plain maths beside them, on seeded
+random inputs, short (all rows at once) and long (blocks of rows on threads); and whole layers against
+the same layer written with the plain functions, head by head."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from attnviz_cli.core import softmax
+from attnviz_cli.models.bert import bert_layer
+from attnviz_cli.models.gpt2 import gpt2_block
+from attnviz_cli.models.layers import (
+    ROW_BLOCK,
+    THREADED_ROWS,
+    by_rows,
+    ffn,
+    gelu,
+    gelu_tanh,
+    layer_norm,
+    linear,
+    on_threads,
+    plain_gelu,
+    plain_gelu_tanh,
+    plain_layer_norm,
+    plain_softmax,
+)
+
+ROWS = [(5,), (3, 40), (2 * ROW_BLOCK + 7,), (3, ROW_BLOCK + 1)]  # leading shapes: all rows at once, and in blocks
+
+
+def _threads(leading):
+    """Two threads for inputs of THREADED_ROWS rows and more (as a forward pass has them)."""
+    return on_threads(2, int(np.prod(leading)))
+
+
+@pytest.mark.parametrize("leading", ROWS)
+def test_layer_norm_is_the_plain_one(leading):
+    rng = np.random.default_rng(len(leading) * 1000 + leading[-1])
+    d = 48
+    x = rng.standard_normal((*leading, d)) * 3 + 1
+    g, b = rng.standard_normal(d), rng.standard_normal(d)
+    with _threads(leading):
+        got = layer_norm(x, g, b, 1e-12)
+        got32 = layer_norm(x.astype(np.float32), g.astype(np.float32), b.astype(np.float32), 1e-12)
+    expected = plain_layer_norm(x, g, b, 1e-12)
+    assert got.shape == x.shape and got32.dtype == np.float32
+    assert_allclose(got, expected, rtol=1e-12, atol=1e-12)  # float64: the row sums by BLAS, in another order
+    assert_allclose(got32, expected, rtol=2e-5, atol=2e-5)  # float32 (ε 6e-8): 48-term sums, then a division by √σ²
+
+
+@pytest.mark.parametrize("leading", ROWS)
+def test_the_gelus_are_the_plain_ones(leading):
+    x = np.random.default_rng(leading[-1]).standard_normal((*leading, 32)) * 4  # past erf's near piece (|x / √2| > 2.5) too
+    with _threads(leading):
+        exact, approximate = gelu(x), gelu_tanh(x)
+        exact32, approximate32 = gelu(x.astype(np.float32)), gelu_tanh(x.astype(np.float32))
+    assert_allclose(exact, plain_gelu(x), rtol=0, atol=1e-14)  # the same erf, rearranged: a few roundings of 1e-16 x |x|
+    assert_allclose(approximate, plain_gelu_tanh(x), rtol=0, atol=1e-14)
+    assert exact32.dtype == approximate32.dtype == np.float32
+    assert_allclose(exact32, plain_gelu(x.astype(np.float32).astype(np.float64)), rtol=0, atol=2e-6)  # float32 of |x| up to ~16: ulp 2e-6
+    assert_allclose(approximate32, plain_gelu_tanh(x.astype(np.float32).astype(np.float64)), rtol=0, atol=2e-6)
+    assert abs(plain_gelu(np.array([1.0]))[0] - 0.5 * (1 + math.erf(1 / math.sqrt(2)))) < 1e-15  # Φ(1), by math.erf
+
+
+@pytest.mark.parametrize("leading", ROWS)
+def test_linear_is_x_w_plus_b(leading):
+    rng = np.random.default_rng(leading[-1] + 1)
+    x, w, b = rng.standard_normal((*leading, 24)), rng.standard_normal((24, 40)), rng.standard_normal(40)
+    with _threads(leading):
+        got = linear(x, w, b)
+    assert got.shape == (*leading, 40)
+    assert_allclose(got, np.einsum("...i,io->...o", x, w) + b, rtol=1e-12, atol=1e-12)  # 24-term sums in another order
+
+
+@pytest.mark.parametrize("leading", ROWS)
+def test_the_feed_forward_block_is_its_three_steps(leading):
+    rng = np.random.default_rng(leading[-1] + 2)
+    x = rng.standard_normal((*leading, 16))
+    up = {"w": rng.standard_normal((16, 64)) / 4, "b": rng.standard_normal(64)}
+    down = {"w": rng.standard_normal((64, 16)) / 8, "b": rng.standard_normal(16)}
+    with _threads(leading):
+        got = ffn(x, up, down, gelu)
+    assert got.shape == x.shape
+    assert_allclose(got, plain_gelu(x @ up["w"] + up["b"]) @ down["w"] + down["b"], rtol=1e-12, atol=1e-12)  # sums in another order
+
+
+def test_the_attentions_softmax_is_the_plain_one():
+    scores = np.random.default_rng(3).standard_normal((4, 30, 30)) * 10
+    scores[..., 5] = -np.inf  # masked: weight 0
+    assert_allclose(softmax(scores), plain_softmax(scores), rtol=1e-13, atol=0)  # its sums by BLAS, in another order
+    assert (softmax(scores)[..., 5] == 0).all()
+    assert_allclose(plain_softmax(np.array([0.0, math.log(3)])), [0.25, 0.75], rtol=1e-15)
+
+
+def test_row_blocks_on_any_number_of_threads_give_the_bits_of_one_and_of_all_rows_at_once():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    w = np.full((6, 3), 0.5)
+
+    def kernel(x, out):
+        np.matmul(np.tanh(x), w, out=out)
+        out += x[:, :1]
+
+    @settings(max_examples=25, deadline=None)
+    @given(st.integers(1, 3), st.integers(1, 5 * ROW_BLOCK), st.integers(1, 3))
+    def check(batch, rows, threads):
+        x = np.random.default_rng(rows).standard_normal((batch, rows, 6))
+        with on_threads(threads, THREADED_ROWS):
+            got = by_rows(kernel, x, width=3)
+        with on_threads(1, THREADED_ROWS):
+            one = by_rows(kernel, x, width=3)
+        assert got.shape == (batch, rows, 3)
+        assert_array_equal(got, one)  # the blocks depend on the row count alone
+        assert_allclose(got, np.tanh(x) @ w + x[..., :1], rtol=1e-13, atol=1e-13)
+
+    check()
+
+
+# ---- whole layers against the plain maths, head by head ------------------------------------------------------
+
+
+def _params(rng, d, ff):
+    def lin(i, o):
+        return {"w": rng.standard_normal((i, o)) / math.sqrt(i), "b": rng.standard_normal(o) * 0.1}
+
+    def norm():
+        return {"g": 1 + 0.1 * rng.standard_normal(d), "b": 0.1 * rng.standard_normal(d), "eps": 1e-5}
+
+    return {"attn": lin(d, 3 * d), "attn_out": lin(d, d), "ln_1": norm(), "in": lin(d, ff), "out": lin(ff, d), "ln_2": norm()}
+
+
+def _plain_attention(x, attn, n_head, causal):
+    """Each head alone: softmax(q kᵀ / √d_k + mask) v, then the heads side by side."""
+    T, d = x.shape
+    q, k, v = np.split(x @ attn["w"] + attn["b"], 3, axis=-1)
+    d_k = d // n_head
+    mask = np.triu(np.full((T, T), -np.inf), 1) if causal else np.zeros((T, T))
+    heads = []
+    for i in range(n_head):
+        part = slice(i * d_k, (i + 1) * d_k)
+        heads.append(plain_softmax(q[:, part] @ k[:, part].T / math.sqrt(d_k) + mask) @ v[:, part])
+    return np.concatenate(heads, axis=1)
+
+
+@pytest.mark.parametrize("T", [9, 300])  # 300 rows: blocks of rows, on two threads
+def test_bert_layer_is_the_plain_post_ln_layer(T):
+    rng = np.random.default_rng(T)
+    p = _params(rng, 32, 64)
+    x = rng.standard_normal((T, 32))
+    with on_threads(2, T):
+        got, attended = bert_layer(x, p["attn"], p["attn_out"], p["ln_1"], p["in"], p["out"], p["ln_2"], n_head=4)
+    h = plain_layer_norm(x + _plain_attention(x, p["attn"], 4, False) @ p["attn_out"]["w"] + p["attn_out"]["b"], **p["ln_1"])
+    expected = plain_layer_norm(h + plain_gelu(h @ p["in"]["w"] + p["in"]["b"]) @ p["out"]["w"] + p["out"]["b"], **p["ln_2"])
+    assert_allclose(got, expected, rtol=1e-10, atol=1e-10)  # float64: sums in other orders, over two norms
+    assert attended.weights.shape == (4, T, T)
+    assert_allclose(attended.weights.sum(axis=-1), 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("T", [9, 300])
+def test_gpt2_block_is_the_plain_pre_ln_block(T):
+    rng = np.random.default_rng(T + 1)
+    p = _params(rng, 32, 128)
+    x = rng.standard_normal((T, 32))
+    with on_threads(2, T):
+        got, attended = gpt2_block(x, p["attn"], p["attn_out"], p["ln_1"], p["in"], p["out"], p["ln_2"], n_head=4)
+    h = x + _plain_attention(plain_layer_norm(x, **p["ln_1"]), p["attn"], 4, True) @ p["attn_out"]["w"] + p["attn_out"]["b"]
+    m = plain_layer_norm(h, **p["ln_2"])
+    expected = h + plain_gelu_tanh(m @ p["in"]["w"] + p["in"]["b"]) @ p["out"]["w"] + p["out"]["b"]
+    assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
+    assert np.triu(attended.weights, k=1).max() == 0.0  # causal
