@@ -2,7 +2,7 @@
 prints one line, run by the same interpreter. Prints the median and best wall time of each command and
 its ratio to the floor: the median, over rounds, of its time over the floor's in the same round (this
 machine's speed drifts from minute to minute; a ratio of medians taken minutes apart drifts with it).
-Targets (issue 12): `--format json` within 1.1x of the floor, tables within 1.5x (the goal 1.2x).
+Targets (issue 26): `--format json` within 1.15x of the floor, tables within 1.4x.
 
     python benchmarks/startup.py [--runs 40]
 """
