@@ -450,7 +450,8 @@ def test_model_page_grid_click_selectors_hover_and_rollout(browser, tmp_path):
     assert problems == []
 
 
-def test_a_6_by_12_model_page_over_40_tokens_opens_in_under_a_second(browser, tmp_path):
+def test_a_6_by_12_model_page_over_40_tokens_draws_every_head(browser, tmp_path):
+    """Its drawing time is a benchmark's (benchmarks/page.py), not a test's."""
     from attnviz_cli.core import softmax
     from attnviz_cli.models import ModelConfig, ModelRun
     from attnviz_cli.models.pipeline import ModelShow, inspect_run
@@ -473,9 +474,7 @@ def test_a_6_by_12_model_page_over_40_tokens_opens_in_under_a_second(browser, tm
     )
     config = ModelConfig("synthetic", "bert", L, H, 48, 512, 1e-12, 0, "float64")
     page, problems = model_page(browser, tmp_path, model_page_html(inspect_run(fake, config, text, ModelShow(page=True))))
-    drawn = int(page.get_attribute("body", "data-drawn-ms"))  # from navigation start to everything drawn
-    print(f"6 x 12 heads over 40 tokens: drawn {drawn} ms after navigation started")
-    assert drawn < 1000
+    page.wait_for_selector("body[data-drawn-ms]", state="attached")  # set once everything is drawn
     assert page.locator(".thumb").count() == 72 and page.locator("#heatmap .cell").count() == T * T
     assert problems == []
 
