@@ -29,7 +29,7 @@ class ModelConfig:
     """What a run needs to know of a model, read from its config.json."""
 
     name: str  # as the user named it: a Hub id or a folder
-    architecture: str  # model_type: "bert", "roberta", "distilbert" or "gpt2"
+    architecture: str  # its config.json model_type, one of ARCHITECTURES: which page runs it
     layers: int
     heads: int
     d_model: int
