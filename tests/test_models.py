@@ -70,6 +70,45 @@ def test_a_batch_shared_among_threads_gives_the_bits_of_one_thread_and_of_each_t
     assert_allclose(attended2[-1].weights[4], attended[-1].weights, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_attention_only_stops_after_the_last_attention_with_the_same_numbers(kind):
+    model = load_model(MODELS / f"tiny-{kind}", dtype="float64")
+    L = model.config.layers
+    ids = np.random.default_rng(3).integers(5, model.tokenizer.get_vocab_size(), size=(2, 9))
+    for batch in (ids, ids[1]):  # (B, T) as attn heads sends them, and one text (T,)
+        hidden, attended = model.forward(batch)
+        short_hidden, short_attended = model.forward(batch, attention_only=True)
+        assert len(hidden) == L + 1 and len(short_hidden) == L  # the last layer's output is never made
+        for full, short in zip(hidden[:L], short_hidden, strict=True):  # GPT-2's last, after ln_f, left out
+            assert_array_equal(full, short)
+        for full, short in zip(attended, short_attended, strict=True):  # the same steps on the same input
+            for part in full._fields:
+                assert_array_equal(getattr(full, part), getattr(short, part))
+
+
+def test_the_layer_loop_runs_any_page_registered():
+    from attnviz_cli.models.architecture import Architecture
+    from attnviz_cli.models.model import ARCHITECTURES, PAGES, run_layers
+
+    assert ARCHITECTURES == ("bert", "roberta", "distilbert", "gpt2")
+    assert {t: PAGES[t].causal for t in ARCHITECTURES} == {"bert": False, "roberta": False, "distilbert": False, "gpt2": True}
+    assert PAGES["distilbert"].layer is PAGES["bert"].layer  # DistilBERT's layer is BERT's
+    page = Architecture(  # a toy page: each layer scales x, and the final step shifts it
+        model_types=("toy",), config=dict, prefix="", marker="",
+        params=lambda ckpt, config: {}, embed=lambda ids, p: p["wte"][ids],
+        layer=lambda x, scale, n_head: (x * scale, ("layer", scale, n_head)),
+        attend=lambda x, block, n_head: ("attend", block["scale"], x.tolist()),
+        final=lambda x, p: x + p["shift"],
+    )
+    params = {"wte": np.array([[1.0], [10.0]]), "shift": 0.5, "blocks": [{"scale": 2.0}, {"scale": 3.0}, {"scale": 5.0}]}
+    hidden, attended = run_layers(page, params, np.array([0, 1]), n_head=4)
+    assert [h.ravel().tolist() for h in hidden] == [[1, 10], [2, 20], [6, 60], [30.5, 300.5]]  # the last after final
+    assert attended == [("layer", 2.0, 4), ("layer", 3.0, 4), ("layer", 5.0, 4)]
+    hidden, attended = run_layers(page, params, np.array([0, 1]), n_head=4, attention_only=True)
+    assert [h.ravel().tolist() for h in hidden] == [[1, 10], [2, 20], [6, 60]]
+    assert attended == [("layer", 2.0, 4), ("layer", 3.0, 4), ("attend", 5.0, [[6.0], [60.0]])]
+
+
 def test_tokens_are_the_models_own_with_specials_marked_and_words_traced():
     run = load_model(MODELS / "tiny-bert").run("the rivers banked")
     assert run.tokens[0] == "[CLS]" and run.tokens[-1] == "[SEP]"
@@ -162,6 +201,35 @@ def test_nan_weights_and_a_config_that_disagrees_with_the_weights(tmp_path):
     (wider / "config.json").write_text(config)
     with pytest.raises(AttnvizError, match=r"lack 'encoder\.layer\.2\."):
         load_model(wider).run("the bank")
+
+
+@pytest.mark.parametrize(("kind", "fields"), [  # each page's mapping of config.json to ModelConfig's fields
+    ("bert", (2, 64, 1e-12, 0)),
+    ("roberta", (2, 65, 1e-12, 1)),  # 66 position rows; positions start after its pad_token_id, 0
+    ("distilbert", (2, 64, 1e-12, 0)),  # the epsilon of DistilBERT's code
+    ("gpt2", (2, 64, 1e-5, 0)),
+])
+def test_config_json_is_read_by_its_pages_names(kind, fields):
+    from attnviz_cli.models.model import read_config
+
+    c = read_config(MODELS / f"tiny-{kind}", "float64")
+    assert (c.architecture, c.layers, c.max_positions, c.eps, c.position_offset, c.d_model, c.dtype) == (kind, *fields, 32, "float64")
+
+
+@pytest.mark.parametrize(("kind", "change", "message"), [
+    ("gpt2", ('"n_layer": 2,', ""), "config.json lacks 'n_layer'"),
+    ("distilbert", ('"dim": 32', '"width": 32'), "config.json lacks 'dim'"),
+    ("roberta", ('"pad_token_id": 0', '"pad_token_id": "none"'), "config.json lacks invalid literal for int"),
+    ("bert", ('"num_attention_heads": 4', '"num_attention_heads": 5'), "config.json has 2 layers and 5 heads of width 32"),
+])
+def test_a_config_json_without_what_its_page_needs_is_a_one_line_error(tmp_path, kind, change, message):
+    folder = _copy(kind, tmp_path / kind)
+    text = (folder / "config.json").read_text()
+    assert change[0] in text
+    (folder / "config.json").write_text(text.replace(change[0], change[1]))
+    with pytest.raises(AttnvizError, match=re.escape(message)) as error:
+        load_model(folder)
+    assert "\n" not in str(error.value)
 
 
 @pytest.mark.parametrize(("kind", "ending", "change"), [

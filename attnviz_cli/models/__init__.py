@@ -6,7 +6,8 @@ folder in the Hugging Face layout (config.json, model.safetensors, tokenizer.jso
     >>> run.tokens, run.attentions.shape, run.hidden_states.shape       # (L, h, T, T), (L + 1, T, d)
 
 Each architecture is a page (bert.py, distilbert.py, gpt2.py): its checkpoint's names mapped once to
-plain parameter dicts, and its forward pass in a few lines of the pieces in layers.py. safetensors,
+plain parameter dicts, and its forward pass in a few lines of the pieces in layers.py, gathered in an
+:class:`~.architecture.Architecture` record that model.py registers and runs, layer by layer. safetensors,
 tokenizers and huggingface_hub are imported in this package only (inside the functions that need them),
 so no other command pays for them.
 """

@@ -6,19 +6,41 @@ DistilBERT's layer is this one under other names (:mod:`.distilbert`).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .layers import Attended, Linear, Norm, ffn, gelu, layer_norm, linear, self_attention
-from .weights import Checkpoint, Table
+from .architecture import Architecture, Linear, Norm, Params
+from .layers import Attended, ffn, gelu, layer_norm, linear, self_attention
+from .weights import Checkpoint
+
+if TYPE_CHECKING:
+    from .model import ModelConfig
 
 
-def bert_params(ckpt: Checkpoint, n_layer: int, d: int, eps: float, position_offset: int = 0) -> dict[str, Any]:
-    """Hugging Face's names -> the parameters of :func:`bert_forward`, read once, at load.
-    ``position_offset``: RoBERTa's first position rows, which stand for padding and are skipped."""
+def bert_config(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """config.json's names -> ModelConfig's fields."""
+    return {
+        "layers": int(raw["num_hidden_layers"]), "heads": int(raw["num_attention_heads"]), "d_model": int(raw["hidden_size"]),
+        "max_positions": int(raw["max_position_embeddings"]), "eps": float(raw["layer_norm_eps"]),
+    }
 
-    def layer(p: str) -> dict[str, Any]:
+
+def roberta_config(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """BERT's, its positions starting just after its padding id: the table's first rows stand for padding."""
+    offset = int(raw.get("pad_token_id", 1)) + 1
+    config = bert_config(raw)
+    return config | {"max_positions": config["max_positions"] - offset, "position_offset": offset}
+
+
+def bert_params(ckpt: Checkpoint, config: ModelConfig) -> Params:
+    """Hugging Face's names -> the parameters of :func:`bert_embed` and :func:`bert_layer`, read once, at
+    load. RoBERTa's first position rows (``position_offset``), which stand for padding, are skipped."""
+    d, eps = config.d_model, config.eps
+
+    def layer(p: str) -> Params:
         return {
             "attn": ckpt.linears([p + "attention.self.query", p + "attention.self.key", p + "attention.self.value"], d, d),
             "attn_out": ckpt.linear(p + "attention.output.dense", d, d),
@@ -30,39 +52,19 @@ def bert_params(ckpt: Checkpoint, n_layer: int, d: int, eps: float, position_off
 
     return {
         "wte": ckpt.table("embeddings.word_embeddings.weight", "vocab", d),
-        "wpe": ckpt.table("embeddings.position_embeddings.weight", "positions", d, skip=position_offset),
+        "wpe": ckpt.table("embeddings.position_embeddings.weight", "positions", d, skip=config.position_offset),
         "wtt": ckpt.table("embeddings.token_type_embeddings.weight", "types", d),
         "ln_emb": ckpt.norm("embeddings.LayerNorm", d, eps),
-        "blocks": [layer(f"encoder.layer.{i}.") for i in range(n_layer)],
+        "blocks": [layer(f"encoder.layer.{i}.") for i in range(config.layers)],
     }
 
 
-def bert_forward(
-    ids: np.ndarray, wte: Table, wpe: Table, wtt: Table, ln_emb: Norm, blocks: list[dict[str, Any]], n_head: int,
-    attention_only: bool = False,
-) -> tuple[list[np.ndarray], list[Attended]]:
-    """Hidden states (the embeddings, then after each layer: L + 1 arrays of (T, d)) and each layer's
-    attention, head by head (L :class:`Attended`) of token ``ids`` (T,), or of a batch of texts of one
-    length (B, T): then each array has B first."""
-    x = wte[ids] + wpe[np.arange(ids.shape[-1])] + wtt[np.zeros(1, np.int64)]  # (T, d): one segment, type 0
-    return encoder(layer_norm(x, **ln_emb), blocks, n_head, attention_only)
-
-
-def encoder(
-    x: np.ndarray, blocks: list[dict[str, Any]], n_head: int, attention_only: bool = False,
-) -> tuple[list[np.ndarray], list[Attended]]:
-    """The layers one after the other: hidden states (x, then after each) and each layer's attention.
-    ``attention_only``: only the attentions are wanted, so the last layer stops after its attention
-    (and the hidden states lack its output): a sixth of the work of a 6-layer model saved."""
-    hidden, attentions = [x], []
-    for i, block in enumerate(blocks):
-        if attention_only and i == len(blocks) - 1:
-            attentions.append(self_attention(x, **block["attn"], n_head=n_head)[0])
-            break
-        x, attended = bert_layer(x, **block, n_head=n_head)
-        hidden.append(x)
-        attentions.append(attended)
-    return hidden, attentions
+def bert_embed(ids: np.ndarray, params: Params) -> np.ndarray:
+    """Token ``ids`` (T,), or a batch of texts of one length (B, T), -> the first layer's input (T, d):
+    the sum of their token, position and segment embeddings (one segment, type 0), normed."""
+    wte, wpe, wtt = params["wte"], params["wpe"], params["wtt"]
+    x = wte[ids] + wpe[np.arange(ids.shape[-1])] + wtt[np.zeros(1, np.int64)]  # (T, d)
+    return layer_norm(x, **params["ln_emb"])
 
 
 def bert_layer(
@@ -73,3 +75,15 @@ def bert_layer(
     x = layer_norm(x + linear(heads, **attn_out), **ln_1)  # (T, d)
     x = layer_norm(x + ffn(x, ffn_in, ffn_out, gelu), **ln_2)  # (T, d): (T, d_ff) in the middle
     return x, attended
+
+
+def bert_attend(x: np.ndarray, block: Params, n_head: int) -> Attended:
+    """The attention of :func:`bert_layer` alone."""
+    return self_attention(x, **block["attn"], n_head=n_head)[0]
+
+
+BERT = Architecture(
+    model_types=("bert",), config=bert_config, prefix="bert.", marker="embeddings.word_embeddings.weight",
+    params=bert_params, embed=bert_embed, layer=bert_layer, attend=bert_attend,
+)
+ROBERTA = replace(BERT, model_types=("roberta",), config=roberta_config, prefix="roberta.")

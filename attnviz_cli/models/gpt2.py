@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .layers import Attended, Linear, Norm, ffn, gelu_tanh, layer_norm, linear, self_attention
-from .weights import Checkpoint, Table
+from .architecture import Architecture, Linear, Norm, Params
+from .layers import Attended, ffn, gelu_tanh, layer_norm, linear, self_attention
+from .weights import Checkpoint
+
+if TYPE_CHECKING:
+    from .model import ModelConfig
 
 
-def gpt2_params(ckpt: Checkpoint, n_layer: int, d: int, eps: float) -> dict[str, Any]:
-    """Hugging Face's names -> the parameters of :func:`gpt2_forward`, read once, at load. GPT-2's
-    Conv1D weights are stored (in, out) already, its query, key and value side by side."""
+def gpt2_config(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """config.json's names -> ModelConfig's fields."""
+    return {
+        "layers": int(raw["n_layer"]), "heads": int(raw["n_head"]), "d_model": int(raw["n_embd"]),
+        "max_positions": int(raw["n_positions"]), "eps": float(raw["layer_norm_epsilon"]),
+    }
 
-    def block(p: str) -> dict[str, Any]:
+
+def gpt2_params(ckpt: Checkpoint, config: ModelConfig) -> Params:
+    """Hugging Face's names -> the parameters of :func:`gpt2_embed`, :func:`gpt2_block` and
+    :func:`gpt2_final`, read once, at load. GPT-2's Conv1D weights are stored (in, out) already, its
+    query, key and value side by side."""
+    d, eps = config.d_model, config.eps
+
+    def block(p: str) -> Params:
         return {
             "attn": ckpt.conv1d(p + "attn.c_attn", d, 3 * d),
             "attn_out": ckpt.conv1d(p + "attn.c_proj", d, d),
@@ -27,31 +42,15 @@ def gpt2_params(ckpt: Checkpoint, n_layer: int, d: int, eps: float) -> dict[str,
     return {
         "wte": ckpt.table("wte.weight", "vocab", d),
         "wpe": ckpt.table("wpe.weight", "positions", d),
-        "blocks": [block(f"h.{i}.") for i in range(n_layer)],
+        "blocks": [block(f"h.{i}.") for i in range(config.layers)],
         "ln_f": ckpt.norm("ln_f", d, eps),
     }
 
 
-def gpt2_forward(
-    ids: np.ndarray, wte: Table, wpe: Table, blocks: list[dict[str, Any]], ln_f: Norm, n_head: int,
-    attention_only: bool = False,
-) -> tuple[list[np.ndarray], list[Attended]]:
-    """Hidden states as Hugging Face gives them (the embeddings, the input of each later block, and
-    the last block's output after the final norm: L + 1 arrays of (T, d)) and each block's attention
-    (L :class:`Attended`) of token ``ids`` (T,), or of a batch of texts of one length (B, T): then each
-    array has B first. ``attention_only``: the last block stops after its attention, and the hidden
-    states lack its output."""
-    x = wte[ids] + wpe[np.arange(ids.shape[-1])]  # (T, d)
-    hidden, attentions = [x], []
-    for i, block in enumerate(blocks):
-        if attention_only and i == len(blocks) - 1:
-            attentions.append(self_attention(layer_norm(x, **block["ln_1"]), **block["attn"], n_head=n_head, causal=True)[0])
-            return hidden, attentions
-        x, attended = gpt2_block(x, **block, n_head=n_head)
-        hidden.append(x)
-        attentions.append(attended)
-    hidden[-1] = layer_norm(x, **ln_f)
-    return hidden, attentions
+def gpt2_embed(ids: np.ndarray, params: Params) -> np.ndarray:
+    """Token ``ids`` (T,), or a batch of texts of one length (B, T), -> the sum of their token and
+    position embeddings (T, d)."""
+    return params["wte"][ids] + params["wpe"][np.arange(ids.shape[-1])]  # (T, d)
 
 
 def gpt2_block(
@@ -62,3 +61,19 @@ def gpt2_block(
     x = x + linear(heads, **attn_out)  # (T, d)
     x = x + ffn(layer_norm(x, **ln_2), mlp_in, mlp_out, gelu_tanh)  # (T, d): (T, 4d) in the middle
     return x, attended
+
+
+def gpt2_attend(x: np.ndarray, block: Params, n_head: int) -> Attended:
+    """The attention of :func:`gpt2_block` alone."""
+    return self_attention(layer_norm(x, **block["ln_1"]), **block["attn"], n_head=n_head, causal=True)[0]
+
+
+def gpt2_final(x: np.ndarray, params: Params) -> np.ndarray:
+    """The last block's output (T, d), normed: Hugging Face's last hidden state."""
+    return layer_norm(x, **params["ln_f"])
+
+
+GPT2 = Architecture(
+    model_types=("gpt2",), config=gpt2_config, prefix="transformer.", marker="wte.weight",
+    params=gpt2_params, embed=gpt2_embed, layer=gpt2_block, attend=gpt2_attend, final=gpt2_final, causal=True,
+)

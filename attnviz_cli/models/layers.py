@@ -9,9 +9,9 @@ time on the threads of the forward pass's :class:`~attnviz_cli.engine.Runner` (:
 opens it; BLAS is held to one thread each meanwhile). The blocks depend on the row count alone, never
 on the thread count, so neither does a bit of the result.
 
-Parameters arrive as plain dicts, named for the maths: a :class:`Linear` ``{"w": (d_in, d_out), "b":
-(d_out,)}`` and a :class:`Norm` ``{"g": (d,), "b": (d,), "eps": ε}``; a page applies them as
-``linear(x, **ffn_in)`` and ``layer_norm(x, **ln_1)``.
+Parameters arrive as the plain dicts of :mod:`.architecture` (:class:`~.architecture.Linear`,
+:class:`~.architecture.Norm`), named for the maths: a page applies them as ``linear(x, **ffn_in)`` and
+``layer_norm(x, **ln_1)``.
 """
 
 from __future__ import annotations
@@ -20,27 +20,17 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import NamedTuple, TypedDict
+from typing import NamedTuple
 
 import numpy as np
 
 from ..core import attention, attention_in_blocks, causal_mask, merge_heads, row_sums, split_heads
 from ..engine import BLOCK_ELEMENTS, Runner
+from .architecture import Linear
 from .erf import erf, gelu_erf
 
 ROW_BLOCK = 128  # rows per block of row-wise work: a (128, 4d) feed-forward middle stays in a core's caches
 THREADED_ROWS = 2 * ROW_BLOCK  # from this many rows (a batch's texts together), the work uses every core
-
-
-class Linear(TypedDict):
-    w: np.ndarray  # (d_in, d_out): applied as x @ w + b, laid out row by row for BLAS
-    b: np.ndarray  # (d_out,)
-
-
-class Norm(TypedDict):
-    g: np.ndarray  # (d,) gain
-    b: np.ndarray  # (d,) bias
-    eps: float  # added to the variance
 
 
 # ---- the maths, plainly -----------------------------------------------------------------------------------

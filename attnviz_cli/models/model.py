@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,16 +11,17 @@ from typing import Any
 import numpy as np
 
 from ..errors import AttnvizError, quoted
-from .bert import bert_forward, bert_params
-from .distilbert import distilbert_forward, distilbert_params
-from .gpt2 import gpt2_forward, gpt2_params
+from .architecture import Architecture, Params
+from .bert import BERT, ROBERTA
+from .distilbert import DISTILBERT
+from .gpt2 import GPT2
 from .layers import Attended, on_threads
 from .weights import Checkpoint
 
-ARCHITECTURES = ("bert", "roberta", "distilbert", "gpt2")  # by model_type in config.json
-FORWARD: dict[str, Callable[..., tuple[list[np.ndarray], list[Attended]]]] = {  # model_type -> its page's forward pass
-    "bert": bert_forward, "roberta": bert_forward, "distilbert": distilbert_forward, "gpt2": gpt2_forward,
+PAGES: dict[str, Architecture] = {  # config.json's model_type -> its page's record: a new page is registered here
+    model_type: page for page in (BERT, ROBERTA, DISTILBERT, GPT2) for model_type in page.model_types
 }
+ARCHITECTURES = tuple(PAGES)  # the model_types attnviz runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ class ModelConfig:
     """What a run needs to know of a model, read from its config.json."""
 
     name: str  # as the user named it: a Hub id or a folder
-    architecture: str  # model_type: "bert", "roberta", "distilbert" or "gpt2"
+    architecture: str  # its config.json model_type, one of ARCHITECTURES: which page runs it
     layers: int
     heads: int
     d_model: int
@@ -41,7 +41,7 @@ class ModelConfig:
     @property
     def causal(self) -> bool:
         """Whether each token sees only those up to itself (GPT-2), not the whole text (BERT's family)."""
-        return self.architecture == "gpt2"
+        return PAGES[self.architecture].causal
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -110,7 +110,27 @@ class Model:
         ``attention_only``: the last layer stops after its attention, and the hidden states lack it.
         ``threads``: how many to share a long input's work among (None: every usable core)."""
         with on_threads(threads, ids.size):
-            return FORWARD[self.config.architecture](ids, **self.params, n_head=self.config.heads, attention_only=attention_only)
+            return run_layers(PAGES[self.config.architecture], self.params, ids, self.config.heads, attention_only)
+
+
+def run_layers(
+    page: Architecture, params: Params, ids: np.ndarray, n_head: int, attention_only: bool = False,
+) -> tuple[list[np.ndarray], list[Attended]]:
+    """``page``'s forward pass: its embedding of ``ids``, its layers one after the other, and its final
+    step. ``attention_only``: the last layer stops after its attention (a sixth of the work of a
+    6-layer model saved), and the hidden states lack its output."""
+    x = page.embed(ids, params)  # (T, d)
+    hidden, attentions = [x], []
+    blocks = params["blocks"]
+    for block in blocks[:-1] if attention_only else blocks:
+        x, attended = page.layer(x, **block, n_head=n_head)
+        hidden.append(x)
+        attentions.append(attended)
+    if attention_only:
+        attentions.append(page.attend(x, blocks[-1], n_head))
+    elif page.final is not None:
+        hidden[-1] = page.final(x, params)
+    return hidden, attentions
 
 
 def stack_freeing(arrays: list[np.ndarray]) -> np.ndarray:
@@ -167,32 +187,9 @@ def load_model(spec: str | Path, *, dtype: str = "float32") -> Model:
                 "convert it to model.safetensors (safetensors' convert script, or save_pretrained(..., safe_serialization=True))"
             )
         raise AttnvizError(f"model folder {quoted(str(folder))} has no model.safetensors")
-    prefixes, marker = {
-        "bert": (("bert.", ""), "embeddings.word_embeddings.weight"),
-        "roberta": (("roberta.", ""), "embeddings.word_embeddings.weight"),
-        "distilbert": (("distilbert.", ""), "embeddings.word_embeddings.weight"),
-        "gpt2": (("transformer.", ""), "wte.weight"),
-    }[config.architecture]
-    checkpoint = Checkpoint(folder / "model.safetensors", np.dtype(dtype), prefixes, marker)
-    return Model(folder, config, read_params(checkpoint, config), read_tokenizer(folder))
-
-
-def read_params(checkpoint: Checkpoint, config: ModelConfig) -> dict[str, Any]:
-    """The parameters of ``config``'s architecture, as its page maps the checkpoint's names to them:
-    every tensor checked against the shape config.json implies, and read."""
-    L, d, eps = config.layers, config.d_model, config.eps
-    if config.architecture == "gpt2":
-        return gpt2_params(checkpoint, L, d, eps)
-    if config.architecture == "distilbert":
-        return distilbert_params(checkpoint, L, d, eps)
-    return bert_params(checkpoint, L, d, eps, position_offset=config.position_offset)
-
-
-CONFIG_KEYS = {  # the names config.json gives layers, heads, d_model, positions and the layer norms' eps
-    "bert": ("num_hidden_layers", "num_attention_heads", "hidden_size", "max_position_embeddings", "layer_norm_eps"),
-    "distilbert": ("n_layers", "n_heads", "dim", "max_position_embeddings", ""),
-    "gpt2": ("n_layer", "n_head", "n_embd", "n_positions", "layer_norm_epsilon"),
-}
+    page = PAGES[config.architecture]
+    checkpoint = Checkpoint(folder / "model.safetensors", np.dtype(dtype), (page.prefix, ""), page.marker)
+    return Model(folder, config, page.params(checkpoint, config), read_tokenizer(folder))
 
 
 def read_config(folder: Path, dtype: str, name: str | None = None) -> ModelConfig:
@@ -204,17 +201,14 @@ def read_config(folder: Path, dtype: str, name: str | None = None) -> ModelConfi
         raise AttnvizError(f"model folder {quoted(str(folder))}: config.json cannot be read: {error}") from error
     if architecture not in ARCHITECTURES:
         raise AttnvizError(f"model {quoted(str(folder))} is a {architecture!r}; attnviz runs {', '.join(ARCHITECTURES)}")
-    keys = CONFIG_KEYS.get(architecture, CONFIG_KEYS["bert"])  # layers, heads, d_model, positions, eps
     try:
-        layers, heads, d_model, positions = (int(raw[key]) for key in keys[:4])
-        eps = float(raw[keys[4]]) if keys[4] else 1e-12  # DistilBERT's is fixed in its code
+        fields = PAGES[architecture].config(raw)  # layers, heads, d_model, max_positions, eps...
     except (KeyError, TypeError, ValueError) as error:
         raise AttnvizError(f"model folder {quoted(str(folder))}: config.json lacks {error}") from error
-    offset = int(raw.get("pad_token_id", 1)) + 1 if architecture == "roberta" else 0  # RoBERTa's first rows stand for padding
-    positions -= offset
+    layers, heads, d_model = fields["layers"], fields["heads"], fields["d_model"]
     if layers < 1 or heads < 1 or d_model % heads:
         raise AttnvizError(f"model folder {quoted(str(folder))}: config.json has {layers} layers and {heads} heads of width {d_model}")
-    return ModelConfig(name or folder.name, architecture, layers, heads, d_model, positions, eps, offset, dtype)
+    return ModelConfig(name=name or folder.name, architecture=architecture, dtype=dtype, **{"position_offset": 0, **fields})
 
 
 def read_tokenizer(folder: Path):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AttnvizError, quoted
-from .layers import Linear, Norm
+from .architecture import Linear, Norm
 
 STORED: dict[str, np.dtype] = {  # safetensors dtype -> how its bytes are read (little-endian, as the format stores them)
     "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"), "BF16": np.dtype("<u2"),
