@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..errors import AttnvizError, printable, quoted
-from .options import ONE_LAYER, OutputFormat
-from .output import out, read_stdin, saved, say, show, stdin_binary
+from . import reporting_errors
+from .options import ONE_LAYER, OutputFormat, Usage
+from .output import check_saves, out, parse_fields, read_stdin, saved, say, show, stdin_binary
 
 if TYPE_CHECKING:
     from ..models import Model
@@ -46,7 +47,21 @@ def load(spec: str, dtype: str, show_: ModelShow | None = None) -> Model:
     return model
 
 
-def inspect_with_model(text: str, spec: str, dtype: str, show_: ModelShow, written: ModelWritten) -> None:
+def inspect_with_model(u: Usage) -> None:
+    """``attn inspect --model``: what to show and how to write it, from the run's options."""
+    from ..models.pipeline import ModelShow
+    from ..render_model_json import check_model_fields
+
+    fields = parse_fields(u.fields, check_model_fields)
+    saves = check_saves(u.save)
+    page = u.layer is None and any(path.suffix.lower() == ".html" for path in saves)
+    show_ = ModelShow(u.layer, u.head, u.focus, u.top_k, u.rollout, page)
+    written = ModelWritten(u.fmt, fields, u.dims, u.on_error.value, u.max_tokens, tuple(saves), u.dpi)
+    with reporting_errors():
+        run_inspect(u.sentence, u.model, u.dtype.value, show_, written)
+
+
+def run_inspect(text: str, spec: str, dtype: str, show_: ModelShow, written: ModelWritten) -> None:
     """``attn inspect --model``: tables, JSON, or one layer as Markdown, CSV and pictures; with
     SENTENCE - and jsonl, a record per line of stdin."""
     from ..models.pipeline import inspect_model
@@ -115,7 +130,16 @@ def stream_with_model(model: Model, show_: ModelShow, written: ModelWritten) -> 
         out(data)
 
 
-def compare_with_model(texts: tuple[str, str], focus: str, spec: str, dtype: str, top_k: int, fmt: OutputFormat, saves: list[Path], dpi: int) -> None:
+def compare_with_model(u: Usage) -> None:
+    """``attn compare --model``, from the run's options."""
+    from ..saving import FIGURE_FORMATS
+
+    saves = check_saves(u.save, FIGURE_FORMATS)
+    with reporting_errors():
+        run_compare((u.first, u.second), u.focus, u.model, u.dtype.value, u.top_k, u.fmt, saves, u.dpi)
+
+
+def run_compare(texts: tuple[str, str], focus: str, spec: str, dtype: str, top_k: int, fmt: OutputFormat, saves: list[Path], dpi: int) -> None:
     """``attn compare --model``: the word in both texts through the model, then tables or JSON."""
     from ..models.words import compare_word
     from ..pipeline import valid_text
