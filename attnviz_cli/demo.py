@@ -7,6 +7,9 @@ output every run: no randomness, only the shipped vectors.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 from rich import box
 from rich.console import Group, RenderableType
@@ -20,6 +23,11 @@ from .render_explain import comparison_renderables, focus_renderables, summary_t
 from .render_table import scores_tables, weights_tables
 from .results import InspectOptions
 from .vectors import Embeddings
+
+if TYPE_CHECKING:
+    from .models import Model
+    from .models.pipeline import ModelInspection
+    from .models.words import WordComparison
 
 # The worked example of "Illustrated self-attention": three inputs and the three weight matrices.
 TINY_INPUTS = np.array([[1, 0, 1, 0], [0, 2, 0, 2], [1, 1, 1, 1]], dtype=np.float64)
@@ -100,35 +108,53 @@ def tour(glove: Embeddings, width: int = 80) -> Group:
     return Group(*parts)
 
 
-def model_tour(model, width: int = 80) -> Group:
+RIVER, MONEY = "I sat on the river bank", "I deposited money at the bank"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ModelTour:
+    """What ``attn demo --model M`` shows, computed: the river sentence through the model, 'bank' in
+    both sentences, and the head where 'bank' gives 'river' the most weight."""
+
+    result: ModelInspection  # the river sentence, every head's patterns
+    comparison: WordComparison  # 'bank' beside 'river' and beside 'money', 3 words listed a layer
+    layer: int  # the head where 'bank' looks hardest at 'river'
+    head: int
+    share: float  # the weight it gives 'river'
+
+
+def model_tour_of(model: Model) -> ModelTour:
+    """Run the tour's sentences through ``model`` and find its head that reads 'river' for 'bank'."""
+    from .models.pipeline import ModelShow, inspect_model
+    from .models.words import compare_word
+
+    result = inspect_model(RIVER, model, ModelShow())
+    comparison = compare_word((result.run, model.run(MONEY)), (RIVER, MONEY), "bank", top_k=3)
+    focused = comparison.sides[0]
+    target = comparison.words[0].labels.index("river")
+    layer, head = np.unravel_index(int(np.argmax(focused.weights[:, :, target])), focused.weights.shape[:2])
+    return ModelTour(result, comparison, int(layer), int(head), float(focused.weights[layer, head, target]))
+
+
+def model_tour(tour: ModelTour, width: int = 80) -> Group:
     """``attn demo --model M``: the same story in a trained transformer. 'bank' beside 'river' and
     beside 'money' drifts apart layer by layer; the head where 'bank' looks hardest at 'river'; and
     every head's sharpness at a glance."""
-    from .models.pipeline import ModelShow, inspect_model
-    from .models.words import compare_word
     from .render_model_table import comparison_renderables, overview
     from .render_table import weight_grid
 
-    c = model.config
-    river, money = "I sat on the river bank", "I deposited money at the bank"
+    result, layer, head = tour.result, tour.layer, tour.head
+    c = result.config
     parts: list[RenderableType] = [Text(f"attnviz demo: what a trained transformer's attention does to a word ({c.name})", style="bold reverse"), Text()]
     parts += _heading(1, "One word, two contexts, layer by layer", (
         f"'bank' enters {c.architecture} as the same embedding in both sentences (cosine 1 at the embeddings). "
         f"Each of its {c.layers} layers lets every token take in the others through {c.heads} heads, and the "
         "two 'bank' vectors drift apart: context has changed what the word means."
     ))
-    result = inspect_model(river, model, ModelShow())
-    comparison = compare_word((result.run, model.run(money)), (river, money), "bank")
-    parts += [comparison_renderables(comparison, c, 3), Text()]
-
-    focused = comparison.sides[0]
-    words = comparison.words[0]
-    target = words.labels.index("river")
-    layer, head = np.unravel_index(int(np.argmax(focused.weights[:, :, target])), focused.weights.shape[:2])
-    share = float(focused.weights[layer, head, target])
+    parts += [comparison_renderables(tour.comparison, c), Text()]
     parts += _heading(2, "The head that reads 'river' for 'bank'", (
         f"Of all {c.layers * c.heads} heads, layer {layer}, head {head} gives 'river' the most weight from 'bank': "
-        f"{share:.2f} of it."
+        f"{tour.share:.2f} of it."
     ))
     run, labelled = result.run, result.heads
     parts += [Text(_what_the_head_does(str(labelled.labels[layer, head]), float(labelled.values[layer, head]), "river", "bank"), style="italic"), Text()]

@@ -141,12 +141,10 @@ def compare_with_model(u: Usage) -> None:
 
 def run_compare(texts: tuple[str, str], focus: str, spec: str, dtype: str, top_k: int, fmt: OutputFormat, saves: list[Path], dpi: int) -> None:
     """``attn compare --model``: the word in both texts through the model, then tables or JSON."""
-    from ..models.words import compare_word
-    from ..pipeline import valid_text
+    from ..models.pipeline import compare_model
 
     model = load(spec, dtype)
-    texts = (valid_text(texts[0]), valid_text(texts[1]))
-    comparison = compare_word((model.run(texts[0]), model.run(texts[1])), texts, focus)
+    comparison = compare_model(texts, model, focus, top_k)
     if saves:
         from ..saving import save_drift
 
@@ -154,9 +152,9 @@ def run_compare(texts: tuple[str, str], focus: str, spec: str, dtype: str, top_k
     if fmt is OutputFormat.table:
         from ..render_model_table import comparison_renderables
 
-        show(lambda width: comparison_renderables(comparison, model.config, top_k))
+        show(lambda width: comparison_renderables(comparison, model.config))
         return
     from ..render_json import dumps
     from ..render_model_json import comparison_record
 
-    out(dumps(comparison_record(comparison, model.config, top_k), pretty=fmt is OutputFormat.json))
+    out(dumps(comparison_record(comparison, model.config), pretty=fmt is OutputFormat.json))
