@@ -152,6 +152,17 @@ def test_a_stream_of_texts_is_read_as_a_static_stream_is():
     assert len(failed.stdout.splitlines()) == 1  # the record before it, none after
 
 
+def test_a_skipped_line_s_error_record_holds_the_line_as_read_whatever_the_source():
+    # attnviz.error/1 as docs/formats.md shows it: the whole line, neither cut nor escaped (JSON escapes it)
+    line = "bank " * 80  # 80 tokens: more than --max-tokens 70, and than tiny-gpt2's 64 positions
+    for source in ([], ["--model", str(MODELS / "tiny-gpt2")]):
+        result = run("inspect", "-", "-f", "jsonl", "--max-tokens", "70", "--on-error", "skip", *source, input=f"the bank\n{line}\n")
+        assert result.exit_code == 0, result.stderr
+        record = json.loads(result.stdout.splitlines()[1])
+        assert (record["schema"], record["line"], record["sentence"]) == ("attnviz.error/1", 2, line.strip()), source
+        assert result.stderr == f"attn: line 2 skipped: {record['error']}\n"
+
+
 def test_a_saved_page_shows_the_pipeline_s_rollout_and_json_keeps_it_only_when_asked(gpt2, tmp_path):
     """--save page.html asks the pipeline for the rollout (ModelShow.page); the page embeds that one, and
     the JSON printed beside it has no rollout unless --rollout was given."""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..errors import AttnvizError, printable, quoted
+from ..errors import AttnvizError, quoted
 from . import reporting_errors
 from .options import ONE_LAYER, OutputFormat, Usage
 from .output import check_saves, out, parse_fields, read_stdin, saved, say, show, stdin_binary
@@ -113,10 +113,10 @@ def model_json(result: ModelInspection, fields: tuple[str, ...], pretty: bool = 
 def stream_with_model(model: Model, show_: ModelShow, written: ModelWritten) -> None:
     """One attnviz.model/1 line per line of stdin, written as each is done; a bad line stops the
     stream (--on-error fail) or gets an attnviz.error/1 line and a message (skip)."""
-    from ..lines import TooLong, bad_line, numbered_lines
+    from ..lines import TooLong, bad_line, error_record, numbered_lines
     from ..models.pipeline import inspect_model
     from ..pipeline import max_input_bytes, too_long_error
-    from ..render_json import dumps, error_record
+    from ..render_json import dumps
 
     stdin = stdin_binary("the texts")
     for number, line in numbered_lines(stdin, max_input_bytes(written.max_tokens)):
@@ -126,7 +126,7 @@ def stream_with_model(model: Model, show_: ModelShow, written: ModelWritten) -> 
             data = model_json(inspect_model(line, model, show_), written.fields)
         except AttnvizError as error:
             say(bad_line(number, error, written.on_error))
-            data = dumps(error_record(number, printable(line[:200]), str(error)))
+            data = dumps(error_record(number, line, error))
         out(data)
 
 
