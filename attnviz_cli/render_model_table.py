@@ -210,28 +210,28 @@ def cosine_chart(cosines: np.ndarray):
 def model_list_table(entries: list, cache: str):
     from rich.text import Text
 
-    from .render_vectors import _size, _table
+    from .render_vectors import human_size, titled_table
 
     if not entries:
         return Text(f"no models in the Hugging Face cache at {printable(cache)}; get one with: attn model download sentence-transformers/all-MiniLM-L6-v2")
-    table = _table(f"models in the Hugging Face cache ({printable(cache)})", ("model", "left"), ("architecture", "left"),
+    table = titled_table(f"models in the Hugging Face cache ({printable(cache)})", ("model", "left"), ("architecture", "left"),
                    ("layers × heads", "right"), ("d_model", "right"), ("size", "right"), ("status", "left"))
     for e in entries:
         shape = f"{e.layers} × {e.heads}" if e.layers else ""
-        table.add_row(printable(e.name), printable(e.architecture or ""), shape, str(e.d_model or ""), _size(e.size_bytes) if e.size_bytes else "", printable(e.status))
+        table.add_row(printable(e.name), printable(e.architecture or ""), shape, str(e.d_model or ""), human_size(e.size_bytes) if e.size_bytes else "", printable(e.status))
     return table
 
 
 def model_info_table(info):
-    from .render_vectors import _size, _table
+    from .render_vectors import human_size, titled_table
 
-    table = _table(f"model {info.name}", ("", "left"), ("", "left"), header=False)
+    table = titled_table(f"model {info.name}", ("", "left"), ("", "left"), header=False)
     rows = [
         ("folder", str(info.folder)), ("architecture", info.architecture),
         ("layers × heads", f"{info.layers} × {info.heads} (d_k {info.d_model // info.heads})"),
         ("d_model", str(info.d_model)), ("positions", f"{info.max_positions:,} tokens at most"),
         ("parameters", f"{info.parameters:,}"), ("stored as", ", ".join(info.stored_dtypes)),
-        ("size on disk", _size(info.size_bytes)), ("tokenizer", f"{info.tokenizer}, {info.vocab_size:,} tokens"),
+        ("size on disk", human_size(info.size_bytes)), ("tokenizer", f"{info.tokenizer}, {info.vocab_size:,} tokens"),
     ]
     for key, value in rows:
         table.add_row(key, printable(value))

@@ -14,7 +14,6 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from attnviz_cli.models import load_model
 from attnviz_cli.models.pipeline import ModelShow, inspect_model
-from attnviz_cli.render_model_json import LAYER_FIELDS, MODEL_FIELDS
 
 from .conftest import run
 
@@ -108,23 +107,6 @@ def model_json(*args: str, input: str | None = None) -> str:
     result = run("inspect", *args, "--model", str(MODELS / "tiny-gpt2"), input=input)
     assert result.exit_code == 0, result.stderr
     return result.stdout
-
-
-def test_fields_only_drop_keys_of_the_one_record():
-    # every --fields subset agrees bit for bit with the full record: one computation, then keys dropped
-    options = ("--focus", "riverbank", "--rollout", "-f", "json")
-    full = json.loads(model_json(TEXT, *options))
-    for field in MODEL_FIELDS:
-        kept = json.loads(model_json(TEXT, *options, "--fields", field))
-        assert kept == {"schema": full["schema"], field: full[field]}, field
-    for field in LAYER_FIELDS:
-        kept = json.loads(model_json(TEXT, *options, "--fields", field))
-        part, key = field.split(".")
-        for got, whole in zip(kept["layers"], full["layers"], strict=True):
-            if part == "heads":
-                assert got["heads"] == [{"head": h["head"], key: h[key]} for h in whole["heads"]], field
-            else:
-                assert got == {"layer": whole["layer"], key: whole[key]}, field
 
 
 def test_a_stream_of_texts_gives_the_records_of_each_text_alone():

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..vectors import DEFAULT_NAME
+from ..shipped import DEFAULT_NAME
 
 
 class OutputFormat(StrEnum):
