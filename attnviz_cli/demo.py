@@ -21,7 +21,7 @@ from .pipeline import compare_sentences, inspect_sentence
 from .projections import Projections, identity
 from .render_explain import comparison_renderables, focus_renderables, summary_table
 from .render_table import scores_tables, weights_tables
-from .results import InspectOptions
+from .results import Comparison, Inspection, InspectOptions
 from .vectors import Embeddings
 
 if TYPE_CHECKING:
@@ -50,20 +50,49 @@ def _matrix(title: str, rows: list[str], matrix: np.ndarray) -> Table:
     return table
 
 
-def _pull_table(comparison, glove: Embeddings, words: tuple[str, ...]) -> Table:
+PULLED = ("money", "river")  # the words whose cosine with 'bank' the first stop shows
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Tour:
+    """What ``attn demo`` shows, computed: 'bank' in two sentences and its cosine with a few words,
+    the tiny worked example, and two heads on a real sentence."""
+
+    comparison: Comparison  # 'bank' beside 'river' and beside 'money'
+    pulls: tuple[tuple[str, tuple[float, ...]], ...]  # each of PULLED: its cosine with 'bank' as input, after sentence 1, after 2
+    tiny: Inspection  # the worked example (its matrices kept)
+    heads: Inspection  # two heads on a real sentence
+
+
+def tour_of(glove: Embeddings) -> Tour:
+    """Run the tour's sentences over ``glove`` and the tiny example."""
+    comparison = compare_sentences(
+        "I sat on the river bank", "I deposited money at the bank", glove, identity(), InspectOptions(focus="bank", neighbors=5)
+    )
+    (a, b), (pa, pb) = comparison.sides, comparison.positions
+    vectors = [a.inputs[pa], a.attention.output[pa], b.attention.output[pb]]
+    pulls = []
+    for word in PULLED:
+        other = glove.vectors[glove.index[word]].astype(np.float64)
+        pulls.append((word, tuple(cosine(v.astype(np.float64), other) for v in vectors)))
+    tiny_words = Embeddings(name="tiny", vectors=TINY_INPUTS, words=["x1", "x2", "x3"], index={"x1": 0, "x2": 1, "x3": 2}, lowercase=True)
+    weights = Projections(kind="weights", wq=TINY_WQ, wk=TINY_WK, wv=TINY_WV)
+    tiny = inspect_sentence("x1 x2 x3", tiny_words, weights, InspectOptions(scale=False, focus="x1"))
+    heads = inspect_sentence("The bank raised interest rates after the river flooded", glove, identity(), InspectOptions(heads=2))
+    return Tour(comparison, tuple(pulls), tiny, heads)
+
+
+def _pull_table(pulls: tuple[tuple[str, tuple[float, ...]], ...]) -> Table:
     """The cosine of the focus word with a few words: as input, and after attention in each sentence."""
     table = Table(title="cosine of 'bank' with ...", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
     for label in ("", "as input", "after sentence 1", "after sentence 2"):
         table.add_column(label, justify="right" if label else "left")
-    (a, b), (pa, pb) = comparison.sides, comparison.positions
-    vectors = [a.inputs[pa], a.attention.output[pa], b.attention.output[pb]]
-    for word in words:
-        other = glove.vectors[glove.index[word]].astype(np.float64)
-        table.add_row(word, *(f"{cosine(v.astype(np.float64), other):.3f}" for v in vectors))
+    for word, cosines in pulls:
+        table.add_row(word, *(f"{c:.3f}" for c in cosines))
     return table
 
 
-def tour(glove: Embeddings, width: int = 80) -> Group:
+def tour(computed: Tour, width: int = 80) -> Group:
     """Everything ``attn demo`` prints, in order."""
     parts: list[RenderableType] = [Text("attnviz demo: what self-attention does to a word", style="bold reverse"), Text()]
 
@@ -72,10 +101,7 @@ def tour(glove: Embeddings, width: int = 80) -> Group:
         "a little of every other word, weighted by similarity, so it comes out as two different vectors, "
         "each pulled towards its own context."
     ))
-    comparison = compare_sentences(
-        "I sat on the river bank", "I deposited money at the bank", glove, identity(), InspectOptions(focus="bank", neighbors=5)
-    )
-    parts += [comparison_renderables(comparison), Text(), _pull_table(comparison, glove, ("money", "river")), Text()]
+    parts += [comparison_renderables(computed.comparison), Text(), _pull_table(computed.pulls), Text()]
 
     parts += _heading(2, "A tiny example, by hand", (
         "Three inputs of 4 numbers, and 4x3 matrices that turn each input into a query, a key and a value "
@@ -83,9 +109,7 @@ def tour(glove: Embeddings, width: int = 80) -> Group:
         "scores into weights that sum to 1, and the output is the weighted sum of the values."
     ))
     names = ["input 1", "input 2", "input 3"]
-    tiny = Embeddings(name="tiny", vectors=TINY_INPUTS, words=["x1", "x2", "x3"], index={"x1": 0, "x2": 1, "x3": 2}, lowercase=True)
-    weights = Projections(kind="weights", wq=TINY_WQ, wk=TINY_WK, wv=TINY_WV)
-    inspection = inspect_sentence("x1 x2 x3", tiny, weights, InspectOptions(scale=False, focus="x1"))
+    inspection = computed.tiny
     attention = inspection.matrices("the demo")
     parts += [
         _matrix("inputs x", names, TINY_INPUTS), Text(),
@@ -102,9 +126,8 @@ def tour(glove: Embeddings, width: int = 80) -> Group:
         "With 2 heads each word's 50 GloVe numbers are split in two halves, and each head attends using its "
         "own half: the heads can weigh the context differently."
     ))
-    inspection = inspect_sentence("The bank raised interest rates after the river flooded", glove, identity(), InspectOptions(heads=2))
     for head in range(2):
-        parts += weights_tables(inspection, head, width) + summary_table(inspection, head, width)
+        parts += weights_tables(computed.heads, head, width) + summary_table(computed.heads, head, width)
     return Group(*parts)
 
 

@@ -24,8 +24,8 @@ def demo(
             computed = model_tour_of(load_model(model))
             show(lambda width: model_tour(computed, width=width))
             return
-        from ..demo import tour
+        from ..demo import tour, tour_of
         from ..loading import load
 
-        glove = load(None)
-        show(lambda width: tour(glove, width=width))
+        stops = tour_of(load(None))
+        show(lambda width: tour(stops, width=width))
