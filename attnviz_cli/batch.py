@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .engine import usable_cpus
 from .errors import AttnvizError, output_failed
-from .lines import Numbered, TooLong, bad_line, numbered_pieces
+from .lines import Numbered, TooLong, bad_line, error_record, numbered_pieces
 from .pipeline import inspect_batches, max_input_bytes, too_long_error
 from .projections import Projections
-from .render_json import dumps, error_record
+from .render_json import dumps
 from .render_records import RecordRenderer
 from .results import InspectOptions
 from .vectors import Embeddings
@@ -108,7 +108,7 @@ class Renderer:
                 except AttnvizError as stop:  # handed back: the records before it are written first
                     return Rendered(tuple(written), tuple(told), done, str(stop))
                 if job.output.fmt == "jsonl":
-                    written.append(dumps(error_record(number, sentence, str(failed))))
+                    written.append(dumps(error_record(number, sentence, failed)))
                 continue
             told += (f"line {number}: {note}" for note in notes[done])
             written.append(records[done])  # type: ignore[arg-type]  # every sentence without an error has one

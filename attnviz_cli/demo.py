@@ -7,6 +7,9 @@ output every run: no randomness, only the shipped vectors.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 from rich import box
 from rich.console import Group, RenderableType
@@ -18,8 +21,13 @@ from .pipeline import compare_sentences, inspect_sentence
 from .projections import Projections, identity
 from .render_explain import comparison_renderables, focus_renderables, summary_table
 from .render_table import scores_tables, weights_tables
-from .results import InspectOptions
+from .results import Comparison, Inspection, InspectOptions
 from .vectors import Embeddings
+
+if TYPE_CHECKING:
+    from .models import Model
+    from .models.pipeline import ModelInspection
+    from .models.words import WordComparison
 
 # The worked example of "Illustrated self-attention": three inputs and the three weight matrices.
 TINY_INPUTS = np.array([[1, 0, 1, 0], [0, 2, 0, 2], [1, 1, 1, 1]], dtype=np.float64)
@@ -42,20 +50,49 @@ def _matrix(title: str, rows: list[str], matrix: np.ndarray) -> Table:
     return table
 
 
-def _pull_table(comparison, glove: Embeddings, words: tuple[str, ...]) -> Table:
+PULLED = ("money", "river")  # the words whose cosine with 'bank' the first stop shows
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Tour:
+    """What ``attn demo`` shows, computed: 'bank' in two sentences and its cosine with a few words,
+    the tiny worked example, and two heads on a real sentence."""
+
+    comparison: Comparison  # 'bank' beside 'river' and beside 'money'
+    pulls: tuple[tuple[str, tuple[float, ...]], ...]  # each of PULLED: its cosine with 'bank' as input, after sentence 1, after 2
+    tiny: Inspection  # the worked example (its matrices kept)
+    heads: Inspection  # two heads on a real sentence
+
+
+def tour_of(glove: Embeddings) -> Tour:
+    """Run the tour's sentences over ``glove`` and the tiny example."""
+    comparison = compare_sentences(
+        "I sat on the river bank", "I deposited money at the bank", glove, identity(), InspectOptions(focus="bank", neighbors=5)
+    )
+    (a, b), (pa, pb) = comparison.sides, comparison.positions
+    vectors = [a.inputs[pa], a.attention.output[pa], b.attention.output[pb]]
+    pulls = []
+    for word in PULLED:
+        other = glove.vectors[glove.index[word]].astype(np.float64)
+        pulls.append((word, tuple(cosine(v.astype(np.float64), other) for v in vectors)))
+    tiny_words = Embeddings(name="tiny", vectors=TINY_INPUTS, words=["x1", "x2", "x3"], index={"x1": 0, "x2": 1, "x3": 2}, lowercase=True)
+    weights = Projections(kind="weights", wq=TINY_WQ, wk=TINY_WK, wv=TINY_WV)
+    tiny = inspect_sentence("x1 x2 x3", tiny_words, weights, InspectOptions(scale=False, focus="x1"))
+    heads = inspect_sentence("The bank raised interest rates after the river flooded", glove, identity(), InspectOptions(heads=2))
+    return Tour(comparison, tuple(pulls), tiny, heads)
+
+
+def _pull_table(pulls: tuple[tuple[str, tuple[float, ...]], ...]) -> Table:
     """The cosine of the focus word with a few words: as input, and after attention in each sentence."""
     table = Table(title="cosine of 'bank' with ...", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
     for label in ("", "as input", "after sentence 1", "after sentence 2"):
         table.add_column(label, justify="right" if label else "left")
-    (a, b), (pa, pb) = comparison.sides, comparison.positions
-    vectors = [a.inputs[pa], a.attention.output[pa], b.attention.output[pb]]
-    for word in words:
-        other = glove.vectors[glove.index[word]].astype(np.float64)
-        table.add_row(word, *(f"{cosine(v.astype(np.float64), other):.3f}" for v in vectors))
+    for word, cosines in pulls:
+        table.add_row(word, *(f"{c:.3f}" for c in cosines))
     return table
 
 
-def tour(glove: Embeddings, width: int = 80) -> Group:
+def tour(computed: Tour, width: int = 80) -> Group:
     """Everything ``attn demo`` prints, in order."""
     parts: list[RenderableType] = [Text("attnviz demo: what self-attention does to a word", style="bold reverse"), Text()]
 
@@ -64,10 +101,7 @@ def tour(glove: Embeddings, width: int = 80) -> Group:
         "a little of every other word, weighted by similarity, so it comes out as two different vectors, "
         "each pulled towards its own context."
     ))
-    comparison = compare_sentences(
-        "I sat on the river bank", "I deposited money at the bank", glove, identity(), InspectOptions(focus="bank", neighbors=5)
-    )
-    parts += [comparison_renderables(comparison), Text(), _pull_table(comparison, glove, ("money", "river")), Text()]
+    parts += [comparison_renderables(computed.comparison), Text(), _pull_table(computed.pulls), Text()]
 
     parts += _heading(2, "A tiny example, by hand", (
         "Three inputs of 4 numbers, and 4x3 matrices that turn each input into a query, a key and a value "
@@ -75,9 +109,7 @@ def tour(glove: Embeddings, width: int = 80) -> Group:
         "scores into weights that sum to 1, and the output is the weighted sum of the values."
     ))
     names = ["input 1", "input 2", "input 3"]
-    tiny = Embeddings(name="tiny", vectors=TINY_INPUTS, words=["x1", "x2", "x3"], index={"x1": 0, "x2": 1, "x3": 2}, lowercase=True)
-    weights = Projections(kind="weights", wq=TINY_WQ, wk=TINY_WK, wv=TINY_WV)
-    inspection = inspect_sentence("x1 x2 x3", tiny, weights, InspectOptions(scale=False, focus="x1"))
+    inspection = computed.tiny
     attention = inspection.matrices("the demo")
     parts += [
         _matrix("inputs x", names, TINY_INPUTS), Text(),
@@ -94,41 +126,58 @@ def tour(glove: Embeddings, width: int = 80) -> Group:
         "With 2 heads each word's 50 GloVe numbers are split in two halves, and each head attends using its "
         "own half: the heads can weigh the context differently."
     ))
-    inspection = inspect_sentence("The bank raised interest rates after the river flooded", glove, identity(), InspectOptions(heads=2))
     for head in range(2):
-        parts += weights_tables(inspection, head, width) + summary_table(inspection, head, width)
+        parts += weights_tables(computed.heads, head, width) + summary_table(computed.heads, head, width)
     return Group(*parts)
 
 
-def model_tour(model, width: int = 80) -> Group:
+RIVER, MONEY = "I sat on the river bank", "I deposited money at the bank"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ModelTour:
+    """What ``attn demo --model M`` shows, computed: the river sentence through the model, 'bank' in
+    both sentences, and the head where 'bank' gives 'river' the most weight."""
+
+    result: ModelInspection  # the river sentence, every head's patterns
+    comparison: WordComparison  # 'bank' beside 'river' and beside 'money', 3 words listed a layer
+    layer: int  # the head where 'bank' looks hardest at 'river'
+    head: int
+    share: float  # the weight it gives 'river'
+
+
+def model_tour_of(model: Model) -> ModelTour:
+    """Run the tour's sentences through ``model`` and find its head that reads 'river' for 'bank'."""
+    from .models.pipeline import ModelShow, inspect_model
+    from .models.words import compare_word
+
+    result = inspect_model(RIVER, model, ModelShow())
+    comparison = compare_word((result.run, model.run(MONEY)), (RIVER, MONEY), "bank", top_k=3)
+    focused = comparison.sides[0]
+    target = comparison.words[0].labels.index("river")
+    layer, head = np.unravel_index(int(np.argmax(focused.weights[:, :, target])), focused.weights.shape[:2])
+    return ModelTour(result, comparison, int(layer), int(head), float(focused.weights[layer, head, target]))
+
+
+def model_tour(tour: ModelTour, width: int = 80) -> Group:
     """``attn demo --model M``: the same story in a trained transformer. 'bank' beside 'river' and
     beside 'money' drifts apart layer by layer; the head where 'bank' looks hardest at 'river'; and
     every head's sharpness at a glance."""
-    from .models.pipeline import ModelShow, inspect_model
-    from .models.words import compare_word
     from .render_model_table import comparison_renderables, overview
     from .render_table import weight_grid
 
-    c = model.config
-    river, money = "I sat on the river bank", "I deposited money at the bank"
+    result, layer, head = tour.result, tour.layer, tour.head
+    c = result.config
     parts: list[RenderableType] = [Text(f"attnviz demo: what a trained transformer's attention does to a word ({c.name})", style="bold reverse"), Text()]
     parts += _heading(1, "One word, two contexts, layer by layer", (
         f"'bank' enters {c.architecture} as the same embedding in both sentences (cosine 1 at the embeddings). "
         f"Each of its {c.layers} layers lets every token take in the others through {c.heads} heads, and the "
         "two 'bank' vectors drift apart: context has changed what the word means."
     ))
-    result = inspect_model(river, model, ModelShow())
-    comparison = compare_word((result.run, model.run(money)), (river, money), "bank")
-    parts += [comparison_renderables(comparison, c, 3), Text()]
-
-    focused = comparison.sides[0]
-    words = comparison.words[0]
-    target = words.labels.index("river")
-    layer, head = np.unravel_index(int(np.argmax(focused.weights[:, :, target])), focused.weights.shape[:2])
-    share = float(focused.weights[layer, head, target])
+    parts += [comparison_renderables(tour.comparison, c), Text()]
     parts += _heading(2, "The head that reads 'river' for 'bank'", (
         f"Of all {c.layers * c.heads} heads, layer {layer}, head {head} gives 'river' the most weight from 'bank': "
-        f"{share:.2f} of it."
+        f"{tour.share:.2f} of it."
     ))
     run, labelled = result.run, result.heads
     parts += [Text(_what_the_head_does(str(labelled.labels[layer, head]), float(labelled.values[layer, head]), "river", "bank"), style="italic"), Text()]

@@ -11,6 +11,7 @@ from typing import BinaryIO
 from .errors import AttnvizError
 
 READ_SIZE = 1 << 16  # bytes per read: about a thousand ten-word lines
+ERROR_SCHEMA = "attnviz.error/1"
 
 Numbered = list[tuple[int, str]]  # (1-based line number, text)
 
@@ -90,3 +91,9 @@ def bad_line(number: int, error: Exception, on_error: str) -> str:
     if on_error != "skip":
         raise AttnvizError(f"line {number}: {error}")
     return f"line {number} skipped: {error}"
+
+
+def error_record(number: int, line: str, error: Exception) -> dict[str, object]:
+    """The ``attnviz.error/1`` record a jsonl stream writes in a bad line's place (--on-error skip),
+    whatever the source: its number, the line as read (of an over-long one, its start) and the error."""
+    return {"schema": ERROR_SCHEMA, "line": number, "sentence": line, "error": str(error)}

@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass
 
 from .errors import AttnvizError, quoted, usable_path
+from .shipped import DEFAULT_NAME
 from .vector_files import load_file
-from .vectors import DEFAULT_NAME, Embeddings, load_default
+from .vectors import Embeddings, load_default
 
 
 def load(spec: str | None = None, *, fmt: str | None = None, trust_pickle: bool = False) -> Embeddings:

@@ -28,7 +28,6 @@ from .results import (
 
 SCHEMA = "attnviz.inspect/1"
 COMPARE_SCHEMA = "attnviz.compare/1"
-ERROR_SCHEMA = "attnviz.error/1"
 TOP_FIELDS = ("sentence", "tokens", "dropped", "config", "inputs", "heads", "output", "subword", "focus", "neighbors")
 HEAD_FIELDS = ("scores", "weights", "summary", "heads.output")  # heads.output: each head's own output
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
@@ -225,11 +224,6 @@ def check_fields(fields: tuple[str, ...]) -> None:
     unknown = [f for f in fields if f not in valid]
     if unknown:
         raise ValueError(f"unknown field {unknown[0]!r}; choose from {', '.join(valid)}")
-
-
-def error_record(line: int, sentence: str, message: str) -> dict[str, Any]:
-    """The ``attnviz.error/1`` record a stream writes for a line it skips (``--on-error skip``)."""
-    return {"schema": ERROR_SCHEMA, "line": line, "sentence": sentence, "error": message}
 
 
 def _escape_invisible(data: bytes) -> bytes:

@@ -5,12 +5,15 @@ null) and CSV: ``attnviz.model/1`` (a run), ``model-compare/1``, ``models/1`` (t
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .models import ModelConfig
 from .models.heads import PATTERNS, HeadLabels
 from .models.pipeline import ModelInspection
-from .models.words import FocusedWord, WordComparison, Words, top_words
+from .models.words import FocusedWord, WordComparison, Words
+
+if TYPE_CHECKING:
+    from .models.corpus import CorpusHeads
 
 MODEL_SCHEMA = "attnviz.model/1"
 MODEL_COMPARE_SCHEMA = "attnviz.model-compare/1"
@@ -49,7 +52,7 @@ def model_record(result: ModelInspection) -> dict[str, Any]:
         ],
     }
     if result.words is not None:
-        record |= focus_record(result.focused, result.words, layers, heads, show.top_k)
+        record |= focus_record(result.focused, result.words, layers, heads)
     return record
 
 
@@ -104,7 +107,7 @@ def keep_model_fields(record: dict[str, Any], fields: tuple[str, ...]) -> dict[s
     return kept
 
 
-def focus_record(focused: tuple[FocusedWord, ...], words: Words, layers: range | list[int], heads: range | list[int], top_k: int) -> dict[str, Any]:
+def focus_record(focused: tuple[FocusedWord, ...], words: Words, layers: range | list[int], heads: range | list[int]) -> dict[str, Any]:
     """The ``units`` (the run's words, each special token one of its own) and, per focused word, its
     weights over them in each layer and head, strongest first, and its vector's cosine with its embedding."""
     def entry(f: FocusedWord) -> dict[str, Any]:
@@ -115,7 +118,7 @@ def focus_record(focused: tuple[FocusedWord, ...], words: Words, layers: range |
                 {"layer": i, "heads": [
                     {
                         "head": h, "weights": f.weights[i, h], "entropy_bits": float(f.entropy_bits[i, h]),
-                        "keys": [{"word": words.labels[u], "unit": u, "weight": float(f.weights[i, h, u])} for u in top_words(f.weights[i, h], top_k)],
+                        "keys": [{"word": words.labels[u], "unit": u, "weight": float(f.weights[i, h, u])} for u in f.top[i, h].tolist()],
                     }
                     for h in heads
                 ]}
@@ -136,7 +139,7 @@ def config_record(config: ModelConfig) -> dict[str, Any]:
     }
 
 
-def comparison_record(comparison: WordComparison, config: ModelConfig, top_k: int) -> dict[str, Any]:
+def comparison_record(comparison: WordComparison, config: ModelConfig) -> dict[str, Any]:
     """``attn compare --model -f json``: the word in both texts, the cosine between its two vectors at
     the embeddings and after each layer, and per layer the words it looks at most in each text (its
     weights averaged over the layer's heads)."""
@@ -146,7 +149,7 @@ def comparison_record(comparison: WordComparison, config: ModelConfig, top_k: in
 
     def looks(f: FocusedWord, words: Words, layer: int) -> dict[str, Any]:
         mean = f.head_mean[layer]  # (U,): over the heads
-        return {"weights": mean, "keys": [{"word": words.labels[u], "unit": u, "weight": float(mean[u])} for u in top_words(mean, top_k)]}
+        return {"weights": mean, "keys": [{"word": words.labels[u], "unit": u, "weight": float(mean[u])} for u in f.top_of_mean[layer].tolist()]}
 
     a, b = comparison.sides
     return {
@@ -185,13 +188,13 @@ def model_info_record(info) -> dict[str, Any]:
 HEADS_CSV_COLUMNS = ("layer", "head", "label", "share", *PATTERNS, "entropy_bits", "spread", "distance")
 
 
-def heads_record(heads: HeadLabels, config: ModelConfig, texts: int, tokens: int, skipped: int) -> dict[str, Any]:
+def heads_record(corpus: CorpusHeads) -> dict[str, Any]:
     """The JSON of ``attn heads``: each head's patterns averaged over a corpus, and what went in."""
-    by_head = patterns_records(heads)
+    by_head = patterns_records(corpus.heads)
     return {
         "schema": HEADS_SCHEMA,
-        "config": {"model": config_record(config)},
-        "texts": texts, "tokens": tokens, "skipped": skipped,
+        "config": {"model": config_record(corpus.config)},
+        "texts": corpus.texts, "tokens": corpus.tokens, "skipped": corpus.skipped,
         "heads": [{"layer": i, "head": h, **entry} for i, layer in enumerate(by_head) for h, entry in enumerate(layer)],
     }
 

@@ -13,10 +13,10 @@ from .errors import printable
 from .models import ModelConfig
 from .models.heads import PATTERNS
 from .models.pipeline import ModelInspection
-from .models.words import FocusedWord, WordComparison, Words, top_words
+from .models.words import FocusedWord, WordComparison, Words
 
 
-def focus_renderables(focused: tuple[FocusedWord, ...], words: Words, layers: range | list[int], heads: range | list[int], top_k: int) -> list[Any]:
+def focus_renderables(focused: tuple[FocusedWord, ...], words: Words, layers: range | list[int], heads: range | list[int]) -> list[Any]:
     """For each focused word: in each layer and head, the words it gives most weight to, strongest
     first, and how sharp that head is for it; then how far its vector has moved from its embedding."""
     from rich import box
@@ -39,7 +39,7 @@ def focus_renderables(focused: tuple[FocusedWord, ...], words: Words, layers: ra
             for h in heads:
                 w = f.weights[i, h]
                 keys = Text(" · ").join(
-                    Text.assemble(safe(words.labels[u], "bold" if n == 0 else ""), f" {w[u]:.2f}") for n, u in enumerate(top_words(w, top_k))
+                    Text.assemble(safe(words.labels[u], "bold" if n == 0 else ""), f" {w[u]:.2f}") for n, u in enumerate(f.top[i, h].tolist())
                 )
                 table.add_row(str(i) if h == heads[0] else "", str(h), keys, f"{f.entropy_bits[i, h]:.2f}", end_section=h == heads[-1] and i != layers[-1])
         parts += [table, Text()]
@@ -69,7 +69,7 @@ def model_renderables(result: ModelInspection, width: int = 80):
     heads = range(config.heads) if show.head is None else [show.head]
     if result.words is not None:
         layers = range(config.layers) if show.layer is None else [show.layer]
-        parts += focus_renderables(result.focused, result.words, layers, heads, show.top_k)
+        parts += focus_renderables(result.focused, result.words, layers, heads)
     elif show.layer is None:
         parts += overview(result)
     else:
@@ -137,16 +137,14 @@ def rollout_renderables(result: ModelInspection, width: int) -> list[Any]:
     assert result.rollout is not None
     config, tokens = result.config, result.run.tokens
     shown = config.layers - 1 if result.show.layer is None else result.show.layer
-    T = len(tokens)
-    hidden = np.where(np.triu(np.ones((T, T), bool), 1) & config.causal, -np.inf, 0.0)  # GPT-2: later tokens, never drawn on
     parts: list[Any] = [Text(
         "attention rollout (Abnar and Zuidema 2020): each layer's heads averaged, mixed half and half with the "
         "identity for the residual path, multiplied through the layers; rows sum to 1", style="dim")]
-    parts += weight_grid(tokens, hidden, result.rollout[shown], f"rollout through layer {shown} of {config.layers}: input tokens each token draws on", width)
+    parts += weight_grid(tokens, result.mask, result.rollout[shown], f"rollout through layer {shown} of {config.layers}: input tokens each token draws on", width)
     return parts
 
 
-def comparison_renderables(comparison: WordComparison, config: ModelConfig, top_k: int):
+def comparison_renderables(comparison: WordComparison, config: ModelConfig):
     """The two texts, then a table: per layer, the cosine between the word's two vectors and the words
     it looks at most in each text (weights averaged over the layer's heads)."""
     from rich import box
@@ -172,7 +170,7 @@ def comparison_renderables(comparison: WordComparison, config: ModelConfig, top_
 
     def looks(f: FocusedWord, words: Words, layer: int) -> Text:
         mean = f.head_mean[layer]
-        return Text(" · ").join(Text.assemble(safe(words.labels[u]), f" {mean[u]:.2f}") for u in top_words(mean, top_k))
+        return Text(" · ").join(Text.assemble(safe(words.labels[u]), f" {mean[u]:.2f}") for u in f.top_of_mean[layer].tolist())
 
     table.add_row("emb", f"{comparison.cosines[0]:.3f}", Text("(before any attention)", style="dim"), "")
     for i in range(config.layers):
@@ -212,28 +210,28 @@ def cosine_chart(cosines: np.ndarray):
 def model_list_table(entries: list, cache: str):
     from rich.text import Text
 
-    from .render_vectors import _size, _table
+    from .render_vectors import human_size, titled_table
 
     if not entries:
         return Text(f"no models in the Hugging Face cache at {printable(cache)}; get one with: attn model download sentence-transformers/all-MiniLM-L6-v2")
-    table = _table(f"models in the Hugging Face cache ({printable(cache)})", ("model", "left"), ("architecture", "left"),
+    table = titled_table(f"models in the Hugging Face cache ({printable(cache)})", ("model", "left"), ("architecture", "left"),
                    ("layers × heads", "right"), ("d_model", "right"), ("size", "right"), ("status", "left"))
     for e in entries:
         shape = f"{e.layers} × {e.heads}" if e.layers else ""
-        table.add_row(printable(e.name), printable(e.architecture or ""), shape, str(e.d_model or ""), _size(e.size_bytes) if e.size_bytes else "", printable(e.status))
+        table.add_row(printable(e.name), printable(e.architecture or ""), shape, str(e.d_model or ""), human_size(e.size_bytes) if e.size_bytes else "", printable(e.status))
     return table
 
 
 def model_info_table(info):
-    from .render_vectors import _size, _table
+    from .render_vectors import human_size, titled_table
 
-    table = _table(f"model {info.name}", ("", "left"), ("", "left"), header=False)
+    table = titled_table(f"model {info.name}", ("", "left"), ("", "left"), header=False)
     rows = [
         ("folder", str(info.folder)), ("architecture", info.architecture),
         ("layers × heads", f"{info.layers} × {info.heads} (d_k {info.d_model // info.heads})"),
         ("d_model", str(info.d_model)), ("positions", f"{info.max_positions:,} tokens at most"),
         ("parameters", f"{info.parameters:,}"), ("stored as", ", ".join(info.stored_dtypes)),
-        ("size on disk", _size(info.size_bytes)), ("tokenizer", f"{info.tokenizer}, {info.vocab_size:,} tokens"),
+        ("size on disk", human_size(info.size_bytes)), ("tokenizer", f"{info.tokenizer}, {info.vocab_size:,} tokens"),
     ]
     for key, value in rows:
         table.add_row(key, printable(value))

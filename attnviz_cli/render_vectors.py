@@ -29,7 +29,7 @@ class _Titled:
         return Group(Text(printable(self.title), style="bold"), self.table)
 
 
-def _table(title: str, *columns: tuple[str, str], header: bool = True) -> _Titled:
+def titled_table(title: str, *columns: tuple[str, str], header: bool = True) -> _Titled:
     from rich.table import Table
 
     table = Table(show_header=header)
@@ -38,7 +38,7 @@ def _table(title: str, *columns: tuple[str, str], header: bool = True) -> _Title
     return _Titled(title, table)
 
 
-def _size(size_bytes: int) -> str:
+def human_size(size_bytes: int) -> str:
     """1,023 B, 9.9 MiB, 1.2 GiB."""
     if size_bytes < 1024:
         return f"{size_bytes:,} B"
@@ -56,10 +56,10 @@ def report_record(report: VectorsReport) -> dict[str, Any]:
 
 
 def report_table(report: VectorsReport):
-    table = _table(f"vectors {report.name}", ("", "left"), ("", "left"), header=False)
+    table = titled_table(f"vectors {report.name}", ("", "left"), ("", "left"), header=False)
     rows = [
         ("format", report.format), ("location", report.location), ("dimension", str(report.dim)),
-        ("words", f"{report.vocab_size:,}"), ("dtype", report.dtype), ("size on disk", _size(report.size_bytes)),
+        ("words", f"{report.vocab_size:,}"), ("dtype", report.dtype), ("size on disk", human_size(report.size_bytes)),
         ("load time", f"{report.load_seconds * 1000:,.0f} ms"),
         ("unknown words", "built from subwords (fastText)" if report.subwords else "no vector (see --oov)"),
         ("case", "lower-case vocabulary" if report.lowercase else "cased vocabulary"),
@@ -78,7 +78,7 @@ def neighbors_record(name: str, word: str, found: list[tuple[str, float]]) -> di
 
 
 def neighbors_table(name: str, word: str, found: list[tuple[str, float]]):
-    table = _table(f"nearest to {quoted(word)} in {quoted(name)} (cosine)", ("#", "right"), ("word", "left"), ("cosine", "right"))
+    table = titled_table(f"nearest to {quoted(word)} in {quoted(name)} (cosine)", ("#", "right"), ("word", "left"), ("cosine", "right"))
     for rank, (w, c) in enumerate(found, 1):
         table.add_row(str(rank), printable(w), f"{c:.3f}")
     return table
@@ -92,7 +92,7 @@ def named_sets_record(found: list[NamedSet]) -> dict[str, Any]:
 
 
 def named_sets_table(found: list[NamedSet]):
-    table = _table("vectors --vectors NAME can load", ("name", "left"), ("words", "right"), ("dim", "right"), ("status", "left"), ("where", "left"))
+    table = titled_table("vectors --vectors NAME can load", ("name", "left"), ("words", "right"), ("dim", "right"), ("status", "left"), ("where", "left"))
     for s in found:
         words = f"{s.vocab_size:,}" if s.vocab_size is not None else "?"
         table.add_row(printable(s.name), words, str(s.dim or "?"), s.status, printable(s.location))

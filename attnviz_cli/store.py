@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AttnvizError, quoted, usable_path
+from .shipped import DEFAULT_NAME
 from .vector_files import load_file
-from .vectors import DEFAULT_NAME, Embeddings, default_dir, read_mapped
+from .vectors import Embeddings, default_dir, read_mapped
 
 SET_FORMAT = "attnviz-vectors/1"
 FULL_GLOVE = "glove-6b-50d-full"

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AttnvizError, quoted
-from .vectors import FASTTEXT_MAGIC, Embeddings, check_fasttext
+from .vectors import Embeddings
 
 FORMATS = ("word2vec", "word2vec-binary", "glove", "fasttext", "gensim")
+FASTTEXT_MAGIC = 793712314  # first int32 of a Facebook fastText .bin
 _SNIFF_BYTES = 1 << 16
 
 
@@ -226,3 +227,45 @@ def _first_repeat(words: list[str | None]) -> int:
             return i
         seen.add(word)
     return len(words)
+
+
+# ---- a fastText .bin's layout, walked before gensim reads one (load_file) -----------------------------
+
+
+MAX_WORD_BYTES = 1 << 16  # a vocabulary word longer than this in a fastText file means the file is broken
+
+
+def check_fasttext(path: Path) -> None:
+    """Walk a fastText .bin's header, vocabulary and first matrix header, refusing what gensim would
+    choke or spin on: a word with no end marker (gensim reads on at EOF forever), counts or a matrix
+    larger than the file. Reads only the vocabulary, through a memory map."""
+    import mmap
+    import struct
+
+    def broken(why: str) -> AttnvizError:
+        return AttnvizError(f"vectors file {quoted(str(path))} is not a whole fastText file: {why}")
+
+    with path.open("rb") as handle:
+        if path.stat().st_size < 64:
+            raise broken("it is shorter than a fastText header")
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            size = len(data)
+            magic, _version = struct.unpack_from("<2i", data, 0)
+            at = 8 + (12 * 4 + 8 if magic == FASTTEXT_MAGIC else 10 * 4 + 8)  # the arguments: ints and a double
+            vocab_size, _nwords, nlabels = struct.unpack_from("<3i", data, at)
+            at += 12 + 8 + (8 if magic == FASTTEXT_MAGIC else 0)  # ntokens, then pruneidx_size (new format)
+            prune = struct.unpack_from("<q", data, at - 8)[0] if magic == FASTTEXT_MAGIC else 0
+            prune = max(prune, 0)  # -1: nothing pruned
+            if vocab_size < 0 or vocab_size * 10 > size or nlabels != 0 or prune * 8 > size:
+                raise broken(f"its header claims {vocab_size:,} words and {nlabels} labels in {size:,} bytes")
+            for i in range(vocab_size):
+                end = data.find(b"\0", at, min(at + MAX_WORD_BYTES, size))
+                if end < 0 or end + 9 > size:
+                    raise broken(f"word {i + 1:,} of {vocab_size:,} has no end (the vocabulary is cut off or damaged)")
+                at = end + 1 + 9  # the word's NUL, then its count (int64) and type (int8)
+            at += 8 * prune + (1 if magic == FASTTEXT_MAGIC else 0)  # pruned indices; quant_input
+            if at + 16 > size:
+                raise broken("it ends before its vectors")
+            rows, dim = struct.unpack_from("<2q", data, at)
+            if rows < 0 or dim < 1 or at + 16 + rows * dim * 4 > size:
+                raise broken(f"its vector matrix ({rows:,} x {dim:,}) does not fit in the file")

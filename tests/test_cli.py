@@ -469,6 +469,21 @@ def test_heavy_libraries_stay_off_the_start_up_path(fmt):
     assert loaded == (["rich"] if fmt == "table" else [])
 
 
+def test_attn_version_and_help_load_no_library():
+    # they build the whole app, every command's options: none of those may cost an import (--vectors's
+    # help names the shipped set, from a module with no imports)
+    code = (
+        "import sys; from attnviz_cli.cli import run\n"
+        "sys.argv = ['attn', sys.argv[1]]\n"
+        "try: run()\n"
+        "except SystemExit: pass\n"
+        "print(','.join(m for m in ('numpy', 'orjson', 'rich', 'attnviz_cli.vectors') if m in sys.modules), file=sys.stderr)"
+    )
+    for flag in ("--version", "--help"):
+        done = subprocess.run([sys.executable, "-c", code, flag], capture_output=True, text=True, check=True)
+        assert done.stderr == "\n", (flag, done.stderr)
+
+
 ATTN_THEN_BLAS = (
     "import os, sys\n"
     "from attnviz_cli.main import main\n"

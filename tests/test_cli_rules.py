@@ -3,6 +3,9 @@ one-line usage error and exit 2, before anything is loaded, and what the table a
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,7 @@ from .conftest import run
 MODEL = str(Path(__file__).resolve().parent / "models" / "tiny-bert")
 STATIC_MESSAGE = "is for static vectors; a model has its own heads, projections and positions (--save, Markdown and CSV take a --layer)"
 STATIC_ARGS = {  # a value other than the default for each option only static vectors take
-    "vectors": ["--vectors", "x.txt"], "weights": ["--weights", "w.npz"], "projections": ["--projections", "random"],
+    "vectors": ["--vectors", "x.txt"], "vectors_format": ["--vectors-format", "glove"], "trust_pickle": ["--trust-pickle"], "weights": ["--weights", "w.npz"], "projections": ["--projections", "random"],
     "neighbors": ["--neighbors", "3"], "positions": ["--positions", "sinusoidal"], "heads": ["--heads", "2"],
     "causal": ["--causal"], "no_scale": ["--no-scale"], "seed": ["--seed", "3"], "oov": ["--oov", "zero"],
 }
@@ -23,6 +26,7 @@ INSPECT = [  # (arguments after "inspect", the option the error names, its messa
     (["x", "--rollout"], "--rollout", "--rollout follows attention through a model's layers: it needs --model"),
     (["x", "--layer", "1"], "--layer", "--layer chooses among a model's heads: it needs --model"),
     (["x", "--head", "1"], "--head", "--head chooses among a model's heads: it needs --model"),
+    (["x", "--dtype", "float64"], "--dtype", "--dtype chooses the precision a model runs in: it needs --model"),
     (["x", "--model", "M", "--layer", "all", "--head", "1"], "--head", "--head needs one --layer L, not all"),
     (["x", "--model", "M", "--head", "1"], "--head", "--head needs --layer: which layer's head"),
     (["x", "--model", "M", "-f", "markdown"], "--layer", "--format markdown with --model shows one layer's heads: say which with --layer"),
@@ -36,12 +40,18 @@ INSPECT = [  # (arguments after "inspect", the option the error names, its messa
      "--neighbors compares vectors with the vocabulary, so the outputs must stay in the embedding space: it needs identity projections, not --projections random"),
     (["x", "-f", "csv", "--focus", "x"], "--focus", "--focus has no place in CSV's rows of (head, query, key); use --format table, markdown or json"),
     (["x", "-f", "csv", "--neighbors", "2"], "--neighbors", "--neighbors has no place in CSV's rows of (head, query, key); use --format table, markdown or json"),
+    (["x", "--fields", "tokens"], "--fields", "--fields applies to --format json and jsonl"),
+    (["-", "-f", "jsonl", "--save", "a.svg"], "--save", "--save draws one sentence; it cannot follow a stream (SENTENCE -)"),
 ]
 COMPARE = [  # after "compare a b --focus bank"
     (["-f", "markdown"], "--format", "compare writes table, json or jsonl, not markdown"),
     (["--save", "a.svg"], "--save", "--save draws the word's drift through a model's layers: it needs --model"),
+    (["--top-k", "4"], "--top-k", "--top-k lists the words a model's layers look at: it needs --model"),
+    (["--dtype", "float64"], "--dtype", "--dtype chooses the precision a model runs in: it needs --model"),
     *((["--model", "M", *STATIC_ARGS[o]], "--" + o.replace("_", "-"), "--" + o.replace("_", "-") + " " + STATIC_MESSAGE) for o in STATIC_ONLY),
     (["--weights", "w.npz", "--projections", "random"], "--weights", "--weights and --projections random exclude each other"),
+    (["--neighbors", "2", "--weights", "w.npz"], "--neighbors",
+     "--neighbors compares vectors with the vocabulary, so the outputs must stay in the embedding space: it needs identity projections, not --weights"),
 ]
 
 
@@ -84,18 +94,38 @@ def test_an_option_set_by_its_environment_variable_counts_as_given():
     assert usage_error(result) == f"Error: Invalid value for --vectors: --vectors {STATIC_MESSAGE}"
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["--model", MODEL, "--vectors-format", "glove", "--max-tokens", "20", "--dtype", "float64", "-f", "json"],  # taken by both sources
-        ["--model", MODEL, "--layer", "all", "--save", "{tmp}/all.png"],  # every head as a thumbnail
-        ["--model", MODEL, "--layer", "1", "--head", "0", "-f", "csv"],
-        ["--model", MODEL, "--save", "{tmp}/page.html", "-f", "json", "--fields", "tokens"],  # the page needs no --layer
-        ["--heads", "2", "--causal", "--neighbors", "2", "-f", "json", "--fields", "tokens"],  # static options over static vectors
-        ["--dtype", "float64", "-f", "json", "--fields", "tokens"],  # --dtype is left alone without --model, as before
-    ],
-)
-def test_what_the_table_allows_runs(args, tmp_path):
-    result = run("inspect", "the river bank", *(a.replace("{tmp}", str(tmp_path)) for a in args))
+TOKENS = ["[CLS]", "the", "river", "bank", "[SEP]"]  # "the river bank" in tiny-bert's vocabulary
+
+
+def allowed(*args: str):
+    result = run("inspect", "the river bank", *args)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout
+    return result
+
+
+def test_what_the_table_allows_runs_with_a_model(tmp_path):
+    # --max-tokens is taken by both sources, --dtype by the model's
+    record = json.loads(allowed("--model", MODEL, "--max-tokens", "20", "--dtype", "float64", "-f", "json").stdout)
+    assert record["tokens"] == TOKENS and record["config"]["model"]["dtype"] == "float64" and len(record["layers"]) == 2
+    # the page needs no --layer; the JSON beside it keeps just --fields
+    page = tmp_path / "page.html"
+    assert json.loads(allowed("--model", MODEL, "--save", str(page), "-f", "json", "--fields", "tokens").stdout) == {"schema": "attnviz.model/1", "tokens": TOKENS}
+    html = page.read_text()
+    assert html.startswith("<!doctype html>") and '{"text":"the river bank","tokens":["[CLS]","the","river","bank","[SEP]"]' in html
+    # every head as a thumbnail
+    picture = tmp_path / "all.png"
+    assert f"attn: saved {picture}" in allowed("--model", MODEL, "--layer", "all", "--save", str(picture)).stderr
+    assert picture.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_one_head_of_a_model_as_csv():
+    rows = list(csv.DictReader(io.StringIO(allowed("--model", MODEL, "--layer", "1", "--head", "0", "-f", "csv").stdout)))
+    assert len(rows) == 25 and {row["head"] for row in rows} == {"0"}
+    assert [row["key_token"] for row in rows[:5]] == TOKENS
+    for query in range(5):  # each query's weights are a softmax: they sum to 1 (float32 and 7 digits)
+        assert sum(float(row["weight"]) for row in rows if row["query"] == str(query)) == pytest.approx(1, abs=1e-6)
+
+
+def test_static_options_over_static_vectors():
+    record = json.loads(allowed("--heads", "2", "--causal", "--neighbors", "2", "-f", "json", "--fields", "tokens").stdout)
+    assert record == {"schema": "attnviz.inspect/1", "tokens": ["the", "river", "bank"]}

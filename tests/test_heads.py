@@ -228,11 +228,40 @@ def test_attn_heads_refuses_bad_input_with_one_line(tmp_path):
     record = json.loads(skipped.stdout)
     assert record["texts"] == 2 and record["skipped"] == 1
     no_model = run("heads", str(corpus))
-    assert no_model.exit_code == 2 and "give --model" in no_model.stderr
+    assert no_model.exit_code == 2 and no_model.stderr.splitlines()[-1] == "Error: Missing option '--model'."
     missing = run("heads", str(tmp_path / "nope.txt"), *model)
     assert missing.exit_code == 1 and "cannot read" in missing.stderr
     empty = run("heads", "-", *model, input="\n\n")
     assert empty.exit_code == 1 and "no texts to average" in empty.stderr
+
+
+def test_attn_heads_refuses_a_line_longer_than_the_model_can_take_as_soon_as_it_is_read(tmp_path):
+    # tiny-bert has 64 positions: a line is refused past max(64 KiB, 64 x 64 bytes), as inspect's streams
+    # refuse theirs, and the rest of it is read past, never held: memory stays bounded by the limit
+    import json
+    import tracemalloc
+
+    from .conftest import run
+
+    corpus = tmp_path / "corpus.txt"
+    with corpus.open("w", encoding="utf-8") as f:
+        f.write("the bank\n")
+        f.write("bank " * 4_000_000)  # 20 MB, one line
+        f.write("\nthe river\n")
+    model = ("--model", str(MODELS / "tiny-bert"))
+    message = "the line is longer than 65,536 bytes, more than the 64 positions of '" + str(MODELS / "tiny-bert") + "' can take"
+    failed = run("heads", str(corpus), *model, "-f", "json")
+    assert failed.exit_code == 1 and failed.stdout == "" and failed.stderr == f"attn: error: line 2: {message}\n"
+    tracemalloc.start()
+    try:
+        skipped = run("heads", str(corpus), *model, "-f", "json", "--on-error", "skip")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert skipped.exit_code == 0 and skipped.stderr == f"attn: line 2 skipped: {message}\n"
+    record = json.loads(skipped.stdout)
+    assert (record["texts"], record["skipped"], record["tokens"]) == (2, 1, 4 + 4)  # [CLS] the bank/river [SEP]
+    assert peak < 8 << 20  # far below the 20 MB line (and its 40 MB+ as text)
 
 
 @pytest.mark.parametrize("kind", ["bert", "roberta", "distilbert", "gpt2"])

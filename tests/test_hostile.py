@@ -380,7 +380,7 @@ def test_a_fasttext_word_without_its_end_is_refused_not_spun_on(command, fasttex
 
 def test_a_fasttext_matrix_larger_than_the_file_is_refused(fasttext_bin, tmp_path):
     from attnviz_cli.errors import AttnvizError
-    from attnviz_cli.vectors import check_fasttext
+    from attnviz_cli.vector_files import check_fasttext
 
     short = tmp_path / "short.bin"
     short.write_bytes(fasttext_bin.read_bytes()[: fasttext_bin.stat().st_size // 2])  # inside the first matrix

@@ -14,7 +14,6 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from attnviz_cli.models import load_model
 from attnviz_cli.models.pipeline import ModelShow, inspect_model
-from attnviz_cli.render_model_json import LAYER_FIELDS, MODEL_FIELDS
 
 from .conftest import run
 
@@ -110,23 +109,6 @@ def model_json(*args: str, input: str | None = None) -> str:
     return result.stdout
 
 
-def test_fields_only_drop_keys_of_the_one_record():
-    # every --fields subset agrees bit for bit with the full record: one computation, then keys dropped
-    options = ("--focus", "riverbank", "--rollout", "-f", "json")
-    full = json.loads(model_json(TEXT, *options))
-    for field in MODEL_FIELDS:
-        kept = json.loads(model_json(TEXT, *options, "--fields", field))
-        assert kept == {"schema": full["schema"], field: full[field]}, field
-    for field in LAYER_FIELDS:
-        kept = json.loads(model_json(TEXT, *options, "--fields", field))
-        part, key = field.split(".")
-        for got, whole in zip(kept["layers"], full["layers"], strict=True):
-            if part == "heads":
-                assert got["heads"] == [{"head": h["head"], key: h[key]} for h in whole["heads"]], field
-            else:
-                assert got == {"layer": whole["layer"], key: whole[key]}, field
-
-
 def test_a_stream_of_texts_gives_the_records_of_each_text_alone():
     lines = model_json("-", "-f", "jsonl", "--fields", "tokens,heads.weights", input="the river bank\n\n  I sat  \n").splitlines()
     alone = [json.loads(model_json(text, "-f", "json", "--fields", "tokens,heads.weights")) for text in ("the river bank", "I sat")]
@@ -150,6 +132,17 @@ def test_a_stream_of_texts_is_read_as_a_static_stream_is():
     assert failed.exit_code == 1 and failed.stderr.endswith("attn: error: line 2: the input is longer than 65,536 bytes, "
                                                              "more than --max-tokens 20 can take; raise --max-tokens or split it into sentences\n")
     assert len(failed.stdout.splitlines()) == 1  # the record before it, none after
+
+
+def test_a_skipped_line_s_error_record_holds_the_line_as_read_whatever_the_source():
+    # attnviz.error/1 as docs/formats.md shows it: the whole line, neither cut nor escaped (JSON escapes it)
+    line = "bank " * 80  # 80 tokens: more than --max-tokens 70, and than tiny-gpt2's 64 positions
+    for source in ([], ["--model", str(MODELS / "tiny-gpt2")]):
+        result = run("inspect", "-", "-f", "jsonl", "--max-tokens", "70", "--on-error", "skip", *source, input=f"the bank\n{line}\n")
+        assert result.exit_code == 0, result.stderr
+        record = json.loads(result.stdout.splitlines()[1])
+        assert (record["schema"], record["line"], record["sentence"]) == ("attnviz.error/1", 2, line.strip()), source
+        assert result.stderr == f"attn: line 2 skipped: {record['error']}\n"
 
 
 def test_a_saved_page_shows_the_pipeline_s_rollout_and_json_keeps_it_only_when_asked(gpt2, tmp_path):

@@ -5,8 +5,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..results import InspectOptions
-from . import reporting_errors
 from .options import (
     CausalOption,
     Dtype,
@@ -28,9 +26,7 @@ from .options import (
     VectorsOption,
     WeightsOption,
     check_usage,
-    read_format,
 )
-from .output import check_saves, say
 
 EXAMPLES = """\
 Examples:
@@ -72,25 +68,12 @@ def compare(
     dpi: Annotated[int, typer.Option("--dpi", min=30, max=1200, help="Resolution of --save .png.")] = 200,
 ) -> None:
     """Follow one word into two sentences: its weights in each, its nearest words, and how far apart it ends up."""
-    check_usage("compare", dict(locals()), ctx)
+    usage = check_usage("compare", dict(locals()), ctx)
     if model is not None:
-        from ..saving import FIGURE_FORMATS
         from .model_runs import compare_with_model
 
-        saves = check_saves(save, streamed=False, formats=FIGURE_FORMATS)
-        with reporting_errors():
-            compare_with_model((first, second), focus, model, dtype.value, top_k, fmt, saves, dpi)
+        compare_with_model(usage)
         return
-    neighbors = 5 if neighbors is None else neighbors
-    if neighbors and (weights is not None or projections is not ProjectionKind.identity):
-        say("nearest words are left out: with projections other than identity the outputs are not in the embedding space")
-        neighbors = 0
-    from .static import StaticSource, compare_static
+    from .static import compare_static
 
-    source = StaticSource(vectors, read_format(vectors_format), trust_pickle, projections, weights, seed, heads)
-    options = InspectOptions(
-        heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens,
-        focus=focus, neighbors=neighbors, positions=positions.value,
-    )
-    with reporting_errors():
-        compare_static((first, second), source, options, fmt)
+    compare_static(usage)

@@ -18,14 +18,14 @@ def demo(
     """A guided tour: 'bank' in two contexts, a tiny example worked step by step, then several heads."""
     with reporting_errors():
         if model is not None:
-            from ..demo import model_tour
+            from ..demo import model_tour, model_tour_of
             from ..models import load_model
 
-            loaded = load_model(model)
-            show(lambda width: model_tour(loaded, width=width))
+            computed = model_tour_of(load_model(model))
+            show(lambda width: model_tour(computed, width=width))
             return
-        from ..demo import tour
+        from ..demo import tour, tour_of
         from ..loading import load
 
-        glove = load(None)
-        show(lambda width: tour(glove, width=width))
+        stops = tour_of(load(None))
+        show(lambda width: tour(stops, width=width))

@@ -1,6 +1,5 @@
 """``attn heads``: what each head of a model attends to over a corpus."""
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -34,8 +33,8 @@ def add_to(app: typer.Typer) -> None:
 
 
 def heads(
+    model: Annotated[str, typer.Option("--model", help="The transformer whose heads to describe: a folder, or a Hub id in the Hugging Face cache.", show_default=False)],
     source: Annotated[str, typer.Argument(metavar="FILE", help="Texts, one per line (blank lines are passed over); - reads stdin.")] = "-",
-    model: Annotated[str, typer.Option("--model", help="The transformer whose heads to describe: a folder, or a Hub id in the Hugging Face cache.", show_default=False)] = "",
     fmt: Annotated[HeadsFormat, typer.Option("--format", "-f", help="table (for people), json or csv (one row per head).")] = HeadsFormat.table,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="float32, or float64 for exact comparisons.")] = Dtype.float32,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Worker processes for a long input; every usable core when left out.", show_default=False)] = None,
@@ -44,51 +43,37 @@ def heads(
     """What each head of a model attends to over a corpus: per layer and head, the mean share of weight
     on the previous, next, same, first and last tokens and on punctuation, the mean entropy, spread and
     query-key distance, and a label. Streams: memory stays flat however many lines."""
-    if not model:
-        raise typer.BadParameter("which model's heads: give --model (a folder or a Hub id)", param_hint="--model")
     with reporting_errors():
         from ..engine import usable_cpus
-        from ..lines import bad_line
         from ..models import load_model
-        from ..models.corpus import corpus_patterns
-        from ..models.heads import HeadLabels
+        from ..models.corpus import corpus_heads, line_limit
         from ..render_model_json import heads_csv, heads_record
         from ..terminal import corpus_progress
 
         loaded = load_model(model, dtype=dtype.value)
-        skipped = 0
-
-        def bad(line: int, text: str, error: AttnvizError) -> None:
-            nonlocal skipped
-            say(bad_line(line, error, on_error.value))
-            skipped += 1
-
-        start = time.perf_counter()
-        with text_lines(source) as (lines, total), corpus_progress(total) as progress:
-            sums = corpus_patterns(loaded, lines, bad=bad, workers=workers or usable_cpus(), done=progress)
-        record = heads_record(HeadLabels.of(sums.mean()), loaded.config, sums.texts, sums.tokens, skipped)
+        with text_lines(source, line_limit(loaded.config)) as (lines, total), corpus_progress(total) as progress:
+            corpus = corpus_heads(loaded, lines, on_error=on_error.value, note=say, workers=workers or usable_cpus(), done=progress)
         if fmt is HeadsFormat.table:
             from ..render_model_table import heads_table
 
-            seconds = time.perf_counter() - start
-            show(lambda width: heads_table(record, seconds))
+            show(lambda width: heads_table(heads_record(corpus), corpus.seconds))
         elif fmt is HeadsFormat.csv:
-            out(heads_csv(record).encode())
+            out(heads_csv(heads_record(corpus)).encode())
         else:
             from ..render_json import dumps
 
-            out(dumps(record, pretty=True))
+            out(dumps(heads_record(corpus), pretty=True))
 
 
 @contextmanager
-def text_lines(source: str) -> Iterator[tuple[Iterator[tuple[int, str]], int | None]]:
+def text_lines(source: str, max_line: int) -> Iterator[tuple[Iterator[tuple[int, str]], int | None]]:
     """The numbered non-blank lines of a file or of stdin (-), read by the one line reader of every
-    stream as they are needed, and how many lines the file has (None for stdin), counted first for a
-    progress bar."""
+    stream as they are needed (a line over ``max_line`` bytes comes as a ``TooLong`` of its start), and
+    how many lines the file has (None for stdin), counted first for a progress bar."""
     from ..lines import numbered_lines
 
     if source == "-":
-        yield numbered_lines(stdin_binary("the texts", "FILE")), None
+        yield numbered_lines(stdin_binary("the texts", "FILE"), max_line), None
         return
     try:
         stream = open(source, "rb")  # noqa: SIM115 (closed below)
@@ -97,4 +82,4 @@ def text_lines(source: str) -> Iterator[tuple[Iterator[tuple[int, str]], int | N
     with stream:
         total = sum(chunk.count(b"\n") for chunk in iter(lambda: stream.read(1 << 20), b""))
         stream.seek(0)
-        yield numbered_lines(stream), total
+        yield numbered_lines(stream, max_line), total

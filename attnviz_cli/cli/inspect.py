@@ -5,12 +5,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..results import InspectOptions
-from . import reporting_errors
 from .options import (
     LOOK,
     MODEL,
-    STREAMED,
     CausalOption,
     Dtype,
     DtypeOption,
@@ -29,15 +26,12 @@ from .options import (
     ProjectionsOption,
     SeedOption,
     TrustPickleOption,
-    Usage,
     VectorsFormat,
     VectorsFormatOption,
     VectorsOption,
     WeightsOption,
     check_usage,
-    read_format,
 )
-from .output import check_saves, parse_fields
 
 EXAMPLES = """\
 Examples:
@@ -97,41 +91,13 @@ def inspect(
     layer_number, all_layers = parse_layer(layer)
     usage = check_usage("inspect", dict(locals(), layer=layer_number), ctx)
     if model is not None:
-        _with_model(usage)
+        from .model_runs import inspect_with_model
+
+        inspect_with_model(usage)
         return
-    streamed = sentence == "-" and fmt in STREAMED
-    kept = parse_fields(fields, fmt, _static_fields)
-    saves = check_saves(save, streamed=streamed)
-    from .static import StaticSource, Written, inspect_static
+    from .static import inspect_static
 
-    source = StaticSource(vectors, read_format(vectors_format), trust_pickle, projections, weights, seed, heads)
-    options = InspectOptions(
-        heads=heads, scale=not no_scale, causal=causal, oov=oov.value, max_tokens=max_tokens, top_k=top_k,
-        focus=focus, neighbors=neighbors, fields=() if saves else kept, positions=positions.value,
-    )
-    with reporting_errors():
-        inspect_static(sentence, source, options, Written(fmt, kept, dims, on_error.value, tuple(saves), dpi))
-
-
-def _static_fields(names: tuple[str, ...]) -> None:
-    from ..render_json import check_fields
-
-    check_fields(names)
-
-
-def _with_model(u: Usage) -> None:
-    """``attn inspect --model``, its options checked by the rules."""
-    from ..models.pipeline import ModelShow
-    from ..render_model_json import check_model_fields
-    from .model_runs import ModelWritten, inspect_with_model
-
-    fields = parse_fields(u.fields, u.fmt, check_model_fields)
-    saves = check_saves(u.save, streamed=u.sentence == "-" and u.fmt is OutputFormat.jsonl)
-    page = u.layer is None and any(path.suffix.lower() == ".html" for path in saves)
-    show = ModelShow(u.layer, u.head, u.focus, u.top_k, u.rollout, page)
-    written = ModelWritten(u.fmt, fields, u.dims, u.on_error.value, u.max_tokens, tuple(saves), u.dpi)
-    with reporting_errors():
-        inspect_with_model(u.sentence, u.model, u.dtype.value, show, written)
+    inspect_static(usage)
 
 
 def parse_layer(value: str | None) -> tuple[int | None, bool]:

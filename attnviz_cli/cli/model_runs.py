@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..errors import AttnvizError, printable, quoted
-from .options import ONE_LAYER, OutputFormat
-from .output import out, read_stdin, saved, say, show, stdin_binary
+from ..errors import AttnvizError, quoted
+from . import reporting_errors
+from .options import ONE_LAYER, OutputFormat, Usage
+from .output import check_saves, out, parse_fields, read_stdin, saved, say, show, stdin_binary
 
 if TYPE_CHECKING:
     from ..models import Model
@@ -46,7 +47,21 @@ def load(spec: str, dtype: str, show_: ModelShow | None = None) -> Model:
     return model
 
 
-def inspect_with_model(text: str, spec: str, dtype: str, show_: ModelShow, written: ModelWritten) -> None:
+def inspect_with_model(u: Usage) -> None:
+    """``attn inspect --model``: what to show and how to write it, from the run's options."""
+    from ..models.pipeline import ModelShow
+    from ..render_model_json import check_model_fields
+
+    fields = parse_fields(u.fields, check_model_fields)
+    saves = check_saves(u.save)
+    page = u.layer is None and any(path.suffix.lower() == ".html" for path in saves)
+    show_ = ModelShow(u.layer, u.head, u.focus, u.top_k, u.rollout, page)
+    written = ModelWritten(u.fmt, fields, u.dims, u.on_error.value, u.max_tokens, tuple(saves), u.dpi)
+    with reporting_errors():
+        run_inspect(u.sentence, u.model, u.dtype.value, show_, written)
+
+
+def run_inspect(text: str, spec: str, dtype: str, show_: ModelShow, written: ModelWritten) -> None:
     """``attn inspect --model``: tables, JSON, or one layer as Markdown, CSV and pictures; with
     SENTENCE - and jsonl, a record per line of stdin."""
     from ..models.pipeline import inspect_model
@@ -98,10 +113,10 @@ def model_json(result: ModelInspection, fields: tuple[str, ...], pretty: bool = 
 def stream_with_model(model: Model, show_: ModelShow, written: ModelWritten) -> None:
     """One attnviz.model/1 line per line of stdin, written as each is done; a bad line stops the
     stream (--on-error fail) or gets an attnviz.error/1 line and a message (skip)."""
-    from ..lines import TooLong, bad_line, numbered_lines
+    from ..lines import TooLong, bad_line, error_record, numbered_lines
     from ..models.pipeline import inspect_model
     from ..pipeline import max_input_bytes, too_long_error
-    from ..render_json import dumps, error_record
+    from ..render_json import dumps
 
     stdin = stdin_binary("the texts")
     for number, line in numbered_lines(stdin, max_input_bytes(written.max_tokens)):
@@ -111,18 +126,25 @@ def stream_with_model(model: Model, show_: ModelShow, written: ModelWritten) -> 
             data = model_json(inspect_model(line, model, show_), written.fields)
         except AttnvizError as error:
             say(bad_line(number, error, written.on_error))
-            data = dumps(error_record(number, printable(line[:200]), str(error)))
+            data = dumps(error_record(number, line, error))
         out(data)
 
 
-def compare_with_model(texts: tuple[str, str], focus: str, spec: str, dtype: str, top_k: int, fmt: OutputFormat, saves: list[Path], dpi: int) -> None:
+def compare_with_model(u: Usage) -> None:
+    """``attn compare --model``, from the run's options."""
+    from ..saving import FIGURE_FORMATS
+
+    saves = check_saves(u.save, FIGURE_FORMATS)
+    with reporting_errors():
+        run_compare((u.first, u.second), u.focus, u.model, u.dtype.value, u.top_k, u.fmt, saves, u.dpi)
+
+
+def run_compare(texts: tuple[str, str], focus: str, spec: str, dtype: str, top_k: int, fmt: OutputFormat, saves: list[Path], dpi: int) -> None:
     """``attn compare --model``: the word in both texts through the model, then tables or JSON."""
-    from ..models.words import compare_word
-    from ..pipeline import valid_text
+    from ..models.pipeline import compare_model
 
     model = load(spec, dtype)
-    texts = (valid_text(texts[0]), valid_text(texts[1]))
-    comparison = compare_word((model.run(texts[0]), model.run(texts[1])), texts, focus)
+    comparison = compare_model(texts, model, focus, top_k)
     if saves:
         from ..saving import save_drift
 
@@ -130,9 +152,9 @@ def compare_with_model(texts: tuple[str, str], focus: str, spec: str, dtype: str
     if fmt is OutputFormat.table:
         from ..render_model_table import comparison_renderables
 
-        show(lambda width: comparison_renderables(comparison, model.config, top_k))
+        show(lambda width: comparison_renderables(comparison, model.config))
         return
     from ..render_json import dumps
     from ..render_model_json import comparison_record
 
-    out(dumps(comparison_record(comparison, model.config, top_k), pretty=fmt is OutputFormat.json))
+    out(dumps(comparison_record(comparison, model.config), pretty=fmt is OutputFormat.json))

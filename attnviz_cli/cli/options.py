@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..vectors import DEFAULT_NAME
+from ..shipped import DEFAULT_NAME
 
 
 class OutputFormat(StrEnum):
@@ -147,15 +147,20 @@ class Rule:
     message: str | Callable[[Usage], str]
 
 
-STATIC_ONLY = ("vectors", "weights", "projections", "neighbors", "positions", "heads", "causal", "no_scale", "seed", "oov")
+STATIC_ONLY = ("vectors", "vectors_format", "trust_pickle", "weights", "projections", "neighbors", "positions", "heads", "causal", "no_scale", "seed", "oov")
+
+
+def _flag(option: str) -> str:
+    """A parameter's option as --help names it (no_scale -> --no-scale)."""
+    return "--" + option.replace("_", "-")
 
 
 def _needs_model(option: str, what: str) -> Rule:
-    return Rule(f"--{option}", lambda u: not u.with_model and option in u.given, f"--{option} {what}: it needs --model")
+    return Rule(_flag(option), lambda u: not u.with_model and option in u.given, f"{_flag(option)} {what}: it needs --model")
 
 
 def _static_only(option: str) -> Rule:
-    name = "--" + option.replace("_", "-")
+    name = _flag(option)
     return Rule(name, lambda u: u.with_model and option in u.given,
                 f"{name} is for static vectors; a model has its own heads, projections and positions (--save, Markdown and CSV take a --layer)")
 
@@ -166,12 +171,19 @@ def _figures(u: Usage) -> list[Path]:
 
 WEIGHTS_OR_RANDOM = Rule("--weights", lambda u: not u.with_model and u.weights is not None and u.projections is ProjectionKind.random,
                          "--weights and --projections random exclude each other")
+NEIGHBORS_NEED_IDENTITY = Rule(
+    "--neighbors", lambda u: not u.with_model and bool(u.neighbors) and (u.weights is not None or u.projections is not ProjectionKind.identity),
+    lambda u: "--neighbors compares vectors with the vocabulary, so the outputs must stay in the embedding space: it needs "
+              f"identity projections, not {'--weights' if u.weights is not None else f'--projections {u.projections.value}'}",
+)
+DTYPE_NEEDS_MODEL = _needs_model("dtype", "chooses the precision a model runs in")
 
 RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the first that applies is the error
     "inspect": (
         _needs_model("rollout", "follows attention through a model's layers"),
         _needs_model("layer", "chooses among a model's heads"),
         _needs_model("head", "chooses among a model's heads"),
+        DTYPE_NEEDS_MODEL,
         Rule("--head", lambda u: u.with_model and u.head is not None and u.all_layers, "--head needs one --layer L, not all"),
         Rule("--head", lambda u: u.with_model and u.head is not None and u.layer is None, "--head needs --layer: which layer's head"),
         Rule("--layer", lambda u: u.with_model and u.fmt in ONE_LAYER and u.layer is None,
@@ -185,19 +197,22 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         Rule("SENTENCE", lambda u: u.with_model and u.sentence == "-" and u.fmt in ONE_LAYER, "SENTENCE - with --model streams as jsonl only"),
         *(_static_only(option) for option in STATIC_ONLY),
         WEIGHTS_OR_RANDOM,
-        Rule("--neighbors", lambda u: not u.with_model and bool(u.neighbors) and (u.weights is not None or u.projections is not ProjectionKind.identity),
-             lambda u: "--neighbors compares vectors with the vocabulary, so the outputs must stay in the embedding space: it needs "
-                       f"identity projections, not {'--weights' if u.weights is not None else f'--projections {u.projections.value}'}"),
+        NEIGHBORS_NEED_IDENTITY,
         Rule("--focus", lambda u: not u.with_model and u.fmt is OutputFormat.csv and bool(u.focus),
              "--focus has no place in CSV's rows of (head, query, key); use --format table, markdown or json"),
         Rule("--neighbors", lambda u: not u.with_model and u.fmt is OutputFormat.csv and bool(u.neighbors),
              "--neighbors has no place in CSV's rows of (head, query, key); use --format table, markdown or json"),
+        Rule("--fields", lambda u: bool(u.fields) and u.fmt not in (OutputFormat.json, OutputFormat.jsonl), "--fields applies to --format json and jsonl"),
+        Rule("--save", lambda u: bool(u.save) and u.sentence == "-" and u.fmt in STREAMED, "--save draws one sentence; it cannot follow a stream (SENTENCE -)"),
     ),
     "compare": (
         Rule("--format", lambda u: u.fmt in ONE_LAYER, lambda u: f"compare writes table, json or jsonl, not {u.fmt.value}"),
         _needs_model("save", "draws the word's drift through a model's layers"),
+        _needs_model("top_k", "lists the words a model's layers look at"),
+        DTYPE_NEEDS_MODEL,
         *(_static_only(option) for option in STATIC_ONLY),
         WEIGHTS_OR_RANDOM,
+        NEIGHBORS_NEED_IDENTITY,
     ),
 }
 

@@ -15,7 +15,7 @@ import typer
 from ..errors import AttnvizError, output_failed, printable
 
 if TYPE_CHECKING:
-    from .options import OutputFormat, ReportFormat
+    from .options import ReportFormat
 
 
 def say(message: str) -> None:
@@ -70,12 +70,11 @@ def report(record: dict, table_of: Callable[[], object], fmt: ReportFormat) -> N
     show(lambda width: table_of())
 
 
-def parse_fields(fields: str | None, fmt: OutputFormat, check: Callable[[tuple[str, ...]], None]) -> tuple[str, ...]:
-    """--fields as names, checked by ``check`` (which raises ValueError) before anything is loaded."""
+def parse_fields(fields: str | None, check: Callable[[tuple[str, ...]], None]) -> tuple[str, ...]:
+    """--fields as names, checked by ``check`` (which raises ValueError) before anything is loaded
+    (the formats it applies to are a rule of :data:`~.options.RULES`)."""
     if not fields:
         return ()
-    if fmt.value not in ("json", "jsonl"):
-        raise typer.BadParameter("--fields applies to --format json and jsonl", param_hint="--fields")
     names = tuple(name.strip() for name in fields.split(",") if name.strip())
     try:
         check(names)
@@ -84,11 +83,9 @@ def parse_fields(fields: str | None, fmt: OutputFormat, check: Callable[[tuple[s
     return names
 
 
-def check_saves(paths: list[Path] | None, *, streamed: bool, formats: tuple[str, ...] | None = None) -> list[Path]:
-    """--save paths, or a usage error: an extension we do not write (of ``formats``, if given), a
-    folder, or a stream."""
-    if paths and streamed:
-        raise typer.BadParameter("--save draws one sentence; it cannot follow a stream (SENTENCE -)", param_hint="--save")
+def check_saves(paths: list[Path] | None, formats: tuple[str, ...] | None = None) -> list[Path]:
+    """--save paths, or a usage error: an extension we do not write (of ``formats``, if given) or a
+    folder (a stream is a rule of :data:`~.options.RULES`)."""
     from ..saving import SAVE_FORMATS, check_save_path
 
     for path in paths or []:

@@ -1,5 +1,6 @@
-"""The static-vectors source of ``inspect`` and ``compare``: its options become embeddings, projections
-and :class:`~attnviz_cli.results.InspectOptions`; then its pipeline runs and a renderer writes."""
+"""The static-vectors source of ``inspect`` and ``compare``: its options (checked by the rules of
+:mod:`.options`) become embeddings, projections and :class:`~attnviz_cli.results.InspectOptions`; then
+its pipeline runs and a renderer writes."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from ..pipeline import compare_sentences, inspect_one
 from ..projections import Projections, identity, load_weights, random_xavier
 from ..results import InspectionBatch, InspectOptions
 from ..vectors import Embeddings
-from .options import STREAMED, OutputFormat, ProjectionKind
-from .output import out, read_stdin, saved, say, show, stdin_binary
+from . import reporting_errors
+from .options import STREAMED, OutputFormat, ProjectionKind, Usage, read_format
+from .output import check_saves, out, parse_fields, read_stdin, saved, say, show, stdin_binary
 
 SLOW_LOAD_SECONDS = 3.0  # a file that takes longer than this gets a tip: convert it once
 
@@ -38,6 +40,19 @@ class StaticSource:
         if self.weights is not None:
             return embeddings, load_weights(self.weights, d_model=embeddings.dim, heads=self.heads)
         return embeddings, random_xavier(embeddings.dim, self.seed) if self.projections is ProjectionKind.random else identity()
+
+
+def source_of(u: Usage) -> StaticSource:
+    """The vectors and projections a run's options name."""
+    return StaticSource(u.vectors, read_format(u.vectors_format), u.trust_pickle, u.projections, u.weights, u.seed, u.heads)
+
+
+def options_of(u: Usage, neighbors: int, top_k: int = 3, fields: tuple[str, ...] = ()) -> InspectOptions:
+    """The pipeline's options of a run over static vectors."""
+    return InspectOptions(
+        heads=u.heads, scale=not u.no_scale, causal=u.causal, oov=u.oov.value, max_tokens=u.max_tokens,
+        top_k=top_k, focus=u.focus, neighbors=neighbors, fields=fields, positions=u.positions.value,
+    )
 
 
 def load_vectors(spec: str | None, fmt: str | None, trust_pickle: bool) -> Embeddings:
@@ -64,7 +79,19 @@ class Written:
     dpi: int = 200
 
 
-def inspect_static(sentence: str, source: StaticSource, options: InspectOptions, written: Written) -> None:
+def inspect_static(u: Usage) -> None:
+    """``attn inspect`` over static vectors."""
+    from ..render_json import check_fields
+
+    kept = parse_fields(u.fields, check_fields)
+    saves = check_saves(u.save)
+    options = options_of(u, u.neighbors, top_k=u.top_k, fields=() if saves else kept)
+    written = Written(u.fmt, kept, u.dims, u.on_error.value, tuple(saves), u.dpi)
+    with reporting_errors():
+        run_inspect(u.sentence, source_of(u), options, written)
+
+
+def run_inspect(sentence: str, source: StaticSource, options: InspectOptions, written: Written) -> None:
     """``attn inspect`` over static vectors: one sentence, or with SENTENCE - and a streamed format,
     a record per line of stdin."""
     embeddings, chosen = source.load()
@@ -103,7 +130,20 @@ def write_one(one: InspectionBatch, written: Written) -> None:
     out(renderer.header() + renderer.records(one, [1])[0])
 
 
-def compare_static(texts: tuple[str, str], source: StaticSource, options: InspectOptions, fmt: OutputFormat) -> None:
+def compare_static(u: Usage) -> None:
+    """``attn compare`` over static vectors: nearest words (5 unless --neighbors says) where the
+    outputs stay in the embedding space; left out, with a note, where they do not."""
+    neighbors = u.neighbors
+    if neighbors is None:
+        in_space = u.weights is None and u.projections is ProjectionKind.identity
+        if not in_space:
+            say("nearest words are left out: with projections other than identity the outputs are not in the embedding space")
+        neighbors = 5 if in_space else 0
+    with reporting_errors():
+        run_compare((u.first, u.second), source_of(u), options_of(u, neighbors), u.fmt)
+
+
+def run_compare(texts: tuple[str, str], source: StaticSource, options: InspectOptions, fmt: OutputFormat) -> None:
     """``attn compare`` over static vectors: the word in both sentences, as tables or JSON."""
     embeddings, chosen = source.load()
     comparison = compare_sentences(texts[0], texts[1], embeddings, chosen, options)

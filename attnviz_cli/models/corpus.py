@@ -1,4 +1,5 @@
-"""Head patterns over a corpus: many texts through a model, each head's patterns averaged over them.
+"""Head patterns over a corpus: many texts through a model, each head's patterns averaged over them
+(:func:`corpus_heads`: a :class:`CorpusHeads`, what ``attn heads`` shows).
 
 Texts are tokenized a chunk at a time, grouped by token count, and run a batch of equal length at a
 time (no padding, so each text's numbers are its own); only the running sums are kept, so memory stays
@@ -7,6 +8,7 @@ flat in the number of texts. Batches go to worker processes when there are enoug
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -14,13 +16,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import AttnvizError
-from .heads import HeadPatterns, head_patterns, punctuation_tokens
+from ..errors import AttnvizError, quoted
+from ..lines import TooLong, bad_line
+from .heads import HeadLabels, HeadPatterns, head_patterns, punctuation_tokens
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
-    from .model import Model
+    from .model import Model, ModelConfig
 
 BATCH = 64  # texts of one length run together: large enough for BLAS, small enough for memory and cache
 CHUNK = 1024  # lines tokenized at once (the tokenizer spreads a chunk over every core)
@@ -66,6 +69,59 @@ class PatternSums:
             raise AttnvizError("no texts to average: the input has no non-empty lines")
         n = self.texts
         return HeadPatterns(self.shares / n, self.entropy_bits / n, self.spread / n, self.distance / n)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CorpusHeads:
+    """A corpus through a model: each head's patterns averaged over its texts, and what went in."""
+
+    config: ModelConfig
+    heads: HeadLabels  # (L, h): each head's mean patterns and its label
+    texts: int  # texts averaged over
+    tokens: int  # their tokens, in all
+    skipped: int  # lines left out (--on-error skip)
+    seconds: float  # how long the run took
+
+
+def line_limit(config: ModelConfig) -> int:
+    """The longest line (bytes) that can still fit the model's positions: a longer one is refused as
+    soon as it is read this far, as a stream of --max-tokens refuses its over-long lines."""
+    from ..pipeline import max_input_bytes
+
+    return max_input_bytes(config.max_positions)
+
+
+def too_long_error(config: ModelConfig) -> AttnvizError:
+    return AttnvizError(
+        f"the line is longer than {line_limit(config):,} bytes, more than the {config.max_positions} positions of {quoted(config.name)} can take"
+    )
+
+
+def corpus_heads(
+    model: Model, lines: Iterable[tuple[int, str]], *, on_error: str, note: Callable[[str], None],
+    workers: int = 1, done: Callable[[int], None] | None = None,
+) -> CorpusHeads:
+    """Each head's patterns averaged over the texts of numbered ``lines`` (read with at most
+    :func:`line_limit` bytes a line). A line with no tokens, or too many, stops the run (``on_error``
+    "fail") or is left out with a ``note`` ("skip")."""
+    skipped = 0
+
+    def bad(line: int, text: str, error: AttnvizError) -> None:
+        nonlocal skipped
+        note(bad_line(line, error, on_error))
+        skipped += 1
+
+    def fitting() -> Iterator[tuple[int, str]]:
+        for line, text in lines:
+            if isinstance(text, TooLong):
+                bad(line, text, too_long_error(model.config))
+            else:
+                yield line, text
+
+    start = time.perf_counter()
+    sums = corpus_patterns(model, fitting(), bad=bad, workers=workers, done=done)
+    heads = HeadLabels.of(sums.mean())
+    return CorpusHeads(model.config, heads, sums.texts, sums.tokens, skipped, time.perf_counter() - start)
 
 
 def encode_lines(model: Model, lines: list[tuple[int, str]], bad: Callable[[int, str, AttnvizError], None]) -> list[Encoded]:

@@ -1,7 +1,8 @@
 """A text through a real transformer -> a :class:`ModelInspection`: the run and everything
 ``attn inspect --model`` shows of it (each head's patterns and label, the rollout, the --focus word,
 one layer as static attention's result), computed here once; the renderers only format it, and
---fields only drops keys from its record."""
+--fields only drops keys from its record. Two texts -> a :class:`~.words.WordComparison` (``attn
+compare --model``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..analysis import head_summary
+from ..core import causal_mask
 from ..pipeline import valid_text
 from ..results import Attention, InspectConfig, Inspection, VectorsInfo
 from .heads import HeadLabels, rollout, run_patterns
 from .model import Model, ModelConfig, ModelRun
-from .words import FocusedWord, Words, focus, focus_units, run_words
+from .words import FocusedWord, WordComparison, Words, compare_word, focus, focus_units, run_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class ModelInspection:
     show: ModelShow
     heads: HeadLabels  # (L, h): every head's patterns and label
     rollout: np.ndarray | None  # (L, T, T) with show.rollout or show.page: the rollout after each layer
+    mask: np.ndarray  # (T, T) additive: -inf where a token never draws on another (a causal model's later ones), else 0
     words: Words | None  # with show.focus: the run's words, each special token one of its own
     focused: tuple[FocusedWord, ...]  # with show.focus: each word it names
     layer: Inspection | None  # with show.layer: that layer (or head) as static attention's result
@@ -56,12 +59,21 @@ def inspect_run(run: ModelRun, c: ModelConfig, text: str, show: ModelShow) -> Mo
     focused: tuple[FocusedWord, ...] = ()
     if show.focus is not None:
         words = run_words(run, text)
-        focused = tuple(focus(run, words, focus_units(words, show.focus, len(run.tokens))))
+        focused = tuple(focus(run, words, focus_units(words, show.focus, len(run.tokens)), show.top_k))
+    T = len(run.tokens)
     return ModelInspection(
         text=text, run=run, config=c, show=show, heads=HeadLabels.of(run_patterns(run, text, c.causal)),
-        rollout=rollout(run.attentions) if show.rollout or show.page else None, words=words, focused=focused,
+        rollout=rollout(run.attentions) if show.rollout or show.page else None,
+        mask=causal_mask(T, run.scores.dtype) if c.causal else np.zeros((T, T), run.scores.dtype), words=words, focused=focused,
         layer=None if show.layer is None else layer_inspection(run, c, text, show.layer, show.top_k, show.head),
     )
+
+
+def compare_model(texts: tuple[str, str], model: Model, focus: str, top_k: int = 3) -> WordComparison:
+    """The word ``focus`` names followed into both texts through ``model``, the ``top_k`` words it looks
+    at most listed in each layer."""
+    texts = (valid_text(texts[0]), valid_text(texts[1]))
+    return compare_word((model.run(texts[0]), model.run(texts[1])), texts, focus, top_k)
 
 
 def layer_inspection(run: ModelRun, config: ModelConfig, text: str, layer: int, top_k: int = 3, head: int | None = None) -> Inspection:

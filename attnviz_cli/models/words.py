@@ -70,6 +70,8 @@ class FocusedWord:
     entropy_bits: np.ndarray  # (L, h): the entropy of its weights over the words, in bits
     head_mean: np.ndarray  # (L, U): its weights averaged over each layer's heads
     drift: np.ndarray  # (L + 1,): the cosine of its vector with its embedding, layer by layer
+    top: np.ndarray  # (L, h, k): in each head, the k words it gives most weight, strongest first
+    top_of_mean: np.ndarray  # (L, k): the same of its weights averaged over each layer's heads
 
 
 def focus_units(words: Words, spec: str, T: int) -> list[int]:
@@ -86,23 +88,27 @@ def focus_units(words: Words, spec: str, T: int) -> list[int]:
     return focus_positions(spec, tuple(label.lower() for label in words.labels), lowercase=True)
 
 
-def focus(run: ModelRun, words: Words, units: list[int]) -> list[FocusedWord]:
-    """The chosen words' attention, per layer and head, over all the run's words, and their vectors."""
+def focus(run: ModelRun, words: Words, units: list[int], top_k: int = 3) -> list[FocusedWord]:
+    """The chosen words' attention, per layer and head, over all the run's words (the ``top_k``
+    strongest listed), and their vectors."""
     by_word = word_attention(run.attentions, words)  # (L, h, U, U)
     focused = []
     for u in units:
         weights = by_word[:, :, u, :]  # (L, h, U)
         vectors = run.hidden_states[:, list(words.tokens[u]), :].mean(axis=1)  # (L + 1, d)
+        head_mean = weights.mean(axis=1)  # (L, U)
         focused.append(FocusedWord(
             label=words.labels[u], unit=u, tokens=words.tokens[u], weights=weights, vectors=vectors,
-            entropy_bits=entropy_bits(weights), head_mean=weights.mean(axis=1), drift=cosine(vectors, vectors[0]),
+            entropy_bits=entropy_bits(weights), head_mean=head_mean, drift=cosine(vectors, vectors[0]),
+            top=top_words(weights, top_k), top_of_mean=top_words(head_mean, top_k),
         ))
     return focused
 
 
-def top_words(weights: np.ndarray, k: int) -> list[int]:
-    """The ``k`` words with the most weight, strongest first (ties: the earlier word)."""
-    return [int(u) for u in np.argsort(-weights, kind="stable")[:k]]
+def top_words(weights: np.ndarray, k: int) -> np.ndarray:
+    """(..., U) weights -> (..., k): the ``k`` words with the most weight, strongest first (ties: the
+    earlier word)."""
+    return np.argsort(-weights, axis=-1, kind="stable")[..., :k]
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -122,8 +128,9 @@ class WordComparison:
     cosines: np.ndarray  # (L + 1,): at the embeddings, then after each layer
 
 
-def compare_word(runs: tuple[ModelRun, ModelRun], texts: tuple[str, str], spec: str) -> WordComparison:
-    """``spec`` must name one word in each text (word@N picks among repeats)."""
+def compare_word(runs: tuple[ModelRun, ModelRun], texts: tuple[str, str], spec: str, top_k: int = 3) -> WordComparison:
+    """``spec`` must name one word in each text (word@N picks among repeats); ``top_k`` words are
+    listed where it looks in each."""
     from ..errors import AttnvizError, quoted
 
     words, sides = [], []
@@ -137,7 +144,7 @@ def compare_word(runs: tuple[ModelRun, ModelRun], texts: tuple[str, str], spec: 
             word = units.labels[chosen[0]]
             raise AttnvizError(f"{label} text: {quoted(word)} occurs {len(chosen)} times; say which with --focus {word}@1 to {word}@{len(chosen)}")
         words.append(units)
-        sides.append(focus(run, units, chosen)[0])
+        sides.append(focus(run, units, chosen, top_k)[0])
     a, b = sides
     cosines = cosine(a.vectors.astype(np.float64), b.vectors.astype(np.float64))
     return WordComparison(spec, texts, (words[0], words[1]), (a, b), cosines)
