@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import cosine, focus_heads, nearest_rows
-from .core import AttentionInputError, attention_summary, sinusoidal_positions
+from .analysis import attention_summary, cosine, focus_heads, nearest_rows
+from .attention_types import AttentionOutputs
+from .core import AttentionInputError, sinusoidal_positions
 from .errors import AttnvizError, quoted
 from .projections import Projections
 from .results import (
-    AttentionOutputs,
     Comparison,
     Focus,
     HeadSummary,

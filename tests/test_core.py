@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,9 +14,9 @@ from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 
 from attnviz_cli import engine
-from attnviz_cli.analysis import head_summary
-from attnviz_cli.core import AttentionInputError, attention_summary, causal_mask, row_sums, self_attention, softmax
-from attnviz_cli.results import Attention, AttentionOutputs
+from attnviz_cli.analysis import attention_summary, head_summary
+from attnviz_cli.attention_types import Attention, AttentionOutputs
+from attnviz_cli.core import AttentionInputError, causal_mask, row_sums, self_attention, softmax
 
 from .conftest import need_module
 from .reference import masked_to_inf, reference_attention
@@ -481,3 +483,10 @@ def test_row_sums_are_the_sums_along_the_last_axis_whatever_blas_thread_count(sh
     assert_array_equal(one, two)
     exact = x.astype(np.float64).sum(axis=-1, keepdims=True)
     assert_allclose(one, exact, rtol=4 * np.finfo(dtype).eps * math.log2(shape[-1] + 1) + np.finfo(dtype).eps)
+
+
+def test_core_imports_nothing_above_it():
+    # The dependency runs one way: analysis and results build on core, never the other way round.
+    code = "import sys, attnviz_cli.core; print(sorted(m for m in sys.modules if m.startswith('attnviz_cli.')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == str(["attnviz_cli.attention_types", "attnviz_cli.core", "attnviz_cli.engine", "attnviz_cli.errors"])

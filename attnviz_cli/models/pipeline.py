@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..analysis import head_summary
+from ..attention_types import Attention
 from ..pipeline import valid_text
-from ..results import Attention, InspectConfig, Inspection, VectorsInfo
+from ..results import InspectConfig, Inspection, VectorsInfo
 from .heads import HeadLabels, rollout, run_patterns
 from .model import Model, ModelConfig, ModelRun
 from .words import FocusedWord, Words, focus, focus_units, run_words
