@@ -16,7 +16,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from attnviz_cli import engine
 from attnviz_cli.analysis import attention_summary, head_summary
 from attnviz_cli.attention_types import Attention, AttentionOutputs
-from attnviz_cli.core import AttentionInputError, causal_mask, row_sums, self_attention, softmax
+from attnviz_cli.core import AttentionInputError, causal_mask, plain_softmax, row_sums, self_attention, softmax
 
 from .conftest import need_module
 from .reference import masked_to_inf, reference_attention
@@ -38,6 +38,18 @@ def test_softmax_of_known_rows():
     masked = softmax(np.array([[2.0, -np.inf, 2.0]]))
     assert masked[0, 1] == 0.0
     assert_allclose(masked, [[0.5, 0.0, 0.5]], rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 1e-6)])  # BLAS sums in another order
+def test_the_fast_softmax_is_the_plain_one(dtype, rtol):
+    rng = np.random.default_rng(11)
+    for shape in [(1, 2), (7, 3), (2, 5, 40), (3, 4, 130, 130)]:
+        scores = (rng.standard_normal(shape) * 8).astype(dtype)
+        scores[..., 0, -1] = -np.inf  # a masked key
+        fast = softmax(scores)
+        assert fast.dtype == dtype
+        assert_allclose(fast, plain_softmax(scores), rtol=rtol, atol=0)
+    assert_allclose(plain_softmax(np.array([0.0, math.log(3)])), [0.25, 0.75], rtol=1e-15)
 
 
 def test_softmax_of_integers_and_lists_is_float64():
