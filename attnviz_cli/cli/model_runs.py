@@ -117,8 +117,8 @@ def stream_with_model(model: Model, show_: ModelShow, written: ModelWritten) -> 
 
 def compare_with_model(texts: tuple[str, str], focus: str, spec: str, dtype: str, top_k: int, fmt: OutputFormat, saves: list[Path], dpi: int) -> None:
     """``attn compare --model``: the word in both texts through the model, then tables or JSON."""
+    from ..errors import valid_text
     from ..models.words import compare_word
-    from ..pipeline import valid_text
 
     model = load(spec, dtype)
     texts = (valid_text(texts[0]), valid_text(texts[1]))

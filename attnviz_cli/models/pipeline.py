@@ -11,7 +11,7 @@ import numpy as np
 
 from ..analysis import head_summary
 from ..attention_types import Attention
-from ..pipeline import valid_text
+from ..errors import valid_text
 from ..results import InspectConfig, Inspection, VectorsInfo
 from .heads import HeadLabels, rollout, run_patterns
 from .model import Model, ModelConfig, ModelRun
