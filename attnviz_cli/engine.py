@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Self
 
@@ -35,17 +36,12 @@ def split_heads(m: np.ndarray, heads: int) -> np.ndarray:
     return m.reshape(*lead, T, heads, width // heads).swapaxes(-3, -2)
 
 
+@dataclass(frozen=True, slots=True)
 class Block:
-    """A block of work: query ``rows`` of the scores of the (sequence, head) ``pairs`` it covers.
+    """A block of work: query ``rows`` of the scores of the (sequence, head) ``pairs`` it covers."""
 
-    (A plain class, not a dataclass: this module is on every command's start-up path, and generating a
-    dataclass's methods costs more there than writing these lines.)
-    """
-
-    __slots__ = ("pairs", "rows")
-
-    def __init__(self, pairs: slice, rows: slice) -> None:
-        self.pairs, self.rows = pairs, rows
+    pairs: slice
+    rows: slice
 
     @property
     def where(self) -> tuple[slice, slice]:
