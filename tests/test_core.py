@@ -502,3 +502,23 @@ def test_core_imports_nothing_above_it():
     code = "import sys, attnviz_cli.core; print(sorted(m for m in sys.modules if m.startswith('attnviz_cli.')))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == str(["attnviz_cli.attention_types", "attnviz_cli.core", "attnviz_cli.engine", "attnviz_cli.errors"])
+
+
+def test_one_blas_thread_trusts_openblas_variables_only_for_openblas(monkeypatch):
+    # OPENBLAS_NUM_THREADS=1 (as attn sets it) and OpenBLAS's serial bound say nothing about MKL or BLIS:
+    # with another BLAS, threadpoolctl holds it to one thread.
+    from threadpoolctl import threadpool_info
+
+    def holds(work):  # whether threadpoolctl is asked to hold BLAS (a limiter), else nothing is done
+        with engine.one_blas_thread(work) as limiter:  # a limiter is undone on leaving
+            return limiter is not None
+
+    assert engine.numpy_blas_is_openblas() == any(lib["internal_api"] == "openblas" for lib in threadpool_info())
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setattr(engine, "numpy_blas_is_openblas", lambda: True)
+    assert not holds(10**9) and not holds(engine.BLAS_SERIAL_WORK)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    assert holds(10**9) and not holds(engine.BLAS_SERIAL_WORK)
+    monkeypatch.setattr(engine, "numpy_blas_is_openblas", lambda: False)  # MKL, BLIS, Accelerate
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert holds(10**9) and holds(engine.BLAS_SERIAL_WORK)
