@@ -11,8 +11,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `attn` r
 if TYPE_CHECKING:
     from typing import Any
 
+    from .attention_types import Attention
     from .core import AttentionInputError, causal_mask, self_attention, softmax
-    from .results import Attention
 
 __version__ = "0.1.0"  # the package's version (pyproject.toml reads it from here)
 __all__ = ["Attention", "AttentionInputError", "__version__", "causal_mask", "self_attention", "softmax"]
@@ -26,7 +26,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(core, name)
     if name == "Attention":
-        from .results import Attention
+        from .attention_types import Attention
 
         return Attention
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,9 +5,13 @@ Pure NumPy over results of :mod:`attnviz_cli.core`: arrays in, frozen results ou
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
-from .results import Attention, FocusHead, HeadSummary
+from .attention_types import Attention, AttentionOutputs
+from .core import summarized_attention
+from .results import FocusHead, HeadSummary
 
 
 def entropy_bits(weights: np.ndarray) -> np.ndarray:
@@ -54,19 +58,53 @@ def key_weights(weights: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return np.where(keys >= 0, np.take_along_axis(weights, keys, axis=-1), 0)
 
 
-def head_summary(weights: np.ndarray, masked: np.ndarray, k: int) -> HeadSummary:
+def head_summary(weights: np.ndarray, masked: np.ndarray | None, k: int) -> HeadSummary:
     """Summary of (..., T, T) weights: entropies, strongest keys and up to ``k`` top keys per query.
+    ``masked`` (True where a key may not be seen) broadcasts against ``weights``; None: nothing is.
 
     Works over any leading dimensions (heads, a batch of sentences) at once; pick one out with
     :meth:`HeadSummary.select`.
     """
+    return HeadSummary(*_summary_parts(weights, masked, k))
+
+
+def _summary_parts(weights: np.ndarray, masked: np.ndarray | None, k: int) -> tuple[np.ndarray, ...]:
+    """:class:`HeadSummary`'s arrays for weights (..., rows, T), in its order."""
     k = min(k, weights.shape[-1])
-    top = top_keys(weights, k, masked)  # (..., T, k)
-    top_weights = key_weights(weights, top)  # (..., T, k)
-    return HeadSummary(
-        entropy_bits=entropy_bits(weights), top_keys=top, top_weights=top_weights,
-        top_counts=np.minimum((~masked).sum(axis=-1), k),
+    top = top_keys(weights, k, masked)  # (..., rows, k)
+    seen = weights.shape[-1] if masked is None else (~masked).sum(axis=-1)  # keys each query may attend to
+    counts = np.broadcast_to(np.minimum(seen, k), weights.shape[:-1])  # (..., rows)
+    return entropy_bits(weights), top, key_weights(weights, top), counts
+
+
+def attention_summary(
+    x: np.ndarray,
+    *,
+    heads: int = 1,
+    wq: np.ndarray | None = None,
+    wk: np.ndarray | None = None,
+    wv: np.ndarray | None = None,
+    wo: np.ndarray | None = None,
+    scale: bool = True,
+    causal: bool = False,
+    top_k: int = 3,
+    keep_matrices: bool = False,
+    threads: int | None = None,
+) -> tuple[AttentionOutputs, HeadSummary]:
+    """:func:`attnviz_cli.core.self_attention` and its :class:`HeadSummary` over (..., h, T): per query,
+    the entropy and the ``top_k`` keys, as :func:`head_summary` finds them in full weights.
+
+    The numbers are :func:`self_attention`'s, bit for bit, whatever ``keep_matrices`` says: it only
+    decides whether the (h, T, T) scores and weights are given back (an :class:`Attention`) or dropped
+    (an :class:`AttentionOutputs`). Long inputs are summarized one block of rows at a time, and without
+    ``keep_matrices`` each block is dropped once summarized, so memory grows as O(T x block) rather than
+    O(h x T x T).
+    """
+    attention, parts = summarized_attention(
+        x, partial(_summary_parts, k=top_k), heads=heads, wq=wq, wk=wk, wv=wv, wo=wo, scale=scale, causal=causal,
+        keep_matrices=keep_matrices, threads=threads,
     )
+    return attention, HeadSummary(*parts)
 
 
 def focus_heads(attention: Attention, position: int) -> tuple[FocusHead, ...]:

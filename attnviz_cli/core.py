@@ -10,26 +10,28 @@ The maths is :func:`attention`, a few plain lines, and :func:`self_attention` ru
 through it in five numbered steps (project, split, attend, concat, project). Long inputs go to
 :mod:`attnviz_cli.engine` instead, which computes the same numbers in blocks of rows on threads (tested
 against this plain path); ``benchmarks/attention.py`` measures it against PyTorch.
-Which path runs depends on the input's size alone. :func:`attention_summary` adds the head summaries
-and, asked to, keeps no (h, T, T) matrix: its memory then grows as O(T x block) rather than
-O(h x T x T), and its numbers are still :func:`self_attention`'s, to the last bit.
+Which path runs depends on the input's size alone. :func:`summarized_attention` hands the weights to a
+caller's summary (:func:`attnviz_cli.analysis.attention_summary`'s) a block of rows at a time and, asked
+to, keeps no (h, T, T) matrix: its memory then grows as O(T x block) rather than O(h x T x T), and its
+numbers are still :func:`self_attention`'s, to the last bit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
 
 from . import engine
-from .analysis import entropy_bits, head_summary, key_weights, top_keys
+from .attention_types import Attention, AttentionOutputs
 from .engine import Block, Projected, Runner, Scratch, blocks, split_heads
 from .errors import counted
-from .results import Attention, AttentionOutputs, HeadSummary
 
 __all__ = [
-    "AttentionInputError", "attention", "attention_in_blocks", "attention_summary", "causal_mask", "check_projections", "compute_dtype",
-    "merge_heads", "row_sums", "self_attention", "sinusoidal_positions", "softmax", "softmax_into", "split_heads",
+    "AttentionInputError", "BlockSummary", "attention", "attention_in_blocks", "causal_mask", "check_projections", "compute_dtype",
+    "merge_heads", "plain_softmax", "row_sums", "self_attention", "sinusoidal_positions", "softmax", "softmax_into", "split_heads",
+    "summarized_attention",
 ]
 
 
@@ -40,8 +42,16 @@ class AttentionInputError(ValueError):
     """Inputs that self-attention cannot run on: wrong shapes, non-finite values, bad head count."""
 
 
+def plain_softmax(x: np.ndarray) -> np.ndarray:
+    """exp(x) / Σ exp(x) over the last axis, as a paper writes it; the row maximum is taken out first (it
+    cancels) so exp cannot overflow. :func:`softmax` computes the same, faster and more carefully."""
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def softmax(scores: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, stable for any finite or -inf score.
+    """Softmax over the last axis, stable for any finite or -inf score: :func:`plain_softmax`, with the
+    row sums by BLAS (:func:`row_sums`) and in place.
 
     The row maximum is subtracted before ``exp`` so large scores cannot overflow; -inf (a mask) gives a
     weight of exactly 0. A row with nothing to attend to (all -inf) is an error, not NaN.
@@ -216,7 +226,7 @@ def self_attention(
     qkv = _checked(x, heads, wq, wk, wv, wo)
     with np.errstate(over="ignore", invalid="ignore"), engine.one_blas_thread(_multiply_adds(qkv)):  # overflow: refused below
         if _long(qkv):  # the same maths in blocks, on threads
-            result, _ = _blocked_self_attention(qkv, scale, causal, threads, keep_matrices=True, top_k=None)
+            result, _ = _blocked_self_attention(qkv, scale, causal, threads, keep_matrices=True, summarize=None)
         else:
             result = _plain_self_attention(qkv, scale, causal)
     assert isinstance(result, Attention)  # kept, on either path
@@ -257,8 +267,14 @@ def _plain_self_attention(qkv: Projected, scale: bool, causal: bool) -> Attentio
     )
 
 
-def attention_summary(
+BlockSummary = Callable[[np.ndarray, np.ndarray | None], tuple[np.ndarray, ...]]
+"""What a caller makes of weights (..., rows, T) and where they are masked (bool, True where a key may not
+be seen; it broadcasts against the weights, or is None): arrays (..., rows, ...), one row per query."""
+
+
+def summarized_attention(
     x: np.ndarray,
+    summarize: BlockSummary,
     *,
     heads: int = 1,
     wq: np.ndarray | None = None,
@@ -267,47 +283,41 @@ def attention_summary(
     wo: np.ndarray | None = None,
     scale: bool = True,
     causal: bool = False,
-    top_k: int = 3,
     keep_matrices: bool = False,
     threads: int | None = None,
-) -> tuple[AttentionOutputs, HeadSummary]:
-    """:func:`self_attention` and its :class:`HeadSummary` over (..., h, T): per query, the entropy and
-    the ``top_k`` keys, as :func:`attnviz_cli.analysis.head_summary` finds them in full weights.
+) -> tuple[AttentionOutputs, tuple[np.ndarray, ...]]:
+    """:func:`self_attention`, and what ``summarize`` makes of its weights, as arrays (..., h, T, ...).
 
     The numbers are :func:`self_attention`'s, bit for bit, whatever ``keep_matrices`` says: it only
     decides whether the (h, T, T) scores and weights are given back (an :class:`Attention`) or dropped
-    (an :class:`AttentionOutputs`). Long inputs are summarized one block of rows at a time, and without
-    ``keep_matrices`` each block is dropped once summarized, so memory grows as O(T x block) rather than
-    O(h x T x T).
+    (an :class:`AttentionOutputs`). Long inputs are summarized one block of rows at a time, while the
+    block is in the cache, and without ``keep_matrices`` each block is dropped once summarized, so
+    memory grows as O(T x block) rather than O(h x T x T).
     """
     qkv = _checked(x, heads, wq, wk, wv, wo)
     with np.errstate(over="ignore", invalid="ignore"), engine.one_blas_thread(_multiply_adds(qkv)):  # overflow: refused below
         if _long(qkv):
-            attention, summary = _blocked_self_attention(qkv, scale, causal, threads, keep_matrices, top_k)
-            assert summary is not None  # asked for with top_k
+            attention, parts = _blocked_self_attention(qkv, scale, causal, threads, keep_matrices, summarize)
         else:
             full = _plain_self_attention(qkv, scale, causal)
-            summary = head_summary(full.weights, np.isneginf(full.scores), top_k)
+            parts = summarize(full.weights, np.isneginf(full.scores))
             attention = full if keep_matrices else _outputs(full)
-    return _finite(attention), summary
+    return _finite(attention), parts
 
 
 def _blocked_self_attention(
-    qkv: Projected, scale: bool, causal: bool, threads: int | None, keep_matrices: bool, top_k: int | None
-) -> tuple[AttentionOutputs, HeadSummary | None]:
-    """:func:`self_attention` by the engine: blocks of rows, on threads, for long inputs; with each
-    block's summary when ``top_k`` is given. A block's numbers are made by the same calls on the same
-    shapes whether its scores and weights are kept or written into a scratch buffer and dropped."""
+    qkv: Projected, scale: bool, causal: bool, threads: int | None, keep_matrices: bool,
+    summarize: BlockSummary | None,
+) -> tuple[AttentionOutputs, tuple[np.ndarray, ...]]:
+    """:func:`self_attention` by the engine: blocks of rows, on threads, for long inputs; with what
+    ``summarize`` makes of each block, if given. A block's numbers are made by the same calls on the
+    same shapes whether its scores and weights are kept or written into a scratch buffer and dropped."""
     T, pairs, dtype = qkv.T, qkv.pairs, qkv.dtype
     if keep_matrices:
         scores = np.empty((pairs, T, T), dtype)  # (sequence, head) pairs flattened
         weights = np.empty_like(scores)
     head_outputs = np.empty((pairs, T, qkv.d_v), dtype)
-    if top_k is not None:
-        k = max(1, min(top_k, T))
-        entropy = np.empty((pairs, T), dtype)
-        keys = np.empty((pairs, T, k), np.intp)
-        top_weights = np.empty((pairs, T, k), dtype)
+    summaries: list[tuple[Block, tuple[np.ndarray, ...]]] = []  # appended to from every thread
 
     def attend(block: Block, scratch: Scratch) -> None:
         if keep_matrices:
@@ -317,29 +327,31 @@ def _blocked_self_attention(
         qkv.scores_into(block, scale, causal, s)
         softmax_into(s, w)
         np.matmul(w, v[block.pairs], out=head_outputs[block.where])
-        if top_k is not None:
-            entropy[block.where] = entropy_bits(w)
-            keys[block.where] = top_keys(w, k, block.causal_mask(T) if causal else None)
-            top_weights[block.where] = key_weights(w, keys[block.where])
+        if summarize is not None:
+            summaries.append((block, summarize(w, block.causal_mask(T) if causal else None)))
 
     with Runner(threads, pairs * T * T) as run:
-        q, k_, v = qkv.project(run)  # (pairs, T, d_k or d_v)
+        q, k, v = qkv.project(run)  # (pairs, T, d_k or d_v)
         run.blocks(blocks(pairs, T), attend)
         output = qkv.output(head_outputs, run)
     attention = AttentionOutputs(
-        queries=qkv.unflat(q), keys=qkv.unflat(k_), values=qkv.unflat(v),
+        queries=qkv.unflat(q), keys=qkv.unflat(k), values=qkv.unflat(v),
         head_outputs=qkv.unflat(head_outputs), output=output, scale=scale, causal=causal,
     )
     if keep_matrices:
         attention = _with(attention, qkv.unflat(scores), qkv.unflat(weights))
-    if top_k is None:
-        return attention, None
-    visible = np.arange(1, T + 1) if causal else np.full(T, T)  # keys each query may attend to
-    summary = HeadSummary(
-        entropy_bits=qkv.unflat(entropy), top_keys=qkv.unflat(keys), top_weights=qkv.unflat(top_weights),
-        top_counts=qkv.unflat(np.broadcast_to(np.minimum(visible, k), (pairs, T)).copy()),
-    )  # top keys past a query's count are -1 (weight 0): only causal rows have fewer than k keys
-    return attention, summary
+    return attention, tuple(qkv.unflat(part) for part in _assembled(summaries, pairs, T))
+
+
+def _assembled(summaries: list[tuple[Block, tuple[np.ndarray, ...]]], pairs: int, T: int) -> tuple[np.ndarray, ...]:
+    """Each block's summary arrays (pairs, rows, ...) put in place in arrays (pairs, T, ...)."""
+    if not summaries:
+        return ()
+    whole = tuple(np.empty((pairs, T, *a.shape[2:]), a.dtype) for a in summaries[0][1])
+    for block, parts in summaries:
+        for target, part in zip(whole, parts, strict=True):
+            target[block.where] = part
+    return whole
 
 
 def _outputs(attention: Attention) -> AttentionOutputs:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, Self
 
@@ -35,17 +36,12 @@ def split_heads(m: np.ndarray, heads: int) -> np.ndarray:
     return m.reshape(*lead, T, heads, width // heads).swapaxes(-3, -2)
 
 
+@dataclass(frozen=True, slots=True)
 class Block:
-    """A block of work: query ``rows`` of the scores of the (sequence, head) ``pairs`` it covers.
+    """A block of work: query ``rows`` of the scores of the (sequence, head) ``pairs`` it covers."""
 
-    (A plain class, not a dataclass: this module is on every command's start-up path, and generating a
-    dataclass's methods costs more there than writing these lines.)
-    """
-
-    __slots__ = ("pairs", "rows")
-
-    def __init__(self, pairs: slice, rows: slice) -> None:
-        self.pairs, self.rows = pairs, rows
+    pairs: slice
+    rows: slice
 
     @property
     def where(self) -> tuple[slice, slice]:
@@ -295,9 +291,16 @@ BLAS_SERIAL_WORK = 9216  # multiply-adds below which OpenBLAS runs any product o
 def one_blas_thread(multiply_adds: int) -> AbstractContextManager:
     """BLAS held to one thread for work of ``multiply_adds``: OpenBLAS's threads cut a product's sums by
     their count (measured: a (520, 520) @ (520, 25) float32 product changes its last bits from one
-    thread to four), so a result would depend on it. Nothing to do for work too small for BLAS to
-    thread, or when OpenBLAS started with one thread, as ``attn`` starts it (main.py): both are seen
-    without loading threadpoolctl."""
-    if multiply_adds <= BLAS_SERIAL_WORK or os.environ.get("OPENBLAS_NUM_THREADS") == "1":
+    thread to four), so a result would depend on it. When NumPy's BLAS is OpenBLAS, nothing to do for
+    work too small for it to thread, or when it started with one thread, as ``attn`` starts it
+    (main.py): both are seen without loading threadpoolctl. Another BLAS (MKL, BLIS, Accelerate) has
+    its own variables and bounds: threadpoolctl holds it, whatever the work."""
+    if numpy_blas_is_openblas() and (multiply_adds <= BLAS_SERIAL_WORK or os.environ.get("OPENBLAS_NUM_THREADS") == "1"):
         return nullcontext()
     return blas_controller().limit(limits=1)
+
+
+@cache
+def numpy_blas_is_openblas() -> bool:
+    """Whether NumPy was built with OpenBLAS (NumPy's wheels are), from the build record NumPy keeps."""
+    return "openblas" in np.__config__.CONFIG["Build Dependencies"]["blas"]["name"].lower()

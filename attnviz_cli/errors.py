@@ -1,4 +1,4 @@
-"""The one error type the CLI turns into a one-line message, and the escaping of untrusted text."""
+"""The one error type the CLI turns into a one-line message, and untrusted text made valid and escaped."""
 
 from __future__ import annotations
 
@@ -33,6 +33,14 @@ def output_failed(error: OSError) -> AttnvizError:
     """The error to report when stdout cannot be written (a full disk, a closed descriptor); a closed
     pipe (EPIPE) is not one: Unix tools end quietly then."""
     return AttnvizError(f"cannot write the output: {error.strerror or error}")
+
+
+def valid_text(text: str) -> str:
+    """``text`` with any byte that was not UTF-8 (Python keeps those of argv as lone surrogates) as
+    U+FFFD, the replacement character: what every later step, and JSON, can hold."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def printable(text: str) -> str:

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import cosine, focus_heads, nearest_rows
-from .core import AttentionInputError, attention_summary, sinusoidal_positions
-from .errors import AttnvizError, quoted
+from .analysis import attention_summary, cosine, focus_heads, nearest_rows
+from .attention_types import AttentionOutputs
+from .core import AttentionInputError, sinusoidal_positions
+from .errors import AttnvizError, quoted, valid_text
 from .projections import Projections
 from .results import (
-    AttentionOutputs,
     Comparison,
     Focus,
     HeadSummary,
@@ -128,14 +128,6 @@ def too_long_error(max_tokens: int) -> AttnvizError:
         f"the input is longer than {max_input_bytes(max_tokens):,} bytes, more than --max-tokens {max_tokens} "
         "can take; raise --max-tokens or split it into sentences"
     )
-
-
-def valid_text(text: str) -> str:
-    """``text`` with any byte that was not UTF-8 (Python keeps those of argv as lone surrogates) as
-    U+FFFD, the replacement character: what every later step, and JSON, can hold."""
-    if text.isascii():
-        return text
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _prepare(sentence: str, embeddings: Embeddings, options: InspectOptions) -> _Prepared:

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from .attention_types import Attention
 from .results import (
-    Attention,
     Comparison,
     Focus,
     HeadSummary,

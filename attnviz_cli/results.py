@@ -1,4 +1,5 @@
-"""Frozen dataclasses for what attnviz computes: attention results and a whole inspection.
+"""Frozen dataclasses for what attnviz computes: head summaries, focus steps, a whole inspection (the
+attention inside it is :mod:`attnviz_cli.attention_types`', what core returns).
 
 Arrays stored here are made read-only, so a result can be shared between renderers without a copy and
 without one renderer changing what another shows.
@@ -7,88 +8,10 @@ without one renderer changing what another shows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Self
 
 import numpy as np
 
-
-def _freeze(*arrays: np.ndarray | None) -> None:
-    for array in arrays:
-        if array is not None:
-            array.flags.writeable = False
-
-
-def _view_of(cls, values: dict) -> object:
-    """An instance of the frozen dataclass ``cls`` holding views of an instance's (read-only) arrays.
-
-    It skips ``__init__`` and ``__post_init__``: views of read-only arrays are read-only already, and
-    a stream takes several views per sentence, where freezing them again costs more than the rest.
-    """
-    instance = object.__new__(cls)
-    for name, value in values.items():
-        object.__setattr__(instance, name, value)  # frozen: the one way to set a field past __init__
-    return instance
-
-
-@dataclass(frozen=True, slots=True, eq=False)  # arrays inside: compared by identity
-class AttentionOutputs:
-    """What every self-attention pass gives, for h heads over T tokens: the queries, keys and values,
-    each head's value mix, and the output (the heads concatenated and, when there is an output
-    projection, projected).
-
-    :func:`attnviz_cli.core.attention_summary` gives just this: it keeps no (h, T, T) matrix. Code
-    that needs the scores and weights takes an :class:`Attention`, so the type checker sees the
-    difference (see :meth:`Inspection.matrices`).
-    """
-
-    queries: np.ndarray  # (..., h, T, d_k); leading batch dimensions when computed for many sequences
-    keys: np.ndarray  # (..., h, T, d_k)
-    values: np.ndarray  # (..., h, T, d_v)
-    head_outputs: np.ndarray  # (..., h, T, d_v)
-    output: np.ndarray  # (..., T, d_out)
-    scale: bool  # whether scores were divided by sqrt(d_k)
-    causal: bool  # whether positions j > i were masked
-
-    ARRAYS: ClassVar[tuple[str, ...]] = ("queries", "keys", "values", "head_outputs", "output")  # with batch axes
-
-    def __post_init__(self) -> None:
-        _freeze(*(getattr(self, name) for name in self.ARRAYS))
-
-    def select(self, index: int) -> Self:
-        """The attention of sequence ``index`` of a batched result (views, no copies)."""
-        views = {name: getattr(self, name)[index] for name in self.ARRAYS}
-        return _view_of(type(self), {**views, "scale": self.scale, "causal": self.causal})  # type: ignore[return-value]
-
-    def batch_of_one(self) -> Self:
-        """This result with a batch axis of one in front of every array (views)."""
-        views = {name: getattr(self, name)[None] for name in self.ARRAYS}
-        return type(self)(**views, scale=self.scale, causal=self.causal)
-
-    @property
-    def heads(self) -> int:
-        return self.queries.shape[-3]
-
-    @property
-    def d_k(self) -> int:
-        return self.queries.shape[-1]
-
-    @property
-    def d_v(self) -> int:
-        return self.values.shape[-1]
-
-
-@dataclass(frozen=True, slots=True, eq=False)  # arrays inside: compared by identity
-class Attention(AttentionOutputs):
-    """Every intermediate of one self-attention pass, the full matrices included.
-
-    ``scores`` are what enters the softmax (after scaling and masking: masked entries are -inf);
-    ``weights`` are the softmax of the scores.
-    """
-
-    scores: np.ndarray  # (..., h, T, T)
-    weights: np.ndarray  # (..., h, T, T)
-
-    ARRAYS: ClassVar[tuple[str, ...]] = (*AttentionOutputs.ARRAYS, "scores", "weights")
+from .attention_types import Attention, AttentionOutputs, freeze, view_of
 
 
 class MissingMatrices(ValueError):
@@ -174,13 +97,13 @@ class HeadSummary:
     # query sees fewer than k keys (query i sees i + 1); masked keys are never listed
 
     def __post_init__(self) -> None:
-        _freeze(self.entropy_bits, self.top_keys, self.top_weights, self.top_counts)
+        freeze(self.entropy_bits, self.top_keys, self.top_weights, self.top_counts)
 
     ARRAYS = ("entropy_bits", "top_keys", "top_weights", "top_counts")
 
     def select(self, index: int | tuple[int, ...]) -> HeadSummary:
         """The summary of one head (or one sentence's head) of a summary over many (views)."""
-        return _view_of(HeadSummary, {name: getattr(self, name)[index] for name in self.ARRAYS})  # type: ignore[return-value]
+        return view_of(HeadSummary, {name: getattr(self, name)[index] for name in self.ARRAYS})  # type: ignore[return-value]
 
     @property
     def strongest_key(self) -> np.ndarray:
@@ -225,7 +148,7 @@ class FocusHead:
     output: np.ndarray  # (d_v,) their sum: this head's output for the query
 
     def __post_init__(self) -> None:
-        _freeze(self.query, self.keys, self.dots, self.scores, self.masked, self.weights, self.values,
+        freeze(self.query, self.keys, self.dots, self.scores, self.masked, self.weights, self.values,
                 self.contributions, self.output)
 
 
@@ -291,7 +214,7 @@ class Inspection:
     subword: tuple[int, ...] = ()  # positions of tokens built from subwords, not found in the vocabulary
 
     def __post_init__(self) -> None:
-        _freeze(self.inputs)
+        freeze(self.inputs)
 
     def matrices(self, needed_by: str) -> Attention:
         """The attention with its scores and weights, for a view that shows them (``needed_by``)."""
@@ -340,7 +263,7 @@ class InspectionBatch:
     neighbors: tuple[tuple[TokenNeighbors, ...] | None, ...]  # per sentence; None without --neighbors
 
     def __post_init__(self) -> None:
-        _freeze(self.inputs)
+        freeze(self.inputs)
 
     def __len__(self) -> int:
         return len(self.sentences)

@@ -53,7 +53,8 @@ def _inputs(T: int):
 
 
 def _numpy_call(T: int, mode: str, threads: int):
-    from attnviz_cli.core import attention_summary, self_attention
+    from attnviz_cli.analysis import attention_summary
+    from attnviz_cli.core import self_attention
 
     x, wq, wk, wv, wo = _inputs(T)
     how = {"heads": HEADS, "wq": wq, "wk": wk, "wv": wv, "wo": wo, "threads": threads}

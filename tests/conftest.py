@@ -4,6 +4,7 @@ the one switch that turns a missing reference into a failure under CI."""
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import pty
 import re
@@ -42,32 +43,66 @@ def need_module(name: str, reason: str | None = None) -> ModuleType:
 
 # float32 results (sums of products) added in another order, as another BLAS kernel adds them, differ in
 # their last digit or two: numbers shown are compared within these, never pinned to one kernel's bits.
+# Each number is held to FLOAT32_RTOL of its own size, however small (1e-12 too), widened where float32
+# maths says an error carries over from the numbers beside it:
+# - a softmax weight w = exp(s - max) / sum has the relative error of the absolute error of its score gap,
+#   and that gap is about |ln w| (25 for a weight of 1e-11): the relative part is FLOAT32_RTOL times
+#   |ln| of the number where that is above 1, about 1e-5 for weights of 1e-7..1e-12;
+# - a component of a vector that is a sum of terms cancelling to near 0 keeps their absolute error, of
+#   the size of the vector's other components: a number in a list [...] may also differ by
+#   FLOAT32_LIST_ATOL times the largest number of its list.
 FLOAT32_RTOL = 1e-6
-FLOAT32_ATOL = 1e-6  # a sum of terms of order 1 that cancels to near 0 keeps their absolute error (~1e-7)
+FLOAT32_LIST_ATOL = 1e-6
 NUMBER = re.compile(r"(?<![\w#])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?!\w|\.\d)")  # not in a word, "#2e8b57", "v0.3.1"
 
 
-def numbers_differ(got: str, want: str, rtol: float = FLOAT32_RTOL, atol: float = FLOAT32_ATOL) -> str | None:
+def numbers_differ(got: str, want: str, rtol: float = FLOAT32_RTOL, list_atol: float = FLOAT32_LIST_ATOL) -> str | None:
     """Why text ``got`` is not ``want`` up to float32 rounding, or None when it is the same: the text
     around the numbers is identical, integers are equal, and a number with a decimal point or an
-    exponent is within ``atol`` + ``rtol`` times its size of the other, widened by half a unit of each
-    one's last digit shown (a value a few bits away can round the other way: 0.125 may show as 0.12 or
-    0.13, never 0.14)."""
+    exponent is within ``rtol`` times its size (times |ln| of it, if above 1) of the other, plus, in a
+    list, ``list_atol`` times the list's largest number, widened by half a unit of
+    each one's last digit shown (a value a few bits away can round the other way: 0.125 may show as
+    0.12 or 0.13, never 0.14). See FLOAT32_RTOL for why."""
     got_numbers, want_numbers = NUMBER.findall(got), NUMBER.findall(want)
     if NUMBER.split(got) != NUMBER.split(want):
         at = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want)))
         start = max(0, at - 40)
         return f"the text differs at character {at}:\n  got:  {got[start : at + 40]!r}\n  want: {want[start : at + 40]!r}"
-    for a, b in zip(got_numbers, want_numbers, strict=True):
+    pairs = [(Decimal(a), Decimal(b)) for a, b in zip(got_numbers, want_numbers, strict=True)]
+    lists = _innermost_lists(want)  # the same for got: the text around the numbers is the same
+    largest: dict[int, Decimal] = {}
+    for (x, y), group in zip(pairs, lists, strict=True):
+        if group is not None:
+            largest[group] = max(largest.get(group, Decimal(0)), abs(x), abs(y))
+    for (a, b), (x, y), group in zip(zip(got_numbers, want_numbers, strict=True), pairs, lists, strict=True):
         if a == b:
             continue
         if not any(c in a + b for c in ".eE"):
             return f"{a} where {b} was shown (integers are exact)"
-        x, y = Decimal(a), Decimal(b)
         half_units = (Decimal(1).scaleb(x.as_tuple().exponent) + Decimal(1).scaleb(y.as_tuple().exponent)) / 2
-        if abs(x - y) > half_units + Decimal(atol) + Decimal(rtol) * max(abs(x), abs(y)):
-            return f"{a} where {b} was shown (further apart than rtol {rtol}, atol {atol} and rounding allow)"
+        cancelled = Decimal(0) if group is None else Decimal(list_atol) * largest[group]
+        size = max(abs(x), abs(y))
+        relative = Decimal(rtol) * size * Decimal(max(1.0, abs(math.log(size)) if size else 1.0))
+        if abs(x - y) > half_units + cancelled + relative:
+            return f"{a} where {b} was shown (further apart than rtol {rtol}, its list's cancellation and rounding allow)"
     return None
+
+
+def _innermost_lists(text: str) -> list[int | None]:
+    """For each number of ``text``, where the innermost [...] holding it opens (None: in no list)."""
+    opened: list[int] = []
+    numbers = iter(NUMBER.finditer(text))
+    number = next(numbers, None)
+    lists: list[int | None] = []
+    for i, c in enumerate(text):
+        while number is not None and number.start() == i:
+            lists.append(opened[-1] if opened else None)
+            number = next(numbers, None)
+        if c == "[":
+            opened.append(i)
+        elif c == "]" and opened:
+            opened.pop()
+    return lists
 
 
 # A vocabulary small enough to compute attention over by hand (2-d, float64).

@@ -198,7 +198,8 @@ def test_neighbors_need_outputs_in_the_embedding_space(glove):
 
 def test_a_whole_pass_summary_gives_each_heads_mean_entropy():
     # Issue 12.6: attention_summary(...)[1].mean_entropy_bits raised TypeError for more than one head.
-    from attnviz_cli.core import attention_summary, self_attention
+    from attnviz_cli.analysis import attention_summary
+    from attnviz_cli.core import self_attention
 
     x = np.random.default_rng(4).standard_normal((5, 6))
     _, summary = attention_summary(x, heads=2)
@@ -212,7 +213,8 @@ def test_a_whole_pass_summary_gives_each_heads_mean_entropy():
 @pytest.mark.parametrize("blocked", [False, True], ids=["full-matrices", "row-blocks"])
 def test_causal_top_keys_never_list_a_masked_key(blocked):
     # Issue 12.6: query 0 sees one key; its other top keys were masked keys padded in, looking real.
-    from attnviz_cli.core import attention_summary, self_attention
+    from attnviz_cli.analysis import attention_summary
+    from attnviz_cli.core import self_attention
 
     x = np.random.default_rng(5).standard_normal((4, 6))
     if blocked:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -76,10 +75,8 @@ def test_a_slow_producer_gets_each_record_as_its_line_arrives():
         for sentence in ("the river bank", "the money bank"):
             attn.stdin.write(sentence.encode() + b"\n")
             attn.stdin.flush()
-            start = time.monotonic()
             record = json.loads(readline_within(attn.stdout))  # arrives while stdin is still open
             assert record["sentence"] == sentence
-            assert time.monotonic() - start < 30
     finally:
         attn.stdin.close()
         attn.wait(timeout=30)

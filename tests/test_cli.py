@@ -571,11 +571,12 @@ def test_vectors_neighbors_title_stays_on_one_line_on_a_wide_terminal():
 
 def test_renderers_name_missing_matrices_instead_of_crashing(glove):
     # Issue 12.4: inspection_markdown raised TypeError on an inspection made without matrices.
+    from attnviz_cli.attention_types import Attention
     from attnviz_cli.pipeline import inspect_sentence
     from attnviz_cli.projections import identity
     from attnviz_cli.render_csv import inspection_csv
     from attnviz_cli.render_markdown import inspection_markdown
-    from attnviz_cli.results import Attention, InspectOptions, MissingMatrices
+    from attnviz_cli.results import InspectOptions, MissingMatrices
 
     light = inspect_sentence("the river bank", glove, identity(), InspectOptions(fields=("tokens", "output")))
     assert not isinstance(light.attention, Attention)  # no matrix asked for, none kept

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,9 +14,9 @@ from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 
 from attnviz_cli import engine
-from attnviz_cli.analysis import head_summary
-from attnviz_cli.core import AttentionInputError, attention_summary, causal_mask, row_sums, self_attention, softmax
-from attnviz_cli.results import Attention, AttentionOutputs
+from attnviz_cli.analysis import attention_summary, head_summary
+from attnviz_cli.attention_types import Attention, AttentionOutputs
+from attnviz_cli.core import AttentionInputError, causal_mask, plain_softmax, row_sums, self_attention, softmax
 
 from .conftest import need_module
 from .reference import masked_to_inf, reference_attention
@@ -36,6 +38,18 @@ def test_softmax_of_known_rows():
     masked = softmax(np.array([[2.0, -np.inf, 2.0]]))
     assert masked[0, 1] == 0.0
     assert_allclose(masked, [[0.5, 0.0, 0.5]], rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 1e-6)])  # BLAS sums in another order
+def test_the_fast_softmax_is_the_plain_one(dtype, rtol):
+    rng = np.random.default_rng(11)
+    for shape in [(1, 2), (7, 3), (2, 5, 40), (3, 4, 130, 130)]:
+        scores = (rng.standard_normal(shape) * 8).astype(dtype)
+        scores[..., 0, -1] = -np.inf  # a masked key
+        fast = softmax(scores)
+        assert fast.dtype == dtype
+        assert_allclose(fast, plain_softmax(scores), rtol=rtol, atol=0)
+    assert_allclose(plain_softmax(np.array([0.0, math.log(3)])), [0.25, 0.75], rtol=1e-15)
 
 
 def test_softmax_of_integers_and_lists_is_float64():
@@ -481,3 +495,30 @@ def test_row_sums_are_the_sums_along_the_last_axis_whatever_blas_thread_count(sh
     assert_array_equal(one, two)
     exact = x.astype(np.float64).sum(axis=-1, keepdims=True)
     assert_allclose(one, exact, rtol=4 * np.finfo(dtype).eps * math.log2(shape[-1] + 1) + np.finfo(dtype).eps)
+
+
+def test_core_imports_nothing_above_it():
+    # The dependency runs one way: analysis and results build on core, never the other way round.
+    code = "import sys, attnviz_cli.core; print(sorted(m for m in sys.modules if m.startswith('attnviz_cli.')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == str(["attnviz_cli.attention_types", "attnviz_cli.core", "attnviz_cli.engine", "attnviz_cli.errors"])
+
+
+def test_one_blas_thread_trusts_openblas_variables_only_for_openblas(monkeypatch):
+    # OPENBLAS_NUM_THREADS=1 (as attn sets it) and OpenBLAS's serial bound say nothing about MKL or BLIS:
+    # with another BLAS, threadpoolctl holds it to one thread.
+    from threadpoolctl import threadpool_info
+
+    def holds(work):  # whether threadpoolctl is asked to hold BLAS (a limiter), else nothing is done
+        with engine.one_blas_thread(work) as limiter:  # a limiter is undone on leaving
+            return limiter is not None
+
+    assert engine.numpy_blas_is_openblas() == any(lib["internal_api"] == "openblas" for lib in threadpool_info())
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setattr(engine, "numpy_blas_is_openblas", lambda: True)
+    assert not holds(10**9) and not holds(engine.BLAS_SERIAL_WORK)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    assert holds(10**9) and not holds(engine.BLAS_SERIAL_WORK)
+    monkeypatch.setattr(engine, "numpy_blas_is_openblas", lambda: False)  # MKL, BLIS, Accelerate
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert holds(10**9) and holds(engine.BLAS_SERIAL_WORK)

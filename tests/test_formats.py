@@ -178,16 +178,17 @@ def test_fields_only_drop_keys_never_change_a_number(options):
     assert assert_every_fields_subset_agrees_with_the_full_record(args, FIELD_COMBINATIONS) >= 17
 
 
+@pytest.mark.slow
 def test_fields_only_drop_keys_on_the_blocked_path_too(glove):
     # 520 tokens, 2 causal heads of random projections: 2 x 520 x 520 scores, past one block, so attention
     # runs in row blocks on threads, with the matrices kept or, when no field needs them, dropped block by block.
-    from attnviz_cli import core, engine
+    from attnviz_cli import analysis, engine
 
     assert engine.BLOCK_ELEMENTS < 2 * 520 * 520
     args = ("inspect", long_paragraph(glove, 520), "-f", "json", "--max-tokens", "1000", "--heads", "2", "--causal", "--projections", "random")
     assert assert_every_fields_subset_agrees_with_the_full_record(args, FIELD_COMBINATIONS[1:3]) >= 19
     kept = []
-    spy = core.attention_summary
+    spy = analysis.attention_summary
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("attnviz_cli.pipeline.attention_summary", lambda *a, **k: kept.append(k["keep_matrices"]) or spy(*a, **k))
         run(*args, "--fields", "tokens,summary,output")
@@ -252,6 +253,7 @@ def test_every_format_is_byte_for_byte_deterministic(fmt):
     assert first == again and len(first) > 200
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("heads", [1, 2], ids=["plain", "in-row-blocks"])
 def test_blas_thread_count_changes_no_byte(glove, heads):
     # OpenBLAS cuts a (520, 520) @ (520, d) product's sums by its thread count: attention holds it to one.

@@ -319,7 +319,8 @@ def test_the_core_refuses_an_overflow_on_either_path(blocked, monkeypatch):
     import numpy as np
 
     from attnviz_cli import engine
-    from attnviz_cli.core import AttentionInputError, attention_summary, self_attention
+    from attnviz_cli.analysis import attention_summary
+    from attnviz_cli.core import AttentionInputError, self_attention
 
     if blocked:
         monkeypatch.setattr(engine, "BLOCK_ELEMENTS", 4)

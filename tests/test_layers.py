@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from attnviz_cli.core import softmax
+from attnviz_cli.core import plain_softmax, softmax
 from attnviz_cli.models.bert import bert_layer
 from attnviz_cli.models.gpt2 import gpt2_block
 from attnviz_cli.models.layers import (
@@ -26,7 +26,6 @@ from attnviz_cli.models.layers import (
     plain_gelu,
     plain_gelu_tanh,
     plain_layer_norm,
-    plain_softmax,
 )
 
 ROWS = [(5,), (3, 40), (2 * ROW_BLOCK + 7,), (3, ROW_BLOCK + 1)]  # leading shapes: all rows at once, and in blocks

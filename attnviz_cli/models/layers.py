@@ -36,13 +36,6 @@ THREADED_ROWS = 2 * ROW_BLOCK  # from this many rows (a batch's texts together),
 # ---- the maths, plainly -----------------------------------------------------------------------------------
 
 
-def plain_softmax(x: np.ndarray) -> np.ndarray:
-    """exp(x) / Σ exp(x) over the last axis, the row maximum taken out first (it cancels) so exp cannot
-    overflow. The attention's (:func:`attnviz_cli.core.softmax`) sums by BLAS and refuses empty rows."""
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def plain_layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
     """(x - μ) / √(σ² + ε) · g + b, with μ and σ² the mean and variance of each row (..., d)."""
     mean = x.mean(axis=-1, keepdims=True)

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..analysis import head_summary
+from ..attention_types import Attention
 from ..core import causal_mask
-from ..pipeline import valid_text
-from ..results import Attention, InspectConfig, Inspection, VectorsInfo
+from ..errors import valid_text
+from ..results import InspectConfig, Inspection, VectorsInfo
 from .heads import HeadLabels, rollout, run_patterns
 from .model import Model, ModelConfig, ModelRun
 from .words import FocusedWord, WordComparison, Words, compare_word, focus, focus_units, run_words
