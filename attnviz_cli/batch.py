@@ -184,7 +184,7 @@ def _start_worker(job: Job, turns: Turns | None) -> None:
     """Set up a worker process. There is one per core, so it runs attention on one thread (and BLAS
     has one thread already: see :mod:`attnviz_cli.main`)."""
     global _worker_state  # noqa: PLW0603  # a pool initializer's way to give each worker process its state
-    _worker_state = (Renderer(replace(job, options=replace(job.options, threads=1))), turns)
+    _worker_state = (Renderer(replace(job, options=job.options._replace(threads=1))), turns)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
 
 

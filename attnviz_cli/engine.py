@@ -14,9 +14,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 import numpy as np
 
@@ -36,8 +35,7 @@ def split_heads(m: np.ndarray, heads: int) -> np.ndarray:
     return m.reshape(*lead, T, heads, width // heads).swapaxes(-3, -2)
 
 
-@dataclass(frozen=True, slots=True)
-class Block:
+class Block(NamedTuple):
     """A block of work: query ``rows`` of the scores of the (sequence, head) ``pairs`` it covers."""
 
     pairs: slice

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import AttnvizError, quoted, usable_path
 from .shipped import DEFAULT_NAME
@@ -46,8 +46,7 @@ def load(spec: str | None = None, *, fmt: str | None = None, trust_pickle: bool 
     raise AttnvizError(f"no vectors file or named set {quoted(spec)}; 'attn vectors list' shows the names")
 
 
-@dataclass(frozen=True, slots=True)
-class VectorsReport:
+class VectorsReport(NamedTuple):
     """What ``attn vectors info`` tells about a set of vectors."""
 
     name: str

@@ -7,7 +7,7 @@ into the batch's arrays. One sentence is the batch of one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,8 +32,7 @@ from .results import (
 from .vectors import Embedded, Embeddings, embed_sentence
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
+class _Prepared(NamedTuple):
     """A sentence checked, tokenized and embedded, ready for attention."""
 
     sentence: str

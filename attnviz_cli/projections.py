@@ -6,8 +6,8 @@ Shapes follow :mod:`attnviz_cli.core`: ``wq``, ``wk`` are (d_model, h*d_k), ``wv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,8 +17,7 @@ from .errors import AttnvizError, counted, quoted, usable_path
 WEIGHT_NAMES = ("wq", "wk", "wv", "wo")
 
 
-@dataclass(frozen=True, slots=True, eq=False)  # arrays inside: compared by identity
-class Projections:
+class Projections(NamedTuple):
     """The matrices one attention pass uses; None means the identity (or, for ``wo``, no projection)."""
 
     kind: str  # "identity", "random" or "weights"

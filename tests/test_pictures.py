@@ -70,7 +70,7 @@ def test_a_narrow_figures_title_wraps_at_its_parts_and_keeps_every_character(glo
     lines = title(result, 30).splitlines()
     assert lines == ["“I sat on the river bank”", "2 heads · d_k 25", "scaled by 1/√d_k · causal", "projections identity", "glove-6b-50d-50k"]
     assert title(result).splitlines()[1] == " · ".join(lines[1:])  # wide: one line, as before
-    named = replace(result, config=replace(result.config, vectors=replace(result.config.vectors, name="/a/very/long/path/to/some/vectors.txt")))
+    named = replace(result, config=result.config._replace(vectors=result.config.vectors._replace(name="/a/very/long/path/to/some/vectors.txt")))
     wrapped = title(named, 20).splitlines()  # a path longer than a line goes over lines of its own
     assert all(len(line) <= 20 for line in wrapped) and "".join(wrapped[-2:]) == "/a/very/long/path/to/some/vectors.txt"
 

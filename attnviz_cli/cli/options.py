@@ -8,10 +8,9 @@ building the app.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NamedTuple, Optional
 
 import typer
 
@@ -125,8 +124,7 @@ class GroupedOptions(typer.core.TyperCommand):
 # ---- what a combination of options forbids -----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(NamedTuple):
     """A run's options as :data:`RULES` read them: the values (``usage.fmt``), which were given (on the
     command line or by an environment variable), and the source they run on."""
 
@@ -138,8 +136,7 @@ class Usage:
         return self.values[name]
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(NamedTuple):
     """A usage error (exit 2): when ``applies``, the run stops with ``message`` about ``option``."""
 
     option: str  # as --help names it, or SENTENCE

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import printable
 from ..loading import load
@@ -22,8 +22,7 @@ from .output import check_saves, out, parse_fields, read_stdin, saved, say, show
 SLOW_LOAD_SECONDS = 3.0  # a file that takes longer than this gets a tip: convert it once
 
 
-@dataclass(frozen=True, slots=True)
-class StaticSource:
+class StaticSource(NamedTuple):
     """The options of static vectors: which vectors, read how, and which projections."""
 
     vectors: str | None
@@ -67,8 +66,7 @@ def load_vectors(spec: str | None, fmt: str | None, trust_pickle: bool) -> Embed
     return embeddings
 
 
-@dataclass(frozen=True, slots=True)
-class Written:
+class Written(NamedTuple):
     """How a static run is written: the format, --fields, --dims, --on-error, --save and --dpi."""
 
     fmt: OutputFormat
