@@ -19,6 +19,7 @@ from .options import (
     PositionsOption,
     ProjectionKind,
     ProjectionsOption,
+    RevisionOption,
     SeedOption,
     TrustPickleOption,
     VectorsFormat,
@@ -26,6 +27,7 @@ from .options import (
     VectorsOption,
     WeightsOption,
     check_usage,
+    named_model,
 )
 
 EXAMPLES = """\
@@ -62,7 +64,8 @@ def compare(
     neighbors: Annotated[Optional[int], typer.Option("--neighbors", min=0, help="Nearest vocabulary words shown before and after attention (identity projections only).  [default: 5]", show_default=False)] = None,
     max_tokens: MaxTokensOption = 512,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="With --model: words listed per layer for each text.")] = 2,
-    model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors (as for inspect): the word's two vectors compared after every layer.", show_default=False)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors (as for inspect): the word's two vectors compared after every layer.", show_default=False, callback=named_model)] = None,
+    revision: RevisionOption = None,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.")] = Dtype.float32,
     save: Annotated[Optional[list[Path]], typer.Option("--save", metavar="FILE", help="With --model: also draw the cosine between the word's two vectors, layer by layer, as .svg, .png or .pdf. Repeatable.", show_default=False)] = None,
     dpi: Annotated[int, typer.Option("--dpi", min=30, max=1200, help="Resolution of --save .png.")] = 200,

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import AttnvizError, quoted
 from . import reporting_errors
-from .options import Dtype, OnError
+from .options import Dtype, OnError, RevisionOption, named_model
 from .output import out, say, show, stdin_binary
 
 EXAMPLES = """\
@@ -33,7 +33,8 @@ def add_to(app: typer.Typer) -> None:
 
 
 def heads(
-    model: Annotated[str, typer.Option("--model", help="The transformer whose heads to describe: a folder, or a Hub id in the Hugging Face cache.", show_default=False)],
+    model: Annotated[str, typer.Option("--model", help="The transformer whose heads to describe: a folder, or a Hub id in the Hugging Face cache.", show_default=False, callback=named_model)],
+    revision: RevisionOption = None,
     source: Annotated[str, typer.Argument(metavar="FILE", help="Texts, one per line (blank lines are passed over); - reads stdin.")] = "-",
     fmt: Annotated[HeadsFormat, typer.Option("--format", "-f", help="table (for people), json or csv (one row per head).")] = HeadsFormat.table,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="float32, or float64 for exact comparisons.")] = Dtype.float32,
@@ -50,7 +51,7 @@ def heads(
         from ..render_model_json import heads_csv, heads_record
         from ..terminal import corpus_progress
 
-        loaded = load_model(model, dtype=dtype.value)
+        loaded = load_model(model, dtype=dtype.value, revision=revision)
         with text_lines(source, line_limit(loaded.config)) as (lines, total), corpus_progress(total) as progress:
             corpus = corpus_heads(loaded, lines, on_error=on_error.value, note=say, workers=workers or usable_cpus(), done=progress)
         if fmt is HeadsFormat.table:

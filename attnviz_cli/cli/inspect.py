@@ -24,6 +24,7 @@ from .options import (
     PositionsOption,
     ProjectionKind,
     ProjectionsOption,
+    RevisionOption,
     SeedOption,
     TrustPickleOption,
     VectorsFormat,
@@ -31,6 +32,7 @@ from .options import (
     VectorsOption,
     WeightsOption,
     check_usage,
+    named_model,
 )
 
 EXAMPLES = """\
@@ -77,7 +79,8 @@ def inspect(
     max_tokens: MaxTokensOption = 512,
     save: Annotated[Optional[list[Path]], typer.Option("--save", metavar="FILE", help="Also write the weights as a picture or page, by extension: .svg, .png, .pdf (matplotlib heatmaps, one panel per head) or .html (one self-contained interactive page; with --model, every layer and head). Repeatable.", show_default=False)] = None,
     dpi: Annotated[int, typer.Option("--dpi", min=30, max=1200, help="Resolution of --save .png (and of raster parts of .pdf).")] = 200,
-    model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors: a folder with config.json, model.safetensors and tokenizer.json, or a Hub id (org/name) in the Hugging Face cache. BERT, RoBERTa, DistilBERT and GPT-2 run, in NumPy.", show_default=False, rich_help_panel=MODEL)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors: a folder with config.json, model.safetensors and tokenizer.json, or a Hub id (name or org/name) in the Hugging Face cache. BERT, RoBERTa, DistilBERT and GPT-2 run, in NumPy.", show_default=False, rich_help_panel=MODEL, callback=named_model)] = None,
+    revision: RevisionOption = None,
     layer: Annotated[Optional[str], typer.Option("--layer", metavar="L|all", help="With --model: show this layer's heads (0-based, as in JSON); all: every layer (--save .svg/.png/.pdf draws every head as a thumbnail).", show_default=False, rich_help_panel=MODEL)] = None,
     head: Annotated[Optional[int], typer.Option("--head", min=0, help="With --model and --layer: show just this head (0-based).", show_default=False, rich_help_panel=MODEL)] = None,
     dtype: DtypeOption = Dtype.float32,

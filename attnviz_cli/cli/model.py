@@ -6,7 +6,7 @@ import typer
 
 from ..errors import printable
 from . import reporting_errors
-from .options import ReportFormat, ReportFormatOption
+from .options import ReportFormat, ReportFormatOption, RevisionOption, named_model
 from .output import report, say
 
 EXAMPLES = """\
@@ -44,7 +44,8 @@ def model_list(fmt: ReportFormatOption = ReportFormat.table) -> None:
 
 @model_app.command("info", epilog=EXAMPLES)
 def model_info(
-    spec: Annotated[str, typer.Argument(metavar="MODEL", help="A model folder, or a Hub id (org/name) in the Hugging Face cache.")],
+    spec: Annotated[str, typer.Argument(metavar="MODEL", help="A model folder, or a Hub id (name or org/name) in the Hugging Face cache.", callback=named_model)],
+    revision: RevisionOption = None,
     fmt: ReportFormatOption = ReportFormat.table,
 ) -> None:
     """Architecture, layers and heads, widths, positions, parameters, size and tokenizer, from the files."""
@@ -52,7 +53,7 @@ def model_info(
         from ..models.catalog import describe_model
         from ..render_model_json import model_info_record
 
-        info = describe_model(spec)
+        info = describe_model(spec, revision)
         report(model_info_record(info), lambda: _table().model_info_table(info), fmt)
 
 
@@ -65,8 +66,8 @@ def _table():
 
 @model_app.command("download", epilog=EXAMPLES)
 def model_download(
-    repo_id: Annotated[str, typer.Argument(metavar="ID", help="A Hub id, org/name.")],
-    revision: Annotated[Optional[str], typer.Option("--revision", help="A branch, tag or commit; main when left out.", show_default=False)] = None,
+    repo_id: Annotated[str, typer.Argument(metavar="ID", help="A Hub id: name or org/name.")],
+    revision: Annotated[Optional[str], typer.Option("--revision", help="A branch, tag or commit hash; main when left out. Later runs name it with --revision too.", show_default=False)] = None,
 ) -> None:
     """Fetch a model's config.json, model.safetensors and tokenizer.json into the Hugging Face cache
     (the only command of attn that uses the network); later runs find it offline by its id."""
@@ -76,4 +77,5 @@ def model_download(
         check_repo_id(repo_id)
         say(f"downloading {printable(repo_id)} (config.json, model.safetensors, tokenizer.json)")
         folder = download_model(repo_id, revision)
-        say(f"ready: --model {printable(repo_id)} ({printable(str(folder))})")
+        at = "" if revision is None else f" --revision {printable(revision)}"
+        say(f"ready: --model {printable(repo_id)}{at} ({printable(str(folder))})")

@@ -34,11 +34,12 @@ class ModelWritten:
     dpi: int = 200
 
 
-def load(spec: str, dtype: str, show_: ModelShow | None = None) -> Model:
-    """The model ``spec`` names; a usage error if ``show_`` asks for a layer or head it does not have."""
+def load(spec: str, dtype: str, revision: str | None, show_: ModelShow | None = None) -> Model:
+    """The model ``spec`` names (at ``revision``, for a Hub id); a usage error if ``show_`` asks for a
+    layer or head it does not have."""
     from ..models import load_model
 
-    model = load_model(spec, dtype=dtype)
+    model = load_model(spec, dtype=dtype, revision=revision)
     c = model.config
     if show_ is not None and show_.layer is not None and show_.layer >= c.layers:
         raise typer.BadParameter(f"{quoted(c.name)} has layers 0 to {c.layers - 1}", param_hint="--layer")
@@ -58,15 +59,15 @@ def inspect_with_model(u: Usage) -> None:
     show_ = ModelShow(u.layer, u.head, u.focus, u.top_k, u.rollout, page)
     written = ModelWritten(u.fmt, fields, u.dims, u.on_error.value, u.max_tokens, tuple(saves), u.dpi)
     with reporting_errors():
-        run_inspect(u.sentence, u.model, u.dtype.value, show_, written)
+        run_inspect(u.sentence, u.model, u.dtype.value, u.revision, show_, written)
 
 
-def run_inspect(text: str, spec: str, dtype: str, show_: ModelShow, written: ModelWritten) -> None:
+def run_inspect(text: str, spec: str, dtype: str, revision: str | None, show_: ModelShow, written: ModelWritten) -> None:
     """``attn inspect --model``: tables, JSON, or one layer as Markdown, CSV and pictures; with
     SENTENCE - and jsonl, a record per line of stdin."""
     from ..models.pipeline import inspect_model
 
-    model = load(spec, dtype, show_)
+    model = load(spec, dtype, revision, show_)
     if text == "-" and written.fmt is OutputFormat.jsonl:
         stream_with_model(model, show_, written)
         return
@@ -136,14 +137,16 @@ def compare_with_model(u: Usage) -> None:
 
     saves = check_saves(u.save, FIGURE_FORMATS)
     with reporting_errors():
-        run_compare((u.first, u.second), u.focus, u.model, u.dtype.value, u.top_k, u.fmt, saves, u.dpi)
+        run_compare((u.first, u.second), u.focus, u.model, u.dtype.value, u.revision, u.top_k, u.fmt, saves, u.dpi)
 
 
-def run_compare(texts: tuple[str, str], focus: str, spec: str, dtype: str, top_k: int, fmt: OutputFormat, saves: list[Path], dpi: int) -> None:
+def run_compare(
+    texts: tuple[str, str], focus: str, spec: str, dtype: str, revision: str | None, top_k: int, fmt: OutputFormat, saves: list[Path], dpi: int,
+) -> None:
     """``attn compare --model``: the word in both texts through the model, then tables or JSON."""
     from ..models.pipeline import compare_model
 
-    model = load(spec, dtype)
+    model = load(spec, dtype, revision)
     comparison = compare_model(texts, model, focus, top_k)
     if saves:
         from ..saving import save_drift

@@ -69,6 +69,15 @@ STREAMED = (OutputFormat.jsonl, OutputFormat.csv, OutputFormat.markdown)  # one 
 ONE_LAYER = (OutputFormat.markdown, OutputFormat.csv)  # formats that show a model's layer as static attention
 
 
+def named_model(param: typer.CallbackParam, value: str | None) -> str | None:
+    """--model (or MODEL) as given, refused when empty: ``--model "$MINILM"`` with the variable unset
+    would otherwise name the current folder."""
+    if value == "":
+        name = param.opts[0] if param.param_type_name == "option" else param.human_readable_name
+        raise typer.BadParameter(f"{name} is empty: give a model folder or a Hub id (is a shell variable unset?)")
+    return value
+
+
 def read_format(chosen: VectorsFormat) -> str | None:
     """The format to read --vectors as; None to detect it."""
     return None if chosen is VectorsFormat.auto else chosen.value
@@ -94,6 +103,7 @@ FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="tabl
 PositionsOption = Annotated[Positions, typer.Option("--positions", help="Word order: none (static embeddings carry none: reordering the words only reorders the outputs) or sinusoidal (the original Transformer's encoding, added to the embeddings).", rich_help_panel=STATIC)]
 MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, help="Refuse sentences with more tokens than this.", rich_help_panel=STATIC)]
 DtypeOption = Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.", rich_help_panel=MODEL)]
+RevisionOption = Annotated[Optional[str], typer.Option("--revision", help="With --model naming a Hub id: the version to run, a branch, tag or commit hash, as fetched with attn model download --revision; main when left out.", show_default=False, rich_help_panel=MODEL)]
 ReportFormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help="table (for people) or json.")]
 
 
@@ -174,6 +184,7 @@ NEIGHBORS_NEED_IDENTITY = Rule(
               f"identity projections, not {'--weights' if u.weights is not None else f'--projections {u.projections.value}'}",
 )
 DTYPE_NEEDS_MODEL = _needs_model("dtype", "chooses the precision a model runs in")
+REVISION_NEEDS_MODEL = _needs_model("revision", "chooses the version of a model's Hub id")
 
 RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the first that applies is the error
     "inspect": (
@@ -181,6 +192,7 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         _needs_model("layer", "chooses among a model's heads"),
         _needs_model("head", "chooses among a model's heads"),
         DTYPE_NEEDS_MODEL,
+        REVISION_NEEDS_MODEL,
         Rule("--head", lambda u: u.with_model and u.head is not None and u.all_layers, "--head needs one --layer L, not all"),
         Rule("--head", lambda u: u.with_model and u.head is not None and u.layer is None, "--head needs --layer: which layer's head"),
         Rule("--layer", lambda u: u.with_model and u.fmt in ONE_LAYER and u.layer is None,
@@ -207,6 +219,7 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         _needs_model("save", "draws the word's drift through a model's layers"),
         _needs_model("top_k", "lists the words a model's layers look at"),
         DTYPE_NEEDS_MODEL,
+        REVISION_NEEDS_MODEL,
         *(_static_only(option) for option in STATIC_ONLY),
         WEIGHTS_OR_RANDOM,
         NEIGHBORS_NEED_IDENTITY,

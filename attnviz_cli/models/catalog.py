@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import AttnvizError, quoted
-from .model import ARCHITECTURES, find_model, hub_cache, read_config
+from ..errors import AttnvizError, printable, quoted
+from .model import ARCHITECTURES, cached_snapshot, find_model, hub_cache, is_hub_id, read_config, weights_file
 from .weights import read_header
 
 FLOATS = ("F64", "F32", "F16", "BF16")  # parameters; integer tensors are buffers (position ids)
@@ -70,15 +72,14 @@ def status_of(folder: Path) -> tuple[str, dict]:
 
 
 def cached_models(cache: Path | None = None) -> list[ModelEntry]:
-    """Every model of the Hugging Face cache, by Hub id, with whether attnviz can run it."""
+    """Every model of the Hugging Face cache, by Hub id, at main, with whether attnviz can run it."""
     cache = cache or hub_cache()
     entries = []
     for repo in sorted(cache.glob("models--*")) if cache.is_dir() else []:
-        name = repo.name.removeprefix("models--").replace("--", "/", 1)
-        try:
-            folder = find_model(name, cache)
-        except AttnvizError:
-            entries.append(ModelEntry(name, None, "no snapshot (refs/main)"))
+        name = "/".join(repo.name.split("--")[1:])  # models--org--name -> org/name, models--gpt2 -> gpt2
+        folder = cached_snapshot(repo, "main")
+        if folder is None:
+            entries.append(ModelEntry(name, None, _elsewhere(repo)))
             continue
         status, raw = status_of(folder)
         config = None
@@ -94,15 +95,22 @@ def cached_models(cache: Path | None = None) -> list[ModelEntry]:
     return entries
 
 
-def describe_model(spec: str) -> ModelInfo:
-    """``attn model info``: a model's shape, size and tokenizer, read from its files."""
+def _elsewhere(repo: Path) -> str:
+    """Why a repository of the cache has no snapshot at main: it has one at other revisions (say
+    which, as --revision takes them), or none at all."""
+    refs = repo / "refs"
+    others = sorted(ref.relative_to(refs).as_posix() for ref in refs.rglob("*") if ref.is_file() and cached_snapshot(repo, ref.relative_to(refs).as_posix()))
+    return f"at --revision {' or '.join(others)} only" if others else "no snapshot (refs/main)"
+
+
+def describe_model(spec: str, revision: str | None = None) -> ModelInfo:
+    """``attn model info``: a model's shape, size and tokenizer, read from its files (a Hub id's at
+    ``revision``, main when None)."""
     from .model import read_tokenizer
 
-    folder = find_model(spec)
+    folder = find_model(spec, revision=revision)
     config = read_config(folder, "float32", spec)
-    path = folder / "model.safetensors"
-    if not path.is_file():
-        raise AttnvizError(f"model folder {quoted(str(folder))} has no model.safetensors")
+    path = weights_file(folder)
     try:
         header, _ = read_header(path)
     except (OSError, ValueError, KeyError, TypeError) as error:
@@ -119,23 +127,38 @@ def describe_model(spec: str) -> ModelInfo:
 
 
 def check_repo_id(repo_id: str) -> None:
-    if repo_id.count("/") != 1 or any(not part for part in repo_id.split("/")):
-        raise AttnvizError(f"{quoted(repo_id)} is not a Hub id: it looks like org/name")
+    if not is_hub_id(repo_id):
+        raise AttnvizError(
+            f"{quoted(repo_id)} is not a Hub id: it looks like name or org/name, in letters, digits, '-', '_' and '.'"
+        )
 
 
 def download_model(repo_id: str, revision: str | None = None) -> Path:
     """Fetch just the files a run reads into the Hugging Face cache, with huggingface_hub (the one
-    network call attnviz makes, and only when asked), and return the snapshot folder."""
+    network call attnviz makes, and only when asked), and return the snapshot folder. config.json comes
+    first, alone: a model attnviz cannot run is refused before its weights are fetched."""
     check_repo_id(repo_id)
     try:
-        from huggingface_hub import snapshot_download
+        from huggingface_hub import hf_hub_download, snapshot_download
     except ImportError as error:
         raise AttnvizError("attn model download needs huggingface_hub: pip install huggingface_hub") from error
-    try:
-        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=list(NEEDED), cache_dir=hub_cache()))
-    except Exception as error:  # huggingface_hub raises many kinds: offline, not found, gated, HTTP
-        raise AttnvizError(f"cannot download {quoted(repo_id)}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from error
+    cache = hub_cache()
+    with _fetching(repo_id):
+        config = Path(hf_hub_download(repo_id, "config.json", revision=revision, cache_dir=cache))
+    read_config(config.parent, "float32", repo_id)  # refuses an architecture attnviz does not run
+    with _fetching(repo_id):
+        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=list(NEEDED), cache_dir=cache))
     status, _ = status_of(folder)
     if status != "ready":
         raise AttnvizError(f"downloaded {quoted(repo_id)} to {quoted(str(folder))}, but attnviz cannot run it: {status}")
     return folder
+
+
+@contextmanager
+def _fetching(repo_id: str) -> Iterator[None]:
+    """huggingface_hub's errors (offline, not found, gated, HTTP: many kinds) as one line naming the model."""
+    try:
+        yield
+    except Exception as error:
+        first = str(error).splitlines()[0] if str(error) else ""
+        raise AttnvizError(f"cannot download {quoted(repo_id)}: {type(error).__name__}: {printable(first)}") from error

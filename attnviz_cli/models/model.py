@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,42 +154,84 @@ def hub_cache() -> Path:
     return Path.home() / ".cache" / "huggingface" / "hub"
 
 
-def find_model(spec: str | Path, cache: Path | None = None) -> Path:
-    """The folder ``spec`` names: a folder itself, or a Hub id ("org/name") in the Hugging Face cache
-    (models--org--name/refs/main names the snapshot). Offline: nothing is downloaded."""
+# A Hub id as huggingface_hub's validate_repo_id accepts it: "name" or "org/name" of letters, digits, "-",
+# "_" and "." (neither "--" nor ".." in it, not ending ".git", at most 96 characters a part)
+HUB_ID = re.compile(r"^(\b[\w\-.]+\b/)?\b[\w\-.]{1,96}\b$")
+
+
+def is_hub_id(name: str) -> bool:
+    """Whether ``name`` is a Hub id ("gpt2", "sentence-transformers/all-MiniLM-L6-v2"), as huggingface_hub says."""
+    return bool(HUB_ID.match(name)) and "--" not in name and ".." not in name and not name.endswith(".git")
+
+
+def stays_inside(relative: str) -> bool:
+    """Whether a path read from the user or the cache ("v1.0", "refs/pr/1", a commit) names a file
+    below the folder it is joined to, never the folder itself or one above."""
+    return not relative.startswith("/") and "\\" not in relative and all(part not in ("", ".", "..") for part in relative.split("/"))
+
+
+def cached_snapshot(repo: Path, revision: str) -> Path | None:
+    """The snapshot folder of ``revision`` in a repository of the cache (models--org--name), as
+    huggingface_hub's try_to_load_from_cache finds it: refs/{revision} holds its commit, else the
+    revision is a commit hash, the snapshot's name."""
+    if not stays_inside(revision):
+        raise AttnvizError(f"{quoted(revision)} is not a revision: a branch, tag or commit hash")
+    try:
+        commit = (repo / "refs" / revision).read_text(encoding="utf-8").strip()
+    except OSError:
+        commit = revision
+    snapshot = repo / "snapshots" / commit
+    return snapshot if stays_inside(commit) and snapshot.is_dir() else None
+
+
+def repo_folder(cache: Path, repo_id: str) -> Path:
+    """Where huggingface_hub keeps ``repo_id`` in ``cache``: models--org--name, or models--name."""
+    return cache / "--".join(("models", *repo_id.split("/")))
+
+
+def find_model(spec: str | Path, cache: Path | None = None, revision: str | None = None) -> Path:
+    """The folder ``spec`` names: a folder itself, or a Hub id ("gpt2", "org/name") in the Hugging Face
+    cache at ``revision`` (a branch, tag or commit hash; main when None). Offline: nothing is downloaded."""
     cache = cache or hub_cache()
-    path = Path(spec)
+    path, name = Path(spec), str(spec)
+    if not name:
+        raise AttnvizError("no model named: the name is empty")
     if path.is_dir():
+        if revision is not None:
+            raise AttnvizError(f"{quoted(name)} is a folder; a revision chooses a version of a Hub id")
         return path
-    name = str(spec)
-    if name.count("/") == 1 and not path.exists():
-        cached = cache / f"models--{name.replace('/', '--')}"
-        try:
-            revision = (cached / "refs" / "main").read_text(encoding="utf-8").strip()
-        except OSError:
-            revision = ""
-        if revision and (cached / "snapshots" / revision).is_dir():
-            return cached / "snapshots" / revision
+    if is_hub_id(name):
+        snapshot = cached_snapshot(repo_folder(cache, name), revision or "main")
+        if snapshot is not None:
+            return snapshot
+    at = "" if revision is None else f" at revision {quoted(revision)}"
+    again = "" if revision is None else f" --revision {revision}"
     raise AttnvizError(
-        f"no model {quoted(name)}: not a folder, nor in the Hugging Face cache at {quoted(str(cache))}; "
-        f"fetch it once while online (attn model download {name}) or give its folder"
+        f"no model {quoted(name)}{at}: not a folder, nor in the Hugging Face cache at {quoted(str(cache))}; "
+        f"fetch it once while online (attn model download {name}{again}) or give its folder"
     )
 
 
-def load_model(spec: str | Path, *, dtype: str = "float32") -> Model:
+def weights_file(folder: Path) -> Path:
+    """A model folder's model.safetensors; an error saying why if it has none (a pickle is never loaded)."""
+    path = folder / "model.safetensors"
+    if path.is_file():
+        return path
+    if (folder / "pytorch_model.bin").is_file():
+        raise AttnvizError(
+            f"model {quoted(str(folder))} has only pytorch_model.bin, a pickle, which attnviz never loads; "
+            "convert it to model.safetensors (safetensors' convert script, or save_pretrained(..., safe_serialization=True))"
+        )
+    raise AttnvizError(f"model folder {quoted(str(folder))} has no model.safetensors")
+
+
+def load_model(spec: str | Path, *, dtype: str = "float32", revision: str | None = None) -> Model:
     """The model ``spec`` names (a folder with config.json, model.safetensors and tokenizer.json, or a
-    Hub id found in the Hugging Face cache), ready to run."""
-    folder = find_model(spec)
+    Hub id found in the Hugging Face cache, at ``revision``), ready to run."""
+    folder = find_model(spec, revision=revision)
     config = read_config(folder, dtype, name=str(spec))
-    if not (folder / "model.safetensors").is_file():
-        if (folder / "pytorch_model.bin").is_file():
-            raise AttnvizError(
-                f"model {quoted(str(folder))} has only pytorch_model.bin, a pickle, which attnviz never loads; "
-                "convert it to model.safetensors (safetensors' convert script, or save_pretrained(..., safe_serialization=True))"
-            )
-        raise AttnvizError(f"model folder {quoted(str(folder))} has no model.safetensors")
     page = PAGES[config.architecture]
-    checkpoint = Checkpoint(folder / "model.safetensors", np.dtype(dtype), (page.prefix, ""), page.marker)
+    checkpoint = Checkpoint(weights_file(folder), np.dtype(dtype), (page.prefix, ""), page.marker)
     return Model(folder, config, page.params(checkpoint, config), read_tokenizer(folder))
 
 
@@ -200,7 +243,7 @@ def read_config(folder: Path, dtype: str, name: str | None = None) -> ModelConfi
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise AttnvizError(f"model folder {quoted(str(folder))}: config.json cannot be read: {error}") from error
     if architecture not in ARCHITECTURES:
-        raise AttnvizError(f"model {quoted(str(folder))} is a {architecture!r}; attnviz runs {', '.join(ARCHITECTURES)}")
+        raise AttnvizError(f"model {quoted(name or str(folder))} is a {quoted(str(architecture))}; attnviz runs {', '.join(ARCHITECTURES)}")
     try:
         fields = PAGES[architecture].config(raw)  # layers, heads, d_model, max_positions, eps...
     except (KeyError, TypeError, ValueError) as error:
