@@ -108,6 +108,17 @@ def test_a_revision_never_leaves_the_cache_and_is_not_for_a_folder(tmp_path):
             find_model("acme/tiny-bert", cache, revision)
     with pytest.raises(AttnvizError, match=r"is a folder; a revision chooses a version of a Hub id"):
         find_model(MODELS / "tiny-bert", cache, "v1.0")
+    with pytest.raises(AttnvizError, match=r"^no model named: the name is empty$"):
+        find_model("", cache)  # not the current folder, which Path("") is
+
+
+def test_a_name_that_is_no_folder_nor_id_is_not_looked_up_and_is_escaped(tmp_path):
+    with pytest.raises(AttnvizError) as error:
+        find_model("no/such/\x1b[31mfolder", tmp_path)
+    assert str(error.value) == "no model 'no/such/\\x1b[31mfolder': not a folder, nor a Hub id (name or org/name)"
+    with pytest.raises(AttnvizError) as error:
+        find_model("acme/m", tmp_path, "v\u202e1")
+    assert "at revision 'v\\u202e1'" in str(error.value) and "--revision v\\u202e1)" in str(error.value)
 
 
 def test_revision_on_inspect_compare_heads_and_model_info(tmp_path):

@@ -143,7 +143,7 @@ def _copy(kind: str, target: Path) -> Path:
 
 
 def test_a_missing_folder_an_unsupported_architecture_and_a_pickle_only_model(tmp_path):
-    with pytest.raises(AttnvizError, match=r"no model '.*nope': not a folder, nor in the Hugging Face cache"):
+    with pytest.raises(AttnvizError, match=r"no model '.*nope': not a folder, nor a Hub id \(name or org/name\)$"):
         load_model(tmp_path / "nope")
     folder = _copy("bert", tmp_path / "t5")
     (folder / "config.json").write_text('{"model_type": "t5"}')

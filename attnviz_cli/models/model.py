@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AttnvizError, quoted
+from ..errors import AttnvizError, printable, quoted
 from .architecture import Architecture, Params
 from .bert import BERT, ROBERTA
 from .distilbert import DISTILBERT
@@ -200,12 +200,13 @@ def find_model(spec: str | Path, cache: Path | None = None, revision: str | None
         if revision is not None:
             raise AttnvizError(f"{quoted(name)} is a folder; a revision chooses a version of a Hub id")
         return path
-    if is_hub_id(name):
-        snapshot = cached_snapshot(repo_folder(cache, name), revision or "main")
-        if snapshot is not None:
-            return snapshot
+    if not is_hub_id(name):
+        raise AttnvizError(f"no model {quoted(name)}: not a folder, nor a Hub id (name or org/name)")
+    snapshot = cached_snapshot(repo_folder(cache, name), revision or "main")
+    if snapshot is not None:
+        return snapshot
     at = "" if revision is None else f" at revision {quoted(revision)}"
-    again = "" if revision is None else f" --revision {revision}"
+    again = "" if revision is None else f" --revision {printable(revision)}"
     raise AttnvizError(
         f"no model {quoted(name)}{at}: not a folder, nor in the Hugging Face cache at {quoted(str(cache))}; "
         f"fetch it once while online (attn model download {name}{again}) or give its folder"
