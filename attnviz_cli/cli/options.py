@@ -103,7 +103,7 @@ FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="tabl
 PositionsOption = Annotated[Positions, typer.Option("--positions", help="Word order: none (static embeddings carry none: reordering the words only reorders the outputs) or sinusoidal (the original Transformer's encoding, added to the embeddings).", rich_help_panel=STATIC)]
 MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, help="Refuse sentences with more tokens than this.", rich_help_panel=STATIC)]
 DtypeOption = Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.", rich_help_panel=MODEL)]
-RevisionOption = Annotated[Optional[str], typer.Option("--revision", help="With --model naming a Hub id: the version to run, a branch, tag or commit hash, as fetched with attn model download --revision; main when left out.", show_default=False, rich_help_panel=MODEL)]
+RevisionOption = Annotated[Optional[str], typer.Option("--revision", help="For a model named by its Hub id: the version to run, a branch, tag or commit hash (as attn model download --revision fetched it); main when left out.", show_default=False, rich_help_panel=MODEL)]
 ReportFormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help="table (for people) or json.")]
 
 
