@@ -1,5 +1,6 @@
 """``attn heads``: what each head of a model attends to over a corpus."""
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -34,7 +35,7 @@ def add_to(app: typer.Typer) -> None:
 
 def heads(
     model: Annotated[str, typer.Option("--model", help="The transformer whose heads to describe: a folder, or a Hub id in the Hugging Face cache.", show_default=False)],
-    source: Annotated[str, typer.Argument(metavar="FILE", help="Texts, one per line (blank lines are passed over); - reads stdin.")] = "-",
+    source: Annotated[Optional[str], typer.Argument(metavar="FILE", help="Texts, one per line (blank lines are passed over); - or none reads stdin.", show_default=False)] = None,
     fmt: Annotated[HeadsFormat, typer.Option("--format", "-f", help="table (for people), json or csv (one row per head).")] = HeadsFormat.table,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="float32, or float64 for exact comparisons.")] = Dtype.float32,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Worker processes for a long input; every usable core when left out.", show_default=False)] = None,
@@ -43,6 +44,7 @@ def heads(
     """What each head of a model attends to over a corpus: per layer and head, the mean share of weight
     on the previous, next, same, first and last tokens and on punctuation, the mean entropy, spread and
     query-key distance, and a label. Streams: memory stays flat however many lines."""
+    source = from_stdin_or(source)
     with reporting_errors():
         from ..engine import usable_cpus
         from ..models import load_model
@@ -63,6 +65,18 @@ def heads(
             from ..render_json import dumps
 
             out(dumps(heads_record(corpus), pretty=True))
+
+
+def from_stdin_or(source: str | None) -> str:
+    """FILE, or - for stdin; a usage error (exit 2) when no FILE is given and stdin is a terminal,
+    where a run would wait for texts nobody knows to type (a note when - asks for that on purpose)."""
+    if sys.stdin is None or not sys.stdin.isatty():
+        return source or "-"
+    if source is None:
+        raise typer.BadParameter("give a FILE of texts, one per line, or pipe them in: attn heads reads stdin when no FILE is given", param_hint="FILE")
+    if source == "-":
+        say("reading texts from stdin, one per line; end with Ctrl-D")
+    return source
 
 
 @contextmanager
