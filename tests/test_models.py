@@ -512,7 +512,7 @@ def test_tables_of_a_model_run():
         (["--head", "3"], "Invalid value for --head: --head chooses among a model's heads: it needs --model"),
         (["--model", "M", "--head", "1"], "--head needs --layer"),
         (["--model", "M", "--layer", "all", "--head", "1"], "--head needs one --layer L, not all"),
-        (["--model", "M", "-f", "csv"], "--format csv with --model shows one layer's heads: say which with --layer"),
+        (["--model", "M", "-f", "csv"], "--format csv with --model writes one layer's heads or every layer's: say which with --layer L or --layer all"),
         (["--model", "M", "--vectors", "x.txt"], "--vectors is for static vectors"),
         (["--model", "M", "--heads", "2"], "--heads is for static vectors"),
     ],

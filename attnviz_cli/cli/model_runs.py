@@ -13,7 +13,7 @@ import typer
 
 from ..errors import AttnvizError, quoted
 from . import reporting_errors
-from .options import ONE_LAYER, OutputFormat, Usage
+from .options import OutputFormat, Usage
 from .output import check_saves, out, parse_fields, read_stdin, saved, say, show, stdin_binary
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def inspect_with_model(u: Usage) -> None:
 
 
 def run_inspect(text: str, spec: str, dtype: str, show_: ModelShow, written: ModelWritten) -> None:
-    """``attn inspect --model``: tables, JSON, or one layer as Markdown, CSV and pictures; with
+    """``attn inspect --model``: tables, JSON, CSV (every layer, or --layer's), or one layer as Markdown and pictures; with
     SENTENCE - and jsonl, a record per line of stdin."""
     from ..models.pipeline import inspect_model
 
@@ -79,13 +79,18 @@ def run_inspect(text: str, spec: str, dtype: str, show_: ModelShow, written: Mod
         from ..render_model_table import model_renderables
 
         show(lambda width: model_renderables(result, width))
-    elif written.fmt in ONE_LAYER:
-        from ..render_records import RecordRenderer
-        from ..results import InspectionBatch
+    elif written.fmt is OutputFormat.csv:
+        from ..render_csv import model_csv
 
-        assert result.layer is not None  # the rules of options.py ask Markdown and CSV for a --layer
-        renderer = RecordRenderer(written.fmt.value, (), written.dims)
-        out(renderer.header() + renderer.records(InspectionBatch.of(result.layer), [1])[0])
+        c, run = result.config, result.run
+        layers = list(range(c.layers)) if show_.layer is None else [show_.layer]
+        heads = list(range(c.heads)) if show_.head is None else [show_.head]
+        out(model_csv(result.text, run.tokens, run.scores, run.attentions, layers, heads).encode())
+    elif written.fmt is OutputFormat.markdown:
+        from ..render_markdown import inspection_markdown
+
+        assert result.layer is not None  # the rules of options.py ask Markdown for a --layer
+        out(inspection_markdown(result.layer, dims=written.dims).encode())
     else:
         out(model_json(result, written.fields, pretty=written.fmt is OutputFormat.json))
 

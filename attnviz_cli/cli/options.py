@@ -66,7 +66,7 @@ class ReportFormat(StrEnum):
 
 
 STREAMED = (OutputFormat.jsonl, OutputFormat.csv, OutputFormat.markdown)  # one record per sentence
-ONE_LAYER = (OutputFormat.markdown, OutputFormat.csv)  # formats that show a model's layer as static attention
+HEAD_TABLES = (OutputFormat.markdown, OutputFormat.csv)  # a model's heads as tables of numbers: no --focus, --rollout or stream
 
 
 def read_format(chosen: VectorsFormat) -> str | None:
@@ -183,15 +183,18 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         DTYPE_NEEDS_MODEL,
         Rule("--head", lambda u: u.with_model and u.head is not None and u.all_layers, "--head needs one --layer L, not all"),
         Rule("--head", lambda u: u.with_model and u.head is not None and u.layer is None, "--head needs --layer: which layer's head"),
-        Rule("--layer", lambda u: u.with_model and u.fmt in ONE_LAYER and u.layer is None,
-             lambda u: f"--format {u.fmt.value} with --model shows one layer's heads: say which with --layer"),
-        Rule("--focus", lambda u: u.with_model and u.fmt in ONE_LAYER and u.focus is not None,
+        Rule("--layer", lambda u: u.with_model and u.fmt is OutputFormat.markdown and u.layer is None,
+             lambda u: "--format markdown with --model shows one layer's heads: say which with --layer"
+                       + (" L (every layer is for csv and json)" if u.all_layers else "")),
+        Rule("--layer", lambda u: u.with_model and u.fmt is OutputFormat.csv and u.layer is None and not u.all_layers,
+             "--format csv with --model writes one layer's heads or every layer's: say which with --layer L or --layer all"),
+        Rule("--focus", lambda u: u.with_model and u.fmt in HEAD_TABLES and u.focus is not None,
              lambda u: f"--focus with --model writes table or json, not --format {u.fmt.value}"),
-        Rule("--rollout", lambda u: u.with_model and u.fmt in ONE_LAYER and u.rollout,
+        Rule("--rollout", lambda u: u.with_model and u.fmt in HEAD_TABLES and u.rollout,
              lambda u: f"--rollout with --model writes table or json, not --format {u.fmt.value}"),
         Rule("--layer", lambda u: u.with_model and bool(_figures(u)) and u.layer is None and not u.all_layers,
              lambda u: f"--save {_figures(u)[0].suffix} with --model draws a layer's heads (--layer L) or every head (--layer all)"),
-        Rule("SENTENCE", lambda u: u.with_model and u.sentence == "-" and u.fmt in ONE_LAYER, "SENTENCE - with --model streams as jsonl only"),
+        Rule("SENTENCE", lambda u: u.with_model and u.sentence == "-" and u.fmt in HEAD_TABLES, "SENTENCE - with --model streams as jsonl only"),
         *(_static_only(option) for option in STATIC_ONLY),
         WEIGHTS_OR_RANDOM,
         NEIGHBORS_NEED_IDENTITY,
@@ -203,7 +206,7 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         Rule("--save", lambda u: bool(u.save) and u.sentence == "-" and u.fmt in STREAMED, "--save draws one sentence; it cannot follow a stream (SENTENCE -)"),
     ),
     "compare": (
-        Rule("--format", lambda u: u.fmt in ONE_LAYER, lambda u: f"compare writes table, json or jsonl, not {u.fmt.value}"),
+        Rule("--format", lambda u: u.fmt in HEAD_TABLES, lambda u: f"compare writes table, json or jsonl, not {u.fmt.value}"),
         _needs_model("save", "draws the word's drift through a model's layers"),
         _needs_model("top_k", "lists the words a model's layers look at"),
         DTYPE_NEEDS_MODEL,
