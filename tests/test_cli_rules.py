@@ -45,7 +45,6 @@ INSPECT = [  # (arguments after "inspect", the option the error names, its messa
     (["-", "-f", "jsonl", "--save", "a.svg"], "--save", "--save draws one sentence; it cannot follow a stream (SENTENCE -)"),
 ]
 COMPARE = [  # after "compare a b --focus bank"
-    (["-f", "markdown"], "--format", "compare writes table, json or jsonl, not markdown"),
     (["--save", "a.svg"], "--save", "--save draws the word's drift through a model's layers: it needs --model"),
     (["--top-k", "4"], "--top-k", "--top-k lists the words a model's layers look at: it needs --model"),
     (["--dtype", "float64"], "--dtype", "--dtype chooses the precision a model runs in: it needs --model"),

@@ -3,14 +3,13 @@
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from typing import Annotated, Optional
 
 import typer
 
 from ..errors import AttnvizError, quoted
 from . import reporting_errors
-from .options import Dtype, OnError
+from .options import Dtype, HeadsFormat, HeadsFormatOption, OnError
 from .output import out, say, show, stdin_binary
 
 EXAMPLES = """\
@@ -20,13 +19,8 @@ Examples:
   attn heads corpus.txt --model sentence-transformers/all-MiniLM-L6-v2
   cat corpus.txt | attn heads - --model sentence-transformers/all-MiniLM-L6-v2 -f csv > heads.csv
   attn heads corpus.txt --model M -f json | jq '.heads[] | select(.label == "previous")'
+  attn heads corpus.txt --model M -f markdown >> "$GITHUB_STEP_SUMMARY"
 """
-
-
-class HeadsFormat(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
 
 
 def add_to(app: typer.Typer) -> None:
@@ -36,7 +30,7 @@ def add_to(app: typer.Typer) -> None:
 def heads(
     model: Annotated[str, typer.Option("--model", help="The transformer whose heads to describe: a folder, or a Hub id in the Hugging Face cache.", show_default=False)],
     source: Annotated[Optional[str], typer.Argument(metavar="FILE", help="Texts, one per line (blank lines are passed over); - or none reads stdin.", show_default=False)] = None,
-    fmt: Annotated[HeadsFormat, typer.Option("--format", "-f", help="table (for people), json or csv (one row per head).")] = HeadsFormat.table,
+    fmt: HeadsFormatOption = HeadsFormat.table,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="float32, or float64 for exact comparisons.")] = Dtype.float32,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Worker processes for a long input; every usable core when left out.", show_default=False)] = None,
     on_error: Annotated[OnError, typer.Option("--on-error", help="A line with no tokens or more than the model's positions stops the run (fail), or is reported and left out (skip).")] = OnError.fail,
@@ -61,6 +55,10 @@ def heads(
             show(lambda width: heads_table(heads_record(corpus), corpus.seconds))
         elif fmt is HeadsFormat.csv:
             out(heads_csv(heads_record(corpus)).encode())
+        elif fmt is HeadsFormat.markdown:
+            from ..render_markdown_views import heads_markdown
+
+            out(heads_markdown(heads_record(corpus)).encode())
         else:
             from ..render_json import dumps
 

@@ -13,7 +13,7 @@ import typer
 
 from ..errors import AttnvizError, quoted
 from . import reporting_errors
-from .options import OutputFormat, Usage
+from .options import CompareFormat, OutputFormat, Usage
 from .output import check_saves, out, parse_fields, read_stdin, saved, say, show, stdin_binary
 
 if TYPE_CHECKING:
@@ -144,8 +144,8 @@ def compare_with_model(u: Usage) -> None:
         run_compare((u.first, u.second), u.focus, u.model, u.dtype.value, u.top_k, u.fmt, saves, u.dpi)
 
 
-def run_compare(texts: tuple[str, str], focus: str, spec: str, dtype: str, top_k: int, fmt: OutputFormat, saves: list[Path], dpi: int) -> None:
-    """``attn compare --model``: the word in both texts through the model, then tables or JSON."""
+def run_compare(texts: tuple[str, str], focus: str, spec: str, dtype: str, top_k: int, fmt: CompareFormat, saves: list[Path], dpi: int) -> None:
+    """``attn compare --model``: the word in both texts through the model, then tables, Markdown or JSON."""
     from ..models.pipeline import compare_model
 
     model = load(spec, dtype)
@@ -154,12 +154,17 @@ def run_compare(texts: tuple[str, str], focus: str, spec: str, dtype: str, top_k
         from ..saving import save_drift
 
         saved(saves, lambda path: save_drift(comparison, model.config, path, dpi))
-    if fmt is OutputFormat.table:
+    if fmt is CompareFormat.table:
         from ..render_model_table import comparison_renderables
 
         show(lambda width: comparison_renderables(comparison, model.config))
         return
+    if fmt is CompareFormat.markdown:
+        from ..render_markdown_views import model_comparison_markdown
+
+        out(model_comparison_markdown(comparison, model.config).encode())
+        return
     from ..render_json import dumps
     from ..render_model_json import comparison_record
 
-    out(dumps(comparison_record(comparison, model.config), pretty=fmt is OutputFormat.json))
+    out(dumps(comparison_record(comparison, model.config), pretty=fmt is CompareFormat.json))

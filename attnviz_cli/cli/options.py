@@ -25,6 +25,25 @@ class OutputFormat(StrEnum):
     csv = "csv"
 
 
+class CompareFormat(StrEnum):  # what attn compare writes (one comparison: no CSV rows)
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    markdown = "markdown"
+
+
+class HeadsFormat(StrEnum):  # what attn heads writes
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class DemoFormat(StrEnum):  # what attn demo writes
+    table = "table"
+    markdown = "markdown"
+
+
 class OnError(StrEnum):
     fail = "fail"
     skip = "skip"
@@ -94,6 +113,9 @@ FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="tabl
 PositionsOption = Annotated[Positions, typer.Option("--positions", help="Word order: none (static embeddings carry none: reordering the words only reorders the outputs) or sinusoidal (the original Transformer's encoding, added to the embeddings).", rich_help_panel=STATIC)]
 MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, help="Refuse sentences with more tokens than this.", rich_help_panel=STATIC)]
 DtypeOption = Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.", rich_help_panel=MODEL)]
+CompareFormatOption = Annotated[CompareFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document), jsonl (one line) or markdown (GitHub tables).")]
+HeadsFormatOption = Annotated[HeadsFormat, typer.Option("--format", "-f", help="table (for people), json, csv (one row per head) or markdown (GitHub tables).")]
+DemoFormatOption = Annotated[DemoFormat, typer.Option("--format", "-f", help="table (for people) or markdown (GitHub tables, for an issue or a CI job summary).")]
 ReportFormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help="table (for people) or json.")]
 
 
@@ -206,7 +228,6 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         Rule("--save", lambda u: bool(u.save) and u.sentence == "-" and u.fmt in STREAMED, "--save draws one sentence; it cannot follow a stream (SENTENCE -)"),
     ),
     "compare": (
-        Rule("--format", lambda u: u.fmt in HEAD_TABLES, lambda u: f"compare writes table, json or jsonl, not {u.fmt.value}"),
         _needs_model("save", "draws the word's drift through a model's layers"),
         _needs_model("top_k", "lists the words a model's layers look at"),
         DTYPE_NEEDS_MODEL,
