@@ -283,3 +283,55 @@ def test_each_command_lists_the_formats_it_writes_and_each_one_runs(tmp_path):
         for fmt in expected[command]:
             result = run(*args, "-f", fmt)
             assert result.exit_code == 0 and result.stdout.strip(), (command, fmt, result.stderr)
+
+
+# ---- item 17: attn heads --save, the layer x head grid of a corpus as a picture or a page -----------
+
+def test_heads_save_draws_the_grid_as_svg_png_and_html_with_the_json_labels(tmp_path):
+    import json
+    import re
+
+    import numpy as np
+    from matplotlib.colors import to_rgb
+    from matplotlib.image import imread
+
+    from attnviz_cli.render_figure import LABEL_COLOURS
+
+    from .conftest import run
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("I sat on the river bank.\nThe river flows.\n")
+    svg, png, page = tmp_path / "grid.svg", tmp_path / "grid.png", tmp_path / "grid.html"
+    result = run("heads", str(corpus), "--model", TINY_BERT, "-f", "json", "--save", str(svg), "--save", str(png), "--save", str(page), "--dpi", "60")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines() == [f"attn: saved {svg}", f"attn: saved {png}", f"attn: saved {page}"]
+    record = json.loads(result.stdout)
+    short = {"previous": "prev", "punctuation": "punct"}
+    want = [[short.get(e["label"], e["label"]), *([] if e["share"] is None else [f"{e['share']:.2f}"])] for e in record["heads"]]
+    # the SVG keeps text as text: after the axes' ticks and names, one text group per head, in layer-then-head order
+    groups = re.findall(r'<g id="text_(\d+)">(.*?)</g>', svg.read_text(), re.S)
+    texts = [re.findall(r"<text[^>]*>([^<]*)</text>", body) for _, body in groups]
+    first = next(n for n, t in enumerate(texts) if t == want[0])
+    assert texts[first:first + len(want)] == want
+    # the PNG fills cells with the colour of each label some head has, and none with the others' (a cell
+    # at 60 dpi is 37 x 25 pixels; a colour's stray pixels in anti-aliased text are far fewer than 300)
+    pixels = (imread(png)[..., :3] * 255).round().astype(int).reshape(-1, 3)
+    colours, counts = np.unique(pixels, axis=0, return_counts=True)
+    filled = {tuple(int(v) for v in c) for c, n in zip(colours, counts, strict=True) if n > 300}
+    labels = {e["label"] for e in record["heads"]}
+    for label, colour in LABEL_COLOURS.items():
+        rgb = tuple(round(c * 255) for c in to_rgb(colour))
+        assert (rgb in filled) == (label in labels), label
+    # the page embeds the record it draws, and asks for nothing from outside
+    html = page.read_text()
+    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S).group(1))
+    assert data["heads"] == record["heads"] and data["config"] == record["config"]
+    assert "default-src 'none'" in html
+
+
+def test_heads_save_refuses_an_extension_it_cannot_write_before_loading(tmp_path):
+    from .conftest import run
+
+    result = run("heads", "-", "--model", "no/such-model", "--save", str(tmp_path / "grid.txt"), input="the bank\n")
+    assert result.exit_code == 2 and "has no extension of .svg, .png, .pdf, .html" in result.stderr
+    assert not (tmp_path / "grid.txt").exists()

@@ -109,7 +109,7 @@ WeightsOption = Annotated[Optional[Path], typer.Option("--weights", help="An .np
 NoScaleOption = Annotated[bool, typer.Option("--no-scale", help="Do not divide scores by sqrt(d_k).", rich_help_panel=STATIC)]
 CausalOption = Annotated[bool, typer.Option("--causal", help="Mask future tokens: each token attends only to itself and earlier ones.", rich_help_panel=STATIC)]
 OovOption = Annotated[OovPolicy, typer.Option("--oov", help="Unknown words: skip them (noted on stderr), give them a zero vector, or stop with an error.", rich_help_panel=STATIC)]
-FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document), jsonl (one line per record), markdown (GitHub tables) or csv (one row per head, query and key).")]
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document), jsonl (one line per record), markdown (GitHub tables) or csv (one row per head, query and key; with --model, per layer too).")]
 PositionsOption = Annotated[Positions, typer.Option("--positions", help="Word order: none (static embeddings carry none: reordering the words only reorders the outputs) or sinusoidal (the original Transformer's encoding, added to the embeddings).", rich_help_panel=STATIC)]
 MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, help="Refuse sentences with more tokens than this.", rich_help_panel=STATIC)]
 DtypeOption = Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.", rich_help_panel=MODEL)]
