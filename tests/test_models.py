@@ -643,7 +643,7 @@ def test_compare_bank_in_minilm_drifts_to_0_77(minilm):
         (["--focus", "money"], "first text: --focus 'money' is not one of the tokens", 1),
         (["--focus", "bank@1", "--heads", "2"], "--heads is for static vectors", 2),
         (["--focus", "bank@1", "--neighbors", "3"], "--neighbors is for static vectors", 2),
-        (["--focus", "bank@1", "-f", "csv"], "compare writes table, json or jsonl, not csv", 2),
+        (["--focus", "bank@1", "-f", "csv"], "'csv' is not one of 'table', 'json', 'jsonl', 'markdown'", 2),
     ],
 )
 def test_compare_with_a_model_refuses_what_it_cannot_do(args, message, code):
