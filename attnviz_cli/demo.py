@@ -50,6 +50,38 @@ def _matrix(title: str, rows: list[str], matrix: np.ndarray) -> Table:
     return table
 
 
+TITLE = "attnviz demo: what self-attention does to a word"
+STOPS = (  # each stop of the tour: its title and what it says, in the terminal and in Markdown alike
+    ("One word, two contexts", (
+        "'bank' goes into attention as one and the same GloVe vector in both sentences. Attention mixes in "
+        "a little of every other word, weighted by similarity, so it comes out as two different vectors, "
+        "each pulled towards its own context."
+    )),
+    ("A tiny example, by hand", (
+        "Three inputs of 4 numbers, and 4x3 matrices that turn each input into a query, a key and a value "
+        "(q = x Wq, ...). Scores are q·k (not scaled here, as in the article), the softmax turns a row of "
+        "scores into weights that sum to 1, and the output is the weighted sum of the values."
+    )),
+    ("Several heads on a real sentence", (
+        "With 2 heads each word's 50 GloVe numbers are split in two halves, and each head attends using its "
+        "own half: the heads can weigh the context differently."
+    )),
+)
+ROUNDED = "The article rounds these weights to [0, 0.5, 0.5] and the output to [2, 7, 1.5]."
+TINY_NAMES = ["input 1", "input 2", "input 3"]
+W_ROWS = [f"row {i}" for i in range(4)]
+
+
+def tiny_matrices(tiny: Inspection) -> list[tuple[str, list[str], np.ndarray]]:
+    """The worked example's matrices in the order the tour shows them: (title, row names, matrix)."""
+    attention = tiny.matrices("the demo")
+    return [
+        ("inputs x", TINY_NAMES, TINY_INPUTS), ("Wq", W_ROWS, TINY_WQ), ("Wk", W_ROWS, TINY_WK), ("Wv", W_ROWS, TINY_WV),
+        ("queries Q = x Wq", TINY_NAMES, attention.queries[0]), ("keys K = x Wk", TINY_NAMES, attention.keys[0]),
+        ("values V = x Wv", TINY_NAMES, attention.values[0]),
+    ]
+
+
 PULLED = ("money", "river")  # the words whose cosine with 'bank' the first stop shows
 
 
@@ -94,38 +126,20 @@ def _pull_table(pulls: tuple[tuple[str, tuple[float, ...]], ...]) -> Table:
 
 def tour(computed: Tour, width: int = 80) -> Group:
     """Everything ``attn demo`` prints, in order."""
-    parts: list[RenderableType] = [Text("attnviz demo: what self-attention does to a word", style="bold reverse"), Text()]
+    parts: list[RenderableType] = [Text(TITLE, style="bold reverse"), Text()]
 
-    parts += _heading(1, "One word, two contexts", (
-        "'bank' goes into attention as one and the same GloVe vector in both sentences. Attention mixes in "
-        "a little of every other word, weighted by similarity, so it comes out as two different vectors, "
-        "each pulled towards its own context."
-    ))
+    parts += _heading(1, *STOPS[0])
     parts += [comparison_renderables(computed.comparison), Text(), _pull_table(computed.pulls), Text()]
 
-    parts += _heading(2, "A tiny example, by hand", (
-        "Three inputs of 4 numbers, and 4x3 matrices that turn each input into a query, a key and a value "
-        "(q = x Wq, ...). Scores are q·k (not scaled here, as in the article), the softmax turns a row of "
-        "scores into weights that sum to 1, and the output is the weighted sum of the values."
-    ))
-    names = ["input 1", "input 2", "input 3"]
+    parts += _heading(2, *STOPS[1])
     inspection = computed.tiny
-    attention = inspection.matrices("the demo")
-    parts += [
-        _matrix("inputs x", names, TINY_INPUTS), Text(),
-        _matrix("Wq", [f"row {i}" for i in range(4)], TINY_WQ), _matrix("Wk", [f"row {i}" for i in range(4)], TINY_WK),
-        _matrix("Wv", [f"row {i}" for i in range(4)], TINY_WV), Text(),
-        _matrix("queries Q = x Wq", names, attention.queries[0]), _matrix("keys K = x Wk", names, attention.keys[0]),
-        _matrix("values V = x Wv", names, attention.values[0]), Text(),
-    ]
+    matrices = [_matrix(*m) for m in tiny_matrices(inspection)]
+    parts += [matrices[0], Text(), *matrices[1:4], Text(), *matrices[4:], Text()]
     parts += scores_tables(inspection, 0, width) + weights_tables(inspection, 0, width)
     parts += focus_renderables(inspection, dims=3, width=width)
-    parts += [Text("The article rounds these weights to [0, 0.5, 0.5] and the output to [2, 7, 1.5].", style="dim"), Text()]
+    parts += [Text(ROUNDED, style="dim"), Text()]
 
-    parts += _heading(3, "Several heads on a real sentence", (
-        "With 2 heads each word's 50 GloVe numbers are split in two halves, and each head attends using its "
-        "own half: the heads can weigh the context differently."
-    ))
+    parts += _heading(3, *STOPS[2])
     for head in range(2):
         parts += weights_tables(computed.heads, head, width) + summary_table(computed.heads, head, width)
     return Group(*parts)
@@ -168,28 +182,45 @@ def model_tour(tour: ModelTour, width: int = 80) -> Group:
 
     result, layer, head = tour.result, tour.layer, tour.head
     c = result.config
-    parts: list[RenderableType] = [Text(f"attnviz demo: what a trained transformer's attention does to a word ({c.name})", style="bold reverse"), Text()]
-    parts += _heading(1, "One word, two contexts, layer by layer", (
-        f"'bank' enters {c.architecture} as the same embedding in both sentences (cosine 1 at the embeddings). "
-        f"Each of its {c.layers} layers lets every token take in the others through {c.heads} heads, and the "
-        "two 'bank' vectors drift apart: context has changed what the word means."
-    ))
+    title, stops = model_stops(tour)
+    parts: list[RenderableType] = [Text(title, style="bold reverse"), Text()]
+    parts += _heading(1, *stops[0])
     parts += [comparison_renderables(tour.comparison, c), Text()]
-    parts += _heading(2, "The head that reads 'river' for 'bank'", (
-        f"Of all {c.layers * c.heads} heads, layer {layer}, head {head} gives 'river' the most weight from 'bank': "
-        f"{tour.share:.2f} of it."
-    ))
-    run, labelled = result.run, result.heads
-    parts += [Text(_what_the_head_does(str(labelled.labels[layer, head]), float(labelled.values[layer, head]), "river", "bank"), style="italic"), Text()]
+    parts += _heading(2, *stops[1])
+    run = result.run
+    parts += [Text(what_the_head_does(tour), style="italic"), Text()]
     parts += [Text("Its weights, each row a token as query:"), Text()]
     parts += weight_grid(run.tokens, run.scores[layer, head], run.attentions[layer, head], f"layer {layer}, head {head} of {c.heads}: weights", width)
     parts.append(Text())
-    parts += _heading(3, "Every head at a glance", (
-        "What each head attends to over the river sentence, from its weights: the token before or after, itself, "
-        "the first or last token, punctuation, or broadly. `attn inspect TEXT --model M --layer L --head H` opens one."
-    ))
+    parts += _heading(3, *stops[2])
     parts += overview(result)
     return Group(*parts)
+
+
+def model_stops(tour: ModelTour) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The model tour's title and its stops (title, what it says), in the terminal and in Markdown alike."""
+    c, layer, head = tour.result.config, tour.layer, tour.head
+    return f"attnviz demo: what a trained transformer's attention does to a word ({c.name})", (
+        ("One word, two contexts, layer by layer", (
+            f"'bank' enters {c.architecture} as the same embedding in both sentences (cosine 1 at the embeddings). "
+            f"Each of its {c.layers} layers lets every token take in the others through {c.heads} heads, and the "
+            "two 'bank' vectors drift apart: context has changed what the word means."
+        )),
+        ("The head that reads 'river' for 'bank'", (
+            f"Of all {c.layers * c.heads} heads, layer {layer}, head {head} gives 'river' the most weight from 'bank': "
+            f"{tour.share:.2f} of it."
+        )),
+        ("Every head at a glance", (
+            "What each head attends to over the river sentence, from its weights: the token before or after, itself, "
+            "the first or last token, punctuation, or broadly. `attn inspect TEXT --model M --layer L --head H` opens one."
+        )),
+    )
+
+
+def what_the_head_does(tour: ModelTour) -> str:
+    """The tour's chosen head, said plainly (:func:`_what_the_head_does`)."""
+    labelled = tour.result.heads
+    return _what_the_head_does(str(labelled.labels[tour.layer, tour.head]), float(labelled.values[tour.layer, tour.head]), "river", "bank")
 
 
 def _what_the_head_does(label: str, share: float, key: str, query: str) -> str:

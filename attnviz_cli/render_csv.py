@@ -1,4 +1,5 @@
-"""Inspection -> CSV in long form: one row per (sentence, head, query, key), for pandas or a spreadsheet.
+"""Inspection -> CSV in long form: one row per (sentence, head, query, key), for pandas or a spreadsheet;
+a model run the same, with a row per (layer, head, query, key).
 
 Numbers are written exactly (float32 in its shortest round-trip form); a masked score is an empty
 field, its weight 0. Fields are quoted as CSV needs (RFC 4180), and control and bidi characters in the
@@ -36,12 +37,34 @@ def inspection_csv(inspection: Inspection, line: int = 1) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     attention = inspection.matrices("CSV")
-    sentence, tokens = printable(inspection.sentence), [printable(t) for t in inspection.tokens]
-    for h in range(attention.heads):
-        number = inspection.config.head_number(h)
-        for i, query in enumerate(tokens):
-            scores, weights = _numbers(attention.scores[h, i]), _numbers(attention.weights[h, i])
+    heads = [inspection.config.head_number(h) for h in range(attention.heads)]
+    _write_heads(writer, (line, printable(inspection.sentence)), heads, attention.scores, attention.weights, inspection.tokens)
+    return buffer.getvalue()
+
+
+def _write_heads(writer, before: tuple, heads: list[int], scores: np.ndarray, weights: np.ndarray, tokens: tuple[str, ...]) -> None:
+    """A row per (head, query, key) of ``scores`` and ``weights`` (h, T, T), each row starting with
+    ``before`` and numbered as ``heads`` says (a model's --head keeps its number in its layer)."""
+    shown = [printable(t) for t in tokens]
+    for h, number in enumerate(heads):
+        for i, query in enumerate(shown):
+            row_scores, row_weights = _numbers(scores[h, i]), _numbers(weights[h, i])
             writer.writerows(
-                (line, sentence, number, i, query, j, key, scores[j], weights[j]) for j, key in enumerate(tokens)
+                (*before, number, i, query, j, key, row_scores[j], row_weights[j]) for j, key in enumerate(shown)
             )
+
+
+MODEL_HEADER = ("line", "sentence", "layer", "head", "query", "query_token", "key", "key_token", "score", "weight")
+
+
+def model_csv(text: str, tokens: tuple[str, ...], scores: np.ndarray, weights: np.ndarray, layers: list[int], heads: list[int]) -> str:
+    """A model run as long-form CSV, header first: a row per (layer, head, query, key) of ``layers``
+    and ``heads``, from its (L, h, T, T) ``scores`` and ``weights``, so one ``pandas.read_csv`` holds
+    every head of every layer; a masked score is an empty field, its weight 0."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(MODEL_HEADER)
+    sentence = printable(text)
+    for layer in layers:
+        _write_heads(writer, (1, sentence, layer), heads, scores[layer, heads], weights[layer, heads], tokens)
     return buffer.getvalue()

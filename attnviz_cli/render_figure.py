@@ -191,3 +191,47 @@ def save_model_figure(result, path: Path, *, dpi: int = 200, fmt: str | None = N
             fontsize=8, parse_math=False,
         )
         _write(figure, path, fmt, dpi)
+
+
+LABEL_COLOURS = {  # a head's label in the corpus grid: one colour each (tab10), grey for the two that name no key
+    "previous": "#1f77b4", "next": "#17becf", "self": "#2ca02c", "first": "#9467bd", "last": "#bcbd22",
+    "punctuation": "#d62728", "broad": "#c7c7c7", "other": "#7f7f7f",
+}
+
+
+SHORT_LABELS = {"previous": "prev", "punctuation": "punct"}  # as the terminal's grid writes them, to fit a cell
+
+
+def save_heads_figure(record: dict, path: Path, *, dpi: int = 200, fmt: str | None = None) -> None:
+    """``attn heads --save grid.svg|png|pdf``: the layer x head grid of a corpus (an
+    ``attnviz.heads/1`` record), each cell coloured by its head's label and showing the share behind it."""
+    matplotlib, Figure = _matplotlib()
+    from matplotlib.colors import to_rgb
+    from matplotlib.patches import Patch
+
+    fmt = fmt or path.suffix.lower().lstrip(".")
+    model = record["config"]["model"]
+    L, H = model["layers"], model["heads"]
+    colours = np.zeros((L, H, 3))
+    with matplotlib.rc_context(_style(7)):
+        figure = Figure(figsize=(H * 0.62 + 2.4, L * 0.42 + 1.3), layout="constrained")
+        ax = figure.subplots()
+        for entry in record["heads"]:
+            i, h, label = entry["layer"], entry["head"], entry["label"]
+            colours[i, h] = to_rgb(LABEL_COLOURS[label])
+            share = "" if entry["share"] is None else f"\n{entry['share']:.2f}"
+            ax.text(h, i, f"{SHORT_LABELS.get(label, label)}{share}", ha="center", va="center", fontsize=5.5, color="white" if label != "broad" else "black")
+        ax.imshow(colours, interpolation="nearest", aspect="auto")
+        ax.set_xticks(range(H), [str(h) for h in range(H)])
+        ax.set_yticks(range(L), [str(i) for i in range(L)])
+        ax.set_xlabel("head")
+        ax.set_ylabel("layer")
+        seen = [label for label in LABEL_COLOURS if any(e["label"] == label for e in record["heads"])]
+        ax.legend(handles=[Patch(color=LABEL_COLOURS[label], label=label) for label in seen], loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), fontsize=6, frameon=False)
+        figure.suptitle(
+            f"{shortened(model['name'])} · {L} layers × {H} heads · {record['texts']:,} texts ({record['tokens']:,} tokens)\n"
+            "each head's pattern over the corpus, and the share of weight behind it",
+            fontsize=8, parse_math=False,
+        )
+        _write(figure, path, fmt, dpi)

@@ -23,11 +23,11 @@ def md_escape(text: str) -> str:
     return _SPECIAL.sub(r"\\\1", printable(text).replace("&", "&amp;"))
 
 
-def _row(cells: list[str]) -> str:
+def md_row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _label(i: int, token: str, subword: tuple[int, ...]) -> str:
+def md_label(i: int, token: str, subword: tuple[int, ...]) -> str:
     """ "3 bank", or "3\\~bank" for a token built from subwords, as the terminal tables mark it."""
     return f"{i}\\~{md_escape(token)}" if i in subword else f"{i} {md_escape(token)}"
 
@@ -37,21 +37,36 @@ def _matrix(
     extra_header: str | None = None, extra: list[str] | None = None,
 ) -> list[str]:
     header = ["query \\\\ key", *(md_escape(t) for t in tokens)] + ([extra_header] if extra_header else [])
-    lines = [_row(header), _row(["---", *(["---:"] * len(tokens))] + (["---"] if extra_header else []))]
+    lines = [md_row(header), md_row(["---", *(["---:"] * len(tokens))] + (["---"] if extra_header else []))]
     for i, token in enumerate(tokens):
-        lines.append(_row([_label(i, token, subword), *cells[i]] + ([extra[i]] if extra else [])))
+        lines.append(md_row([md_label(i, token, subword), *cells[i]] + ([extra[i]] if extra else [])))
     return lines
 
 
-def inspection_markdown(inspection: Inspection, *, dims: int = 6) -> str:
-    """The Markdown section for one inspection, ending with a blank line."""
+def weight_lines(tokens: tuple[str, ...], scores: np.ndarray, weights: np.ndarray, entropy: np.ndarray, subword: tuple[int, ...] = ()) -> list[str]:
+    """One head's (T, T) weights as a table: a row per query, the strongest key in bold, masked keys
+    shown as ·, and each row's strongest key and entropy (bits) at its end."""
+    masked = np.isneginf(scores)
+    strongest = weights.argmax(axis=1)
+    cells = [
+        [MASKED if masked[i, j] else (f"**{weights[i, j]:.2f}**" if j == strongest[i] else f"{weights[i, j]:.2f}") for j in range(len(tokens))]
+        for i in range(len(tokens))
+    ]
+    extra = [f"{md_escape(tokens[strongest[i]])} ({entropy[i]:.2f} bits)" for i in range(len(tokens))]
+    return _matrix(tokens, cells, subword, "strongest (entropy)", extra)
+
+
+def inspection_markdown(inspection: Inspection, *, dims: int = 6, level: int = 3) -> str:
+    """The Markdown section for one inspection, ending with a blank line; its title a heading of
+    ``level`` (its parts one below)."""
     c, tokens = inspection.config, inspection.tokens
     how = [*c.attention_parts(), f"{c.projections} projections" + (f" (seed {c.seed})" if c.seed is not None else "")]
     source = (  # a model's layer attends over that layer's input, not over a vocabulary's vectors
         f"Model {md_escape(c.vectors.name)} ({c.vectors.dim}d)" if c.projections == "learned"
         else f"Vectors {md_escape(c.vectors.name)} ({c.vectors.dim}d, {c.vectors.vocab_size:,} words)"
     )
-    lines = [f"### {md_escape(' '.join(inspection.sentence.split()))}", "", source + " · " + " · ".join(how), ""]
+    part = "#" * (level + 1)
+    lines = [f"{'#' * level} {md_escape(' '.join(inspection.sentence.split()))}", "", source + " · " + " · ".join(how), ""]
     if inspection.subword:
         built = ", ".join(f"{md_escape(tokens[p])} at {p}" for p in inspection.subword)
         lines += [f"Built from subwords (not in the vocabulary; marked \\~): {built}", ""]
@@ -62,54 +77,47 @@ def inspection_markdown(inspection: Inspection, *, dims: int = 6) -> str:
     for h in range(attention.heads):
         scores, weights = attention.scores[h], attention.weights[h]
         masked = np.isneginf(scores)
-        strongest = weights.argmax(axis=1)
         score_cells = [[MASKED if masked[i, j] else f"{scores[i, j]:.2f}" for j in range(len(tokens))] for i in range(len(tokens))]
-        weight_cells = [
-            [MASKED if masked[i, j] else (f"**{weights[i, j]:.2f}**" if j == strongest[i] else f"{weights[i, j]:.2f}") for j in range(len(tokens))]
-            for i in range(len(tokens))
-        ]
-        entropy = inspection.summaries[h].entropy_bits
-        extra = [f"{md_escape(tokens[strongest[i]])} ({entropy[i]:.2f} bits)" for i in range(len(tokens))]
         head = c.head_label(h).capitalize()
-        lines += [f"#### {head}: scores ({what})", "", *_matrix(tokens, score_cells, inspection.subword), ""]
-        lines += [f"#### {head}: weights (softmax; strongest in bold)", ""]
-        lines += [*_matrix(tokens, weight_cells, inspection.subword, "strongest (entropy)", extra), ""]
+        lines += [f"{part} {head}: scores ({what})", "", *_matrix(tokens, score_cells, inspection.subword), ""]
+        lines += [f"{part} {head}: weights (softmax; strongest in bold)", ""]
+        lines += [*weight_lines(tokens, scores, weights, inspection.summaries[h].entropy_bits, inspection.subword), ""]
     output = attention.output
     shown = min(dims, output.shape[1])
-    lines += [f"#### Contextualized vectors ({shown} of {output.shape[1]} components)", ""]
-    lines.append(_row(["token", *(f"[{k}]" for k in range(shown)), "norm"]))
-    lines.append(_row(["---", *(["---:"] * (shown + 1))]))
+    lines += [f"{part} Contextualized vectors ({shown} of {output.shape[1]} components)", ""]
+    lines.append(md_row(["token", *(f"[{k}]" for k in range(shown)), "norm"]))
+    lines.append(md_row(["---", *(["---:"] * (shown + 1))]))
     for i, token in enumerate(tokens):
-        lines.append(_row([_label(i, token, inspection.subword), *(f"{v:.3f}" for v in output[i, :shown]), f"{np.linalg.norm(output[i]):.3f}"]))
+        lines.append(md_row([md_label(i, token, inspection.subword), *(f"{v:.3f}" for v in output[i, :shown]), f"{np.linalg.norm(output[i]):.3f}"]))
     lines.append("")
     for focus in inspection.focus:
-        lines += _focus_lines(inspection, focus)
+        lines += _focus_lines(inspection, focus, part)
     if inspection.neighbors is not None:
-        lines += _neighbors_lines(inspection.neighbors)
+        lines += _neighbors_lines(inspection.neighbors, part)
     return "\n".join(lines) + "\n"
 
 
-def _focus_lines(inspection: Inspection, focus: Focus) -> list[str]:
+def _focus_lines(inspection: Inspection, focus: Focus, part: str = "####") -> list[str]:
     """--focus: where the token's query looks in each head, key by key (JSON has every vector)."""
     c, tokens = inspection.config, inspection.tokens
     scaled = "÷√d_k" if c.scale else "score"
     lines = []
     for step in focus.heads:
-        lines += [f"#### Focus {md_escape(focus.token)} (position {focus.position}), {c.head_label(step.head)}", ""]
-        lines += [_row(["key", "q·k", scaled, "weight"]), _row(["---", "---:", "---:", "---:"])]
+        lines += [f"{part} Focus {md_escape(focus.token)} (position {focus.position}), {c.head_label(step.head)}", ""]
+        lines += [md_row(["key", "q·k", scaled, "weight"]), md_row(["---", "---:", "---:", "---:"])]
         for j, token in enumerate(tokens):
             score, weight = (MASKED, MASKED) if step.masked[j] else (f"{step.scores[j]:.2f}", f"{step.weights[j]:.3f}")
-            lines.append(_row([_label(j, token, inspection.subword), f"{step.dots[j]:.2f}", score, weight]))
+            lines.append(md_row([md_label(j, token, inspection.subword), f"{step.dots[j]:.2f}", score, weight]))
         lines.append("")
     return lines
 
 
-def _neighbors_lines(neighbors: tuple[TokenNeighbors, ...]) -> list[str]:
+def _neighbors_lines(neighbors: tuple[TokenNeighbors, ...], part: str = "####") -> list[str]:
     """--neighbors: each token's nearest words before and after attention, and how far it moved."""
     k = len(neighbors[0].before) if neighbors else 0
-    lines = [f"#### Where the meaning moved ({k} nearest words by cosine)", ""]
-    lines += [_row(["token", "before attention", "after attention", "cos(input, output)"]), _row(["---", "---", "---", "---:"])]
+    lines = [f"{part} Where the meaning moved ({k} nearest words by cosine)", ""]
+    lines += [md_row(["token", "before attention", "after attention", "cos(input, output)"]), md_row(["---", "---", "---", "---:"])]
     for t in neighbors:
         before, after = (", ".join(md_escape(n.word) for n in found) for found in (t.before, t.after))
-        lines.append(_row([f"{t.position} {md_escape(t.token)}", before, after, f"{t.moved_cosine:.3f}"]))
+        lines.append(md_row([f"{t.position} {md_escape(t.token)}", before, after, f"{t.moved_cosine:.3f}"]))
     return [*lines, ""]

@@ -105,3 +105,20 @@ def save_drift(comparison: WordComparison, config: ModelConfig, path: Path, dpi:
     from .render_figure import save_drift_figure
 
     write_whole(path, lambda staging, fmt: save_drift_figure(comparison, config, staging, dpi=dpi, fmt=fmt))
+
+
+def save_heads(record: dict, path: Path, dpi: int = 200) -> None:
+    """Write a corpus's layer x head grid (an ``attnviz.heads/1`` record) to ``path``: a page (.html)
+    or a figure (.svg/.png/.pdf), whole or not at all."""
+
+    def write(staging: Path, fmt: str) -> None:
+        if fmt == "html":
+            from .render_heads_html import heads_page_html
+
+            staging.write_text(heads_page_html(record), encoding="utf-8")
+        else:
+            from .render_figure import save_heads_figure
+
+            save_heads_figure(record, staging, dpi=dpi, fmt=fmt)
+
+    write_whole(path, write)

@@ -30,7 +30,8 @@ INSPECT = [  # (arguments after "inspect", the option the error names, its messa
     (["x", "--revision", "v1.0"], "--revision", "--revision chooses the version of a model's Hub id: it needs --model"),
     (["x", "--model", "M", "--layer", "all", "--head", "1"], "--head", "--head needs one --layer L, not all"),
     (["x", "--model", "M", "--head", "1"], "--head", "--head needs --layer: which layer's head"),
-    (["x", "--model", "M", "-f", "markdown"], "--layer", "--format markdown with --model shows one layer's heads: say which with --layer"),
+    (["x", "--model", "M", "-f", "markdown", "--layer", "all"], "--layer", "--format markdown with --model shows one layer's heads: say which with --layer L (every layer is for csv and json)"),
+    (["x", "--model", "M", "-f", "csv"], "--layer", "--format csv with --model writes one layer's heads or every layer's: say which with --layer L or --layer all"),
     (["x", "--model", "M", "-f", "csv", "--layer", "0", "--focus", "x"], "--focus", "--focus with --model writes table or json, not --format csv"),
     (["x", "--model", "M", "-f", "markdown", "--layer", "0", "--rollout"], "--rollout", "--rollout with --model writes table or json, not --format markdown"),
     (["x", "--model", "M", "--save", "a.png"], "--layer", "--save .png with --model draws a layer's heads (--layer L) or every head (--layer all)"),
@@ -45,7 +46,6 @@ INSPECT = [  # (arguments after "inspect", the option the error names, its messa
     (["-", "-f", "jsonl", "--save", "a.svg"], "--save", "--save draws one sentence; it cannot follow a stream (SENTENCE -)"),
 ]
 COMPARE = [  # after "compare a b --focus bank"
-    (["-f", "markdown"], "--format", "compare writes table, json or jsonl, not markdown"),
     (["--save", "a.svg"], "--save", "--save draws the word's drift through a model's layers: it needs --model"),
     (["--top-k", "4"], "--top-k", "--top-k lists the words a model's layers look at: it needs --model"),
     (["--dtype", "float64"], "--dtype", "--dtype chooses the precision a model runs in: it needs --model"),
@@ -88,7 +88,7 @@ def test_the_first_rule_that_applies_is_the_one_reported():
     error = usage_error(run("inspect", "x", "--layer", "0", "--heads", "2"))
     assert error == "Error: Invalid value for --layer: --layer chooses among a model's heads: it needs --model"
     error = usage_error(run("inspect", "x", "--model", "M", "--heads", "2", "-f", "csv"))
-    assert error == "Error: Invalid value for --layer: --format csv with --model shows one layer's heads: say which with --layer"
+    assert error == "Error: Invalid value for --layer: --format csv with --model writes one layer's heads or every layer's: say which with --layer L or --layer all"
 
 
 def test_an_option_set_by_its_environment_variable_counts_as_given():

@@ -504,7 +504,7 @@ def test_tables_of_a_model_run():
         (["--head", "3"], "Invalid value for --head: --head chooses among a model's heads: it needs --model"),
         (["--model", "M", "--head", "1"], "--head needs --layer"),
         (["--model", "M", "--layer", "all", "--head", "1"], "--head needs one --layer L, not all"),
-        (["--model", "M", "-f", "csv"], "--format csv with --model shows one layer's heads: say which with --layer"),
+        (["--model", "M", "-f", "csv"], "--format csv with --model writes one layer's heads or every layer's: say which with --layer L or --layer all"),
         (["--model", "M", "--vectors", "x.txt"], "--vectors is for static vectors"),
         (["--model", "M", "--heads", "2"], "--heads is for static vectors"),
     ],
@@ -635,7 +635,7 @@ def test_compare_bank_in_minilm_drifts_to_0_77(minilm):
         (["--focus", "money"], "first text: --focus 'money' is not one of the tokens", 1),
         (["--focus", "bank@1", "--heads", "2"], "--heads is for static vectors", 2),
         (["--focus", "bank@1", "--neighbors", "3"], "--neighbors is for static vectors", 2),
-        (["--focus", "bank@1", "-f", "csv"], "compare writes table, json or jsonl, not csv", 2),
+        (["--focus", "bank@1", "-f", "csv"], "'csv' is not one of 'table', 'json', 'jsonl', 'markdown'", 2),
     ],
 )
 def test_compare_with_a_model_refuses_what_it_cannot_do(args, message, code):

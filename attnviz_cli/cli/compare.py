@@ -7,14 +7,14 @@ import typer
 
 from .options import (
     CausalOption,
+    CompareFormat,
+    CompareFormatOption,
     Dtype,
-    FormatOption,
     HeadsOption,
     MaxTokensOption,
     NoScaleOption,
     OovOption,
     OovPolicy,
-    OutputFormat,
     Positions,
     PositionsOption,
     ProjectionKind,
@@ -37,6 +37,7 @@ Examples:
   attn compare "I sat on the river bank" "I deposited money at the bank" --focus bank
   attn compare "the river bank" "the money bank" --focus bank --heads 5 --neighbors 8
   attn compare "the bank by the bank" "a bank" --focus bank@2 -f json | jq .output_cosine
+  attn compare "the river bank" "the money bank" --focus bank -f markdown >> "$GITHUB_STEP_SUMMARY"
 """
 
 
@@ -60,7 +61,7 @@ def compare(
     causal: CausalOption = False,
     oov: OovOption = OovPolicy.skip,
     positions: PositionsOption = Positions.none,
-    fmt: FormatOption = OutputFormat.table,
+    fmt: CompareFormatOption = CompareFormat.table,
     neighbors: Annotated[Optional[int], typer.Option("--neighbors", min=0, help="Nearest vocabulary words shown before and after attention (identity projections only).  [default: 5]", show_default=False)] = None,
     max_tokens: MaxTokensOption = 512,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="With --model: words listed per layer for each text.")] = 2,

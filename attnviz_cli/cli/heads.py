@@ -1,16 +1,17 @@
 """``attn heads``: what each head of a model attends to over a corpus."""
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..errors import AttnvizError, quoted
 from . import reporting_errors
-from .options import Dtype, OnError, RevisionOption, named_model
-from .output import out, say, show, stdin_binary
+from .options import Dtype, HeadsFormat, HeadsFormatOption, OnError, RevisionOption, named_model
+from .output import check_saves, out, saved, say, show, stdin_binary
 
 EXAMPLES = """\
 Examples:
@@ -19,13 +20,9 @@ Examples:
   attn heads corpus.txt --model sentence-transformers/all-MiniLM-L6-v2
   cat corpus.txt | attn heads - --model sentence-transformers/all-MiniLM-L6-v2 -f csv > heads.csv
   attn heads corpus.txt --model M -f json | jq '.heads[] | select(.label == "previous")'
+  attn heads corpus.txt --model M -f markdown >> "$GITHUB_STEP_SUMMARY"
+  attn heads corpus.txt --model M --save grid.svg --save grid.html
 """
-
-
-class HeadsFormat(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
 
 
 def add_to(app: typer.Typer) -> None:
@@ -35,15 +32,19 @@ def add_to(app: typer.Typer) -> None:
 def heads(
     model: Annotated[str, typer.Option("--model", help="The transformer whose heads to describe: a folder, or a Hub id in the Hugging Face cache.", show_default=False, callback=named_model)],
     revision: RevisionOption = None,
-    source: Annotated[str, typer.Argument(metavar="FILE", help="Texts, one per line (blank lines are passed over); - reads stdin.")] = "-",
-    fmt: Annotated[HeadsFormat, typer.Option("--format", "-f", help="table (for people), json or csv (one row per head).")] = HeadsFormat.table,
+    source: Annotated[Optional[str], typer.Argument(metavar="FILE", help="Texts, one per line (blank lines are passed over); - or none reads stdin.", show_default=False)] = None,
+    fmt: HeadsFormatOption = HeadsFormat.table,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="float32, or float64 for exact comparisons.")] = Dtype.float32,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Worker processes for a long input; every usable core when left out.", show_default=False)] = None,
     on_error: Annotated[OnError, typer.Option("--on-error", help="A line with no tokens or more than the model's positions stops the run (fail), or is reported and left out (skip).")] = OnError.fail,
+    save: Annotated[Optional[list[Path]], typer.Option("--save", metavar="FILE", help="Also draw the layer x head grid, each head coloured by its label, as .svg, .png, .pdf or .html (one self-contained page). Repeatable.", show_default=False)] = None,
+    dpi: Annotated[int, typer.Option("--dpi", min=30, max=1200, help="Resolution of --save .png.")] = 200,
 ) -> None:
     """What each head of a model attends to over a corpus: per layer and head, the mean share of weight
     on the previous, next, same, first and last tokens and on punctuation, the mean entropy, spread and
     query-key distance, and a label. Streams: memory stays flat however many lines."""
+    source = from_stdin_or(source)
+    saves = check_saves(save)
     with reporting_errors():
         from ..engine import usable_cpus
         from ..models import load_model
@@ -54,16 +55,37 @@ def heads(
         loaded = load_model(model, dtype=dtype.value, revision=revision)
         with text_lines(source, line_limit(loaded.config)) as (lines, total), corpus_progress(total) as progress:
             corpus = corpus_heads(loaded, lines, on_error=on_error.value, note=say, workers=workers or usable_cpus(), done=progress)
+        record = heads_record(corpus)
+        if saves:
+            from ..saving import save_heads
+
+            saved(saves, lambda path: save_heads(record, path, dpi))
         if fmt is HeadsFormat.table:
             from ..render_model_table import heads_table
 
-            show(lambda width: heads_table(heads_record(corpus), corpus.seconds))
+            show(lambda width: heads_table(record, corpus.seconds))
         elif fmt is HeadsFormat.csv:
-            out(heads_csv(heads_record(corpus)).encode())
+            out(heads_csv(record).encode())
+        elif fmt is HeadsFormat.markdown:
+            from ..render_markdown_views import heads_markdown
+
+            out(heads_markdown(record).encode())
         else:
             from ..render_json import dumps
 
-            out(dumps(heads_record(corpus), pretty=True))
+            out(dumps(record, pretty=True))
+
+
+def from_stdin_or(source: str | None) -> str:
+    """FILE, or - for stdin; a usage error (exit 2) when no FILE is given and stdin is a terminal,
+    where a run would wait for texts nobody knows to type (a note when - asks for that on purpose)."""
+    if sys.stdin is None or not sys.stdin.isatty():
+        return source or "-"
+    if source is None:
+        raise typer.BadParameter("give a FILE of texts, one per line, or pipe them in: attn heads reads stdin when no FILE is given", param_hint="FILE")
+    if source == "-":
+        say("reading texts from stdin, one per line; end with Ctrl-D")
+    return source
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import typer
 
 from ..errors import AttnvizError, quoted
 from . import reporting_errors
-from .options import ONE_LAYER, OutputFormat, Usage
+from .options import CompareFormat, OutputFormat, Usage
 from .output import check_saves, out, parse_fields, read_stdin, saved, say, show, stdin_binary
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def inspect_with_model(u: Usage) -> None:
 
 
 def run_inspect(text: str, spec: str, dtype: str, revision: str | None, show_: ModelShow, written: ModelWritten) -> None:
-    """``attn inspect --model``: tables, JSON, or one layer as Markdown, CSV and pictures; with
+    """``attn inspect --model``: tables, JSON, CSV (every layer, or --layer's), or one layer as Markdown and pictures; with
     SENTENCE - and jsonl, a record per line of stdin."""
     from ..models.pipeline import inspect_model
 
@@ -80,13 +80,18 @@ def run_inspect(text: str, spec: str, dtype: str, revision: str | None, show_: M
         from ..render_model_table import model_renderables
 
         show(lambda width: model_renderables(result, width))
-    elif written.fmt in ONE_LAYER:
-        from ..render_records import RecordRenderer
-        from ..results import InspectionBatch
+    elif written.fmt is OutputFormat.csv:
+        from ..render_csv import model_csv
 
-        assert result.layer is not None  # the rules of options.py ask Markdown and CSV for a --layer
-        renderer = RecordRenderer(written.fmt.value, (), written.dims)
-        out(renderer.header() + renderer.records(InspectionBatch.of(result.layer), [1])[0])
+        c, run = result.config, result.run
+        layers = list(range(c.layers)) if show_.layer is None else [show_.layer]
+        heads = list(range(c.heads)) if show_.head is None else [show_.head]
+        out(model_csv(result.text, run.tokens, run.scores, run.attentions, layers, heads).encode())
+    elif written.fmt is OutputFormat.markdown:
+        from ..render_markdown import inspection_markdown
+
+        assert result.layer is not None  # the rules of options.py ask Markdown for a --layer
+        out(inspection_markdown(result.layer, dims=written.dims).encode())
     else:
         out(model_json(result, written.fields, pretty=written.fmt is OutputFormat.json))
 
@@ -141,9 +146,9 @@ def compare_with_model(u: Usage) -> None:
 
 
 def run_compare(
-    texts: tuple[str, str], focus: str, spec: str, dtype: str, revision: str | None, top_k: int, fmt: OutputFormat, saves: list[Path], dpi: int,
+    texts: tuple[str, str], focus: str, spec: str, dtype: str, revision: str | None, top_k: int, fmt: CompareFormat, saves: list[Path], dpi: int,
 ) -> None:
-    """``attn compare --model``: the word in both texts through the model, then tables or JSON."""
+    """``attn compare --model``: the word in both texts through the model, then tables, Markdown or JSON."""
     from ..models.pipeline import compare_model
 
     model = load(spec, dtype, revision)
@@ -152,12 +157,17 @@ def run_compare(
         from ..saving import save_drift
 
         saved(saves, lambda path: save_drift(comparison, model.config, path, dpi))
-    if fmt is OutputFormat.table:
+    if fmt is CompareFormat.table:
         from ..render_model_table import comparison_renderables
 
         show(lambda width: comparison_renderables(comparison, model.config))
         return
+    if fmt is CompareFormat.markdown:
+        from ..render_markdown_views import model_comparison_markdown
+
+        out(model_comparison_markdown(comparison, model.config).encode())
+        return
     from ..render_json import dumps
     from ..render_model_json import comparison_record
 
-    out(dumps(comparison_record(comparison, model.config), pretty=fmt is OutputFormat.json))
+    out(dumps(comparison_record(comparison, model.config), pretty=fmt is CompareFormat.json))

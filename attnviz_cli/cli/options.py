@@ -25,6 +25,25 @@ class OutputFormat(StrEnum):
     csv = "csv"
 
 
+class CompareFormat(StrEnum):  # what attn compare writes (one comparison: no CSV rows)
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    markdown = "markdown"
+
+
+class HeadsFormat(StrEnum):  # what attn heads writes
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class DemoFormat(StrEnum):  # what attn demo writes
+    table = "table"
+    markdown = "markdown"
+
+
 class OnError(StrEnum):
     fail = "fail"
     skip = "skip"
@@ -66,7 +85,7 @@ class ReportFormat(StrEnum):
 
 
 STREAMED = (OutputFormat.jsonl, OutputFormat.csv, OutputFormat.markdown)  # one record per sentence
-ONE_LAYER = (OutputFormat.markdown, OutputFormat.csv)  # formats that show a model's layer as static attention
+HEAD_TABLES = (OutputFormat.markdown, OutputFormat.csv)  # a model's heads as tables of numbers: no --focus, --rollout or stream
 
 
 def named_model(param: typer.CallbackParam, value: str | None) -> str | None:
@@ -99,11 +118,14 @@ WeightsOption = Annotated[Optional[Path], typer.Option("--weights", help="An .np
 NoScaleOption = Annotated[bool, typer.Option("--no-scale", help="Do not divide scores by sqrt(d_k).", rich_help_panel=STATIC)]
 CausalOption = Annotated[bool, typer.Option("--causal", help="Mask future tokens: each token attends only to itself and earlier ones.", rich_help_panel=STATIC)]
 OovOption = Annotated[OovPolicy, typer.Option("--oov", help="Unknown words: skip them (noted on stderr), give them a zero vector, or stop with an error.", rich_help_panel=STATIC)]
-FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document), jsonl (one line per record), markdown (GitHub tables) or csv (one row per head, query and key).")]
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document), jsonl (one line per record), markdown (GitHub tables) or csv (one row per head, query and key; with --model, per layer too).")]
 PositionsOption = Annotated[Positions, typer.Option("--positions", help="Word order: none (static embeddings carry none: reordering the words only reorders the outputs) or sinusoidal (the original Transformer's encoding, added to the embeddings).", rich_help_panel=STATIC)]
 MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, help="Refuse sentences with more tokens than this.", rich_help_panel=STATIC)]
 DtypeOption = Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.", rich_help_panel=MODEL)]
 RevisionOption = Annotated[Optional[str], typer.Option("--revision", help="For a model named by its Hub id: the version to run, a branch, tag or commit hash (as attn model download --revision fetched it); main when left out.", show_default=False, rich_help_panel=MODEL)]
+CompareFormatOption = Annotated[CompareFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document), jsonl (one line) or markdown (GitHub tables).")]
+HeadsFormatOption = Annotated[HeadsFormat, typer.Option("--format", "-f", help="table (for people), json, csv (one row per head) or markdown (GitHub tables).")]
+DemoFormatOption = Annotated[DemoFormat, typer.Option("--format", "-f", help="table (for people) or markdown (GitHub tables, for an issue or a CI job summary).")]
 ReportFormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help="table (for people) or json.")]
 
 
@@ -195,15 +217,18 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         REVISION_NEEDS_MODEL,
         Rule("--head", lambda u: u.with_model and u.head is not None and u.all_layers, "--head needs one --layer L, not all"),
         Rule("--head", lambda u: u.with_model and u.head is not None and u.layer is None, "--head needs --layer: which layer's head"),
-        Rule("--layer", lambda u: u.with_model and u.fmt in ONE_LAYER and u.layer is None,
-             lambda u: f"--format {u.fmt.value} with --model shows one layer's heads: say which with --layer"),
-        Rule("--focus", lambda u: u.with_model and u.fmt in ONE_LAYER and u.focus is not None,
+        Rule("--layer", lambda u: u.with_model and u.fmt is OutputFormat.markdown and u.layer is None,
+             lambda u: "--format markdown with --model shows one layer's heads: say which with --layer"
+                       + (" L (every layer is for csv and json)" if u.all_layers else "")),
+        Rule("--layer", lambda u: u.with_model and u.fmt is OutputFormat.csv and u.layer is None and not u.all_layers,
+             "--format csv with --model writes one layer's heads or every layer's: say which with --layer L or --layer all"),
+        Rule("--focus", lambda u: u.with_model and u.fmt in HEAD_TABLES and u.focus is not None,
              lambda u: f"--focus with --model writes table or json, not --format {u.fmt.value}"),
-        Rule("--rollout", lambda u: u.with_model and u.fmt in ONE_LAYER and u.rollout,
+        Rule("--rollout", lambda u: u.with_model and u.fmt in HEAD_TABLES and u.rollout,
              lambda u: f"--rollout with --model writes table or json, not --format {u.fmt.value}"),
         Rule("--layer", lambda u: u.with_model and bool(_figures(u)) and u.layer is None and not u.all_layers,
              lambda u: f"--save {_figures(u)[0].suffix} with --model draws a layer's heads (--layer L) or every head (--layer all)"),
-        Rule("SENTENCE", lambda u: u.with_model and u.sentence == "-" and u.fmt in ONE_LAYER, "SENTENCE - with --model streams as jsonl only"),
+        Rule("SENTENCE", lambda u: u.with_model and u.sentence == "-" and u.fmt in HEAD_TABLES, "SENTENCE - with --model streams as jsonl only"),
         *(_static_only(option) for option in STATIC_ONLY),
         WEIGHTS_OR_RANDOM,
         NEIGHBORS_NEED_IDENTITY,
@@ -215,7 +240,6 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         Rule("--save", lambda u: bool(u.save) and u.sentence == "-" and u.fmt in STREAMED, "--save draws one sentence; it cannot follow a stream (SENTENCE -)"),
     ),
     "compare": (
-        Rule("--format", lambda u: u.fmt in ONE_LAYER, lambda u: f"compare writes table, json or jsonl, not {u.fmt.value}"),
         _needs_model("save", "draws the word's drift through a model's layers"),
         _needs_model("top_k", "lists the words a model's layers look at"),
         DTYPE_NEEDS_MODEL,

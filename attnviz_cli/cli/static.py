@@ -16,7 +16,7 @@ from ..projections import Projections, identity, load_weights, random_xavier
 from ..results import InspectionBatch, InspectOptions
 from ..vectors import Embeddings
 from . import reporting_errors
-from .options import STREAMED, OutputFormat, ProjectionKind, Usage, read_format
+from .options import STREAMED, CompareFormat, OutputFormat, ProjectionKind, Usage, read_format
 from .output import check_saves, out, parse_fields, read_stdin, saved, say, show, stdin_binary
 
 SLOW_LOAD_SECONDS = 3.0  # a file that takes longer than this gets a tip: convert it once
@@ -141,18 +141,23 @@ def compare_static(u: Usage) -> None:
         run_compare((u.first, u.second), source_of(u), options_of(u, neighbors), u.fmt)
 
 
-def run_compare(texts: tuple[str, str], source: StaticSource, options: InspectOptions, fmt: OutputFormat) -> None:
-    """``attn compare`` over static vectors: the word in both sentences, as tables or JSON."""
+def run_compare(texts: tuple[str, str], source: StaticSource, options: InspectOptions, fmt: CompareFormat) -> None:
+    """``attn compare`` over static vectors: the word in both sentences, as tables, Markdown or JSON."""
     embeddings, chosen = source.load()
     comparison = compare_sentences(texts[0], texts[1], embeddings, chosen, options)
     for side in comparison.sides:
         for note in side.notes:
             say(note)
-    if fmt is OutputFormat.table:
+    if fmt is CompareFormat.table:
         from ..render_explain import comparison_renderables
 
         show(lambda width: comparison_renderables(comparison))
         return
+    if fmt is CompareFormat.markdown:
+        from ..render_markdown_views import comparison_markdown
+
+        out(comparison_markdown(comparison).encode())
+        return
     from ..render_json import comparison_record, dumps
 
-    out(dumps(comparison_record(comparison), pretty=fmt is OutputFormat.json))
+    out(dumps(comparison_record(comparison), pretty=fmt is CompareFormat.json))
