@@ -561,7 +561,7 @@ def test_focus_names_a_word_any_case_an_occurrence_or_a_token_position():
     assert focus_units(words, "bank", len(run.tokens)) == [2, 6]
     assert focus_units(words, "bank@2", len(run.tokens)) == [6]
     assert focus_units(words, "5", len(run.tokens)) == [5]  # token 5 is 'river'
-    with pytest.raises(AttnvizError, match="is not one of the tokens"):
+    with pytest.raises(AttnvizError, match="is not one of the words"):
         focus_units(words, "money", len(run.tokens))
     with pytest.raises(AttnvizError, match="past the last token"):
         focus_units(words, "40", len(run.tokens))
@@ -640,7 +640,7 @@ def test_compare_bank_in_minilm_drifts_to_0_77(minilm):
     ("args", "message", "code"),
     [
         (["--focus", "bank"], "first text: 'bank' occurs 2 times; say which with --focus bank@1 to bank@2", 1),
-        (["--focus", "money"], "first text: --focus 'money' is not one of the tokens", 1),
+        (["--focus", "money"], "first text: --focus 'money' is not one of the words", 1),
         (["--focus", "bank@1", "--heads", "2"], "--heads is for static vectors", 2),
         (["--focus", "bank@1", "--neighbors", "3"], "--neighbors is for static vectors", 2),
         (["--focus", "bank@1", "-f", "csv"], "compare writes table, json or jsonl, not csv", 2),
