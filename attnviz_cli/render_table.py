@@ -155,6 +155,15 @@ def vectors_tables(inspection: Inspection, dims: int, width: int = 80) -> list[R
     return parts
 
 
+def random_note(dim: int) -> Text:
+    """Said once, under the first weights table: why random projections give near-uniform weights."""
+    return Text(
+        f"random projections: untrained W_Q and W_K make small, similar scores of these {dim}-d vectors, so the "
+        "weights are near uniform; learned projections (--weights, --model) are what make a head pick out words.",
+        style="dim",
+    )
+
+
 def summary(inspection: Inspection) -> Fields:
     """The sentence, the vectors, and how attention ran over it, one labelled line each."""
     c = inspection.config
@@ -186,6 +195,8 @@ def inspection_renderables(inspection: Inspection, *, dims: int = 6, width: int 
     for head in range(inspection.attention.heads):
         if T <= MATRIX_TOKENS:
             parts += scores_tables(inspection, head, width) + weights_tables(inspection, head, width)
+        if head == 0 and inspection.config.projections == "random":
+            parts += [random_note(inspection.config.vectors.dim), Text()]
         parts += summary_table(inspection, head, width)
     parts += vectors_tables(inspection, dims, width)
     parts += focus_renderables(inspection, dims, width)

@@ -141,3 +141,22 @@ def test_colour_marks_the_heatmap_and_each_rows_strongest_weight(tiny):
     assert text.count("\x1b[1;") >= 3  # bold strongest weights (and bold headers)
     plain = render(inspection)
     assert "\x1b[" not in plain
+
+
+RANDOM_NOTE = """\
+random projections: untrained W_Q and W_K make small, similar scores of these
+2-d vectors, so the weights are near uniform; learned projections (--weights,
+--model) are what make a head pick out words.
+"""
+
+
+def test_random_projections_say_once_under_the_first_weights_table_why_weights_are_near_uniform(tiny):
+    from attnviz_cli.projections import random_xavier
+
+    inspection = inspect_sentence("the river bank", tiny, random_xavier(2, seed=0), InspectOptions(heads=2))
+    text = without_trailing_spaces(render(inspection))
+    assert text.count("random projections:") == 1
+    first_weights = text.index("head 0 of 2 weights")
+    table_end = text.index("\n\n", first_weights) + 2  # the table, then its blank line
+    assert text[table_end:].startswith(RANDOM_NOTE + "\nhead 0 of 2 summary")
+    assert "random projections:" not in render(inspect_sentence("the river bank", tiny, identity(), InspectOptions(heads=2)))
