@@ -15,7 +15,7 @@ from rich.text import Text
 
 from .errors import counted, printable
 from .render_grid import Grid
-from .render_parts import MASKED, Fields, cells_width, column_chunks, format_score, label_width, safe, token_label
+from .render_parts import MASKED, Fields, cells_width, column_chunks, label_width, safe, token_label
 from .results import Comparison, Focus, FocusHead, HeadSummary, Inspection, TokenNeighbors
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def focus_step_tables(inspection: Inspection, focus: Focus, step: FocusHead, dim
         if step.masked[j]:
             table.add_row(token_label(j, token), f"{step.dots[j]:.2f}", "masked", MASKED, "")
         else:
-            table.add_row(token_label(j, token), f"{step.dots[j]:.2f}", format_score(step.scores[j]), f"{step.weights[j]:.3f}", bar(float(step.weights[j])))
+            table.add_row(token_label(j, token), f"{step.dots[j]:.2f}", f"{step.scores[j]:.2f}", f"{step.weights[j]:.3f}", bar(float(step.weights[j])))
     table.add_row("", "", "sum", f"{step.weights.sum():.3f}", "", style="bold")
     how = f"divided by √{d_k} = {math.sqrt(d_k):.3f}" if config.scale else "not scaled"
     mask = ", later tokens masked" if config.causal else ""

@@ -27,6 +27,7 @@ from .render_parts import (
     format_value,
     key_columns,
     label_width,
+    largest,
     safe,
     token_label,
 )
@@ -83,7 +84,8 @@ def score_grid(
 ) -> list[RenderableType]:
     """A (T, T) matrix of scores, queries down and keys across, in runs of key columns that fit."""
     labels = label_width(tokens, width)
-    cells = [[format_score(score) for score in row] for row in scores.tolist()]
+    top = largest(scores)  # one precision for the whole table
+    cells = [[format_score(score, top) for score in row] for row in scores.tolist()]
     widths, runs = key_columns(tokens, cells_width([c for row in cells for c in row], SCORE_WIDTH), width - labels)
     parts: list[RenderableType] = []
     for keys in runs:
@@ -133,8 +135,10 @@ def vectors_tables(inspection: Inspection, dims: int, width: int = 80) -> list[R
     output = inspection.attention.output
     shown = min(dims, output.shape[1])
     labels = label_width(inspection.tokens, width)
-    values = [[format_value(v) for v in row] for row in output[:, :shown].tolist()]
-    norms = [format_value(n) for n in np.linalg.norm(output, axis=1).tolist()]
+    norm = np.linalg.norm(output, axis=1)
+    top = max(largest(output[:, :shown]), largest(norm))  # one precision for the whole table
+    values = [[format_value(v, top) for v in row] for row in output[:, :shown].tolist()]
+    norms = [format_value(n, top) for n in norm.tolist()]
     cell = cells_width([v for row in values for v in row] + norms, VALUE_WIDTH)
     chunks = column_chunks(shown, cell, width - labels + LABEL_WIDTH, reserved=cell + 1)
     parts: list[RenderableType] = []

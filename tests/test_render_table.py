@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 from rich.console import Console
 
 from attnviz_cli.pipeline import inspect_sentence
@@ -160,3 +161,26 @@ def test_random_projections_say_once_under_the_first_weights_table_why_weights_a
     table_end = text.index("\n\n", first_weights) + 2  # the table, then its blank line
     assert text[table_end:].startswith(RANDOM_NOTE + "\nhead 0 of 2 summary")
     assert "random projections:" not in render(inspect_sentence("the river bank", tiny, identity(), InspectOptions(heads=2)))
+
+
+def test_a_table_has_one_precision_set_by_its_largest_number():
+    from attnviz_cli.render_parts import format_score, format_value, largest
+
+    scores = np.array([[2.0, 4.0, -np.inf], [4.0, 16.0, 12.0]])  # the demo's worked example: 16 sets one decimal
+    top = largest(scores)
+    assert top == 16.0 and [format_score(s, top) for s in scores.ravel()] == ["2.0", "4.0", "·", "4.0", "16.0", "12.0"]
+    assert format_score(4.0) == "4.00" and format_score(16.0) == "16.0"  # alone, each by its own size
+    assert [format_value(v, 123.4) for v in (0.4181, 123.4)] == ["0.4", "123.4"]
+    assert largest(np.array([-np.inf, np.nan])) == 0.0
+    # q·k: river·river 1, river·bank 10, bank·bank 200: no decimals for any; the output is ~bank, [10, 10], norm 14.14
+    lines = without_trailing_spaces(render(inspect_sentence("river bank", tiny_scaled(), identity(), InspectOptions(scale=False)))).splitlines()
+    assert lines[9:11] == ["0 river       1    10", "1 bank       10   200"]
+    assert lines[-3:-1] == ["0 river    10.00  10.00  14.14", "1 bank     10.00  10.00  14.14"]
+
+
+def tiny_scaled():
+    """river = [1, 0], bank = [10, 10]."""
+    from attnviz_cli.vectors import Embeddings
+
+    return Embeddings(name="big", vectors=np.array([[1.0, 0.0], [10.0, 10.0]], np.float32), words=["river", "bank"],
+                      index={"river": 0, "bank": 1}, lowercase=True)
