@@ -114,13 +114,13 @@ def overview(result: ModelInspection) -> list[Any]:
                 (SHORT_LABELS.get(label, label), PATTERN_STYLES[label]), "\n", value, "\n",
                 (f"{bits[i, h]:.2f}", "dim"),
             ))
-        table.add_row(str(i), *cells, end_section=i < config.layers - 1)
+        table.add_row(Text.assemble(str(i), "\n", ("share", "dim"), "\n", (" bits", "dim")), *cells, end_section=i < config.layers - 1)
     title = Text("what each head attends to: its pattern, the share of weight behind it, its entropy in bits", style="bold")
     first, last = run.tokens[0], run.tokens[-1]
     legend = Text.assemble(
         "A head is named prev, next, self, first (", safe(first), "), last (", safe(last), ") or punct when those keys "
-        "get at least half its weight (the number: that share); else broad if its rows spread at least halfway to even "
-        f"(the number: how far), else other. Bits: 0 = one key, {math.log2(T):.2f} = all {T} tokens alike. "
+        "get at least half its weight (share: their weight); else broad if its rows spread at least halfway to even "
+        f"(share: how far), else other. Bits: 0 = one key, {math.log2(T):.2f} = all {T} tokens alike. "
         "docs/models.md defines each; --layer L --head H shows one head.",
         style="dim",
     )

@@ -494,8 +494,8 @@ def test_tables_of_a_model_run():
     at = next(n for n, line in enumerate(lines) if line.strip().startswith("1 "))  # layer 1: label, share, bits
     short = {"previous": "prev", "punctuation": "punct"}
     assert lines[at].split()[1:] == [short.get(str(label), str(label)) for label in labels[1]]
-    assert lines[at + 1].split() == [f"{v:.2f}" for v in values[1] if v == v]  # "other" has no number
-    assert lines[at + 2].split() == [f"{e:.2f}" for e in entropy_bits(expected.attentions[1]).mean(axis=-1)]
+    assert lines[at + 1].split() == ["share"] + [f"{v:.2f}" for v in values[1] if v == v]  # "other" has no number
+    assert lines[at + 2].split() == ["bits"] + [f"{e:.2f}" for e in entropy_bits(expected.attentions[1]).mean(axis=-1)]
     assert "first ([CLS]), last ([SEP])" in overview.stdout
     assert max(len(line) for line in lines) <= 80
     one = run("inspect", "the river bank", "--model", str(MODELS / "tiny-bert"), "--layer", "0", "--head", "1")
