@@ -8,6 +8,8 @@ of key columns (``keys 0-9``, ``keys 10-19``) rather than squeezed.
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 from rich.color import Color
 from rich.console import Group, RenderableType
@@ -37,18 +39,22 @@ MATRIX_TOKENS = 60  # past this, tables leave out the T x T matrices (runs of co
 SCORE_WIDTH = 5  # "-0.12", "12.3"
 WEIGHT_WIDTH = 4  # "0.43"
 VALUE_WIDTH = 6  # "-0.418"
-# A sequential colour scale (viridis, five stops) for the weights heatmap.
-_STOPS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=float)
+# The weights heatmap: twelve steps along viridis, each an xterm-256 colour, so a 256-colour terminal shows the
+# same steps as a truecolor one (a smooth scale there collapses 0 to 0.14 into one purple). The steps are
+# finer at the low end, where most attention weights are: 0.01 and 0.11 fall three steps apart.
+HEAT_EDGES = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8, 0.9)  # a weight below edge k takes step k
+HEAT_STEPS = (  # xterm-256 colours 53, 54, 24, 25, 31, 37, 72, 77, 113, 149, 184, 220: lighter step by step
+    (95, 0, 95), (95, 0, 135), (0, 95, 135), (0, 95, 175), (0, 135, 175), (0, 175, 175),
+    (95, 175, 135), (95, 215, 95), (135, 215, 95), (175, 215, 95), (215, 215, 0), (255, 215, 0),
+)
+DARK_STEPS = 5  # white text on the first five, black on the rest
 
 
 def heat_style(weight: float) -> Style:
-    """Background colour for a weight in [0, 1], with a foreground that stays readable on it."""
-    position = min(max(weight, 0.0), 1.0) * (len(_STOPS) - 1)
-    low = int(position)
-    high = min(low + 1, len(_STOPS) - 1)
-    rgb = _STOPS[low] + (_STOPS[high] - _STOPS[low]) * (position - low)
-    foreground = "black" if weight > 0.55 else "white"
-    return Style(bgcolor=Color.from_rgb(*rgb), color=foreground)
+    """Background colour for a weight in [0, 1] (its step of HEAT_STEPS), with a foreground that stays
+    readable on it."""
+    step = bisect.bisect_right(HEAT_EDGES, weight)
+    return Style(bgcolor=Color.from_rgb(*HEAT_STEPS[step]), color="white" if step < DARK_STEPS else "black")
 
 
 def _table(label: str, width: int) -> Grid:

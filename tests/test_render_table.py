@@ -184,3 +184,21 @@ def tiny_scaled():
 
     return Embeddings(name="big", vectors=np.array([[1.0, 0.0], [10.0, 10.0]], np.float32), words=["river", "bank"],
                       index={"river": 0, "bank": 1}, lowercase=True)
+
+
+def test_the_heatmap_steps_stay_apart_on_a_256_colour_terminal():
+    from rich.color import ColorSystem
+
+    from attnviz_cli.render_table import heat_style
+
+    def xterm(weight: float) -> int | None:
+        color = heat_style(weight).bgcolor
+        assert color is not None
+        return color.downgrade(ColorSystem.EIGHT_BIT).number
+
+    assert xterm(0.01) != xterm(0.11)  # the case: both were colour 53 under the smooth viridis
+    assert [xterm(w) for w in (0.0, 0.01, 0.03, 0.07, 0.11, 0.17, 0.25, 0.35, 0.45, 0.6, 0.7, 0.85, 1.0)] == [
+        53, 53, 54, 24, 25, 31, 37, 72, 77, 113, 149, 184, 220,
+    ]
+    assert heat_style(0.11).color is not None and heat_style(0.11).color.name == "white"
+    assert heat_style(0.95).color is not None and heat_style(0.95).color.name == "black"
