@@ -448,6 +448,20 @@ def model_page(browser, tmp_path, html_text: str):
     return page, problems
 
 
+def test_model_page_matrices_name_their_axes(browser, tmp_path):
+    out = tmp_path / "page.html"
+    assert run("inspect", "the river bank", "--model", str(MODELS / "tiny-bert"), "--save", str(out)).exit_code == 0
+    page, problems = model_page(browser, tmp_path, out.read_text(encoding="utf-8"))
+    assert page.locator("#heatmap .axes span").all_text_contents() == ["key →", "query ↓"]
+    assert page.locator("#rollout .axes span").all_text_contents() == ["input token →", "token ↓"]
+    for box in ("#heatmap", "#rollout"):
+        corner = page.locator(f"{box} .axes").bounding_box()
+        first = page.locator(f'{box} .cell[data-query="0"][data-key="0"]').bounding_box()
+        assert corner is not None and first is not None and corner["height"] > 0
+        assert corner["x"] + corner["width"] <= first["x"] + 0.5 and corner["y"] + corner["height"] <= first["y"] + 0.5
+    assert problems == []
+
+
 def test_model_page_grid_click_selectors_hover_and_rollout(browser, tmp_path):
     from attnviz_cli.models import load_model
     from attnviz_cli.models.heads import head_labels, rollout, run_patterns
