@@ -62,11 +62,7 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def quoted(text: str, limit: int = 80) -> str:
-    """``text`` made printable and put in quotes, for messages; past ``limit`` characters its middle
-    gives way to an ellipsis, so both a path's folder and its file name still show."""
-    shown = printable(unicodedata.normalize("NFC", text))
-    if len(shown) > limit:
-        head = limit // 3
-        shown = shown[:head] + "…" + shown[len(shown) - (limit - head - 1) :]
-    return f"'{shown}'"
+def quoted(text: str) -> str:
+    """``text`` made printable and put in quotes, for messages. Always whole, however long: a path or a
+    model id in a message is there to be read and copied, and its middle is often the model's name."""
+    return f"'{printable(unicodedata.normalize('NFC', text))}'"

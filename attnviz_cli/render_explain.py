@@ -15,7 +15,7 @@ from rich.text import Text
 
 from .errors import counted, printable
 from .render_grid import Grid
-from .render_parts import MASKED, Fields, cells_width, column_chunks, format_score, label_width, safe, token_label
+from .render_parts import MASKED, Fields, cells_width, column_chunks, label_width, safe, token_label
 from .results import Comparison, Focus, FocusHead, HeadSummary, Inspection, TokenNeighbors
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def focus_step_tables(inspection: Inspection, focus: Focus, step: FocusHead, dim
         if step.masked[j]:
             table.add_row(token_label(j, token), f"{step.dots[j]:.2f}", "masked", MASKED, "")
         else:
-            table.add_row(token_label(j, token), f"{step.dots[j]:.2f}", format_score(step.scores[j]), f"{step.weights[j]:.3f}", bar(float(step.weights[j])))
+            table.add_row(token_label(j, token), f"{step.dots[j]:.2f}", f"{step.scores[j]:.2f}", f"{step.weights[j]:.3f}", bar(float(step.weights[j])))
     table.add_row("", "", "sum", f"{step.weights.sum():.3f}", "", style="bold")
     how = f"divided by √{d_k} = {math.sqrt(d_k):.3f}" if config.scale else "not scaled"
     mask = ", later tokens masked" if config.causal else ""
@@ -186,11 +186,13 @@ def neighbors_table(inspection: Inspection, width: int = 80) -> list[RenderableT
 # ---- one word in two sentences ----------------------------------------------------------------------
 
 
-def _side(inspection: Inspection, position: int) -> list[RenderableType]:
-    """One sentence of a comparison: the focus word's weights over its tokens, then its neighbours."""
+def _side(inspection: Inspection, position: int) -> list[list[RenderableType]]:
+    """One sentence of a comparison, in sections: the sentence, the focus word's weights over its
+    tokens in each head, then its neighbours. Each section is a row of the layout, so the two
+    sentences' sections start on the same line however long either is."""
     attention, tokens = inspection.matrices("a comparison"), inspection.tokens
     labels = label_width(tokens, 80)  # each side has half of the terminal
-    parts: list[RenderableType] = [safe(" ".join(inspection.sentence.split()), "italic"), Text()]
+    sections: list[list[RenderableType]] = [[safe(" ".join(inspection.sentence.split()), "italic")]]
     for h in range(attention.heads):
         table = _table(_col("key", width=labels, overflow="ellipsis"), _col("weight", justify="right"), _col(""), show_header=False)
         weights = attention.weights[h, position]
@@ -199,21 +201,21 @@ def _side(inspection: Inspection, position: int) -> list[RenderableType]:
             style = "bold" if j in (position, strongest) else ""
             shown = MASKED if np.isneginf(attention.scores[h, position, j]) else f"{weights[j]:.3f}"
             table.add_row(token_label(j, token), shown, bar(float(weights[j]), 12), style=style)
-        parts += [Text(f"{inspection.config.head_label(h)}: weights of '{safe(tokens[position]).plain}'", style="bold"), table]
+        sections.append([Text(f"{inspection.config.head_label(h)}: weights of '{safe(tokens[position]).plain}'", style="bold"), table])
     if inspection.neighbors:
         (moved,) = inspection.neighbors
-        parts += [
+        sections.append([
             Fields(
                 ("before", Text(", ").join(safe(n.word) for n in moved.before)),
                 ("after", Text(", ").join(safe(n.word) for n in moved.after)), indent=7,
             ),
             Text(f"cos(input, output) {moved.moved_cosine:.4f}", style="dim"),
-        ]
-    return parts
+        ])
+    return sections
 
 
 def comparison_renderables(comparison: Comparison) -> Group:
-    """The two sentences side by side, and how far apart the word ends up."""
+    """The two sentences side by side, section beside section, and how far apart the word ends up."""
     from rich import box
     from rich.table import Table
 
@@ -222,7 +224,10 @@ def comparison_renderables(comparison: Comparison) -> Group:
     layout = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), expand=True, header_style="bold")
     layout.add_column("first sentence", ratio=1)
     layout.add_column("second sentence", ratio=1)
-    layout.add_row(Group(*_side(a, comparison.positions[0])), Group(*_side(b, comparison.positions[1])))
+    first, second = _side(a, comparison.positions[0]), _side(b, comparison.positions[1])
+    for n, (left, right) in enumerate(zip(first, second, strict=True)):  # the same heads, neighbours on both or neither
+        gap = [Text()] if n + 1 < len(first) else []  # a blank line after each section but the last
+        layout.add_row(Group(*left, *gap), Group(*right, *gap))
     c = a.config
     how = f"{printable(c.vectors.name)} · {counted(c.heads, 'head')} · {c.projections} projections" + (" · causal" if c.causal else "")
     verdict = Text.assemble(

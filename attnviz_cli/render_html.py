@@ -124,6 +124,7 @@ _TEMPLATE = """{{PAGE_HEAD}}  #sentence { font-size: 1.1rem; margin: .25rem 0; }
   #heatmap .key, #heatmap .query { color: #333; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 8rem; }
   #heatmap .key { writing-mode: vertical-rl; transform: rotate(180deg); text-align: left; padding-bottom: 2px; max-width: none; max-height: 8rem; }
   #heatmap .query { text-align: right; padding-right: 4px; }
+  #heatmap .axes { display: flex; flex-direction: column; justify-content: flex-end; align-items: flex-end; padding: 0 4px 2px 0; color: #555; font-style: italic; }
   #heatmap .cell { display: flex; align-items: center; justify-content: center; font-size: 10px; cursor: crosshair; }
   #heatmap .cell.masked { background: repeating-linear-gradient(45deg, #eee, #eee 3px, #d9d9d9 3px, #d9d9d9 6px); color: #888; }
   #heatmap .cell:hover, #heatmap .cell.active { outline: 2px solid #e4572e; }
@@ -177,9 +178,10 @@ function drawHeatmap(h) {
   grid.style.gridTemplateColumns = `auto repeat(${T}, ${CELL_W}px)`;
   grid.style.gridTemplateRows = `auto repeat(${T}, ${CELL_H}px)`;  // the key labels' row as tall as they need
   grid.style.fontSize = `${LABEL_PX}px`;
-  grid.appendChild(el("div"));
+  const axes = el("div", {className: "axes"});  // the corner names both axes, as the figures do
+  axes.append(el("span", {}, "key →"), el("span", {}, "query ↓"));
+  grid.appendChild(axes);
   tokens.forEach((t, j) => grid.appendChild(el("div", {className: "key", title: label(j)}, CELL_W >= 12 ? label(j) : "")));
-  grid.firstChild.style.height = CELL_W >= 12 ? "auto" : "0";
   for (let i = 0; i < T; i++) {
     grid.appendChild(el("div", {className: "query", title: label(i)}, label(i)));
     for (let j = 0; j < T; j++) {

@@ -62,6 +62,7 @@ _TEMPLATE = """{{PAGE_HEAD}}  #text { font-size: 1.1rem; margin: .25rem 0; } #co
   .matrix { display: grid; gap: 1px; width: max-content; font-size: 11px; }
   .matrix .key { writing-mode: vertical-rl; transform: rotate(180deg); white-space: nowrap; padding-bottom: 2px; color: #333; }
   .matrix .query { text-align: right; padding-right: 4px; white-space: nowrap; color: #333; }
+  .matrix .axes { display: flex; flex-direction: column; justify-content: flex-end; align-items: flex-end; padding: 0 4px 2px 0; color: #555; font-style: italic; white-space: nowrap; }
   .matrix .cell { display: flex; align-items: center; justify-content: center; font-size: 9px; cursor: crosshair; }
   .matrix .cell.masked { background: repeating-linear-gradient(45deg, #eee, #eee 3px, #d9d9d9 3px, #d9d9d9 6px); }
   .matrix .cell:hover { outline: 2px solid #e4572e; }
@@ -155,12 +156,15 @@ for (let h = 0; h < H; h++) headSelect.appendChild(el("option", {value: String(h
 layerSelect.addEventListener("change", () => choose(Number(layerSelect.value), Number(headSelect.value)));
 headSelect.addEventListener("change", () => choose(Number(layerSelect.value), Number(headSelect.value)));
 
-function drawMatrix(box, tip, values, masked, describe) {
-  // a T x T matrix as a grid of coloured cells; hovering one writes describe(i, j) into tip
+function drawMatrix(box, tip, values, masked, describe, across, down) {
+  // a T x T matrix as a grid of coloured cells, its corner naming the axes (across, down); hovering a
+  // cell writes describe(i, j) into tip
   box.replaceChildren();
   box.style.gridTemplateColumns = `auto repeat(${T}, ${CELL_W}px)`;
   box.style.gridTemplateRows = `auto repeat(${T}, ${CELL_H}px)`;
-  box.appendChild(el("div"));
+  const axes = el("div", {className: "axes"});
+  axes.append(el("span", {}, `${across} →`), el("span", {}, `${down} ↓`));
+  box.appendChild(axes);
   tokens.forEach((t, j) => box.appendChild(el("div", {className: "key", title: label(j)}, CELL_W >= 12 ? label(j) : "")));
   for (let i = 0; i < T; i++) {
     box.appendChild(el("div", {className: "query", title: label(i)}, label(i)));
@@ -186,13 +190,15 @@ function choose(l, h) {
     ` · ${p.entropy_bits.toFixed(2)} bits · mean distance ${p.distance.toFixed(2)} tokens`;
   drawMatrix(document.getElementById("heatmap"), document.getElementById("tooltip"), head.weights,
     (i, j) => head.scores[i][j] === null,
-    (i, j) => `layer ${l}, head ${h}: query ${label(i)} → key ${label(j)}: score ${fmt(head.scores[i][j])}, weight ${fmt(head.scores[i][j] === null ? null : head.weights[i][j])}`);
+    (i, j) => `layer ${l}, head ${h}: query ${label(i)} → key ${label(j)}: score ${fmt(head.scores[i][j])}, weight ${fmt(head.scores[i][j] === null ? null : head.weights[i][j])}`,
+    "key", "query");
   drawLines(head);
   const rolled = record.rollout[l];
   document.getElementById("rollout-title").textContent = `Attention rollout through layer ${l}`;
   drawMatrix(document.getElementById("rollout"), document.getElementById("rollout-tip"), rolled,
     (i, j) => m.architecture === "gpt2" && j > i,
-    (i, j) => `rollout through layer ${l}: ${label(i)} draws ${rolled[i][j].toFixed(4)} on input ${label(j)}`);
+    (i, j) => `rollout through layer ${l}: ${label(i)} draws ${rolled[i][j].toFixed(4)} on input ${label(j)}`,
+    "input token", "token");
 }
 
 choose(0, 0);

@@ -114,13 +114,13 @@ def overview(result: ModelInspection) -> list[Any]:
                 (SHORT_LABELS.get(label, label), PATTERN_STYLES[label]), "\n", value, "\n",
                 (f"{bits[i, h]:.2f}", "dim"),
             ))
-        table.add_row(str(i), *cells, end_section=i < config.layers - 1)
+        table.add_row(Text.assemble(str(i), "\n", ("share", "dim"), "\n", (" bits", "dim")), *cells, end_section=i < config.layers - 1)
     title = Text("what each head attends to: its pattern, the share of weight behind it, its entropy in bits", style="bold")
     first, last = run.tokens[0], run.tokens[-1]
     legend = Text.assemble(
         "A head is named prev, next, self, first (", safe(first), "), last (", safe(last), ") or punct when those keys "
-        "get at least half its weight (the number: that share); else broad if its rows spread at least halfway to even "
-        f"(the number: how far), else other. Bits: 0 = one key, {math.log2(T):.2f} = all {T} tokens alike. "
+        "get at least half its weight (share: their weight); else broad if its rows spread at least halfway to even "
+        f"(share: how far), else other. Bits: 0 = one key, {math.log2(T):.2f} = all {T} tokens alike. "
         "docs/models.md defines each; --layer L --head H shows one head.",
         style="dim",
     )
@@ -207,19 +207,45 @@ def cosine_chart(cosines: np.ndarray):
     return chart
 
 
+class ModelList:
+    """The models of the cache: a table where every id fits whole; at a narrower width, each id on a
+    line of its own (folded, never cut: it is there to be copied) with its details under it."""
+
+    def __init__(self, entries: list, cache: str) -> None:
+        from .render_vectors import human_size, titled_table
+
+        self.entries, self.title = entries, f"models in the Hugging Face cache ({printable(cache)})"
+        self.table = titled_table(self.title, ("model", "left"), ("architecture", "left"),
+                                  ("layers × heads", "right"), ("d_model", "right"), ("size", "right"), ("status", "left"))
+        self.details = []
+        for e in entries:
+            shape = f"{e.layers} × {e.heads}" if e.layers else ""
+            size = human_size(e.size_bytes) if e.size_bytes else ""
+            self.table.add_row(printable(e.name), printable(e.architecture or ""), shape, str(e.d_model or ""), size, printable(e.status))
+            details = [printable(e.architecture or ""), f"{e.layers} layers × {e.heads} heads" if e.layers else "",
+                       f"d_model {e.d_model}" if e.d_model else "", size, printable(e.status)]
+            self.details.append(" · ".join(d for d in details if d))
+
+    def __rich_console__(self, console, options):
+        from rich.measure import Measurement
+        from rich.padding import Padding
+        from rich.text import Text
+
+        if Measurement.get(console, options.update_width(10_000), self.table.table).maximum <= options.max_width:
+            yield self.table
+            return
+        yield Text(self.title, style="bold")
+        for e, details in zip(self.entries, self.details, strict=True):
+            yield Text(printable(e.name), style="bold", overflow="fold")
+            yield Padding(Text(details, style="dim"), (0, 0, 0, 2))
+
+
 def model_list_table(entries: list, cache: str):
     from rich.text import Text
 
-    from .render_vectors import human_size, titled_table
-
     if not entries:
         return Text(f"no models in the Hugging Face cache at {printable(cache)}; get one with: attn model download sentence-transformers/all-MiniLM-L6-v2")
-    table = titled_table(f"models in the Hugging Face cache ({printable(cache)})", ("model", "left"), ("architecture", "left"),
-                   ("layers × heads", "right"), ("d_model", "right"), ("size", "right"), ("status", "left"))
-    for e in entries:
-        shape = f"{e.layers} × {e.heads}" if e.layers else ""
-        table.add_row(printable(e.name), printable(e.architecture or ""), shape, str(e.d_model or ""), human_size(e.size_bytes) if e.size_bytes else "", printable(e.status))
-    return table
+    return ModelList(entries, cache)
 
 
 def model_info_table(info):

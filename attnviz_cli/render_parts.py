@@ -71,27 +71,34 @@ def label_width(tokens: Sequence[str], width: int) -> int:
     return max(LABEL_WIDTH, min(longest, MAX_LABEL_WIDTH, width // 5))
 
 
-def format_score(score: float) -> str:
+def format_score(score: float, largest: float | None = None) -> str:
     """A score in five characters or so: two decimals below 10, one below 100, none below 10,000, then
-    powers of ten ("2e+04"). Never cut: the tables size their columns to what these give."""
+    powers of ten ("2e+04"), by its own size or, in a table, by the ``largest`` magnitude there, so a
+    table has one precision. Never cut: the tables size their columns to what these give."""
     if np.isneginf(score):
         return MASKED
-    size = abs(score)
+    size = abs(score) if largest is None else largest
     if size < 9.995:
         return f"{score:.2f}"
     return f"{score:.1f}" if size < 99.95 else f"{score:.0f}" if size < 9999.5 else f"{score:.0e}"
 
 
-def format_value(value: float) -> str:
+def format_value(value: float, largest: float | None = None) -> str:
     """A vector component in six characters or so: three decimals below 10, fewer above, then powers of
-    ten ("-1e+05"); like :func:`format_score`, never cut."""
-    size = abs(value)
+    ten ("-1e+05"), by its own size or the table's ``largest``; like :func:`format_score`, never cut."""
+    size = abs(value) if largest is None else largest
     if size < 9.9995:
         return f"{value:.3f}"
     if size < 99999.5:
         decimals = 2 if size < 99.995 else 1 if size < 999.95 else 0
         return f"{value:.{decimals}f}"
     return f"{value:.0e}"
+
+
+def largest(values: np.ndarray) -> float:
+    """The largest finite magnitude in ``values`` (0 if none): what sets a table's one precision."""
+    finite = np.abs(values[np.isfinite(values)])
+    return float(finite.max()) if finite.size else 0.0
 
 
 def cells_width(texts: list[str], least: int) -> int:

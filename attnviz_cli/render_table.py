@@ -8,6 +8,8 @@ of key columns (``keys 0-9``, ``keys 10-19``) rather than squeezed.
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 from rich.color import Color
 from rich.console import Group, RenderableType
@@ -27,6 +29,7 @@ from .render_parts import (
     format_value,
     key_columns,
     label_width,
+    largest,
     safe,
     token_label,
 )
@@ -36,18 +39,22 @@ MATRIX_TOKENS = 60  # past this, tables leave out the T x T matrices (runs of co
 SCORE_WIDTH = 5  # "-0.12", "12.3"
 WEIGHT_WIDTH = 4  # "0.43"
 VALUE_WIDTH = 6  # "-0.418"
-# A sequential colour scale (viridis, five stops) for the weights heatmap.
-_STOPS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=float)
+# The weights heatmap: twelve steps along viridis, each an xterm-256 colour, so a 256-colour terminal shows the
+# same steps as a truecolor one (a smooth scale there collapses 0 to 0.14 into one purple). The steps are
+# finer at the low end, where most attention weights are: 0.01 and 0.11 fall three steps apart.
+HEAT_EDGES = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8, 0.9)  # a weight below edge k takes step k
+HEAT_STEPS = (  # xterm-256 colours 53, 54, 24, 25, 31, 37, 72, 77, 113, 149, 184, 220: lighter step by step
+    (95, 0, 95), (95, 0, 135), (0, 95, 135), (0, 95, 175), (0, 135, 175), (0, 175, 175),
+    (95, 175, 135), (95, 215, 95), (135, 215, 95), (175, 215, 95), (215, 215, 0), (255, 215, 0),
+)
+DARK_STEPS = 5  # white text on the first five, black on the rest
 
 
 def heat_style(weight: float) -> Style:
-    """Background colour for a weight in [0, 1], with a foreground that stays readable on it."""
-    position = min(max(weight, 0.0), 1.0) * (len(_STOPS) - 1)
-    low = int(position)
-    high = min(low + 1, len(_STOPS) - 1)
-    rgb = _STOPS[low] + (_STOPS[high] - _STOPS[low]) * (position - low)
-    foreground = "black" if weight > 0.55 else "white"
-    return Style(bgcolor=Color.from_rgb(*rgb), color=foreground)
+    """Background colour for a weight in [0, 1] (its step of HEAT_STEPS), with a foreground that stays
+    readable on it."""
+    step = bisect.bisect_right(HEAT_EDGES, weight)
+    return Style(bgcolor=Color.from_rgb(*HEAT_STEPS[step]), color="white" if step < DARK_STEPS else "black")
 
 
 def _table(label: str, width: int) -> Grid:
@@ -83,7 +90,8 @@ def score_grid(
 ) -> list[RenderableType]:
     """A (T, T) matrix of scores, queries down and keys across, in runs of key columns that fit."""
     labels = label_width(tokens, width)
-    cells = [[format_score(score) for score in row] for row in scores.tolist()]
+    top = largest(scores)  # one precision for the whole table
+    cells = [[format_score(score, top) for score in row] for row in scores.tolist()]
     widths, runs = key_columns(tokens, cells_width([c for row in cells for c in row], SCORE_WIDTH), width - labels)
     parts: list[RenderableType] = []
     for keys in runs:
@@ -133,8 +141,10 @@ def vectors_tables(inspection: Inspection, dims: int, width: int = 80) -> list[R
     output = inspection.attention.output
     shown = min(dims, output.shape[1])
     labels = label_width(inspection.tokens, width)
-    values = [[format_value(v) for v in row] for row in output[:, :shown].tolist()]
-    norms = [format_value(n) for n in np.linalg.norm(output, axis=1).tolist()]
+    norm = np.linalg.norm(output, axis=1)
+    top = max(largest(output[:, :shown]), largest(norm))  # one precision for the whole table
+    values = [[format_value(v, top) for v in row] for row in output[:, :shown].tolist()]
+    norms = [format_value(n, top) for n in norm.tolist()]
     cell = cells_width([v for row in values for v in row] + norms, VALUE_WIDTH)
     chunks = column_chunks(shown, cell, width - labels + LABEL_WIDTH, reserved=cell + 1)
     parts: list[RenderableType] = []
@@ -153,6 +163,15 @@ def vectors_tables(inspection: Inspection, dims: int, width: int = 80) -> list[R
             title += f", {shown} of {output.shape[1]} components (--dims)"
         parts += [_title(title, components, shown, what="components"), table, Text()]
     return parts
+
+
+def random_note(dim: int) -> Text:
+    """Said once, under the first weights table: why random projections give near-uniform weights."""
+    return Text(
+        f"random projections: untrained W_Q and W_K make small, similar scores of these {dim}-d vectors, so the "
+        "weights are near uniform; learned projections (--weights, --model) are what make a head pick out words.",
+        style="dim",
+    )
 
 
 def summary(inspection: Inspection) -> Fields:
@@ -186,6 +205,8 @@ def inspection_renderables(inspection: Inspection, *, dims: int = 6, width: int 
     for head in range(inspection.attention.heads):
         if T <= MATRIX_TOKENS:
             parts += scores_tables(inspection, head, width) + weights_tables(inspection, head, width)
+        if head == 0 and inspection.config.projections == "random":
+            parts += [random_note(inspection.config.vectors.dim), Text()]
         parts += summary_table(inspection, head, width)
     parts += vectors_tables(inspection, dims, width)
     parts += focus_renderables(inspection, dims, width)

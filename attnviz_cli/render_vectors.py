@@ -30,11 +30,13 @@ class _Titled:
 
 
 def titled_table(title: str, *columns: tuple[str, str], header: bool = True) -> _Titled:
+    """A table of ``columns`` (name, justify) under ``title``; a cell too long for its column is folded
+    onto more lines, never cut: names and paths are there to be copied."""
     from rich.table import Table
 
     table = Table(show_header=header)
     for name, justify in columns:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     return _Titled(title, table)
 
 

@@ -425,7 +425,8 @@ def test_demo_is_the_same_every_run_and_shows_the_worked_example():
     assert first.exit_code == 0 and first.stdout == again.stdout
     text = first.stdout
     assert "1. One word, two contexts" in text and "2. A tiny example, by hand" in text and "3. Several heads" in text
-    assert "0 x1       2.00  4.00  4.00" in text  # q1 . k = [2, 4, 4], as the article computes by hand
+    assert "0 x1        2.0   4.0   4.0" in text  # q1 . k = [2, 4, 4], as the article computes by hand
+    assert "1 x2        4.0  16.0  12.0" in text  # one precision for the table, set by its largest score
     assert "= output          1.937  6.683  1.595" in text  # softmax([2, 4, 4]) mixes the values into this
     assert "cosine of the two contextualized 'bank' vectors: 0." in text
     # each sentence pulls 'bank' towards its own context: nearer 'money' after the money sentence, and so on

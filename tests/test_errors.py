@@ -8,8 +8,9 @@ def test_printable_escapes_controls_and_bidi_but_keeps_unicode():
     assert printable("tab\there\nnew") == "tab\\x09here\\x0anew"
 
 
-def test_quoted_keeps_both_ends_of_long_text():
-    path = "/very/long/" + "x" * 200 + "/vectors.txt"
-    shown = quoted(path, limit=40)
-    assert len(shown) == 42 and shown.startswith("'/very/long/") and shown.endswith("/vectors.txt'") and "…" in shown
+def test_quoted_shows_long_text_whole_and_escaped():
+    """A message's path is never elided: its middle holds what people need (the model's folder name)."""
+    path = "/home/me/.cache/huggingface/hub/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/" + "c" * 40 + "/model.safetensors"
+    assert quoted(path) == f"'{path}'"
+    assert quoted("/tmp/" + "x" * 300 + "\x1b[2J.txt") == "'/tmp/" + "x" * 300 + "\\x1b[2J.txt'"
     assert quoted("short") == "'short'"

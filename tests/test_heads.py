@@ -69,6 +69,29 @@ def test_a_sharp_head_on_no_fixed_position_is_other():
     assert labels == "other" and math.isnan(values)
 
 
+def test_labels_agree_with_the_numbers_printed_at_two_decimals():
+    """A head is labelled from its number as the tables print it (two decimals): a spread of 0.4974
+    prints 0.50, so it is broad, as the legend's "spread >= 0.5" says; 0.4949 prints 0.49 and is other.
+    The same for a share: 0.4951 prints 0.50 and names the pattern. 0.495 itself is stored as a float a
+    hair below 0.495 and prints 0.49."""
+    from attnviz_cli.models.heads import HeadPatterns
+
+    def patterns(previous: float, spread: float) -> HeadPatterns:
+        shares = np.array([[previous, 0.1, 0.1, 0.1, 0.1, 0.0]])
+        return HeadPatterns(shares, np.array([1.0]), np.array([spread]), np.array([1.0]))
+
+    labels, values = head_labels(patterns(0.1, 0.4974))
+    assert f"{values[0]:.2f}" == "0.50" and labels[0] == "broad" and values[0] == 0.4974
+    labels, values = head_labels(patterns(0.1, 0.4949))
+    assert labels[0] == "other" and math.isnan(values[0])
+    labels, values = head_labels(patterns(0.1, 0.495))
+    assert f"{0.495:.2f}" == "0.49" and labels[0] == "other"
+    labels, values = head_labels(patterns(0.4951, 0.9))
+    assert labels[0] == "previous" and values[0] == 0.4951
+    labels, _ = head_labels(patterns(0.4949, 0.9))
+    assert labels[0] == "broad"
+
+
 def test_a_causal_head_spreads_over_the_keys_it_sees():
     T = 4
     weights = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]  # each query uniform over keys 0..i

@@ -486,8 +486,8 @@ def test_tables_of_a_model_run():
     at = next(n for n, line in enumerate(lines) if line.strip().startswith("1 "))  # layer 1: label, share, bits
     short = {"previous": "prev", "punctuation": "punct"}
     assert lines[at].split()[1:] == [short.get(str(label), str(label)) for label in labels[1]]
-    assert lines[at + 1].split() == [f"{v:.2f}" for v in values[1] if v == v]  # "other" has no number
-    assert lines[at + 2].split() == [f"{e:.2f}" for e in entropy_bits(expected.attentions[1]).mean(axis=-1)]
+    assert lines[at + 1].split() == ["share"] + [f"{v:.2f}" for v in values[1] if v == v]  # "other" has no number
+    assert lines[at + 2].split() == ["bits"] + [f"{e:.2f}" for e in entropy_bits(expected.attentions[1]).mean(axis=-1)]
     assert "first ([CLS]), last ([SEP])" in overview.stdout
     assert max(len(line) for line in lines) <= 80
     one = run("inspect", "the river bank", "--model", str(MODELS / "tiny-bert"), "--layer", "0", "--head", "1")
@@ -553,7 +553,7 @@ def test_focus_names_a_word_any_case_an_occurrence_or_a_token_position():
     assert focus_units(words, "bank", len(run.tokens)) == [2, 6]
     assert focus_units(words, "bank@2", len(run.tokens)) == [6]
     assert focus_units(words, "5", len(run.tokens)) == [5]  # token 5 is 'river'
-    with pytest.raises(AttnvizError, match="is not one of the tokens"):
+    with pytest.raises(AttnvizError, match="is not one of the words"):
         focus_units(words, "money", len(run.tokens))
     with pytest.raises(AttnvizError, match="past the last token"):
         focus_units(words, "40", len(run.tokens))
@@ -632,7 +632,7 @@ def test_compare_bank_in_minilm_drifts_to_0_77(minilm):
     ("args", "message", "code"),
     [
         (["--focus", "bank"], "first text: 'bank' occurs 2 times; say which with --focus bank@1 to bank@2", 1),
-        (["--focus", "money"], "first text: --focus 'money' is not one of the tokens", 1),
+        (["--focus", "money"], "first text: --focus 'money' is not one of the words", 1),
         (["--focus", "bank@1", "--heads", "2"], "--heads is for static vectors", 2),
         (["--focus", "bank@1", "--neighbors", "3"], "--neighbors is for static vectors", 2),
         (["--focus", "bank@1", "-f", "csv"], "'csv' is not one of 'table', 'json', 'jsonl', 'markdown'", 2),

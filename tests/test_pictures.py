@@ -244,6 +244,19 @@ def test_page_loads_with_no_errors_and_no_requests_and_shows_every_cell(glove, o
     assert problems == []
 
 
+def test_the_heatmaps_corner_names_its_axes_key_across_and_query_down(glove, open_page):
+    """As the figures label theirs: "key →" over the key labels' row, "query ↓" over the query labels,
+    both in the corner, left of the first column of cells and above the first row; a long input too."""
+    for sentence in (SENTENCE, " ".join(["the river bank"] * 30)):  # 6 tokens, and 90: small cells, no key labels
+        page, problems = open_page(inspection(glove, sentence))
+        assert page.locator("#heatmap .axes span").all_text_contents() == ["key →", "query ↓"]
+        corner = page.locator("#heatmap .axes").bounding_box()
+        first = page.locator('#heatmap .cell[data-query="0"][data-key="0"]').bounding_box()
+        assert corner is not None and first is not None and corner["height"] > 0
+        assert corner["x"] + corner["width"] <= first["x"] + 0.5 and corner["y"] + corner["height"] <= first["y"] + 0.5
+        assert problems == []
+
+
 def test_hover_shows_the_numbers_and_switching_heads_changes_them(glove, open_page):
     result = inspection(glove, heads=2, causal=True)
     page, problems = open_page(result)
@@ -433,6 +446,20 @@ def model_page(browser, tmp_path, html_text: str):
     page.on("request", lambda r: problems.append(f"request: {r.url}") if r.url != path.as_uri() else None)
     page.goto(path.as_uri())
     return page, problems
+
+
+def test_model_page_matrices_name_their_axes(browser, tmp_path):
+    out = tmp_path / "page.html"
+    assert run("inspect", "the river bank", "--model", str(MODELS / "tiny-bert"), "--save", str(out)).exit_code == 0
+    page, problems = model_page(browser, tmp_path, out.read_text(encoding="utf-8"))
+    assert page.locator("#heatmap .axes span").all_text_contents() == ["key →", "query ↓"]
+    assert page.locator("#rollout .axes span").all_text_contents() == ["input token →", "token ↓"]
+    for box in ("#heatmap", "#rollout"):
+        corner = page.locator(f"{box} .axes").bounding_box()
+        first = page.locator(f'{box} .cell[data-query="0"][data-key="0"]').bounding_box()
+        assert corner is not None and first is not None and corner["height"] > 0
+        assert corner["x"] + corner["width"] <= first["x"] + 0.5 and corner["y"] + corner["height"] <= first["y"] + 0.5
+    assert problems == []
 
 
 def test_model_page_grid_click_selectors_hover_and_rollout(browser, tmp_path):

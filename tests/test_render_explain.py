@@ -77,3 +77,40 @@ def test_a_long_focus_view_fits_80_columns(glove):
     assert max(len(line) for line in text.splitlines()) <= 80
     assert text.count("focus 'bank' (position 1), head") == 2
     assert "components 0-" in text  # 12 components shown in runs that fit
+
+
+# "the money river bank" and "River bank!" over the tiny vectors, unscaled, bidirectional. In the first,
+# bank's q.k with the, money, river, bank = [1, 1, 1, 2]: weights [1, 1, 1, e] / (3 + e) = .175 x 3, .475;
+# the output .175 * [1.5, 1.5] + .475 * [1, 1] points where bank does (cos 1). In the second [1, 2]:
+# .269, .731, output [1, .731], cos with bank 1.731 / (1.414 * 1.239) = .988. Each section of the
+# shorter side starts on the line of its fellow.
+COMPARISON = """\
+'bank' in two contexts
+tiny · 1 head · identity projections
+
+ first sentence                           second sentence
+────────────────────────────────────────────────────────────────────────────────
+ the money river bank                     River bank!
+
+ head 0 of 1: weights of 'bank'           head 0 of 1: weights of 'bank'
+ 0 the     0.175 ██▏                      0 river   0.269 ███▎
+ 1 money   0.175 ██▏                      1 bank    0.731 ████████▊
+ 2 river   0.175 ██▏
+ 3 bank    0.475 █████▊
+
+ before the, river                        before the, river
+ after  the, river                        after  the, river
+ cos(input, output) 1.0000                cos(input, output) 0.9881
+cosine of the two contextualized 'bank' vectors: 0.9881  (their inputs: 1.0000)
+"""
+
+
+def test_compare_keeps_the_two_sentences_sections_side_by_side(tiny):
+    from attnviz_cli.pipeline import compare_sentences
+    from attnviz_cli.render_explain import comparison_renderables
+
+    options = InspectOptions(scale=False, focus="bank", neighbors=2)
+    comparison = compare_sentences("the money river bank", "River bank!", tiny, identity(), options)
+    console = Console(width=80, file=io.StringIO(), color_system=None, highlight=False)
+    console.print(comparison_renderables(comparison))
+    assert without_trailing_spaces(console.file.getvalue()) == COMPARISON

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 from rich.console import Console
 
 from attnviz_cli.pipeline import inspect_sentence
@@ -141,3 +142,63 @@ def test_colour_marks_the_heatmap_and_each_rows_strongest_weight(tiny):
     assert text.count("\x1b[1;") >= 3  # bold strongest weights (and bold headers)
     plain = render(inspection)
     assert "\x1b[" not in plain
+
+
+RANDOM_NOTE = """\
+random projections: untrained W_Q and W_K make small, similar scores of these
+2-d vectors, so the weights are near uniform; learned projections (--weights,
+--model) are what make a head pick out words.
+"""
+
+
+def test_random_projections_say_once_under_the_first_weights_table_why_weights_are_near_uniform(tiny):
+    from attnviz_cli.projections import random_xavier
+
+    inspection = inspect_sentence("the river bank", tiny, random_xavier(2, seed=0), InspectOptions(heads=2))
+    text = without_trailing_spaces(render(inspection))
+    assert text.count("random projections:") == 1
+    first_weights = text.index("head 0 of 2 weights")
+    table_end = text.index("\n\n", first_weights) + 2  # the table, then its blank line
+    assert text[table_end:].startswith(RANDOM_NOTE + "\nhead 0 of 2 summary")
+    assert "random projections:" not in render(inspect_sentence("the river bank", tiny, identity(), InspectOptions(heads=2)))
+
+
+def test_a_table_has_one_precision_set_by_its_largest_number():
+    from attnviz_cli.render_parts import format_score, format_value, largest
+
+    scores = np.array([[2.0, 4.0, -np.inf], [4.0, 16.0, 12.0]])  # the demo's worked example: 16 sets one decimal
+    top = largest(scores)
+    assert top == 16.0 and [format_score(s, top) for s in scores.ravel()] == ["2.0", "4.0", "·", "4.0", "16.0", "12.0"]
+    assert format_score(4.0) == "4.00" and format_score(16.0) == "16.0"  # alone, each by its own size
+    assert [format_value(v, 123.4) for v in (0.4181, 123.4)] == ["0.4", "123.4"]
+    assert largest(np.array([-np.inf, np.nan])) == 0.0
+    # q·k: river·river 1, river·bank 10, bank·bank 200: no decimals for any; the output is ~bank, [10, 10], norm 14.14
+    lines = without_trailing_spaces(render(inspect_sentence("river bank", tiny_scaled(), identity(), InspectOptions(scale=False)))).splitlines()
+    assert lines[9:11] == ["0 river       1    10", "1 bank       10   200"]
+    assert lines[-3:-1] == ["0 river    10.00  10.00  14.14", "1 bank     10.00  10.00  14.14"]
+
+
+def tiny_scaled():
+    """river = [1, 0], bank = [10, 10]."""
+    from attnviz_cli.vectors import Embeddings
+
+    return Embeddings(name="big", vectors=np.array([[1.0, 0.0], [10.0, 10.0]], np.float32), words=["river", "bank"],
+                      index={"river": 0, "bank": 1}, lowercase=True)
+
+
+def test_the_heatmap_steps_stay_apart_on_a_256_colour_terminal():
+    from rich.color import ColorSystem
+
+    from attnviz_cli.render_table import heat_style
+
+    def xterm(weight: float) -> int | None:
+        color = heat_style(weight).bgcolor
+        assert color is not None
+        return color.downgrade(ColorSystem.EIGHT_BIT).number
+
+    assert xterm(0.01) != xterm(0.11)  # the issue's case: both were colour 53 under the smooth viridis
+    assert [xterm(w) for w in (0.0, 0.01, 0.03, 0.07, 0.11, 0.17, 0.25, 0.35, 0.45, 0.6, 0.7, 0.85, 1.0)] == [
+        53, 53, 54, 24, 25, 31, 37, 72, 77, 113, 149, 184, 220,
+    ]
+    assert heat_style(0.11).color is not None and heat_style(0.11).color.name == "white"
+    assert heat_style(0.95).color is not None and heat_style(0.95).color.name == "black"

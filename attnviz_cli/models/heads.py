@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 PATTERNS = ("previous", "next", "self", "first", "last", "punctuation")  # in this order when shares tie
 LABEL_SHARE = 0.5  # a head is named after a pattern whose keys get at least half its weight...
 BROAD_SPREAD = 0.5  # ...else "broad" if its rows spread at least this far towards uniform, else "other"
+DECIMALS = 2  # the tables print shares and spreads to this many places; labels are earned by the printed number
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +80,21 @@ def run_patterns(run: ModelRun, text: str, causal: bool) -> HeadPatterns:
 def head_labels(patterns: HeadPatterns) -> tuple[np.ndarray, np.ndarray]:
     """Each head's label and the number behind it: the pattern with the largest share if it reaches
     :data:`LABEL_SHARE` (its share), else "broad" if the head's spread reaches :data:`BROAD_SPREAD`
-    (its spread), else "other" (NaN: it looks sharply at words no fixed position names)."""
+    (its spread), else "other" (NaN: it looks sharply at words no fixed position names). Each is compared
+    as printed to :data:`DECIMALS` places, so a spread of 0.4974, shown as 0.50, is broad."""
     best = patterns.shares.argmax(axis=-1)  # the first of equal shares
     share = np.take_along_axis(patterns.shares, best[..., None], axis=-1)[..., 0]
-    named = share >= LABEL_SHARE
-    broad = ~named & (patterns.spread >= BROAD_SPREAD)
+    named = as_printed(share) >= LABEL_SHARE
+    broad = ~named & (as_printed(patterns.spread) >= BROAD_SPREAD)
     labels = np.where(named, np.asarray(PATTERNS)[best], np.where(broad, "broad", "other")).astype(str)
     values = np.where(named, share, np.where(broad, patterns.spread, np.nan))
     return labels, values
+
+
+def as_printed(values: np.ndarray) -> np.ndarray:
+    """``values`` rounded as ``f"{v:.2f}"`` rounds them (exactly, where np.round can differ at a tie such
+    as 0.495, stored a hair below it): what a reader of the tables sees."""
+    return np.vectorize(lambda v: float(f"{v:.{DECIMALS}f}"), otypes=[np.float64])(values)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -20,6 +20,10 @@ class Words:
     labels: tuple[str, ...]  # the word as the text spells it, or the special token
     tokens: tuple[tuple[int, ...], ...]  # the token positions of each unit
 
+    def listing(self) -> str:
+        """ "0:[CLS] 1:the 2-3:tokenizer 4:split": each unit after its token positions, as written."""
+        return " ".join(f"{p[0]}{f'-{p[-1]}' if len(p) > 1 else ''}:{label}" for label, p in zip(self.labels, self.tokens, strict=True))
+
     def membership(self, T: int, dtype: np.dtype) -> np.ndarray:
         """(T, U): 1 where token t belongs to unit u."""
         m = np.zeros((T, len(self.labels)), dtype)
@@ -76,16 +80,21 @@ class FocusedWord:
 
 def focus_units(words: Words, spec: str, T: int) -> list[int]:
     """The units ``--focus`` names: a word (every occurrence, any case), word@N (its N-th occurrence),
-    or a token position (the word that token belongs to)."""
-    from ..errors import AttnvizError
+    or a token position (the word that token belongs to). A name that fits none is told the words with
+    their token positions, the numbering ``--focus N`` and JSON use."""
+    from ..errors import AttnvizError, quoted
     from ..pipeline import focus_positions
 
     if spec.isascii() and spec.isdigit():
         position = int(spec)
         if position >= T:
-            raise AttnvizError(f"--focus {position} is past the last token (positions 0-{T - 1})")
+            raise AttnvizError(f"--focus {position} is past the last token (positions 0-{T - 1}: {quoted(words.listing())})")
         return [next(u for u, tokens in enumerate(words.tokens) if position in tokens)]
-    return focus_positions(spec, tuple(label.lower() for label in words.labels), lowercase=True)
+    lowered = tuple(label.lower() for label in words.labels)
+    word = spec.rpartition("@")[0] if "@" in spec[1:] else spec  # as focus_positions reads it
+    if word.lower() not in lowered:
+        raise AttnvizError(f"--focus {quoted(word)} is not one of the words {quoted(words.listing())}")
+    return focus_positions(spec, lowered, lowercase=True)
 
 
 def focus(run: ModelRun, words: Words, units: list[int], top_k: int = 3) -> list[FocusedWord]:
