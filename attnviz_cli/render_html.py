@@ -123,7 +123,7 @@ _TEMPLATE = """{{PAGE_HEAD}}  #sentence { font-size: 1.1rem; margin: .25rem 0; }
   #heatmap { display: grid; gap: 1px; width: max-content; font-size: 12px; }
   #heatmap .key, #heatmap .query { color: #333; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 8rem; }
   #heatmap .key { writing-mode: vertical-rl; transform: rotate(180deg); text-align: left; padding-bottom: 2px; max-width: none; max-height: 8rem; }
-  #heatmap .query { text-align: right; padding-right: 4px; }
+  #heatmap .query { text-align: right; padding-right: 4px; align-self: center; }  /* level with its row's cells */
   #heatmap .axes { display: flex; flex-direction: column; justify-content: flex-end; align-items: flex-end; padding: 0 4px 2px 0; color: #555; font-style: italic; }
   #heatmap .cell { display: flex; align-items: center; justify-content: center; font-size: 10px; cursor: crosshair; }
   #heatmap .cell.masked { background: repeating-linear-gradient(45deg, #eee, #eee 3px, #d9d9d9 3px, #d9d9d9 6px); color: #888; }

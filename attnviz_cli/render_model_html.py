@@ -61,7 +61,7 @@ _TEMPLATE = """{{PAGE_HEAD}}  #text { font-size: 1.1rem; margin: .25rem 0; } #co
   .thumb:hover { border-color: #bbb; } .thumb.selected { border-color: #e4572e; }
   .matrix { display: grid; gap: 1px; width: max-content; font-size: 11px; }
   .matrix .key { writing-mode: vertical-rl; transform: rotate(180deg); white-space: nowrap; padding-bottom: 2px; color: #333; }
-  .matrix .query { text-align: right; padding-right: 4px; white-space: nowrap; color: #333; }
+  .matrix .query { text-align: right; padding-right: 4px; white-space: nowrap; color: #333; align-self: center; }
   .matrix .axes { display: flex; flex-direction: column; justify-content: flex-end; align-items: flex-end; padding: 0 4px 2px 0; color: #555; font-style: italic; white-space: nowrap; }
   .matrix .cell { display: flex; align-items: center; justify-content: center; font-size: 9px; cursor: crosshair; }
   .matrix .cell.masked { background: repeating-linear-gradient(45deg, #eee, #eee 3px, #d9d9d9 3px, #d9d9d9 6px); }
@@ -144,8 +144,8 @@ for (let l = 0; l < L; l++) {
     figure.appendChild(canvas);
     figure.appendChild(el("figcaption", {}, patternText(p)));
     drawThumb(canvas, head);
-    figure.addEventListener("click", () => choose(l, h));
-    figure.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); choose(l, h); } });
+    figure.addEventListener("click", () => openHead(l, h));
+    figure.addEventListener("keydown", (event) => { if (event.key === "Enter" || event.key === " ") { event.preventDefault(); openHead(l, h); } });
     grid.appendChild(figure);
   }
 }
@@ -178,6 +178,12 @@ function drawMatrix(box, tip, values, masked, describe, across, down) {
     }
   }
   tip.textContent = "";
+}
+
+// a head opened from the grid: shown, and scrolled to where it is drawn (below a big grid, out of view)
+function openHead(l, h) {
+  choose(l, h);
+  document.getElementById("head-title").scrollIntoView({block: "start"});
 }
 
 function choose(l, h) {

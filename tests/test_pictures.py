@@ -579,3 +579,60 @@ def test_one_head_of_a_models_layer_keeps_its_number_on_the_page(open_page):
     assert float(weight) == pytest.approx(float(run_.attentions[1, 2, 2, 1]), abs=5e-5)
     assert page.text_content("#tooltip").startswith("head 2: query 2")
     assert problems == []
+
+
+def _vertical_centre(box) -> float:
+    assert box is not None
+    return box["y"] + box["height"] / 2
+
+
+TEXT_BOX = "(e) => { const r = document.createRange(); r.selectNodeContents(e); const b = r.getBoundingClientRect(); return {y: b.top, height: b.height}; }"
+
+
+def test_row_labels_sit_level_with_their_cells(glove, open_page, browser, tmp_path):
+    """Each query's label is centred on its row of cells (it sat at the row's top, visibly higher), on
+    the static page's heatmap and on the model page's head and rollout matrices."""
+    page, problems = open_page(inspection(glove, SENTENCE))
+    for i in range(6):
+        label = page.locator("#heatmap .query").nth(i).evaluate(TEXT_BOX)  # where its text is drawn
+        cell = page.locator(f'#heatmap .cell[data-query="{i}"][data-key="0"]').bounding_box()
+        assert abs(_vertical_centre(label) - _vertical_centre(cell)) <= 1.0, i
+    assert problems == []
+    out = tmp_path / "model.html"
+    assert run("inspect", "the river bank", "--model", str(MODELS / "tiny-bert"), "--save", str(out)).exit_code == 0
+    page, problems = model_page(browser, tmp_path, out.read_text(encoding="utf-8"))
+    for box in ("#heatmap", "#rollout"):
+        for i in range(page.locator(f"{box} .query").count()):
+            label = page.locator(f"{box} .query").nth(i).evaluate(TEXT_BOX)
+            cell = page.locator(f'{box} .cell[data-query="{i}"][data-key="0"]').bounding_box()
+            assert abs(_vertical_centre(label) - _vertical_centre(cell)) <= 1.0, (box, i)
+    assert problems == []
+
+
+def test_clicking_a_head_brings_its_detail_into_view_at_1280_by_720(browser, tmp_path):
+    """MiniLM's 6 x 12 grid fills a 1280x720 window: a click on a thumbnail scrolls to the head it opens."""
+    from attnviz_cli.core import softmax
+    from attnviz_cli.models import ModelConfig, ModelRun
+    from attnviz_cli.models.pipeline import ModelShow, inspect_run
+    from attnviz_cli.render_model_html import model_page_html
+
+    L, H, T = 6, 12, 12
+    scores = np.random.default_rng(1).normal(size=(L, H, T, T))
+    words = [f"w{i}" for i in range(T)]
+    zeros = np.zeros((L, H, T, 1))
+    fake = ModelRun(
+        token_ids=np.arange(T), tokens=tuple(words), special=(False,) * T, words=tuple(range(T)),
+        offsets=tuple((3 * i, 3 * i + len(w)) for i, w in enumerate(words)), scores=scores, attentions=softmax(scores),
+        hidden_states=np.zeros((L + 1, T, 4)), queries=zeros, keys=zeros, values=zeros, head_outputs=zeros,
+    )
+    config = ModelConfig("synthetic", "bert", L, H, 48, 512, 1e-12, 0, "float64")
+    path = tmp_path / "grid.html"
+    path.write_text(model_page_html(inspect_run(fake, config, " ".join(words), ModelShow(page=True))), encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    page.goto(path.as_uri())
+    title = page.locator("#head-title")
+    assert not title.is_visible() or title.bounding_box()["y"] > 720  # below the fold before the click  # type: ignore[index]
+    page.locator('.thumb[data-layer="4"][data-head="7"]').click()
+    page.wait_for_function("() => { const r = document.getElementById('head-title').getBoundingClientRect(); return r.top >= -1 && r.bottom <= innerHeight; }", timeout=5000)  # -1: layout in fractions of a pixel
+    assert page.text_content("#head-title").startswith("Layer 4, head 7")  # type: ignore[union-attr]
+    page.close()
