@@ -30,6 +30,7 @@ SCHEMA = "attnviz.inspect/1"
 COMPARE_SCHEMA = "attnviz.compare/1"
 TOP_FIELDS = ("sentence", "tokens", "dropped", "config", "inputs", "heads", "output", "subword", "focus", "neighbors")
 HEAD_FIELDS = ("scores", "weights", "summary", "heads.output")  # heads.output: each head's own output
+QKV_FIELDS = ("queries", "keys", "values")  # heads.queries...: each head's Q, K and V, only when asked for
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 # JSON escapes C0 controls itself; these (C1 controls, bidi and zero-width marks) it would write raw.
 _INVISIBLE_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xe2\x80[\x8b-\x8f\xaa-\xae]|\xe2\x81[\xa6-\xa9]|\xef\xbb\xbf")
@@ -173,6 +174,9 @@ _HEAD_COLUMNS: dict[str, Callable[[InspectionBatch, int], list[Any]]] = {
     "scores": lambda batch, h: _per_sentence(with_matrices(batch.attention, "JSON scores").scores[:, h]),
     "weights": lambda batch, h: _per_sentence(with_matrices(batch.attention, "JSON weights").weights[:, h]),
     "output": lambda batch, h: _per_sentence(batch.attention.head_outputs[:, h]),
+    "queries": lambda batch, h: _per_sentence(batch.attention.queries[:, h]),  # (T, d_k): x W_Q, this head's columns
+    "keys": lambda batch, h: _per_sentence(batch.attention.keys[:, h]),
+    "values": lambda batch, h: _per_sentence(batch.attention.values[:, h]),
     "summary": lambda batch, h: summary_records(batch.summaries, h),
 }
 
@@ -220,7 +224,7 @@ def comparison_record(comparison: Comparison) -> dict[str, Any]:
 
 def check_fields(fields: tuple[str, ...]) -> None:
     """Refuse a field name no record has (ValueError naming the valid ones)."""
-    valid = TOP_FIELDS + HEAD_FIELDS + tuple(f"heads.{name}" for name in ("scores", "weights", "summary"))
+    valid = TOP_FIELDS + HEAD_FIELDS + tuple(f"heads.{name}" for name in ("scores", "weights", "summary", *QKV_FIELDS))
     unknown = [f for f in fields if f not in valid]
     if unknown:
         raise ValueError(f"unknown field {unknown[0]!r}; choose from {', '.join(valid)}")

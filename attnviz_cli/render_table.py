@@ -138,30 +138,47 @@ def _weight_cell(weight: float, masked: bool, strongest: bool) -> Text:
 
 def vectors_tables(inspection: Inspection, dims: int, width: int = 80) -> list[RenderableType]:
     """The contextualized vectors (the attention output): the first ``dims`` components and the norm."""
-    output = inspection.attention.output
+    return matrix_tables(inspection, inspection.attention.output, "contextualized vectors (attention output)", dims, width)
+
+
+def qkv_tables(inspection: Inspection, head: int, dims: int, width: int = 80) -> list[RenderableType]:
+    """One head's queries, keys and values (T, d_k) each, as the seed articles draw Q, K and V: the rows
+    of the projected vectors that its scores (q·k) and its output (the weighted sum of v) are made of."""
+    a, number = inspection.attention, inspection.config.head_label(head)
+    return [
+        part
+        for name, what in (("queries", "Q"), ("keys", "K"), ("values", "V"))
+        for part in matrix_tables(inspection, getattr(a, name)[head], f"{number} {name} {what} (the inputs times W_{what})", dims, width, norms=False)
+    ]
+
+
+def matrix_tables(
+    inspection: Inspection, matrix: np.ndarray, title: str, dims: int, width: int = 80, norms: bool = True,
+) -> list[RenderableType]:
+    """Rows of ``matrix`` (T, d), one per token: its first ``dims`` components (and each row's norm), in
+    chunks of columns that fit ``width``."""
+    output = matrix
     shown = min(dims, output.shape[1])
     labels = label_width(inspection.tokens, width)
-    norm = np.linalg.norm(output, axis=1)
-    top = max(largest(output[:, :shown]), largest(norm))  # one precision for the whole table
+    norm = np.linalg.norm(output, axis=1) if norms else np.zeros(0)
+    top = max(largest(output[:, :shown]), largest(norm) if norms else 0.0)  # one precision for the whole table
     values = [[format_value(v, top) for v in row] for row in output[:, :shown].tolist()]
-    norms = [format_value(n, top) for n in norm.tolist()]
-    cell = cells_width([v for row in values for v in row] + norms, VALUE_WIDTH)
+    row_norms = [format_value(n, top) for n in norm.tolist()]
+    cell = cells_width([v for row in values for v in row] + row_norms, VALUE_WIDTH)
     chunks = column_chunks(shown, cell, width - labels + LABEL_WIDTH, reserved=cell + 1)
     parts: list[RenderableType] = []
     for components in chunks:
-        last = components is chunks[-1]
+        last = components is chunks[-1] and norms
         table = _table("token", labels)
         for k in components:
             table.add_column(f"[{k}]", cell, "right")
         if last:
             table.add_column("norm", cell, "right")
         for i, token in enumerate(inspection.tokens):
-            norm = [norms[i]] if last else []
+            norm = [row_norms[i]] if last else []
             table.add_row(token_label(i, token, inspection.subword), *(values[i][k] for k in components), *norm)
-        title = "contextualized vectors (attention output)"
-        if shown < output.shape[1]:
-            title += f", {shown} of {output.shape[1]} components (--dims)"
-        parts += [_title(title, components, shown, what="components"), table, Text()]
+        titled = title if shown == output.shape[1] else f"{title}, {shown} of {output.shape[1]} components (--dims)"
+        parts += [_title(titled, components, shown, what="components"), table, Text()]
     return parts
 
 
@@ -192,8 +209,9 @@ def summary(inspection: Inspection) -> Fields:
     return Fields(*rows)
 
 
-def inspection_renderables(inspection: Inspection, *, dims: int = 6, width: int = 80) -> Group:
-    """Everything ``attn inspect`` shows for one inspection, in reading order, laid out for ``width``."""
+def inspection_renderables(inspection: Inspection, *, dims: int = 6, width: int = 80, qkv: bool = False) -> Group:
+    """Everything ``attn inspect`` shows for one inspection, in reading order, laid out for ``width``;
+    with ``qkv``, each head's queries, keys and values before its scores."""
     parts: list[RenderableType] = [summary(inspection), Text()]
     T = len(inspection.tokens)
     if T > MATRIX_TOKENS:
@@ -203,6 +221,8 @@ def inspection_renderables(inspection: Inspection, *, dims: int = 6, width: int 
             "-f json (--fields to keep what you need), or --save page.html to explore them.", style="dim",
         ), Text()]
     for head in range(inspection.attention.heads):
+        if qkv:
+            parts += qkv_tables(inspection, head, dims, width)
         if T <= MATRIX_TOKENS:
             parts += scores_tables(inspection, head, width) + weights_tables(inspection, head, width)
         if head == 0 and inspection.config.projections == "random":

@@ -37,11 +37,13 @@ INSPECT = [  # (arguments after "inspect", the option the error names, its messa
     (["x", "--model", "M", "--save", "a.png"], "--layer", "--save .png with --model draws a layer's heads (--layer L) or every head (--layer all)"),
     (["-", "--model", "M", "-f", "csv", "--layer", "0"], "SENTENCE", "SENTENCE - with --model streams as jsonl only"),
     *((["x", "--model", "M", *STATIC_ARGS[o]], "--" + o.replace("_", "-"), "--" + o.replace("_", "-") + " " + STATIC_MESSAGE) for o in STATIC_ONLY),
+    (["x", "--model", "M", "--qkv"], "--qkv", "--qkv " + STATIC_MESSAGE),
     (["x", "--weights", "w.npz", "--projections", "random"], "--weights", "--weights and --projections random exclude each other"),
     (["x", "--neighbors", "2", "--projections", "random"], "--neighbors",
      "--neighbors compares vectors with the vocabulary, so the outputs must stay in the embedding space: it needs identity projections, not --projections random"),
     (["x", "-f", "csv", "--focus", "x"], "--focus", "--focus has no place in CSV's rows of (head, query, key); use --format table, markdown or json"),
     (["x", "-f", "csv", "--neighbors", "2"], "--neighbors", "--neighbors has no place in CSV's rows of (head, query, key); use --format table, markdown or json"),
+    (["x", "--qkv", "-f", "markdown"], "--qkv", "--qkv adds tables; --format markdown keeps them with --fields heads.queries,heads.keys,heads.values (json, jsonl)"),
     (["x", "--fields", "tokens"], "--fields", "--fields applies to --format json and jsonl"),
     (["-", "-f", "jsonl", "--save", "a.svg"], "--save", "--save draws one sentence; it cannot follow a stream (SENTENCE -)"),
 ]

@@ -44,6 +44,7 @@ Examples:
   attn inspect "the cat sat on the mat" --projections random --seed 7 --causal
   attn inspect "dog bites man" --positions sinusoidal
   attn inspect "I sat on the river bank" --focus bank --neighbors 5
+  attn inspect "I sat on the river bank" --qkv --dims 4
   attn inspect "I sat on the river bank" --format json | jq '.heads[0].weights'
   printf 'river bank\\nmoney bank\\n' | attn inspect - --format jsonl
   attn inspect "hello world" --vectors ~/glove.6B.100d.txt
@@ -73,6 +74,7 @@ def inspect(
     focus: Annotated[Optional[str], typer.Option("--focus", help="Show one query token's computation step by step: a word (every occurrence), word@N (its N-th occurrence) or a position.", show_default=False, rich_help_panel=LOOK)] = None,
     neighbors: Annotated[int, typer.Option("--neighbors", min=0, help="For each token (or the --focus token), the K nearest vocabulary words before and after attention.", rich_help_panel=LOOK)] = 0,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Keys listed per query in each head's summary.", rich_help_panel=LOOK)] = 3,
+    qkv: Annotated[bool, typer.Option("--qkv", help="Also show each head's queries, keys and values (the projected Q, K and V, --dims columns of each) as tables; in JSON ask --fields heads.queries,heads.keys,heads.values.", rich_help_panel=LOOK)] = False,
     dims: Annotated[int, typer.Option("--dims", min=1, help="Vector components shown in tables and Markdown.")] = 6,
     fields: Annotated[Optional[str], typer.Option("--fields", help="JSON only: keep just these keys, comma-separated (e.g. tokens,weights); head keys (scores, weights, summary, heads.output) keep heads with just those.", show_default=False)] = None,
     on_error: Annotated[OnError, typer.Option("--on-error", help="With SENTENCE -: a bad line stops the stream (fail), or is reported and passed over (skip; jsonl writes an attnviz.error/1 record for it).")] = OnError.fail,

@@ -75,6 +75,7 @@ class Written(NamedTuple):
     on_error: str = "fail"
     saves: tuple[Path, ...] = ()
     dpi: int = 200
+    qkv: bool = False  # tables: each head's queries, keys and values too
 
 
 def inspect_static(u: Usage) -> None:
@@ -84,7 +85,7 @@ def inspect_static(u: Usage) -> None:
     kept = parse_fields(u.fields, check_fields)
     saves = check_saves(u.save)
     options = options_of(u, u.neighbors, top_k=u.top_k, fields=() if saves else kept)
-    written = Written(u.fmt, kept, u.dims, u.on_error.value, tuple(saves), u.dpi)
+    written = Written(u.fmt, kept, u.dims, u.on_error.value, tuple(saves), u.dpi, u.qkv)
     with reporting_errors():
         run_inspect(u.sentence, source_of(u), options, written)
 
@@ -120,7 +121,7 @@ def write_one(one: InspectionBatch, written: Written) -> None:
     if written.fmt is OutputFormat.table:
         from ..render_table import inspection_renderables
 
-        show(lambda width: inspection_renderables(one.inspection(0), dims=written.dims, width=width))
+        show(lambda width: inspection_renderables(one.inspection(0), dims=written.dims, width=width, qkv=written.qkv))
         return
     from ..render_records import RecordRenderer
 
