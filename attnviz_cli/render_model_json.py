@@ -135,7 +135,7 @@ def focus_record(focused: tuple[FocusedWord, ...], words: Words, layers: range |
 def config_record(config: ModelConfig) -> dict[str, Any]:
     return {
         "name": config.name, "architecture": config.architecture, "layers": config.layers,
-        "heads": config.heads, "d_model": config.d_model, "dtype": config.dtype,
+        "heads": config.heads, "d_model": config.d_model, "dtype": config.dtype, "revision": config.revision,
     }
 
 

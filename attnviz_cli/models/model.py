@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class ModelConfig:
     eps: float  # its layer norms' epsilon
     position_offset: int  # where its position ids start: 0, or for RoBERTa just after its padding id
     dtype: str  # "float32" or "float64": what the forward pass runs in
+    revision: str | None = None  # the revision of a Hub id it ran at (a branch, tag or commit; "main" if none given); None for a folder
 
     @property
     def causal(self) -> bool:
@@ -230,7 +231,8 @@ def load_model(spec: str | Path, *, dtype: str = "float32", revision: str | None
     """The model ``spec`` names (a folder with config.json, model.safetensors and tokenizer.json, or a
     Hub id found in the Hugging Face cache, at ``revision``), ready to run."""
     folder = find_model(spec, revision=revision)
-    config = read_config(folder, dtype, name=str(spec))
+    at = None if Path(spec).is_dir() else revision or "main"  # find_model took a folder before a Hub id
+    config = replace(read_config(folder, dtype, name=str(spec)), revision=at)
     page = PAGES[config.architecture]
     checkpoint = Checkpoint(weights_file(folder), np.dtype(dtype), (page.prefix, ""), page.marker)
     return Model(folder, config, page.params(checkpoint, config), read_tokenizer(folder))
