@@ -62,6 +62,7 @@ class ModelRun:
     keys: np.ndarray
     values: np.ndarray
     head_outputs: np.ndarray
+    truncated: int = 0  # tokens cut from the end of the text to fit the model's positions (--truncate)
 
 
 class Model:
@@ -71,9 +72,10 @@ class Model:
     def __init__(self, folder: Path, config: ModelConfig, params: dict[str, Any], tokenizer) -> None:
         self.folder, self.config, self.params, self.tokenizer = folder, config, params, tokenizer
 
-    def run(self, text: str) -> ModelRun:
-        """``text`` through the model: its tokens, and every layer's attention and hidden state."""
-        encoding = self.encode(text)
+    def run(self, text: str, truncate: bool = False) -> ModelRun:
+        """``text`` through the model: its tokens, and every layer's attention and hidden state.
+        ``truncate``: a text over the model's positions keeps its first tokens (see :meth:`encode`)."""
+        encoding, cut = self.encode(text, truncate)
         ids = np.asarray(encoding.ids, dtype=np.int64)
         hidden, attentions = self.forward(ids)
         by_part = {part: [getattr(a, part) for a in attentions] for part in Attended._fields}
@@ -84,13 +86,27 @@ class Model:
             scores=stack_freeing(by_part["scores"]), attentions=stack_freeing(by_part["weights"]),
             hidden_states=stack_freeing(hidden), queries=stack_freeing(by_part["queries"]),
             keys=stack_freeing(by_part["keys"]), values=stack_freeing(by_part["values"]),
-            head_outputs=stack_freeing(by_part["head_outputs"]),
+            head_outputs=stack_freeing(by_part["head_outputs"]), truncated=cut,
         )
 
-    def encode(self, text: str):
-        """The tokenizer's encoding of ``text`` (ids, tokens, offsets...), refused if it gives no tokens
-        or more than the model has positions for."""
-        return self.check_encoding(self.tokenizer.encode(text))
+    def encode(self, text: str, truncate: bool = False) -> tuple[Any, int]:
+        """The tokenizer's encoding of ``text`` (ids, tokens, offsets...) and how many of its tokens were
+        cut: refused if it gives no tokens, or more than the model has positions for unless ``truncate``."""
+        encoding = self.tokenizer.encode(text)
+        if truncate and len(encoding.ids) > self.config.max_positions:
+            (kept,) = self.encode_truncated([text])
+            return self.check_encoding(kept), len(encoding.ids) - len(kept.ids)
+        return self.check_encoding(encoding), 0
+
+    def encode_truncated(self, texts: list[str]) -> list:
+        """The encodings of ``texts``, each cut to the model's positions as the tokenizer truncates (as
+        transformers' ``truncation=True`` does): the first tokens kept, and the special tokens it adds
+        ([CLS] ... [SEP], <s> ... </s>) still where it places them."""
+        self.tokenizer.enable_truncation(self.config.max_positions)
+        try:
+            return self.tokenizer.encode_batch(texts)
+        finally:
+            self.tokenizer.no_truncation()
 
     def encode_many(self, texts: list[str]) -> list:
         """The encodings of many texts at once (the tokenizer works on every core); unchecked."""
@@ -101,7 +117,9 @@ class Model:
         if len(encoding.ids) == 0:
             raise AttnvizError("the text gives no tokens")
         if len(encoding.ids) > c.max_positions:
-            raise AttnvizError(f"the text has {len(encoding.ids)} tokens, more than the {c.max_positions} positions of {quoted(c.name)}")
+            raise AttnvizError(
+                f"the text has {len(encoding.ids)} tokens, more than the {c.max_positions} positions of {quoted(c.name)} (--truncate keeps the first {c.max_positions})"
+            )
         return encoding
 
     def forward(
