@@ -195,7 +195,7 @@ def heads_record(corpus: CorpusHeads) -> dict[str, Any]:
     return {
         "schema": HEADS_SCHEMA,
         "config": {"model": config_record(corpus.config)},
-        "texts": corpus.texts, "tokens": corpus.tokens, "skipped": corpus.skipped,
+        "texts": corpus.texts, "tokens": corpus.tokens, "skipped": corpus.skipped, "truncated": corpus.truncated,
         "heads": [{"layer": i, "head": h, **entry} for i, layer in enumerate(by_head) for h, entry in enumerate(layer)],
     }
 

@@ -102,3 +102,20 @@ def test_compare_truncates_each_text_and_says_so():
     table = run("compare", "money " + LONG, MONEY, "--focus", "money", "--model", model, "--truncate", env={"COLUMNS": "200"}).stdout
     line = next(line for line in table.splitlines() if line.startswith("truncated"))
     assert line.split(None, 1)[1] == f"first text: {cut} tokens cut (--truncate): the first {POSITIONS} kept, the model's positions"
+
+
+def test_heads_truncates_each_long_line_and_counts_what_was_cut():
+    jsonschema = need_module("jsonschema")
+    model = str(MODELS / "tiny-bert")
+    cut = len(reference_ids("tiny-bert", LONG, None)) - POSITIONS
+    texts = f"{LONG}\n{SHORT}\n{LONG}\n"
+    refused = run("heads", "-", "--model", model, "-f", "json", input=texts)
+    assert refused.exit_code == 1 and "positions" in refused.stderr
+    done = run("heads", "-", "--model", model, "--truncate", "-f", "json", input=texts)
+    assert done.exit_code == 0, done.output
+    record = json.loads(done.stdout)
+    jsonschema.validate(record, schema("heads-1"))
+    assert (record["texts"], record["tokens"], record["truncated"]) == (3, 2 * POSITIONS + len(reference_ids("tiny-bert", SHORT, None)), 2 * cut)
+    assert done.stderr == f"attn: --truncate cut {2 * cut} tokens from the ends of texts longer than the model's {POSITIONS} positions\n"
+    plain = json.loads(run("heads", "-", "--model", model, "-f", "json", input=f"{SHORT}\n").stdout)
+    assert plain["truncated"] == 0
