@@ -30,6 +30,8 @@ def test_every_command_is_offered_for_an_empty_word():
 def test_an_option_of_inspect_completes():
     done = complete("attn inspect --fo")
     assert (done.returncode, sorted(done.stdout.split())) == (0, ["--focus", "--format"])
+    done = complete("attn inspect --trun")
+    assert (done.returncode, done.stdout.split()) == (0, ["--truncate"])
 
 
 def test_show_completion_prints_the_bash_script_that_asks_attn():
