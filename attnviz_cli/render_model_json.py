@@ -32,6 +32,7 @@ def model_record(result: ModelInspection) -> dict[str, Any]:
     record = {
         "schema": MODEL_SCHEMA,
         "text": result.text,
+        "truncated": run.truncated,
         "tokens": list(run.tokens),
         "token_ids": run.token_ids,
         "words": list(run.words),
@@ -77,7 +78,7 @@ def patterns_records(heads: HeadLabels) -> list[list[dict[str, Any]]]:
     ]
 
 
-MODEL_FIELDS = ("text", "tokens", "token_ids", "words", "special", "config", "embeddings", "layers", "units", "focus")
+MODEL_FIELDS = ("text", "truncated", "tokens", "token_ids", "words", "special", "config", "embeddings", "layers", "units", "focus")
 LAYER_FIELDS = ("heads.scores", "heads.weights", "heads.patterns", "layers.output", "layers.rollout")  # keep layers with just these
 
 
@@ -135,16 +136,16 @@ def focus_record(focused: tuple[FocusedWord, ...], words: Words, layers: range |
 def config_record(config: ModelConfig) -> dict[str, Any]:
     return {
         "name": config.name, "architecture": config.architecture, "layers": config.layers,
-        "heads": config.heads, "d_model": config.d_model, "dtype": config.dtype,
+        "heads": config.heads, "d_model": config.d_model, "dtype": config.dtype, "revision": config.revision,
     }
 
 
-def comparison_record(comparison: WordComparison, config: ModelConfig) -> dict[str, Any]:
-    """``attn compare --model -f json``: the word in both texts, the cosine between its two vectors at
-    the embeddings and after each layer, and per layer the words it looks at most in each text (its
-    weights averaged over the layer's heads)."""
-    def side(f: FocusedWord, words: Words, text: str) -> dict[str, Any]:
-        return {"text": text, "word": f.label, "unit": f.unit, "tokens": list(f.tokens),
+def comparison_record(comparison: WordComparison, config: ModelConfig, truncated: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """``attn compare --model -f json``: the word in both texts (and the tokens --truncate cut from
+    each), the cosine between its two vectors at the embeddings and after each layer, and per layer the
+    words it looks at most in each text (its weights averaged over the layer's heads)."""
+    def side(f: FocusedWord, words: Words, text: str, cut: int) -> dict[str, Any]:
+        return {"text": text, "truncated": cut, "word": f.label, "unit": f.unit, "tokens": list(f.tokens),
                 "units": [{"word": label, "tokens": list(t)} for label, t in zip(words.labels, words.tokens, strict=True)]}
 
     def looks(f: FocusedWord, words: Words, layer: int) -> dict[str, Any]:
@@ -156,7 +157,7 @@ def comparison_record(comparison: WordComparison, config: ModelConfig) -> dict[s
         "schema": MODEL_COMPARE_SCHEMA,
         "focus": comparison.focus,
         "config": {"model": config_record(config)},
-        "sentences": [side(f, w, t) for f, w, t in zip(comparison.sides, comparison.words, comparison.texts, strict=True)],
+        "sentences": [side(f, w, t, cut) for f, w, t, cut in zip(comparison.sides, comparison.words, comparison.texts, truncated, strict=True)],
         "embedding_cosine": float(comparison.cosines[0]),
         "layers": [
             {"layer": i, "cosine": float(comparison.cosines[i + 1]),
@@ -194,7 +195,7 @@ def heads_record(corpus: CorpusHeads) -> dict[str, Any]:
     return {
         "schema": HEADS_SCHEMA,
         "config": {"model": config_record(corpus.config)},
-        "texts": corpus.texts, "tokens": corpus.tokens, "skipped": corpus.skipped,
+        "texts": corpus.texts, "tokens": corpus.tokens, "skipped": corpus.skipped, "truncated": corpus.truncated,
         "heads": [{"layer": i, "head": h, **entry} for i, layer in enumerate(by_head) for h, entry in enumerate(layer)],
     }
 

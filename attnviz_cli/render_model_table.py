@@ -48,6 +48,20 @@ def focus_renderables(focused: tuple[FocusedWord, ...], words: Words, layers: ra
     return parts
 
 
+def model_name(config: ModelConfig):
+    """The model as a header names it: its folder or Hub id, and the revision a Hub id ran at."""
+    from rich.text import Text
+
+    from .render_parts import safe
+
+    return Text.assemble(safe(config.name), *(() if config.revision is None else (" at revision ", safe(config.revision))))
+
+
+def truncation(cut: str, config: ModelConfig) -> list[tuple[str, str]]:
+    """The header's line saying what --truncate ``cut`` (none when nothing was)."""
+    return [("truncated", f"{cut} (--truncate): the first {config.max_positions} kept, the model's positions")] if cut else []
+
+
 def model_renderables(result: ModelInspection, width: int = 80):
     """What ``attn inspect --model`` shows: the header, then where the --focus word looks, one head's
     matrices (with --layer and --head), one layer's heads (with --layer), or an overview of every layer
@@ -62,9 +76,10 @@ def model_renderables(result: ModelInspection, width: int = 80):
     marked = ", ".join(f"{i}:{t}" for i, t in enumerate(run.tokens))
     parts: list[Any] = [Fields(
         ("text", safe(" ".join(result.text.split()))),
-        ("model", safe(config.name)),
+        ("model", model_name(config)),
         ("architecture", f"{config.architecture} · {config.layers} layers × {config.heads} heads · d_model {config.d_model} · {config.dtype}"),
         ("tokens", Text.assemble(f"{len(run.tokens)}: ", safe(marked))),
+        *truncation(f"{run.truncated} tokens cut" if run.truncated else "", config),
     ), Text()]
     heads = range(config.heads) if show.head is None else [show.head]
     if result.words is not None:
@@ -144,7 +159,7 @@ def rollout_renderables(result: ModelInspection, width: int) -> list[Any]:
     return parts
 
 
-def comparison_renderables(comparison: WordComparison, config: ModelConfig):
+def comparison_renderables(comparison: WordComparison, config: ModelConfig, truncated: tuple[int, int] = (0, 0)):
     """The two texts, then a table: per layer, the cosine between the word's two vectors and the words
     it looks at most in each text (weights averaged over the layer's heads)."""
     from rich import box
@@ -158,7 +173,8 @@ def comparison_renderables(comparison: WordComparison, config: ModelConfig):
     header = Fields(
         ("first", Text.assemble(safe(" ".join(comparison.texts[0].split())), safe(f"   ({a.label} at token {', '.join(map(str, a.tokens))})"))),
         ("second", Text.assemble(safe(" ".join(comparison.texts[1].split())), safe(f"   ({b.label} at token {', '.join(map(str, b.tokens))})"))),
-        ("model", Text.assemble(safe(config.name), f" · {config.architecture} · {config.layers} layers × {config.heads} heads")),
+        ("model", Text.assemble(model_name(config), f" · {config.architecture} · {config.layers} layers × {config.heads} heads")),
+        *truncation(", ".join(f"{which} text: {n} tokens cut" for which, n in zip(("first", "second"), truncated, strict=True) if n), config),
     )
     title = Text.assemble(("how far apart ", "bold"), safe(repr(a.label), "bold"), (" ends up, layer by layer", "bold"))
     legend = Text("cosine: between its two vectors (1 = the same direction); words: where it looks in each text, mean over the layer's heads", style="dim")

@@ -143,6 +143,39 @@ def test_revision_on_inspect_compare_heads_and_model_info(tmp_path):
     assert missing.exit_code == 1 and "no model 'acme/m' at revision 'v2'" in missing.stderr
 
 
+def schema(name: str) -> dict:
+    return json.loads((Path(__file__).parent.parent / "attnviz_cli" / "schemas" / f"{name}.schema.json").read_text())
+
+
+def test_the_revision_a_hub_id_ran_at_is_in_json_and_the_header_and_null_for_a_folder(tmp_path):
+    jsonschema = need_module("jsonschema")
+    cache = tmp_path / "hub"
+    cache_model(cache, "acme/m", "tiny-bert", COMMIT_A)
+    cache_model(cache, "acme/m", "tiny-bert", COMMIT_B, refs=("v1.0",))
+    env = {"HF_HUB_CACHE": str(cache)}
+    folder = str(MODELS / "tiny-bert")
+    for spec, at, revision in (("acme/m", [], "main"), ("acme/m", ["--revision", "v1.0"], "v1.0"),
+                               ("acme/m", ["--revision", COMMIT_B], COMMIT_B), (folder, [], None)):
+        inspected = run("inspect", "the bank", "--model", spec, *at, "-f", "json", env=env)
+        assert inspected.exit_code == 0, inspected.output
+        record = json.loads(inspected.stdout)
+        jsonschema.validate(record, schema("model-1"))
+        assert record["config"]["model"]["revision"] == revision
+        compared = run("compare", "the river bank", "the money bank", "--focus", "bank", "--model", spec, *at, "-f", "json", env=env)
+        record = json.loads(compared.stdout)
+        jsonschema.validate(record, schema("model-compare-1"))
+        assert record["config"]["model"]["revision"] == revision
+        heads = run("heads", "-", "--model", spec, *at, "-f", "json", input="the bank\n", env=env)
+        record = json.loads(heads.stdout)
+        jsonschema.validate(record, schema("heads-1"))
+        assert record["config"]["model"]["revision"] == revision
+        for command in (("inspect", "the bank"), ("compare", "the river bank", "the money bank", "--focus", "bank")):
+            table = run(*command, "--model", spec, *at, env={**env, "COLUMNS": "200"})
+            model_line = next(line for line in table.stdout.splitlines() if line.startswith("model"))
+            shown = spec if revision is None else f"{spec} at revision {revision}"
+            assert model_line.split(None, 1)[1].split(" · ")[0] == shown
+
+
 def test_model_list_says_which_revision_a_model_without_main_has(tmp_path):
     cache = tmp_path / "hub"
     cache_model(cache, "acme/tagged", "tiny-bert", COMMIT_B, refs=("v1.0", "v1.1"))

@@ -104,7 +104,7 @@ def main(
 def _app(names: tuple[str, ...]) -> typer.Typer:
     """An ``attn`` app holding the commands (and groups) ``names``."""
     built = typer.Typer(
-        name="attn", help=HELP, epilog=EPILOG, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+        name="attn", help=HELP, epilog=EPILOG, no_args_is_help=True, rich_markup_mode=None,
         pretty_exceptions_enable=False,
     )
     built.callback()(main)

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import AttnvizError, quoted
 from . import reporting_errors
-from .options import Dtype, HeadsFormat, HeadsFormatOption, OnError, RevisionOption, named_model
+from .options import Dtype, HeadsFormat, HeadsFormatOption, OnError, RevisionOption, TruncateOption, named_model
 from .output import check_saves, out, saved, say, show, stdin_binary
 
 EXAMPLES = """\
@@ -32,6 +32,7 @@ def add_to(app: typer.Typer) -> None:
 def heads(
     model: Annotated[str, typer.Option("--model", help="The transformer whose heads to describe: a folder, or a Hub id in the Hugging Face cache.", show_default=False, callback=named_model)],
     revision: RevisionOption = None,
+    truncate: TruncateOption = False,
     source: Annotated[Optional[str], typer.Argument(metavar="FILE", help="Texts, one per line (blank lines are passed over); - or none reads stdin.", show_default=False)] = None,
     fmt: HeadsFormatOption = HeadsFormat.table,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="float32, or float64 for exact comparisons.")] = Dtype.float32,
@@ -54,7 +55,9 @@ def heads(
 
         loaded = load_model(model, dtype=dtype.value, revision=revision)
         with text_lines(source, line_limit(loaded.config)) as (lines, total), corpus_progress(total) as progress:
-            corpus = corpus_heads(loaded, lines, on_error=on_error.value, note=say, workers=workers or usable_cpus(), done=progress)
+            corpus = corpus_heads(loaded, lines, on_error=on_error.value, note=say, workers=workers or usable_cpus(), done=progress, truncate=truncate)
+        if corpus.truncated:
+            say(f"--truncate cut {corpus.truncated:,} tokens from the ends of texts longer than the model's {loaded.config.max_positions} positions")
         record = heads_record(corpus)
         if saves:
             from ..saving import save_heads

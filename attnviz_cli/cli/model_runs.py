@@ -59,22 +59,24 @@ def inspect_with_model(u: Usage) -> None:
     show_ = ModelShow(u.layer, u.head, u.focus, u.top_k, u.rollout, page)
     written = ModelWritten(u.fmt, fields, u.dims, u.on_error.value, u.max_tokens, tuple(saves), u.dpi)
     with reporting_errors():
-        run_inspect(u.sentence, u.model, u.dtype.value, u.revision, show_, written)
+        run_inspect(u.sentence, u.model, u.dtype.value, u.revision, show_, written, u.truncate)
 
 
-def run_inspect(text: str, spec: str, dtype: str, revision: str | None, show_: ModelShow, written: ModelWritten) -> None:
+def run_inspect(
+    text: str, spec: str, dtype: str, revision: str | None, show_: ModelShow, written: ModelWritten, truncate: bool = False,
+) -> None:
     """``attn inspect --model``: tables, JSON, CSV (every layer, or --layer's), or one layer as Markdown and pictures; with
-    SENTENCE - and jsonl, a record per line of stdin."""
+    SENTENCE - and jsonl, a record per line of stdin. ``truncate``: a text over the model's positions keeps its first tokens."""
     from ..models.pipeline import inspect_model
 
     model = load(spec, dtype, revision, show_)
     if text == "-" and written.fmt is OutputFormat.jsonl:
-        stream_with_model(model, show_, written)
+        stream_with_model(model, show_, written, truncate)
         return
     if text == "-":
         stdin_binary("the texts")
         text = read_stdin(written.max_tokens)
-    result = inspect_model(text, model, show_)
+    result = inspect_model(text, model, show_, truncate)
     save_model_views(result, written)
     if written.fmt is OutputFormat.table:
         from ..render_model_table import model_renderables
@@ -116,7 +118,7 @@ def model_json(result: ModelInspection, fields: tuple[str, ...], pretty: bool = 
     return dumps(keep_model_fields(model_record(result), fields), pretty=pretty)
 
 
-def stream_with_model(model: Model, show_: ModelShow, written: ModelWritten) -> None:
+def stream_with_model(model: Model, show_: ModelShow, written: ModelWritten, truncate: bool = False) -> None:
     """One attnviz.model/1 line per line of stdin, written as each is done; a bad line stops the
     stream (--on-error fail) or gets an attnviz.error/1 line and a message (skip)."""
     from ..lines import TooLong, bad_line, error_record, numbered_lines
@@ -129,7 +131,7 @@ def stream_with_model(model: Model, show_: ModelShow, written: ModelWritten) -> 
         try:
             if isinstance(line, TooLong):
                 raise too_long_error(written.max_tokens)
-            data = model_json(inspect_model(line, model, show_), written.fields)
+            data = model_json(inspect_model(line, model, show_, truncate), written.fields)
         except AttnvizError as error:
             say(bad_line(number, error, written.on_error))
             data = dumps(error_record(number, line, error))
@@ -142,17 +144,19 @@ def compare_with_model(u: Usage) -> None:
 
     saves = check_saves(u.save, FIGURE_FORMATS)
     with reporting_errors():
-        run_compare((u.first, u.second), u.focus, u.model, u.dtype.value, u.revision, u.top_k, u.fmt, saves, u.dpi)
+        run_compare((u.first, u.second), u.focus, u.model, u.dtype.value, u.revision, u.top_k, u.fmt, saves, u.dpi, u.truncate)
 
 
 def run_compare(
     texts: tuple[str, str], focus: str, spec: str, dtype: str, revision: str | None, top_k: int, fmt: CompareFormat, saves: list[Path], dpi: int,
+    truncate: bool = False,
 ) -> None:
-    """``attn compare --model``: the word in both texts through the model, then tables, Markdown or JSON."""
+    """``attn compare --model``: the word in both texts through the model (each text cut to its positions
+    with ``truncate``), then tables, Markdown or JSON."""
     from ..models.pipeline import compare_model
 
     model = load(spec, dtype, revision)
-    comparison = compare_model(texts, model, focus, top_k)
+    comparison, truncated = compare_model(texts, model, focus, top_k, truncate)
     if saves:
         from ..saving import save_drift
 
@@ -160,7 +164,7 @@ def run_compare(
     if fmt is CompareFormat.table:
         from ..render_model_table import comparison_renderables
 
-        show(lambda width: comparison_renderables(comparison, model.config))
+        show(lambda width: comparison_renderables(comparison, model.config, truncated))
         return
     if fmt is CompareFormat.markdown:
         from ..render_markdown_views import model_comparison_markdown
@@ -170,4 +174,4 @@ def run_compare(
     from ..render_json import dumps
     from ..render_model_json import comparison_record
 
-    out(dumps(comparison_record(comparison, model.config), pretty=fmt is CompareFormat.json))
+    out(dumps(comparison_record(comparison, model.config, truncated), pretty=fmt is CompareFormat.json))

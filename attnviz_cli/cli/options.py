@@ -123,6 +123,7 @@ PositionsOption = Annotated[Positions, typer.Option("--positions", help="Word or
 MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, help="Refuse sentences with more tokens than this.", rich_help_panel=STATIC)]
 DtypeOption = Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.", rich_help_panel=MODEL)]
 RevisionOption = Annotated[Optional[str], typer.Option("--revision", help="For a model named by its Hub id: the version to run, a branch, tag or commit hash (as attn model download --revision fetched it); main when left out.", show_default=False, rich_help_panel=MODEL)]
+TruncateOption = Annotated[bool, typer.Option("--truncate", help="With --model: a text over the model's positions keeps its first tokens (special ones where the tokenizer puts them), and says how many were cut; without it such a text is refused.", rich_help_panel=MODEL)]
 CompareFormatOption = Annotated[CompareFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document), jsonl (one line) or markdown (GitHub tables).")]
 HeadsFormatOption = Annotated[HeadsFormat, typer.Option("--format", "-f", help="table (for people), json, csv (one row per head) or markdown (GitHub tables).")]
 DemoFormatOption = Annotated[DemoFormat, typer.Option("--format", "-f", help="table (for people) or markdown (GitHub tables, for an issue or a CI job summary).")]
@@ -207,6 +208,7 @@ NEIGHBORS_NEED_IDENTITY = Rule(
 )
 DTYPE_NEEDS_MODEL = _needs_model("dtype", "chooses the precision a model runs in")
 REVISION_NEEDS_MODEL = _needs_model("revision", "chooses the version of a model's Hub id")
+TRUNCATE_NEEDS_MODEL = _needs_model("truncate", "cuts a text to a model's positions")
 
 RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the first that applies is the error
     "inspect": (
@@ -215,6 +217,7 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         _needs_model("head", "chooses among a model's heads"),
         DTYPE_NEEDS_MODEL,
         REVISION_NEEDS_MODEL,
+        TRUNCATE_NEEDS_MODEL,
         Rule("--head", lambda u: u.with_model and u.head is not None and u.all_layers, "--head needs one --layer L, not all"),
         Rule("--head", lambda u: u.with_model and u.head is not None and u.layer is None, "--head needs --layer: which layer's head"),
         Rule("--layer", lambda u: u.with_model and u.fmt is OutputFormat.markdown and u.layer is None,
@@ -247,6 +250,7 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         _needs_model("top_k", "lists the words a model's layers look at"),
         DTYPE_NEEDS_MODEL,
         REVISION_NEEDS_MODEL,
+        TRUNCATE_NEEDS_MODEL,
         *(_static_only(option) for option in STATIC_ONLY),
         WEIGHTS_OR_RANDOM,
         NEIGHBORS_NEED_IDENTITY,

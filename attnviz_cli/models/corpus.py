@@ -37,10 +37,12 @@ class Encoded:
     line: int
     ids: np.ndarray  # (T,)
     punctuation: np.ndarray  # (T,) bool
+    truncated: int = 0  # tokens cut from its end to fit the model's positions (--truncate)
 
 
 class PatternSums:
-    """Running sums of per-text head patterns (float64), and how many texts and tokens went in."""
+    """Running sums of per-text head patterns (float64), and how many texts and tokens went in (and
+    how many tokens --truncate cut)."""
 
     def __init__(self, layers: int, heads: int) -> None:
         self.shares = np.zeros((layers, heads, 6))
@@ -49,19 +51,23 @@ class PatternSums:
         self.distance = np.zeros((layers, heads))
         self.texts = 0
         self.tokens = 0
+        self.truncated = 0
 
-    def add(self, patterns: HeadPatterns, tokens: int) -> None:
-        """Add a batch's (B, L, h, ...) patterns, B texts of ``tokens`` tokens in all."""
+    def add(self, patterns: HeadPatterns, tokens: int, truncated: int = 0) -> None:
+        """Add a batch's (B, L, h, ...) patterns, B texts of ``tokens`` tokens in all (``truncated``
+        more cut from them)."""
         for part in ("shares", "entropy_bits", "spread", "distance"):
             getattr(self, part).__iadd__(getattr(patterns, part).sum(axis=0, dtype=np.float64))
         self.texts += patterns.spread.shape[0]
         self.tokens += tokens
+        self.truncated += truncated
 
     def merge(self, other: PatternSums) -> None:
         for part in ("shares", "entropy_bits", "spread", "distance"):
             getattr(self, part).__iadd__(getattr(other, part))
         self.texts += other.texts
         self.tokens += other.tokens
+        self.truncated += other.truncated
 
     def mean(self) -> HeadPatterns:
         """Each head's patterns averaged over the texts, every text counting alike."""
@@ -80,6 +86,7 @@ class CorpusHeads:
     texts: int  # texts averaged over
     tokens: int  # their tokens, in all
     skipped: int  # lines left out (--on-error skip)
+    truncated: int  # tokens --truncate cut from the ends of long texts, in all
     seconds: float  # how long the run took
 
 
@@ -99,11 +106,11 @@ def too_long_error(config: ModelConfig) -> AttnvizError:
 
 def corpus_heads(
     model: Model, lines: Iterable[tuple[int, str]], *, on_error: str, note: Callable[[str], None],
-    workers: int = 1, done: Callable[[int], None] | None = None,
+    workers: int = 1, done: Callable[[int], None] | None = None, truncate: bool = False,
 ) -> CorpusHeads:
     """Each head's patterns averaged over the texts of numbered ``lines`` (read with at most
-    :func:`line_limit` bytes a line). A line with no tokens, or too many, stops the run (``on_error``
-    "fail") or is left out with a ``note`` ("skip")."""
+    :func:`line_limit` bytes a line). A line with no tokens, or too many (unless ``truncate`` keeps
+    their first), stops the run (``on_error`` "fail") or is left out with a ``note`` ("skip")."""
     skipped = 0
 
     def bad(line: int, text: str, error: AttnvizError) -> None:
@@ -119,23 +126,31 @@ def corpus_heads(
                 yield line, text
 
     start = time.perf_counter()
-    sums = corpus_patterns(model, fitting(), bad=bad, workers=workers, done=done)
+    sums = corpus_patterns(model, fitting(), bad=bad, workers=workers, done=done, truncate=truncate)
     heads = HeadLabels.of(sums.mean())
-    return CorpusHeads(model.config, heads, sums.texts, sums.tokens, skipped, time.perf_counter() - start)
+    return CorpusHeads(model.config, heads, sums.texts, sums.tokens, skipped, sums.truncated, time.perf_counter() - start)
 
 
-def encode_lines(model: Model, lines: list[tuple[int, str]], bad: Callable[[int, str, AttnvizError], None]) -> list[Encoded]:
-    """The texts of numbered ``lines`` tokenized at once; a text with no tokens or too many goes to
-    ``bad`` (which may raise to stop) instead."""
+def encode_lines(
+    model: Model, lines: list[tuple[int, str]], bad: Callable[[int, str, AttnvizError], None], truncate: bool = False,
+) -> list[Encoded]:
+    """The texts of numbered ``lines`` tokenized at once; a text with no tokens or too many (unless
+    ``truncate`` keeps its first, as :meth:`Model.encode` does) goes to ``bad`` (which may raise to stop) instead."""
     encoded = []
-    for (line, text), encoding in zip(lines, model.encode_many([text for _, text in lines]), strict=True):
+    encodings = model.encode_many([text for _, text in lines])
+    cut = [0] * len(lines)
+    if truncate:
+        long = [i for i, e in enumerate(encodings) if len(e.ids) > model.config.max_positions]
+        for i, kept in zip(long, model.encode_truncated([lines[i][1] for i in long]), strict=True):
+            cut[i], encodings[i] = len(encodings[i].ids) - len(kept.ids), kept
+    for i, ((line, text), encoding) in enumerate(zip(lines, encodings, strict=True)):
         try:
             model.check_encoding(encoding)
         except AttnvizError as error:
             bad(line, text, error)
             continue
         punctuation = punctuation_tokens(text, tuple(encoding.offsets), tuple(bool(s) for s in encoding.special_tokens_mask))
-        encoded.append(Encoded(line, np.asarray(encoding.ids, dtype=np.int64), punctuation))
+        encoded.append(Encoded(line, np.asarray(encoding.ids, dtype=np.int64), punctuation, cut[i]))
     return encoded
 
 
@@ -167,7 +182,7 @@ def batch_patterns(model: Model, batch: list[Encoded], threads: int | None = Non
 def corpus_patterns(
     model: Model, lines: Iterable[tuple[int, str]], *, bad: Callable[[int, str, AttnvizError], None],
     workers: int = 1, batch_size: int = BATCH, parallel_after: int = PARALLEL_TEXTS,
-    done: Callable[[int], None] | None = None,
+    done: Callable[[int], None] | None = None, truncate: bool = False,
 ) -> PatternSums:
     """The sums of every text's head patterns over numbered ``lines`` (their mean: ``.mean()``).
 
@@ -185,7 +200,7 @@ def corpus_patterns(
             done(sums.texts)
 
     try:
-        for batch in equal_length_batches(_encoded(model, lines, bad), batch_size):
+        for batch in equal_length_batches(_encoded(model, lines, bad, truncate), batch_size):
             if pool is None and workers > 1 and sums.texts >= parallel_after:
                 pool = _start_pool(model, workers)
             if pool is None:
@@ -202,21 +217,23 @@ def corpus_patterns(
     return sums
 
 
-def _encoded(model: Model, lines: Iterable[tuple[int, str]], bad: Callable[[int, str, AttnvizError], None]) -> Iterator[Encoded]:
+def _encoded(
+    model: Model, lines: Iterable[tuple[int, str]], bad: Callable[[int, str, AttnvizError], None], truncate: bool,
+) -> Iterator[Encoded]:
     chunk: list[tuple[int, str]] = []
     for numbered in lines:
         chunk.append(numbered)
         if len(chunk) == CHUNK:
-            yield from encode_lines(model, chunk, bad)
+            yield from encode_lines(model, chunk, bad, truncate)
             chunk = []
     if chunk:
-        yield from encode_lines(model, chunk, bad)
+        yield from encode_lines(model, chunk, bad, truncate)
 
 
 def _sums_of(model: Model, batch: list[Encoded], threads: int) -> PatternSums:
     """The pattern sums of one batch of texts of one length, on ``threads`` threads."""
     sums = PatternSums(model.config.layers, model.config.heads)
-    sums.add(batch_patterns(model, batch, threads), sum(len(text.ids) for text in batch))
+    sums.add(batch_patterns(model, batch, threads), sum(len(text.ids) for text in batch), sum(text.truncated for text in batch))
     return sums
 
 

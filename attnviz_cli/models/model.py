@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ class ModelConfig:
     eps: float  # its layer norms' epsilon
     position_offset: int  # where its position ids start: 0, or for RoBERTa just after its padding id
     dtype: str  # "float32" or "float64": what the forward pass runs in
+    revision: str | None = None  # the revision of a Hub id it ran at (a branch, tag or commit; "main" if none given); None for a folder
 
     @property
     def causal(self) -> bool:
@@ -61,6 +62,7 @@ class ModelRun:
     keys: np.ndarray
     values: np.ndarray
     head_outputs: np.ndarray
+    truncated: int = 0  # tokens cut from the end of the text to fit the model's positions (--truncate)
 
 
 class Model:
@@ -70,9 +72,10 @@ class Model:
     def __init__(self, folder: Path, config: ModelConfig, params: dict[str, Any], tokenizer) -> None:
         self.folder, self.config, self.params, self.tokenizer = folder, config, params, tokenizer
 
-    def run(self, text: str) -> ModelRun:
-        """``text`` through the model: its tokens, and every layer's attention and hidden state."""
-        encoding = self.encode(text)
+    def run(self, text: str, truncate: bool = False) -> ModelRun:
+        """``text`` through the model: its tokens, and every layer's attention and hidden state.
+        ``truncate``: a text over the model's positions keeps its first tokens (see :meth:`encode`)."""
+        encoding, cut = self.encode(text, truncate)
         ids = np.asarray(encoding.ids, dtype=np.int64)
         hidden, attentions = self.forward(ids)
         by_part = {part: [getattr(a, part) for a in attentions] for part in Attended._fields}
@@ -83,13 +86,27 @@ class Model:
             scores=stack_freeing(by_part["scores"]), attentions=stack_freeing(by_part["weights"]),
             hidden_states=stack_freeing(hidden), queries=stack_freeing(by_part["queries"]),
             keys=stack_freeing(by_part["keys"]), values=stack_freeing(by_part["values"]),
-            head_outputs=stack_freeing(by_part["head_outputs"]),
+            head_outputs=stack_freeing(by_part["head_outputs"]), truncated=cut,
         )
 
-    def encode(self, text: str):
-        """The tokenizer's encoding of ``text`` (ids, tokens, offsets...), refused if it gives no tokens
-        or more than the model has positions for."""
-        return self.check_encoding(self.tokenizer.encode(text))
+    def encode(self, text: str, truncate: bool = False) -> tuple[Any, int]:
+        """The tokenizer's encoding of ``text`` (ids, tokens, offsets...) and how many of its tokens were
+        cut: refused if it gives no tokens, or more than the model has positions for unless ``truncate``."""
+        encoding = self.tokenizer.encode(text)
+        if truncate and len(encoding.ids) > self.config.max_positions:
+            (kept,) = self.encode_truncated([text])
+            return self.check_encoding(kept), len(encoding.ids) - len(kept.ids)
+        return self.check_encoding(encoding), 0
+
+    def encode_truncated(self, texts: list[str]) -> list:
+        """The encodings of ``texts``, each cut to the model's positions as the tokenizer truncates (as
+        transformers' ``truncation=True`` does): the first tokens kept, and the special tokens it adds
+        ([CLS] ... [SEP], <s> ... </s>) still where it places them."""
+        self.tokenizer.enable_truncation(self.config.max_positions)
+        try:
+            return self.tokenizer.encode_batch(texts)
+        finally:
+            self.tokenizer.no_truncation()
 
     def encode_many(self, texts: list[str]) -> list:
         """The encodings of many texts at once (the tokenizer works on every core); unchecked."""
@@ -100,7 +117,9 @@ class Model:
         if len(encoding.ids) == 0:
             raise AttnvizError("the text gives no tokens")
         if len(encoding.ids) > c.max_positions:
-            raise AttnvizError(f"the text has {len(encoding.ids)} tokens, more than the {c.max_positions} positions of {quoted(c.name)}")
+            raise AttnvizError(
+                f"the text has {len(encoding.ids)} tokens, more than the {c.max_positions} positions of {quoted(c.name)} (--truncate keeps the first {c.max_positions})"
+            )
         return encoding
 
     def forward(
@@ -230,7 +249,8 @@ def load_model(spec: str | Path, *, dtype: str = "float32", revision: str | None
     """The model ``spec`` names (a folder with config.json, model.safetensors and tokenizer.json, or a
     Hub id found in the Hugging Face cache, at ``revision``), ready to run."""
     folder = find_model(spec, revision=revision)
-    config = read_config(folder, dtype, name=str(spec))
+    at = None if Path(spec).is_dir() else revision or "main"  # find_model took a folder before a Hub id
+    config = replace(read_config(folder, dtype, name=str(spec)), revision=at)
     page = PAGES[config.architecture]
     checkpoint = Checkpoint(weights_file(folder), np.dtype(dtype), (page.prefix, ""), page.marker)
     return Model(folder, config, page.params(checkpoint, config), read_tokenizer(folder))

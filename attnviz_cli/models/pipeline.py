@@ -48,10 +48,11 @@ class ModelInspection:
     layer: Inspection | None  # with show.layer: that layer (or head) as static attention's result
 
 
-def inspect_model(text: str, model: Model, show: ModelShow) -> ModelInspection:
-    """Run ``text`` through ``model`` and compute what ``show`` asks for."""
+def inspect_model(text: str, model: Model, show: ModelShow, truncate: bool = False) -> ModelInspection:
+    """Run ``text`` through ``model`` and compute what ``show`` asks for; ``truncate``: a text over
+    the model's positions keeps its first tokens."""
     text = valid_text(text)
-    return inspect_run(model.run(text), model.config, text, show)
+    return inspect_run(model.run(text, truncate), model.config, text, show)
 
 
 def inspect_run(run: ModelRun, c: ModelConfig, text: str, show: ModelShow) -> ModelInspection:
@@ -70,11 +71,14 @@ def inspect_run(run: ModelRun, c: ModelConfig, text: str, show: ModelShow) -> Mo
     )
 
 
-def compare_model(texts: tuple[str, str], model: Model, focus: str, top_k: int = 3) -> WordComparison:
+def compare_model(
+    texts: tuple[str, str], model: Model, focus: str, top_k: int = 3, truncate: bool = False,
+) -> tuple[WordComparison, tuple[int, int]]:
     """The word ``focus`` names followed into both texts through ``model``, the ``top_k`` words it looks
-    at most listed in each layer."""
+    at most listed in each layer; and how many tokens ``truncate`` cut from each text (0 if none)."""
     texts = (valid_text(texts[0]), valid_text(texts[1]))
-    return compare_word((model.run(texts[0]), model.run(texts[1])), texts, focus, top_k)
+    runs = (model.run(texts[0], truncate), model.run(texts[1], truncate))
+    return compare_word(runs, texts, focus, top_k), (runs[0].truncated, runs[1].truncated)
 
 
 def layer_inspection(run: ModelRun, config: ModelConfig, text: str, layer: int, top_k: int = 3, head: int | None = None) -> Inspection:
