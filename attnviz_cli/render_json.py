@@ -141,7 +141,10 @@ def batch_records(batch: InspectionBatch, fields: tuple[str, ...] = ()) -> list[
                 if value is not _ABSENT:
                     record[name] = value
     head_keys = [f.removeprefix("heads.") for f in fields if f in HEAD_FIELDS or f.startswith("heads.")]
-    if head_keys and "heads" not in fields:
+    if "heads" in fields:  # every part a head has by default, and the opt-in ones named beside it (in its place)
+        opt_in = [key for key in head_keys if key in QKV_FIELDS]
+        head_keys = [*_all_head_keys(batch), *opt_in] if opt_in else []
+    if head_keys:
         for record, heads in zip(records, _heads(batch, head_keys), strict=True):
             record["heads"] = heads
     return records
@@ -164,10 +167,14 @@ def _heads(batch: InspectionBatch, keys: Iterable[str]) -> list[list[dict[str, A
     ]
 
 
+def _all_head_keys(batch: InspectionBatch) -> tuple[str, ...]:
+    """What a head of the whole ``heads`` field holds: no scores and weights when they were not kept (row blocks)."""
+    return ("scores", "weights", "output", "summary") if isinstance(batch.attention, Attention) else ("output", "summary")
+
+
 def _all_heads(batch: InspectionBatch) -> list[list[dict[str, Any]]]:
-    """The whole ``heads`` field: without scores and weights when they were not kept (row blocks)."""
-    keys = ("scores", "weights", "output", "summary") if isinstance(batch.attention, Attention) else ("output", "summary")
-    return _heads(batch, keys)
+    """The whole ``heads`` field."""
+    return _heads(batch, _all_head_keys(batch))
 
 
 _HEAD_COLUMNS: dict[str, Callable[[InspectionBatch, int], list[Any]]] = {
