@@ -9,7 +9,7 @@ from functools import partial
 
 import numpy as np
 
-from .attention_types import Attention, AttentionOutputs
+from .attention_types import Attention, AttentionOutputs, freeze
 from .core import summarized_attention
 from .results import FocusHead, HeadSummary
 
@@ -116,10 +116,11 @@ def focus_heads(attention: Attention, position: int) -> tuple[FocusHead, ...]:
         values = attention.values[h]  # (T, d_v)
         weights = attention.weights[h, position]  # (T,)
         contributions = weights[:, None] * values  # (T, d_v)
+        dots, masked = keys @ q, np.isneginf(attention.scores[h, position])
+        freeze(dots, masked, contributions)  # the rest are views of the attention's read-only arrays
         steps.append(FocusHead(
-            head=h, query=q, keys=keys, dots=keys @ q, scores=attention.scores[h, position],
-            masked=np.isneginf(attention.scores[h, position]), weights=weights, values=values,
-            contributions=contributions, output=attention.head_outputs[h, position],
+            head=h, query=q, keys=keys, dots=dots, scores=attention.scores[h, position], masked=masked,
+            weights=weights, values=values, contributions=contributions, output=attention.head_outputs[h, position],
         ))
     return tuple(steps)
 

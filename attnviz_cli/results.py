@@ -132,9 +132,9 @@ class HeadSummary:
         return self.top_keys[query, :count], self.top_weights[query, :count]
 
 
-@dataclass(frozen=True, slots=True, eq=False)  # arrays inside: compared by identity
-class FocusHead:
-    """One query's computation in one head, step by step."""
+class FocusHead(NamedTuple):
+    """One query's computation in one head, step by step (its arrays read-only: views of a frozen
+    attention's, or frozen by :func:`attnviz_cli.analysis.focus_heads`, which makes the others)."""
 
     head: int
     query: np.ndarray  # (d_k,) step 1: the query vector...
@@ -146,10 +146,6 @@ class FocusHead:
     values: np.ndarray  # (T, d_v) step 4: the value vectors...
     contributions: np.ndarray  # (T, d_v) ...each times its weight
     output: np.ndarray  # (d_v,) their sum: this head's output for the query
-
-    def __post_init__(self) -> None:
-        freeze(self.query, self.keys, self.dots, self.scores, self.masked, self.weights, self.values,
-                self.contributions, self.output)
 
 
 class Focus(NamedTuple):
