@@ -82,28 +82,43 @@ def row_sums(x: np.ndarray) -> np.ndarray:
 
 
 def attention(
-    q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None, *, scale: bool = True
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None, *, scale: bool | float = True,
+    softcap: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scaled dot-product attention: softmax(Q Kᵀ / √d_k + mask) V.
 
     q (..., T, d_k), k (..., T, d_k), v (..., T, d_v); ``mask`` broadcasts to (..., T, T), 0 where a
-    query may look and -inf where it may not. Returns (scores, weights, output): the scores (..., T, T)
-    as they enter the softmax, the weights (..., T, T), and the output (..., T, d_v).
+    query may look and -inf where it may not. ``scale``: True divides by √d_k, a number multiplies by it
+    (Gemma's query_pre_attn_scalar^-½), False leaves the products as they are. ``softcap``: the scaled
+    products become cap · tanh(s / cap) before the mask (Gemma 2). Returns (scores, weights, output): the
+    scores (..., T, T) as they enter the softmax, the weights (..., T, T), and the output (..., T, d_v).
     """
     scores = q @ k.swapaxes(-1, -2)  # (..., T, T)
-    if scale:
-        scores /= np.sqrt(q.dtype.type(q.shape[-1]))
+    _scaled(scores, scale, q.shape[-1], softcap)
     if mask is not None:
         scores += mask
     weights = softmax(scores)  # (..., T, T)
     return scores, weights, weights @ v  # (..., T, d_v)
 
 
+def _scaled(scores: np.ndarray, scale: bool | float, d_k: int, softcap: float | None) -> None:
+    """:func:`attention`'s scaling and soft-capping of the products, in place."""
+    kind = scores.dtype.type
+    if scale is True:
+        scores /= np.sqrt(kind(d_k))
+    elif scale is not False:
+        scores *= kind(scale)
+    if softcap is not None:
+        scores /= kind(softcap)
+        np.tanh(scores, out=scores)
+        scores *= kind(softcap)
+
+
 def attention_in_blocks(
     q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None, *, threads: int | None = None,
-    run: Runner | None = None,
+    run: Runner | None = None, scale: bool | float = True, softcap: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`attention` (scaled) of (h, T, d) inputs, the same numbers computed a block of query rows
+    """:func:`attention` of (h, T, d) inputs, the same numbers computed a block of query rows
     at a time, on every core for large inputs: NumPy runs ``exp`` on one core, BLAS runs small
     matrices on one, and rows of different blocks are independent. ``mask`` is (T, T) or None.
     ``run``: the caller's threads, already started (a model's layers share one pool), instead of
@@ -112,13 +127,12 @@ def attention_in_blocks(
     scores = np.empty((h, T, T), q.dtype)
     weights = np.empty_like(scores)
     out = np.empty((h, T, v.shape[-1]), q.dtype)
-    root = np.sqrt(q.dtype.type(d_k))
 
     def work(block: Block, _: Scratch) -> None:
         pairs, rows = block.where
         block_scores = scores[pairs, rows]  # (pairs, rows, T), a view
         np.matmul(q[pairs, rows], k[pairs].swapaxes(-1, -2), out=block_scores)
-        block_scores /= root
+        _scaled(block_scores, scale, d_k, softcap)
         if mask is not None:
             block_scores += mask[rows]
         softmax_into(block_scores, weights[pairs, rows])

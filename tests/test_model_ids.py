@@ -205,8 +205,8 @@ def fake_hub(tmp_path, monkeypatch):
 
     def copy(repo_id: str, name: str, folder: Path) -> None:
         source = MODELS / repo_id.split("/")[-1] / name
-        if repo_id.endswith("llama"):
-            (folder / name).write_text('{"model_type": "llama"}')
+        if repo_id.endswith("mamba"):
+            (folder / name).write_text('{"model_type": "mamba"}')
         else:
             shutil.copy(source, folder / name)
 
@@ -232,10 +232,12 @@ def fake_hub(tmp_path, monkeypatch):
 
 def test_download_refuses_an_unsupported_architecture_before_fetching_weights(fake_hub):
     calls, cache = fake_hub
-    result = run("model", "download", "acme/llama")
+    from attnviz_cli.models.model import ARCHITECTURES
+
+    result = run("model", "download", "acme/mamba")
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1] == "attn: error: model 'acme/llama' is a 'llama'; attnviz runs bert, roberta, distilbert, gpt2"
-    assert calls == [("hf_hub_download", "acme/llama", "config.json", None, cache)]  # no weights asked for
+    assert result.stderr.splitlines()[-1] == f"attn: error: model 'acme/mamba' is a 'mamba'; attnviz runs {', '.join(ARCHITECTURES)}"
+    assert calls == [("hf_hub_download", "acme/mamba", "config.json", None, cache)]  # no weights asked for
 
 
 def test_download_reads_config_json_then_the_files_a_run_needs_at_a_revision(fake_hub):

@@ -1,9 +1,9 @@
 """What a page is written against: the plain parameter dicts its layers take, and the
 :class:`Architecture` record by which :mod:`.model` reads its config and weights and runs it.
 
-Parameters arrive named for the maths: a :class:`Linear` ``{"w": (d_in, d_out), "b": (d_out,)}`` and a
-:class:`Norm` ``{"g": (d,), "b": (d,), "eps": ε}``; a page applies them as ``linear(x, **ffn_in)`` and
-``layer_norm(x, **ln_1)``. Both the weight reader and the maths import them from here.
+Parameters arrive named for the maths: a :class:`Linear` ``{"w": (d_in, d_out), "b": (d_out,)}``, a
+:class:`Norm` ``{"g": (d,), "b": (d,), "eps": ε}`` and an :class:`RMSNorm` ``{"g": (d,), "eps": ε}``; a page
+applies them as ``linear(x, **ffn_in)``, ``layer_norm(x, **ln_1)`` and ``rms_norm(x, **attn_norm)``. Both the weight reader and the maths import them from here.
 """
 
 from __future__ import annotations
@@ -22,13 +22,18 @@ if TYPE_CHECKING:  # for the annotations only: those modules are built on this o
 
 class Linear(TypedDict):
     w: np.ndarray  # (d_in, d_out): applied as x @ w + b, laid out row by row for BLAS
-    b: np.ndarray  # (d_out,)
+    b: np.ndarray | None  # (d_out,), or None for a map without a bias (Llama's)
 
 
 class Norm(TypedDict):
     g: np.ndarray  # (d,) gain
     b: np.ndarray  # (d,) bias
     eps: float  # added to the variance
+
+
+class RMSNorm(TypedDict):
+    g: np.ndarray  # (d,) gain
+    eps: float  # added to the mean square
 
 
 Params = dict[str, Any]  # a model's parameters as its page names them; "blocks": one dict per layer

@@ -43,6 +43,26 @@ def plain_layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) ->
     return (x - mean) / np.sqrt(variance + eps) * g + b
 
 
+def plain_rms_norm(x: np.ndarray, g: np.ndarray, eps: float) -> np.ndarray:
+    """x / √(mean(x²) + ε) · g over each row (..., d): layer norm without the centring or a bias."""
+    return x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + eps) * g
+
+
+def plain_silu(x: np.ndarray) -> np.ndarray:
+    """SiLU (swish): x σ(x) = x / (1 + e⁻ˣ)."""
+    return x / (1 + np.exp(-x))
+
+
+def plain_rotary(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """Rotary positions (Su et al. 2021) as Hugging Face applies them ("rotate half"): the first
+    ``r = cos.shape[-1]`` dims of each row of x (..., T, d_k) turned, pair (i, i + r/2) by position t's
+    angle θ_i t, x·cos + rotate_half(x)·sin; dims past r (a partial rotation: Phi-3) pass unchanged."""
+    r = cos.shape[-1]
+    turned, kept = x[..., :r], x[..., r:]
+    half = np.concatenate([-turned[..., r // 2:], turned[..., :r // 2]], axis=-1)  # rotate_half
+    return np.concatenate([turned * cos + half * sin, kept], axis=-1)
+
+
 def plain_gelu(x: np.ndarray) -> np.ndarray:
     """BERT's GELU, exact: x Φ(x) = x (1 + erf(x / √2)) / 2, Φ the normal distribution's CDF."""
     return x * (1 + erf(x / math.sqrt(2))) / 2
@@ -56,13 +76,14 @@ def plain_gelu_tanh(x: np.ndarray) -> np.ndarray:
 # ---- what the pages call --------------------------------------------------------------------------------
 
 
-def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
     """x @ w + b for x (..., d_in): a batch's rows as one matrix, so BLAS makes one large product
     rather than one small one per text; the bias added in place."""
 
     def rows(x: np.ndarray, out: np.ndarray) -> None:
         np.matmul(x, w, out=out)
-        out += b
+        if b is not None:
+            out += b
 
     return by_rows(rows, x, width=w.shape[1])
 
@@ -83,6 +104,79 @@ def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.nd
     out *= g
     out += b
     return out
+
+
+def rms_norm(x: np.ndarray, g: np.ndarray, eps: float) -> np.ndarray:
+    """:func:`plain_rms_norm` of x (..., d): the mean squares by BLAS, the rest in place."""
+    mean_square = row_sums(np.square(x))
+    mean_square /= x.shape[-1]
+    mean_square += x.dtype.type(eps)
+    out = x / np.sqrt(mean_square, out=mean_square)
+    out *= g
+    return out
+
+
+def silu(x: np.ndarray) -> np.ndarray:
+    """:func:`plain_silu` in one array of scratch: x / (1 + e⁻ˣ), e⁻ˣ made in place."""
+    out = np.negative(x)
+    np.exp(out, out=out)
+    out += x.dtype.type(1)
+    np.divide(x, out, out=out)
+    return out
+
+
+def gated_ffn(x: np.ndarray, gate_up: Linear, down: Linear, activation: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """A gated feed-forward block (SwiGLU with SiLU, GeGLU with GELU: Shazeer 2020), x (..., d) -> (..., d):
+    down(activation(gate(x)) · up(x)), the gate and up maps one (d, 2 d_ff) matrix side by side, a block
+    of rows at a time."""
+
+    def rows(x: np.ndarray, out: np.ndarray) -> None:
+        both = linear(x, **gate_up)  # (rows, 2 d_ff)
+        half = both.shape[-1] // 2
+        middle = activation(both[:, :half])
+        middle *= both[:, half:]
+        np.matmul(middle, down["w"], out=out)
+        if down["b"] is not None:
+            out += down["b"]
+
+    return by_rows(rows, x, width=down["w"].shape[1])
+
+
+def rotary(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """:func:`plain_rotary` of x (..., T, d_k) with one array of scratch."""
+    r = cos.shape[-1]
+    out = np.empty_like(x)
+    turned, half = x[..., :r], r // 2
+    np.multiply(turned, cos, out=out[..., :r])
+    out[..., :half] -= turned[..., half:r] * sin[..., :half]
+    out[..., half:r] += turned[..., :half] * sin[..., half:]
+    out[..., r:] = x[..., r:]
+    return out
+
+
+def rotary_tables(inv_freq: np.ndarray, T: int, dtype: np.dtype, scaling: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin (T, r) of the angles t θ_i at positions t < T, each θ twice (for the two halves a
+    :func:`rotary` turns together), times ``scaling`` (a RoPE type's attention factor). The angles are
+    products in the run's dtype, as transformers makes them in float32 (so a float32 run turns by its
+    very angles, whose rounding grows with t)."""
+    angles = np.arange(T, dtype=dtype)[:, None] * inv_freq.astype(dtype)  # (T, r/2)
+    angles = np.concatenate([angles, angles], axis=-1)
+    cos, sin = np.cos(angles), np.sin(angles)
+    if scaling != 1.0:
+        cos *= dtype.type(scaling)
+        sin *= dtype.type(scaling)
+    return cos, sin
+
+
+def window_mask(T: int, window: int | None, dtype: np.dtype) -> np.ndarray:
+    """(T, T) additive mask of a decoder: 0 where query q may see key k, -inf elsewhere: k <= q, and with
+    a sliding ``window`` W, also k > q - W (the W latest keys, itself included), as transformers'
+    masking_utils keeps them."""
+    q, k = np.arange(T)[:, None], np.arange(T)[None, :]
+    seen = k <= q
+    if window is not None:
+        seen &= k > q - window
+    return np.where(seen, dtype.type(0), dtype.type(-np.inf))
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
@@ -132,7 +226,38 @@ class Attended(NamedTuple):
     head_outputs: np.ndarray  # (h, T, d_k): each head's weighted sum of the values
 
 
-def self_attention(x: np.ndarray, w: np.ndarray, b: np.ndarray, n_head: int, causal: bool = False) -> tuple[Attended, np.ndarray]:
+def heads_of(qkv: np.ndarray, n_head: int, n_kv_head: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A decoder's queries, keys and values, side by side in ``qkv`` (..., T, (h + 2 h_kv) d_k), split
+    into heads: (..., h, T, d_k), (..., h_kv, T, d_k), (..., h_kv, T, d_k)."""
+    d_k = qkv.shape[-1] // (n_head + 2 * n_kv_head)
+    q = split_heads(qkv[..., : n_head * d_k], n_head)
+    k = split_heads(qkv[..., n_head * d_k:(n_head + n_kv_head) * d_k], n_kv_head)
+    v = split_heads(qkv[..., (n_head + n_kv_head) * d_k:], n_kv_head)
+    return q, k, v
+
+
+def grouped_attention(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray, scale: float, softcap: float | None = None,
+) -> tuple[Attended, np.ndarray]:
+    """Grouped-query attention (Ainslie et al. 2023): h query heads (..., h, T, d_k) share h_kv key and
+    value heads (..., h_kv, T, d_k), query head i reading key/value head i // (h / h_kv), as
+    transformers' repeat_kv arranges them. softmax(scale · Q Kᵀ, soft-capped, + mask) V by
+    :func:`attnviz_cli.core.attention`.
+
+    Returns every head's intermediates, keys and values given per query head ((h, T, ·), or
+    (B, h, T, ·)), and the heads side by side (T, h d_k), before the output projection."""
+    group = q.shape[-3] // k.shape[-3]
+    if group > 1:
+        k, v = np.repeat(k, group, axis=-3), np.repeat(v, group, axis=-3)  # (..., h, T, d_k)
+    T = q.shape[-2]
+    if q.ndim == 3 and q.shape[0] * T * T > BLOCK_ELEMENTS:  # a long text: a block of query rows on each core
+        scores, weights, out = attention_in_blocks(q, k, v, mask, run=_runner(), scale=scale, softcap=softcap)
+    else:
+        scores, weights, out = attention(q, k, v, mask, scale=scale, softcap=softcap)
+    return Attended(scores, weights, q, k, v, out), merge_heads(out)
+
+
+def self_attention(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, n_head: int, causal: bool = False) -> tuple[Attended, np.ndarray]:
     """Multi-head self-attention of x (T, d), or of a batch (B, T, d), by
     :func:`attnviz_cli.core.attention`: softmax(Q Kᵀ / √d_k + mask) V. The query, key and value maps
     are one (d, 3d) :class:`Linear` side by side (one product for the three, GPT-2's layout).

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +19,13 @@ from .bert import BERT, ROBERTA
 from .distilbert import DISTILBERT
 from .gpt2 import GPT2
 from .layers import Attended, on_threads
-from .weights import Checkpoint
+from .llama import LLAMA, MISTRAL, QWEN2, QWEN3
+from .weights import Checkpoint, SafetensorsFiles, Source
 
 PAGES: dict[str, Architecture] = {  # config.json's model_type -> its page's record: a new page is registered here
-    model_type: page for page in (BERT, ROBERTA, DISTILBERT, GPT2) for model_type in page.model_types
+    model_type: page for page in (BERT, ROBERTA, DISTILBERT, GPT2, LLAMA, MISTRAL, QWEN2, QWEN3) for model_type in page.model_types
 }
+KEEP_BYTES = 256 * 2**20  # a model's weights up to this size, in the run's dtype, are read once and kept; larger ones a layer at a time
 ARCHITECTURES = tuple(PAGES)  # the model_types attnviz runs
 
 
@@ -39,6 +43,17 @@ class ModelConfig:
     position_offset: int  # where its position ids start: 0, or for RoBERTa just after its padding id
     dtype: str  # "float32" or "float64": what the forward pass runs in
     revision: str | None = None  # the revision of a Hub id it ran at (a branch, tag or commit; "main" if none given); None for a folder
+    kv_heads: int = 0  # key/value heads, which groups of query heads share (grouped-query attention); 0: one per head
+    d_head: int = 0  # each head's width; 0: d_model / heads
+    settings: Mapping[str, Any] = field(default_factory=dict, compare=False)  # what the page's blocks need besides (rotations, windows...)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kv_heads", self.kv_heads or self.heads)
+        object.__setattr__(self, "d_head", self.d_head or self.d_model // self.heads)
+
+    def kv_head(self, head: int) -> int:
+        """The key/value head query head ``head`` reads (transformers' repeat_kv): head // (heads / kv_heads)."""
+        return head // (self.heads // self.kv_heads)
 
     @property
     def causal(self) -> bool:
@@ -141,9 +156,9 @@ def run_layers(
     6-layer model saved), and the hidden states lack its output."""
     x = page.embed(ids, params)  # (T, d)
     hidden, attentions = [x], []
-    blocks = params["blocks"]
-    for block in blocks[:-1] if attention_only else blocks:
-        x, attended = page.layer(x, **block, n_head=n_head)
+    blocks = params["blocks"]  # a list, or Layers that read each layer's weights as it comes
+    for i in range(len(blocks) - attention_only):
+        x, attended = page.layer(x, **blocks[i], n_head=n_head)
         hidden.append(x)
         attentions.append(attended)
     if attention_only:
@@ -232,6 +247,29 @@ def find_model(spec: str | Path, cache: Path | None = None, revision: str | None
     )
 
 
+INDEX_BYTES = 16 * 2**20  # model.safetensors.index.json is read up to this size (a 70B model's is 70 KB)
+
+
+def weights_files(folder: Path) -> list[Path]:
+    """A model folder's model.safetensors, or the shards its model.safetensors.index.json names, each
+    once, in the folder; an error saying why if it has none (a pickle is never loaded)."""
+    index = folder / "model.safetensors.index.json"
+    if not (folder / "model.safetensors").is_file() and index.is_file():
+        try:
+            with open(index, "rb") as file:
+                raw = json.loads(file.read(INDEX_BYTES + 1)[: INDEX_BYTES + 1])
+            names = sorted(set(raw["weight_map"].values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+            raise AttnvizError(f"model folder {quoted(str(folder))}: model.safetensors.index.json cannot be read: {error}") from error
+        if not names or not all(isinstance(n, str) and stays_inside(n) and "/" not in n for n in names):
+            raise AttnvizError(f"model folder {quoted(str(folder))}: model.safetensors.index.json names no shards in the folder")
+        missing = [n for n in names if not (folder / n).is_file()]
+        if missing:
+            raise AttnvizError(f"model folder {quoted(str(folder))} lacks the shard {quoted(missing[0])} its index names")
+        return [folder / n for n in names]
+    return [weights_file(folder)]
+
+
 def weights_file(folder: Path) -> Path:
     """A model folder's model.safetensors; an error saying why if it has none (a pickle is never loaded)."""
     path = folder / "model.safetensors"
@@ -245,15 +283,43 @@ def weights_file(folder: Path) -> Path:
     raise AttnvizError(f"model folder {quoted(str(folder))} has no model.safetensors")
 
 
-def load_model(spec: str | Path, *, dtype: str = "float32", revision: str | None = None) -> Model:
-    """The model ``spec`` names (a folder with config.json, model.safetensors and tokenizer.json, or a
-    Hub id found in the Hugging Face cache, at ``revision``), ready to run."""
+def load_model(spec: str | Path, *, dtype: str = "float32", revision: str | None = None, keep: bool | None = None) -> Model:
+    """The model ``spec`` names (a folder with config.json, model.safetensors (or its shards) and
+    tokenizer.json, or a Hub id found in the Hugging Face cache, at ``revision``), ready to run.
+    ``keep``: its weights read at load and kept (for many runs), or read a layer at a time as each
+    runs (one run of a large model); None: kept if they take at most KEEP_BYTES in ``dtype``."""
     folder = find_model(spec, revision=revision)
     at = None if Path(spec).is_dir() else revision or "main"  # find_model took a folder before a Hub id
     config = replace(read_config(folder, dtype, name=str(spec)), revision=at)
+    source = SafetensorsFiles(weights_files(folder))
+    return Model(folder, config, read_params(source, config, keep), read_tokenizer(folder))
+
+
+def read_params(source: Source, config: ModelConfig, keep: bool | None = None) -> Params:
+    """``config``'s page's parameters from ``source``, checked against config.json first: as many
+    layers in the weights as it says (counted from the names, before anything is built for them)."""
     page = PAGES[config.architecture]
-    checkpoint = Checkpoint(weights_file(folder), np.dtype(dtype), (page.prefix, ""), page.marker)
-    return Model(folder, config, page.params(checkpoint, config), read_tokenizer(folder))
+    counted = layers_in(source.names)
+    if counted is not None and counted != config.layers:
+        held = "layers numbered with gaps" if counted < 0 else f"{counted} layers"
+        raise AttnvizError(f"model weights {quoted(str(source.path))} hold {held}, where config.json says {config.layers}")
+    if keep is None:
+        floats = sum(math.prod(source.shape(name)) for name in source.names)
+        keep = floats * np.dtype(config.dtype).itemsize <= KEEP_BYTES
+    checkpoint = Checkpoint(source, np.dtype(config.dtype), (page.prefix, ""), page.marker, keep=keep)
+    return page.params(checkpoint, config)
+
+
+LAYER_NUMBER = re.compile(r"(?:^|\.)(?:layers?|h|block)\.(\d+)\.")  # "model.layers.3.", "encoder.layer.3.", "h.3.", "transformer.layer.3."
+
+
+def layers_in(names: set[str]) -> int | None:
+    """How many layers a checkpoint's tensor names number (0 to n - 1, each present), or None if they
+    number none."""
+    numbers = {int(m.group(1)) for name in names if (m := LAYER_NUMBER.search(name))}
+    if not numbers:
+        return None
+    return max(numbers) + 1 if numbers == set(range(max(numbers) + 1)) else -1
 
 
 def read_config(folder: Path, dtype: str, name: str | None = None) -> ModelConfig:
@@ -270,8 +336,10 @@ def read_config(folder: Path, dtype: str, name: str | None = None) -> ModelConfi
     except (KeyError, TypeError, ValueError) as error:
         raise AttnvizError(f"model folder {quoted(str(folder))}: config.json lacks {error}") from error
     layers, heads, d_model = fields["layers"], fields["heads"], fields["d_model"]
-    if layers < 1 or heads < 1 or d_model % heads:
-        raise AttnvizError(f"model folder {quoted(str(folder))}: config.json has {layers} layers and {heads} heads of width {d_model}")
+    kv_heads = fields.get("kv_heads", heads)
+    if layers < 1 or heads < 1 or kv_heads < 1 or heads % kv_heads or ("d_head" not in fields and d_model % heads):
+        sharing = f" sharing {kv_heads} key/value heads" if kv_heads != heads else ""
+        raise AttnvizError(f"model folder {quoted(str(folder))}: config.json has {layers} layers and {heads} heads{sharing} of width {d_model}")
     return ModelConfig(name=name or folder.name, architecture=architecture, dtype=dtype, **{"position_offset": 0, **fields})
 
 
