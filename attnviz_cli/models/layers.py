@@ -28,6 +28,7 @@ from ..core import attention, attention_in_blocks, causal_mask, merge_heads, row
 from ..engine import BLOCK_ELEMENTS, Runner
 from .architecture import Linear
 from .erf import erf, gelu_erf
+from .rope import Rope
 
 ROW_BLOCK = 128  # rows per block of row-wise work: a (128, 4d) feed-forward middle stays in a core's caches
 THREADED_ROWS = 2 * ROW_BLOCK  # from this many rows (a batch's texts together), the work uses every core
@@ -255,6 +256,20 @@ def grouped_attention(
     else:
         scores, weights, out = attention(q, k, v, mask, scale=scale, softcap=softcap)
     return Attended(scores, weights, q, k, v, out), merge_heads(out)
+
+
+def rotated_attention(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, rope: Rope, window: int | None, scale: float | None = None,
+    softcap: float | None = None,
+) -> tuple[Attended, np.ndarray]:
+    """A decoder's causal attention over its heads ((..., h, T, d_k) queries, (..., h_kv, T, d_k) keys and
+    values): queries and keys turned by their positions (:func:`rotary`), each query seeing the keys up
+    to itself (the latest ``window`` of them, if given), by :func:`grouped_attention`. ``scale``: the
+    products' factor, d_k^-½ if None."""
+    T, d_k = q.shape[-2], q.shape[-1]
+    cos, sin = rotary_tables(rope.inv_freq, T, q.dtype, rope.scaling)  # (T, r)
+    q, k = rotary(q, cos, sin), rotary(k, cos, sin)
+    return grouped_attention(q, k, v, window_mask(T, window, q.dtype), d_k**-0.5 if scale is None else scale, softcap)
 
 
 def self_attention(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, n_head: int, causal: bool = False) -> tuple[Attended, np.ndarray]:

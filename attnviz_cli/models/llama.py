@@ -18,18 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .architecture import Architecture, Linear, Params, RMSNorm
-from .layers import (
-    Attended,
-    gated_ffn,
-    grouped_attention,
-    heads_of,
-    linear,
-    rms_norm,
-    rotary,
-    rotary_tables,
-    silu,
-    window_mask,
-)
+from .layers import Attended, gated_ffn, heads_of, linear, rms_norm, rotated_attention, silu
 from .rope import Rope, rope_of
 from .weights import Checkpoint
 
@@ -141,10 +130,7 @@ def llama_attention(
     q, k, v = heads_of(linear(x, **qkv), n_head, n_kv_head)  # (h, T, d_k), (h_kv, T, d_k), (h_kv, T, d_k)
     if q_norm is not None and k_norm is not None:  # Qwen3: each head's queries and keys normed
         q, k = rms_norm(q, **q_norm), rms_norm(k, **k_norm)
-    T, d_k = x.shape[-2], q.shape[-1]
-    cos, sin = rotary_tables(rope.inv_freq, T, x.dtype, rope.scaling)  # (T, d_k)
-    q, k = rotary(q, cos, sin), rotary(k, cos, sin)
-    return grouped_attention(q, k, v, window_mask(T, window, x.dtype), d_k**-0.5)
+    return rotated_attention(q, k, v, rope, window)
 
 
 def llama_attend(x: np.ndarray, block: Params, n_head: int) -> Attended:

@@ -17,13 +17,18 @@ from ..errors import AttnvizError, printable, quoted
 from .architecture import Architecture, Params
 from .bert import BERT, ROBERTA
 from .distilbert import DISTILBERT
+from .gemma import GEMMA2, GEMMA3
 from .gpt2 import GPT2
 from .layers import Attended, on_threads
 from .llama import LLAMA, MISTRAL, QWEN2, QWEN3
+from .olmo2 import OLMO2
+from .phi3 import PHI3
 from .weights import Checkpoint, SafetensorsFiles, Source
 
 PAGES: dict[str, Architecture] = {  # config.json's model_type -> its page's record: a new page is registered here
-    model_type: page for page in (BERT, ROBERTA, DISTILBERT, GPT2, LLAMA, MISTRAL, QWEN2, QWEN3) for model_type in page.model_types
+    model_type: page for page in (
+        BERT, ROBERTA, DISTILBERT, GPT2, LLAMA, MISTRAL, QWEN2, QWEN3, GEMMA2, GEMMA3, PHI3, OLMO2,
+    ) for model_type in page.model_types
 }
 KEEP_BYTES = 256 * 2**20  # a model's weights up to this size, in the run's dtype, are read once and kept; larger ones a layer at a time
 ARCHITECTURES = tuple(PAGES)  # the model_types attnviz runs
