@@ -43,7 +43,7 @@ def model_record(result: ModelInspection) -> dict[str, Any]:
             {
                 "layer": i,
                 "heads": [
-                    {"head": h, "scores": run.scores[i, h], "weights": run.attentions[i, h], "patterns": patterns[i][h]}
+                    {"head": h, "kv_head": config.kv_head(h), "scores": run.scores[i, h], "weights": run.attentions[i, h], "patterns": patterns[i][h]}
                     for h in heads
                 ],
                 "output": run.hidden_states[i + 1],
@@ -97,10 +97,10 @@ def keep_model_fields(record: dict[str, Any], fields: tuple[str, ...]) -> dict[s
     kept = {name: record[name] for name in ("schema", *fields) if name in record}
     inner = [f for f in fields if f in LAYER_FIELDS]
     if inner:
-        head_keys = ["head", *(f.removeprefix("heads.") for f in inner if f.startswith("heads."))]
+        head_keys = ["head", "kv_head", *(f.removeprefix("heads.") for f in inner if f.startswith("heads."))]
         kept["layers"] = [
             {"layer": entry["layer"],
-             **({"heads": [{k: h[k] for k in head_keys} for h in entry["heads"]]} if len(head_keys) > 1 else {}),
+             **({"heads": [{k: h[k] for k in head_keys} for h in entry["heads"]]} if len(head_keys) > 2 else {}),
              **({"output": entry["output"]} if "layers.output" in inner else {}),
              **({"rollout": entry["rollout"]} if "layers.rollout" in inner and "rollout" in entry else {})}
             for entry in record["layers"]
@@ -136,7 +136,8 @@ def focus_record(focused: tuple[FocusedWord, ...], words: Words, layers: range |
 def config_record(config: ModelConfig) -> dict[str, Any]:
     return {
         "name": config.name, "architecture": config.architecture, "layers": config.layers,
-        "heads": config.heads, "d_model": config.d_model, "dtype": config.dtype, "revision": config.revision,
+        "heads": config.heads, "kv_heads": config.kv_heads, "d_model": config.d_model, "d_head": config.d_head,
+        "dtype": config.dtype, "revision": config.revision,
     }
 
 
