@@ -104,9 +104,18 @@ PATTERN_STYLES = {  # each label its own colour, so a column of alike heads stan
 SHORT_LABELS = {"previous": "prev", "punctuation": "punct"}  # five characters a cell, so 12 heads fit 80 columns
 
 
+COMPACT_LABELS = {  # three characters, for the one-line-a-layer overview of deep models
+    "previous": "prv", "next": "nxt", "self": "slf", "first": "1st", "last": "lst", "punctuation": "pun",
+    "broad": "brd", "other": "oth",
+}
+DEEP = 12  # models of more layers get one line a layer in the overview
+
+
 def overview(result: ModelInspection) -> list[Any]:
     """Every layer and head in one grid that fits a terminal: what each head mostly attends to (its
-    pattern, :mod:`.models.heads`), the share of weight behind that, and its mean entropy in bits."""
+    pattern, :mod:`.models.heads`), the share of weight behind that, and its mean entropy in bits; for
+    a model of more than DEEP layers, one line a layer with the pattern and its share alone. Heads that
+    share a key/value head (grouped-query attention) stand together, a gap between groups."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -116,26 +125,47 @@ def overview(result: ModelInspection) -> list[Any]:
     run, config = result.run, result.config
     labels, values, bits = result.heads.labels, result.heads.values, result.heads.patterns.entropy_bits
     T = len(run.tokens)
+    deep = config.layers > DEEP
+    group = config.heads // config.kv_heads
     table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")  # a space between columns
     table.add_column("layer", justify="right", width=5)
     for h in range(config.heads):
-        table.add_column(f"h{h}", justify="right", width=5)
+        if group > 1 and h and h % group == 0:
+            table.add_column("", width=1)  # the gap between key/value groups
+        table.add_column(f"h{h}", justify="right", width=6 if deep else 5)
     for i in range(config.layers):
-        cells = []
+        cells: list[Any] = []
         for h in range(config.heads):
+            if group > 1 and h and h % group == 0:
+                cells.append("")
             label = str(labels[i, h])
             value = "" if math.isnan(values[i, h]) else f"{values[i, h]:.2f}"
-            cells.append(Text.assemble(
-                (SHORT_LABELS.get(label, label), PATTERN_STYLES[label]), "\n", value, "\n",
-                (f"{bits[i, h]:.2f}", "dim"),
-            ))
-        table.add_row(Text.assemble(str(i), "\n", ("share", "dim"), "\n", (" bits", "dim")), *cells, end_section=i < config.layers - 1)
-    title = Text("what each head attends to: its pattern, the share of weight behind it, its entropy in bits", style="bold")
-    first, last = run.tokens[0], run.tokens[-1]
+            if deep:
+                cells.append(Text.assemble((COMPACT_LABELS[label], PATTERN_STYLES[label]), value.removeprefix("0").replace("1.00", "1.0")))
+            else:
+                cells.append(Text.assemble(
+                    (SHORT_LABELS.get(label, label), PATTERN_STYLES[label]), "\n", value, "\n",
+                    (f"{bits[i, h]:.2f}", "dim"),
+                ))
+        first_cell = Text(str(i)) if deep else Text.assemble(str(i), "\n", ("share", "dim"), "\n", (" bits", "dim"))
+        table.add_row(first_cell, *cells, end_section=not deep and i < config.layers - 1)
+    if deep:
+        title = Text("what each head attends to: its pattern and the share of weight behind it", style="bold")
+        cell = "Each cell: the pattern, then its share (1st.94: 0.94 of the weight on the first token). "
+        names: tuple[Any, ...] = ("prv, nxt, slf, 1st (", safe(run.tokens[0]), "), lst (", safe(run.tokens[-1]), ") or pun")
+    else:
+        title = Text("what each head attends to: its pattern, the share of weight behind it, its entropy in bits", style="bold")
+        cell = ""
+        names = ("prev, next, self, first (", safe(run.tokens[0]), "), last (", safe(run.tokens[-1]), ") or punct")
+    groups = (
+        f" Heads in groups of {group} share a key/value head (h0-h{group - 1} the first): "
+        f"{config.kv_heads} key/value heads for {config.heads} heads." if group > 1 else ""
+    )
+    bits_text = "" if deep else f" Bits: 0 = one key, {math.log2(T):.2f} = all {T} tokens alike."
+    broad, other = ("brd", "oth") if deep else ("broad", "other")
     legend = Text.assemble(
-        "A head is named prev, next, self, first (", safe(first), "), last (", safe(last), ") or punct when those keys "
-        "get at least half its weight (share: their weight); else broad if its rows spread at least halfway to even "
-        f"(share: how far), else other. Bits: 0 = one key, {math.log2(T):.2f} = all {T} tokens alike. "
+        f"{cell}A head is named ", *names, " when those keys get at least half its weight (share: their weight); "
+        f"else {broad} if its rows spread at least halfway to even (share: how far), else {other}.{bits_text}{groups} "
         "docs/models.md defines each; --layer L --head H shows one head.",
         style="dim",
     )
