@@ -87,7 +87,7 @@ def layer_inspection(run: ModelRun, config: ModelConfig, text: str, layer: int, 
     heads' scores and weights (or ``head``'s alone, still numbered as in its layer), what went in (the
     hidden state before the layer) and what came out (after it: the whole layer's output, every head
     mixed). The projections are the model's own, learned; the "vectors" are that layer's input."""
-    d_k = config.d_model // config.heads
+    d_k = config.d_head
     causal = config.causal
     kept = slice(None) if head is None else slice(head, head + 1)
     attention = Attention(
