@@ -451,7 +451,7 @@ def test_json_gives_each_heads_patterns_and_with_rollout_each_layers_rollout():
     plain = json.loads(run("inspect", text, "--model", str(MODELS / "tiny-gpt2"), "-f", "json").stdout)
     assert "rollout" not in plain["layers"][0]
     kept = json.loads(run("inspect", text, "--model", str(MODELS / "tiny-gpt2"), "-f", "json", "--rollout", "--fields", "layers.rollout,heads.patterns").stdout)
-    assert sorted(kept["layers"][0]) == ["heads", "layer", "rollout"] and sorted(kept["layers"][0]["heads"][0]) == ["head", "patterns"]
+    assert sorted(kept["layers"][0]) == ["heads", "layer", "rollout"] and sorted(kept["layers"][0]["heads"][0]) == ["head", "kv_head", "patterns"]
 
 
 def test_rollout_table_is_the_last_layers_and_needs_a_model():
@@ -811,7 +811,7 @@ def test_fields_keep_just_what_is_asked_of_a_model_record():
     record = json.loads(run(*base, "--fields", "tokens,heads.weights").stdout)
     assert sorted(record) == ["layers", "schema", "tokens"]
     assert [sorted(entry) for entry in record["layers"]] == [["heads", "layer"]] * 2
-    assert sorted(record["layers"][0]["heads"][3]) == ["head", "weights"]
+    assert sorted(record["layers"][0]["heads"][3]) == ["head", "kv_head", "weights"]
     full = json.loads(run(*base).stdout)
     assert record["layers"][1]["heads"][3]["weights"] == full["layers"][1]["heads"][3]["weights"]
     outputs = json.loads(run(*base, "--fields", "layers.output", "--layer", "1").stdout)
