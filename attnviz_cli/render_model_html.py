@@ -31,11 +31,16 @@ def model_page_record(result: ModelInspection) -> dict[str, Any]:
     assert result.rollout is not None, "a model page needs the rollout: ModelShow(page=True)"
     patterns = patterns_records(result.heads)
     shown = shown_positions(len(run.tokens), hidden)
-    kept = np.ix_(shown, shown)
-    scores = np.round(run.scores[..., kept[0], kept[1]].astype(np.float64), DECIMALS)  # -inf (masked) stays -inf: null in JSON
-    weights = np.round(run.attentions[..., kept[0], kept[1]].astype(np.float64), DECIMALS)
-    to_special = np.round(hidden_weight(run.attentions, hidden)[..., shown].astype(np.float64), DECIMALS) if hidden else None
-    rollout_to_special = np.round(hidden_weight(result.rollout, hidden)[..., shown].astype(np.float64), DECIMALS) if hidden else None
+
+    def kept(matrices: np.ndarray) -> np.ndarray:  # (..., T, T) -> the shown rows and columns, as the page keeps them
+        return np.round(np.ascontiguousarray(matrices[..., shown, :][..., shown], dtype=np.float64), DECIMALS)
+
+    def to_hidden(matrices: np.ndarray) -> np.ndarray:  # (..., T, T) -> (..., shown): each shown row's weight on the hidden
+        return np.round(np.ascontiguousarray(hidden_weight(matrices, hidden)[..., shown], dtype=np.float64), DECIMALS)
+
+    scores, weights = kept(run.scores), kept(run.attentions)  # -inf (masked) stays -inf: null in JSON
+    to_special = to_hidden(run.attentions) if hidden else None
+    rollout_to_special = to_hidden(result.rollout) if hidden else None
 
     def head(i: int, h: int) -> dict[str, Any]:
         record = {"head": h, "scores": scores[i, h], "weights": weights[i, h], "patterns": patterns[i][h]}
@@ -49,7 +54,7 @@ def model_page_record(result: ModelInspection) -> dict[str, Any]:
         "hidden": [{"position": t, "token": run.tokens[t]} for t in hidden],
         "config": {"model": config_record(config)},
         "layers": [{"layer": i, "heads": [head(i, h) for h in range(config.heads)]} for i in range(config.layers)],
-        "rollout": np.round(result.rollout[..., kept[0], kept[1]].astype(np.float64), DECIMALS),
+        "rollout": kept(result.rollout),
         **({} if rollout_to_special is None else {"rollout_to_special": rollout_to_special}),
     }
 

@@ -110,8 +110,8 @@ def model_renderables(result: ModelInspection, width: int = 80):
 
 
 def weights_title(hidden: tuple[int, ...]) -> str:
-    """How a weights table's rows add up: to 1, or to 1 with their weight on the hidden special tokens."""
-    return "(softmax; each row with its 'to special tokens' sums to 1)" if hidden else "(softmax, rows sum to 1)"
+    """A weights table's title: its rows sum to 1, or with --hide-special to 1 less their weight on the hidden tokens."""
+    return "(softmax, special tokens hidden)" if hidden else "(softmax, rows sum to 1)"
 
 
 def hidden_line(result: ModelInspection) -> list[tuple[str, Any]]:
