@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AttnvizError, printable
-from .results import Inspection
+from .results import Inspection, hidden_weight, shown_positions
 
 VALUES_UP_TO = 12  # tokens: up to this many, each cell shows its weight
 MAX_COLUMNS = 4  # panels per row for many heads
@@ -64,6 +64,9 @@ def title(inspection: Inspection, chars: int = TITLE_CHARS) -> str:
     characters, so that a narrow figure (one head) does not cut its title at the edges."""
     c = inspection.config
     parts = [*c.attention_parts(), f"projections {c.projections_text()}", c.vectors.name]
+    if inspection.hidden:
+        left_out = " ".join(inspection.tokens[t] for t in inspection.hidden)
+        parts.append(f"special tokens left out ({left_out}), rows not renormalised")
     lines, line = [f"“{shortened(inspection.sentence, chars - 2)}”"], ""
     for part in parts:
         *whole, rest = textwrap.wrap(printable(part), chars, break_on_hyphens=False) or [""]  # a long path: lines of its own
@@ -81,7 +84,7 @@ def save_figure(inspection: Inspection, path: Path, *, dpi: int = 200, fmt: str 
     matplotlib, Figure = _matplotlib()
     fmt = fmt or path.suffix.lower().lstrip(".")
     attention, tokens = inspection.attention, inspection.tokens
-    T, heads = len(tokens), attention.heads
+    T, heads = len(tokens) - len(inspection.hidden), attention.heads  # the rows and columns drawn
     rows, columns = grid(heads)
     cell = 0.42 if T <= VALUES_UP_TO else max(0.12, 5.0 / T)  # inches per cell
     panel = min(max(2.6, T * cell + 1.2), MAX_PANEL_INCHES)  # long inputs: smaller cells, not a huge figure
@@ -102,18 +105,32 @@ def save_figure(inspection: Inspection, path: Path, *, dpi: int = 200, fmt: str 
         _write(figure, path, fmt, dpi)
 
 
-def _panel(ax, inspection: Inspection, h: int, colormap):
-    """One head's weights as a heatmap: queries down, keys across, masked cells grey with a cross."""
-    attention, tokens = inspection.matrices("a figure"), inspection.tokens
-    T = len(tokens)
+def panel_data(inspection: Inspection, h: int) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray | None]:
+    """What one head's panel draws: the positions shown (all but a model's hidden special tokens), their
+    weights (float64) and mask, and each shown row's weight on the hidden tokens (None when none are)."""
+    attention = inspection.matrices("a figure")
+    shown = shown_positions(len(inspection.tokens), inspection.hidden)
     weights = np.asarray(attention.weights[h], dtype=np.float64)
-    masked = np.isneginf(attention.scores[h])
+    to_hidden = hidden_weight(weights, inspection.hidden)[shown] if inspection.hidden else None
+    return shown, weights[np.ix_(shown, shown)], np.isneginf(attention.scores[h])[np.ix_(shown, shown)], to_hidden
+
+
+def _panel(ax, inspection: Inspection, h: int, colormap):
+    """One head's weights as a heatmap: queries down, keys across, masked cells grey with a cross; with
+    hidden special tokens, each row's weight on them at its right, under "to special tokens"."""
+    shown, weights, masked, to_hidden = panel_data(inspection, h)
+    T = len(shown)
     image = ax.imshow(np.ma.masked_array(weights, masked), cmap=colormap, vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_title(inspection.config.head_label(h), fontsize=9)
-    labels = [f"{i} {printable(t)}" for i, t in enumerate(tokens)] if T <= 40 else None
+    labels = [f"{i} {printable(inspection.tokens[i])}" for i in shown] if T <= 40 else None
     if labels:
         ax.set_xticks(range(T), labels, rotation=60, ha="right", rotation_mode="anchor", fontsize=8, parse_math=False)
         ax.set_yticks(range(T), labels, fontsize=8, parse_math=False)
+    if to_hidden is not None and T <= 40:
+        right = ax.secondary_yaxis("right")
+        right.set_yticks(range(T), [f"{w:.2f}" for w in to_hidden.tolist()], fontsize=8)
+        right.set_ylabel("to special tokens")
+        right.tick_params(length=0)
     ax.set_xlabel("key")
     ax.set_ylabel("query")
     ax.tick_params(length=0)
@@ -163,6 +180,7 @@ def save_model_figure(result, path: Path, *, dpi: int = 200, fmt: str | None = N
     fmt = fmt or path.suffix.lower().lstrip(".")
     run, config, text = result.run, result.config, result.text
     labels, values = result.heads.labels, result.heads.values
+    shown = np.ix_(shown_positions(len(run.tokens), result.hidden), shown_positions(len(run.tokens), result.hidden))
     L, H, T = config.layers, config.heads, len(run.tokens)
     panel = 1.05  # inches: a thumbnail, not a matrix to read
     with matplotlib.rc_context(_style(7)):
@@ -173,8 +191,8 @@ def save_model_figure(result, path: Path, *, dpi: int = 200, fmt: str | None = N
         for i in range(L):
             for h in range(H):
                 ax = axes[i, h]
-                masked = np.isneginf(run.scores[i, h])
-                weights = np.ma.masked_array(np.asarray(run.attentions[i, h], dtype=np.float64), masked)
+                masked = np.isneginf(run.scores[i, h][shown])
+                weights = np.ma.masked_array(np.asarray(run.attentions[i, h][shown], dtype=np.float64), masked)
                 image = ax.imshow(weights, cmap=colormap, vmin=0.0, vmax=1.0, interpolation="nearest")
                 ax.set_xticks([])
                 ax.set_yticks([])
@@ -187,10 +205,18 @@ def save_model_figure(result, path: Path, *, dpi: int = 200, fmt: str | None = N
         figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="weight (grey: masked)")
         figure.suptitle(
             f"“{shortened(text)}”\n{printable(config.name)} · {config.architecture} · {L} layers × {H} heads · {T} tokens · "
-            "each head: queries down, keys across, its pattern above",
+            "each head: queries down, keys across, its pattern above" + hidden_note(result),
             fontsize=8, parse_math=False,
         )
         _write(figure, path, fmt, dpi)
+
+
+def hidden_note(result) -> str:
+    """The thumbnails' title line on the special tokens --hide-special left out (none without it)."""
+    if not result.hidden:
+        return ""
+    left_out = " ".join(printable(result.run.tokens[t]) for t in result.hidden)
+    return f"\nspecial tokens left out ({left_out}), rows not renormalised; patterns over whole rows"
 
 
 LABEL_COLOURS = {  # a head's label in the corpus grid: one colour each (tab10), grey for the two that name no key

@@ -11,7 +11,7 @@ import re
 import numpy as np
 
 from .errors import printable
-from .results import Focus, Inspection, TokenNeighbors
+from .results import Focus, Inspection, TokenNeighbors, hidden_weight, shown_positions
 
 MASKED = "·"
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")  # what can start emphasis, code, links, HTML or a cell
@@ -34,26 +34,37 @@ def md_label(i: int, token: str, subword: tuple[int, ...]) -> str:
 
 def _matrix(
     tokens: tuple[str, ...], cells: list[list[str]], subword: tuple[int, ...] = (),
-    extra_header: str | None = None, extra: list[str] | None = None,
+    extra_headers: tuple[str, ...] = (), extra: list[list[str]] | None = None, shown: list[int] | None = None,
 ) -> list[str]:
-    header = ["query \\\\ key", *(md_escape(t) for t in tokens)] + ([extra_header] if extra_header else [])
-    lines = [md_row(header), md_row(["---", *(["---:"] * len(tokens))] + (["---"] if extra_header else []))]
-    for i, token in enumerate(tokens):
-        lines.append(md_row([md_label(i, token, subword), *cells[i]] + ([extra[i]] if extra else [])))
+    """A table of ``cells`` (a row per shown query, a column per shown key: the ``shown`` positions, all
+    when None) with ``extra`` columns at its end."""
+    shown = list(range(len(tokens))) if shown is None else shown
+    header = ["query \\\\ key", *(md_escape(tokens[j]) for j in shown), *extra_headers]
+    lines = [md_row(header), md_row(["---", *(["---:"] * len(shown)), *("---" for _ in extra_headers)])]
+    for n, i in enumerate(shown):
+        lines.append(md_row([md_label(i, tokens[i], subword), *cells[n], *(extra[n] if extra else [])]))
     return lines
 
 
-def weight_lines(tokens: tuple[str, ...], scores: np.ndarray, weights: np.ndarray, entropy: np.ndarray, subword: tuple[int, ...] = ()) -> list[str]:
+def weight_lines(
+    tokens: tuple[str, ...], scores: np.ndarray, weights: np.ndarray, entropy: np.ndarray, subword: tuple[int, ...] = (),
+    hidden: tuple[int, ...] = (),
+) -> list[str]:
     """One head's (T, T) weights as a table: a row per query, the strongest key in bold, masked keys
-    shown as ·, and each row's strongest key and entropy (bits) at its end."""
+    shown as ·, and each row's strongest key and entropy (bits) at its end. The ``hidden`` tokens' rows
+    and columns are left out, nothing renormalised: a column "to special tokens" holds each row's weight
+    on them; the strongest key and the entropy are still the whole row's."""
     masked = np.isneginf(scores)
     strongest = weights.argmax(axis=1)
+    shown = shown_positions(len(tokens), hidden)
     cells = [
-        [MASKED if masked[i, j] else (f"**{weights[i, j]:.2f}**" if j == strongest[i] else f"{weights[i, j]:.2f}") for j in range(len(tokens))]
-        for i in range(len(tokens))
+        [MASKED if masked[i, j] else (f"**{weights[i, j]:.2f}**" if j == strongest[i] else f"{weights[i, j]:.2f}") for j in shown]
+        for i in shown
     ]
-    extra = [f"{md_escape(tokens[strongest[i]])} ({entropy[i]:.2f} bits)" for i in range(len(tokens))]
-    return _matrix(tokens, cells, subword, "strongest (entropy)", extra)
+    to_hidden = hidden_weight(weights, hidden).tolist() if hidden else []
+    extra = [[*([f"{to_hidden[i]:.2f}"] if hidden else []), f"{md_escape(tokens[strongest[i]])} ({entropy[i]:.2f} bits)"] for i in shown]
+    headers = ("to special tokens", "strongest (entropy)") if hidden else ("strongest (entropy)",)
+    return _matrix(tokens, cells, subword, headers, extra, shown)
 
 
 def inspection_markdown(inspection: Inspection, *, dims: int = 6, level: int = 3) -> str:
@@ -72,16 +83,21 @@ def inspection_markdown(inspection: Inspection, *, dims: int = 6, level: int = 3
         lines += [f"Built from subwords (not in the vocabulary; marked \\~): {built}", ""]
     if inspection.dropped:
         lines += ["Dropped (not in the vocabulary): " + ", ".join(f"{md_escape(d.token)} at {d.position}" for d in inspection.dropped), ""]
+    if inspection.hidden:
+        left_out = ", ".join(f"{md_escape(tokens[t])} at {t}" for t in inspection.hidden)
+        lines += [f"Special tokens left out of the matrices (--hide-special): {left_out}; 'to special tokens' is each row's weight "
+                  "on them, nothing renormalised; the strongest key and the entropy are over the whole row", ""]
     what = "q·k/√d_k" if c.scale else "q·k"
+    kept = shown_positions(len(tokens), inspection.hidden)
     attention = inspection.matrices("Markdown")
     for h in range(attention.heads):
         scores, weights = attention.scores[h], attention.weights[h]
         masked = np.isneginf(scores)
-        score_cells = [[MASKED if masked[i, j] else f"{scores[i, j]:.2f}" for j in range(len(tokens))] for i in range(len(tokens))]
+        score_cells = [[MASKED if masked[i, j] else f"{scores[i, j]:.2f}" for j in kept] for i in kept]
         head = c.head_label(h).capitalize()
-        lines += [f"{part} {head}: scores ({what})", "", *_matrix(tokens, score_cells, inspection.subword), ""]
+        lines += [f"{part} {head}: scores ({what})", "", *_matrix(tokens, score_cells, inspection.subword, shown=kept), ""]
         lines += [f"{part} {head}: weights (softmax; strongest in bold)", ""]
-        lines += [*weight_lines(tokens, scores, weights, inspection.summaries[h].entropy_bits, inspection.subword), ""]
+        lines += [*weight_lines(tokens, scores, weights, inspection.summaries[h].entropy_bits, inspection.subword, inspection.hidden), ""]
     output = attention.output
     shown = min(dims, output.shape[1])
     lines += [f"{part} Contextualized vectors ({shown} of {output.shape[1]} components)", ""]

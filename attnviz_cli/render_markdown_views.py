@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .render_markdown import MASKED, md_escape, md_label, md_row
-from .results import Comparison, Inspection
+from .results import Comparison, Inspection, hidden_weight
 
 if TYPE_CHECKING:
     from .models import ModelConfig
@@ -71,17 +71,20 @@ def model_comparison_markdown(comparison: WordComparison, config: ModelConfig, l
         lines.append(f"- {name}: {_one_line(text)} ({md_escape(side.label)} at token {', '.join(map(str, side.tokens))})")
     lines += [f"- Model: {md_escape(config.name)} · {config.architecture} · {config.layers} layers × {config.heads} heads", ""]
     lines += ["Cosine: between its two vectors (1 = the same direction); words: where it looks in each text, "
-              "mean over the layer's heads.", ""]
+              "mean over the layer's heads" + ("; special tokens are left out of the words (--hide-special), their weight said apart"
+                                              if any(comparison.hidden) else "") + ".", ""]
     lines += [md_row(["layer", "cosine", "first text looks at", "second text looks at"]), md_row(["---:", "---:", "---", "---"])]
     lines.append(md_row(["emb", f"{comparison.cosines[0]:.3f}", "(before any attention)", ""]))
     for i in range(config.layers):
-        lines.append(md_row([str(i), f"{comparison.cosines[i + 1]:.3f}", _looks(a, comparison.words[0], i), _looks(b, comparison.words[1], i)]))
+        lines.append(md_row([str(i), f"{comparison.cosines[i + 1]:.3f}", _looks(a, comparison.words[0], i, comparison.hidden[0]),
+                                 _looks(b, comparison.words[1], i, comparison.hidden[1])]))
     return "\n".join(lines) + "\n"
 
 
-def _looks(f: FocusedWord, words: Words, layer: int) -> str:
+def _looks(f: FocusedWord, words: Words, layer: int, hidden: tuple[int, ...] = ()) -> str:
     mean = f.head_mean[layer]
-    return " · ".join(f"{md_escape(words.labels[u])} {mean[u]:.2f}" for u in f.top_of_mean[layer].tolist())
+    listed = " · ".join(f"{md_escape(words.labels[u])} {mean[u]:.2f}" for u in f.top_of_mean[layer].tolist())
+    return f"{listed} · to special tokens {hidden_weight(mean, hidden):.2f}" if hidden else listed
 
 
 HEADS_COLUMNS = ("layer", "head", "label", "share", "prev", "next", "self", "first", "last", "punct", "bits", "spread", "dist")

@@ -17,31 +17,45 @@ import numpy as np
 from .models.pipeline import ModelInspection
 from .render_html import page, script_json
 from .render_model_json import config_record, patterns_records
+from .results import hidden_weight, shown_positions
 
 DECIMALS = 4  # what the page shows; fewer digits make a smaller page that parses faster
 
 
 def model_page_record(result: ModelInspection) -> dict[str, Any]:
     """What the page shows: the tokens, every head's scores, weights and patterns, and the rollout
-    (the pipeline's, computed for a page: ``ModelShow.page``)."""
-    run, config, text = result.run, result.config, result.text
+    (the pipeline's, computed for a page: ``ModelShow.page``). With --hide-special, the tokens shown
+    (``positions``: where they stand in the run) and their rows and columns alone, each row's weight on
+    the ``hidden`` ones as ``to_special`` (nothing renormalised; patterns stay over whole rows)."""
+    run, config, text, hidden = result.run, result.config, result.text, result.hidden
     assert result.rollout is not None, "a model page needs the rollout: ModelShow(page=True)"
     patterns = patterns_records(result.heads)
-    scores = np.round(run.scores.astype(np.float64), DECIMALS)  # -inf (masked) stays -inf: null in JSON
-    weights = np.round(run.attentions.astype(np.float64), DECIMALS)
+    shown = shown_positions(len(run.tokens), hidden)
+
+    def kept(matrices: np.ndarray) -> np.ndarray:  # (..., T, T) -> the shown rows and columns, as the page keeps them
+        return np.round(np.ascontiguousarray(matrices[..., shown, :][..., shown], dtype=np.float64), DECIMALS)
+
+    def to_hidden(matrices: np.ndarray) -> np.ndarray:  # (..., T, T) -> (..., shown): each shown row's weight on the hidden
+        return np.round(np.ascontiguousarray(hidden_weight(matrices, hidden)[..., shown], dtype=np.float64), DECIMALS)
+
+    scores, weights = kept(run.scores), kept(run.attentions)  # -inf (masked) stays -inf: null in JSON
+    to_special = to_hidden(run.attentions) if hidden else None
+    rollout_to_special = to_hidden(result.rollout) if hidden else None
+
+    def head(i: int, h: int) -> dict[str, Any]:
+        record = {"head": h, "scores": scores[i, h], "weights": weights[i, h], "patterns": patterns[i][h]}
+        return record if to_special is None else {**record, "to_special": to_special[i, h]}
+
     return {
         "text": text,
-        "tokens": list(run.tokens),
-        "special": list(run.special),
+        "tokens": [run.tokens[t] for t in shown],
+        "positions": shown,
+        "special": [run.special[t] for t in shown],
+        "hidden": [{"position": t, "token": run.tokens[t]} for t in hidden],
         "config": {"model": config_record(config)},
-        "layers": [
-            {"layer": i, "heads": [
-                {"head": h, "scores": scores[i, h], "weights": weights[i, h], "patterns": patterns[i][h]}
-                for h in range(config.heads)
-            ]}
-            for i in range(config.layers)
-        ],
-        "rollout": np.round(result.rollout.astype(np.float64), DECIMALS),
+        "layers": [{"layer": i, "heads": [head(i, h) for h in range(config.heads)]} for i in range(config.layers)],
+        "rollout": kept(result.rollout),
+        **({} if rollout_to_special is None else {"rollout_to_special": rollout_to_special}),
     }
 
 
@@ -66,6 +80,7 @@ _TEMPLATE = """{{PAGE_HEAD}}  #text { font-size: 1.1rem; margin: .25rem 0; } #co
   .matrix .cell { display: flex; align-items: center; justify-content: center; font-size: 9px; cursor: crosshair; }
   .matrix .cell.masked { background: repeating-linear-gradient(45deg, #eee, #eee 3px, #d9d9d9 3px, #d9d9d9 6px); }
   .matrix .cell:hover { outline: 2px solid #e4572e; }
+  .matrix .cell.to-special { margin-left: 6px; font-size: 9px; }
   .tip { min-height: 1.5em; margin: .5rem 0; font-variant-numeric: tabular-nums; }
   #lines line { stroke: #3b528b; } #lines text { cursor: pointer; } #lines text.on { font-weight: bold; fill: #e4572e; }
   .views { display: flex; flex-wrap: wrap; gap: 2rem; align-items: flex-start; }
@@ -103,14 +118,17 @@ const record = JSON.parse(document.getElementById("data").textContent);
 const tokens = record.tokens, T = tokens.length, m = record.config.model, L = m.layers, H = m.heads;
 {{COMMON_JS}}
 const SHORT = {previous: "prev", punctuation: "punct"};
-const label = (i) => `${i} ${tokens[i]}`;
+const positions = record.positions, hiddenTokens = record.hidden;
+const label = (i) => `${positions[i]} ${tokens[i]}`;  // i: a row of the matrices shown; positions[i]: its token in the run
 const CELL_W = Math.max(8, Math.min(30, Math.floor(640 / T))), CELL_H = Math.max(8, Math.min(22, Math.floor(600 / T)));
 const NUMBERS_IN_CELLS = CELL_W >= 28;
 const LINES_PER_QUERY = T > 60 ? 3 : T;
 
 document.getElementById("text").textContent = record.text;
 document.getElementById("config").textContent =
-  `${m.name} · ${m.architecture} · ${L} layers × ${H} heads · d_model ${m.d_model} · ${m.dtype} · ${T} tokens`;
+  `${m.name} · ${m.architecture} · ${L} layers × ${H} heads · d_model ${m.d_model} · ${m.dtype} · ${T + hiddenTokens.length} tokens` +
+  (hiddenTokens.length ? ` · special tokens left out (--hide-special): ${hiddenTokens.map((t) => `${t.position} ${t.token}`).join(", ")}; ` +
+    "'to special tokens' is each row's weight on them, nothing renormalised; patterns and bits are over whole rows" : "");
 
 function patternText(p) {
   return (SHORT[p.label] || p.label) + (p.share === null ? "" : " " + p.share.toFixed(2));
@@ -156,16 +174,19 @@ for (let h = 0; h < H; h++) headSelect.appendChild(el("option", {value: String(h
 layerSelect.addEventListener("change", () => choose(Number(layerSelect.value), Number(headSelect.value)));
 headSelect.addEventListener("change", () => choose(Number(layerSelect.value), Number(headSelect.value)));
 
-function drawMatrix(box, tip, values, masked, describe, across, down) {
+function drawMatrix(box, tip, values, masked, describe, across, down, toSpecial) {
   // a T x T matrix as a grid of coloured cells, its corner naming the axes (across, down); hovering a
-  // cell writes describe(i, j) into tip
+  // cell writes describe(i, j) into tip; toSpecial (with hidden special tokens): a last column, each
+  // row's weight on them
   box.replaceChildren();
-  box.style.gridTemplateColumns = `auto repeat(${T}, ${CELL_W}px)`;
+  const extra = toSpecial ? ` ${Math.max(CELL_W, 28)}px` : "";
+  box.style.gridTemplateColumns = `auto repeat(${T}, ${CELL_W}px)${extra}`;
   box.style.gridTemplateRows = `auto repeat(${T}, ${CELL_H}px)`;
   const axes = el("div", {className: "axes"});
   axes.append(el("span", {}, `${across} →`), el("span", {}, `${down} ↓`));
   box.appendChild(axes);
   tokens.forEach((t, j) => box.appendChild(el("div", {className: "key", title: label(j)}, CELL_W >= 12 ? label(j) : "")));
+  if (toSpecial) box.appendChild(el("div", {className: "key to-special"}, "to special tokens"));
   for (let i = 0; i < T; i++) {
     box.appendChild(el("div", {className: "query", title: label(i)}, label(i)));
     for (let j = 0; j < T; j++) {
@@ -174,6 +195,12 @@ function drawMatrix(box, tip, values, masked, describe, across, down) {
       cell.dataset.query = String(i); cell.dataset.key = String(j);
       if (!hidden) { cell.style.background = viridis(w); cell.style.color = w > 0.55 ? "#000" : "#fff"; }
       cell.addEventListener("mouseenter", () => { tip.textContent = describe(i, j); });
+      box.appendChild(cell);
+    }
+    if (toSpecial) {
+      const w = toSpecial[i], cell = el("div", {className: "cell to-special", role: "gridcell"}, w.toFixed(2));
+      cell.style.background = viridis(w); cell.style.color = w > 0.55 ? "#000" : "#fff";
+      cell.addEventListener("mouseenter", () => { tip.textContent = `${label(i)}: ${w.toFixed(4)} of its weight on the special tokens left out`; });
       box.appendChild(cell);
     }
   }
@@ -197,14 +224,14 @@ function choose(l, h) {
   drawMatrix(document.getElementById("heatmap"), document.getElementById("tooltip"), head.weights,
     (i, j) => head.scores[i][j] === null,
     (i, j) => `layer ${l}, head ${h}: query ${label(i)} → key ${label(j)}: score ${fmt(head.scores[i][j])}, weight ${fmt(head.scores[i][j] === null ? null : head.weights[i][j])}`,
-    "key", "query");
+    "key", "query", head.to_special);
   drawLines(head);
   const rolled = record.rollout[l];
   document.getElementById("rollout-title").textContent = `Attention rollout through layer ${l}`;
   drawMatrix(document.getElementById("rollout"), document.getElementById("rollout-tip"), rolled,
     (i, j) => m.architecture === "gpt2" && j > i,
     (i, j) => `rollout through layer ${l}: ${label(i)} draws ${rolled[i][j].toFixed(4)} on input ${label(j)}`,
-    "input token", "token");
+    "input token", "token", record.rollout_to_special ? record.rollout_to_special[l] : null);
 }
 
 choose(0, 0);

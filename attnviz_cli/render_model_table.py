@@ -12,13 +12,17 @@ import numpy as np
 from .errors import printable
 from .models import ModelConfig
 from .models.heads import PATTERNS
-from .models.pipeline import ModelInspection
+from .models.pipeline import ModelInspection, special_units
 from .models.words import FocusedWord, WordComparison, Words
+from .results import hidden_weight
 
 
-def focus_renderables(focused: tuple[FocusedWord, ...], words: Words, layers: range | list[int], heads: range | list[int]) -> list[Any]:
+def focus_renderables(
+    focused: tuple[FocusedWord, ...], words: Words, layers: range | list[int], heads: range | list[int], hidden: tuple[int, ...] = (),
+) -> list[Any]:
     """For each focused word: in each layer and head, the words it gives most weight to, strongest
-    first, and how sharp that head is for it; then how far its vector has moved from its embedding."""
+    first, and how sharp that head is for it; then how far its vector has moved from its embedding.
+    ``hidden``: the units (special tokens) left out of the listing, their weight in a column of its own."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -29,19 +33,25 @@ def focus_renderables(focused: tuple[FocusedWord, ...], words: Words, layers: ra
     for f in focused:
         where = ", ".join(str(t) for t in f.tokens)
         parts.append(Text.assemble(("where ", "bold"), safe(repr(f.label), "bold"), (f" (token{'s' if len(f.tokens) > 1 else ''} {where}) looks: its strongest words in each layer and head", "bold")))
-        parts.append(Text("weights summed over each word's pieces; bits: the entropy of its weights (0 = all on one word)", style="dim"))
+        parts.append(Text("weights summed over each word's pieces; bits: the entropy of its weights (0 = all on one word)"
+                          + ("; to special tokens: its weight on the special tokens, left out of the words (bits count them)" if hidden else ""), style="dim"))
         table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False, header_style="bold")
         table.add_column("layer", justify="right")
         table.add_column("head", justify="right")
         table.add_column("strongest words", overflow="fold")
+        if hidden:
+            table.add_column("to special tokens", justify="right", width=7)
         table.add_column("bits", justify="right")
+        to_hidden = hidden_weight(f.weights, hidden)
         for i in layers:
             for h in heads:
                 w = f.weights[i, h]
                 keys = Text(" · ").join(
                     Text.assemble(safe(words.labels[u], "bold" if n == 0 else ""), f" {w[u]:.2f}") for n, u in enumerate(f.top[i, h].tolist())
                 )
-                table.add_row(str(i) if h == heads[0] else "", str(h), keys, f"{f.entropy_bits[i, h]:.2f}", end_section=h == heads[-1] and i != layers[-1])
+                special = [f"{to_hidden[i, h]:.2f}"] if hidden else []
+                table.add_row(str(i) if h == heads[0] else "", str(h), keys, *special, f"{f.entropy_bits[i, h]:.2f}",
+                              end_section=h == heads[-1] and i != layers[-1])
         parts += [table, Text()]
         drift = " · ".join(f"{'emb' if i == 0 else f'L{i - 1}'} {c:.3f}" for i, c in enumerate(f.drift.tolist()))
         parts += [Text.assemble(("its vector's cosine with its embedding, layer by layer: ", "bold"), drift), Text()]
@@ -80,21 +90,46 @@ def model_renderables(result: ModelInspection, width: int = 80):
         ("architecture", f"{config.architecture} · {config.layers} layers × {config.heads} heads · d_model {config.d_model} · {config.dtype}"),
         ("tokens", Text.assemble(f"{len(run.tokens)}: ", safe(marked))),
         *truncation(f"{run.truncated} tokens cut" if run.truncated else "", config),
+        *hidden_line(result),
     ), Text()]
     heads = range(config.heads) if show.head is None else [show.head]
     if result.words is not None:
         layers = range(config.layers) if show.layer is None else [show.layer]
-        parts += focus_renderables(result.focused, result.words, layers, heads)
+        parts += focus_renderables(result.focused, result.words, layers, heads, special_units(result.words, result.hidden))
     elif show.layer is None:
         parts += overview(result)
     else:
         for h in heads:
             where = f"layer {show.layer}, head {h} of {config.heads}"
-            parts += score_grid(run.tokens, run.scores[show.layer, h], f"{where}: scores (q·k/√d_k)", width)
-            parts += weight_grid(run.tokens, run.scores[show.layer, h], run.attentions[show.layer, h], f"{where}: weights (softmax, rows sum to 1)", width)
+            parts += score_grid(run.tokens, run.scores[show.layer, h], f"{where}: scores (q·k/√d_k)", width, hidden=result.hidden)
+            parts += weight_grid(run.tokens, run.scores[show.layer, h], run.attentions[show.layer, h], f"{where}: weights {weights_title(result.hidden)}",
+                                 width, hidden=result.hidden)
     if result.show.rollout:
         parts += rollout_renderables(result, width)
     return Group(*parts)
+
+
+def weights_title(hidden: tuple[int, ...]) -> str:
+    """A weights table's title: its rows sum to 1, or with --hide-special to 1 less their weight on the hidden tokens."""
+    return "(softmax, special tokens hidden)" if hidden else "(softmax, rows sum to 1)"
+
+
+def hidden_line(result: ModelInspection) -> list[tuple[str, Any]]:
+    """The header's line saying what --hide-special left out (and that summaries are over whole rows)."""
+    from rich.text import Text
+
+    from .render_parts import safe
+
+    if not result.show.hide_special:
+        return []
+    if not result.hidden:
+        return [("hidden", "nothing: this model's tokenizer adds no special tokens to this text")]
+    tokens = result.run.tokens
+    where = Text(", ").join(Text.assemble(f"{t}:", safe(tokens[t])) for t in result.hidden)
+    return [("hidden", Text.assemble(
+        where, " (special tokens), left out of the matrices; 'to special tokens' is each row's weight on them, "
+        "nothing renormalised; strongest, patterns and bits are over the whole row",
+    ))]
 
 
 PATTERN_STYLES = {  # each label its own colour, so a column of alike heads stands out; the words carry it without colour
@@ -184,8 +219,10 @@ def rollout_renderables(result: ModelInspection, width: int) -> list[Any]:
     shown = config.layers - 1 if result.show.layer is None else result.show.layer
     parts: list[Any] = [Text(
         "attention rollout (Abnar and Zuidema 2020): each layer's heads averaged, mixed half and half with the "
-        "identity for the residual path, multiplied through the layers; rows sum to 1", style="dim")]
-    parts += weight_grid(tokens, result.mask, result.rollout[shown], f"rollout through layer {shown} of {config.layers}: input tokens each token draws on", width)
+        "identity for the residual path, multiplied through the layers; rows sum to 1"
+        + (" with their 'to special tokens'" if result.hidden else ""), style="dim")]
+    parts += weight_grid(tokens, result.mask, result.rollout[shown], f"rollout through layer {shown} of {config.layers}: input tokens each token draws on",
+                         width, hidden=result.hidden)
     return parts
 
 
@@ -207,20 +244,27 @@ def comparison_renderables(comparison: WordComparison, config: ModelConfig, trun
         *truncation(", ".join(f"{which} text: {n} tokens cut" for which, n in zip(("first", "second"), truncated, strict=True) if n), config),
     )
     title = Text.assemble(("how far apart ", "bold"), safe(repr(a.label), "bold"), (" ends up, layer by layer", "bold"))
-    legend = Text("cosine: between its two vectors (1 = the same direction); words: where it looks in each text, mean over the layer's heads", style="dim")
+    legend = Text("cosine: between its two vectors (1 = the same direction); words: where it looks in each text, mean over the layer's heads"
+                  + ("; special tokens are left out of the words (--hide-special), their weight in 'to special tokens'" if any(comparison.hidden) else ""),
+                  style="dim")
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column("layer", justify="right")
     table.add_column("cosine", justify="right")
-    table.add_column("first text looks at", overflow="fold")
-    table.add_column("second text looks at", overflow="fold")
+    hiding = any(comparison.hidden)  # --hide-special: each text's weight on its special tokens in a column after its words
+    for which in ("first", "second"):
+        table.add_column(f"{which} text looks at", overflow="fold")
+        if hiding:
+            table.add_column("to special tokens", justify="right", width=7)
 
-    def looks(f: FocusedWord, words: Words, layer: int) -> Text:
+    def looks(f: FocusedWord, words: Words, layer: int, hidden: tuple[int, ...]) -> list[Text | str]:
         mean = f.head_mean[layer]
-        return Text(" · ").join(Text.assemble(safe(words.labels[u]), f" {mean[u]:.2f}") for u in f.top_of_mean[layer].tolist())
+        listed = Text(" · ").join(Text.assemble(safe(words.labels[u]), f" {mean[u]:.2f}") for u in f.top_of_mean[layer].tolist())
+        return [listed, f"{hidden_weight(mean, hidden):.2f}"] if hiding else [listed]
 
-    table.add_row("emb", f"{comparison.cosines[0]:.3f}", Text("(before any attention)", style="dim"), "")
+    table.add_row("emb", f"{comparison.cosines[0]:.3f}", Text("(before any attention)", style="dim"), *([""] * (3 if hiding else 1)))
     for i in range(config.layers):
-        table.add_row(str(i), f"{comparison.cosines[i + 1]:.3f}", looks(a, comparison.words[0], i), looks(b, comparison.words[1], i))
+        table.add_row(str(i), f"{comparison.cosines[i + 1]:.3f}", *looks(a, comparison.words[0], i, comparison.hidden[0]),
+                      *looks(b, comparison.words[1], i, comparison.hidden[1]))
     chart_title = Text.assemble(("the cosine, drawn: ", "bold"), "1 = the same vector; lower = context has pulled the two apart")
     return Group(header, Text(), title, legend, table, Text(), chart_title, cosine_chart(comparison.cosines))
 

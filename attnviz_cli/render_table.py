@@ -9,6 +9,7 @@ of key columns (``keys 0-9``, ``keys 10-19``) rather than squeezed.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 
 import numpy as np
 from rich.color import Color
@@ -33,7 +34,7 @@ from .render_parts import (
     safe,
     token_label,
 )
-from .results import Inspection
+from .results import Inspection, hidden_weight, shown_positions
 
 MATRIX_TOKENS = 60  # past this, tables leave out the T x T matrices (runs of columns nobody reads)
 SCORE_WIDTH = 5  # "-0.12", "12.3"
@@ -64,9 +65,10 @@ def _table(label: str, width: int) -> Grid:
     return table
 
 
-def _title(text: str, columns: range, total: int, what: str = "keys") -> Text:
+def _title(text: str, columns: Sequence[int], total: int, what: str = "keys") -> Text:
+    """A table's title; with a run of its ``columns`` (positions) less than all ``total``, which run."""
     if len(columns) < total:
-        text += f", {what} {columns.start}-{columns.stop - 1}"
+        text += f", {what} {columns[0]}-{columns[-1]}"
     return Text(text, style="bold")
 
 
@@ -75,58 +77,73 @@ def scores_tables(inspection: Inspection, head: int, width: int = 80) -> list[Re
     attention = inspection.matrices("the score tables")
     what = "q·k/√d_k" if attention.scale else "q·k"
     title = f"{inspection.config.head_label(head)} scores ({what})"
-    return score_grid(inspection.tokens, attention.scores[head], title, width, inspection.subword)
+    return score_grid(inspection.tokens, attention.scores[head], title, width, inspection.subword, inspection.hidden)
 
 
 def weights_tables(inspection: Inspection, head: int, width: int = 80) -> list[RenderableType]:
     """The softmax weights of one head as a heatmap (see :func:`weight_grid`)."""
     attention = inspection.matrices("the weight tables")
     title = f"{inspection.config.head_label(head)} weights (softmax, rows sum to 1)"
-    return weight_grid(inspection.tokens, attention.scores[head], attention.weights[head], title, width, inspection.subword)
+    return weight_grid(inspection.tokens, attention.scores[head], attention.weights[head], title, width, inspection.subword, inspection.hidden)
 
 
 def score_grid(
-    tokens: tuple[str, ...], scores: np.ndarray, title: str, width: int = 80, subword: tuple[int, ...] = ()
+    tokens: tuple[str, ...], scores: np.ndarray, title: str, width: int = 80, subword: tuple[int, ...] = (),
+    hidden: tuple[int, ...] = (),
 ) -> list[RenderableType]:
-    """A (T, T) matrix of scores, queries down and keys across, in runs of key columns that fit."""
-    labels = label_width(tokens, width)
-    top = largest(scores)  # one precision for the whole table
-    cells = [[format_score(score, top) for score in row] for row in scores.tolist()]
-    widths, runs = key_columns(tokens, cells_width([c for row in cells for c in row], SCORE_WIDTH), width - labels)
+    """A (T, T) matrix of scores, queries down and keys across, in runs of key columns that fit; the
+    ``hidden`` tokens' rows and columns left out."""
+    shown = shown_positions(len(tokens), hidden)
+    labels = label_width([tokens[i] for i in shown], width)
+    kept = scores[np.ix_(shown, shown)]
+    top = largest(kept)  # one precision for the whole table
+    cells = [[format_score(score, top) for score in row] for row in kept.tolist()]
+    widths, runs = key_columns([tokens[j] for j in shown], cells_width([c for row in cells for c in row], SCORE_WIDTH), width - labels)
     parts: list[RenderableType] = []
-    for keys in runs:
+    for run in runs:
         table = _table("query", labels)
-        for j in keys:
-            table.add_column(safe(tokens[j]), widths[j], "right")
-        for i, token in enumerate(tokens):
-            table.add_row(token_label(i, token, subword), *(cells[i][j] for j in keys))
-        parts += [_title(title, keys, len(tokens)), table, Text()]
+        for k in run:
+            table.add_column(safe(tokens[shown[k]]), widths[k], "right")
+        for n, i in enumerate(shown):
+            table.add_row(token_label(i, tokens[i], subword), *(cells[n][k] for k in run))
+        parts += [_title(title, [shown[k] for k in run], len(shown)), table, Text()]
     return parts
+
+
+TO_HIDDEN_WIDTH = 7  # "to special tokens" over three lines, above "0.62"
 
 
 def weight_grid(
     tokens: tuple[str, ...], scores: np.ndarray, weights: np.ndarray, title: str, width: int = 80,
-    subword: tuple[int, ...] = (),
+    subword: tuple[int, ...] = (), hidden: tuple[int, ...] = (),
 ) -> list[RenderableType]:
     """A (T, T) matrix of softmax weights as a heatmap; each row's strongest weight is bold, and named in
-    a last column so that it shows without colour too. Masked cells (-inf scores) show as ·."""
+    a last column so that it shows without colour too. Masked cells (-inf scores) show as ·. The
+    ``hidden`` tokens' rows and columns are left out, nothing renormalised: a column "to special tokens"
+    holds each row's weight on them; the strongest key is still the whole row's."""
     masked = np.isneginf(scores)
     strongest = weights.argmax(axis=1)
-    labels = label_width(tokens, width)
-    widths, runs = key_columns(tokens, WEIGHT_WIDTH, width - 2 * labels - 1)  # the strongest column too
+    shown = shown_positions(len(tokens), hidden)
+    to_hidden = hidden_weight(weights, hidden).tolist() if hidden else []
+    labels = label_width([tokens[i] for i in shown], width)
+    reserved = 2 * labels + 1 + (TO_HIDDEN_WIDTH + 1 if hidden else 0)  # the row labels, strongest and to special
+    widths, runs = key_columns([tokens[j] for j in shown], WEIGHT_WIDTH, width - reserved)
     parts: list[RenderableType] = []
-    for keys in runs:
-        last = keys is runs[-1]
+    for run in runs:
+        last = run is runs[-1]
         table = _table("query", labels)
-        for j in keys:
-            table.add_column(safe(tokens[j]), widths[j], "right")
+        for k in run:
+            table.add_column(safe(tokens[shown[k]]), widths[k], "right")
+        if last and hidden:
+            table.add_column("to special tokens", TO_HIDDEN_WIDTH, "right", wrap=True)
         if last:
             table.add_column("strongest", labels)
-        for i, token in enumerate(tokens):
-            cells = [_weight_cell(float(weights[i, j]), masked[i, j], j == strongest[i]) for j in keys]
-            extra = [Text.assemble("→ ", safe(tokens[strongest[i]]))] if last else []
-            table.add_row(token_label(i, token, subword), *cells, *extra)
-        parts += [_title(title, keys, len(tokens)), table, Text()]
+        for i in shown:
+            cells = [_weight_cell(float(weights[i, shown[k]]), masked[i, shown[k]], shown[k] == strongest[i]) for k in run]
+            extra: list[str | Text] = [f"{to_hidden[i]:.2f}"] if last and hidden else []
+            extra += [Text.assemble("→ ", safe(tokens[strongest[i]]))] if last else []
+            table.add_row(token_label(i, tokens[i], subword), *cells, *extra)
+        parts += [_title(title, [shown[k] for k in run], len(shown)), table, Text()]
     return parts
 
 

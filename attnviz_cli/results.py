@@ -204,6 +204,7 @@ class Inspection:
     neighbors: tuple[TokenNeighbors, ...] | None = None  # with --neighbors: per token (or focus token)
     notes: tuple[str, ...] = ()  # messages for stderr (unknown words and the like)
     subword: tuple[int, ...] = ()  # positions of tokens built from subwords, not found in the vocabulary
+    hidden: tuple[int, ...] = ()  # positions a model's --hide-special leaves out of tables and figures (its special tokens)
 
     def __post_init__(self) -> None:
         freeze(self.inputs)
@@ -211,6 +212,19 @@ class Inspection:
     def matrices(self, needed_by: str) -> Attention:
         """The attention with its scores and weights, for a view that shows them (``needed_by``)."""
         return with_matrices(self.attention, needed_by)
+
+
+def shown_positions(T: int, hidden: tuple[int, ...] = ()) -> list[int]:
+    """The token positions a matrix shows: all ``T`` but the ``hidden`` ones (a model's --hide-special)."""
+    left_out = set(hidden)
+    return [i for i in range(T) if i not in left_out]
+
+
+def hidden_weight(weights: np.ndarray, hidden: tuple[int, ...]) -> np.ndarray:
+    """(..., K) weights over K keys (tokens, or words) -> (...): each row's weight on the ``hidden`` keys,
+    which a view that leaves them out does not show (nothing is renormalised: the shown weights and this
+    sum to the row's total, 1)."""
+    return weights[..., list(hidden)].sum(axis=-1)
 
 
 MATRIX_FIELDS = frozenset({"heads", "scores", "weights", "heads.scores", "heads.weights"})

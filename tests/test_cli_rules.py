@@ -22,6 +22,7 @@ STATIC_ARGS = {  # a value other than the default for each option only static ve
     "causal": ["--causal"], "no_scale": ["--no-scale"], "seed": ["--seed", "3"], "oov": ["--oov", "zero"],
 }
 
+HIDE_SPECIAL_IN_DATA = "--hide-special is for tables, Markdown, figures and pages; --format {} is data and keeps every token (JSON's 'special' list marks them)"
 INSPECT = [  # (arguments after "inspect", the option the error names, its message), in RULES["inspect"]'s order
     (["x", "--rollout"], "--rollout", "--rollout follows attention through a model's layers: it needs --model"),
     (["x", "--layer", "1"], "--layer", "--layer chooses among a model's heads: it needs --model"),
@@ -29,6 +30,7 @@ INSPECT = [  # (arguments after "inspect", the option the error names, its messa
     (["x", "--dtype", "float64"], "--dtype", "--dtype chooses the precision a model runs in: it needs --model"),
     (["x", "--revision", "v1.0"], "--revision", "--revision chooses the version of a model's Hub id: it needs --model"),
     (["x", "--truncate"], "--truncate", "--truncate cuts a text to a model's positions: it needs --model"),
+    (["x", "--hide-special"], "--hide-special", "--hide-special leaves out a model's special tokens (static vectors have none): it needs --model"),
     (["x", "--model", "M", "--layer", "all", "--head", "1"], "--head", "--head needs one --layer L, not all"),
     (["x", "--model", "M", "--head", "1"], "--head", "--head needs --layer: which layer's head"),
     (["x", "--model", "M", "-f", "markdown", "--layer", "all"], "--layer", "--format markdown with --model shows one layer's heads: say which with --layer L (every layer is for csv and json)"),
@@ -37,6 +39,10 @@ INSPECT = [  # (arguments after "inspect", the option the error names, its messa
     (["x", "--model", "M", "-f", "markdown", "--layer", "0", "--rollout"], "--rollout", "--rollout with --model writes table or json, not --format markdown"),
     (["x", "--model", "M", "--save", "a.png"], "--layer", "--save .png with --model draws a layer's heads (--layer L) or every head (--layer all)"),
     (["-", "--model", "M", "-f", "csv", "--layer", "0"], "SENTENCE", "SENTENCE - with --model streams as jsonl only"),
+    (["x", "--model", "M", "-f", "json", "--hide-special"], "--hide-special", HIDE_SPECIAL_IN_DATA.format("json")),
+    (["x", "--model", "M", "--layer", "0", "--save", "a.html", "--hide-special"], "--hide-special",
+     "--hide-special leaves special tokens out of figures and the model page, but one layer's page (--layer L --save .html) shows every token: "
+     "save the model page (no --layer) or a .svg/.png/.pdf"),
     *((["x", "--model", "M", *STATIC_ARGS[o]], "--" + o.replace("_", "-"), "--" + o.replace("_", "-") + " " + STATIC_MESSAGE) for o in STATIC_ONLY),
     (["x", "--model", "M", "--qkv"], "--qkv", "--qkv " + STATIC_MESSAGE),
     (["x", "--weights", "w.npz", "--projections", "random"], "--weights", "--weights and --projections random exclude each other"),
@@ -54,10 +60,12 @@ COMPARE = [  # after "compare a b --focus bank"
     (["--dtype", "float64"], "--dtype", "--dtype chooses the precision a model runs in: it needs --model"),
     (["--revision", "v1.0"], "--revision", "--revision chooses the version of a model's Hub id: it needs --model"),
     (["--truncate"], "--truncate", "--truncate cuts a text to a model's positions: it needs --model"),
+    (["--hide-special"], "--hide-special", "--hide-special leaves out a model's special tokens (static vectors have none): it needs --model"),
     *((["--model", "M", *STATIC_ARGS[o]], "--" + o.replace("_", "-"), "--" + o.replace("_", "-") + " " + STATIC_MESSAGE) for o in STATIC_ONLY),
     (["--weights", "w.npz", "--projections", "random"], "--weights", "--weights and --projections random exclude each other"),
     (["--neighbors", "2", "--weights", "w.npz"], "--neighbors",
      "--neighbors compares vectors with the vocabulary, so the outputs must stay in the embedding space: it needs identity projections, not --weights"),
+    (["--model", "M", "-f", "jsonl", "--hide-special"], "--hide-special", HIDE_SPECIAL_IN_DATA.format("jsonl")),
 ]
 
 

@@ -11,6 +11,7 @@ from .options import (
     CompareFormatOption,
     Dtype,
     HeadsOption,
+    HideSpecialOption,
     MaxTokensOption,
     NoScaleOption,
     OovOption,
@@ -39,6 +40,7 @@ Examples:
   attn compare "the river bank" "the money bank" --focus bank --heads 5 --neighbors 8
   attn compare "the bank by the bank" "a bank" --focus bank@2 -f json | jq .output_cosine
   attn compare "the river bank" "the money bank" --focus bank -f markdown >> "$GITHUB_STEP_SUMMARY"
+  attn compare "the river bank" "the money bank" --focus bank --model sentence-transformers/all-MiniLM-L6-v2 --hide-special
 """
 
 
@@ -69,6 +71,7 @@ def compare(
     model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors (as for inspect): the word's two vectors compared after every layer.", show_default=False, callback=named_model)] = None,
     revision: RevisionOption = None,
     truncate: TruncateOption = False,
+    hide_special: HideSpecialOption = False,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.")] = Dtype.float32,
     save: Annotated[Optional[list[Path]], typer.Option("--save", metavar="FILE", help="With --model: also draw the cosine between the word's two vectors, layer by layer, as .svg, .png or .pdf. Repeatable.", show_default=False)] = None,
     dpi: Annotated[int, typer.Option("--dpi", min=30, max=1200, help="Resolution of --save .png.")] = 200,

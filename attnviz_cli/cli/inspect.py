@@ -14,6 +14,7 @@ from .options import (
     FormatOption,
     GroupedOptions,
     HeadsOption,
+    HideSpecialOption,
     MaxTokensOption,
     NoScaleOption,
     OnError,
@@ -50,6 +51,7 @@ Examples:
   printf 'river bank\\nmoney bank\\n' | attn inspect - --format jsonl
   attn inspect "hello world" --vectors ~/glove.6B.100d.txt
   attn inspect "I sat on the river bank" --heads 2 --save bank.svg --save bank.html
+  attn inspect "I sat on the river bank" --model sentence-transformers/all-MiniLM-L6-v2 --layer 2 --head 0 --hide-special
 """
 
 
@@ -85,6 +87,7 @@ def inspect(
     model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors: a folder with config.json, model.safetensors and tokenizer.json, or a Hub id (name or org/name) in the Hugging Face cache. BERT, RoBERTa, DistilBERT and GPT-2 run, in NumPy.", show_default=False, rich_help_panel=MODEL, callback=named_model)] = None,
     revision: RevisionOption = None,
     truncate: TruncateOption = False,
+    hide_special: HideSpecialOption = False,
     layer: Annotated[Optional[str], typer.Option("--layer", metavar="L|all", help="With --model: show this layer's heads (0-based, as in JSON); all: every layer (--save .svg/.png/.pdf draws every head as a thumbnail).", show_default=False, rich_help_panel=MODEL)] = None,
     head: Annotated[Optional[int], typer.Option("--head", min=0, help="With --model and --layer: show just this head (0-based).", show_default=False, rich_help_panel=MODEL)] = None,
     dtype: DtypeOption = Dtype.float32,

@@ -56,7 +56,7 @@ def inspect_with_model(u: Usage) -> None:
     fields = parse_fields(u.fields, check_model_fields)
     saves = check_saves(u.save)
     page = u.layer is None and any(path.suffix.lower() == ".html" for path in saves)
-    show_ = ModelShow(u.layer, u.head, u.focus, u.top_k, u.rollout, page)
+    show_ = ModelShow(u.layer, u.head, u.focus, u.top_k, u.rollout, page, u.hide_special)
     written = ModelWritten(u.fmt, fields, u.dims, u.on_error.value, u.max_tokens, tuple(saves), u.dpi)
     with reporting_errors():
         run_inspect(u.sentence, u.model, u.dtype.value, u.revision, show_, written, u.truncate)
@@ -144,19 +144,19 @@ def compare_with_model(u: Usage) -> None:
 
     saves = check_saves(u.save, FIGURE_FORMATS)
     with reporting_errors():
-        run_compare((u.first, u.second), u.focus, u.model, u.dtype.value, u.revision, u.top_k, u.fmt, saves, u.dpi, u.truncate)
+        run_compare((u.first, u.second), u.focus, u.model, u.dtype.value, u.revision, u.top_k, u.fmt, saves, u.dpi, u.truncate, u.hide_special)
 
 
 def run_compare(
     texts: tuple[str, str], focus: str, spec: str, dtype: str, revision: str | None, top_k: int, fmt: CompareFormat, saves: list[Path], dpi: int,
-    truncate: bool = False,
+    truncate: bool = False, hide_special: bool = False,
 ) -> None:
     """``attn compare --model``: the word in both texts through the model (each text cut to its positions
-    with ``truncate``), then tables, Markdown or JSON."""
+    with ``truncate``; special tokens listed apart with ``hide_special``), then tables, Markdown or JSON."""
     from ..models.pipeline import compare_model
 
     model = load(spec, dtype, revision)
-    comparison, truncated = compare_model(texts, model, focus, top_k, truncate)
+    comparison, truncated = compare_model(texts, model, focus, top_k, truncate, hide_special)
     if saves:
         from ..saving import save_drift
 

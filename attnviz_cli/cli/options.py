@@ -124,6 +124,7 @@ MaxTokensOption = Annotated[int, typer.Option("--max-tokens", min=1, help="Refus
 DtypeOption = Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.", rich_help_panel=MODEL)]
 RevisionOption = Annotated[Optional[str], typer.Option("--revision", help="For a model named by its Hub id: the version to run, a branch, tag or commit hash (as attn model download --revision fetched it); main when left out.", show_default=False, rich_help_panel=MODEL)]
 TruncateOption = Annotated[bool, typer.Option("--truncate", help="With --model: a text over the model's positions keeps its first tokens (special ones where the tokenizer puts them), and says how many were cut; without it such a text is refused.", rich_help_panel=MODEL)]
+HideSpecialOption = Annotated[bool, typer.Option("--hide-special", help="With --model: leave the special tokens ([CLS], [SEP], <s>, a BOS) out of tables, Markdown, figures and pages; nothing is renormalised: each row's weight on them is shown as 'to special tokens'. Labels, entropy and top keys stay over the whole row. JSON and CSV keep every token.", rich_help_panel=MODEL)]
 CompareFormatOption = Annotated[CompareFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document), jsonl (one line) or markdown (GitHub tables).")]
 HeadsFormatOption = Annotated[HeadsFormat, typer.Option("--format", "-f", help="table (for people), json, csv (one row per head) or markdown (GitHub tables).")]
 DemoFormatOption = Annotated[DemoFormat, typer.Option("--format", "-f", help="table (for people) or markdown (GitHub tables, for an issue or a CI job summary).")]
@@ -209,6 +210,13 @@ NEIGHBORS_NEED_IDENTITY = Rule(
 DTYPE_NEEDS_MODEL = _needs_model("dtype", "chooses the precision a model runs in")
 REVISION_NEEDS_MODEL = _needs_model("revision", "chooses the version of a model's Hub id")
 TRUNCATE_NEEDS_MODEL = _needs_model("truncate", "cuts a text to a model's positions")
+HIDE_SPECIAL_NEEDS_MODEL = _needs_model("hide_special", "leaves out a model's special tokens (static vectors have none)")
+DATA_FORMATS = ("json", "jsonl", "csv")  # records for programs: they keep every token, as data
+HIDE_SPECIAL_NOT_IN_DATA = Rule(
+    "--hide-special", lambda u: u.with_model and u.hide_special and u.fmt.value in DATA_FORMATS,
+    lambda u: f"--hide-special is for tables, Markdown, figures and pages; --format {u.fmt.value} is data and keeps every "
+              "token (JSON's 'special' list marks them)",
+)
 
 RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the first that applies is the error
     "inspect": (
@@ -218,6 +226,7 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         DTYPE_NEEDS_MODEL,
         REVISION_NEEDS_MODEL,
         TRUNCATE_NEEDS_MODEL,
+        HIDE_SPECIAL_NEEDS_MODEL,
         Rule("--head", lambda u: u.with_model and u.head is not None and u.all_layers, "--head needs one --layer L, not all"),
         Rule("--head", lambda u: u.with_model and u.head is not None and u.layer is None, "--head needs --layer: which layer's head"),
         Rule("--layer", lambda u: u.with_model and u.fmt is OutputFormat.markdown and u.layer is None,
@@ -232,6 +241,10 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         Rule("--layer", lambda u: u.with_model and bool(_figures(u)) and u.layer is None and not u.all_layers,
              lambda u: f"--save {_figures(u)[0].suffix} with --model draws a layer's heads (--layer L) or every head (--layer all)"),
         Rule("SENTENCE", lambda u: u.with_model and u.sentence == "-" and u.fmt in HEAD_TABLES, "SENTENCE - with --model streams as jsonl only"),
+        HIDE_SPECIAL_NOT_IN_DATA,
+        Rule("--hide-special", lambda u: u.with_model and u.hide_special and u.layer is not None and any(p.suffix.lower() == ".html" for p in u.save or []),
+             "--hide-special leaves special tokens out of figures and the model page, but one layer's page (--layer L --save .html) "
+             "shows every token: save the model page (no --layer) or a .svg/.png/.pdf"),
         *(_static_only(option) for option in STATIC_ONLY),
         _static_only("qkv"),  # inspect's alone
         WEIGHTS_OR_RANDOM,
@@ -251,9 +264,11 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         DTYPE_NEEDS_MODEL,
         REVISION_NEEDS_MODEL,
         TRUNCATE_NEEDS_MODEL,
+        HIDE_SPECIAL_NEEDS_MODEL,
         *(_static_only(option) for option in STATIC_ONLY),
         WEIGHTS_OR_RANDOM,
         NEIGHBORS_NEED_IDENTITY,
+        HIDE_SPECIAL_NOT_IN_DATA,
     ),
 }
 

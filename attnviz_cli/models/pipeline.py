@@ -6,7 +6,7 @@ compare --model``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from ..errors import valid_text
 from ..results import InspectConfig, Inspection, VectorsInfo
 from .heads import HeadLabels, rollout, run_patterns
 from .model import Model, ModelConfig, ModelRun
-from .words import FocusedWord, WordComparison, Words, compare_word, focus, focus_units, run_words
+from .words import FocusedWord, WordComparison, Words, compare_word, focus, focus_units, run_words, top_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,7 @@ class ModelShow:
     top_k: int = 3  # words listed per head for the focused word, keys per query in a layer's summaries
     rollout: bool = False  # add the attention rollout through the layers
     page: bool = False  # a page of every layer will be saved (--save .html): it shows the rollout too
+    hide_special: bool = False  # --hide-special: tables and figures leave out the special tokens' rows and columns
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -46,6 +47,9 @@ class ModelInspection:
     words: Words | None  # with show.focus: the run's words, each special token one of its own
     focused: tuple[FocusedWord, ...]  # with show.focus: each word it names
     layer: Inspection | None  # with show.layer: that layer (or head) as static attention's result
+    hidden: tuple[int, ...] = ()  # with show.hide_special: the special tokens' positions, left out of tables and
+    # figures (their weight shown as "to special tokens", nothing renormalised); every summary (patterns, labels,
+    # entropy, top keys) is still over the whole row
 
 
 def inspect_model(text: str, model: Model, show: ModelShow, truncate: bool = False) -> ModelInspection:
@@ -59,34 +63,71 @@ def inspect_run(run: ModelRun, c: ModelConfig, text: str, show: ModelShow) -> Mo
     """What ``show`` asks for of ``run``, the run of ``text`` through a model configured as ``c``."""
     words: Words | None = None
     focused: tuple[FocusedWord, ...] = ()
+    hidden = special_positions(run) if show.hide_special else ()
     if show.focus is not None:
         words = run_words(run, text)
-        focused = tuple(focus(run, words, focus_units(words, show.focus, len(run.tokens)), show.top_k))
+        focused = tuple(
+            listing_words(f, special_units(words, hidden), show.top_k)
+            for f in focus(run, words, focus_units(words, show.focus, len(run.tokens)), show.top_k)
+        )
     T = len(run.tokens)
     return ModelInspection(
         text=text, run=run, config=c, show=show, heads=HeadLabels.of(run_patterns(run, text, c.causal)),
         rollout=rollout(run.attentions) if show.rollout or show.page else None,
         mask=causal_mask(T, run.scores.dtype) if c.causal else np.zeros((T, T), run.scores.dtype), words=words, focused=focused,
-        layer=None if show.layer is None else layer_inspection(run, c, text, show.layer, show.top_k, show.head),
+        layer=None if show.layer is None else layer_inspection(run, c, text, show.layer, show.top_k, show.head, hidden),
+        hidden=hidden,
+    )
+
+
+def special_positions(run: ModelRun) -> tuple[int, ...]:
+    """Where the run's special tokens are ([CLS], [SEP], <s>, a BOS): what --hide-special leaves out."""
+    return tuple(t for t, special in enumerate(run.special) if special)
+
+
+def special_units(words: Words, hidden: tuple[int, ...]) -> tuple[int, ...]:
+    """The units of ``words`` that are ``hidden`` tokens (each special token is a unit of its own)."""
+    return tuple(u for u, positions in enumerate(words.tokens) if positions[0] in hidden)
+
+
+def listing_words(f: FocusedWord, hidden_units: tuple[int, ...], top_k: int) -> FocusedWord:
+    """``f`` with its strongest words chosen among the units not ``hidden_units`` (--hide-special: the
+    special tokens' weight is shown apart, as "to special tokens"); ``f`` itself when none are hidden."""
+    if not hidden_units:
+        return f
+    hidden = np.zeros(f.weights.shape[-1], dtype=bool)
+    hidden[list(hidden_units)] = True
+    return replace(
+        f, top=top_words(np.where(hidden, -np.inf, f.weights), top_k)[..., : f.weights.shape[-1] - len(hidden_units)],
+        top_of_mean=top_words(np.where(hidden, -np.inf, f.head_mean), top_k)[..., : f.weights.shape[-1] - len(hidden_units)],
     )
 
 
 def compare_model(
-    texts: tuple[str, str], model: Model, focus: str, top_k: int = 3, truncate: bool = False,
+    texts: tuple[str, str], model: Model, focus: str, top_k: int = 3, truncate: bool = False, hide_special: bool = False,
 ) -> tuple[WordComparison, tuple[int, int]]:
     """The word ``focus`` names followed into both texts through ``model``, the ``top_k`` words it looks
-    at most listed in each layer; and how many tokens ``truncate`` cut from each text (0 if none)."""
+    at most listed in each layer (with ``hide_special``, among the words that are not special tokens);
+    and how many tokens ``truncate`` cut from each text (0 if none)."""
     texts = (valid_text(texts[0]), valid_text(texts[1]))
     runs = (model.run(texts[0], truncate), model.run(texts[1], truncate))
-    return compare_word(runs, texts, focus, top_k), (runs[0].truncated, runs[1].truncated)
+    comparison = compare_word(runs, texts, focus, top_k)
+    if hide_special:
+        hidden = tuple(special_units(w, special_positions(r)) for w, r in zip(comparison.words, runs, strict=True))
+        sides = tuple(listing_words(f, h, top_k) for f, h in zip(comparison.sides, hidden, strict=True))
+        comparison = replace(comparison, sides=(sides[0], sides[1]), hidden=(hidden[0], hidden[1]))
+    return comparison, (runs[0].truncated, runs[1].truncated)
 
 
-def layer_inspection(run: ModelRun, config: ModelConfig, text: str, layer: int, top_k: int = 3, head: int | None = None) -> Inspection:
+def layer_inspection(
+    run: ModelRun, config: ModelConfig, text: str, layer: int, top_k: int = 3, head: int | None = None, hidden: tuple[int, ...] = (),
+) -> Inspection:
     """One layer of a model run as an :class:`~attnviz_cli.results.Inspection`, so that every view of
     static attention (Markdown, CSV, figures, the HTML page) shows a model's layer the same way: its
     heads' scores and weights (or ``head``'s alone, still numbered as in its layer), what went in (the
     hidden state before the layer) and what came out (after it: the whole layer's output, every head
-    mixed). The projections are the model's own, learned; the "vectors" are that layer's input."""
+    mixed). The projections are the model's own, learned; the "vectors" are that layer's input. ``hidden``:
+    token positions its tables and figures leave out (--hide-special)."""
     d_k = config.d_head
     causal = config.causal
     kept = slice(None) if head is None else slice(head, head + 1)
@@ -105,5 +146,5 @@ def layer_inspection(run: ModelRun, config: ModelConfig, text: str, layer: int, 
     )
     return Inspection(
         sentence=text, tokens=run.tokens, dropped=(), config=inspect_config, inputs=run.hidden_states[layer],
-        attention=attention, summaries=tuple(summary.select(h) for h in range(heads)),
+        attention=attention, summaries=tuple(summary.select(h) for h in range(heads)), hidden=hidden,
     )

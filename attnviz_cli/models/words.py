@@ -135,6 +135,7 @@ class WordComparison:
     words: tuple[Words, Words]
     sides: tuple[FocusedWord, FocusedWord]
     cosines: np.ndarray  # (L + 1,): at the embeddings, then after each layer
+    hidden: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())  # --hide-special: each text's special units, left out of its listing
 
 
 def compare_word(runs: tuple[ModelRun, ModelRun], texts: tuple[str, str], spec: str, top_k: int = 3) -> WordComparison:
