@@ -419,3 +419,36 @@ GGUF models in LM Studio's models folder (/home/me/.lmstudio/models)
 │ lmstudio:bartowski/Qwen3-0.6B-GGUF/Qwen3-0.6B-Q8_0.gguf │ 609.8 MiB │ gguf   │
 └─────────────────────────────────────────────────────────┴───────────┴────────┘
 """
+
+
+def test_model_list_reports_a_hostile_store_model_by_model_without_blocking_or_reading_it(ollama, home, tmp_path):
+    """Each bad model is a status on its own row; the list still exits 0 with every good one."""
+    huge = manifest_path(ollama, "huge", "latest")
+    huge.parent.mkdir(parents=True)
+    with open(huge, "wb") as file:
+        file.truncate(2 << 30)  # 2 GiB claimed, sparse
+    fifo = manifest_path(ollama, "fifo", "latest")
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    zero = pull(ollama, (*DEFAULT, "zero", "latest"), gguf_bytes("zero"))
+    zero.unlink()
+    zero.symlink_to("/dev/zero")
+    store = home / ".lmstudio" / "models"
+    lmstudio_model(store, "acme", "piped")
+    os.mkfifo(store / "acme" / "piped" / "model.gguf")
+    result = run("model", "list", "-f", "json", env={"HF_HUB_CACHE": str(tmp_path / "no-hub"), "HOME": str(home)})
+    assert result.exit_code == 0, result.output
+    status = {m["name"]: m["status"] for m in json.loads(result.stdout)["models"]}
+    assert {name: status[name] for name in ("ollama:huge:latest", "ollama:fifo:latest", "ollama:zero:latest", "lmstudio:acme/piped/model.gguf")} == {
+        "ollama:huge:latest": f"manifest 2,147,483,648 bytes, over the {MANIFEST_LIMIT:,} it may be",
+        "ollama:fifo:latest": "manifest not a regular file",
+        "ollama:zero:latest": "blob not a regular file",
+        "lmstudio:acme/piped/model.gguf": "not a regular file",
+    }
+    assert status["ollama:smollm2:135m"] == "gguf"
+
+
+def test_lmstudio_names_with_escape_codes_are_printed_escaped(home):
+    assert one_line_error("lmstudio:acme/\x1b[2J\x1b[31mred") == (
+        f"no LM Studio model 'lmstudio:acme/\\x1b[2J\\x1b[31mred': no folder '{home}/.lmstudio/models/acme/\\x1b[2J\\x1b[31mred'"
+    )
