@@ -322,6 +322,7 @@ def gguf_models() -> list[GGUFModel]:
 
 
 def _status(path: Path) -> tuple[int, str]:
+    """A listed file's size and status: "gguf", or what is wrong with it."""
     try:
         return checked_gguf(path), "gguf"
     except StoreProblem as problem:
@@ -329,6 +330,7 @@ def _status(path: Path) -> tuple[int, str]:
 
 
 def ollama_models(store: Path) -> list[GGUFModel]:
+    """Every manifest of Ollama's ``store``, by its shortest name (as ``ollama list`` shows it)."""
     found = []
     for parts in _manifest_names(store / "manifests"):
         name = ollama_display(parts)
@@ -346,6 +348,7 @@ def ollama_models(store: Path) -> list[GGUFModel]:
 
 
 def lmstudio_models(store: Path) -> list[GGUFModel]:
+    """Every .gguf language model two folders down LM Studio's ``store`` (PUBLISHER/MODEL/FILE.gguf)."""
     found = []
     for publisher in _folders(store):
         for model in _folders(publisher):
