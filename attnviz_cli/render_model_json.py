@@ -169,9 +169,10 @@ def comparison_record(comparison: WordComparison, config: ModelConfig, truncated
 
 
 def model_list_record(entries: list) -> dict[str, Any]:
-    """``attn model list -f json``: the cache's models and whether attnviz runs each."""
+    """``attn model list -f json``: the models of the cache and the stores, and whether attnviz runs each."""
     return {"schema": MODELS_SCHEMA, "kind": "list", "models": [
-        {"name": e.name, "folder": str(e.folder) if e.folder else None, "status": e.status, "architecture": e.architecture,
+        {"name": e.name, "source": e.source, "folder": str(e.folder) if e.folder else None,
+         "file": str(e.file) if e.file else None, "status": e.status, "architecture": e.architecture,
          "layers": e.layers, "heads": e.heads, "d_model": e.d_model, "size_bytes": e.size_bytes}
         for e in entries
     ]}

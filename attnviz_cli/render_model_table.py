@@ -298,23 +298,28 @@ def cosine_chart(cosines: np.ndarray):
 
 
 class ModelList:
-    """The models of the cache: a table where every id fits whole; at a narrower width, each id on a
-    line of its own (folded, never cut: it is there to be copied) with its details under it."""
+    """The models of the cache or a store: a table where every id fits whole; at a narrower width, each
+    id on a line of its own (folded, never cut: it is there to be copied) with its details under it."""
 
-    def __init__(self, entries: list, cache: str) -> None:
+    def __init__(self, entries: list, title: str) -> None:
         from .render_vectors import human_size, titled_table
 
-        self.entries, self.title = entries, f"models in the Hugging Face cache ({printable(cache)})"
-        self.table = titled_table(self.title, ("model", "left"), ("architecture", "left"),
-                                  ("layers × heads", "right"), ("d_model", "right"), ("size", "right"), ("status", "left"))
-        self.details = []
+        self.entries, self.title = entries, title
+        columns = (("model", "left"), ("architecture", "left"), ("layers × heads", "right"), ("d_model", "right"),
+                   ("size", "right"), ("status", "left"))
+        rows, self.details = [], []
         for e in entries:
             shape = f"{e.layers} × {e.heads}" if e.layers else ""
             size = human_size(e.size_bytes) if e.size_bytes else ""
-            self.table.add_row(printable(e.name), printable(e.architecture or ""), shape, str(e.d_model or ""), size, printable(e.status))
+            rows.append((printable(e.name), printable(e.architecture or ""), shape, str(e.d_model or ""), size, printable(e.status)))
             details = [printable(e.architecture or ""), f"{e.layers} layers × {e.heads} heads" if e.layers else "",
                        f"d_model {e.d_model}" if e.d_model else "", size, printable(e.status)]
             self.details.append(" · ".join(d for d in details if d))
+        # a column blank in every row (a store's GGUF files before their metadata is read) is left out
+        kept = [i for i, (name, _) in enumerate(columns) if name in ("model", "status") or any(row[i] for row in rows)]
+        self.table = titled_table(self.title, *(columns[i] for i in kept))
+        for row in rows:
+            self.table.add_row(*(row[i] for i in kept))
 
     def __rich_console__(self, console, options):
         from rich.measure import Measurement
@@ -330,12 +335,24 @@ class ModelList:
             yield Padding(Text(details, style="dim"), (0, 0, 0, 2))
 
 
-def model_list_table(entries: list, cache: str):
+STORE_TITLES = {"ollama": "GGUF models in Ollama's store", "lmstudio": "GGUF models in LM Studio's models folder"}
+
+
+def model_list_table(entries: list, cache: str, stores: dict[str, str] | None = None):
+    """``attn model list``: the Hugging Face cache's models, then each store's GGUF models (``stores``:
+    source -> its folder), a store shown only when it holds some."""
+    from rich.console import Group
     from rich.text import Text
 
-    if not entries:
-        return Text(f"no models in the Hugging Face cache at {printable(cache)}; get one with: attn model download sentence-transformers/all-MiniLM-L6-v2")
-    return ModelList(entries, cache)
+    cached = [e for e in entries if e.source == "huggingface"]
+    parts: list = [ModelList(cached, f"models in the Hugging Face cache ({printable(cache)})") if cached else Text(
+        f"no models in the Hugging Face cache at {printable(cache)}; get one with: attn model download sentence-transformers/all-MiniLM-L6-v2"
+    )]
+    for source, folder in (stores or {}).items():
+        found = [e for e in entries if e.source == source]
+        if found:
+            parts += [Text(), ModelList(found, f"{STORE_TITLES[source]} ({printable(folder)})")]
+    return parts[0] if len(parts) == 1 else Group(*parts)
 
 
 def model_info_table(info):

@@ -44,7 +44,7 @@ def test_an_id_without_an_organisation_is_found_listed_and_run(tmp_path):
     cache = tmp_path / "hub"
     snapshot = cache_model(cache, "gpt2", "tiny-gpt2", COMMIT_A)
     assert find_model("gpt2", cache) == snapshot
-    env = {"HF_HUB_CACHE": str(cache)}
+    env = {"HF_HUB_CACHE": str(cache), "HOME": str(tmp_path), "OLLAMA_MODELS": ""}  # no GGUF stores listed
     listed = json.loads(run("model", "list", "-f", "json", env=env).stdout)["models"]
     assert [(m["name"], m["status"], m["folder"]) for m in listed] == [("gpt2", "ready", str(snapshot))]
     used = run("inspect", "the bank", "--model", "gpt2", "-f", "json", env=env)

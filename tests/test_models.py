@@ -687,7 +687,8 @@ def test_model_list_shows_what_the_cache_holds_and_what_runs(tmp_path):
     from .conftest import run
 
     cache = _fake_cache(tmp_path)
-    result = run("model", "list", "-f", "json", env={"HF_HUB_CACHE": str(cache)})
+    home = {"HOME": str(tmp_path / "home"), "OLLAMA_MODELS": ""}  # no GGUF stores: just the cache
+    result = run("model", "list", "-f", "json", env={"HF_HUB_CACHE": str(cache), **home})
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     jsonschema.validate(record, json.loads(run("schema", "models").stdout))
@@ -699,9 +700,9 @@ def test_model_list_shows_what_the_cache_holds_and_what_runs(tmp_path):
     ready = next(m for m in record["models"] if m["name"] == "acme/tiny-bert")
     assert (ready["architecture"], ready["layers"], ready["heads"], ready["d_model"]) == ("bert", 2, 4, 32)
     assert ready["size_bytes"] == sum((MODELS / "tiny-bert" / n).stat().st_size for n in ("config.json", "model.safetensors", "tokenizer.json"))
-    table = run("model", "list", env={"HF_HUB_CACHE": str(cache), "COLUMNS": "120"}).stdout
+    table = run("model", "list", env={"HF_HUB_CACHE": str(cache), "COLUMNS": "120", **home}).stdout
     assert any("acme/tiny-bert" in line and "2 × 4" in line and "ready" in line for line in table.splitlines())
-    empty = run("model", "list", env={"HF_HUB_CACHE": str(tmp_path / "none")})
+    empty = run("model", "list", env={"HF_HUB_CACHE": str(tmp_path / "none"), **home})
     assert empty.exit_code == 0 and "no models in the Hugging Face cache" in empty.stdout
 
 

@@ -32,14 +32,17 @@ def add_to(app: typer.Typer) -> None:
 @model_app.command("list", epilog=EXAMPLES)
 def model_list(fmt: ReportFormatOption = ReportFormat.table) -> None:
     """The models of the Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub),
-    and whether --model can run each. Offline."""
+    the GGUF models of Ollama's store ($OLLAMA_MODELS or ~/.ollama/models) and of LM Studio's models
+    folder (~/.lmstudio/models, or where its settings moved it), and whether --model can run each. Offline."""
     with reporting_errors():
-        from ..models.catalog import cached_models
+        from ..models.catalog import cached_models, gguf_entries
         from ..models.model import hub_cache
+        from ..models.stores import lmstudio_store, ollama_store
         from ..render_model_json import model_list_record
 
-        found = cached_models()
-        report(model_list_record(found), lambda: _table().model_list_table(found, str(hub_cache())), fmt)
+        found = cached_models() + gguf_entries()
+        stores = {"ollama": str(ollama_store()), "lmstudio": str(lmstudio_store())}
+        report(model_list_record(found), lambda: _table().model_list_table(found, str(hub_cache()), stores), fmt)
 
 
 @model_app.command("info", epilog=EXAMPLES)

@@ -1,5 +1,6 @@
-"""What models there are: those the Hugging Face cache holds (and whether attnviz can run each), one
-model described from its files, and the one call that downloads a model, when the user asks for it."""
+"""What models there are: those the Hugging Face cache holds (and whether attnviz can run each), the GGUF
+models of Ollama's and LM Studio's stores, one model described from its files, and the one call that
+downloads a model, when the user asks for it."""
 
 from __future__ import annotations
 
@@ -20,16 +21,19 @@ NEEDED = ("config.json", "model.safetensors", "tokenizer.json")  # all a run rea
 
 @dataclass(frozen=True, slots=True)
 class ModelEntry:
-    """A model of the cache: its Hub id, where it is, and whether attnviz can run it (``status``)."""
+    """A model of the cache or a store: its name for --model, where it is, and whether attnviz can run
+    it (``status``)."""
 
     name: str
     folder: Path | None
-    status: str  # "ready", or what stops it, in a few words
+    status: str  # "ready", or what stops it, in a few words; "gguf" for a GGUF file not yet read
     architecture: str | None = None
     layers: int | None = None
     heads: int | None = None
     d_model: int | None = None
     size_bytes: int = 0
+    source: str = "huggingface"  # or "ollama", "lmstudio": where it was found
+    file: Path | None = None  # a store's GGUF file (an Ollama blob)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,15 @@ def cached_models(cache: Path | None = None) -> list[ModelEntry]:
             config.heads if config else None, config.d_model if config else None, _size(folder),
         ))
     return entries
+
+
+def gguf_entries() -> list[ModelEntry]:
+    """The GGUF models of Ollama's store and LM Studio's folder, as entries of the list (architecture,
+    layers and heads are left for a reader of GGUF metadata to fill in, here, from ``model.path``)."""
+    from .stores import gguf_models
+
+    return [ModelEntry(model.name, None, model.status, size_bytes=model.size_bytes, source=model.store, file=model.path)
+            for model in gguf_models()]
 
 
 def _elsewhere(repo: Path) -> str:
