@@ -27,11 +27,14 @@ weight randomised, so attention is far from uniform and a norm left out shows. W
 Tokenizer: a byte-level BPE like make_tiny.py's, with "<s>" (BOS) and "<|endoftext|>" (EOS); for llama,
 mistral, gemma2 and gemma3 its post-processor prepends BOS, as Llama 3's and Gemma's do; the others add none.
 reference.npz holds, for each text t: "{t}/ids", "{t}/{float64|float32}/attentions" (L, h, T, T) and
-"{t}/{float64|float32}/hidden_states" (L + 1, T, d).
+"{t}/{float64|float32}/hidden_states" (L + 1, T, d); the last hidden state is after the final norm.
+config-v5.json is the same config in transformers 5's form (rope_parameters instead of rope_theta and
+rope_scaling; see config_v5), written here by hand so the loader can be tested on both forms.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -266,6 +269,28 @@ def make(arch: str) -> None:
         print(f"  soft-cap changes attentions by up to {bite:.3f}")
         assert bite > 0.05
     np.savez_compressed(folder / "reference.npz", **record)
+    write_config_v5(folder)
+
+
+def config_v5(config: dict[str, Any]) -> dict[str, Any]:
+    """A transformers-4 config.json in transformers 5's form: rope_theta, rope_scaling, and Gemma 3's
+    rope_local_base_freq and Phi-3's partial_rotary_factor move into rope_parameters; Gemma 3's is one
+    dict per layer type (its scaling, if any, on the full-attention layers)."""
+    v5 = dict(config)
+    rope = {"rope_type": "default", **(v5.pop("rope_scaling", None) or {}), "rope_theta": v5.pop("rope_theta")}
+    if "partial_rotary_factor" in v5:
+        rope["partial_rotary_factor"] = v5.pop("partial_rotary_factor")
+    if "rope_local_base_freq" in v5:
+        rope = {"full_attention": rope,
+                "sliding_attention": {"rope_type": "default", "rope_theta": v5.pop("rope_local_base_freq")}}
+    v5["rope_parameters"] = rope
+    v5["transformers_version"] = "5.0.0"
+    return v5
+
+
+def write_config_v5(folder: Path) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config-v5.json").write_text(json.dumps(config_v5(config), indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
