@@ -5,7 +5,7 @@ so the tests compare attnviz's NumPy forward pass with transformers without need
     pip install torch "transformers>=4.57,<5" && python tests/models/make_tiny_decoders.py [llama qwen2 ...]
 
 Each model is the *ForCausalLM* model saved with save_pretrained, so its checkpoint names are those of real
-checkpoints ("model.layers.0.self_attn.q_proj.weight", "lm_head.weight" unless tied). All have d_model 64,
+checkpoints ("model.layers.0.self_attn.q_proj.weight", "lm_head.weight" unless tied). All but gemma3 have d_model 64,
 4 query heads sharing 2 key/value heads (GQA), weights drawn with initializer_range 0.3 and every norm
 weight randomised, so attention is far from uniform and a norm left out shows. What each one checks:
 
@@ -18,9 +18,9 @@ weight randomised, so attention is far from uniform and a norm left out shows. W
 - gemma2: norms as (1 + w) with w randomised, embeddings times sqrt(64), attention scale
   query_pre_attn_scalar ** -0.5 with query_pre_attn_scalar 24 != head_dim 16, score soft-cap 5 (scores
   reach far past it), layer 0 a window of 3, layer 1 full, four norms per layer.
-- gemma3 (Gemma3ForCausalLM, model_type gemma3_text): layer types sliding, sliding, full with a window
-  of 3, rope_local_base_freq 1e4 for the sliding layers and rope_theta 1e6 for the full one, q/k norms
-  (1 + w) randomised, query_pre_attn_scalar 20, head_dim 32 != 64 / 4.
+- gemma3 (Gemma3ForCausalLM, model_type gemma3_text): d_model 32, 6 layers, five sliding (window 3) then
+  one full, as layer_types, rope_local_base_freq 1e4 for the sliding layers and rope_theta 1e6 for the full
+  one, q/k norms (1 + w) randomised, query_pre_attn_scalar 24, head_dim 32 != 32 / 4.
 - phi3: fused qkv_proj and gate_up_proj, partial_rotary_factor 0.5 (8 of 16 dims rotate), a window of 3.
 - olmo2: norms after each sublayer, q_norm / k_norm over the whole projection (randomised).
 
@@ -52,6 +52,8 @@ BOS, EOS = "<s>", "<|endoftext|>"
 WITH_BOS = {"llama", "mistral", "gemma2", "gemma3"}
 ARCHS = ("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2")
 WINDOW = 3  # every sliding window, shorter than every text
+# Gemma 3's five sliding layers to one full: the only pattern a Gemma 3 GGUF file can say (llama.cpp fixes it)
+GEMMA3_LAYERS = ["sliding_attention"] * 5 + ["full_attention"]
 
 
 def bpe_tokenizer(with_bos: bool):
@@ -112,10 +114,10 @@ def build(arch: str, vocab: int, bos: int, eos: int):
                                            final_logit_softcapping=30.0, sliding_window=WINDOW)
         model = transformers.Gemma2ForCausalLM(config)
     elif arch == "gemma3":
-        config = transformers.Gemma3TextConfig(
-            **{**common, "head_dim": 32, "num_hidden_layers": 3}, query_pre_attn_scalar=20, sliding_window=WINDOW,
-            layer_types=["sliding_attention", "sliding_attention", "full_attention"],
-            rope_theta=1e6, rope_local_base_freq=1e4,
+        config = transformers.Gemma3TextConfig(  # d_model 32 keeps its 6 layers small
+            **{**common, "hidden_size": 32, "intermediate_size": 64, "head_dim": 32, "num_hidden_layers": 6},
+            query_pre_attn_scalar=24, sliding_window=WINDOW, layer_types=GEMMA3_LAYERS, rope_theta=1e6,
+            rope_local_base_freq=1e4,
         )
         model = transformers.Gemma3ForCausalLM(config)
     elif arch == "phi3":
