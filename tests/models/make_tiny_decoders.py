@@ -175,11 +175,17 @@ def float64_throughout():
         del torch.Tensor.float  # back to the C method
 
 
-def record_outputs(model, ids_per_text: list[list[int]]) -> dict[str, np.ndarray]:
-    """transformers' attentions and hidden states of the base model, float32 and float64, per text."""
+def record_outputs(model, ids_per_text: list[list[int]], inv_freq: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """transformers' attentions and hidden states of the base model, float32 and float64, per text; with
+    `inv_freq`, the RoPE inverse frequencies are those (in the run's dtype) instead of the config's."""
     import copy
 
     import torch
+
+    def set_inv_freq(m) -> None:
+        for module in m.modules():
+            if hasattr(module, "rope_init_fn"):
+                module.inv_freq = torch.tensor(inv_freq, dtype=torch.float64).to(module.inv_freq.dtype)
 
     def run(base, name: str) -> None:
         for t, ids in enumerate(ids_per_text):
@@ -190,12 +196,16 @@ def record_outputs(model, ids_per_text: list[list[int]]) -> dict[str, np.ndarray
             record[f"{t}/{name}/hidden_states"] = torch.stack(out.hidden_states)[:, 0].numpy()  # (L + 1, T, d)
 
     record: dict[str, np.ndarray] = {}
+    if inv_freq is not None:
+        set_inv_freq(model)
     run(model.model, "float32")
     model64 = copy.deepcopy(model).to(torch.float64)
     with float64_throughout():
         for module in model64.modules():
             if hasattr(module, "rope_init_fn"):  # inverse frequencies made in float64, not float32 then widened
                 module.inv_freq, _ = module.rope_init_fn(module.config, None)
+        if inv_freq is not None:
+            set_inv_freq(model64)
         run(model64.model, "float64")
     return record
 
