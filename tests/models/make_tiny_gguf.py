@@ -1,37 +1,40 @@
-"""Writes GGUF copies of tiny-llama, tiny-qwen2 and tiny-gemma3 the way llama.cpp's convert_hf_to_gguf.py
-does, and records transformers' attentions and hidden states for each copy, so attnviz's GGUF reader is
-tested without torch and without llama.cpp.
+"""Writes GGUF copies of tiny-llama, -qwen2, -qwen3, -gemma2 and -gemma3 the way llama.cpp's
+convert_hf_to_gguf.py does, and records transformers' attentions and hidden states for each copy, so
+attnviz's GGUF reader is tested without torch and without llama.cpp.
 
     pip install torch "transformers>=4.57,<5" gguf accelerate
-    python tests/models/make_tiny_decoders.py llama qwen2 gemma3 && python tests/models/make_tiny_gguf.py
+    python tests/models/make_tiny_decoders.py && python tests/models/make_tiny_gguf.py [llama ...]
 
-Two copies each: tiny-<arch>.f32.gguf (every tensor F32) and tiny-<arch>.q8_0.gguf (2-D tensors Q8_0, norms
-and rope_freqs F32, as the converter's --outtype q8_0 writes them). What the converter does, done here too:
-tensor names from gguf's TensorNameMap; Llama's q and k rows permuted per head for llama.cpp's interleaved
+Two copies each: tiny-<arch>.f32.gguf (every tensor F32) and tiny-<arch>.q8_0.gguf (2-D tensors Q8_0, norms,
+biases and rope_freqs F32, as the converter's --outtype q8_0 writes them). What the converter does, done here
+too: tensor names from gguf's TensorNameMap; Llama's q and k rows permuted per head for llama.cpp's interleaved
 rotation (LlamaModel.permute); Gemma's norm weights stored with the + 1 its RMSNorm adds; Llama 3's RoPE
-scaling as a `rope_freqs` tensor of divisors; no output tensor when embeddings are tied; the tokenizer as
-`tokenizer.ggml.*` ("gpt2" byte-level BPE: tokens, token_type, merges, bos/eos ids, add_bos_token). The
-pre-tokenizer is named "gpt2" (the converter would stop: it knows pre-tokenizers by a hash of real ones;
-ours is GPT-2's regex).
+scaling as a `rope_freqs` tensor of divisors; Gemma 2's soft-caps as metadata; no output tensor when
+embeddings are tied; the tokenizer as `tokenizer.ggml.*` ("gpt2" byte-level BPE: tokens, token_type, merges,
+bos/eos ids, add_bos_token). The pre-tokenizer is named "gpt2" (the converter would stop: it knows
+pre-tokenizers by a hash of real ones; ours is GPT-2's regex), and the Gemma files get the same "gpt2"
+vocabulary (real Gemma files have a SentencePiece one, tokenizer.ggml.model "llama").
 
 What a GGUF file cannot say, so its model differs from the safetensors one and the record says so:
 - qwen2: GGUF has no sliding window for qwen2 (llama.cpp runs every layer full), so the copy is tiny-qwen2
   with use_sliding_window off.
-- gemma3: no query_pre_attn_scalar (llama.cpp scales by head_dim ** -0.5 except for Gemma 3 27B), no layer
-  types (llama.cpp: five sliding to one full, as tiny-gemma3 has), no local RoPE base (llama.cpp: 1e4, as
-  tiny-gemma3 has); so the copy is tiny-gemma3 with query_pre_attn_scalar = head_dim.
-- llama: nothing lost; the scaling is in rope_freqs.
+- gemma2, gemma3: no query_pre_attn_scalar (llama.cpp scales by head_dim ** -0.5, except for the 27B
+  models), so the copies use head_dim; no layer types (llama.cpp: Gemma 2 alternates sliding and full,
+  Gemma 3 has five sliding to one full, as the tiny models do) and no local RoPE base for Gemma 3
+  (llama.cpp: 1e4, as tiny-gemma3 has).
+- llama, qwen3: nothing lost; Llama 3's scaling is in rope_freqs.
 
 reference-<f32|q8_0>-gguf.npz: transformers 4.57 loads each file's tensors itself (from_pretrained(folder,
 gguf_file=..., attn_implementation="eager"): dequantizing, undoing the permutation and the + 1), with the
 config as llama.cpp reads the file passed explicitly, because transformers' own reading of the metadata loses
-Llama 3's rope_freqs (it ignores the tensor) and takes Gemma 3's query_pre_attn_scalar as 256. That config has
+Llama 3's rope_freqs (it ignores the tensor) and takes Gemma's query_pre_attn_scalar as 256. That config has
 the file's float32 rms_norm_eps and rope_theta, and for llama the inverse frequencies theta ** (-2i / d) /
 rope_freqs from the file's float32 divisors (transformers' own, from the config, differ by 2e-7 in the
-attentions). A NumPy reader of tiny-llama's files agrees with these records to 2e-14 in float64. Ids: transformers'
-GGUF tokenizer for llama and qwen2 (checked equal to tokenizer.json's); for gemma3 transformers builds a
-SentencePiece Unigram from any Gemma GGUF, which a "gpt2" vocabulary is not, so the ids are tokenizer.json's
-(what llama.cpp's "gpt2" tokenizer gives). Same keys as reference.npz, float64 made as there.
+attentions). A NumPy reader of tiny-llama's files agrees with these records to 2e-14 in float64. Ids:
+transformers' GGUF tokenizer for llama, qwen2 and qwen3 (checked equal to tokenizer.json's); for Gemma
+transformers builds a SentencePiece Unigram from any Gemma GGUF, which a "gpt2" vocabulary is not, so the Gemma
+ids are tokenizer.json's (what llama.cpp's "gpt2" tokenizer gives). Same keys as reference.npz, float64 made
+as there.
 """
 
 from __future__ import annotations
@@ -47,14 +50,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from make_tiny_decoders import DECODER_TEXTS, record_outputs  # noqa: E402
 
-ARCHS = ("llama", "qwen2", "gemma3")
+ARCHS = ("llama", "qwen2", "qwen3", "gemma2", "gemma3")
 KINDS = ("f32", "q8_0")
 
 
 def model_arch(arch: str):
     import gguf
 
-    return {"llama": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2, "gemma3": gguf.MODEL_ARCH.GEMMA3}[arch]
+    return {"llama": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2, "qwen3": gguf.MODEL_ARCH.QWEN3,
+            "gemma2": gguf.MODEL_ARCH.GEMMA2, "gemma3": gguf.MODEL_ARCH.GEMMA3}[arch]
 
 
 def permute(w: np.ndarray, n_head: int) -> np.ndarray:
@@ -122,7 +126,10 @@ def write_parameters(writer, arch: str, config: dict[str, Any], kind: str) -> No
     if arch == "llama":
         writer.add_vocab_size(config["vocab_size"])
         writer.add_rope_dimension_count(config["head_dim"])
-    if arch == "gemma3":
+    if arch == "gemma2":
+        writer.add_attn_logit_softcapping(config["attn_logit_softcapping"])
+        writer.add_final_logit_softcapping(config["final_logit_softcapping"])
+    if arch.startswith("gemma"):
         writer.add_sliding_window(config["sliding_window"])
     file_type = gguf.LlamaFileType.ALL_F32 if kind == "f32" else gguf.LlamaFileType.MOSTLY_Q8_0
     writer.add_file_type(file_type)
@@ -142,7 +149,7 @@ def gguf_tensors(arch: str, folder: Path, config: dict[str, Any]) -> dict[str, n
             w = permute(w, config["num_attention_heads"])
         if arch == "llama" and name.endswith("k_proj.weight"):
             w = permute(w, config["num_key_value_heads"])
-        if arch == "gemma3" and name.endswith("norm.weight"):
+        if arch.startswith("gemma") and name.endswith("norm.weight"):
             w = w + np.float32(1)
         new = names.get_name(name, try_suffixes=(".weight", ".bias"))
         assert new is not None, name
@@ -198,7 +205,7 @@ def config_as_read(arch: str, folder: Path):
         config.use_sliding_window = False
         config.sliding_window = None
         config.layer_types = ["full_attention"] * config.num_hidden_layers
-    if arch == "gemma3":
+    if arch.startswith("gemma"):
         config.query_pre_attn_scalar = config.head_dim
     config._attn_implementation = "eager"
     return config
@@ -213,7 +220,7 @@ def record_gguf(arch: str, kind: str) -> None:
     name = f"tiny-{arch}.{kind}.gguf"
     reference = Tokenizer.from_file(str(folder / "tokenizer.json"))
     ids = [reference.encode(text).ids for text in DECODER_TEXTS]
-    if arch != "gemma3":
+    if not arch.startswith("gemma"):
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
         from_gguf = [tokenizer(text)["input_ids"] for text in DECODER_TEXTS]
         assert from_gguf == ids, (arch, from_gguf, ids)
