@@ -1,6 +1,7 @@
 """Gemma 2 and Gemma 3 (text models such as gemma-3-270m): Llama's decoder with Google's changes.
 
-- Embeddings scaled by √d_model (rounded to the run's dtype, as transformers rounds it to the weights').
+- Embeddings scaled by √d_model (rounded to the run's dtype, as transformers rounds it to the weights'; for
+  Gemma 3 first to float32, the dtype of the buffer transformers keeps it in).
 - RMSNorm as x̂ · (1 + w): the checkpoint stores w, and 1 is added once, at load.
 - Four norms per block: before and after the attention, before and after the feed-forward block.
 - The feed-forward block gated by GELU (tanh approximation): GeGLU.
@@ -73,7 +74,8 @@ def gemma_params(ckpt: Checkpoint, config: ModelConfig) -> Params:
 
     return {
         "wte": ckpt.table("embed_tokens.weight", "vocab", d),
-        "scale": ckpt.dtype.type(math.sqrt(d)),
+        # Gemma 3 keeps √d in a float32 buffer, cast to the weights' dtype: a float64 run scales by float32's √d too
+        "scale": ckpt.dtype.type(np.float32(math.sqrt(d)) if config.architecture == "gemma3_text" else math.sqrt(d)),
         "blocks": ckpt.blocks(block, config.layers),
         "norm": norm("norm"),
     }

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .architecture import Architecture, Params
 from .llama import llama_attend, llama_block, llama_config, llama_embed, llama_final
-from .rope import rope_of
+from .rope import rope_of, rope_settings
 from .weights import Checkpoint
 
 if TYPE_CHECKING:
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 def phi3_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Llama's reading of config.json; the rotation turns int(d_head · partial_rotary_factor) dims."""
     config = llama_config(raw)
-    rotated = int(config["d_head"] * float(raw.get("partial_rotary_factor", 1.0)))
+    _, params = rope_settings(raw)  # transformers 5 keeps the factor among the RoPE parameters
+    rotated = int(config["d_head"] * float(raw.get("partial_rotary_factor", params.get("partial_rotary_factor", 1.0))))
     ropes = [rope_of(raw, rotated) for _ in range(config["layers"])]
     return config | {"settings": {**config["settings"], "ropes": ropes}}
 

@@ -1,0 +1,171 @@
+"""Decoder LLMs in NumPy against Hugging Face transformers (eager attention): the tiny random models of
+tests/models/make_tiny_decoders.py, one per architecture, each built so its traps bite (grouped-query
+attention, sliding windows shorter than the texts, soft-caps, two RoPE bases, partial rotation, q/k
+norms, Llama 3's RoPE scaling), with transformers' attentions and hidden states recorded beside them.
+The float64 records were made with transformers' float32 casts (softmax, RMSNorm, RoPE tables) kept in
+float64, so 1e-9 is float64 arithmetic's agreement, not float32's."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from attnviz_cli.errors import AttnvizError
+from attnviz_cli.models import load_model
+
+MODELS = Path(__file__).resolve().parent / "models"
+KINDS = ("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2")
+TEXTS = [
+    "I sat on the river bank", "I deposited money at the bank", "the bank by the river bank flows",
+    "the water flows by the river bank and I sat on the bank at the river",
+]
+# float32: ~1e-6 apart after a few layers (the order of additions differs between BLAS and torch);
+# float64: the same sums in float64, ~1e-14 apart, so 1e-9 leaves room for any BLAS kernel
+TOLERANCE = {"float64": 1e-9, "float32": 1e-5}
+WINDOWS = {"mistral": {0: 3, 1: 3}, "qwen2": {1: 3}, "gemma2": {0: 3}, "gemma3": {i: 3 for i in range(5)}, "phi3": {0: 3, 1: 3}}
+
+
+def reference(kind: str) -> dict[str, np.ndarray]:
+    with np.load(MODELS / f"tiny-{kind}" / "reference.npz") as data:
+        return dict(data)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_attentions_and_hidden_states_match_transformers(kind, dtype):
+    model = load_model(MODELS / f"tiny-{kind}", dtype=dtype)
+    recorded = reference(kind)
+    tol = TOLERANCE[dtype]
+    for t, text in enumerate(TEXTS):
+        run = model.run(text)
+        assert_array_equal(run.token_ids, recorded[f"{t}/ids"])
+        assert run.attentions.dtype == dtype and run.hidden_states.dtype == dtype
+        assert_allclose(run.attentions, recorded[f"{t}/{dtype}/attentions"], rtol=tol, atol=tol)
+        scale = np.abs(recorded[f"{t}/{dtype}/hidden_states"]).max()  # Gemma's embeddings are sqrt(d) times larger
+        assert_allclose(run.hidden_states, recorded[f"{t}/{dtype}/hidden_states"], rtol=tol, atol=tol * 10 * scale)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_attention_is_causal_windowed_and_far_from_uniform(kind):
+    run = load_model(MODELS / f"tiny-{kind}", dtype="float64").run(TEXTS[3])
+    T = run.attentions.shape[-1]
+    assert run.attentions.max() > 0.5 and T > 10
+    assert_allclose(run.attentions.sum(axis=-1), 1.0, rtol=1e-12)
+    q, k = np.arange(T)[:, None], np.arange(T)[None, :]
+    for layer in range(run.attentions.shape[0]):
+        window = WINDOWS.get(kind, {}).get(layer)
+        seen = (k <= q) & (k > q - window) if window else k <= q
+        assert (run.attentions[layer][:, ~seen] == 0).all() and np.isneginf(run.scores[layer][:, ~seen]).all()
+        assert (run.attentions[layer][:, seen] > 0).all()  # nothing else is masked
+
+
+@pytest.mark.parametrize("kind", ["llama", "gemma3", "qwen3", "phi3"])
+def test_config_json_in_transformers_5s_form_reads_the_same(kind, tmp_path):
+    folder = shutil.copytree(MODELS / f"tiny-{kind}", tmp_path / kind)
+    (folder / "config.json").write_text((folder / "config-v5.json").read_text())
+    assert "rope_parameters" in json.loads((folder / "config.json").read_text())
+    v4 = load_model(MODELS / f"tiny-{kind}", dtype="float64").run(TEXTS[3])
+    v5 = load_model(folder, dtype="float64").run(TEXTS[3])
+    assert_array_equal(v5.attentions, v4.attentions)
+    assert_array_equal(v5.hidden_states, v4.hidden_states)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_weights_read_a_layer_at_a_time_give_the_numbers_of_weights_kept(kind):
+    kept = load_model(MODELS / f"tiny-{kind}", dtype="float64", keep=True).run(TEXTS[3])
+    streamed = load_model(MODELS / f"tiny-{kind}", dtype="float64", keep=False)
+    assert type(streamed.params["blocks"]).__name__ == "Layers"
+    run = streamed.run(TEXTS[3])
+    # the same sums, by a weight laid out (in, out) or read as stored and transposed: the kernels may add in another order
+    assert_allclose(run.attentions, kept.attentions, rtol=1e-12, atol=1e-14)
+    assert_allclose(run.hidden_states, kept.hidden_states, rtol=1e-12, atol=1e-12)
+
+
+def test_grouped_query_heads_name_their_key_value_head_and_share_its_keys():
+    model = load_model(MODELS / "tiny-llama", dtype="float64")
+    c = model.config
+    assert (c.heads, c.kv_heads, c.d_head) == (4, 2, 16)
+    assert [c.kv_head(h) for h in range(4)] == [0, 0, 1, 1]  # transformers' repeat_kv: head // (4 / 2)
+    run = model.run(TEXTS[0])
+    assert_array_equal(run.keys[:, 0], run.keys[:, 1])
+    assert_array_equal(run.values[:, 2], run.values[:, 3])
+    assert not np.array_equal(run.keys[:, 1], run.keys[:, 2])
+
+
+def test_a_sharded_checkpoint_and_a_bfloat16_one_read_as_one(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    source = MODELS / "tiny-qwen2"
+    tensors = load_file(source / "model.safetensors")
+    sharded = shutil.copytree(source, tmp_path / "sharded", ignore=shutil.ignore_patterns("model.safetensors", "*.gguf"))
+    names = sorted(tensors)
+    halves = {"model-00001-of-00002.safetensors": names[: len(names) // 2], "model-00002-of-00002.safetensors": names[len(names) // 2:]}
+    for file, part in halves.items():
+        save_file({n: tensors[n] for n in part}, sharded / file)
+    index = {"metadata": {}, "weight_map": {n: file for file, part in halves.items() for n in part}}
+    (sharded / "model.safetensors.index.json").write_text(json.dumps(index))
+    whole = load_model(source, dtype="float64").run(TEXTS[2])
+    assert_array_equal(load_model(sharded, dtype="float64").run(TEXTS[2]).attentions, whole.attentions)
+
+    bf16 = shutil.copytree(source, tmp_path / "bf16", ignore=shutil.ignore_patterns("*.gguf"))
+    top = {n: (t.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16) for n, t in tensors.items()}  # truncated to bfloat16
+    header = {n: {"dtype": "BF16", "shape": list(t.shape)} for n, t in top.items()}
+    _write_safetensors(bf16 / "model.safetensors", header, top)
+    rounded = shutil.copytree(source, tmp_path / "rounded", ignore=shutil.ignore_patterns("*.gguf"))
+    save_file({n: (t.astype(np.uint32) << 16).view(np.float32) for n, t in top.items()}, rounded / "model.safetensors")
+    assert_array_equal(load_model(bf16, dtype="float64").run(TEXTS[2]).attentions, load_model(rounded, dtype="float64").run(TEXTS[2]).attentions)
+
+
+def _write_safetensors(path: Path, header: dict, arrays: dict[str, np.ndarray]) -> None:
+    """A safetensors file by its format (8 bytes of header length, the JSON header, the data), for
+    bfloat16, which NumPy has no dtype for."""
+    offset, entries = 0, {}
+    for name, meta in header.items():
+        size = arrays[name].nbytes
+        entries[name] = {**meta, "data_offsets": [offset, offset + size]}
+        offset += size
+    raw = json.dumps(entries).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as file:
+        file.write(len(raw).to_bytes(8, "little") + raw)
+        for name in header:
+            file.write(arrays[name].tobytes())
+
+
+def test_a_shard_the_index_names_that_is_missing_or_outside_the_folder_is_one_line(tmp_path):
+    folder = shutil.copytree(MODELS / "tiny-llama", tmp_path / "m", ignore=shutil.ignore_patterns("model.safetensors", "*.gguf"))
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "model-1.safetensors"}}))
+    with pytest.raises(AttnvizError, match=r"lacks the shard 'model-1\.safetensors' its index names"):
+        load_model(folder)
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "../model.safetensors"}}))
+    with pytest.raises(AttnvizError, match="names no shards in the folder"):
+        load_model(folder)
+
+
+def test_a_rope_scaling_attnviz_does_not_run_is_one_line(tmp_path):
+    folder = shutil.copytree(MODELS / "tiny-llama", tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    config["rope_scaling"] = {"rope_type": "yarn", "factor": 4.0}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(AttnvizError, match="RoPE scaling is 'yarn'; attnviz runs default, linear, llama3"):
+        load_model(folder)
+
+
+def test_json_masks_are_null_and_each_head_names_its_key_value_head():
+    from .conftest import run
+
+    record = json.loads(run("inspect", TEXTS[3], "--model", str(MODELS / "tiny-mistral"), "-f", "json").stdout)
+    assert record["config"]["model"] | {"name": None} == {
+        "name": None, "architecture": "mistral", "layers": 2, "heads": 4, "kv_heads": 2, "d_model": 64, "d_head": 16,
+        "dtype": "float32", "revision": None,
+    }
+    heads = record["layers"][0]["heads"]
+    assert [h["kv_head"] for h in heads] == [0, 0, 1, 1]
+    scores = heads[0]["scores"]
+    T = len(scores)
+    assert all((scores[q][k] is None) == (k > q or k <= q - 3) for q in range(T) for k in range(T))
