@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 from transformers import AutoModel
 from attnviz_cli.models import load_model
 torch.set_num_threads({threads})
-ours = load_model({folder!r})
+ours = load_model({folder!r}, keep=True)  # weights held, as transformers holds them
 theirs = AutoModel.from_pretrained({folder!r}, attn_implementation="eager").eval()
 ids = np.arange({T}) % 1000 + 1000  # ordinary ids, no special tokens: the same input to both
 tensor = torch.from_numpy(ids)[None]
@@ -86,12 +86,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model")
     parser.add_argument("--passes", type=int, default=30, help="alternating forward passes per side")
-    parser.add_argument("--runs", type=int, default=5, help="cold runs per command")
+    parser.add_argument("--runs", type=int, default=5, help="cold runs per command (0: none)")
+    parser.add_argument("--lengths", type=int, nargs="+", default=[128, 512], help="tokens per forward pass")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
     attn = shutil.which("attn") or sys.exit("attn is not on PATH: pip install . first")
     print(f"forward pass, {args.passes} passes each, alternating in one process (attentions and hidden states returned):")
-    for T in (128, 512):
-        for threads in (1, 2):
+    for T in args.lengths:
+        for threads in args.threads:
             a_best, a_median, t_best, t_median, ratio = forward_times(args.model, T, threads, args.passes)
             print(
                 f"  T={T:<4} {threads} thread{'s' if threads > 1 else ' '}: attnviz {a_best:6.1f} ms (median {a_median:6.1f})   "
@@ -103,6 +105,8 @@ def main() -> None:
         "transformers + torch, fresh process": [sys.executable, "-c", hf],
         "attn inspect (GloVe) -f json": [attn, "inspect", TEN_WORDS, "-f", "json"],
     }
+    if not args.runs:
+        return
     print("cold runs of ten words, taken in turn, median wall time and peak memory:")
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in rows}
     for _ in range(args.runs):  # in turn, so that the machine's drift touches each alike

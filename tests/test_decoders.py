@@ -169,3 +169,16 @@ def test_json_masks_are_null_and_each_head_names_its_key_value_head():
     scores = heads[0]["scores"]
     T = len(scores)
     assert all((scores[q][k] is None) == (k > q or k <= q - 3) for q in range(T) for k in range(T))
+
+
+def test_a_run_too_large_for_memory_is_refused_before_it_starts(monkeypatch):
+    from attnviz_cli.models import model as model_module
+
+    model = load_model(MODELS / "tiny-llama")
+    T = 20  # 2 layers x 4 heads: 2 * 4 * (20 * 20 * 2 + 20 * 16 * 4) + 3 * 20 * 64 floats of 4 bytes
+    assert model.run_bytes(T) == (2 * (4 * 20 * 20 * 2 + 4 * 20 * 16 * 4 + 20 * 64) + 20 * 64) * 4
+    monkeypatch.setattr(model_module, "physical_memory", lambda: 2 * model.run_bytes(T) - 2)
+    with pytest.raises(AttnvizError, match=r"^a run of 20 tokens through '.*tiny-llama' would hold .* GiB of attention and states, more than half this machine's"):
+        model.run(TEXTS[3])
+    monkeypatch.setattr(model_module, "physical_memory", lambda: 2 * model.run_bytes(T))
+    assert model.run(TEXTS[3]).attentions.shape[-1] == T

@@ -97,6 +97,7 @@ class Model:
         ``truncate``: a text over the model's positions keeps its first tokens (see :meth:`encode`)."""
         encoding, cut = self.encode(text, truncate)
         ids = np.asarray(encoding.ids, dtype=np.int64)
+        self.check_memory(len(ids))
         hidden, attentions = self.forward(ids)
         by_part = {part: [getattr(a, part) for a in attentions] for part in Attended._fields}
         del attentions  # the layers' arrays are now held only by by_part, which stack_freeing empties
@@ -131,6 +132,25 @@ class Model:
     def encode_many(self, texts: list[str]) -> list:
         """The encodings of many texts at once (the tokenizer works on every core); unchecked."""
         return self.tokenizer.encode_batch(texts)
+
+    def run_bytes(self, T: int) -> int:
+        """The memory a run of ``T`` tokens holds: every layer's scores and weights (h, T, T), queries,
+        keys, values and head outputs (h, T, d_head), and hidden states (T, d)."""
+        c = self.config
+        per_layer = c.heads * T * T * 2 + c.heads * T * c.d_head * 4 + T * c.d_model
+        return (c.layers * per_layer + T * c.d_model) * np.dtype(c.dtype).itemsize
+
+    def check_memory(self, T: int) -> None:
+        """Refuse a run that would take more than half this machine's memory, before it starts."""
+        need, memory = self.run_bytes(T), physical_memory()
+        if memory and need > memory // 2:
+            fits = T
+            while fits > 1 and self.run_bytes(fits) > memory // 2:
+                fits = fits * 9 // 10
+            raise AttnvizError(
+                f"a run of {T:,} tokens through {quoted(self.config.name)} would hold {need / 2**30:.1f} GiB of attention "
+                f"and states, more than half this machine's {memory / 2**30:.0f} GiB; about {fits:,} tokens fit"
+            )
 
     def check_encoding(self, encoding):
         c = self.config
@@ -171,6 +191,14 @@ def run_layers(
     elif page.final is not None:
         hidden[-1] = page.final(x, params)
     return hidden, attentions
+
+
+def physical_memory() -> int:
+    """This machine's memory in bytes (0 if the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 def stack_freeing(arrays: list[np.ndarray]) -> np.ndarray:
