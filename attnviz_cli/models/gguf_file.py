@@ -34,6 +34,7 @@ VERSIONS = (2, 3)
 MAX_KEY = 64 * 1024  # bytes of a metadata key or a tensor name
 MAX_STRING = 16 * 1024 * 1024  # bytes of one string value (a chat template is a few KB)
 MAX_ITEMS = 16 * 1024 * 1024  # items of one array (Gemma 3's vocabulary: 262,144)
+MAX_ENTRIES = 1 << 16  # metadata entries, and tensors (SmolLM2: 33 and 272; the largest MoE files, a few thousand)
 MAX_DEPTH = 3  # arrays of arrays of ... (llama.cpp writes none deeper than 2)
 MAX_DIMS = 4  # GGML_MAX_DIMS
 DEFAULT_ALIGNMENT = 32
@@ -117,12 +118,14 @@ class GGUFFile:
 
         info = self.tensors[name]
         stored = self._bytes(info)
-        if rows is None:
-            values = dequantize(stored.reshape(-1, info.row_bytes), GGMLQuantizationType(info.ggml_type))
-            return values.reshape(info.shape)
-        per_row = stored.reshape(info.shape[0], -1)  # an outermost row: whole rows of blocks
-        values = dequantize(per_row[rows].reshape(-1, info.row_bytes), GGMLQuantizationType(info.ggml_type))
-        return values.reshape(len(rows), *info.shape[1:])
+        if rows is not None:
+            stored = stored.reshape(info.shape[0], -1)[rows]  # an outermost row: whole rows of blocks
+        qtype = GGMLQuantizationType(info.ggml_type)
+        try:
+            values = dequantize(stored.reshape(-1, info.row_bytes), qtype)
+        except NotImplementedError as error:  # an older gguf package
+            raise AttnvizError(f"GGUF file {quoted(str(self.path))}: {name!r} is stored as {qtype.name}, which this gguf package cannot dequantize (upgrade gguf)") from error
+        return values.reshape(info.shape if rows is None else (len(rows), *info.shape[1:]))
 
     def _bytes(self, info: TensorInfo) -> np.ndarray:
         """The stored bytes of a tensor, a view of the memory-mapped file."""
@@ -179,6 +182,9 @@ class _Header:
                 raise self.fail("is big-endian, which attnviz does not read")
             raise self.fail(f"is GGUF version {version}; attnviz reads versions 2 and 3")
         n_tensors, n_kv = self.u64("its tensor count"), self.u64("its metadata count")
+        for count, what in ((n_kv, "metadata entries"), (n_tensors, "tensors")):
+            if count > MAX_ENTRIES:
+                raise self.fail(f"claims {count} {what}, more than the {MAX_ENTRIES} attnviz reads")
         if n_kv * MIN_KV_BYTES > self.size - self.pos:
             raise self.fail(f"claims {n_kv} metadata entries, more than its {self.size} bytes can hold")
         if n_tensors * MIN_TENSOR_INFO_BYTES > self.size - self.pos:
