@@ -257,19 +257,22 @@ class _Header:
         """``count`` strings in a row, each checked, then decoded: the vocabulary's tokens and merges."""
         buf, pos, size, unpack = self.buf, self.pos, self.size, U64.unpack_from
         raw: list[bytes] = []
-        for _ in range(count):
-            if size - pos < 8:
-                break
-            n = unpack(buf, pos)[0]
-            if n > MAX_STRING or n > size - pos - 8:
-                break
-            raw.append(buf[pos + 8:pos + 8 + n])
-            pos += 8 + n
+        append = raw.append
+        try:
+            for _ in range(count):
+                n = unpack(buf, pos)[0]
+                end = pos + 8 + n
+                if n > MAX_STRING or end > size:
+                    break
+                append(buf[pos + 8:end])
+                pos = end
+        except struct.error:  # fewer than 8 bytes left for a length
+            pass
         self.pos = pos
         if len(raw) < count:
             self.string(MAX_STRING, f"item {len(raw)} of {what}")  # raises the error that stopped the loop
         try:
-            return [item.decode("utf-8") for item in raw]
+            return list(map(bytes.decode, raw))  # UTF-8
         except UnicodeDecodeError:
             for i, item in enumerate(raw):  # which one: its error names it
                 self.decoded(item, f"item {i} of {what}")
