@@ -223,7 +223,9 @@ def write_model(path: Path, arch: str, tensors: dict[str, np.ndarray], heads: in
     writer.add_layer_norm_rms_eps(1e-6)
     writer.add_vocab_size(4)
     for key, value in keys.items():
-        if isinstance(value, float):
+        if isinstance(value, list):
+            writer.add_array(f"{arch}.{key}", value)
+        elif isinstance(value, float):
             writer.add_float32(f"{arch}.{key}", value)
         elif isinstance(value, str):
             writer.add_string(f"{arch}.{key}", value)
@@ -342,6 +344,34 @@ def test_config_of_each_architecture(tmp_path):
         open_gguf(gpt2).config()
 
 
+def test_sliding_window_patterns_and_longrope(tmp_path):
+    gemma3 = write_model(tmp_path / "g3.gguf", "gemma3", {}, layers=3, **{"attention.sliding_window": 8, "attention.sliding_window_pattern": [True, False, True]})
+    assert open_gguf(gemma3).config()["layer_types"] == ["sliding_attention", "full_attention", "sliding_attention"]
+    gemma2 = write_model(tmp_path / "g2.gguf", "gemma2", {}, layers=4, **{"attention.sliding_window": 8, "attention.sliding_window_pattern": 4})
+    assert open_gguf(gemma2).config()["layer_types"] == ["sliding_attention"] * 3 + ["full_attention"]
+    wrong = write_model(tmp_path / "g.gguf", "gemma3", {}, layers=2, **{"attention.sliding_window": 8, "attention.sliding_window_pattern": [True]})
+    with pytest.raises(AttnvizError, match=re.escape("gives gemma3.attention.sliding_window_pattern for 1 layers, where it has 2")):
+        open_gguf(wrong).config()
+    long, short = np.array([1.0, 2.5, 4.0], np.float32), np.array([1.0, 1.0, 1.5], np.float32)
+    phi3 = write_model(tmp_path / "phi3.gguf", "phi3", {"rope_factors_long.weight": long, "rope_factors_short.weight": short},
+                       **{"rope.dimension_count": 6, "rope.scaling.original_context_length": 4096})
+    assert open_gguf(phi3).config()["rope_scaling"] == {"rope_type": "longrope", "long_factor": [1.0, 2.5, 4.0], "short_factor": [1.0, 1.0, 1.5], "original_max_position_embeddings": 4096}
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"attention.head_count": [2, 2]}, "gives llama.attention.head_count a ndarray, where a whole number from 1 to 2147483648 belongs"),
+    ({"attention.head_count": 0}, "gives llama.attention.head_count 0, where"),
+    ({"block_count": 10**9}, "gives llama.block_count 1000000000, where a whole number from 1 to 65536 belongs"),
+    ({"attention.layer_norm_rms_epsilon": -1.0}, "gives llama.attention.layer_norm_rms_epsilon -1.0, where a number from 0"),
+    ({"rope.freq_base": "fast"}, "gives llama.rope.freq_base a str"),
+    ({"vocab_size": 0}, "gives llama.vocab_size 0"),
+])
+def test_config_values_are_checked(tmp_path, keys, message):
+    path = write_model(tmp_path / "bad.gguf", "llama", {}, **keys)
+    with pytest.raises(AttnvizError, match=re.escape(message)):
+        open_gguf(path).config()
+
+
 def test_llama3_rope_freqs_are_kept(tmp_path):
     freqs = np.array([1.0, 2.0, 8.0], np.float32)
     path = write_model(tmp_path / "l3.gguf", "llama", {"rope_freqs.weight": freqs})
@@ -414,6 +444,8 @@ def test_the_valid_file_is_read(tmp_path):
     opened = open_gguf(path)
     assert opened.metadata["tokenizer.ggml.tokens"] == ["a", "b"]
     np.testing.assert_array_equal(opened.read("b"), np.ones(4, np.float32))
+    with pytest.raises(AttnvizError, match=re.escape("lacks llama.embedding_length")):
+        opened.config()
 
 
 @pytest.mark.parametrize("cut", [0, 3, 10, 23, 30, 60, 100, 140, 170, 200, 250])

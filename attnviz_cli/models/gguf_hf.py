@@ -48,6 +48,9 @@ LAYER_NAMES_OF = {  # where an architecture names a GGUF tensor otherwise
     "phi3": {"ffn_up": "mlp.gate_up_proj"},  # gate and up, fused, as Phi-3's checkpoints hold them
 }
 LAYER = re.compile(r"blk\.(\d+)\.(\w+)\.(weight|bias)")
+MAX_SIZE = 1 << 31  # a size, a count or a token id in a config (Llama 4: 10M positions)
+MAX_LAYERS = 1 << 16  # Llama 3.1 405B has 126
+MAX_ROTARY = 1 << 16  # LongRoPE factors: one per rotary frequency (Phi-3: 48)
 
 
 def supported(gguf: GGUFFile) -> str:
@@ -66,38 +69,34 @@ def hf_config(gguf: GGUFFile) -> dict[str, Any]:
     arch = supported(gguf)
     meta = gguf.metadata
 
-    def get(key: str, default: Any = None) -> Any:
-        value = meta.get(f"{arch}.{key}", default)
-        return value.tolist() if isinstance(value, np.ndarray) else value
+    def size(key: str, default: int | None = None, least: int = 1, most: int = MAX_SIZE) -> int:
+        return int(_number(gguf, f"{arch}.{key}", default, least, most, whole=True))
 
-    def need(key: str) -> Any:
-        value = get(key)
-        if value is None:
-            raise AttnvizError(f"GGUF file {quoted(str(gguf.path))} lacks {arch}.{key}")
-        return value
+    def real(key: str, default: float | None = None) -> float:
+        return float(_number(gguf, f"{arch}.{key}", default, 0, float("inf"), whole=False))
 
-    hidden, heads = int(need("embedding_length")), int(need("attention.head_count"))
-    head_dim = int(get("attention.key_length") or hidden // heads)
-    window = get("attention.sliding_window") or None  # 0: none (Phi-4 writes 0)
+    hidden, heads = size("embedding_length"), size("attention.head_count")
+    head_dim = size("attention.key_length", hidden // heads)
+    window = size("attention.sliding_window", 0, least=0) or None  # 0: none (Phi-4 writes 0)
     model_type = "mistral" if arch == "llama" and window else MODEL_TYPES[arch]
     config: dict[str, Any] = {
         "model_type": model_type,
         "hidden_size": hidden,
-        "num_hidden_layers": int(need("block_count")),
+        "num_hidden_layers": size("block_count", most=MAX_LAYERS),
         "num_attention_heads": heads,
-        "num_key_value_heads": int(get("attention.head_count_kv", heads)),
+        "num_key_value_heads": size("attention.head_count_kv", heads),
         "head_dim": head_dim,
-        "intermediate_size": int(need("feed_forward_length")),
-        "rms_norm_eps": float(need("attention.layer_norm_rms_epsilon")),
-        "rope_theta": float(get("rope.freq_base", 10000.0)),
-        "max_position_embeddings": int(need("context_length")),
-        "vocab_size": int(get("vocab_size") or _vocab_size(gguf)),
+        "intermediate_size": size("feed_forward_length"),
+        "rms_norm_eps": real("attention.layer_norm_rms_epsilon"),
+        "rope_theta": real("rope.freq_base", 10000.0),
+        "max_position_embeddings": size("context_length"),
+        "vocab_size": size("vocab_size", _vocab_size(gguf)),
         "tie_word_embeddings": "output.weight" not in gguf.tensors,
         "sliding_window": window,
         "attention_bias": "blk.0.attn_q.bias" in gguf.tensors or "blk.0.attn_qkv.bias" in gguf.tensors,
     }
-    rotary = get("rope.dimension_count")
-    if rotary is not None and rotary != head_dim:
+    rotary = size("rope.dimension_count", head_dim)
+    if rotary != head_dim:
         config["partial_rotary_factor"] = rotary / head_dim
     scaling = _rope_scaling(gguf, arch)
     if scaling:
@@ -108,39 +107,52 @@ def hf_config(gguf: GGUFFile) -> dict[str, Any]:
     if arch in GEMMA:
         config.update(_gemma(gguf, arch, config))
     for key, name in (("bos_token_id", "bos"), ("eos_token_id", "eos"), ("unk_token_id", "unknown"), ("pad_token_id", "padding")):
-        value = meta.get(f"tokenizer.ggml.{name}_token_id")
-        if value is not None:
-            config[key] = int(value)
+        if f"tokenizer.ggml.{name}_token_id" in meta:
+            config[key] = int(_number(gguf, f"tokenizer.ggml.{name}_token_id", None, 0, MAX_SIZE, whole=True))
     return config
 
 
-def _vocab_size(gguf: GGUFFile) -> int:
+def _number(gguf: GGUFFile, key: str, default: float | None, least: float, most: float, whole: bool) -> float:
+    """Metadata ``key``, a number from ``least`` to ``most`` (a whole one if ``whole``); ``default``
+    where the file does not give it (None: it must)."""
+    value = gguf.metadata.get(key, default)
+    if value is None:
+        raise AttnvizError(f"GGUF file {quoted(str(gguf.path))} lacks {key}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not least <= value <= most or (whole and value != int(value)):
+        shown = repr(value) if isinstance(value, int | float) else f"a {type(value).__name__}"
+        raise AttnvizError(f"GGUF file {quoted(str(gguf.path))} gives {key} {shown}, where a {'whole ' if whole else ''}number from {least} to {most} belongs")
+    return value
+
+
+def _vocab_size(gguf: GGUFFile) -> int | None:
     """The vocabulary's size where the file gives no {arch}.vocab_size: its tokens, else its table's rows."""
     tokens = gguf.metadata.get("tokenizer.ggml.tokens")
     if tokens is not None:
         return len(tokens)
-    if "token_embd.weight" not in gguf.tensors:
-        raise AttnvizError(f"GGUF file {quoted(str(gguf.path))} has no token_embd.weight")
-    return gguf.tensors["token_embd.weight"].shape[0]
+    table = gguf.tensors.get("token_embd.weight")
+    return None if table is None else table.shape[0]
+
+
+def _optional(gguf: GGUFFile, key: str, whole: bool = False) -> float | None:
+    """Metadata ``key``, a number from 0 (a whole one if ``whole``), or None where the file does not give it."""
+    return None if key not in gguf.metadata else _number(gguf, key, None, 0, MAX_SIZE if whole else float("inf"), whole)
 
 
 def _rope_scaling(gguf: GGUFFile, arch: str) -> dict[str, Any] | None:
     """config.json's rope_scaling from rope.scaling.* (linear, yarn) or Phi-3's LongRoPE factor tensors.
     Llama 3's scaling is not a key but the ``rope_freqs`` tensor (see :class:`GGUFTensors`)."""
-    meta = gguf.metadata
-    kind = meta.get(f"{arch}.rope.scaling.type")
-    factor = meta.get(f"{arch}.rope.scaling.factor")
-    original = meta.get(f"{arch}.rope.scaling.original_context_length")
+    kind = gguf.metadata.get(f"{arch}.rope.scaling.type")
+    factor = _optional(gguf, f"{arch}.rope.scaling.factor")
+    original = _optional(gguf, f"{arch}.rope.scaling.original_context_length", whole=True)
     if "rope_factors_long.weight" in gguf.tensors and "rope_factors_short.weight" in gguf.tensors:
-        scaling: dict[str, Any] = {
-            "rope_type": "longrope",
-            "long_factor": gguf.read("rope_factors_long.weight").tolist(),
-            "short_factor": gguf.read("rope_factors_short.weight").tolist(),
-        }
-    elif kind == "linear" and factor is not None:
-        scaling = {"rope_type": "linear", "factor": float(factor)}
-    elif kind == "yarn" and factor is not None:
-        scaling = {"rope_type": "yarn", "factor": float(factor)}
+        scaling: dict[str, Any] = {"rope_type": "longrope"}
+        for key, name in (("long_factor", "rope_factors_long.weight"), ("short_factor", "rope_factors_short.weight")):
+            shape = gguf.tensors[name].shape
+            if len(shape) != 1 or shape[0] > MAX_ROTARY:
+                raise AttnvizError(f"GGUF file {quoted(str(gguf.path))} has {name!r} of shape {shape}, not a list of at most {MAX_ROTARY} factors")
+            scaling[key] = gguf.read(name).tolist()
+    elif kind in ("linear", "yarn") and factor is not None:
+        scaling = {"rope_type": kind, "factor": factor}
     else:
         return None
     if original is not None:
@@ -151,27 +163,28 @@ def _rope_scaling(gguf: GGUFFile, arch: str) -> dict[str, Any] | None:
 def _gemma(gguf: GGUFFile, arch: str, config: dict[str, Any]) -> dict[str, Any]:
     """Gemma 2's and 3's own keys. llama.cpp stores no query_pre_attn_scalar: like llama.cpp, it is
     head_dim, except in the 27B models (46 layers for Gemma 2, 62 for Gemma 3), hidden_size / heads."""
-    meta = gguf.metadata
     layers = config["num_hidden_layers"]
     big = layers == (46 if arch == "gemma2" else 62)
     extra: dict[str, Any] = {
         "query_pre_attn_scalar": config["hidden_size"] // config["num_attention_heads"] if big else config["head_dim"],
-        "attn_logit_softcapping": meta.get(f"{arch}.attn_logit_softcapping"),
-        "final_logit_softcapping": meta.get(f"{arch}.final_logit_softcapping"),
+        "attn_logit_softcapping": _optional(gguf, f"{arch}.attn_logit_softcapping"),
+        "final_logit_softcapping": _optional(gguf, f"{arch}.final_logit_softcapping"),
     }
     if arch == "gemma3":
-        extra["rope_local_base_freq"] = float(meta.get("gemma3.rope.freq_base_swa", 10000.0))
+        extra["rope_local_base_freq"] = float(_number(gguf, "gemma3.rope.freq_base_swa", 10000.0, 0, float("inf"), whole=False))
     # which layers slide: Gemma 2 every other one, sliding first; Gemma 3 five in six (llama.cpp's
-    # defaults), unless the file gives sliding_window_pattern (a period, or a flag per layer)
-    pattern = meta.get(f"{arch}.attention.sliding_window_pattern", 2 if arch == "gemma2" else 6)
+    # defaults), unless the file gives sliding_window_pattern (a flag per layer, or a period)
+    key = f"{arch}.attention.sliding_window_pattern"
+    flags = gguf.metadata.get(key)
     if config["sliding_window"] is None:
         slides = [False] * layers
-    elif isinstance(pattern, np.ndarray):
-        slides = [bool(s) for s in pattern.tolist()]
+    elif isinstance(flags, np.ndarray) and flags.dtype == np.bool_:
+        slides = flags.tolist()
+        if len(slides) != layers:
+            raise AttnvizError(f"GGUF file {quoted(str(gguf.path))} gives {key} for {len(slides)} layers, where it has {layers}")
     else:
-        slides = [(i + 1) % int(pattern) != 0 for i in range(layers)]
-    if len(slides) != layers:
-        raise AttnvizError(f"GGUF file {quoted(str(gguf.path))} gives a sliding window pattern of {len(slides)} layers for {layers}")
+        period = int(_number(gguf, key, 2 if arch == "gemma2" else 6, 1, MAX_LAYERS, whole=True))
+        slides = [(i + 1) % period != 0 for i in range(layers)]
     extra["layer_types"] = ["sliding_attention" if s else "full_attention" for s in slides]
     return extra
 
