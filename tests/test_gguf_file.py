@@ -202,6 +202,21 @@ def test_smollm2_tensors_under_hugging_face_names():
     np.testing.assert_array_equal(source.rows("model.embed_tokens.weight", ids), stored["token_embd.weight"][ids])
 
 
+@pytest.mark.slow  # transformers loads and dequantizes the file: ~20 s and 1.2 GB
+def test_smollm2_tensors_equal_transformers_loader():
+    path = need_smollm2()
+    torch = need_module("torch")
+    transformers = need_module("transformers")
+    model = transformers.AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, torch_dtype=torch.float32)
+    state = {name: tensor.numpy() for name, tensor in model.state_dict().items()}
+    source = open_gguf(path).tensor_source()
+    assert source.names == set(state) - {"lm_head.weight"}  # tied: transformers' lm_head is the embedding table
+    for name in sorted(source.names):
+        out = np.empty(source.shape(name), np.float32)
+        source.load(name, out)
+        np.testing.assert_array_equal(out, state[name], err_msg=name)
+
+
 def reverse_permute(weights: np.ndarray, n_head: int) -> np.ndarray:
     """transformers' LlamaTensorProcessor._reverse_permute_weights (modeling_gguf_pytorch_utils.py), as written there."""
     dim = weights.shape[0] // n_head // 2
