@@ -280,7 +280,7 @@ def sized(metadata: Mapping[str, Any], key: str, length: int | None = None) -> S
     if n > MAX_ENTRIES:
         raise AttnvizError(f"GGUF metadata {quoted(key)} has {n:,} entries, more than the {MAX_ENTRIES:,} read")
     if length is not None and n != length:
-        raise AttnvizError(f"GGUF metadata {quoted(key)} has {n:,} entries for {length:,} tokens")
+        raise AttnvizError(f"GGUF metadata {quoted(key)} has length {n:,} for {length:,} tokens")
     return value
 
 

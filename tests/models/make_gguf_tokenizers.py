@@ -172,9 +172,9 @@ def write_gguf(path: Path, metadata: dict[str, Any]) -> None:
     import gguf
 
     writer = gguf.GGUFWriter(str(path), metadata["general.architecture"])
-    writer.add_name("tiny")
+    writer.add_name(metadata.get("general.name", "tiny"))
     for key, value in metadata.items():
-        if key == "general.architecture":
+        if key in ("general.architecture", "general.name"):
             continue
         if isinstance(value, bool):
             writer.add_bool(key, value)
