@@ -6,6 +6,7 @@ and live when transformers is installed; then metadata it must refuse, each in o
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import os
 from pathlib import Path
@@ -14,9 +15,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from attnviz_cli.errors import AttnvizError
-from attnviz_cli.models.gguf_tokenizer import MAX_ENTRIES, tokenizer_from_gguf
+from attnviz_cli.models.gguf_tokenizer import MAX_ENTRIES, merges_from_scores, tokenizer_from_gguf
 from tests.conftest import missing, need_module
 
 MODELS = Path(__file__).resolve().parent / "models"
@@ -64,6 +67,28 @@ def test_the_recordings_cover_what_the_pipeline_meets():
     assert [e["special_tokens_mask"][0] for e in TINY["cases"]["qwen2"]["encodings"]] == [0] * len(TINY["texts"])
 
 
+def test_merges_from_scores_by_hand():
+    """"abc" splits as a+bc (scores -5, -1) and ab+c (-2, 0): ab+c ranks first among abc's merges; all
+    merges rank by the merged piece's score: bc (-1), ab (-2), then abc's two (-3)."""
+    tokens = ["a", "b", "c", "ab", "bc", "abc", "cab"]
+    scores = [-5.0, 0.0, 0.0, -2.0, -1.0, -3.0, -1.0]
+    assert merges_from_scores(tokens, scores) == [("b", "c"), ("c", "ab"), ("a", "b"), ("ab", "c"), ("a", "bc")]
+
+
+AB = ["".join(p) for n in (1, 2, 3) for p in itertools.product("ab", repeat=n)]  # every piece of 2 and 3 splits
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(AB), st.lists(st.sampled_from([0.0, -1.0, -1.5, -2.0, -7.25]), min_size=len(AB) + 1, max_size=len(AB) + 1), st.sampled_from(AB))
+def test_merges_from_scores_as_transformers(pieces, scores, repeated):
+    """The same merges, in the same order, as transformers' GGUFTokenizerSkeleton, on vocabularies where
+    every piece splits in several ways, with tied scores and a token listed twice."""
+    ggml = need_module("transformers.integrations.ggml")
+    tokens = [*pieces, repeated]
+    assert merges_from_scores(tokens, scores) == ggml.GGUFTokenizerSkeleton({"tokens": tokens, "scores": scores}).merges
+
+
 def test_numpy_arrays_are_read_as_lists():
     record = TINY["cases"]["gemma3"]
     metadata = dict(record["metadata"])
@@ -99,6 +124,43 @@ def test_tiny_vocabularies_live(case, tmp_path):
     mine = tokenizer_from_gguf(record["metadata"])
     assert json.loads(mine.to_str()) == json.loads(theirs.backend_tokenizer.to_str())
     assert_encodes_as(mine, TINY["texts"], [encoded(theirs.backend_tokenizer, t) for t in TINY["texts"]])
+
+
+# Texts made of pieces that tokenizers treat specially: special tokens typed in, "▁" and byte-piece
+# names, runs of spaces and newlines, contractions, digits; and any characters between them.
+PIECES = [" ", "  ", "\n", "\r\n", "\t", "'s", "'LL", "2026", "<s>", "</s>", "<unk>", "<|im_start|>", "<|endoftext|>", "<|user|>", "▁", "<0x41>", "é", "e\u0301", "\u212b", "🙂"]
+TEXTS = st.lists(st.one_of(st.text(max_size=10), st.sampled_from(PIECES)), max_size=8).map("".join)
+
+
+@pytest.fixture(scope="module")
+def transformers_tiny(tmp_path_factory) -> dict[str, Any]:
+    """transformers' tokenizer of each hand-made vocabulary's GGUF file, loaded once."""
+    need_module("torch", "torch is not installed (transformers reads GGUF files only with it)")
+    need_module("gguf")
+    transformers = need_module("transformers")
+    folder = tmp_path_factory.mktemp("gguf")
+    loaded = {}
+    for case, record in TINY["cases"].items():
+        recorder().write_gguf(folder / f"{case}.gguf", record["metadata"])
+        loaded[case] = transformers.AutoTokenizer.from_pretrained(str(folder), gguf_file=f"{case}.gguf").backend_tokenizer
+    return loaded
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None)
+@given(TEXTS)
+def test_any_text_encodes_as_transformers(transformers_tiny, text):
+    for case, theirs in transformers_tiny.items():
+        assert encoded(tokenizer_from_gguf_cached(case), text) == encoded(theirs, text), case
+
+
+BUILT: dict[str, Any] = {}
+
+
+def tokenizer_from_gguf_cached(case: str) -> Any:
+    if case not in BUILT:
+        BUILT[case] = tokenizer_from_gguf(TINY["cases"][case]["metadata"])
+    return BUILT[case]
 
 
 def smollm2_path() -> Path:

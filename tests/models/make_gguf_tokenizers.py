@@ -46,6 +46,7 @@ TEXTS = [
     "email: someone@example.com, url: https://example.org/a?b=c&d=e",
     "naïve café résumé Ünïcödé",
     "Straße, Œuvre, ﬁne ligature",
+    "cafe\u0301 decomposed, \u212b angstrom sign",  # NFC composes both (Qwen2's normalizer)
     "日本語のテキスト",
     "中文文本，标点。",
     "한국어 텍스트",
