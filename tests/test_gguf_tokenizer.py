@@ -265,6 +265,9 @@ def test_bad_merges_and_lists_are_refused():
         "GGUF metadata 'tokenizer.ggml.tokens' has an entry longer than 4,096 characters"
     )
     assert refused({"tokenizer.ggml.token_type": ["1"] * 600}) == "GGUF metadata 'tokenizer.ggml.token_type' is not a list of integers"
+    assert refused({"tokenizer.ggml.token_type": [True] * 600}) == "GGUF metadata 'tokenizer.ggml.token_type' is not a list of integers"
+    assert refused({"tokenizer.ggml.token_type": [[1, 1]] * 600}) == "GGUF metadata 'tokenizer.ggml.token_type' is not a list of integers"
+    assert refused({"tokenizer.ggml.scores": ["0"] * 468}, "gemma3") == "GGUF metadata 'tokenizer.ggml.scores' is not a list of numbers"
     assert refused({"tokenizer.ggml.bos_token_id": 600}) == "GGUF metadata 'tokenizer.ggml.bos_token_id' is 600, not a token id (0-599)"
     assert refused({"tokenizer.ggml.bos_token_id": "0"}) == "GGUF metadata 'tokenizer.ggml.bos_token_id' is not an integer"
     assert refused({"tokenizer.ggml.add_space_prefix": 1}) == "GGUF metadata 'tokenizer.ggml.add_space_prefix' is not a boolean"

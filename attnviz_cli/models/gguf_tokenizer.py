@@ -24,11 +24,13 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from ..errors import AttnvizError, quoted
 
 MAX_ENTRIES = 1 << 24  # tokens, merges, scores, token types: 2^24 is 64x the largest vocabulary in use (262k, Gemma 3)
 MAX_TOKEN_CHARS = 4096  # one token's characters; real vocabularies' longest are runs of a few hundred spaces
-CONTROL, USER_DEFINED = 3, 4  # tokenizer.ggml.token_type values (llama.cpp's llama_token_type)
+CONTROL = 3  # a tokenizer.ggml.token_type value (llama.cpp's llama_token_type): the tokens transformers makes special
 KINDS = ("gpt2", "llama")  # tokenizer.ggml.model: byte-level BPE, SentencePiece-style pieces with scores
 
 # general.architecture -> the tokenizer transformers builds for it
@@ -89,7 +91,7 @@ def llama_tokenizer(metadata: Mapping[str, Any], tokens: list[str]) -> Any:
     if types is None:  # no types: the unknown and BOS tokens are the special ones (its "EOS" is BOS too)
         control = [t for t in (unk, bos) if t is not None]
     else:
-        control = [t for t, kind in zip(tokens, types, strict=True) if kind == CONTROL]
+        control = [tokens[i] for i in np.flatnonzero(types == CONTROL)]
     tokenizer.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in control])
     add_prefix_space = flag(metadata, "tokenizer.ggml.add_space_prefix", True)
     steps = [decoders.ByteFallback(), decoders.Fuse(), decoders.Replace("▁", " ")]
@@ -215,9 +217,9 @@ def merge_pairs(metadata: Mapping[str, Any], tokens: list[str]) -> list[tuple[st
         return merges_from_scores(tokens, scores(metadata, tokens))
     merges = strings(metadata, "tokenizer.ggml.merges")
     pairs = [tuple(m.split(" ")) for m in merges]
-    for m, pair in zip(merges, pairs, strict=True):
-        if len(pair) != 2 or not all(pair):
-            raise AttnvizError(f"GGUF merge {quoted(m)} is not two tokens joined by one space")
+    bad = next((m for m, pair in zip(merges, pairs, strict=True) if len(pair) != 2 or not pair[0] or not pair[1]), None)
+    if bad is not None:
+        raise AttnvizError(f"GGUF merge {quoted(bad)} is not two tokens joined by one space")
     return pairs  # type: ignore[return-value]  # each checked to be a pair just above
 
 
@@ -295,17 +297,17 @@ def strings(metadata: Mapping[str, Any], key: str) -> list[str]:
     return [str(s) for s in value]  # NumPy's str_ as plain str
 
 
-def token_types(metadata: Mapping[str, Any], tokens: list[str]) -> list[int] | None:
+def token_types(metadata: Mapping[str, Any], tokens: list[str]) -> np.ndarray | None:
     if "tokenizer.ggml.token_type" not in metadata:
         return None
-    value = [*sized(metadata, "tokenizer.ggml.token_type", len(tokens))]
-    if not all(isinstance(t, numbers.Integral) and not isinstance(t, bool) for t in value):
+    value = np.asarray(sized(metadata, "tokenizer.ggml.token_type", len(tokens)))
+    if value.ndim != 1 or value.dtype.kind not in "iu":
         raise AttnvizError("GGUF metadata 'tokenizer.ggml.token_type' is not a list of integers")
-    return [int(t) for t in value]
+    return value
 
 
 def scores(metadata: Mapping[str, Any], tokens: list[str]) -> list[float]:
-    value = [*sized(metadata, "tokenizer.ggml.scores", len(tokens))]
-    if not all(isinstance(s, numbers.Real) and not isinstance(s, bool) for s in value):
+    value = np.asarray(sized(metadata, "tokenizer.ggml.scores", len(tokens)))
+    if value.ndim != 1 or value.dtype.kind not in "iuf":
         raise AttnvizError("GGUF metadata 'tokenizer.ggml.scores' is not a list of numbers")
-    return [float(s) for s in value]
+    return value.astype(np.float64).tolist()  # float32's values exactly, as transformers reads them
