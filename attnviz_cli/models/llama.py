@@ -80,6 +80,7 @@ def llama_params(ckpt: Checkpoint, config: ModelConfig) -> Params:
     up maps of the feed-forward block."""
     d, h, kv, d_k, eps = config.d_model, config.heads, config.kv_heads, config.d_head, config.eps
     s = config.settings
+    ropes = with_divisors(s["ropes"], ckpt.outside("rope_freqs", d_k // 2))
 
     def block(i: int) -> Params:
         p = f"layers.{i}."
@@ -91,7 +92,7 @@ def llama_params(ckpt: Checkpoint, config: ModelConfig) -> Params:
             "mlp_norm": ckpt.rms_norm(p + "post_attention_layernorm", d, eps),
             "gate_up": ckpt.linears([p + "mlp.gate_proj", p + "mlp.up_proj"], d, s["ff"], bias=s["mlp_bias"]),
             "down": ckpt.linear(p + "mlp.down_proj", s["ff"], d, bias=s["mlp_bias"]),
-            "rope": s["ropes"][i], "window": s["windows"][i], "n_kv_head": kv,
+            "rope": ropes[i], "window": s["windows"][i], "n_kv_head": kv,
         }
         if s["qk_norm"]:
             params |= {"q_norm": ckpt.rms_norm(p + "self_attn.q_norm", d_k, eps), "k_norm": ckpt.rms_norm(p + "self_attn.k_norm", d_k, eps)}
@@ -102,6 +103,14 @@ def llama_params(ckpt: Checkpoint, config: ModelConfig) -> Params:
         "blocks": ckpt.blocks(block, config.layers),
         "norm": ckpt.rms_norm("norm", d, eps),
     }
+
+
+def with_divisors(ropes: list[Rope], divisors: np.ndarray | None) -> list[Rope]:
+    """Each layer's rotation with its frequencies divided by ``divisors`` (r/2,): Llama 3's scaling as a
+    GGUF file holds it, the ``rope_freqs`` tensor llama.cpp's converter computes from the config."""
+    if divisors is None:
+        return ropes
+    return [Rope(rope.inv_freq / divisors.astype(np.float64), rope.scaling) for rope in ropes]
 
 
 def llama_embed(ids: np.ndarray, params: Params) -> np.ndarray:

@@ -321,11 +321,33 @@ def load_model(spec: str | Path, *, dtype: str = "float32", revision: str | None
     tokenizer.json, or a Hub id found in the Hugging Face cache, at ``revision``), ready to run.
     ``keep``: its weights read at load and kept (for many runs), or read a layer at a time as each
     runs (one run of a large model); None: kept if they take at most KEEP_BYTES in ``dtype``."""
+    from .stores import find_gguf
+
+    gguf = find_gguf(str(spec)) if str(spec) else None
+    if gguf is not None:
+        if revision is not None:
+            raise AttnvizError(f"{quoted(str(spec))} is a GGUF file; a revision chooses a version of a Hub id")
+        return load_gguf(gguf, str(spec), dtype, keep)
     folder = find_model(spec, revision=revision)
     at = None if Path(spec).is_dir() else revision or "main"  # find_model took a folder before a Hub id
     config = replace(read_config(folder, dtype, name=str(spec)), revision=at)
     source = SafetensorsFiles(weights_files(folder))
     return Model(folder, config, read_params(source, config, keep), read_tokenizer(folder))
+
+
+def load_gguf(path: Path, name: str, dtype: str, keep: bool | None = None) -> Model:
+    """The model of a GGUF file (llama.cpp's format, which Ollama and LM Studio keep): its config and
+    tokenizer from the file's metadata, its tensors dequantized by the gguf package as they are read."""
+    from .gguf_file import open_gguf
+    from .gguf_tokenizer import tokenizer_from_gguf
+
+    gguf = open_gguf(path)
+    config = config_of(gguf.config(), dtype, name, f"GGUF file {quoted(str(path))}")
+    params = read_params(gguf.tensor_source(), config, keep)
+    tokenizer = tokenizer_from_gguf(gguf.metadata)
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return Model(path, config, params, tokenizer)
 
 
 def read_params(source: Source, config: ModelConfig, keep: bool | None = None) -> Params:
@@ -359,21 +381,29 @@ def read_config(folder: Path, dtype: str, name: str | None = None) -> ModelConfi
     """The fields of config.json a run needs, checked."""
     try:
         raw = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        architecture = raw["model_type"]
+        if not isinstance(raw, dict) or "model_type" not in raw:
+            raise KeyError("model_type")
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise AttnvizError(f"model folder {quoted(str(folder))}: config.json cannot be read: {error}") from error
+    return config_of(raw, dtype, name or folder.name, f"model folder {quoted(str(folder))}: config.json")
+
+
+def config_of(raw: dict[str, Any], dtype: str, name: str, where: str) -> ModelConfig:
+    """The fields a run needs of a config.json's contents ``raw`` (from a folder, or made from a GGUF
+    file's metadata), checked; ``where`` names it in messages."""
+    architecture = raw.get("model_type")
     if architecture not in ARCHITECTURES:
-        raise AttnvizError(f"model {quoted(name or str(folder))} is a {quoted(str(architecture))}; attnviz runs {', '.join(ARCHITECTURES)}")
+        raise AttnvizError(f"model {quoted(name)} is a {quoted(str(architecture))}; attnviz runs {', '.join(ARCHITECTURES)}")
     try:
         fields = PAGES[architecture].config(raw)  # layers, heads, d_model, max_positions, eps...
     except (KeyError, TypeError, ValueError) as error:
-        raise AttnvizError(f"model folder {quoted(str(folder))}: config.json lacks {error}") from error
+        raise AttnvizError(f"{where} lacks {error}") from error
     layers, heads, d_model = fields["layers"], fields["heads"], fields["d_model"]
     kv_heads = fields.get("kv_heads", heads)
     if layers < 1 or heads < 1 or kv_heads < 1 or heads % kv_heads or ("d_head" not in fields and d_model % heads):
         sharing = f" sharing {kv_heads} key/value heads" if kv_heads != heads else ""
-        raise AttnvizError(f"model folder {quoted(str(folder))}: config.json has {layers} layers and {heads} heads{sharing} of width {d_model}")
-    return ModelConfig(name=name or folder.name, architecture=architecture, dtype=dtype, **{"position_offset": 0, **fields})
+        raise AttnvizError(f"{where} has {layers} layers and {heads} heads{sharing} of width {d_model}")
+    return ModelConfig(name=name, architecture=architecture, dtype=dtype, **{"position_offset": 0, **fields})
 
 
 def read_tokenizer(folder: Path):

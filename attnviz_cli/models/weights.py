@@ -132,6 +132,17 @@ class Checkpoint:
         full = self._checked(name, shape)
         return self._load(full, np.empty(self.source.shape(full), self.dtype))
 
+    def outside(self, name: str, *shape: Size) -> np.ndarray | None:
+        """Tensor ``name``, named in full (outside the base model: a GGUF file's ``rope_freqs``), in the
+        run's dtype, or None if the checkpoint has none."""
+        if name not in self.source.names:
+            return None
+        prefix, self.prefix = self.prefix, ""
+        try:
+            return self.tensor(name, *shape)
+        finally:
+            self.prefix = prefix
+
     def has(self, name: str) -> bool:
         """Whether the checkpoint holds tensor ``name`` (a bias some checkpoints have, an untied head)."""
         return self.prefix + name in self.source.names
