@@ -182,7 +182,8 @@ def model_info_record(info) -> dict[str, Any]:
     """``attn model info -f json``: one model described from its files."""
     return {
         "schema": MODELS_SCHEMA, "kind": "info", "name": info.name, "folder": str(info.folder),
-        "architecture": info.architecture, "layers": info.layers, "heads": info.heads, "d_model": info.d_model,
+        "architecture": info.architecture, "layers": info.layers, "heads": info.heads,
+        "kv_heads": info.kv_heads or info.heads, "d_head": info.d_head or info.d_model // info.heads, "d_model": info.d_model,
         "max_positions": info.max_positions, "parameters": info.parameters, "stored_dtypes": list(info.stored_dtypes),
         "size_bytes": info.size_bytes, "tokenizer": info.tokenizer, "vocab_size": info.vocab_size,
     }

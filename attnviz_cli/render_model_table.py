@@ -360,8 +360,9 @@ def model_info_table(info):
 
     table = titled_table(f"model {info.name}", ("", "left"), ("", "left"), header=False)
     rows = [
-        ("folder", str(info.folder)), ("architecture", info.architecture),
-        ("layers × heads", f"{info.layers} × {info.heads} (d_k {info.d_model // info.heads})"),
+        ("file" if info.folder.is_file() else "folder", str(info.folder)), ("architecture", info.architecture),
+        ("layers × heads", f"{info.layers} × {info.heads} (d_k {info.d_head or info.d_model // info.heads}"
+         + (f"; {info.kv_heads} key/value heads)" if info.kv_heads and info.kv_heads != info.heads else ")")),
         ("d_model", str(info.d_model)), ("positions", f"{info.max_positions:,} tokens at most"),
         ("parameters", f"{info.parameters:,}"), ("stored as", ", ".join(info.stored_dtypes)),
         ("size on disk", human_size(info.size_bytes)), ("tokenizer", f"{info.tokenizer}, {info.vocab_size:,} tokens"),

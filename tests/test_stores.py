@@ -363,8 +363,14 @@ def test_model_list_shows_the_stores_models_in_json_and_in_a_table(ollama, home,
     jsonschema.validate(record, json.loads(run("schema", "models").stdout))
     smol = next(m for m in record["models"] if m["name"] == "ollama:smollm2:135m")
     path = ollama / "blobs" / f"sha256-{hashlib.sha256(gguf_bytes('smollm2')).hexdigest()}"
-    assert smol == {"name": "ollama:smollm2:135m", "source": "ollama", "folder": None, "file": str(path), "status": "gguf",
+    # the blob starts as a GGUF file would but is not one: listed, and said to be unreadable
+    assert smol == {"name": "ollama:smollm2:135m", "source": "ollama", "folder": None, "file": str(path), "status": "not a GGUF file attnviz reads",
                     "architecture": None, "layers": None, "heads": None, "d_model": None, "size_bytes": len(gguf_bytes("smollm2"))}
+    real = Path(__file__).resolve().parent / "models" / "tiny-llama" / "tiny-llama.q8_0.gguf"
+    path.write_bytes(real.read_bytes())  # a real GGUF file: its shape read from its header
+    smol = next(m for m in json.loads(run("model", "list", "-f", "json", env=env).stdout)["models"] if m["name"] == "ollama:smollm2:135m")
+    assert smol | {"file": None} == {"name": "ollama:smollm2:135m", "source": "ollama", "folder": None, "file": None, "status": "ready",
+                                     "architecture": "llama", "layers": 2, "heads": 4, "d_model": 64, "size_bytes": real.stat().st_size}
     assert [(m["name"], m["source"]) for m in record["models"]][-1] == ("lmstudio:evil\x1b]0;title\x07/m/x.gguf", "lmstudio")
 
     table = run("model", "list", env={**env, "COLUMNS": "200"})
@@ -373,7 +379,7 @@ def test_model_list_shows_the_stores_models_in_json_and_in_a_table(ollama, home,
     assert lines[0] == f"no models in the Hugging Face cache at {tmp_path}/no-hub; get one with: attn model download sentence-transformers/all-MiniLM-L6-v2"
     assert f"GGUF models in Ollama's store ({ollama})" in lines
     assert f"GGUF models in LM Studio's models folder ({store})" in lines
-    assert any("ollama:smollm2:135m" in line and "gguf" in line for line in lines)
+    assert any("ollama:smollm2:135m" in line and "ready" in line for line in lines)
     assert any("lmstudio:evil\\x1b]0;title\\x07/m/x.gguf" in line for line in lines)
 
 
@@ -445,7 +451,7 @@ def test_model_list_reports_a_hostile_store_model_by_model_without_blocking_or_r
         "ollama:zero:latest": "blob not a regular file",
         "lmstudio:acme/piped/model.gguf": "not a regular file",
     }
-    assert status["ollama:smollm2:135m"] == "gguf"
+    assert status["ollama:smollm2:135m"] == "not a GGUF file attnviz reads"  # its magic, then no GGUF header
 
 
 def test_lmstudio_names_with_escape_codes_are_printed_escaped(home):

@@ -8,7 +8,7 @@ import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import AttnvizError, printable, quoted
@@ -52,6 +52,8 @@ class ModelInfo:
     size_bytes: int
     tokenizer: str  # its model type: WordPiece, BPE...
     vocab_size: int
+    kv_heads: int = 0  # key/value heads shared by groups of heads (grouped-query attention); 0: one per head
+    d_head: int = 0  # each head's width; 0: d_model / heads
 
 
 def _size(folder: Path) -> int:
@@ -104,8 +106,33 @@ def gguf_entries() -> list[ModelEntry]:
     layers and heads are left for a reader of GGUF metadata to fill in, here, from ``model.path``)."""
     from .stores import gguf_models
 
-    return [ModelEntry(model.name, None, model.status, size_bytes=model.size_bytes, source=model.store, file=model.path)
-            for model in gguf_models()]
+    entries = []
+    for model in gguf_models():
+        entry = ModelEntry(model.name, None, model.status, size_bytes=model.size_bytes, source=model.store, file=model.path)
+        if model.status == "gguf" and model.path is not None:
+            entry = _gguf_entry(entry, model.path)
+        entries.append(entry)
+    return entries
+
+
+def _gguf_entry(entry: ModelEntry, path: Path) -> ModelEntry:
+    """``entry`` with its shape from its GGUF file's metadata (its header alone is read), and whether
+    attnviz runs it."""
+    from .gguf_file import open_gguf
+    from .model import config_of
+
+    try:
+        gguf = open_gguf(path)
+        raw = gguf.config()
+    except AttnvizError:
+        return replace(entry, status="not a GGUF file attnviz reads")
+    if raw.get("model_type") not in ARCHITECTURES:
+        return replace(entry, status=f"a {printable(str(raw.get('model_type')))}: not run")
+    try:
+        config = config_of(raw, "float32", entry.name, "GGUF file")
+    except AttnvizError:
+        return replace(entry, status="its config is not one attnviz reads")
+    return replace(entry, status="ready", architecture=config.architecture, layers=config.layers, heads=config.heads, d_model=config.d_model)
 
 
 def _elsewhere(repo: Path) -> str:
@@ -120,7 +147,11 @@ def describe_model(spec: str, revision: str | None = None) -> ModelInfo:
     """``attn model info``: a model's shape, size and tokenizer, read from its files (a Hub id's at
     ``revision``, main when None)."""
     from .model import read_tokenizer
+    from .stores import find_gguf
 
+    gguf = find_gguf(spec) if spec else None
+    if gguf is not None:
+        return _describe_gguf(spec, gguf)
     folder = find_model(spec, revision=revision)
     config = read_config(folder, "float32", spec)
     path = weights_file(folder)
@@ -135,7 +166,27 @@ def describe_model(spec: str, revision: str | None = None) -> ModelInfo:
         d_model=config.d_model, max_positions=config.max_positions,
         parameters=sum(math.prod(entry["shape"]) for entry in header.values() if entry["dtype"] in FLOATS),
         stored_dtypes=tuple(sorted({entry["dtype"] for entry in header.values()})), size_bytes=_size(folder),
-        tokenizer=kind, vocab_size=tokenizer.get_vocab_size(),
+        tokenizer=kind, vocab_size=tokenizer.get_vocab_size(), kv_heads=config.kv_heads, d_head=config.d_head,
+    )
+
+
+def _describe_gguf(spec: str, path: Path) -> ModelInfo:
+    """``attn model info`` of a GGUF file: from its metadata and tensor table."""
+    from gguf import GGMLQuantizationType
+
+    from .gguf_file import open_gguf
+    from .model import config_of
+
+    gguf = open_gguf(path)
+    config = config_of(gguf.config(), "float32", spec, f"GGUF file {quoted(str(path))}")
+    types = sorted({GGMLQuantizationType(info.ggml_type).name for info in gguf.tensors.values()})
+    tokens = gguf.metadata.get("tokenizer.ggml.tokens") or []
+    return ModelInfo(
+        name=spec, folder=path, architecture=config.architecture, layers=config.layers, heads=config.heads,
+        d_model=config.d_model, max_positions=config.max_positions,
+        parameters=sum(math.prod(info.shape) for info in gguf.tensors.values()), stored_dtypes=tuple(types),
+        size_bytes=gguf.size, tokenizer=str(gguf.metadata.get("tokenizer.ggml.model", "?")), vocab_size=len(tokens),
+        kv_heads=config.kv_heads, d_head=config.d_head,
     )
 
 
