@@ -244,7 +244,7 @@ def test_download_reads_config_json_then_the_files_a_run_needs_at_a_revision(fak
     calls, cache = fake_hub
     result = run("model", "download", "tiny-gpt2", "--revision", "v1.0")
     assert result.exit_code == 0 and result.stdout == "", result.output
-    needed = ("config.json", "model.safetensors", "tokenizer.json")
+    needed = ("config.json", "model.safetensors", "tokenizer.json", "model.safetensors.index.json", "model-*-of-*.safetensors")
     assert calls == [
         ("hf_hub_download", "tiny-gpt2", "config.json", "v1.0", cache),
         ("snapshot_download", "tiny-gpt2", needed, "v1.0", cache),

@@ -16,7 +16,8 @@ from .model import ARCHITECTURES, cached_snapshot, find_model, hub_cache, is_hub
 from .weights import read_header
 
 FLOATS = ("F64", "F32", "F16", "BF16")  # parameters; integer tensors are buffers (position ids)
-NEEDED = ("config.json", "model.safetensors", "tokenizer.json")  # all a run reads
+NEEDED = ("config.json", "model.safetensors", "tokenizer.json")  # all a run reads, unless its weights are in shards
+SHARDS = ("model.safetensors.index.json", "model-*-of-*.safetensors")  # what a sharded checkpoint's weights are
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ def status_of(folder: Path) -> tuple[str, dict]:
     if not isinstance(raw, dict) or raw.get("model_type") not in ARCHITECTURES:
         kind = raw.get("model_type") if isinstance(raw, dict) else None
         return f"not supported: {kind!r}", {}
-    if not (folder / "model.safetensors").is_file():
+    if not (folder / "model.safetensors").is_file() and not (folder / "model.safetensors.index.json").is_file():
         return "pickle only (pytorch_model.bin)" if (folder / "pytorch_model.bin").is_file() else "no model.safetensors", raw
     if not (folder / "tokenizer.json").is_file():
         return "no tokenizer.json", raw
@@ -211,7 +212,7 @@ def download_model(repo_id: str, revision: str | None = None) -> Path:
         config = Path(hf_hub_download(repo_id, "config.json", revision=revision, cache_dir=cache))
     read_config(config.parent, "float32", repo_id)  # refuses an architecture attnviz does not run
     with _fetching(repo_id):
-        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=list(NEEDED), cache_dir=cache))
+        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=[*NEEDED, *SHARDS], cache_dir=cache))
     status, _ = status_of(folder)
     if status != "ready":
         raise AttnvizError(f"downloaded {quoted(repo_id)} to {quoted(str(folder))}, but attnviz cannot run it: {status}")
