@@ -140,6 +140,7 @@ def test_rows_dequantize_only_what_is_asked_and_equal_the_whole(small_gguf):
         whole = opened.read(name)
         rows = np.array([2, 0, 2]) if info.shape[0] == 3 else np.array([1, 0])
         np.testing.assert_array_equal(opened.read(name, rows), whole[rows], err_msg=name)
+        assert opened.read(name, np.array([], np.int64)).shape == (0, *info.shape[1:])
 
 
 def test_nested_arrays(tmp_path):
