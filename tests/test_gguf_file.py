@@ -392,6 +392,10 @@ def test_config_of_each_architecture(tmp_path):
     qwen3 = write_model(tmp_path / "q3.gguf", "qwen3", {"blk.0.attn_q.bias": np.ones(24, np.float32)}, **{"attention.key_length": 12})
     config = open_gguf(qwen3).config()
     assert (config["model_type"], config["head_dim"], config["attention_bias"]) == ("qwen3", 12, True)
+    qwen2 = write_model(tmp_path / "q2.gguf", "qwen2", {"blk.0.attn_q.bias": np.ones(12, np.float32), "blk.0.attn_rot_embd.weight": np.ones(4, np.float32)})
+    config = open_gguf(qwen2).config()
+    assert (config["model_type"], config["use_sliding_window"], config["sliding_window"], config["attention_bias"]) == ("qwen2", False, None, True)
+    assert open_gguf(qwen2).tensor_source().names == {"model.layers.0.self_attn.q_proj.bias"}  # no page reads attn_rot_embd
     olmo2 = write_model(tmp_path / "o2.gguf", "olmo2", {})
     assert open_gguf(olmo2).config()["model_type"] == "olmo2"
     gpt2 = write_model(tmp_path / "gpt2.gguf", "gpt2", {})
