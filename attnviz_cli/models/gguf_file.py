@@ -119,6 +119,8 @@ class GGUFFile:
         info = self.tensors[name]
         stored = self._bytes(info)
         if rows is not None:
+            if not len(rows):  # gguf's block dequantizers cannot reshape nothing
+                return np.empty((0, *info.shape[1:]), np.float32)
             stored = stored.reshape(info.shape[0], -1)[rows]  # an outermost row: whole rows of blocks
         qtype = GGMLQuantizationType(info.ggml_type)
         try:
