@@ -5,6 +5,7 @@ lays it out; huggingface_hub itself, where installed, is the reference for what 
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import shutil
 import sys
@@ -219,7 +220,8 @@ def fake_hub(tmp_path, monkeypatch):
     def snapshot_download(repo_id, *, revision=None, allow_patterns=None, cache_dir=None, **_):
         calls.append(("snapshot_download", repo_id, tuple(allow_patterns), revision, Path(cache_dir)))
         folder = snapshot(repo_id, revision)
-        for name in allow_patterns:
+        files = [p.name for p in (MODELS / repo_id.split("/")[-1]).iterdir()]
+        for name in sorted({f for f in files for pattern in allow_patterns if fnmatch.fnmatch(f, pattern)}):  # as huggingface_hub matches them
             copy(repo_id, name, folder)
         return str(folder)
 
