@@ -9,6 +9,8 @@ import importlib.util
 import itertools
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -87,6 +89,26 @@ def test_merges_from_scores_as_transformers(pieces, scores, repeated):
     ggml = need_module("transformers.integrations.ggml")
     tokens = [*pieces, repeated]
     assert merges_from_scores(tokens, scores) == ggml.GGUFTokenizerSkeleton({"tokens": tokens, "scores": scores}).merges
+
+
+def test_importing_it_costs_no_tokenizers():
+    """attn's start-up may import the module: tokenizers (and gguf) load only when a tokenizer is built."""
+    code = "import sys, attnviz_cli.models.gguf_tokenizer; print(sorted(m for m in ('tokenizers', 'gguf') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("case", ["llama-bpe", "llama-sentencepiece", "qwen2"])
+def test_truncation_keeps_bos_and_the_first_tokens(case):
+    """What attnviz's --truncate does (Model.encode_truncated): tokenizers' truncation counts the BOS
+    the post-processor adds, so 5 tokens are BOS (if any) and the text's first ones."""
+    tokenizer = tokenizer_from_gguf(TINY["cases"][case]["metadata"])
+    text = "Don't, can't, WON'T, we've, they'll, I'd, she's, you're"
+    full = tokenizer.encode(text)
+    tokenizer.enable_truncation(5)
+    cut = tokenizer.encode(text)
+    assert len(full.ids) > 5
+    assert (cut.ids, cut.offsets, cut.special_tokens_mask) == (full.ids[:5], full.offsets[:5], full.special_tokens_mask[:5])
 
 
 def test_numpy_arrays_are_read_as_lists():
