@@ -333,6 +333,12 @@ def test_lengths_are_checked_before_anything_is_read():
     )
 
 
+def test_merges_are_made_from_scores_only_for_a_bounded_vocabulary():
+    tokens = ["x" * 4000 + str(i) for i in range(1100)]  # 4.4M characters: 4.4M splits to try
+    message = refused({"tokenizer.ggml.tokens": tokens, "tokenizer.ggml.scores": [0.0] * 1100, "tokenizer.ggml.token_type": [1] * 1100}, "llama-sentencepiece")
+    assert message == "GGUF vocabulary has no merges and 4,403,290 characters, more than the 4,194,304 made into merges here"
+
+
 def test_what_tokenizers_cannot_build_is_one_line():
     """A BOS token that TemplateProcessing cannot hold (its template syntax takes "name:type")."""
     tokens = list(TINY["cases"]["llama-bpe"]["metadata"]["tokenizer.ggml.tokens"])

@@ -32,6 +32,9 @@ import numpy as np
 from ..errors import AttnvizError, quoted
 
 MAX_ENTRIES = 1 << 24  # tokens, merges, scores, token types: 2^24 is 64x the largest vocabulary in use (262k, Gemma 3)
+# a vocabulary's characters in all, when its merges are made from its scores (each one a split tried in
+# Python: gemma-3's 262,144 pieces, 1.48M characters, take 1.8 s here): ~5 s at most
+MAX_SPLIT_CHARS = 1 << 22
 MAX_TOKEN_CHARS = 4096  # one token's characters; real vocabularies' longest are runs of a few hundred spaces
 CONTROL = 3  # a tokenizer.ggml.token_type value (llama.cpp's llama_token_type): the tokens transformers makes special
 KINDS = ("gpt2", "llama")  # tokenizer.ggml.model: byte-level BPE, SentencePiece-style pieces with scores
@@ -217,6 +220,9 @@ def merge_pairs(metadata: Mapping[str, Any], tokens: list[str]) -> list[tuple[st
     """The BPE merges in rank order: the file's ("a b" each), else made from the scores as transformers'
     GGUFTokenizerSkeleton does (every split of a piece into two pieces, ranked by the piece's score)."""
     if "tokenizer.ggml.merges" not in metadata:
+        characters = sum(map(len, tokens))
+        if characters > MAX_SPLIT_CHARS:
+            raise AttnvizError(f"GGUF vocabulary has no merges and {characters:,} characters, more than the {MAX_SPLIT_CHARS:,} made into merges here")
         return merges_from_scores(tokens, scores(metadata, tokens))
     merges = strings(metadata, "tokenizer.ggml.merges")
     pairs = [tuple(m.split(" ")) for m in merges]
