@@ -291,7 +291,7 @@ def test_missing_keys_are_named():
 def test_unknown_model_types_and_architectures_name_the_supported_ones():
     assert refused({"tokenizer.ggml.model": "bert"}) == "GGUF tokenizer model 'bert' is not supported (supported: gpt2, llama)"
     assert refused({"general.architecture": "rwkv6"}) == (
-        "GGUF architecture 'rwkv6' has no tokenizer here (supported: llama, mistral, qwen2, qwen3, qwen2moe, qwen3moe, gpt2, gemma2, gemma3, phi3)"
+        "GGUF architecture 'rwkv6' has no tokenizer here (supported: llama, qwen2, qwen3, qwen2moe, qwen3moe, gpt2, gemma2, gemma3, phi3)"
     )
     assert refused({"general.architecture": "qwen2"}, "llama-sentencepiece") == (
         "GGUF tokenizer model 'llama' does not fit architecture 'qwen2' (it needs 'gpt2')"

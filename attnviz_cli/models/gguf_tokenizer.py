@@ -6,9 +6,9 @@ transformers (4.57, ``integrations/ggml.py``) picks the tokenizer by the model's
 (``general.architecture``), not by ``tokenizer.ggml.pre``; where that differs from llama.cpp, this
 follows transformers. What each architecture gets:
 
-- llama, mistral with a SentencePiece vocabulary (``tokenizer.ggml.model`` "llama": Llama 2, TinyLlama,
-  Mistral): BPE over "▁"-joined pieces with byte fallback, merges made from the scores when the file has
-  none, spaces as "▁" and one prepended (``add_space_prefix``, default on);
+- llama with a SentencePiece vocabulary (``tokenizer.ggml.model`` "llama": Llama 2, TinyLlama, Mistral,
+  whose files say "llama" too): BPE over the pieces with byte fallback, merges made from the scores when
+  the file has none, spaces as "▁" and one prepended (``add_space_prefix``, default on);
 - llama with a byte-level vocabulary ("gpt2": Llama 3, SmolLM2): byte-level BPE with GPT-2's split
   (llama.cpp splits by ``pre``: Llama 3's regex, SmolLM2's digits one by one, which its merges give too);
   both put BOS (the token of ``bos_token_id``) first, whatever ``add_bos_token`` says, as
@@ -38,10 +38,11 @@ MAX_SPLIT_CHARS = 1 << 22
 MAX_TOKEN_CHARS = 4096  # one token's characters; real vocabularies' longest are runs of a few hundred spaces
 CONTROL = 3  # a tokenizer.ggml.token_type value (llama.cpp's llama_token_type): the tokens transformers makes special
 KINDS = ("gpt2", "llama")  # tokenizer.ggml.model: byte-level BPE, SentencePiece-style pieces with scores
+NEEDS = {"qwen2": "gpt2", "gpt2": "gpt2", "gemma": "llama", "phi3": "llama"}  # the kind a family reads (llama: either)
 
 # general.architecture -> the tokenizer transformers builds for it
 FAMILIES = {
-    "llama": "llama", "mistral": "llama",
+    "llama": "llama",
     "qwen2": "qwen2", "qwen3": "qwen2", "qwen2moe": "qwen2", "qwen3moe": "qwen2",
     "gpt2": "gpt2",
     "gemma2": "gemma", "gemma3": "gemma",
@@ -67,7 +68,7 @@ def tokenizer_from_gguf(metadata: Mapping[str, Any]) -> Any:
     kind = text(metadata, "tokenizer.ggml.model")
     if kind not in KINDS:
         raise AttnvizError(f"GGUF tokenizer model {quoted(kind)} is not supported (supported: {', '.join(KINDS)})")
-    wanted = "gpt2" if family in ("qwen2", "gpt2") else "llama" if family in ("gemma", "phi3") else kind
+    wanted = NEEDS.get(family, kind)
     if kind != wanted:
         raise AttnvizError(f"GGUF tokenizer model {quoted(kind)} does not fit architecture {quoted(architecture)} (it needs {quoted(wanted)})")
     tokens = strings(metadata, "tokenizer.ggml.tokens")
@@ -117,13 +118,13 @@ def llama_tokenizer(metadata: Mapping[str, Any], tokens: list[str]) -> Any:
 def qwen2_tokenizer(metadata: Mapping[str, Any], tokens: list[str]) -> Any:
     """transformers' GGUFQwen2Converter and Qwen2TokenizerFast: byte-level BPE after NFC and Qwen2's
     split (digits one by one), its three chat tokens special, nothing added around the text."""
-    from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import BPE
 
     tokenizer = Tokenizer(BPE(vocabulary(tokens), merge_pairs(metadata, tokens), continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False, byte_fallback=False))
     tokenizer.normalizer = normalizers.NFC()
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(regex(QWEN2_SPLIT), behavior="isolated", invert=False),
+        pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=flag(metadata, "tokenizer.ggml.add_space_prefix", False), use_regex=False),
     ])
     tokenizer.decoder = decoders.ByteLevel()
@@ -173,13 +174,13 @@ def phi3_tokenizer(metadata: Mapping[str, Any], tokens: list[str]) -> Any:
     from tokenizers import AddedToken, Tokenizer, decoders
     from tokenizers.models import BPE
 
+    bos = token_at(metadata, "tokenizer.ggml.bos_token_id", tokens)
+    if bos is None:
+        raise AttnvizError("GGUF metadata has no 'tokenizer.ggml.bos_token_id' (the phi3 tokenizer puts BOS first)")
     tokenizer = Tokenizer(BPE(vocabulary(tokens), merge_pairs(metadata, tokens)))
     tokenizer.add_special_tokens([AddedToken(t, rstrip=rstrip, lstrip=False, normalized=False, special=True) for t, rstrip in PHI3_SPECIAL])
     prefix = [decoders.Strip(" ", 1, 0)] if flag(metadata, "tokenizer.ggml.add_space_prefix", True) else []
     tokenizer.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse(), decoders.Replace("▁", " "), *prefix])
-    bos = token_at(metadata, "tokenizer.ggml.bos_token_id", tokens)
-    if bos is None:
-        raise AttnvizError("GGUF metadata has no 'tokenizer.ggml.bos_token_id' (the phi3 tokenizer puts BOS first)")
     named = ("tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id")
     add_own_special(tokenizer, [token_at(metadata, key, tokens) for key in named])
     tokenizer.post_processor = bos_first(tokenizer, bos)
@@ -203,12 +204,6 @@ def bos_first(tokenizer: Any, bos: str) -> Any:
     return processors.TemplateProcessing(
         single=f"{bos}:0 $A:0", pair=f"{bos}:0 $A:0 {bos}:1 $B:1", special_tokens=[(bos, tokenizer.token_to_id(bos))]
     )
-
-
-def regex(pattern: str) -> Any:
-    from tokenizers import Regex
-
-    return Regex(pattern)
 
 
 def vocabulary(tokens: list[str]) -> dict[str, int]:
@@ -257,7 +252,7 @@ def text(metadata: Mapping[str, Any], key: str) -> str:
 
 def flag(metadata: Mapping[str, Any], key: str, default: bool) -> bool:
     value = metadata.get(key, default)
-    if not isinstance(value, bool) and type(value).__name__ != "bool_":  # NumPy's bool too
+    if not isinstance(value, bool | np.bool_):
         raise AttnvizError(f"GGUF metadata {quoted(key)} is not a boolean")
     return bool(value)
 
