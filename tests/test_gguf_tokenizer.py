@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from attnviz_cli.errors import AttnvizError
 from attnviz_cli.models.gguf_tokenizer import MAX_ENTRIES, merges_from_scores, tokenizer_from_gguf
-from tests.conftest import missing, need_module
+
+from .conftest import missing, need_module
 
 MODELS = Path(__file__).resolve().parent / "models"
 TINY = json.loads((MODELS / "gguf-tokenizer-tiny.json").read_text(encoding="utf-8"))
