@@ -25,8 +25,8 @@ What a GGUF file cannot say, so its model differs from the safetensors one and t
   Gemma 3 has five sliding to one full, as the tiny models do) and no local RoPE base for Gemma 3
   (llama.cpp: 1e4, as tiny-gemma3 has).
 - mistral: written as a llama file, which has no window: the copy is tiny-mistral without it (a Llama).
-- phi3: the window is in the file, but llama.cpp turns it off ("Phi SWA is currently disabled",
-  llama.cpp#13676): the copy is tiny-phi3 without it.
+- phi3: the window is in the file and the record keeps it, as transformers runs Phi-3 (llama.cpp turns
+  it off, "Phi SWA is currently disabled", llama.cpp#13676; attnviz runs the model as its config says).
 - llama, qwen3, olmo2: nothing lost; Llama 3's scaling is in rope_freqs.
 
 reference-<f32|q8_0>-gguf.npz: transformers 4.57 loads each file's tensors itself (from_pretrained(folder,
@@ -238,8 +238,6 @@ def config_as_read(arch: str, folder: Path):
     if arch == "mistral":  # a llama file: no window
         kept = {k: v for k, v in config.to_dict().items() if k not in ("model_type", "architectures", "sliding_window")}
         config = LlamaConfig(**kept)
-    if arch == "phi3":  # llama.cpp reads Phi-3's window and turns it off ("Phi SWA is currently disabled")
-        config.sliding_window = None
     if arch.startswith("gemma"):
         config.query_pre_attn_scalar = config.head_dim
     config._attn_implementation = "eager"
