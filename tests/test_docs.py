@@ -24,12 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import MODEL_RTOL, minilm_folder, missing, need_minilm, numbers_differ
+from .conftest import MODEL_RTOL, REAL_GGUF, minilm_folder, missing, need_minilm, need_smollm2, numbers_differ
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 ELIDED = "…"  # a line of its own: the output goes on, and is not shown
-# Examples that need a real model say so by naming $MINILM: all-MiniLM-L6-v2's folder (conftest.minilm_folder)
+# Examples that need a real model say so by naming $MINILM: all-MiniLM-L6-v2's folder (conftest.minilm_folder),
+# or $SMOLLM2: SmolLM2-135M-Instruct's GGUF file (conftest.need_smollm2)
 EXIT = re.compile(r"#\s*exit (\d+)\s*$")
 
 
@@ -71,6 +72,8 @@ def run_example(example: Example, folder: Path) -> tuple[int, list[str]]:
     env.pop("ATTN_VECTORS", None)
     env["ATTN_CACHE_DIR"] = str(folder / "cache")  # a new user's empty cache, whatever this machine has
     env["MINILM"] = str(minilm_folder())
+    variable, fetched, _ = REAL_GGUF["smollm2"]
+    env[variable] = os.environ.get(variable) or str(fetched)
     done = subprocess.run(
         ["bash", "-c", example.command], cwd=folder, env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300, check=False,
@@ -96,6 +99,8 @@ def test_every_example_runs_as_written(page: Path, tmp_path: Path):
         missing("jq is not installed (Debian: apt-get install jq; .ci/run installs it)")
     if any("$MINILM" in e.command for e in found):
         need_minilm()
+    if any("$SMOLLM2" in e.command for e in found):
+        need_smollm2()
     update = bool(os.environ.get("ATTN_UPDATE_DOCS"))
     outputs: dict[int, list[str]] = {}
     for example in found:
