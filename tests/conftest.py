@@ -168,6 +168,13 @@ def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None
     return CliRunner(env=env).invoke(app_for(list(args)), list(args), input=input)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache(tmp_path_factory):
+    """attnviz's cache for the whole run in a folder of its own (the GGUF models' float32 copies, named
+    vector sets), never the user's: the tests neither see what a machine holds nor leave 500 MB there."""
+    os.environ["ATTN_CACHE_DIR"] = str(tmp_path_factory.mktemp("attn-cache"))
+
+
 @pytest.fixture(scope="session")
 def glove():
     return load_default()

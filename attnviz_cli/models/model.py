@@ -337,13 +337,21 @@ def load_model(spec: str | Path, *, dtype: str = "float32", revision: str | None
 
 def load_gguf(path: Path, name: str, dtype: str, keep: bool | None = None) -> Model:
     """The model of a GGUF file (llama.cpp's format, which Ollama and LM Studio keep): its config and
-    tokenizer from the file's metadata, its tensors dequantized by the gguf package as they are read."""
+    tokenizer from the file's metadata, its tensors dequantized by the gguf package, once: a copy of
+    them in float32 is kept in the cache for the runs after (:mod:`.converted`)."""
+    from .converted import converted_copy, copy_path
     from .gguf_file import open_gguf
     from .gguf_tokenizer import tokenizer_from_gguf
 
     gguf = open_gguf(path)
     config = config_of(gguf.config(), dtype, name, f"GGUF file {quoted(str(path))}")
-    params = read_params(gguf.tensor_source(), config, keep)
+    source: Source = gguf.tensor_source()
+    if not copy_path(path).is_file():
+        read_params(source, config, keep=False)  # every tensor checked against the config before a copy is made
+    copy = converted_copy(path, source)
+    if copy is not None:  # the dequantized copy in the cache: the same values, read rather than dequantized
+        source = SafetensorsFiles([copy])
+    params = read_params(source, config, keep)
     tokenizer = tokenizer_from_gguf(gguf.metadata)
     tokenizer.no_padding()
     tokenizer.no_truncation()
