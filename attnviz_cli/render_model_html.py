@@ -150,7 +150,13 @@ function drawThumb(canvas, head) {
 const grid = document.getElementById("grid");
 grid.style.gridTemplateColumns = `auto repeat(${H}, auto)`;
 grid.appendChild(el("div"));
-for (let h = 0; h < H; h++) grid.appendChild(el("div", {className: "col-label"}, `head ${h}`));
+const GROUP = H / record.config.model.kv_heads;  // heads that share a key/value head stand together, a gap between groups
+const groupStart = (h) => GROUP > 1 && h > 0 && h % GROUP === 0;
+for (let h = 0; h < H; h++) {
+  const label = el("div", {className: "col-label"}, GROUP > 1 ? `head ${h} · kv ${Math.floor(h / GROUP)}` : `head ${h}`);
+  if (groupStart(h)) label.style.marginLeft = "12px";
+  grid.appendChild(label);
+}
 for (let l = 0; l < L; l++) {
   grid.appendChild(el("div", {className: "row-label"}, `layer ${l}`));
   for (let h = 0; h < H; h++) {
@@ -158,6 +164,7 @@ for (let l = 0; l < L; l++) {
     const figure = el("figure", {className: "thumb", tabIndex: 0, role: "gridcell",
       title: `layer ${l}, head ${h}: ${p.label}${p.share === null ? "" : " " + p.share.toFixed(2)} · ${p.entropy_bits.toFixed(2)} bits`});
     figure.dataset.layer = String(l); figure.dataset.head = String(h);
+    if (groupStart(h)) figure.style.marginLeft = "12px";
     const canvas = el("canvas", {width: T, height: T});
     figure.appendChild(canvas);
     figure.appendChild(el("figcaption", {}, patternText(p)));

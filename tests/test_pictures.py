@@ -636,3 +636,18 @@ def test_clicking_a_head_brings_its_detail_into_view_at_1280_by_720(browser, tmp
     page.wait_for_function("() => { const r = document.getElementById('head-title').getBoundingClientRect(); return r.top >= -1 && r.bottom <= innerHeight; }", timeout=5000)  # -1: layout in fractions of a pixel
     assert page.text_content("#head-title").startswith("Layer 4, head 7")  # type: ignore[union-attr]
     page.close()
+
+
+def test_model_page_groups_the_heads_that_share_a_key_value_head_and_blanks_the_window(browser, tmp_path):
+    out = tmp_path / "page.html"
+    text = "the water flows by the river bank and I sat on the bank at the river"
+    assert run("inspect", text, "--model", str(MODELS / "tiny-mistral"), "--save", str(out)).exit_code == 0
+    page, problems = model_page(browser, tmp_path, out.read_text(encoding="utf-8"))
+    assert page.locator(".col-label").all_text_contents() == ["head 0 · kv 0", "head 1 · kv 0", "head 2 · kv 1", "head 3 · kv 1"]
+    left = [page.locator(f'.thumb[data-layer="0"][data-head="{h}"]').bounding_box()["x"] for h in range(4)]
+    gaps = [left[h + 1] - left[h] for h in range(3)]
+    assert gaps[1] > gaps[0] + 10 and gaps[1] > gaps[2] + 10  # a wider gap between the two groups
+    page.click('.thumb[data-layer="1"][data-head="2"]')
+    T = 19 + 1  # its tokens with BOS; a window of 3: each query sees itself and the two before it
+    assert page.locator("#heatmap .cell.masked").count() == T * T - (3 * T - 3)
+    assert problems == []
