@@ -182,3 +182,45 @@ def test_a_run_too_large_for_memory_is_refused_before_it_starts(monkeypatch):
         model.run(TEXTS[3])
     monkeypatch.setattr(model_module, "physical_memory", lambda: 2 * model.run_bytes(T))
     assert model.run(TEXTS[3]).attentions.shape[-1] == T
+
+
+@pytest.mark.parametrize("kind", ["mistral", "gemma3"])
+def test_a_run_that_keeps_some_layers_gives_every_heads_patterns_and_those_layers_numbers(kind):
+    from attnviz_cli.models.heads import run_patterns
+    from attnviz_cli.models.model import LayerStack
+
+    model = load_model(MODELS / f"tiny-{kind}", dtype="float64")
+    full = model.run(TEXTS[3])
+    every = run_patterns(full, TEXTS[3], causal=True)
+    for keep in ((), (1,)):
+        part = model.run(TEXTS[3], keep=keep)
+        assert isinstance(part.attentions, LayerStack) and part.attentions.shape == full.attentions.shape
+        for name in ("shares", "entropy_bits", "spread", "distance"):  # taken layer by layer as the run went: the same bits
+            assert_array_equal(getattr(part.patterns, name), getattr(every, name))
+        assert_array_equal(part.hidden_states, full.hidden_states)
+        for layer in range(full.attentions.shape[0]):
+            if layer in keep:
+                assert_array_equal(part.attentions[layer], full.attentions[layer])
+                assert_array_equal(part.scores[layer, 2], full.scores[layer, 2])
+                assert_array_equal(part.queries[layer], full.queries[layer])
+            else:
+                with pytest.raises(LookupError, match=f"layer {layer} of this run was not kept"):
+                    part.attentions[layer]
+        with pytest.raises(TypeError, match="read a layer at a time"):
+            np.asarray(part.scores)
+
+
+def test_the_overview_and_one_layers_tables_keep_just_the_layers_they_show():
+    from attnviz_cli.models.pipeline import ModelShow, inspect_model, keeping_what_it_shows
+
+    model = load_model(MODELS / "tiny-gemma3")
+    assert keeping_what_it_shows(ModelShow()).keep == ()
+    assert keeping_what_it_shows(ModelShow(layer=4)).keep == (4,)
+    for every in (ModelShow(focus="bank"), ModelShow(rollout=True), ModelShow(page=True)):
+        assert keeping_what_it_shows(every).keep is None
+    assert keeping_what_it_shows(ModelShow(layer=4), every_layer=True).keep is None
+    whole = inspect_model(TEXTS[3], model, ModelShow(layer=4))
+    part = inspect_model(TEXTS[3], model, keeping_what_it_shows(ModelShow(layer=4)))
+    assert_array_equal(part.heads.labels, whole.heads.labels)
+    assert part.layer is not None and whole.layer is not None
+    assert_array_equal(part.layer.attention.weights, whole.layer.attention.weights)

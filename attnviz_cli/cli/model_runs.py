@@ -50,13 +50,16 @@ def load(spec: str, dtype: str, revision: str | None, show_: ModelShow | None = 
 
 def inspect_with_model(u: Usage) -> None:
     """``attn inspect --model``: what to show and how to write it, from the run's options."""
-    from ..models.pipeline import ModelShow
+    from ..models.pipeline import ModelShow, keeping_what_it_shows
     from ..render_model_json import check_model_fields
 
     fields = parse_fields(u.fields, check_model_fields)
     saves = check_saves(u.save)
     page = u.layer is None and any(path.suffix.lower() == ".html" for path in saves)
-    show_ = ModelShow(u.layer, u.head, u.focus, u.top_k, u.rollout, page, u.hide_special)
+    # a record of every layer (JSON, JSONL, CSV without --layer) or pictures of every head need every layer's matrices;
+    # the overview and one layer's views keep only what they show
+    every_layer = (u.layer is None and u.fmt is not OutputFormat.table) or bool(saves and u.layer is None)
+    show_ = keeping_what_it_shows(ModelShow(u.layer, u.head, u.focus, u.top_k, u.rollout, page, u.hide_special), every_layer)
     written = ModelWritten(u.fmt, fields, u.dims, u.on_error.value, u.max_tokens, tuple(saves), u.dpi)
     with reporting_errors():
         run_inspect(u.sentence, u.model, u.dtype.value, u.revision, show_, written, u.truncate)

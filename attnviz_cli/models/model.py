@@ -6,7 +6,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,7 @@ class ModelRun:
     values: np.ndarray
     head_outputs: np.ndarray
     truncated: int = 0  # tokens cut from the end of the text to fit the model's positions (--truncate)
+    patterns: Any = None  # with Model.run(keep=...): every head's HeadPatterns, computed as each layer ran
 
 
 class Model:
@@ -92,22 +93,45 @@ class Model:
     def __init__(self, folder: Path, config: ModelConfig, params: dict[str, Any], tokenizer) -> None:
         self.folder, self.config, self.params, self.tokenizer = folder, config, params, tokenizer
 
-    def run(self, text: str, truncate: bool = False) -> ModelRun:
+    def run(self, text: str, truncate: bool = False, keep: Collection[int] | None = None) -> ModelRun:
         """``text`` through the model: its tokens, and every layer's attention and hidden state.
-        ``truncate``: a text over the model's positions keeps its first tokens (see :meth:`encode`)."""
+        ``truncate``: a text over the model's positions keeps its first tokens (see :meth:`encode`).
+        ``keep``: the layers whose (h, T, T) matrices and per-head arrays a view needs (None: all); the
+        others are dropped as soon as their heads' patterns are taken (``ModelRun.patterns``), so a long
+        text holds one layer's attention at a time, not every layer's."""
         encoding, cut = self.encode(text, truncate)
         ids = np.asarray(encoding.ids, dtype=np.int64)
-        self.check_memory(len(ids))
-        hidden, attentions = self.forward(ids)
-        by_part = {part: [getattr(a, part) for a in attentions] for part in Attended._fields}
+        self.check_memory(len(ids), keep)
+        on_layer, patterns = None, []
+        if keep is not None:
+            from .heads import head_patterns, punctuation_tokens
+
+            special = tuple(bool(s) for s in encoding.special_tokens_mask)
+            punctuation = punctuation_tokens(text, tuple(encoding.offsets), special)
+            kept = set(keep)
+
+            def on_layer(i: int, attended: Attended) -> Attended | None:
+                patterns.append(head_patterns(attended.weights, punctuation, self.config.causal))
+                return attended if i in kept else None
+
+        hidden, attentions = self.forward(ids, on_layer=on_layer)
+        by_part = {part: [None if a is None else getattr(a, part) for a in attentions] for part in Attended._fields}
         del attentions  # the layers' arrays are now held only by by_part, which stack_freeing empties
+        c, T = self.config, len(ids)
+        dtype = np.dtype(c.dtype)
+        square, per_head = (c.heads, T, T), (c.heads, T, c.d_head)
+
+        def stack(layers: list[Any], tail: tuple[int, ...]) -> Any:  # (L, ...) arrays, or the kept layers
+            return stack_freeing(layers) if keep is None else LayerStack(layers, tail, dtype)
+
         return ModelRun(
             token_ids=ids, tokens=tuple(encoding.tokens), special=tuple(bool(s) for s in encoding.special_tokens_mask),
             words=tuple(encoding.word_ids), offsets=tuple(encoding.offsets),
-            scores=stack_freeing(by_part["scores"]), attentions=stack_freeing(by_part["weights"]),
-            hidden_states=stack_freeing(hidden), queries=stack_freeing(by_part["queries"]),
-            keys=stack_freeing(by_part["keys"]), values=stack_freeing(by_part["values"]),
-            head_outputs=stack_freeing(by_part["head_outputs"]), truncated=cut,
+            scores=stack(by_part["scores"], square), attentions=stack(by_part["weights"], square),
+            hidden_states=stack_freeing(hidden), queries=stack(by_part["queries"], per_head),
+            keys=stack(by_part["keys"], per_head), values=stack(by_part["values"], per_head),
+            head_outputs=stack(by_part["head_outputs"], per_head), truncated=cut,
+            patterns=None if keep is None else stacked_patterns(patterns),
         )
 
     def encode(self, text: str, truncate: bool = False) -> tuple[Any, int]:
@@ -133,19 +157,21 @@ class Model:
         """The encodings of many texts at once (the tokenizer works on every core); unchecked."""
         return self.tokenizer.encode_batch(texts)
 
-    def run_bytes(self, T: int) -> int:
-        """The memory a run of ``T`` tokens holds: every layer's scores and weights (h, T, T), queries,
-        keys, values and head outputs (h, T, d_head), and hidden states (T, d)."""
+    def run_bytes(self, T: int, keep: Collection[int] | None = None) -> int:
+        """The memory a run of ``T`` tokens holds: the scores and weights (h, T, T), queries, keys,
+        values and head outputs (h, T, d_head) of every layer (of those in ``keep``, and of the one
+        running), and the hidden states (T, d)."""
         c = self.config
-        per_layer = c.heads * T * T * 2 + c.heads * T * c.d_head * 4 + T * c.d_model
-        return (c.layers * per_layer + T * c.d_model) * np.dtype(c.dtype).itemsize
+        matrices = c.heads * T * T * 2 + c.heads * T * c.d_head * 4
+        held = c.layers if keep is None else len(set(keep)) + 1
+        return (held * matrices + (c.layers + 1) * T * c.d_model) * np.dtype(c.dtype).itemsize
 
-    def check_memory(self, T: int) -> None:
+    def check_memory(self, T: int, keep: Collection[int] | None = None) -> None:
         """Refuse a run that would take more than half this machine's memory, before it starts."""
-        need, memory = self.run_bytes(T), physical_memory()
+        need, memory = self.run_bytes(T, keep), physical_memory()
         if memory and need > memory // 2:
             fits = T
-            while fits > 1 and self.run_bytes(fits) > memory // 2:
+            while fits > 1 and self.run_bytes(fits, keep) > memory // 2:
                 fits = fits * 9 // 10
             raise AttnvizError(
                 f"a run of {T:,} tokens through {quoted(self.config.name)} would hold {need / 2**30:.1f} GiB of attention "
@@ -164,18 +190,21 @@ class Model:
 
     def forward(
         self, ids: np.ndarray, attention_only: bool = False, threads: int | None = None,
-    ) -> tuple[list[np.ndarray], list[Attended]]:
+        on_layer: Callable[[int, Attended], Attended | None] | None = None,
+    ) -> tuple[list[np.ndarray], list[Any]]:
         """The forward pass of token ``ids`` (T,), or of a batch of texts of one length (B, T): the
         hidden states (the embeddings, then after each layer) and each layer's attention.
         ``attention_only``: the last layer stops after its attention, and the hidden states lack it.
-        ``threads``: how many to share a long input's work among (None: every usable core)."""
+        ``threads``: how many to share a long input's work among (None: every usable core).
+        ``on_layer(i, attention)``: what of layer i's attention to keep (None: nothing), as it is made."""
         with on_threads(threads, ids.size):
-            return run_layers(PAGES[self.config.architecture], self.params, ids, self.config.heads, attention_only)
+            return run_layers(PAGES[self.config.architecture], self.params, ids, self.config.heads, attention_only, on_layer)
 
 
 def run_layers(
     page: Architecture, params: Params, ids: np.ndarray, n_head: int, attention_only: bool = False,
-) -> tuple[list[np.ndarray], list[Attended]]:
+    on_layer: Callable[[int, Attended], Attended | None] | None = None,
+) -> tuple[list[np.ndarray], list[Any]]:
     """``page``'s forward pass: its embedding of ``ids``, its layers one after the other, and its final
     step. ``attention_only``: the last layer stops after its attention (a sixth of the work of a
     6-layer model saved), and the hidden states lack its output."""
@@ -185,12 +214,47 @@ def run_layers(
     for i in range(len(blocks) - attention_only):
         x, attended = page.layer(x, **blocks[i], n_head=n_head)
         hidden.append(x)
-        attentions.append(attended)
+        attentions.append(attended if on_layer is None else on_layer(i, attended))
+        del attended  # a layer on_layer drops is freed before the next runs
     if attention_only:
-        attentions.append(page.attend(x, blocks[-1], n_head))
+        attended = page.attend(x, blocks[-1], n_head)
+        attentions.append(attended if on_layer is None else on_layer(len(blocks) - 1, attended))
     elif page.final is not None:
         hidden[-1] = page.final(x, params)
     return hidden, attentions
+
+
+class LayerStack:
+    """A run's (L, ...) arrays of which only some layers were kept (``Model.run(keep=...)``): read a layer
+    at a time, ``stack[i]`` or ``stack[i, h, ...]``, as the views of one layer do; a layer dropped is an
+    error that says so, never numbers that are not there."""
+
+    def __init__(self, layers: list[np.ndarray | None], tail: tuple[int, ...], dtype: np.dtype) -> None:
+        self._layers, self.dtype = layers, dtype
+        self.shape = (len(layers), *tail)  # as the whole (L, ...) array would be
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        layer, rest = (index[0], index[1:]) if isinstance(index, tuple) else (index, ())
+        array = self._layers[int(layer)]
+        if array is None:
+            raise LookupError(f"layer {int(layer)} of this run was not kept (Model.run(keep=...))")
+        return array[rest] if rest else array
+
+    def __array__(self, *_: Any, **__: Any) -> np.ndarray:
+        raise TypeError("a run that kept some layers is read a layer at a time, not as one array")
+
+
+def stacked_patterns(per_layer: list[Any]) -> Any:
+    """Each layer's HeadPatterns (h, ...) stacked into one (L, h, ...)."""
+    from dataclasses import fields
+
+    from .heads import HeadPatterns
+
+    return HeadPatterns(*(np.stack([getattr(p, f.name) for p in per_layer]) for f in fields(HeadPatterns)))
 
 
 def physical_memory() -> int:

@@ -31,6 +31,17 @@ class ModelShow:
     rollout: bool = False  # add the attention rollout through the layers
     page: bool = False  # a page of every layer will be saved (--save .html): it shows the rollout too
     hide_special: bool = False  # --hide-special: tables and figures leave out the special tokens' rows and columns
+    keep: tuple[int, ...] | None = None  # the layers whose matrices the views need (None: every layer); the rest
+    # are dropped as the run goes, their heads' patterns taken first (a long text holds one layer at a time)
+
+
+def keeping_what_it_shows(show: ModelShow, every_layer: bool = False) -> ModelShow:
+    """``show``, keeping just the layers its views read: --layer's alone, or none for the overview;
+    every layer where ``every_layer`` (a record or pictures of every layer), --focus, --rollout or the
+    page is asked for."""
+    if every_layer or show.focus is not None or show.rollout or show.page:
+        return replace(show, keep=None)
+    return replace(show, keep=() if show.layer is None else (show.layer,))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -56,7 +67,7 @@ def inspect_model(text: str, model: Model, show: ModelShow, truncate: bool = Fal
     """Run ``text`` through ``model`` and compute what ``show`` asks for; ``truncate``: a text over
     the model's positions keeps its first tokens."""
     text = valid_text(text)
-    return inspect_run(model.run(text, truncate), model.config, text, show)
+    return inspect_run(model.run(text, truncate, keep=show.keep), model.config, text, show)
 
 
 def inspect_run(run: ModelRun, c: ModelConfig, text: str, show: ModelShow) -> ModelInspection:
@@ -72,7 +83,8 @@ def inspect_run(run: ModelRun, c: ModelConfig, text: str, show: ModelShow) -> Mo
         )
     T = len(run.tokens)
     return ModelInspection(
-        text=text, run=run, config=c, show=show, heads=HeadLabels.of(run_patterns(run, text, c.causal)),
+        text=text, run=run, config=c, show=show,
+        heads=HeadLabels.of(run.patterns if run.patterns is not None else run_patterns(run, text, c.causal)),
         rollout=rollout(run.attentions) if show.rollout or show.page else None,
         mask=causal_mask(T, run.scores.dtype) if c.causal else np.zeros((T, T), run.scores.dtype), words=words, focused=focused,
         layer=None if show.layer is None else layer_inspection(run, c, text, show.layer, show.top_k, show.head, hidden),
