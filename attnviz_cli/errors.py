@@ -66,3 +66,10 @@ def quoted(text: str) -> str:
     """``text`` made printable and put in quotes, for messages. Always whole, however long: a path or a
     model id in a message is there to be read and copied, and its middle is often the model's name."""
     return f"'{printable(unicodedata.normalize('NFC', text))}'"
+
+
+def library_failure(error: BaseException) -> bool:
+    """Whether ``error``, caught around a library's call, is that library failing (its own exception, or
+    a Rust panic, which the tokenizers library raises as pyo3's PanicException, a BaseException) rather
+    than the user interrupting or the program exiting: those pass on."""
+    return not isinstance(error, (KeyboardInterrupt, SystemExit, GeneratorExit))

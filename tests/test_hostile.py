@@ -664,3 +664,28 @@ def test_a_page_too_large_to_open_is_refused_and_says_what_helps(glove, tmp_path
     assert result.exit_code == 1 and not page.exists()
     assert "a page of 25 heads x 300 x 300 weights (2,250,000 cells) would be too large to open" in result.stderr
     assert run("inspect", sentence, "--heads", "2", "--save", str(page), "-f", "json", "--fields", "tokens").exit_code == 0
+
+
+def test_a_tokenizer_that_panics_is_one_escaped_line_not_a_traceback(tmp_path):
+    """The tokenizers library panics (pyo3's PanicException, a BaseException) on a template that names
+    a special token the tokenizer lacks: one line, exit 1, for inspect and heads alike."""
+    import json
+    import shutil
+
+    folder = shutil.copytree(Path(__file__).resolve().parent / "models" / "tiny-bert", tmp_path / "m")
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    tokenizer["post_processor"]["single"][0] = {"SpecialToken": {"id": "[NO\x1b[2JPE]", "type_id": 0}}
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
+    for args in (("inspect", "the bank", "--model", str(folder)), ("heads", "-", "--model", str(folder))):
+        result = run(*args, input="the bank\n")
+        assert result.exit_code == 1, result.output
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("attn: error: ") and "Traceback" not in result.output
+        assert "\x1b" not in result.stderr
+
+
+def test_every_message_is_printed_escaped_whatever_put_it_there(capsys):
+    from attnviz_cli.cli.output import say
+
+    say("a library said \x1b]0;PWN\x07 and\nmore")
+    assert capsys.readouterr().err == "attn: a library said \\x1b]0;PWN\\x07 and\\x0amore\n"

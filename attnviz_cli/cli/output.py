@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 
 
 def say(message: str) -> None:
-    """A message line on stderr (the text is already printable)."""
-    sys.stderr.write(f"attn: {message}\n")
+    """A message line on stderr, made printable here, the one place messages are printed: whatever a
+    message holds (a library's own words, a name from a file), it stays one line that cannot move the
+    cursor or change colours (text that :func:`quoted` escaped already is left as it is)."""
+    sys.stderr.write(f"attn: {printable(message)}\n")
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AttnvizError, quoted
+from ..errors import AttnvizError, library_failure, quoted
 
 MAX_ENTRIES = 1 << 24  # tokens, merges, scores, token types: 2^24 is 64x the largest vocabulary in use (262k, Gemma 3)
 # a vocabulary's characters in all, when its merges are made from its scores (each one a split tried in
@@ -80,7 +80,9 @@ def tokenizer_from_gguf(metadata: Mapping[str, Any]) -> Any:
         return build(metadata, tokens)
     except AttnvizError:
         raise
-    except Exception as error:  # tokenizers raises its own Exception types on what it cannot build
+    except BaseException as error:  # tokenizers raises its own Exception types on what it cannot build, and panics
+        if not library_failure(error):
+            raise
         raise AttnvizError(f"the GGUF tokenizer cannot be built: {quoted(str(error))}") from error
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AttnvizError, printable, quoted
+from ..errors import AttnvizError, library_failure, printable, quoted
 from .architecture import Architecture, Params
 from .bert import BERT, ROBERTA
 from .distilbert import DISTILBERT
@@ -137,7 +137,7 @@ class Model:
     def encode(self, text: str, truncate: bool = False) -> tuple[Any, int]:
         """The tokenizer's encoding of ``text`` (ids, tokens, offsets...) and how many of its tokens were
         cut: refused if it gives no tokens, or more than the model has positions for unless ``truncate``."""
-        encoding = self.tokenizer.encode(text)
+        encoding = self.encode_many([text])[0]
         if truncate and len(encoding.ids) > self.config.max_positions:
             (kept,) = self.encode_truncated([text])
             return self.check_encoding(kept), len(encoding.ids) - len(kept.ids)
@@ -149,13 +149,19 @@ class Model:
         ([CLS] ... [SEP], <s> ... </s>) still where it places them."""
         self.tokenizer.enable_truncation(self.config.max_positions)
         try:
-            return self.tokenizer.encode_batch(texts)
+            return self.encode_many(texts)
         finally:
             self.tokenizer.no_truncation()
 
     def encode_many(self, texts: list[str]) -> list:
-        """The encodings of many texts at once (the tokenizer works on every core); unchecked."""
-        return self.tokenizer.encode_batch(texts)
+        """The encodings of many texts at once (the tokenizer works on every core); unchecked. A tokenizer
+        that fails on them (a tokenizer.json whose template names a token it lacks panics) is one error."""
+        try:
+            return self.tokenizer.encode_batch(texts)
+        except BaseException as error:
+            if not library_failure(error):
+                raise
+            raise AttnvizError(f"the tokenizer of {quoted(self.config.name)} fails on the text: {error}") from error
 
     def run_bytes(self, T: int, keep: Collection[int] | None = None) -> int:
         """The memory a run of ``T`` tokens holds: the scores and weights (h, T, T), queries, keys,
@@ -485,7 +491,9 @@ def read_tokenizer(folder: Path):
     path = folder / "tokenizer.json"
     try:
         tokenizer = Tokenizer.from_file(str(path))
-    except Exception as error:  # tokenizers raises its own Exception types
+    except BaseException as error:  # tokenizers raises its own Exception types, and panics
+        if not library_failure(error):
+            raise
         raise AttnvizError(f"model folder {quoted(str(folder))}: tokenizer.json cannot be read: {error}") from error
     tokenizer.no_padding()
     tokenizer.no_truncation()
