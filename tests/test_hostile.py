@@ -689,3 +689,24 @@ def test_every_message_is_printed_escaped_whatever_put_it_there(capsys):
 
     say("a library said \x1b]0;PWN\x07 and\nmore")
     assert capsys.readouterr().err == "attn: a library said \\x1b]0;PWN\\x07 and\\x0amore\n"
+
+
+def test_heads_reads_a_fifo_as_a_stream_without_counting_it_first(tmp_path):
+    """Only a regular file is counted for the progress bar (a device or a FIFO would never end)."""
+    import json
+    import os
+    import threading
+
+    fifo = tmp_path / "texts"
+    os.mkfifo(fifo)
+
+    def writer() -> None:
+        with open(fifo, "w") as stream:
+            stream.write("the river bank\nthe bank raised rates\n")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    result = run("heads", str(fifo), "--model", str(Path(__file__).resolve().parent / "models" / "tiny-bert"), "-f", "json")
+    thread.join()
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["texts"] == 2

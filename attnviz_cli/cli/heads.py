@@ -1,5 +1,7 @@
 """``attn heads``: what each head of a model attends to over a corpus."""
 
+import os
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,7 +97,8 @@ def from_stdin_or(source: str | None) -> str:
 def text_lines(source: str, max_line: int) -> Iterator[tuple[Iterator[tuple[int, str]], int | None]]:
     """The numbered non-blank lines of a file or of stdin (-), read by the one line reader of every
     stream as they are needed (a line over ``max_line`` bytes comes as a ``TooLong`` of its start), and
-    how many lines the file has (None for stdin), counted first for a progress bar."""
+    how many lines the file has, counted first for a progress bar; None for stdin and for what is not a
+    regular file (a FIFO, a device: read as a stream, never counted, which would not end)."""
     from ..lines import numbered_lines
 
     if source == "-":
@@ -106,6 +109,9 @@ def text_lines(source: str, max_line: int) -> Iterator[tuple[Iterator[tuple[int,
     except OSError as error:
         raise AttnvizError(f"cannot read {quoted(source)}: {error.strerror or error}") from None
     with stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            yield numbered_lines(stream, max_line), None
+            return
         total = sum(chunk.count(b"\n") for chunk in iter(lambda: stream.read(1 << 20), b""))
         stream.seek(0)
         yield numbered_lines(stream, max_line), total
