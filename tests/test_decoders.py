@@ -224,3 +224,28 @@ def test_the_overview_and_one_layers_tables_keep_just_the_layers_they_show():
     assert_array_equal(part.heads.labels, whole.heads.labels)
     assert part.layer is not None and whole.layer is not None
     assert_array_equal(part.layer.attention.weights, whole.layer.attention.weights)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("max_position_embeddings", "1e999", "lacks cannot convert float infinity to integer"),
+    ("num_key_value_heads", "3", "has 2 layers and 4 heads sharing 3 key/value heads of width 64"),
+    ("num_key_value_heads", "0", "has 2 layers and 4 heads sharing 0 key/value heads of width 64"),
+    ("head_dim", '"wide"', "lacks invalid literal for int() with base 10: 'wide'"),
+    ("head_dim", "0", "has 2 layers and 4 heads sharing 2 key/value heads of width 64"),
+    ("rope_scaling", '{"rope_type": "llama3", "factor": 8.0}', "lacks 'low_freq_factor'"),
+    ("layer_types", '["full_attention"]', "lacks layer_types of 1 layers"),
+])
+def test_a_decoder_config_with_bad_numbers_is_one_line(key, value, message, tmp_path):
+    folder = shutil.copytree(MODELS / "tiny-llama", tmp_path / "m", ignore=shutil.ignore_patterns("*.gguf"))
+    config = json.loads((folder / "config.json").read_text())
+    raw = json.dumps(config | {key: "PLACEHOLDER"}).replace('"PLACEHOLDER"', value)
+    (folder / "config.json").write_text(raw)
+    with pytest.raises(AttnvizError) as error:
+        load_model(folder)
+    assert str(error.value) == f"model folder {_quoted(folder)}: config.json {message}"
+
+
+def _quoted(path: Path) -> str:
+    from attnviz_cli.errors import quoted
+
+    return quoted(str(path))

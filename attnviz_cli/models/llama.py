@@ -29,11 +29,11 @@ if TYPE_CHECKING:
 def llama_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     """config.json's names -> ModelConfig's fields; what the blocks need besides in ``settings``."""
     heads, d = int(raw["num_attention_heads"]), int(raw["hidden_size"])
-    d_head = int(raw.get("head_dim") or d // heads)
+    d_head = d // heads if raw.get("head_dim") is None else int(raw["head_dim"])
     layers = int(raw["num_hidden_layers"])
     types = layer_types(raw, layers)
     return {
-        "layers": layers, "heads": heads, "kv_heads": int(raw.get("num_key_value_heads") or heads), "d_model": d,
+        "layers": layers, "heads": heads, "kv_heads": heads if raw.get("num_key_value_heads") is None else int(raw["num_key_value_heads"]), "d_model": d,
         "d_head": d_head, "max_positions": int(raw["max_position_embeddings"]), "eps": float(raw["rms_norm_eps"]),
         "settings": {
             "ff": int(raw["intermediate_size"]),

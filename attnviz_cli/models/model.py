@@ -461,7 +461,7 @@ def read_config(folder: Path, dtype: str, name: str | None = None) -> ModelConfi
         raw = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         if not isinstance(raw, dict) or "model_type" not in raw:
             raise KeyError("model_type")
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
         raise AttnvizError(f"model folder {quoted(str(folder))}: config.json cannot be read: {error}") from error
     return config_of(raw, dtype, name or folder.name, f"model folder {quoted(str(folder))}: config.json")
 
@@ -474,11 +474,11 @@ def config_of(raw: dict[str, Any], dtype: str, name: str, where: str) -> ModelCo
         raise AttnvizError(f"model {quoted(name)} is a {quoted(str(architecture))}; attnviz runs {', '.join(ARCHITECTURES)}")
     try:
         fields = PAGES[architecture].config(raw)  # layers, heads, d_model, max_positions, eps...
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, OverflowError, ZeroDivisionError) as error:
         raise AttnvizError(f"{where} lacks {error}") from error
     layers, heads, d_model = fields["layers"], fields["heads"], fields["d_model"]
     kv_heads = fields.get("kv_heads", heads)
-    if layers < 1 or heads < 1 or kv_heads < 1 or heads % kv_heads or ("d_head" not in fields and d_model % heads):
+    if layers < 1 or heads < 1 or kv_heads < 1 or heads % kv_heads or fields.get("d_head", 1) < 1 or ("d_head" not in fields and d_model % heads):
         sharing = f" sharing {kv_heads} key/value heads" if kv_heads != heads else ""
         raise AttnvizError(f"{where} has {layers} layers and {heads} heads{sharing} of width {d_model}")
     return ModelConfig(name=name, architecture=architecture, dtype=dtype, **{"position_offset": 0, **fields})
