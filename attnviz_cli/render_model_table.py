@@ -79,8 +79,9 @@ def model_renderables(result: ModelInspection, width: int = 80):
     from rich.console import Group
     from rich.text import Text
 
+    from .render_explain import summary_table
     from .render_parts import Fields, safe
-    from .render_table import score_grid, weight_grid
+    from .render_table import MATRIX_TOKENS, score_grid, weight_grid
 
     run, config, show = result.run, result.config, result.show
     marked = ", ".join(f"{i}:{t}" for i, t in enumerate(run.tokens))
@@ -98,6 +99,15 @@ def model_renderables(result: ModelInspection, width: int = 80):
         parts += focus_renderables(result.focused, result.words, layers, heads, special_units(result.words, result.hidden))
     elif show.layer is None:
         parts += overview(result)
+    elif len(run.tokens) > MATRIX_TOKENS and result.layer is not None:  # as for static vectors: the T x T tables nobody reads left out
+        T = len(run.tokens)
+        parts += [Text(
+            f"{T} tokens: the {T} × {T} score and weight tables are left out past {MATRIX_TOKENS} tokens, where nobody "
+            "reads them; below are each query's entropy and top keys. For the full matrices: -f json (--fields to keep "
+            "what you need), or --save page.html to explore them.", style="dim",
+        ), Text()]
+        for i in range(len(heads)):
+            parts += summary_table(result.layer, i, width)
     else:
         for h in heads:
             where = f"layer {show.layer}, head {h} of {config.heads}"

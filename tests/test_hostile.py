@@ -710,3 +710,15 @@ def test_heads_reads_a_fifo_as_a_stream_without_counting_it_first(tmp_path):
     thread.join()
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["texts"] == 2
+
+
+def test_a_models_layer_tables_leave_out_the_matrices_of_a_long_text_as_static_ones_do():
+    """--model M --layer L past 60 tokens: each query's entropy and top keys, not T x T tables."""
+    text = " ".join(["the river bank flows by the water"] * 20)  # 141 tokens with BOS in tiny-llama
+    result = run("inspect", text, "--model", str(Path(__file__).resolve().parent / "models" / "tiny-llama"), "--layer", "1", "--head", "2",
+                 env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("141 tokens: the 141 × 141 score and weight tables are left out past 60 tokens") for line in lines)
+    assert "head 2 of 4 summary: mean entropy" in result.stdout and "scores (q·k/√d_k)" not in result.stdout
+    assert len(lines) < 141 + 40  # a line a query, not runs of 141 columns
