@@ -111,12 +111,20 @@ def model_renderables(result: ModelInspection, width: int = 80):
     else:
         for h in heads:
             where = f"layer {show.layer}, head {h} of {config.heads}"
-            parts += score_grid(run.tokens, run.scores[show.layer, h], f"{where}: scores (q·k/√d_k)", width, hidden=result.hidden)
+            parts += score_grid(run.tokens, run.scores[show.layer, h], f"{where}: scores ({score_formula(config)})", width, hidden=result.hidden)
             parts += weight_grid(run.tokens, run.scores[show.layer, h], run.attentions[show.layer, h], f"{where}: weights {weights_title(result.hidden)}",
                                  width, hidden=result.hidden)
     if result.show.rollout:
         parts += rollout_renderables(result, width)
     return Group(*parts)
+
+
+def score_formula(config: ModelConfig) -> str:
+    """What a model's scores are, as its page makes them: q·k/√d_k, or Gemma's q·k times its
+    query_pre_attn_scalar^-½, soft-capped in Gemma 2."""
+    scale, cap = config.settings.get("scale"), config.settings.get("softcap")
+    formula = "q·k/√d_k" if scale is None else f"q·k × {scale:.4g}"
+    return formula if cap is None else f"{cap:g}·tanh({formula} / {cap:g})"
 
 
 def weights_title(hidden: tuple[int, ...]) -> str:
@@ -370,7 +378,7 @@ def model_info_table(info):
 
     table = titled_table(f"model {info.name}", ("", "left"), ("", "left"), header=False)
     rows = [
-        ("file" if info.folder.is_file() else "folder", str(info.folder)), ("architecture", info.architecture),
+        ("file" if info.gguf else "folder", str(info.folder)), ("architecture", info.architecture),
         ("layers × heads", f"{info.layers} × {info.heads} (d_k {info.d_head or info.d_model // info.heads}"
          + (f"; {info.kv_heads} key/value heads)" if info.kv_heads and info.kv_heads != info.heads else ")")),
         ("d_model", str(info.d_model)), ("positions", f"{info.max_positions:,} tokens at most"),

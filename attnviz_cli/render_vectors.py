@@ -20,7 +20,11 @@ class _Titled:
         self.title, self.table = title, table
 
     def add_row(self, *cells: str) -> None:
-        self.table.add_row(*cells)
+        """A row of plain text: a cell is never read as Rich markup ("[link=...]" in a model's name
+        stays those characters)."""
+        from rich.text import Text
+
+        self.table.add_row(*(Text(cell) for cell in cells))
 
     def __rich__(self):
         from rich.console import Group

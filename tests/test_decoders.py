@@ -227,25 +227,64 @@ def test_the_overview_and_one_layers_tables_keep_just_the_layers_they_show():
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
-    ("max_position_embeddings", "1e999", "lacks cannot convert float infinity to integer"),
+    ("max_position_embeddings", "1e999", "has a bad value: cannot convert float infinity to integer"),
     ("num_key_value_heads", "3", "has 2 layers and 4 heads sharing 3 key/value heads of width 64"),
     ("num_key_value_heads", "0", "has 2 layers and 4 heads sharing 0 key/value heads of width 64"),
-    ("head_dim", '"wide"', "lacks invalid literal for int() with base 10: 'wide'"),
+    ("head_dim", '"wide"', "has a bad value: invalid literal for int() with base 10: 'wide'"),
     ("head_dim", "0", "has 2 layers and 4 heads sharing 2 key/value heads of width 64"),
     ("rope_scaling", '{"rope_type": "llama3", "factor": 8.0}', "lacks 'low_freq_factor'"),
-    ("layer_types", '["full_attention"]', "lacks layer_types of 1 layers"),
+    ("rope_scaling", "[1]", "has a bad value: rope scaling [1] is not a mapping"),
+    ("rope_theta", "0", "has a bad value: a RoPE base of 0.0"),
+    ("rope_theta", "-1e4", "has a bad value: a RoPE base of -10000.0"),
+    ("rms_norm_eps", "-1", "has a bad value: a norm epsilon of -1"),
+    ("rms_norm_eps", "NaN", "has a bad value: a norm epsilon of nan"),
+    ("layer_types", '["full_attention"]', "has a bad value: layer_types for 1 layers, where there are 2"),
+    ("layer_types", '["full_attention", "ab"]', "has a bad value: layer type 'ab' (known: full_attention, sliding_attention)"),
+    ("sliding_window", "0", None),  # llama: no sliding layers, so no window is read
 ])
 def test_a_decoder_config_with_bad_numbers_is_one_line(key, value, message, tmp_path):
     folder = shutil.copytree(MODELS / "tiny-llama", tmp_path / "m", ignore=shutil.ignore_patterns("*.gguf"))
     config = json.loads((folder / "config.json").read_text())
     raw = json.dumps(config | {key: "PLACEHOLDER"}).replace('"PLACEHOLDER"', value)
     (folder / "config.json").write_text(raw)
+    if message is None:
+        assert load_model(folder).config.settings["windows"] == [None, None]
+        return
     with pytest.raises(AttnvizError) as error:
         load_model(folder)
     assert str(error.value) == f"model folder {_quoted(folder)}: config.json {message}"
+
+
+@pytest.mark.parametrize(("kind", "key", "value", "message"), [
+    ("mistral", "sliding_window", "0", "a sliding window of 0 keys"),
+    ("mistral", "sliding_window", "-2", "a sliding window of -2 keys"),
+    ("gemma2", "attn_logit_softcapping", "0", "an attention soft-cap of 0"),
+    ("gemma2", "query_pre_attn_scalar", "-1", "query_pre_attn_scalar of -1"),
+    ("llama", "rope_scaling", '{"rope_type": "linear", "factor": 0}', "a linear RoPE factor of 0"),
+])
+def test_window_cap_scale_and_factor_must_be_positive(kind, key, value, message, tmp_path):
+    folder = shutil.copytree(MODELS / f"tiny-{kind}", tmp_path / "m", ignore=shutil.ignore_patterns("*.gguf"))
+    config = json.loads((folder / "config.json").read_text())
+    config.pop("rope_parameters", None)
+    (folder / "config.json").write_text(json.dumps(config | {key: "PLACEHOLDER"}).replace('"PLACEHOLDER"', value))
+    with pytest.raises(AttnvizError) as error:
+        load_model(folder)
+    assert str(error.value) == f"model folder {_quoted(folder)}: config.json has a bad value: {message}"
 
 
 def _quoted(path: Path) -> str:
     from attnviz_cli.errors import quoted
 
     return quoted(str(path))
+
+
+def test_gemmas_score_tables_say_what_its_scores_are():
+    from attnviz_cli.render_model_table import score_formula
+
+    assert score_formula(load_model(MODELS / "tiny-llama").config) == "q·k/√d_k"
+    gemma2 = load_model(MODELS / "tiny-gemma2").config  # query_pre_attn_scalar 24, soft-cap 5
+    assert score_formula(gemma2) == f"5·tanh(q·k × {24 ** -0.5:.4g} / 5)"
+    from .conftest import run
+
+    table = run("inspect", TEXTS[0], "--model", str(MODELS / "tiny-gemma2"), "--layer", "1", "--head", "0", env={"COLUMNS": "100"})
+    assert f"scores (5·tanh(q·k × {24 ** -0.5:.4g} / 5))" in table.stdout

@@ -722,3 +722,30 @@ def test_a_models_layer_tables_leave_out_the_matrices_of_a_long_text_as_static_o
     assert any(line.startswith("141 tokens: the 141 × 141 score and weight tables are left out past 60 tokens") for line in lines)
     assert "head 2 of 4 summary: mean entropy" in result.stdout and "scores (q·k/√d_k)" not in result.stdout
     assert len(lines) < 141 + 60  # the header and a line a query, not runs of 141 columns (5,000 lines)
+
+
+def test_names_from_stores_and_gguf_files_are_never_read_as_rich_markup(tmp_path, monkeypatch):
+    """A model list cell like "[link=...]" stays those characters (Rich would write a terminal hyperlink),
+    and "[/]" does not stop the listing."""
+    from attnviz_cli.render_vectors import titled_table
+
+    from .test_names import rendered
+
+    table = titled_table("models", ("model", "left"), ("status", "left"))
+    table.add_row("[link=https://evil.example]click[/link]", "[/]")
+    shown = rendered(table, 80)
+    assert "[link=https://evil.example]click[/link]" in shown and "[/]" in shown and "\x1b]8" not in shown
+
+
+def test_a_store_file_of_deeply_nested_json_is_a_status_not_a_traceback(tmp_path, monkeypatch):
+    from attnviz_cli.models.stores import gguf_models
+
+    store = tmp_path / "ollama"
+    manifest = store / "manifests" / "registry.ollama.ai" / "library" / "deep" / "latest"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("[" * 200_000)
+    (store / "blobs").mkdir()
+    monkeypatch.setenv("OLLAMA_MODELS", str(store))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (found,) = gguf_models()
+    assert found.name == "ollama:deep:latest" and "not a manifest" in found.status

@@ -55,6 +55,7 @@ class ModelInfo:
     vocab_size: int
     kv_heads: int = 0  # key/value heads shared by groups of heads (grouped-query attention); 0: one per head
     d_head: int = 0  # each head's width; 0: d_model / heads
+    gguf: bool = False  # folder is a GGUF file
 
 
 def _size(folder: Path) -> int:
@@ -117,21 +118,22 @@ def gguf_entries() -> list[ModelEntry]:
 
 
 def _gguf_entry(entry: ModelEntry, path: Path) -> ModelEntry:
-    """``entry`` with its shape from its GGUF file's metadata (its header alone is read), and whether
-    attnviz runs it."""
+    """``entry`` with its shape from its GGUF file's metadata (its header and metadata are read, no
+    tensor), and whether attnviz runs it; a file that is not what it claims is a status, never an error
+    that would hide the other models."""
     from .gguf_file import open_gguf
     from .model import config_of
 
     try:
         gguf = open_gguf(path)
         raw = gguf.config()
-    except AttnvizError:
+    except (AttnvizError, TypeError, ValueError, AttributeError, RecursionError):
         return replace(entry, status="not a GGUF file attnviz reads")
     if raw.get("model_type") not in ARCHITECTURES:
         return replace(entry, status=f"a {printable(str(raw.get('model_type')))}: not run")
     try:
         config = config_of(raw, "float32", entry.name, "GGUF file")
-    except AttnvizError:
+    except (AttnvizError, TypeError, ValueError, AttributeError):
         return replace(entry, status="its config is not one attnviz reads")
     return replace(entry, status="ready", architecture=config.architecture, layers=config.layers, heads=config.heads, d_model=config.d_model)
 
@@ -181,13 +183,14 @@ def _describe_gguf(spec: str, path: Path) -> ModelInfo:
     gguf = open_gguf(path)
     config = config_of(gguf.config(), "float32", spec, f"GGUF file {quoted(str(path))}")
     types = sorted({GGMLQuantizationType(info.ggml_type).name for info in gguf.tensors.values()})
-    tokens = gguf.metadata.get("tokenizer.ggml.tokens") or []
+    tokens = gguf.metadata.get("tokenizer.ggml.tokens")
+    tokens = tokens if isinstance(tokens, list) else []
     return ModelInfo(
         name=spec, folder=path, architecture=config.architecture, layers=config.layers, heads=config.heads,
         d_model=config.d_model, max_positions=config.max_positions,
         parameters=sum(math.prod(info.shape) for info in gguf.tensors.values()), stored_dtypes=tuple(types),
         size_bytes=gguf.size, tokenizer=str(gguf.metadata.get("tokenizer.ggml.model", "?")), vocab_size=len(tokens),
-        kv_heads=config.kv_heads, d_head=config.d_head,
+        kv_heads=config.kv_heads, d_head=config.d_head, gguf=True,
     )
 
 

@@ -90,3 +90,5 @@ def write(path: Path, names: list[str], source: Source, metadata: dict[str, str]
             values = np.empty(source.shape(name), np.float32)
             source.load(name, values)
             file.write(values.data)
+        file.flush()
+        os.fsync(file.fileno())  # whole on disk before it is renamed into place

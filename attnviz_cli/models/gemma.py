@@ -24,7 +24,7 @@ import numpy as np
 from .architecture import Architecture, Linear, Params, RMSNorm
 from .layers import Attended, gated_ffn, gelu_tanh, heads_of, linear, rms_norm, rotated_attention
 from .llama import llama_config
-from .rope import Rope
+from .rope import Rope, positive
 from .weights import Checkpoint
 
 if TYPE_CHECKING:
@@ -39,11 +39,11 @@ def gemma_config(raw: Mapping[str, Any]) -> dict[str, Any]:
         raw = {**raw, "layer_types": ["sliding_attention" if (i + 1) % every else "full_attention" for i in range(layers)]}
     config = llama_config(raw)
     cap = raw.get("attn_logit_softcapping")
-    scalar = raw.get("query_pre_attn_scalar")
+    scalar = raw.get("query_pre_attn_scalar", 256)  # Gemma2Config's and Gemma3TextConfig's default
     return config | {"settings": {
         **config["settings"], "qk_norm": raw["model_type"] != "gemma2",
-        "scale": float(scalar) ** -0.5 if scalar is not None else config["d_head"] ** -0.5,
-        "softcap": float(cap) if cap is not None else None,
+        "scale": positive(scalar, "query_pre_attn_scalar") ** -0.5,
+        "softcap": positive(cap, "an attention soft-cap") if cap is not None else None,
     }}
 
 

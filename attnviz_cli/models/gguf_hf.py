@@ -127,7 +127,7 @@ def _number(gguf: GGUFFile, key: str, default: float | None, least: float, most:
 def _vocab_size(gguf: GGUFFile) -> int | None:
     """The vocabulary's size where the file gives no {arch}.vocab_size: its tokens, else its table's rows."""
     tokens = gguf.metadata.get("tokenizer.ggml.tokens")
-    if tokens is not None:
+    if isinstance(tokens, list):
         return len(tokens)
     table = gguf.tensors.get("token_embd.weight")
     return None if table is None else table.shape[0]
@@ -142,6 +142,7 @@ def _rope_scaling(gguf: GGUFFile, arch: str) -> dict[str, Any] | None:
     """config.json's rope_scaling from rope.scaling.* (linear, yarn) or Phi-3's LongRoPE factor tensors.
     Llama 3's scaling is not a key but the ``rope_freqs`` tensor (see :class:`GGUFTensors`)."""
     kind = gguf.metadata.get(f"{arch}.rope.scaling.type")
+    kind = kind if isinstance(kind, str) else None
     factor = _optional(gguf, f"{arch}.rope.scaling.factor")
     original = _optional(gguf, f"{arch}.rope.scaling.original_context_length", whole=True)
     if "rope_factors_long.weight" in gguf.tensors and "rope_factors_short.weight" in gguf.tensors:

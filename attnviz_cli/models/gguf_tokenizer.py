@@ -66,16 +66,16 @@ def tokenizer_from_gguf(metadata: Mapping[str, Any]) -> Any:
     if kind not in KINDS:
         raise AttnvizError(f"GGUF tokenizer model {quoted(kind)} is not supported (supported: {', '.join(KINDS)})")
     family = FAMILIES.get(architecture)
-    if family is None or NEEDS.get(family, kind) != kind:
-        # an architecture transformers has no tokenizer for (OLMo 2), or a vocabulary of another kind than
-        # it expects there: built as for Llama, which reads either kind (byte-level BPE or pieces with scores),
-        # BOS first only if the file says so, as llama.cpp reads it
-        tokenizer = llama_tokenizer(metadata, strings(metadata, "tokenizer.ggml.tokens"))
-        if not flag(metadata, "tokenizer.ggml.add_bos_token", False):
-            tokenizer.post_processor = None
-        return tokenizer
     tokens = strings(metadata, "tokenizer.ggml.tokens")
     try:
+        if family is None or NEEDS.get(family, kind) != kind:
+            # an architecture transformers has no tokenizer for (OLMo 2), or a vocabulary of another kind than
+            # it expects there: built as for Llama, which reads either kind (byte-level BPE or pieces with
+            # scores), BOS first only if the file says so, as llama.cpp reads it
+            tokenizer = llama_tokenizer(metadata, tokens)
+            if not flag(metadata, "tokenizer.ggml.add_bos_token", False):
+                tokenizer.post_processor = None
+            return tokenizer
         build = {"llama": llama_tokenizer, "qwen2": qwen2_tokenizer, "gpt2": gpt2_tokenizer, "gemma": gemma_tokenizer, "phi3": phi3_tokenizer}[family]
         return build(metadata, tokens)
     except AttnvizError:

@@ -155,18 +155,13 @@ def rotary(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     return out
 
 
-def rotary_tables(inv_freq: np.ndarray, T: int, dtype: np.dtype, scaling: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def rotary_tables(inv_freq: np.ndarray, T: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """cos and sin (T, r) of the angles t θ_i at positions t < T, each θ twice (for the two halves a
-    :func:`rotary` turns together), times ``scaling`` (a RoPE type's attention factor). The angles are
-    products in the run's dtype, as transformers makes them in float32 (so a float32 run turns by its
-    very angles, whose rounding grows with t)."""
+    :func:`rotary` turns together). The angles are products in the run's dtype, as transformers makes
+    them in float32 (so a float32 run turns by its very angles, whose rounding grows with t)."""
     angles = np.arange(T, dtype=dtype)[:, None] * inv_freq.astype(dtype)  # (T, r/2)
     angles = np.concatenate([angles, angles], axis=-1)
-    cos, sin = np.cos(angles), np.sin(angles)
-    if scaling != 1.0:
-        cos *= dtype.type(scaling)
-        sin *= dtype.type(scaling)
-    return cos, sin
+    return np.cos(angles), np.sin(angles)
 
 
 def window_mask(T: int, window: int | None, dtype: np.dtype) -> np.ndarray:
@@ -267,7 +262,7 @@ def rotated_attention(
     to itself (the latest ``window`` of them, if given), by :func:`grouped_attention`. ``scale``: the
     products' factor, d_k^-½ if None."""
     T, d_k = q.shape[-2], q.shape[-1]
-    cos, sin = rotary_tables(rope.inv_freq, T, q.dtype, rope.scaling)  # (T, r)
+    cos, sin = rotary_tables(rope.inv_freq, T, q.dtype)  # (T, r)
     q, k = rotary(q, cos, sin), rotary(k, cos, sin)
     return grouped_attention(q, k, v, window_mask(T, window, q.dtype), d_k**-0.5 if scale is None else scale, softcap)
 

@@ -11,6 +11,7 @@ What the others change, all read from config.json:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ def llama_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     types = layer_types(raw, layers)
     return {
         "layers": layers, "heads": heads, "kv_heads": heads if raw.get("num_key_value_heads") is None else int(raw["num_key_value_heads"]), "d_model": d,
-        "d_head": d_head, "max_positions": int(raw["max_position_embeddings"]), "eps": float(raw["rms_norm_eps"]),
+        "d_head": d_head, "max_positions": int(raw["max_position_embeddings"]), "eps": epsilon(raw["rms_norm_eps"]),
         "settings": {
             "ff": int(raw["intermediate_size"]),
             "bias": raw.get("model_type") == "qwen2" or bool(raw.get("attention_bias", False)),  # Qwen2's q, k, v always have one
@@ -47,16 +48,30 @@ def llama_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+LAYER_TYPES = ("full_attention", "sliding_attention")
+
+
+def epsilon(value: Any) -> float:
+    """A norm's epsilon: a finite number, 0 or more."""
+    eps = float(value)
+    if not (math.isfinite(eps) and eps >= 0):
+        raise ValueError(f"a norm epsilon of {value!r}")
+    return eps
+
+
 def layer_types(raw: Mapping[str, Any], layers: int) -> list[str]:
     """Each layer's kind, "full_attention" or "sliding_attention": config.json's ``layer_types`` where
     it gives them (transformers writes them since 4.53), else as each model's config class makes them."""
     given = raw.get("layer_types")
     if given is not None:
-        if len(given) != layers:
-            raise ValueError(f"layer_types of {len(given)} layers")
+        if not isinstance(given, list) or len(given) != layers:
+            raise ValueError(f"layer_types for {len(given) if isinstance(given, list) else 'no'} layers, where there are {layers}")
+        unknown = sorted({str(t) for t in given} - set(LAYER_TYPES))
+        if unknown:
+            raise ValueError(f"layer type {unknown[0]!r} (known: {', '.join(LAYER_TYPES)})")
         return [str(t) for t in given]
-    if raw.get("sliding_window") is None:
-        return ["full_attention"] * layers
+    if raw.get("sliding_window") is None or raw.get("model_type") not in ("mistral", "phi3", "qwen2", "qwen3"):
+        return ["full_attention"] * layers  # Llama and OLMo 2 have no window, whatever the config holds
     if raw.get("model_type") in ("qwen2", "qwen3"):
         if not raw.get("use_sliding_window", False):
             return ["full_attention"] * layers
@@ -70,7 +85,10 @@ def windows(raw: Mapping[str, Any], layer_type: str) -> int | None:
     if layer_type == "sliding_attention" and raw.get("sliding_window") is not None:
         if raw.get("model_type") in ("qwen2", "qwen3") and not raw.get("use_sliding_window", True):
             return None
-        return int(raw["sliding_window"])
+        window = int(raw["sliding_window"])
+        if window < 1:
+            raise ValueError(f"a sliding window of {window} keys")
+        return window
     return None
 
 
@@ -110,7 +128,7 @@ def with_divisors(ropes: list[Rope], divisors: np.ndarray | None) -> list[Rope]:
     GGUF file holds it, the ``rope_freqs`` tensor llama.cpp's converter computes from the config."""
     if divisors is None:
         return ropes
-    return [Rope(rope.inv_freq / divisors.astype(np.float64), rope.scaling) for rope in ropes]
+    return [Rope(rope.inv_freq / divisors.astype(np.float64)) for rope in ropes]
 
 
 def llama_embed(ids: np.ndarray, params: Params) -> np.ndarray:

@@ -420,7 +420,10 @@ def load_gguf(path: Path, name: str, dtype: str, keep: bool | None = None) -> Mo
         read_params(source, config, keep=False)  # every tensor checked against the config before a copy is made
     copy = converted_copy(path, source)
     if copy is not None:  # the dequantized copy in the cache: the same values, read rather than dequantized
-        source = SafetensorsFiles([copy])
+        try:
+            source = SafetensorsFiles([copy])
+        except AttnvizError:  # a copy damaged since it was made: dropped, and the file read itself
+            copy.unlink(missing_ok=True)
     params = read_params(source, config, keep)
     tokenizer = tokenizer_from_gguf(gguf.metadata)
     tokenizer.no_padding()
@@ -474,8 +477,10 @@ def config_of(raw: dict[str, Any], dtype: str, name: str, where: str) -> ModelCo
         raise AttnvizError(f"model {quoted(name)} is a {quoted(str(architecture))}; attnviz runs {', '.join(ARCHITECTURES)}")
     try:
         fields = PAGES[architecture].config(raw)  # layers, heads, d_model, max_positions, eps...
-    except (KeyError, TypeError, ValueError, OverflowError, ZeroDivisionError) as error:
+    except KeyError as error:
         raise AttnvizError(f"{where} lacks {error}") from error
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError, AttributeError) as error:
+        raise AttnvizError(f"{where} has a bad value: {error}") from error
     layers, heads, d_model = fields["layers"], fields["heads"], fields["d_model"]
     kv_heads = fields.get("kv_heads", heads)
     if layers < 1 or heads < 1 or kv_heads < 1 or heads % kv_heads or fields.get("d_head", 1) < 1 or ("d_head" not in fields and d_model % heads):

@@ -20,11 +20,9 @@ KINDS = ("default", "linear", "llama3")  # the RoPE types attnviz runs
 
 
 class Rope(NamedTuple):
-    """A layer's rotation: the inverse frequencies θ_i (r/2,) of its r rotated dims, float64, and the
-    factor its cos and sin are scaled by (1 for the kinds attnviz runs)."""
+    """A layer's rotation: the inverse frequencies θ_i (r/2,) of its r rotated dims, float64."""
 
     inv_freq: np.ndarray
-    scaling: float = 1.0
 
 
 def rope_settings(raw: Mapping[str, Any], layer_type: str = "full_attention") -> tuple[float, Mapping[str, Any]]:
@@ -43,12 +41,16 @@ def rope_settings(raw: Mapping[str, Any], layer_type: str = "full_attention") ->
 def rope_of(raw: Mapping[str, Any], rotated: int, layer_type: str = "full_attention") -> Rope:
     """The :class:`Rope` of layers of ``layer_type`` that turn ``rotated`` dims of each head."""
     theta, scaling = rope_settings(raw, layer_type)
+    if not isinstance(scaling, Mapping):
+        raise ValueError(f"rope scaling {scaling!r} is not a mapping")
+    if not (math.isfinite(theta) and theta > 0):
+        raise ValueError(f"a RoPE base of {theta}")
     kind = scaling.get("rope_type", scaling.get("type", "default")) if scaling else "default"
     inv_freq = 1.0 / theta ** (np.arange(0, rotated, 2, dtype=np.float64) / rotated)  # (r/2,)
     if kind == "default":
         return Rope(inv_freq)
     if kind == "linear":  # positions slowed down by the factor (Chen et al. 2023)
-        return Rope(inv_freq / float(scaling["factor"]))
+        return Rope(inv_freq / positive(scaling["factor"], "a linear RoPE factor"))
     if kind == "llama3":
         return Rope(llama3_frequencies(inv_freq, scaling))
     raise AttnvizError(f"the model's RoPE scaling is {quoted(str(kind))}; attnviz runs {', '.join(KINDS)}")
@@ -58,11 +60,22 @@ def llama3_frequencies(inv_freq: np.ndarray, scaling: Mapping[str, Any]) -> np.n
     """Llama 3.1's frequencies (transformers' _compute_llama3_parameters): wavelengths longer than the
     original context / low_freq_factor are slowed by ``factor``, those shorter than it / high_freq_factor
     kept, and those between blended smoothly."""
-    factor, low, high = float(scaling["factor"]), float(scaling["low_freq_factor"]), float(scaling["high_freq_factor"])
-    context = float(scaling["original_max_position_embeddings"])
+    factor = positive(scaling["factor"], "a llama3 RoPE factor")
+    low, high = positive(scaling["low_freq_factor"], "low_freq_factor"), positive(scaling["high_freq_factor"], "high_freq_factor")
+    context = positive(scaling["original_max_position_embeddings"], "original_max_position_embeddings")
+    if high <= low:
+        raise ValueError(f"high_freq_factor {high} not above low_freq_factor {low}")
     wavelength = 2 * math.pi / inv_freq
     slowed = np.where(wavelength > context / low, inv_freq / factor, inv_freq)
     smooth = (context / wavelength - low) / (high - low)
     blended = (1 - smooth) * slowed / factor + smooth * slowed
     between = (wavelength >= context / high) & (wavelength <= context / low)
     return np.where(between, blended, slowed)
+
+
+def positive(value: Any, what: str) -> float:
+    """``value`` as a finite number above 0, else a ValueError naming ``what``."""
+    number = float(value)
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{what} of {value!r}")
+    return number

@@ -75,7 +75,7 @@ def lmstudio_store() -> Path:
     text = _small_text(home / "settings.json", SETTINGS_LIMIT)
     try:
         folder = json.loads(text).get("downloadsFolder") if text else None
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         folder = None
     return Path(folder) if isinstance(folder, str) and folder.strip() else home / "models"
 
@@ -266,7 +266,7 @@ def model_blob(store: Path, manifest: Path) -> Path:
     try:
         layers = json.loads(data)["layers"]
         digests = [layer["digest"] for layer in layers if layer.get("mediaType") == OLLAMA_MODEL_LAYER]
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         raise StoreProblem(what, manifest, f"not a manifest ({type(error).__name__})") from error
     if not digests:
         raise StoreProblem(what, manifest, f"without a model layer ({OLLAMA_MODEL_LAYER})")
