@@ -102,8 +102,18 @@ class Model:
         encoding, cut = self.encode(text, truncate)
         ids = np.asarray(encoding.ids, dtype=np.int64)
         self.check_memory(len(ids), keep)
-        on_layer, patterns = None, []
-        if keep is not None:
+        c, T = self.config, len(ids)
+        dtype = np.dtype(c.dtype)
+        shapes = {part: (c.heads, T, T) if part in ("scores", "weights") else (c.heads, T, c.d_head) for part in Attended._fields}
+        patterns: list[Any] = []
+        if keep is None:  # every layer's arrays, each copied into its place as the layer finishes, then freed
+            stacks = {part: np.empty((c.layers, *shape), dtype) for part, shape in shapes.items()}
+
+            def on_layer(i: int, attended: Attended) -> Attended | None:
+                for part in Attended._fields:
+                    stacks[part][i] = getattr(attended, part)
+                return None
+        else:
             from .heads import head_patterns, punctuation_tokens
 
             special = tuple(bool(s) for s in encoding.special_tokens_mask)
@@ -111,26 +121,19 @@ class Model:
             kept = set(keep)
 
             def on_layer(i: int, attended: Attended) -> Attended | None:
-                patterns.append(head_patterns(attended.weights, punctuation, self.config.causal))
+                patterns.append(head_patterns(attended.weights, punctuation, c.causal))
                 return attended if i in kept else None
 
         hidden, attentions = self.forward(ids, on_layer=on_layer)
-        by_part = {part: [None if a is None else getattr(a, part) for a in attentions] for part in Attended._fields}
-        del attentions  # the layers' arrays are now held only by by_part, which stack_freeing empties
-        c, T = self.config, len(ids)
-        dtype = np.dtype(c.dtype)
-        square, per_head = (c.heads, T, T), (c.heads, T, c.d_head)
-
-        def stack(layers: list[Any], tail: tuple[int, ...]) -> Any:  # (L, ...) arrays, or the kept layers
-            return stack_freeing(layers) if keep is None else LayerStack(layers, tail, dtype)
-
+        parts: dict[str, Any] = stacks if keep is None else {
+            part: LayerStack([None if a is None else getattr(a, part) for a in attentions], shape, dtype) for part, shape in shapes.items()
+        }
         return ModelRun(
             token_ids=ids, tokens=tuple(encoding.tokens), special=tuple(bool(s) for s in encoding.special_tokens_mask),
             words=tuple(encoding.word_ids), offsets=tuple(encoding.offsets),
-            scores=stack(by_part["scores"], square), attentions=stack(by_part["weights"], square),
-            hidden_states=stack_freeing(hidden), queries=stack(by_part["queries"], per_head),
-            keys=stack(by_part["keys"], per_head), values=stack(by_part["values"], per_head),
-            head_outputs=stack(by_part["head_outputs"], per_head), truncated=cut,
+            scores=parts["scores"], attentions=parts["weights"], hidden_states=stack_freeing(hidden),
+            queries=parts["queries"], keys=parts["keys"], values=parts["values"], head_outputs=parts["head_outputs"],
+            truncated=cut,
             patterns=None if keep is None else stacked_patterns(patterns),
         )
 
