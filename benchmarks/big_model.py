@@ -14,6 +14,8 @@ Then runs, each in a fresh process (``--runs`` times, in turn), and prints each 
 peak resident memory (the process's ru_maxrss from os.wait4) against the file size:
 - Python importing attnviz's model code (the floor a run starts from);
 - the Python API, ``load_model(FOLDER).run(text)``;
+- the same with glibc's malloc returning each freed array to the system (``MMAP_FIXED``): what
+  the run holds, without the memory the allocator keeps;
 - ``attn inspect TEXT --model FOLDER -f json --fields tokens,heads.patterns`` (a small record);
 - ``attn inspect TEXT --model FOLDER -f json``, the whole record (every head's scores and weights),
   written to /dev/null.
@@ -41,6 +43,10 @@ HERE = Path(__file__).resolve().parent
 TOKENIZER = HERE.parent / "tests" / "models" / "tiny-qwen2" / "tokenizer.json"
 MB = 10**6  # the issue's MB; MiB are printed beside
 MARGIN = 600 * MB  # the target: the peak at most the weights' file size plus this
+# glibc's malloc raises its mmap threshold (up to 32 MiB) when a mapped block is freed, so that later
+# arrays of a layer's size come from its heap, which keeps freed memory resident; fixed, every array
+# over 128 KiB is mapped and unmapped when freed: the peak then shows what the run holds
+MMAP_FIXED = "MALLOC_MMAP_THRESHOLD_=131072"
 
 CONFIGS = {  # config.json of each real checkpoint, as the Hub has it (weights bfloat16, tied embeddings)
     "qwen2.5-1.5b": {  # Qwen/Qwen2.5-1.5B
@@ -104,6 +110,9 @@ mark(f"-f json --fields tokens,heads.patterns: {len(data) / MiB:.1f} MiB")
 del data
 data = model_json(result, (), pretty=True)
 mark(f"-f json, the whole record: {len(data) / MiB:.0f} MiB")
+del data
+data = model_json(result, (), pretty=False)
+mark(f"the same record compact (-f jsonl): {len(data) / MiB:.0f} MiB")
 print(f"  one layer's weights in float32: {held / MiB:.0f} MiB; the arrays a run keeps (Model.run_bytes): {model.run_bytes(len(run.tokens)) / MiB:.0f} MiB")
 print("  of which (L, h, T, T) scores and weights:", f"{(run.scores.nbytes + run.attentions.nbytes) / MiB:.0f} MiB;",
       "queries, keys, values, head outputs:", f"{(run.queries.nbytes + run.keys.nbytes + run.values.nbytes + run.head_outputs.nbytes) / MiB:.0f} MiB;",
@@ -168,6 +177,7 @@ def main() -> None:
     rows = {
         "python, attnviz's model code imported": [sys.executable, "-c", "import attnviz_cli.models.model, tokenizers, safetensors"],
         "load_model(FOLDER).run(text)": [sys.executable, "-c", api],
+        f"the same, {MMAP_FIXED}": ["env", MMAP_FIXED, sys.executable, "-c", api],
         "attn inspect -f json --fields tokens,heads.patterns": [attn, "inspect", text, "--model", str(folder), "-f", "json", "--fields", "tokens,heads.patterns"],
         "attn inspect -f json (the whole record)": [attn, "inspect", text, "--model", str(folder), "-f", "json"],
     }
