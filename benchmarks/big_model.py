@@ -162,7 +162,10 @@ def main() -> None:
     if not (folder / "config.json").is_file():
         folder.mkdir(parents=True, exist_ok=True)
         print(f"making {args.model} in {folder} ...", flush=True)
-        make(folder, args.model, args.shard_size)
+        # in a process of its own: a child's ru_maxrss starts at its parent's resident memory when it
+        # forks (Linux keeps it across exec), and making the model holds 4 GB
+        code = f"from big_model import make; from pathlib import Path; make(Path({str(folder)!r}), {args.model!r}, {args.shard_size!r})"
+        subprocess.run([sys.executable, "-c", code], cwd=HERE, check=True)
     shards = sorted(folder.glob("*.safetensors"))
     size = sum(path.stat().st_size for path in shards)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
