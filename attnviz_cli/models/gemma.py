@@ -23,7 +23,7 @@ import numpy as np
 
 from .architecture import Architecture, Linear, Params, RMSNorm
 from .layers import Attended, gated_ffn, gelu_tanh, heads_of, linear, rms_norm, rotated_attention
-from .llama import llama_config
+from .llama import llama_config, llama_final  # its last norm is Llama's (its weights already 1 + w)
 from .rope import Rope, positive
 from .weights import Checkpoint
 
@@ -118,13 +118,8 @@ def gemma_attend(x: np.ndarray, block: Params, n_head: int) -> Attended:
     )[0]
 
 
-def gemma_final(x: np.ndarray, params: Params) -> np.ndarray:
-    """The last block's output (T, d), normed: Hugging Face's last hidden state."""
-    return rms_norm(x, **params["norm"])
-
-
 GEMMA2 = Architecture(
     model_types=("gemma2",), config=gemma_config, prefix="model.", marker="embed_tokens.weight",
-    params=gemma_params, embed=gemma_embed, layer=gemma_block, attend=gemma_attend, final=gemma_final, causal=True,
+    params=gemma_params, embed=gemma_embed, layer=gemma_block, attend=gemma_attend, final=llama_final, causal=True,
 )
 GEMMA3 = replace(GEMMA2, model_types=("gemma3_text",))
