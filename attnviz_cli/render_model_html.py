@@ -69,6 +69,7 @@ _TEMPLATE = """{{PAGE_HEAD}}  #text { font-size: 1.1rem; margin: .25rem 0; } #co
   .controls { display: flex; gap: 1rem; align-items: center; margin: .5rem 0; }
   #grid { display: grid; gap: 6px 4px; width: max-content; align-items: start; }
   #grid .row-label, #grid .col-label { font-size: 11px; color: #555; align-self: center; }
+  #grid .col-label { white-space: pre-line; text-align: center; }
   .thumb { margin: 0; padding: 2px; border: 2px solid transparent; border-radius: 3px; cursor: pointer; text-align: center; }
   .thumb canvas { display: block; width: 56px; height: 56px; image-rendering: pixelated; background: #d9d9d9; }
   .thumb figcaption { font-size: 10px; line-height: 1.2; color: #333; font-variant-numeric: tabular-nums; }
@@ -153,7 +154,7 @@ grid.appendChild(el("div"));
 const GROUP = H / record.config.model.kv_heads;  // heads that share a key/value head stand together, a gap between groups
 const groupStart = (h) => GROUP > 1 && h > 0 && h % GROUP === 0;
 for (let h = 0; h < H; h++) {
-  const label = el("div", {className: "col-label"}, GROUP > 1 ? `head ${h} · kv ${Math.floor(h / GROUP)}` : `head ${h}`);
+  const label = el("div", {className: "col-label"}, GROUP > 1 ? `head ${h}\nkv ${Math.floor(h / GROUP)}` : `head ${h}`);
   if (groupStart(h)) label.style.marginLeft = "12px";
   grid.appendChild(label);
 }

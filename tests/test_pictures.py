@@ -643,7 +643,9 @@ def test_model_page_groups_the_heads_that_share_a_key_value_head_and_blanks_the_
     text = "the water flows by the river bank and I sat on the bank at the river"
     assert run("inspect", text, "--model", str(MODELS / "tiny-mistral"), "--save", str(out)).exit_code == 0
     page, problems = model_page(browser, tmp_path, out.read_text(encoding="utf-8"))
-    assert page.locator(".col-label").all_text_contents() == ["head 0 · kv 0", "head 1 · kv 0", "head 2 · kv 1", "head 3 · kv 1"]
+    assert page.locator(".col-label").all_text_contents() == ["head 0\nkv 0", "head 1\nkv 0", "head 2\nkv 1", "head 3\nkv 1"]
+    labels = [page.locator(".col-label").nth(h).bounding_box() for h in range(4)]
+    assert all(labels[h]["x"] + labels[h]["width"] <= labels[h + 1]["x"] for h in range(3))  # no label runs into the next
     left = [page.locator(f'.thumb[data-layer="0"][data-head="{h}"]').bounding_box()["x"] for h in range(4)]
     gaps = [left[h + 1] - left[h] for h in range(3)]
     assert gaps[1] > gaps[0] + 10 and gaps[1] > gaps[2] + 10  # a wider gap between the two groups
