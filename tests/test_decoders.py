@@ -288,3 +288,20 @@ def test_gemmas_score_tables_say_what_its_scores_are():
 
     table = run("inspect", TEXTS[0], "--model", str(MODELS / "tiny-gemma2"), "--layer", "1", "--head", "0", env={"COLUMNS": "100"})
     assert f"scores (5·tanh(q·k × {24 ** -0.5:.4g} / 5))" in table.stdout
+
+
+@pytest.mark.parametrize("kind", ["mistral", "gemma3", "olmo2"])
+def test_attn_heads_over_a_corpus_batches_decoders_as_they_run_alone(kind):
+    """A corpus runs texts of one length as one (B, T) batch: the rotation, the window and grouped
+    heads must broadcast over it, and the averages equal those of each text run alone."""
+    from attnviz_cli.models.corpus import corpus_heads
+    from attnviz_cli.models.heads import run_patterns
+
+    model = load_model(MODELS / f"tiny-{kind}", dtype="float64")
+    texts = [*TEXTS, "the bank by the water flows", "I sat on the river bank"]  # some of one length
+    lengths = [len(model.encode(t)[0].ids) for t in texts]
+    assert len(set(lengths)) < len(texts)  # at least one batch of two
+    result = corpus_heads(model, list(enumerate(texts, 1)), on_error="fail", note=print)
+    alone = [run_patterns(model.run(t), t, True) for t in texts]
+    for name in ("spread", "entropy_bits", "distance", "shares"):
+        assert_allclose(getattr(result.heads.patterns, name), np.mean([getattr(p, name) for p in alone], axis=0), rtol=1e-12, atol=1e-14)
