@@ -141,3 +141,27 @@ def test_a_batch_of_sentences_gets_the_records_each_would_get_alone(glove, heads
         for b, i in enumerate(batch.positions):
             alone = inspect_sentence(sentences[i], glove, identity(), options)
             assert lines[b] == dumps(inspection_record(alone, fields))
+
+
+@pytest.mark.parametrize("kind", ["tiny-bert", "tiny-gemma3", "tiny-gpt2"])
+def test_a_model_record_written_a_layer_at_a_time_is_the_same_bytes(kind):
+    """`attn inspect --model -f json` writes a record's layers one by one (a large model's record is
+    gigabytes of text): byte for byte what one dump of the whole record gives, pretty and compact, with
+    --fields and --layer, and with text JSON must escape (a zero-width space)."""
+    from pathlib import Path
+
+    from attnviz_cli.models import load_model
+    from attnviz_cli.models.pipeline import ModelShow, inspect_model
+    from attnviz_cli.render_json import dumps, dumps_in_parts
+    from attnviz_cli.render_model_json import keep_model_fields, model_record
+
+    model = load_model(Path(__file__).resolve().parent / "models" / kind)
+    for show in (ModelShow(), ModelShow(layer=1), ModelShow(focus="bank", rollout=True)):
+        whole = model_record(inspect_model("the river bank \u200b flows", model, show))
+        for fields in ((), ("tokens",), ("tokens", "heads.weights")):
+            record = keep_model_fields(whole, fields)
+            for pretty in (True, False):
+                parts = list(dumps_in_parts(record, "layers", pretty=pretty))
+                assert b"".join(parts) == dumps(record, pretty=pretty)
+                if "layers" in record:
+                    assert len(parts) == len(record["layers"]) + 2  # the start, each layer, the end

@@ -5,6 +5,7 @@ stream over static vectors."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ import typer
 from ..errors import AttnvizError, quoted
 from . import reporting_errors
 from .options import CompareFormat, OutputFormat, Usage
-from .output import check_saves, out, parse_fields, read_stdin, saved, say, show, stdin_binary
+from .output import check_saves, out, parse_fields, read_stdin, saved, say, show, stdin_binary, writing
 
 if TYPE_CHECKING:
     from ..models import Model
@@ -97,8 +98,15 @@ def run_inspect(
 
         assert result.layer is not None  # the rules of options.py ask Markdown for a --layer
         out(inspection_markdown(result.layer, dims=written.dims).encode())
-    else:
-        out(model_json(result, written.fields, pretty=written.fmt is OutputFormat.json))
+    else:  # written a layer at a time: a large model's record is gigabytes of text, never whole in memory
+        from ..render_json import dumps_in_parts
+        from ..render_model_json import keep_model_fields, model_record
+
+        record = keep_model_fields(model_record(result), written.fields)
+        with writing():
+            for part in dumps_in_parts(record, "layers", pretty=written.fmt is OutputFormat.json):
+                sys.stdout.buffer.write(part)
+            sys.stdout.buffer.flush()
 
 
 def save_model_views(result: ModelInspection, written: ModelWritten) -> None:
