@@ -120,3 +120,49 @@ def whole_pass(model: Model, ids: np.ndarray) -> tuple[np.ndarray, tuple[np.ndar
     with on_threads(None, ids.size):
         hidden, attentions = run_layers(PAGES[model.config.architecture], model.params, ids, model.config.heads)
     return hidden[-1][-1], (np.stack([a.weights[:, -1] for a in attentions]), np.stack([a.scores[:, -1] for a in attentions]))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class NewToken:
+    """A generated token as a reader sees it: where it stands, its piece and the text it adds."""
+
+    index: int  # among the new tokens, from 0
+    position: int  # in the whole sequence, prompt first: its attention row (``step.weights``) covers positions 0 to position - 1
+    id: int
+    token: str  # the tokenizer's piece ("Ġthe", "▁the", "<|im_end|>")
+    text: str  # what it adds to the decoded text ("" while it ends inside a character its next token completes)
+    step: Step
+
+
+def generate_text(
+    model: Model, ids: Sequence[int], max_new_tokens: int = 20, sampling: Sampling = GREEDY, eos_ids: Sequence[int] | None = None,
+) -> Iterator[NewToken]:
+    """:func:`generate` after the prompt ``ids``, each new token with its piece and text: the text is
+    the decoding of prompt and new tokens together past the prompt's own (so that a leading space
+    stays), held back while it ends in a character not yet complete (U+FFFD)."""
+    tokenizer = model.tokenizer
+    prompt = [int(i) for i in ids]
+    base = tokenizer.decode(prompt, skip_special_tokens=False)
+    made: list[int] = []
+    shown = 0  # characters past the prompt already given out
+    for index, step in enumerate(generate(model, prompt, max_new_tokens, sampling, eos_ids)):
+        made.append(step.id)
+        text = tokenizer.decode(prompt + made, skip_special_tokens=False)[len(base):]
+        piece = "" if text.endswith("\ufffd") else text[shown:]
+        shown += len(piece)
+        yield NewToken(index, len(prompt) + index, step.id, tokenizer.id_to_token(step.id) or "", piece, step)
+
+
+def looked(weights: np.ndarray, layer: int | None = None, head: int | None = None) -> np.ndarray:
+    """Where a query looked, from its attention rows ``weights`` (L, h, T): the mean over the layers and
+    heads (over one of either if chosen), (T,); it sums to 1 as each row does."""
+    chosen = weights if layer is None else weights[layer:layer + 1]
+    chosen = chosen if head is None else chosen[:, head:head + 1]
+    return chosen.mean(axis=(0, 1))
+
+
+def most_looked(row: np.ndarray, k: int = 3, skip_first: bool = False) -> list[int]:
+    """The ``k`` positions of ``row`` (T,) with the most weight, most first (ties to the earlier one);
+    ``skip_first``: position 0, where many heads park their weight (an attention sink), left out."""
+    order = np.argsort(-row, kind="stable")
+    return [int(p) for p in order if not (skip_first and p == 0)][:k]
