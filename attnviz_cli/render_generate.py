@@ -38,9 +38,15 @@ class View:
         return list(range(config.heads)) if self.head is None else [self.head]
 
     def described(self, config: ModelConfig) -> str:
-        layers = f"layer {self.layer}" if self.layer is not None else f"{config.layers} layers"
-        heads = f"head {self.head}" if self.head is not None else f"{config.heads} heads"
-        return f"mean of {layers} x {heads}" + (", first token left out" if self.skip_first else "")
+        if self.layer is not None and self.head is not None:
+            which = f"layer {self.layer}, head {self.head}"
+        elif self.layer is not None:
+            which = f"mean of layer {self.layer}'s {config.heads} heads"
+        elif self.head is not None:
+            which = f"mean of head {self.head} in {config.layers} layers"
+        else:
+            which = f"mean of {config.layers} layers x {config.heads} heads"
+        return which + (", first token left out" if self.skip_first else "")
 
 
 def token_record(new: NewToken, labels: Sequence[str], config: ModelConfig, view: View, tokenizer: Any) -> dict[str, Any]:
