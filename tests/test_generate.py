@@ -3,6 +3,8 @@ tests/models/record_generate.py, and the key/value cache against whole runs of t
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from attnviz_cli.models.generate import Sampling, generate
 from attnviz_cli.models.layers import KeyValues, window_mask, window_rows
 from attnviz_cli.models.model import load_model
 
-from .conftest import need_smollm2
+from .conftest import need_module, need_smollm2, run
 
 MODELS = Path(__file__).resolve().parent / "models"
 TINY = ("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2", "gpt2")
@@ -153,3 +155,144 @@ def test_an_encoder_does_not_generate():
 def test_a_prompt_id_outside_the_vocabulary_is_refused():
     with pytest.raises(AttnvizError, match="outside the 300 tokens"):
         next(generate(load_model(MODELS / "tiny-llama"), [1, 300], 3))
+
+
+# ---- attn generate ---------------------------------------------------------------------------------------
+
+SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "attnviz_cli" / "schemas" / "generate-1.schema.json").read_text())
+
+
+def transformers_looked(recorded: dict[str, np.ndarray], name: str, i: int, skip_first: bool = False) -> list[int]:
+    """The 3 positions step i looked at most by transformers' own attention rows (mean over layers and heads)."""
+    row = recorded[f"{name}/all/attention/{i}"].mean(axis=(0, 1))
+    return [int(p) for p in np.argsort(-row, kind="stable") if not (skip_first and p == 0)][:3]
+
+
+def test_the_terminal_shows_each_token_and_where_it_looked_as_transformers_attends(recorded, prompt):
+    result = run("generate", prompt, "--model", str(MODELS / "tiny-qwen2"), "--max-new-tokens", "20")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:3] == [
+        "prompt: 29 tokens; model: tiny-qwen2",
+        "where each token looked: mean of 2 layers x 4 heads",
+        "  #  new token       looked at most (position:token weight)",
+    ]
+    assert len(lines) == 3 + 20 + 1 and lines[-1].startswith("text: " + prompt)
+    for i, line in enumerate(lines[3:23]):
+        assert line.startswith(f"{i + 1:>3}  '")
+        assert [int(p.split(":")[0]) for p in line[21:].split("  ")] == transformers_looked(recorded, "tiny-qwen2", i)
+        assert len(line) <= 80
+
+
+def test_jsonl_is_a_record_per_token_with_transformers_attention_and_null_where_masked(recorded, prompt):
+    jsonschema = need_module("jsonschema")
+    result = run("generate", prompt, "--model", str(MODELS / "tiny-mistral"), "-f", "jsonl")  # a window of 3 keys
+    assert result.exit_code == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in records] == recorded["tiny-mistral/eos/new"].tolist()
+    for i, r in enumerate(records):
+        jsonschema.validate(r, SCHEMA)
+        attention = np.array(r["attention"], dtype=float)  # null -> nan
+        assert attention.shape == (2, 4, r["position"])
+        assert np.isnan(attention[..., : r["position"] - 3]).all() and not np.isnan(attention[..., -3:]).any()
+        assert_allclose(np.nan_to_num(attention), recorded[f"tiny-mistral/all/attention/{i}"], rtol=0, atol=3e-5)
+        logits = recorded["tiny-mistral/all/logits"][i].astype(np.float64)  # transformers'
+        probabilities = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        top = np.argsort(-logits, kind="stable")[:5]
+        assert [t["id"] for t in r["top"]] == top.tolist() and r["top"][0]["id"] == r["id"]
+        assert_allclose([t["logit"] for t in r["top"]], logits[top], rtol=0, atol=1e-4)  # float32 logits of ~10
+        assert_allclose([t["probability"] for t in r["top"]], probabilities[top], rtol=0, atol=1e-5)
+        assert [p["position"] for p in r["looked"]] == transformers_looked(recorded, "tiny-mistral", i)
+
+
+def test_json_is_the_whole_run_and_layer_and_head_keep_one(recorded, prompt):
+    jsonschema = need_module("jsonschema")
+    result = run("generate", prompt, "--model", str(MODELS / "tiny-gpt2"), "-f", "json", "--max-new-tokens", "5", "--layer", "1", "--head", "2")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    jsonschema.validate(record, SCHEMA)
+    assert record["prompt_ids"] == recorded["tiny-gpt2/ids"].tolist()
+    assert [t["id"] for t in record["tokens"]] == recorded["tiny-gpt2/all/new"][:5].tolist()
+    assert record["stopped"] == "max_new_tokens" and record["config"]["layer"] == 1 and record["config"]["head"] == 2
+    assert record["text"] == "".join(t["text"] for t in record["tokens"])
+    for i, t in enumerate(record["tokens"]):
+        assert t["layers"] == [1] and t["heads"] == [2]
+        assert_allclose(t["attention"][0][0], recorded[f"tiny-gpt2/all/attention/{i}"][1, 2], rtol=0, atol=3e-5)
+
+
+def test_the_prompt_comes_from_stdin_with_a_dash():
+    result = run("generate", "-", "--model", str(MODELS / "tiny-llama"), "-f", "json", "--max-new-tokens", "2", input="the quick brown fox\n")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["prompt"] == "the quick brown fox"
+
+
+def test_a_layer_past_the_model_is_a_usage_error_and_an_encoder_one_line():
+    past = run("generate", "hi", "--model", str(MODELS / "tiny-llama"), "--layer", "2")
+    assert past.exit_code == 2 and "past the model's 2" in past.stderr
+    encoder = run("generate", "hi", "--model", str(MODELS / "tiny-bert"))
+    assert encoder.exit_code == 1
+    assert encoder.stderr.strip() == "attn: error: model '" + str(MODELS / "tiny-bert") + "' is a bert, which reads a whole text at once; generating needs a decoder"
+
+
+def test_sampling_with_a_seed_repeats_and_another_seed_differs():
+    args = ("generate", "the quick brown fox", "--model", str(MODELS / "tiny-llama"), "-f", "json", "--temperature", "2", "--top-k", "50")
+    texts = [json.loads(run(*args, "--seed", seed).stdout) for seed in ("1", "1", "2")]
+    ids = [[t["id"] for t in r["tokens"]] for r in texts]
+    assert ids[0] == ids[1] != ids[2]
+    assert texts[0]["config"]["seed"] == 1 and texts[0]["config"]["temperature"] == 2
+
+
+def test_the_page_holds_the_run_as_text_only(tmp_path, prompt):
+    page = tmp_path / "gen.html"
+    result = run("generate", prompt + " </script><b>", "--model", str(MODELS / "tiny-llama"), "--max-new-tokens", "3", "--save", str(page))
+    assert result.exit_code == 0, result.stderr
+    html = page.read_text()
+    assert "default-src 'none'" in html and html.count("</script>") == 2  # the two script elements' own ends
+    data = json.loads(html.split('id="data">')[1].split("</script>")[0])
+    assert len(data["tokens"]) == 3 and len(data["labels"]) == len(data["prompt_ids"]) + 3 and data["prompt"].endswith("</script><b>")
+    assert [t["position"] for t in data["tokens"]] == [len(data["prompt_ids"]) + i for i in range(3)]
+
+
+# ---- --chat ----------------------------------------------------------------------------------------------
+
+
+def test_smollm2s_chat_template_renders_as_transformers_apply_chat_template(prompt):
+    from attnviz_cli.models.chat import chat_prompt
+
+    want = json.loads((MODELS / "generate-chat.json").read_text())["smollm2"]
+    assert chat_prompt(load_model(need_smollm2()), prompt) == want
+
+
+def chat_model(tmp_path: Path, template: object) -> Path:
+    folder = tmp_path / "chatty"
+    shutil.copytree(MODELS / "tiny-llama", folder, ignore=shutil.ignore_patterns("*.gguf", "*.npz"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": template, "bos_token": {"content": "<s>"}, "eos_token": "<|endoftext|>"}))
+    return folder
+
+
+def test_a_folders_template_gets_the_special_tokens_and_transformers_filters(tmp_path):
+    from attnviz_cli.models.chat import chat_prompt
+
+    template = ("{{ bos_token }}{% for m in messages %}{{ m['role'] | upper }}: {{ m['content'] | tojson }}\n{% endfor %}"
+                "{% if add_generation_prompt %}ASSISTANT:{% endif %}")
+    model = load_model(chat_model(tmp_path, [{"name": "tool_use", "template": "x"}, {"name": "default", "template": template}]))
+    assert chat_prompt(model, 'say "<b>é</b>"') == '<s>USER: "say \\"<b>é</b>\\""\nASSISTANT:'
+    result = run("generate", "hi", "--model", str(tmp_path / "chatty"), "--chat", "-f", "json", "--max-new-tokens", "1")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["prompt"] == '<s>USER: "hi"\nASSISTANT:' and record["prompt_tokens"][0] == "<s>"  # the template's BOS alone, none added
+
+
+@pytest.mark.parametrize(("template", "message"), [
+    ("{% for m in messages %}", "the chat template of '{}' fails: 'Unexpected end of template."),
+    ("{{ raise_exception('only user and assistant roles') }}", "the chat template of '{}' fails: 'only user and assistant roles'"),
+    ("{{ messages.__class__.__mro__ }}", "the chat template of '{}' fails: 'access to attribute '__class__' of 'list' object is unsafe.'"),
+    ("{% set x = messages.append(1) %}", "the chat template of '{}' fails: 'access to attribute 'append' of 'list' object is unsafe.'"),
+    ("", "model '{}' has no chat template"),
+])
+def test_a_template_that_fails_or_breaks_out_is_one_line(tmp_path, template, message):
+    folder = chat_model(tmp_path, template)
+    result = run("generate", "hi", "--model", str(folder), "--chat")
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith("attn: error: " + message.format(folder))
