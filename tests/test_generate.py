@@ -55,6 +55,18 @@ def test_greedy_decoding_is_transformers_token_for_token(kind, recorded, prompt)
     assert_array_equal(stopped, recorded[f"{name}/eos/new"])
 
 
+@pytest.mark.parametrize("kind", ["llama", "gemma3", "phi3", "olmo2"])
+def test_a_gguf_copy_generates_what_its_checkpoint_does(kind, recorded):
+    """The output head of a GGUF file: its token table where it has no output.weight (llama, gemma3: tied),
+    else output.weight, which it maps to lm_head.weight (phi3, olmo2); its eos id from its metadata.
+    (Mistral's and Qwen2's copies lose their sliding windows, tests/models/make_tiny_gguf.py.)"""
+    name = f"tiny-{kind}"
+    model = load_model(MODELS / name / f"{name}.f32.gguf")
+    assert model.config.tied == (kind in ("llama", "gemma3")) and model.config.eos_ids == (0,)
+    assert_array_equal([s.id for s in generate(model, recorded[f"{name}/ids"], 20, eos_ids=())], recorded[f"{name}/all/new"])
+    assert_array_equal([s.id for s in generate(model, recorded[f"{name}/ids"], 20)], recorded[f"{name}/eos/new"])
+
+
 @pytest.mark.parametrize("kind", TINY)
 def test_the_cache_changes_nothing_but_rounding(kind):
     model = load_model(MODELS / f"tiny-{kind}", dtype="float64")
@@ -296,3 +308,33 @@ def test_a_template_that_fails_or_breaks_out_is_one_line(tmp_path, template, mes
     assert result.exit_code == 1
     line = result.stderr.strip()
     assert len(line.splitlines()) == 1 and line.startswith("attn: error: " + message.format(folder))
+
+
+# ---- what a model folder says about generating ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("given", "eos"), [
+    ('{"eos_token_id": [5, 7]}', (5, 7)),  # generation_config.json's list, before config.json's 0
+    ('{"eos_token_id": 9}', (9,)),
+    ('{"bos_token_id": 1}', (0,)),  # none there: config.json's
+    ("not json", (0,)),
+    ('{"eos_token_id": ["x", true, -1]}', (0,)),  # nothing there that is a token id: config.json's
+])
+def test_the_end_of_text_tokens_come_from_generation_config_first(tmp_path, given, eos):
+    folder = tmp_path / "m"
+    shutil.copytree(MODELS / "tiny-llama", folder, ignore=shutil.ignore_patterns("*.gguf", "*.npz"))
+    (folder / "generation_config.json").write_text(given)
+    assert load_model(folder).config.eos_ids == eos
+
+
+def test_an_untied_model_without_its_head_is_one_line(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    folder = tmp_path / "m"
+    shutil.copytree(MODELS / "tiny-mistral", folder, ignore=shutil.ignore_patterns("*.gguf", "*.npz"))
+    tensors = load_file(folder / "model.safetensors")
+    del tensors["lm_head.weight"]
+    save_file(tensors, folder / "model.safetensors")
+    result = run("generate", "hi", "--model", str(folder))
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith("lack 'lm_head.weight', which config.json's tie_word_embeddings: false needs")
