@@ -18,6 +18,7 @@ from attnviz_cli.models.layers import KeyValues, window_mask, window_rows
 from attnviz_cli.models.model import load_model
 
 from .conftest import need_module, need_smollm2, run
+from .test_pictures import browser  # noqa: F401  # the fixture: Chromium through Playwright
 
 MODELS = Path(__file__).resolve().parent / "models"
 TINY = ("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2", "gpt2")
@@ -338,3 +339,36 @@ def test_an_untied_model_without_its_head_is_one_line(tmp_path):
     result = run("generate", "hi", "--model", str(folder))
     assert result.exit_code == 1
     assert result.stderr.strip().endswith("lack 'lm_head.weight', which config.json's tie_word_embeddings: false needs")
+
+
+def test_the_page_colours_what_a_clicked_token_looked_at(browser, tmp_path, prompt):  # noqa: F811  # browser: the fixture imported above
+    path = tmp_path / "gen.html"
+    result_args = ("generate", prompt + " <img src=x onerror=alert(1)>", "--model", str(MODELS / "tiny-mistral"), "--max-new-tokens", "4")
+    result = run(*result_args, "--save", str(path))
+    assert result.exit_code == 0, result.stderr
+    page, problems = browser.new_page(), []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("dialog", lambda d: (problems.append(d.message), d.dismiss()))
+    page.on("request", lambda r: problems.append(r.url) if r.url != path.as_uri() else None)
+    page.goto(path.as_uri())
+    spans = page.locator("#text span")
+    prompt_length = spans.count() - 4
+    spans.nth(prompt_length + 2).click()  # the third new token
+    assert page.locator("#details h2").text_content().startswith("New token 3:")
+    coloured = page.evaluate("[...document.querySelectorAll('#text span')].map((s) => s.style.background !== '')")
+    position = prompt_length + 2
+    assert coloured == [True] * position + [False] * 2  # every token before it (masked keys weigh 0: the darkest colour)
+
+    def titles() -> list[float]:
+        shown = page.evaluate("[...document.querySelectorAll('#text span')].map((s) => s.title)")[:position]
+        assert all(t.startswith("weight ") for t in shown)
+        return [float(t.removeprefix("weight ")) for t in shown]
+
+    record = json.loads(run(*result_args, "-f", "json").stdout)["tokens"][2]
+    attention = np.nan_to_num(np.array(record["attention"], dtype=float))  # (L, h, position), null -> 0 as the page counts it
+    assert_allclose(titles(), attention.mean(axis=(0, 1)), rtol=0, atol=1.5e-4)  # the page keeps 4 decimals, then averages
+    page.select_option("#layer", "1")
+    page.select_option("#head", "3")
+    assert_allclose(titles(), attention[1, 3], rtol=0, atol=1.5e-4)
+    assert page.locator("#details h2").text_content().startswith("New token 3:")
+    assert problems == []
