@@ -95,12 +95,19 @@ def run_record(prompt: str, prompt_ids: Sequence[int], prompt_tokens: Sequence[s
 
 
 def shown(text: str, width: int) -> str:
-    """A token's text for the terminal: escaped (controls as \\xNN, a newline as \\n), in quotes so
-    that its spaces show, cut to ``width`` characters with an ellipsis."""
-    inner = printable(text.replace("\\", "\\\\")).replace("\\x0a", "\\n")
-    if len(inner) + 2 > width:
-        inner = inner[: max(width - 3, 1)] + "…"
-    return f"'{inner}'"
+    """A token's text for the terminal: escaped (controls as \\xNN, a newline as \\n, a backslash
+    doubled), in quotes so that its spaces show, cut to ``width`` characters with an ellipsis (never
+    inside an escape)."""
+    pieces = ["\\n" if c == "\n" else "\\\\" if c == "\\" else printable(c) for c in text]  # each character as shown, escapes whole
+    if sum(map(len, pieces)) + 2 > width:
+        kept, room = [], width - 3  # the quotes and the ellipsis
+        for piece in pieces:
+            if len(piece) > room:
+                break
+            kept.append(piece)
+            room -= len(piece)
+        pieces = [*kept, "…"]
+    return "'" + "".join(pieces) + "'"
 
 
 def header_lines(prompt_tokens: Sequence[str], config: ModelConfig, view: View) -> str:

@@ -372,3 +372,20 @@ def test_the_page_colours_what_a_clicked_token_looked_at(browser, tmp_path, prom
     assert_allclose(titles(), attention[1, 3], rtol=0, atol=1.5e-4)
     assert page.locator("#details h2").text_content().startswith("New token 3:")
     assert problems == []
+
+
+# ---- the terminal's lines --------------------------------------------------------------------------------
+
+
+def test_a_token_line_escapes_its_texts_and_ranks_by_the_mean_weight():
+    from attnviz_cli.models.generate import NewToken, Step
+    from attnviz_cli.render_generate import View, shown, token_line
+
+    weights = np.array([[[0.5, 0.1, 0.4, 0.0]], [[0.3, 0.3, 0.2, 0.2]]])  # (L=2, h=1, T=4): mean 0.4, 0.2, 0.3, 0.1
+    step = Step(7, np.zeros(10), weights, np.log(weights + 1e-30))
+    labels = ["<s>", "\x1b[31m", "a\nb", " bank‮"]
+    new = NewToken(2, 4, 7, "Ġx", "\x07bell", step)
+    assert token_line(new, labels, View()) == "  3  '\\x07bell'      0:'<s>' 0.40  2:'a\\nb' 0.30  1:'\\x1b[31m' 0.20\n"
+    assert token_line(new, labels, View(skip_first=True)) == "  3  '\\x07bell'      2:'a\\nb' 0.30  1:'\\x1b[31m' 0.20  3:' bank…' 0.10\n"  # cut before an escape, never inside
+    assert token_line(new, labels, View(layer=1, head=0)) == "  3  '\\x07bell'      0:'<s>' 0.30  1:'\\x1b[31m' 0.30  2:'a\\nb' 0.20\n"  # ties: the earlier
+    assert shown("a" * 20, 10) == "'aaaaaaa…'"
