@@ -389,3 +389,16 @@ def test_a_token_line_escapes_its_texts_and_ranks_by_the_mean_weight():
     assert token_line(new, labels, View(skip_first=True)) == "  3  '\\x07bell'      2:'a\\nb' 0.30  1:'\\x1b[31m' 0.20  3:' bank…' 0.10\n"  # cut before an escape, never inside
     assert token_line(new, labels, View(layer=1, head=0)) == "  3  '\\x07bell'      0:'<s>' 0.30  1:'\\x1b[31m' 0.30  2:'a\\nb' 0.20\n"  # ties: the earlier
     assert shown("a" * 20, 10) == "'aaaaaaa…'"
+
+
+def test_a_character_split_over_two_tokens_comes_whole_with_the_second(monkeypatch):
+    """Byte-level BPE: é is the bytes C3 A9, tokens 'Ã' and '©' of the tiny vocabulary."""
+    import attnviz_cli.models.generate as module
+
+    model = load_model(MODELS / "tiny-llama")
+    made = [model.tokenizer.token_to_id(t) for t in ("Ã", "©", "Ġ")]
+    steps = [module.Step(i, np.zeros(300), np.zeros((2, 4, 1)), np.zeros((2, 4, 1))) for i in made]
+    monkeypatch.setattr(module, "generate", lambda *_, **__: iter(steps))
+    new = list(module.generate_text(model, [53], 3))
+    assert [(t.token, t.text) for t in new] == [("Ã", ""), ("©", "é"), ("Ġ", " ")]
+    assert [t.position for t in new] == [1, 2, 3]

@@ -76,10 +76,10 @@ def generate(
         view = View(layer, head, skip_first)
         if fmt is GenerateFormat.table:
             out(header_lines(labels, config, view).encode())
-        records, made = [], 0
+        records, texts = [], []
         for new in generate_text(loaded, ids, max_new_tokens, sampling):
-            made += 1
-            labels.append(new.text or new.token)
+            texts.append(new.text)
+            labels.append(new.text or new.token)  # a token that ends inside a character: its piece
             if fmt is GenerateFormat.table:
                 out(token_line(new, labels, view).encode())
                 if saves:
@@ -92,8 +92,8 @@ def generate(
                     out(dumps(record))
                 records.append(record)
             last = new.id
-        stopped = ("eos" if made and last in config.eos_ids else
-                   "max_new_tokens" if made == max_new_tokens else "max_positions")
+        stopped = ("eos" if texts and last in config.eos_ids else
+                   "max_new_tokens" if len(texts) == max_new_tokens else "max_positions")
         notes = {"eos": "stopped at the model's end-of-text token", "max_positions": f"stopped at the model's last position ({config.max_positions})"}
         if stopped in notes:
             say(notes[stopped])
@@ -107,8 +107,8 @@ def generate(
         elif fmt is GenerateFormat.table:
             from ..render_generate import text_line
 
-            made_text = "".join(labels[len(ids):])
-            out(text_line(made_text if chat else prompt_text + made_text).encode())
+            made = "".join(texts)
+            out(text_line(made if chat else prompt_text + made).encode())
         if saves:
             from ..render_generate_html import generate_page
 
