@@ -402,3 +402,14 @@ def test_a_character_split_over_two_tokens_comes_whole_with_the_second(monkeypat
     new = list(module.generate_text(model, [53], 3))
     assert [(t.token, t.text) for t in new] == [("Ã", ""), ("©", "é"), ("Ġ", " ")]
     assert [t.position for t in new] == [1, 2, 3]
+
+
+def test_rotary_tables_from_a_start_are_the_rows_of_the_whole_tables():
+    from attnviz_cli.models.layers import rotary_tables
+
+    inv_freq = 1.0 / 10000 ** (np.arange(0, 64, 2) / 64)
+    for dtype in (np.dtype(np.float32), np.dtype(np.float64)):
+        whole = rotary_tables(inv_freq, 700, dtype)
+        part = rotary_tables(inv_freq, 3, dtype, start=690)
+        assert_array_equal(part[0], whole[0][690:693])  # the same products, bit for bit
+        assert_array_equal(part[1], whole[1][690:693])

@@ -156,11 +156,11 @@ def rotary(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     return out
 
 
-def rotary_tables(inv_freq: np.ndarray, T: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """cos and sin (T, r) of the angles t θ_i at positions t < T, each θ twice (for the two halves a
+def rotary_tables(inv_freq: np.ndarray, T: int, dtype: np.dtype, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin (T, r) of the angles t θ_i at positions start <= t < start + T, each θ twice (for the two halves a
     :func:`rotary` turns together). The angles are products in the run's dtype, as transformers makes
     them in float32 (so a float32 run turns by its very angles, whose rounding grows with t)."""
-    angles = np.arange(T, dtype=dtype)[:, None] * inv_freq.astype(dtype)  # (T, r/2)
+    angles = np.arange(start, start + T, dtype=dtype)[:, None] * inv_freq.astype(dtype)  # (T, r/2)
     angles = np.concatenate([angles, angles], axis=-1)
     return np.cos(angles), np.sin(angles)
 
@@ -320,8 +320,8 @@ def cached_attention(
     positions go on from there; the new keys, turned, and values join the cache, and the queries see all
     it holds (the latest ``window``, as :func:`window_mask` keeps them). Scores and weights: (h, T, start + T)."""
     start, T, d_k = cache.length, q.shape[-2], q.shape[-1]
-    cos, sin = rotary_tables(rope.inv_freq, start + T, q.dtype)  # (start + T, r): the same angles as a whole run's
-    q, k = rotary(q, cos[start:], sin[start:]), rotary(k, cos[start:], sin[start:])
+    cos, sin = rotary_tables(rope.inv_freq, T, q.dtype, start)  # (T, r): the rows of a whole run's tables
+    q, k = rotary(q, cos, sin), rotary(k, cos, sin)
     keys, values = cache.extend(k, v)  # (h_kv, start + T, d_k)
     return grouped_attention(q, keys, values, window_rows(start, T, window, q.dtype), d_k**-0.5 if scale is None else scale, softcap)
 
