@@ -239,7 +239,7 @@ def test_on_error_skip_in_csv_reports_on_stderr_only():
 
 def test_schema_prints_every_schema_and_each_is_valid():
     every = json.loads(run("schema").stdout)
-    assert sorted(every) == ["attnviz.compare/1", "attnviz.error/1", "attnviz.heads/1", "attnviz.inspect/1", "attnviz.model-compare/1", "attnviz.model/1", "attnviz.models/1", "attnviz.vectors/1"]
+    assert sorted(every) == ["attnviz.compare/1", "attnviz.error/1", "attnviz.generate/1", "attnviz.heads/1", "attnviz.inspect/1", "attnviz.model-compare/1", "attnviz.model/1", "attnviz.models/1", "attnviz.vectors/1"]
     for schema in every.values():
         jsonschema.Draft202012Validator.check_schema(schema)
     assert json.loads(run("schema", "inspect").stdout) == every["attnviz.inspect/1"]

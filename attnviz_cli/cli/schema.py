@@ -11,7 +11,7 @@ from .output import out
 SCHEMAS = {
     "inspect": "inspect-1.schema.json", "compare": "compare-1.schema.json", "error": "error-1.schema.json",
     "vectors": "vectors-1.schema.json", "model": "model-1.schema.json", "model-compare": "model-compare-1.schema.json",
-    "models": "models-1.schema.json", "heads": "heads-1.schema.json",
+    "models": "models-1.schema.json", "heads": "heads-1.schema.json", "generate": "generate-1.schema.json",
 }
 
 
@@ -20,7 +20,7 @@ def add_to(app: typer.Typer) -> None:
 
 
 def schema(
-    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="inspect, compare, error, vectors, model, model-compare, models or heads; all of them when left out.", show_default=False)] = None,
+    name: Annotated[Optional[str], typer.Argument(metavar="NAME", help="inspect, compare, error, vectors, model, model-compare, models, heads or generate; all of them when left out.", show_default=False)] = None,
 ) -> None:
     """Print the JSON Schema of attnviz's JSON output: one by name, or all keyed by their schema id."""
     import json

@@ -50,8 +50,8 @@ class Architecture:
     prefix: str  # the base model's in checkpoint names ("bert.", "transformer."): each name is found with it or without
     marker: str  # a tensor every checkpoint of it holds (named without the prefix): where the prefix is found
     params: Callable[[Checkpoint, ModelConfig], Params]  # checkpoint names -> its parameters, read once, at load
-    embed: Callable[[np.ndarray, Params], np.ndarray]  # embed(ids, params): token ids (T,) -> x (T, d), the first layer's input
-    layer: Callable[..., tuple[np.ndarray, Attended]]  # layer(x, **block, n_head=h) -> (x, its attention): (T, d) -> (T, d)
+    embed: Callable[..., np.ndarray]  # embed(ids, params): token ids (T,) -> x (T, d), the first layer's input; a decoder's also takes start= (its first position)
+    layer: Callable[..., tuple[np.ndarray, Attended]]  # layer(x, **block, n_head=h) -> (x, its attention): (T, d) -> (T, d); a decoder's also takes cache= (layers.KeyValues)
     attend: Callable[[np.ndarray, Params, int], Attended]  # attend(x, block, h): layer's attention alone, for the last layer
     final: Callable[[np.ndarray, Params], np.ndarray] | None = None  # final(x, params): the last hidden state (GPT-2's ln_f)
     causal: bool = False  # each token sees only those up to itself (GPT-2), not the whole text (BERT's family)

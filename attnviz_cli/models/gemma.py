@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .architecture import Architecture, Linear, Params, RMSNorm
-from .layers import Attended, gated_ffn, gelu_tanh, heads_of, linear, rms_norm, rotated_attention
+from .layers import Attended, KeyValues, gated_ffn, gelu_tanh, heads_of, linear, rms_norm, rotated_attention
 from .llama import llama_config, llama_final  # its last norm is Llama's (its weights already 1 + w)
 from .rope import Rope, positive
 from .weights import Checkpoint
@@ -44,6 +44,7 @@ def gemma_config(raw: Mapping[str, Any]) -> dict[str, Any]:
         **config["settings"], "qk_norm": raw["model_type"] != "gemma2",
         "scale": positive(scalar, "query_pre_attn_scalar") ** -0.5,
         "softcap": positive(cap, "an attention soft-cap") if cap is not None else None,
+        "final_softcap": positive(final, "a final logit soft-cap") if (final := raw.get("final_logit_softcapping")) is not None else None,
     }}
 
 
@@ -81,7 +82,7 @@ def gemma_params(ckpt: Checkpoint, config: ModelConfig) -> Params:
     }
 
 
-def gemma_embed(ids: np.ndarray, params: Params) -> np.ndarray:
+def gemma_embed(ids: np.ndarray, params: Params, start: int = 0) -> np.ndarray:
     """Token ``ids`` (T,), or a batch (B, T), -> their embeddings times √d_model (T, d)."""
     return params["wte"][ids] * params["scale"]
 
@@ -89,10 +90,11 @@ def gemma_embed(ids: np.ndarray, params: Params) -> np.ndarray:
 def gemma_block(
     x: np.ndarray, norm_1: RMSNorm, qkv: Linear, attn_out: Linear, norm_2: RMSNorm, norm_3: RMSNorm, gate_up: Linear,
     down: Linear, norm_4: RMSNorm, rope: Rope, window: int | None, n_kv_head: int, scale: float, softcap: float | None,
-    n_head: int, q_norm: RMSNorm | None = None, k_norm: RMSNorm | None = None,
+    n_head: int, q_norm: RMSNorm | None = None, k_norm: RMSNorm | None = None, cache: KeyValues | None = None,
 ) -> tuple[np.ndarray, Attended]:
-    """One block of x (T, d): norm, attention, norm, add; norm, GeGLU feed-forward, norm, add."""
-    attended, heads = gemma_attention(rms_norm(x, **norm_1), qkv, rope, window, n_head, n_kv_head, scale, softcap, q_norm, k_norm)
+    """One block of x (T, d): norm, attention, norm, add; norm, GeGLU feed-forward, norm, add. ``cache``:
+    as :func:`.llama.llama_block`'s."""
+    attended, heads = gemma_attention(rms_norm(x, **norm_1), qkv, rope, window, n_head, n_kv_head, scale, softcap, q_norm, k_norm, cache)
     x = x + rms_norm(linear(heads, **attn_out), **norm_2)  # (T, d)
     x = x + rms_norm(gated_ffn(rms_norm(x, **norm_3), gate_up, down, gelu_tanh), **norm_4)
     return x, attended
@@ -100,13 +102,13 @@ def gemma_block(
 
 def gemma_attention(
     x: np.ndarray, qkv: Linear, rope: Rope, window: int | None, n_head: int, n_kv_head: int, scale: float,
-    softcap: float | None, q_norm: RMSNorm | None = None, k_norm: RMSNorm | None = None,
+    softcap: float | None, q_norm: RMSNorm | None = None, k_norm: RMSNorm | None = None, cache: KeyValues | None = None,
 ) -> tuple[Attended, np.ndarray]:
     """Causal grouped-query attention of x (T, d), normed already, scaled and capped as Gemma's."""
     q, k, v = heads_of(linear(x, **qkv), n_head, n_kv_head)
     if q_norm is not None and k_norm is not None:  # Gemma 3
         q, k = rms_norm(q, **q_norm), rms_norm(k, **k_norm)
-    return rotated_attention(q, k, v, rope, window, scale, softcap)
+    return rotated_attention(q, k, v, rope, window, scale, softcap, cache)
 
 
 def gemma_attend(x: np.ndarray, block: Params, n_head: int) -> Attended:

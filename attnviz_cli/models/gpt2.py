@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .architecture import Architecture, Linear, Norm, Params
-from .layers import Attended, ffn, gelu_tanh, layer_norm, linear, self_attention
+from .layers import Attended, KeyValues, ffn, gelu_tanh, layer_norm, linear, self_attention
 from .weights import Checkpoint
 
 if TYPE_CHECKING:
@@ -47,17 +47,19 @@ def gpt2_params(ckpt: Checkpoint, config: ModelConfig) -> Params:
     }
 
 
-def gpt2_embed(ids: np.ndarray, params: Params) -> np.ndarray:
+def gpt2_embed(ids: np.ndarray, params: Params, start: int = 0) -> np.ndarray:
     """Token ``ids`` (T,), or a batch of texts of one length (B, T), -> the sum of their token and
-    position embeddings (T, d)."""
-    return params["wte"][ids] + params["wpe"][np.arange(ids.shape[-1])]  # (T, d)
+    position embeddings (T, d), positions from ``start`` (the tokens before them, decoding)."""
+    return params["wte"][ids] + params["wpe"][np.arange(start, start + ids.shape[-1])]  # (T, d)
 
 
 def gpt2_block(
     x: np.ndarray, attn: Linear, attn_out: Linear, ln_1: Norm, mlp_in: Linear, mlp_out: Linear, ln_2: Norm, n_head: int,
+    cache: KeyValues | None = None,
 ) -> tuple[np.ndarray, Attended]:
-    """One block of x (T, d): norm, causal self-attention, add; norm, feed-forward, add."""
-    attended, heads = self_attention(layer_norm(x, **ln_1), **attn, n_head=n_head, causal=True)  # (h, T, ·); (T, d)
+    """One block of x (T, d): norm, causal self-attention, add; norm, feed-forward, add. ``cache``: the
+    keys and values of the tokens before x, which the block adds its own to (decoding a token at a time)."""
+    attended, heads = self_attention(layer_norm(x, **ln_1), **attn, n_head=n_head, causal=True, cache=cache)  # (h, T, ·); (T, d)
     x = x + linear(heads, **attn_out)  # (T, d)
     x = x + ffn(layer_norm(x, **ln_2), mlp_in, mlp_out, gelu_tanh)  # (T, d): (T, 4d) in the middle
     return x, attended

@@ -156,11 +156,11 @@ def rotary(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     return out
 
 
-def rotary_tables(inv_freq: np.ndarray, T: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """cos and sin (T, r) of the angles t θ_i at positions t < T, each θ twice (for the two halves a
+def rotary_tables(inv_freq: np.ndarray, T: int, dtype: np.dtype, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin (T, r) of the angles t θ_i at positions start <= t < start + T, each θ twice (for the two halves a
     :func:`rotary` turns together). The angles are products in the run's dtype, as transformers makes
     them in float32 (so a float32 run turns by its very angles, whose rounding grows with t)."""
-    angles = np.arange(T, dtype=dtype)[:, None] * inv_freq.astype(dtype)  # (T, r/2)
+    angles = np.arange(start, start + T, dtype=dtype)[:, None] * inv_freq.astype(dtype)  # (T, r/2)
     angles = np.concatenate([angles, angles], axis=-1)
     return np.cos(angles), np.sin(angles)
 
@@ -256,22 +256,83 @@ def grouped_attention(
 
 def rotated_attention(
     q: np.ndarray, k: np.ndarray, v: np.ndarray, rope: Rope, window: int | None, scale: float | None = None,
-    softcap: float | None = None,
+    softcap: float | None = None, cache: KeyValues | None = None,
 ) -> tuple[Attended, np.ndarray]:
     """A decoder's causal attention over its heads ((..., h, T, d_k) queries, (..., h_kv, T, d_k) keys and
     values): queries and keys turned by their positions (:func:`rotary`), each query seeing the keys up
     to itself (the latest ``window`` of them, if given), by :func:`grouped_attention`. ``scale``: the
-    products' factor, d_k^-½ if None."""
+    products' factor, d_k^-½ if None. ``cache``: the tokens before these, whose keys and values it
+    holds (:func:`cached_attention`)."""
+    if cache is not None:
+        return cached_attention(q, k, v, rope, window, scale, softcap, cache)
     T, d_k = q.shape[-2], q.shape[-1]
     cos, sin = rotary_tables(rope.inv_freq, T, q.dtype)  # (T, r)
     q, k = rotary(q, cos, sin), rotary(k, cos, sin)
     return grouped_attention(q, k, v, window_mask(T, window, q.dtype), d_k**-0.5 if scale is None else scale, softcap)
 
 
-def self_attention(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, n_head: int, causal: bool = False) -> tuple[Attended, np.ndarray]:
+class KeyValues:
+    """One decoder layer's keys (rotated) and values of the tokens run so far, (h_kv, T, d_k) each: what
+    a token decoded after them attends to, kept so that each new token's step computes its own alone."""
+
+    def __init__(self) -> None:
+        self.length = 0  # tokens held
+        self._keys = self._values = np.empty((0, 0, 0))  # (h_kv, capacity, d_k): the first ``length`` rows used
+
+    def extend(self, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Appends the keys and values (h_kv, T, d_k) of T more tokens; returns all held, (h_kv, length, d_k)
+        each (views of the store, whose room doubles as it fills)."""
+        end = self.length + k.shape[-2]
+        if end > self._keys.shape[-2]:
+            room = max(end, 2 * self._keys.shape[-2], 16)
+            keys, values = np.empty((*k.shape[:-2], room, k.shape[-1]), k.dtype), np.empty((*v.shape[:-2], room, v.shape[-1]), v.dtype)
+            if self.length:
+                keys[..., :self.length, :], values[..., :self.length, :] = self.keys, self.values
+            self._keys, self._values = keys, values
+        self._keys[..., self.length:end, :], self._values[..., self.length:end, :] = k, v
+        self.length = end
+        return self.keys, self.values
+
+    @property
+    def keys(self) -> np.ndarray:
+        return self._keys[..., :self.length, :]
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._values[..., :self.length, :]
+
+
+def window_rows(start: int, T: int, window: int | None, dtype: np.dtype) -> np.ndarray:
+    """The rows of :func:`window_mask` (start + T, start + T) for queries at positions start to start + T - 1:
+    (T, start + T), what T tokens decoded after ``start`` others may see."""
+    q, k = np.arange(start, start + T)[:, None], np.arange(start + T)[None, :]
+    seen = k <= q
+    if window is not None:
+        seen &= k > q - window
+    return np.where(seen, dtype.type(0), dtype.type(-np.inf))
+
+
+def cached_attention(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, rope: Rope, window: int | None, scale: float | None, softcap: float | None,
+    cache: KeyValues,
+) -> tuple[Attended, np.ndarray]:
+    """:func:`rotated_attention` of T tokens (h, T, d_k) that follow the ``cache.length`` held in ``cache``:
+    positions go on from there; the new keys, turned, and values join the cache, and the queries see all
+    it holds (the latest ``window``, as :func:`window_mask` keeps them). Scores and weights: (h, T, start + T)."""
+    start, T, d_k = cache.length, q.shape[-2], q.shape[-1]
+    cos, sin = rotary_tables(rope.inv_freq, T, q.dtype, start)  # (T, r): the rows of a whole run's tables
+    q, k = rotary(q, cos, sin), rotary(k, cos, sin)
+    keys, values = cache.extend(k, v)  # (h_kv, start + T, d_k)
+    return grouped_attention(q, keys, values, window_rows(start, T, window, q.dtype), d_k**-0.5 if scale is None else scale, softcap)
+
+
+def self_attention(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, n_head: int, causal: bool = False, cache: KeyValues | None = None,
+) -> tuple[Attended, np.ndarray]:
     """Multi-head self-attention of x (T, d), or of a batch (B, T, d), by
     :func:`attnviz_cli.core.attention`: softmax(Q Kᵀ / √d_k + mask) V. The query, key and value maps
     are one (d, 3d) :class:`Linear` side by side (one product for the three, GPT-2's layout).
+    ``cache`` (causal only): the keys and values of the tokens before these, which it keeps.
 
     Returns every head's intermediates ((h, T, ·), or (B, h, T, ·)) and the heads side by side (T, d),
     before the output projection.
@@ -279,6 +340,10 @@ def self_attention(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, n_head: i
     qkv = linear(x, w, b)  # (T, 3d)
     d = qkv.shape[-1] // 3
     q, k, v = (split_heads(qkv[..., i * d:(i + 1) * d], n_head) for i in range(3))  # (h, T, d_k): views
+    if cache is not None:
+        start = cache.length
+        k, v = cache.extend(k, v)  # (h, start + T, d_k)
+        return grouped_attention(q, k, v, window_rows(start, q.shape[-2], None, x.dtype), q.shape[-1] ** -0.5)
     T = x.shape[-2]
     mask = causal_mask(T, x.dtype) if causal else None
     if x.ndim == 2 and n_head * T * T > BLOCK_ELEMENTS:  # a long text: a block of query rows on each core

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .architecture import Architecture, Linear, Params, RMSNorm
-from .layers import Attended, gated_ffn, heads_of, linear, rms_norm, rotated_attention, silu
+from .layers import Attended, KeyValues, gated_ffn, heads_of, linear, rms_norm, rotated_attention, silu
 from .rope import Rope, rope_of
 from .weights import Checkpoint
 
@@ -131,18 +131,20 @@ def with_divisors(ropes: list[Rope], divisors: np.ndarray | None) -> list[Rope]:
     return [Rope(rope.inv_freq / divisors.astype(np.float64)) for rope in ropes]
 
 
-def llama_embed(ids: np.ndarray, params: Params) -> np.ndarray:
+def llama_embed(ids: np.ndarray, params: Params, start: int = 0) -> np.ndarray:
     """Token ``ids`` (T,), or a batch of texts of one length (B, T), -> their embeddings (T, d): positions
-    enter later, as the rotation of each layer's queries and keys."""
+    (from ``start``) enter later, as the rotation of each layer's queries and keys."""
     return params["wte"][ids]
 
 
 def llama_block(
     x: np.ndarray, attn_norm: RMSNorm, qkv: Linear, attn_out: Linear, mlp_norm: RMSNorm, gate_up: Linear, down: Linear,
     rope: Rope, window: int | None, n_kv_head: int, n_head: int, q_norm: RMSNorm | None = None, k_norm: RMSNorm | None = None,
+    cache: KeyValues | None = None,
 ) -> tuple[np.ndarray, Attended]:
-    """One block of x (T, d): norm, attention, add; norm, SwiGLU feed-forward, add."""
-    attended, heads = llama_attention(rms_norm(x, **attn_norm), qkv, rope, window, n_head, n_kv_head, q_norm, k_norm)
+    """One block of x (T, d): norm, attention, add; norm, SwiGLU feed-forward, add. ``cache``: the keys
+    and values of the tokens before x, which the block adds its own to (decoding a token at a time)."""
+    attended, heads = llama_attention(rms_norm(x, **attn_norm), qkv, rope, window, n_head, n_kv_head, q_norm, k_norm, cache)
     x = x + linear(heads, **attn_out)  # (T, d)
     x = x + gated_ffn(rms_norm(x, **mlp_norm), gate_up, down, silu)  # (T, d): (T, 2 d_ff) in the middle
     return x, attended
@@ -150,14 +152,15 @@ def llama_block(
 
 def llama_attention(
     x: np.ndarray, qkv: Linear, rope: Rope, window: int | None, n_head: int, n_kv_head: int,
-    q_norm: RMSNorm | None = None, k_norm: RMSNorm | None = None,
+    q_norm: RMSNorm | None = None, k_norm: RMSNorm | None = None, cache: KeyValues | None = None,
 ) -> tuple[Attended, np.ndarray]:
     """Causal grouped-query attention of x (T, d), normed already: queries and keys turned by their
-    positions, each query seeing the keys up to itself (the latest ``window`` of them, if given)."""
+    positions, each query seeing the keys up to itself (the latest ``window`` of them, if given), and
+    those ``cache`` holds."""
     q, k, v = heads_of(linear(x, **qkv), n_head, n_kv_head)  # (h, T, d_k), (h_kv, T, d_k), (h_kv, T, d_k)
     if q_norm is not None and k_norm is not None:  # Qwen3: each head's queries and keys normed
         q, k = rms_norm(q, **q_norm), rms_norm(k, **k_norm)
-    return rotated_attention(q, k, v, rope, window)
+    return rotated_attention(q, k, v, rope, window, cache=cache)
 
 
 def llama_attend(x: np.ndarray, block: Params, n_head: int) -> Attended:

@@ -51,6 +51,8 @@ class ModelConfig:
     kv_heads: int = 0  # key/value heads, which groups of query heads share (grouped-query attention); 0: one per head
     d_head: int = 0  # each head's width; 0: d_model / heads
     settings: Mapping[str, Any] = field(default_factory=dict, compare=False)  # what the page's blocks need besides (rotations, windows...)
+    tied: bool = True  # its output head is its token embedding table (tie_word_embeddings), else lm_head.weight
+    eos_ids: tuple[int, ...] = ()  # the tokens that end a text it generates: generation_config.json's, else config.json's
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kv_heads", self.kv_heads or self.heads)
@@ -90,8 +92,26 @@ class Model:
     """A loaded model: ``run(text)`` tokenizes and runs the forward pass. ``params``: its weights as
     its architecture's page names them (``bert_params``, ``gpt2_params``...)."""
 
-    def __init__(self, folder: Path, config: ModelConfig, params: dict[str, Any], tokenizer) -> None:
+    def __init__(self, folder: Path, config: ModelConfig, params: dict[str, Any], tokenizer, source: Source | None = None) -> None:
         self.folder, self.config, self.params, self.tokenizer = folder, config, params, tokenizer
+        self.source = source  # where the weights were read from: an untied output head is read from it when asked
+        self._head: np.ndarray | None = None
+
+    def lm_head(self) -> np.ndarray:
+        """The output head (vocab, d): the last hidden state's logits are ``x @ head.T``. The token
+        embedding table where the model ties them (GPT-2, SmolLM2), else ``lm_head.weight``; read once."""
+        if self._head is None:
+            wte = self.params["wte"]
+            if self.config.tied or self.source is None:
+                self._head = wte.whole()
+            else:
+                page = PAGES[self.config.architecture]
+                ckpt = Checkpoint(self.source, np.dtype(self.config.dtype), (page.prefix, ""), page.marker)
+                head = ckpt.outside("lm_head.weight", wte.shape[0], self.config.d_model)
+                if head is None:
+                    raise AttnvizError(f"model weights {quoted(str(self.source.path))} lack 'lm_head.weight', which config.json's tie_word_embeddings: false needs")
+                self._head = head
+        return self._head
 
     def run(self, text: str, truncate: bool = False, keep: Collection[int] | None = None) -> ModelRun:
         """``text`` through the model: its tokens, and every layer's attention and hidden state.
@@ -405,7 +425,8 @@ def load_model(spec: str | Path, *, dtype: str = "float32", revision: str | None
     at = None if Path(spec).is_dir() else revision or "main"  # find_model took a folder before a Hub id
     config = replace(read_config(folder, dtype, name=str(spec)), revision=at)
     source = SafetensorsFiles(weights_files(folder))
-    return Model(folder, config, read_params(source, config, keep), read_tokenizer(folder))
+    config = replace(config, eos_ids=generation_eos(folder) or config.eos_ids)
+    return Model(folder, config, read_params(source, config, keep), read_tokenizer(folder), source)
 
 
 def load_gguf(path: Path, name: str, dtype: str, keep: bool | None = None) -> Model:
@@ -431,7 +452,7 @@ def load_gguf(path: Path, name: str, dtype: str, keep: bool | None = None) -> Mo
     tokenizer = tokenizer_from_gguf(gguf.metadata)
     tokenizer.no_padding()
     tokenizer.no_truncation()
-    return Model(path, config, params, tokenizer)
+    return Model(path, config, params, tokenizer, source)
 
 
 def read_params(source: Source, config: ModelConfig, keep: bool | None = None) -> Params:
@@ -489,7 +510,31 @@ def config_of(raw: dict[str, Any], dtype: str, name: str, where: str) -> ModelCo
     if layers < 1 or heads < 1 or kv_heads < 1 or heads % kv_heads or fields.get("d_head", 1) < 1 or ("d_head" not in fields and d_model % heads):
         sharing = f" sharing {kv_heads} key/value heads" if kv_heads != heads else ""
         raise AttnvizError(f"{where} has {layers} layers and {heads} heads{sharing} of width {d_model}")
-    return ModelConfig(name=name, architecture=architecture, dtype=dtype, **{"position_offset": 0, **fields})
+    tied = raw.get("tie_word_embeddings", True)  # PretrainedConfig's default
+    return ModelConfig(
+        name=name, architecture=architecture, dtype=dtype, tied=tied is not False, eos_ids=token_ids(raw.get("eos_token_id")),
+        **{"position_offset": 0, **fields},
+    )
+
+
+def token_ids(value: Any) -> tuple[int, ...]:
+    """A config's eos_token_id (an int, a list of them, or none) as a tuple; anything else gives ()."""
+    values = value if isinstance(value, list) else [value]
+    return tuple(v for v in values if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**31)
+
+
+GENERATION_BYTES = 1 * 2**20  # generation_config.json is read up to this size (they are a few hundred bytes)
+
+
+def generation_eos(folder: Path) -> tuple[int, ...]:
+    """The eos_token_id of a model folder's generation_config.json (what transformers' generate stops
+    at, before config.json's), or () if it has none or it cannot be read."""
+    try:
+        with open(folder / "generation_config.json", "rb") as file:
+            raw = json.loads(file.read(GENERATION_BYTES + 1)[:GENERATION_BYTES])
+    except (OSError, ValueError, RecursionError):
+        return ()
+    return token_ids(raw.get("eos_token_id")) if isinstance(raw, dict) else ()
 
 
 def read_tokenizer(folder: Path):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .architecture import Architecture, Linear, Params, RMSNorm
-from .layers import Attended, gated_ffn, heads_of, linear, rms_norm, rotated_attention, silu
+from .layers import Attended, KeyValues, gated_ffn, heads_of, linear, rms_norm, rotated_attention, silu
 from .llama import llama_config, llama_embed, llama_final
 from .rope import Rope
 from .weights import Checkpoint
@@ -47,10 +47,11 @@ def olmo2_params(ckpt: Checkpoint, config: ModelConfig) -> Params:
 
 def olmo2_block(
     x: np.ndarray, qkv: Linear, q_norm: RMSNorm, k_norm: RMSNorm, attn_out: Linear, attn_norm: RMSNorm, gate_up: Linear,
-    down: Linear, mlp_norm: RMSNorm, rope: Rope, window: int | None, n_kv_head: int, n_head: int,
+    down: Linear, mlp_norm: RMSNorm, rope: Rope, window: int | None, n_kv_head: int, n_head: int, cache: KeyValues | None = None,
 ) -> tuple[np.ndarray, Attended]:
-    """One block of x (T, d): attention, norm, add; SwiGLU feed-forward, norm, add."""
-    attended, heads = olmo2_attention(x, qkv, q_norm, k_norm, rope, window, n_head, n_kv_head)
+    """One block of x (T, d): attention, norm, add; SwiGLU feed-forward, norm, add. ``cache``: as
+    :func:`.llama.llama_block`'s."""
+    attended, heads = olmo2_attention(x, qkv, q_norm, k_norm, rope, window, n_head, n_kv_head, cache)
     x = x + rms_norm(linear(heads, **attn_out), **attn_norm)
     x = x + rms_norm(gated_ffn(x, gate_up, down, silu), **mlp_norm)
     return x, attended
@@ -58,6 +59,7 @@ def olmo2_block(
 
 def olmo2_attention(
     x: np.ndarray, qkv: Linear, q_norm: RMSNorm, k_norm: RMSNorm, rope: Rope, window: int | None, n_head: int, n_kv_head: int,
+    cache: KeyValues | None = None,
 ) -> tuple[Attended, np.ndarray]:
     """Causal grouped-query attention of x (T, d), its queries and keys normed across all heads first."""
     both = linear(x, **qkv)  # (T, (h + 2 h_kv) d_k)
@@ -66,7 +68,7 @@ def olmo2_attention(
     both[..., :q_width] = rms_norm(both[..., :q_width], **q_norm)
     both[..., q_width:q_width + k_width] = rms_norm(both[..., q_width:q_width + k_width], **k_norm)
     q, k, v = heads_of(both, n_head, n_kv_head)
-    return rotated_attention(q, k, v, rope, window)
+    return rotated_attention(q, k, v, rope, window, cache=cache)
 
 
 def olmo2_attend(x: np.ndarray, block: Params, n_head: int) -> Attended:

@@ -1,0 +1,168 @@
+"""Generating text with a decoder, a token at a time, and where each new token looked.
+
+A prefill runs the prompt through every layer, each of which keeps its (rotated) keys and values in a
+:class:`~.layers.KeyValues`; then each new token alone runs through the layers, attending to all they hold,
+and adds its own. Logits are the last hidden state times the output head (Gemma 2 soft-caps them). Greedy
+decoding takes the most likely token; with a temperature, a token is drawn from softmax(logits / T), over
+the ``top_k`` most likely alone if given, by the caller's ``np.random.Generator``.
+
+Without the cache (``cached=False``) every step runs the whole sequence again: the plain version, which
+the cached one is tested against. Pure NumPy: arrays in, steps out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import AttnvizError, quoted
+from .layers import KeyValues, on_threads
+from .model import PAGES, run_layers
+
+if TYPE_CHECKING:
+    from .model import Model
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Step:
+    """One generated token: what the model gave for it and where the query that chose it looked."""
+
+    id: int  # the token chosen
+    logits: np.ndarray  # (vocab,) the logits it was chosen from (soft-capped where the model caps them)
+    weights: np.ndarray  # (L, h, T): the attention of the query that chose it (the position before it) over the T tokens so far, 0 where masked
+    scores: np.ndarray  # (L, h, T): the same row's scores before the softmax, -inf where masked
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """How the next token is chosen: greedily (temperature 0), else drawn at ``temperature`` from the
+    ``top_k`` most likely tokens (all if None), by ``rng``."""
+
+    temperature: float = 0.0
+    top_k: int | None = None
+    rng: np.random.Generator | None = None
+
+    def choose(self, logits: np.ndarray) -> int:
+        """The next token's id from ``logits`` (vocab,)."""
+        if self.temperature == 0:
+            return int(np.argmax(logits))
+        scaled = logits.astype(np.float64) / self.temperature
+        if self.top_k is not None and self.top_k < scaled.size:
+            kth = np.partition(scaled, -self.top_k)[-self.top_k]
+            scaled[scaled < kth] = -np.inf  # as transformers' TopKLogitsWarper: ties with the k-th stay
+        p = np.exp(scaled - scaled.max())
+        p /= p.sum()
+        rng = self.rng if self.rng is not None else np.random.default_rng()
+        return int(rng.choice(p.size, p=p))
+
+
+GREEDY = Sampling()
+
+
+def generate(
+    model: Model, ids: Sequence[int] | np.ndarray, max_new_tokens: int = 20, sampling: Sampling = GREEDY,
+    eos_ids: Sequence[int] | None = None, cached: bool = True,
+) -> Iterator[Step]:
+    """Up to ``max_new_tokens`` tokens after the prompt ``ids`` (T,), one :class:`Step` each as it is
+    made; the run ends after an end-of-text token (``eos_ids``; None: the model's) or at the model's
+    last position. ``cached``: keys and values kept between steps (else each step runs all the tokens)."""
+    config = model.config
+    page = PAGES[config.architecture]
+    if not page.causal:
+        raise AttnvizError(f"model {quoted(config.name)} is a {config.architecture}, which reads a whole text at once; generating needs a decoder")
+    tokens = [int(i) for i in ids]
+    if not tokens:
+        raise AttnvizError("the prompt gives no tokens")
+    vocab = model.params["wte"].shape[0]
+    if min(tokens) < 0 or max(tokens) >= vocab:
+        raise AttnvizError(f"a prompt token id is outside the {vocab:,} tokens of {quoted(config.name)}")
+    ends = set(config.eos_ids if eos_ids is None else eos_ids)
+    head = model.lm_head()  # (vocab, d)
+    cap = config.settings.get("final_softcap")
+    caches = [KeyValues() for _ in range(config.layers)] if cached else None
+    new = np.asarray(tokens, dtype=np.int64)  # what the next pass runs: the prompt, then each new token
+    for _ in range(min(max_new_tokens, config.max_positions - len(tokens))):
+        if caches is not None:
+            last, rows = cached_pass(model, new, caches)
+        else:
+            last, rows = whole_pass(model, np.asarray(tokens, dtype=np.int64))
+        logits = last @ head.T  # (vocab,)
+        if cap is not None:  # Gemma 2: cap · tanh(logits / cap)
+            logits = cap * np.tanh(logits / cap)
+        chosen = sampling.choose(logits)
+        yield Step(chosen, logits, *rows)
+        tokens.append(chosen)
+        new = np.asarray([chosen], dtype=np.int64)
+        if chosen in ends:
+            return
+
+
+def cached_pass(model: Model, ids: np.ndarray, caches: list[KeyValues]) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Token ``ids`` (T,) after the ``caches[0].length`` tokens the layers' caches hold: the last token's
+    final hidden state (d,), and its attention weights and scores over all the tokens, (L, h, length)."""
+    page, params = PAGES[model.config.architecture], model.params
+    with on_threads(None, ids.size):
+        x = page.embed(ids, params, start=caches[0].length)  # (T, d)
+        weights, scores = [], []
+        for block, cache in zip(params["blocks"], caches, strict=True):
+            x, attended = page.layer(x, **block, n_head=model.config.heads, cache=cache)
+            weights.append(attended.weights[:, -1])  # (h, length)
+            scores.append(attended.scores[:, -1])
+    last = x[-1:] if page.final is None else page.final(x[-1:], params)  # (1, d)
+    return last[0], (np.stack(weights), np.stack(scores))
+
+
+def whole_pass(model: Model, ids: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """:func:`cached_pass` without a cache: all of ``ids`` (T,) through the model, as ``attn inspect`` runs them."""
+    with on_threads(None, ids.size):
+        hidden, attentions = run_layers(PAGES[model.config.architecture], model.params, ids, model.config.heads)
+    return hidden[-1][-1], (np.stack([a.weights[:, -1] for a in attentions]), np.stack([a.scores[:, -1] for a in attentions]))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class NewToken:
+    """A generated token as a reader sees it: where it stands, its piece and the text it adds."""
+
+    index: int  # among the new tokens, from 0
+    position: int  # in the whole sequence, prompt first: its attention row (``step.weights``) covers positions 0 to position - 1
+    id: int
+    token: str  # the tokenizer's piece ("Ġthe", "▁the", "<|im_end|>")
+    text: str  # what it adds to the decoded text ("" while it ends inside a character its next token completes)
+    step: Step
+
+
+def generate_text(
+    model: Model, ids: Sequence[int], max_new_tokens: int = 20, sampling: Sampling = GREEDY, eos_ids: Sequence[int] | None = None,
+) -> Iterator[NewToken]:
+    """:func:`generate` after the prompt ``ids``, each new token with its piece and text: the text is
+    the decoding of prompt and new tokens together past the prompt's own (so that a leading space
+    stays), held back while it ends in a character not yet complete (U+FFFD)."""
+    tokenizer = model.tokenizer
+    prompt = [int(i) for i in ids]
+    base = tokenizer.decode(prompt, skip_special_tokens=False)
+    made: list[int] = []
+    shown = 0  # characters past the prompt already given out
+    for index, step in enumerate(generate(model, prompt, max_new_tokens, sampling, eos_ids)):
+        made.append(step.id)
+        text = tokenizer.decode(prompt + made, skip_special_tokens=False)[len(base):]
+        piece = "" if text.endswith("\ufffd") else text[shown:]
+        shown += len(piece)
+        yield NewToken(index, len(prompt) + index, step.id, tokenizer.id_to_token(step.id) or "", piece, step)
+
+
+def looked(weights: np.ndarray, layer: int | None = None, head: int | None = None) -> np.ndarray:
+    """Where a query looked, from its attention rows ``weights`` (L, h, T): the mean over the layers and
+    heads (over one of either if chosen), (T,); it sums to 1 as each row does."""
+    chosen = weights if layer is None else weights[layer:layer + 1]
+    chosen = chosen if head is None else chosen[:, head:head + 1]
+    return chosen.mean(axis=(0, 1))
+
+
+def most_looked(row: np.ndarray, k: int = 3, skip_first: bool = False) -> list[int]:
+    """The ``k`` positions of ``row`` (T,) with the most weight, most first (ties to the earlier one);
+    ``skip_first``: position 0, where many heads park their weight (an attention sink), left out."""
+    order = np.argsort(-row, kind="stable")
+    return [int(p) for p in order if not (skip_first and p == 0)][:k]
