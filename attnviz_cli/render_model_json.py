@@ -193,27 +193,37 @@ HEADS_CSV_COLUMNS = ("layer", "head", "label", "share", *PATTERNS, "entropy_bits
 
 
 def heads_record(corpus: CorpusHeads) -> dict[str, Any]:
-    """The JSON of ``attn heads``: each head's patterns averaged over a corpus, and what went in."""
+    """The JSON of ``attn heads``: each head's patterns averaged over a corpus, and what went in; with
+    --probe, the probes, the random inputs they built (null: the texts given) and each head's scores."""
     by_head = patterns_records(corpus.heads)
-    return {
+    record: dict[str, Any] = {
         "schema": HEADS_SCHEMA,
         "config": {"model": config_record(corpus.config)},
         "texts": corpus.texts, "tokens": corpus.tokens, "skipped": corpus.skipped, "truncated": corpus.truncated,
         "heads": [{"layer": i, "head": h, **entry} for i, layer in enumerate(by_head) for h, entry in enumerate(layer)],
     }
+    if corpus.probes and corpus.scores is not None:
+        record["probes"] = list(corpus.probes)
+        record["inputs"] = None if corpus.inputs is None else dict(corpus.inputs)
+        for entry in record["heads"]:
+            i, h = entry["layer"], entry["head"]
+            entry["scores"] = {probe: float(corpus.scores[p, i, h]) for p, probe in enumerate(corpus.probes)}
+    return record
 
 
 def heads_csv(record: dict[str, Any]) -> str:
     """One CSV row per head of a :func:`heads_record`: its label, share, each pattern's share, entropy,
-    spread and distance (an empty share for "other")."""
+    spread and distance (an empty share for "other"), and with --probe each probe's score."""
     import csv
     import io
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(HEADS_CSV_COLUMNS)
+    probes = record.get("probes", [])
+    writer.writerow([*HEADS_CSV_COLUMNS, *probes])  # with --probe, a column of scores per probe
     for entry in record["heads"]:
         share = "" if entry["share"] is None else f"{entry['share']:.6g}"
         numbers = [f"{entry['shares'][p]:.6g}" for p in PATTERNS] + [f"{entry[k]:.6g}" for k in ("entropy_bits", "spread", "distance")]
-        writer.writerow([entry["layer"], entry["head"], entry["label"], share, *numbers])
+        scores = [f"{entry['scores'][probe]:.6g}" for probe in probes]
+        writer.writerow([entry["layer"], entry["head"], entry["label"], share, *numbers, *scores])
     return out.getvalue()

@@ -1,0 +1,199 @@
+"""Head detectors (attnviz_cli.models.probes, probe_inputs): detection patterns and "mul" scores on
+hand-built attention worked out here, against plain loops, and against TransformerLens' definitions
+applied to transformers' own attentions (recorded by tests/models/record_probes.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from attnviz_cli.models.probes import PROBES, detection_pattern, probe_scores, repeated_sequences
+
+from .conftest import need_smollm2
+
+MODELS = Path(__file__).resolve().parent / "models"
+DECODERS = ["llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2"]
+BOS, A, B, C, D = 9, 1, 2, 3, 4
+FEW = 4  # SmolLM2 sequences a quick test scores: its top heads lead by 0.09 or more already
+
+
+def plain_pattern(probe: str, ids: list[int]) -> np.ndarray:
+    """The detection pattern as the module docstring words it, one query and key at a time."""
+    T = len(ids)
+    pattern = np.zeros((T, T))
+    for i in range(T):
+        for j in range(T):
+            if probe == "previous":
+                pattern[i, j] = j == i - 1
+            elif probe == "duplicate":
+                pattern[i, j] = j < i and ids[j] == ids[i]
+            else:
+                pattern[i, j] = 1 <= j <= i and ids[j - 1] == ids[i] and j - 1 < i
+    return pattern
+
+
+def test_patterns_equal_a_plain_loop_over_any_leading_axes():
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 4, size=(2, 3, 9))  # few distinct ids: many duplicates
+    for probe in PROBES:
+        pattern = detection_pattern(probe, ids)
+        assert pattern.shape == (2, 3, 9, 9)
+        for index in np.ndindex(2, 3):
+            assert_array_equal(pattern[index], plain_pattern(probe, ids[index].tolist()), err_msg=probe)
+
+
+def test_induction_pattern_of_a_repeated_sequence_by_hand():
+    ids = np.array([BOS, A, B, C, A, B, C])
+    expected = np.zeros((7, 7))
+    expected[4, 2] = expected[5, 3] = expected[6, 4] = 1  # the second A looks at the first B, and so on
+    assert_array_equal(detection_pattern("induction", ids), expected)
+
+
+def test_a_perfect_induction_head_scores_1():
+    ids = np.array([BOS, A, B, C, D, A, B, C, D])
+    weights = np.zeros((9, 9))
+    weights[:5, 0] = 1  # the BOS and the first copy have nothing to copy: they rest on the BOS, left out
+    for i in range(5, 9):
+        weights[i, i - 3] = 1  # the token after the same token in the first copy
+    assert probe_scores(weights, detection_pattern("induction", ids)) == 1.0
+    assert probe_scores(weights, detection_pattern("previous", ids)) == 0.0
+
+
+def test_a_uniform_causal_head_scores_the_fraction_of_its_weight_on_the_pattern():
+    ids = np.array([BOS, A, B, A, B])
+    weights = np.tril(np.ones((5, 5))) / np.arange(1, 6)[:, None]  # query i spreads 1/(i+1) over keys 0..i
+    # induction keys: (3, 2) and (4, 3), weights 1/4 and 1/5; outside the BOS column the rows hold
+    # 0 + 1/2 + 2/3 + 3/4 + 4/5 = 163/60: (9/20) / (163/60) = 27/163
+    assert_allclose(probe_scores(weights, detection_pattern("induction", ids)), 27 / 163, rtol=1e-15)  # float64 rounding
+    # previous keys: (2, 1), (3, 2), (4, 3) (and (1, 0), left out with the BOS): 1/3 + 1/4 + 1/5 = 47/60
+    assert_allclose(probe_scores(weights, detection_pattern("previous", ids)), 47 / 163, rtol=1e-15)
+
+
+def test_a_previous_token_head_scores_1_and_a_one_token_text_0():
+    ids = np.arange(6)
+    weights = np.eye(6, k=-1)
+    weights[0, 0] = 1
+    assert probe_scores(weights, detection_pattern("previous", ids)) == 1.0
+    assert probe_scores(np.ones((1, 1)), detection_pattern("previous", np.array([BOS]))) == 0.0
+
+
+def test_scores_over_leading_axes_are_each_heads_own():
+    rng = np.random.default_rng(0)
+    weights = rng.random((2, 3, 4, 6, 6))  # (B, L, h, T, T)
+    weights /= weights.sum(axis=-1, keepdims=True)
+    ids = rng.integers(0, 3, size=(2, 6))
+    pattern = detection_pattern("duplicate", ids)[:, None, None]  # (B, 1, 1, T, T)
+    scores = probe_scores(weights, pattern)
+    for b, i, h in np.ndindex(2, 3, 4):
+        a = weights[b, i, h].copy()
+        a[:, 0] = 0
+        assert_allclose(scores[b, i, h], (a * pattern[b, 0, 0]).sum() / a.sum(), rtol=1e-12)  # sums in another order
+
+
+def test_repeated_sequences_are_seeded_copies_after_the_prefix():
+    vocabulary = np.array([5, 6, 7, 8, 11])
+    ids = repeated_sequences(vocabulary, 4, 6, seed=1, prefix=np.array([BOS]))
+    assert ids.shape == (4, 13) and ids.dtype == np.int64
+    assert (ids[:, 0] == BOS).all()
+    assert_array_equal(ids[:, 1:7], ids[:, 7:])
+    assert np.isin(ids[:, 1:], vocabulary).all()
+    assert_array_equal(ids, repeated_sequences(vocabulary, 4, 6, seed=1, prefix=np.array([BOS])))
+    assert not np.array_equal(ids, repeated_sequences(vocabulary, 4, 6, seed=2, prefix=np.array([BOS])))
+    assert_array_equal(repeated_sequences(vocabulary, 2, 6, seed=1, prefix=np.array([], np.int64)), ids[:2, 1:])
+
+
+@pytest.mark.parametrize("arch", DECODERS)
+def test_probe_scores_of_the_tiny_decoders_equal_transformers_attentions_scored_as_transformer_lens_does(arch):
+    from attnviz_cli.models import load_model
+    from attnviz_cli.models.probe_inputs import probe_heads
+
+    with np.load(MODELS / f"tiny-{arch}" / "probes-reference.npz") as data:
+        ids, expected = data["ids"], data["scores"]
+        inputs = {k: int(data[k]) for k in ("sequences", "length", "seed")}
+    model = load_model(MODELS / f"tiny-{arch}", dtype="float64")
+    result = probe_heads(model, PROBES, **inputs)
+    assert result.texts == inputs["sequences"] and result.tokens == ids.size
+    assert result.inputs is not None and result.inputs["bos"] == ids.shape[1] - 2 * inputs["length"]
+    assert result.scores is not None
+    assert_allclose(result.scores, expected, atol=1e-6)  # transformers' eager softmax runs in float32 even in a float64 model
+
+
+def test_smollm2_top_heads_of_the_first_sequences_are_those_transformers_ranks_first():
+    """The first few of the 50 seeded sequences (the same draws: a longer run continues the same stream).
+    Over all 50, transformers ranks L18 H7 first for induction (0.92), L16 H0 for previous (0.96)."""
+    from attnviz_cli.models import load_model
+    from attnviz_cli.models.probe_inputs import bos_prefix, probe_heads, probe_vocabulary
+
+    model = load_model(need_smollm2())
+    with np.load(MODELS / "smollm2-probes-reference.npz") as data:
+        ids, per_sequence = data["ids"], data["per_sequence"]
+    length = (ids.shape[1] - 1) // 2
+    assert_array_equal(bos_prefix(model), [1])  # <|im_start|>, which transformers' GGUF tokenizer puts first
+    assert_array_equal(repeated_sequences(probe_vocabulary(model)[0], FEW, length, 0, bos_prefix(model)), ids[:FEW])
+    result = probe_heads(model, PROBES, sequences=FEW, length=length, seed=0)
+    expected = per_sequence[:FEW].mean(axis=0)  # (3, L, h)
+    assert result.scores is not None
+    # Q4_1 weights dequantized alike; float32 forward passes summed in another order
+    assert_allclose(result.scores, expected, atol=2e-3)
+    for p in range(len(PROBES)):
+        assert result.scores[p].argmax() == expected[p].argmax(), PROBES[p]
+
+
+def test_attn_heads_probe_json_csv_and_grid_agree_and_follow_the_schema():
+    import csv
+    import io
+    import json
+
+    import jsonschema
+
+    from attnviz_cli.models import load_model
+    from attnviz_cli.models.probe_inputs import probe_heads
+
+    from .conftest import run
+
+    base = ("heads", "--model", str(MODELS / "tiny-llama"), "--probe", "previous", "--probe", "induction", "--sequences", "3", "--length", "8", "--dtype", "float64")
+    result = run(*base, "-f", "json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    jsonschema.validate(record, json.loads(run("schema", "heads").stdout))
+    assert record["probes"] == ["induction", "previous"]  # PROBES' order, whatever the command line's
+    assert record["inputs"] == {"sequences": 3, "length": 8, "repeats": 2, "seed": 0, "bos": 1, "vocabulary": record["inputs"]["vocabulary"]}
+    with np.load(MODELS / "tiny-llama" / "probes-reference.npz") as data:
+        expected = data["scores"]
+    got = np.array([[[record["heads"][i * 4 + h]["scores"][p] for h in range(4)] for i in range(2)] for p in ("induction", "previous")])
+    assert_allclose(got, expected[:2], atol=1e-6)  # transformers' eager softmax runs in float32
+    rows = list(csv.DictReader(io.StringIO(run(*base, "-f", "csv").stdout)))
+    assert len(rows) == 8 and float(rows[6]["induction"]) == pytest.approx(record["heads"][6]["scores"]["induction"], rel=1e-5)
+    table = run(*base)
+    assert table.exit_code == 0, table.output
+    result = probe_heads(load_model(MODELS / "tiny-llama", dtype="float64"), ("induction", "previous"), sequences=3, length=8, seed=0)
+    assert result.scores is not None
+    lines = table.stdout.splitlines()
+
+    def cell(score: float) -> str:
+        return "·" if score < 0.1 else str(min(9, int(score * 10)))
+
+    for p, probe in enumerate(("induction", "previous")):
+        at = lines.index(f"{probe}: each head's mean score in tenths (9: 0.9 or more; ·: under 0.1)")
+        rows = [f"    {i} {cell(s[0])} {cell(s[1])}  {cell(s[2])} {cell(s[3])}" for i, s in enumerate(result.scores[p])]
+        assert lines[at + 1:at + 5] == ["head  0 1  2 3", *rows, "top 8"]  # 2 key/value heads: a gap between their groups
+        best = np.argsort(-result.scores[p], axis=None, kind="stable")[0]
+        assert lines[at + 5].startswith(f"L{best // 4} H{best % 4} {result.scores[p].flat[best]:.2f}")
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+
+
+def test_attn_heads_probe_options_need_probe_and_no_file(tmp_path):
+    from .conftest import run
+
+    tiny = str(MODELS / "tiny-llama")
+    result = run("heads", "--model", tiny, "--sequences", "3")
+    assert result.exit_code == 2 and "--sequences shapes the random sequences --probe builds: it needs --probe" in result.stderr
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a b a b\n", encoding="utf-8")
+    result = run("heads", str(corpus), "--model", tiny, "--probe", "induction", "--seed", "3")
+    assert result.exit_code == 2 and "with FILE the probes score its texts" in result.stderr
+    result = run("heads", "--model", tiny, "--probe", "induction", "--length", "5000")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "--length 5000 makes sequences of 10001 tokens" in result.stderr
