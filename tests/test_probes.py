@@ -197,3 +197,16 @@ def test_attn_heads_probe_options_need_probe_and_no_file(tmp_path):
     assert result.exit_code == 2 and "with FILE the probes score its texts" in result.stderr
     result = run("heads", "--model", tiny, "--probe", "induction", "--length", "5000")
     assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "--length 5000 makes sequences of 10001 tokens" in result.stderr
+
+
+def test_attn_heads_probe_save_draws_each_probes_grid_with_its_scores(tmp_path):
+    import json
+
+    from .conftest import run
+
+    base = ("heads", "--model", str(MODELS / "tiny-llama"), "--probe", "previous", "--sequences", "3", "--length", "8")
+    record = json.loads(run(*base, "-f", "json", "--save", str(tmp_path / "grid.svg")).stdout)
+    svg = (tmp_path / "grid.svg").read_text(encoding="utf-8")
+    assert ">previous<" in svg and "3 random sequences of 2 × 8 tokens (seed 0)" in svg
+    for entry in record["heads"]:
+        assert f">{entry['scores']['previous']:.2f}<".replace(">0.", ">.") in svg
