@@ -221,7 +221,7 @@ def hidden_note(result) -> str:
 
 LABEL_COLOURS = {  # a head's label in the corpus grid: one colour each (tab10), grey for the two that name no key
     "previous": "#1f77b4", "next": "#17becf", "self": "#2ca02c", "first": "#9467bd", "last": "#bcbd22",
-    "punctuation": "#d62728", "broad": "#c7c7c7", "other": "#7f7f7f",
+    "punctuation": "#d62728", "broad": "#c7c7c7", "other": "#7f7f7f", "sink": "#e377c2",
 }
 
 

@@ -8,7 +8,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from .models import ModelConfig
-from .models.heads import PATTERNS, HeadLabels
+from .models.heads import PATTERNS, SINK_TOKENS, HeadLabels
 from .models.pipeline import ModelInspection
 from .models.words import FocusedWord, WordComparison, Words
 
@@ -59,7 +59,8 @@ def model_record(result: ModelInspection) -> dict[str, Any]:
 
 def patterns_records(heads: HeadLabels) -> list[list[dict[str, Any]]]:
     """[layer][head] the JSON of each head's patterns: its label and the number behind it, every
-    pattern's share, its entropy, spread and mean distance (``share`` null for "other")."""
+    pattern's share, its entropy, spread and mean distance (``share`` null for "other"), and its sink
+    shares (null where no query comes after the first token, or the first four)."""
     p, labels, values = heads.patterns, heads.labels, heads.values
     L, H = labels.shape
     return [
@@ -71,11 +72,17 @@ def patterns_records(heads: HeadLabels) -> list[list[dict[str, Any]]]:
                 "entropy_bits": float(p.entropy_bits[i, h]),
                 "spread": float(p.spread[i, h]),
                 "distance": float(p.distance[i, h]),
+                "sinks": {"first": _number(p.sink[i, h]), f"first_{SINK_TOKENS}": _number(p.sink_k[i, h])},
             }
             for h in range(H)
         ]
         for i in range(L)
     ]
+
+
+def _number(value: float) -> float | None:
+    """A float for JSON; None for NaN (a measure with nothing to measure)."""
+    return None if math.isnan(value) else float(value)
 
 
 MODEL_FIELDS = ("text", "truncated", "tokens", "token_ids", "words", "special", "config", "embeddings", "layers", "units", "focus")
@@ -189,7 +196,7 @@ def model_info_record(info) -> dict[str, Any]:
     }
 
 
-HEADS_CSV_COLUMNS = ("layer", "head", "label", "share", *PATTERNS, "entropy_bits", "spread", "distance")
+HEADS_CSV_COLUMNS = ("layer", "head", "label", "share", *PATTERNS, "entropy_bits", "spread", "distance", "sink_first", f"sink_first_{SINK_TOKENS}")
 
 
 def heads_record(corpus: CorpusHeads) -> dict[str, Any]:
@@ -213,7 +220,8 @@ def heads_record(corpus: CorpusHeads) -> dict[str, Any]:
 
 def heads_csv(record: dict[str, Any]) -> str:
     """One CSV row per head of a :func:`heads_record`: its label, share, each pattern's share, entropy,
-    spread and distance (an empty share for "other"), and with --probe each probe's score."""
+    spread and distance (an empty share for "other"), its sink shares (empty where undefined), and with
+    --probe each probe's score."""
     import csv
     import io
 
@@ -224,6 +232,7 @@ def heads_csv(record: dict[str, Any]) -> str:
     for entry in record["heads"]:
         share = "" if entry["share"] is None else f"{entry['share']:.6g}"
         numbers = [f"{entry['shares'][p]:.6g}" for p in PATTERNS] + [f"{entry[k]:.6g}" for k in ("entropy_bits", "spread", "distance")]
+        sinks = ["" if v is None else f"{v:.6g}" for v in entry["sinks"].values()]
         scores = [f"{entry['scores'][probe]:.6g}" for probe in probes]
-        writer.writerow([entry["layer"], entry["head"], entry["label"], share, *numbers, *scores])
+        writer.writerow([entry["layer"], entry["head"], entry["label"], share, *numbers, *sinks, *scores])
     return out.getvalue()

@@ -152,14 +152,14 @@ def hidden_line(result: ModelInspection) -> list[tuple[str, Any]]:
 
 PATTERN_STYLES = {  # each label its own colour, so a column of alike heads stands out; the words carry it without colour
     "previous": "cyan", "next": "blue", "self": "green", "first": "magenta", "last": "yellow",
-    "punctuation": "red", "broad": "dim", "other": "bold",
+    "punctuation": "red", "broad": "dim", "other": "bold", "sink": "bright_magenta",
 }
 SHORT_LABELS = {"previous": "prev", "punctuation": "punct"}  # five characters a cell, so 12 heads fit 80 columns
 
 
 COMPACT_LABELS = {  # three characters, for the one-line-a-layer overview of deep models
     "previous": "prv", "next": "nxt", "self": "slf", "first": "1st", "last": "lst", "punctuation": "pun",
-    "broad": "brd", "other": "oth",
+    "broad": "brd", "other": "oth", "sink": "snk",
 }
 DEEP = 12  # models of more layers get one line a layer in the overview
 
@@ -216,9 +216,11 @@ def overview(result: ModelInspection) -> list[Any]:
     )
     bits_text = "" if deep else f" Bits: 0 = one key, {math.log2(T):.2f} = all {T} tokens alike."
     broad, other = ("brd", "oth") if deep else ("broad", "other")
+    sink = (f" A {'snk' if deep else 'sink'} (an attention sink) is a first-token head whose later queries give it at least "
+            "half their weight (share: theirs)." if config.causal else "")
     legend = Text.assemble(
         f"{cell}A head is named ", *names, " when those keys get at least half its weight (share: their weight); "
-        f"else {broad} if its rows spread at least halfway to even (share: how far), else {other}.{bits_text}{groups} "
+        f"else {broad} if its rows spread at least halfway to even (share: how far), else {other}.{sink}{bits_text}{groups} "
         "docs/models.md defines each; --layer L --head H shows one head.",
         style="dim",
     )
@@ -424,7 +426,8 @@ def heads_table(record: dict[str, Any], seconds: float):
     legend = Text(
         "Means over the texts, each text counting once. prev … punct: the mean weight a query gives the token before it, "
         "after it, itself, the first and last tokens, and punctuation; label: the pattern with at least half the weight, "
-        "else broad (spread ≥ 0.5) or other; bits: entropy; spread: entropy over its most (0 = one key, 1 = even); "
+        "else broad (spread ≥ 0.5) or other; in a decoder, sink: the queries after the first token give it at least half "
+        "(its share); bits: entropy; spread: entropy over its most (0 = one key, 1 = even); "
         "dist: tokens between query and key.", style="dim",
     )
     return Group(header, Text(), legend, table)

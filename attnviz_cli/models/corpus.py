@@ -51,6 +51,10 @@ class PatternSums:
         self.entropy_bits = np.zeros((layers, heads))
         self.spread = np.zeros((layers, heads))
         self.distance = np.zeros((layers, heads))
+        self.sink = np.zeros((layers, heads))  # sums over the texts that have queries after the first token(s)...
+        self.sink_k = np.zeros((layers, heads))
+        self.sink_texts = np.zeros((layers, heads))  # ...and how many texts those are
+        self.sink_k_texts = np.zeros((layers, heads))
         self.probes = probes
         self.probe_scores = np.zeros((len(probes), layers, heads))  # (P, L, h)
         self.texts = 0
@@ -62,6 +66,10 @@ class PatternSums:
         tokens in all (``truncated`` more cut from them)."""
         for part in ("shares", "entropy_bits", "spread", "distance"):
             getattr(self, part).__iadd__(getattr(patterns, part).sum(axis=0, dtype=np.float64))
+        for part in ("sink", "sink_k"):  # NaN for a text too short to have them: left out, and not counted
+            values = getattr(patterns, part)
+            getattr(self, part).__iadd__(np.nansum(values, axis=0, dtype=np.float64))
+            getattr(self, f"{part}_texts").__iadd__((~np.isnan(values)).sum(axis=0))
         if scores is not None:
             self.probe_scores += scores.sum(axis=0, dtype=np.float64)
         self.texts += patterns.spread.shape[0]
@@ -69,7 +77,7 @@ class PatternSums:
         self.truncated += truncated
 
     def merge(self, other: PatternSums) -> None:
-        for part in ("shares", "entropy_bits", "spread", "distance", "probe_scores"):
+        for part in ("shares", "entropy_bits", "spread", "distance", "sink", "sink_k", "sink_texts", "sink_k_texts", "probe_scores"):
             getattr(self, part).__iadd__(getattr(other, part))
         self.texts += other.texts
         self.tokens += other.tokens
@@ -80,7 +88,9 @@ class PatternSums:
         if self.texts == 0:
             raise AttnvizError("no texts to average: the input has no non-empty lines")
         n = self.texts
-        return HeadPatterns(self.shares / n, self.entropy_bits / n, self.spread / n, self.distance / n)
+        with np.errstate(invalid="ignore"):  # NaN where no text had queries after the first token(s)
+            sink, sink_k = self.sink / self.sink_texts, self.sink_k / self.sink_k_texts
+        return HeadPatterns(self.shares / n, self.entropy_bits / n, self.spread / n, self.distance / n, sink, sink_k)
 
     def mean_scores(self) -> np.ndarray:
         """(P, L, h) each probe's score of each head averaged over the texts (as TransformerLens averages
@@ -141,7 +151,7 @@ def corpus_heads(
 
     start = time.perf_counter()
     sums = corpus_patterns(model, fitting(), bad=bad, workers=workers, done=done, truncate=truncate, probes=probes)
-    heads = HeadLabels.of(sums.mean())
+    heads = HeadLabels.of(sums.mean(), model.config.causal)
     return CorpusHeads(
         model.config, heads, sums.texts, sums.tokens, skipped, sums.truncated, time.perf_counter() - start,
         probes, sums.mean_scores() if probes else None,

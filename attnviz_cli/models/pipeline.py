@@ -84,7 +84,7 @@ def inspect_run(run: ModelRun, c: ModelConfig, text: str, show: ModelShow) -> Mo
     T = len(run.tokens)
     return ModelInspection(
         text=text, run=run, config=c, show=show,
-        heads=HeadLabels.of(run.patterns if run.patterns is not None else run_patterns(run, text, c.causal)),
+        heads=HeadLabels.of(run.patterns if run.patterns is not None else run_patterns(run, text, c.causal), c.causal),
         rollout=rollout(run.attentions) if show.rollout or show.page else None,
         mask=causal_mask(T, run.scores.dtype) if c.causal else np.zeros((T, T), run.scores.dtype), words=words, focused=focused,
         layer=None if show.layer is None else layer_inspection(run, c, text, show.layer, show.top_k, show.head, hidden),

@@ -71,6 +71,6 @@ def probe_heads(
     sums = encoded_patterns(model, texts, workers=workers, done=done, probes=probes)
     inputs = {"sequences": sequences, "length": length, "repeats": REPEATS, "seed": seed, "bos": len(prefix), "vocabulary": len(vocabulary)}
     return CorpusHeads(
-        model.config, HeadLabels.of(sums.mean()), sums.texts, sums.tokens, 0, 0, time.perf_counter() - start,
+        model.config, HeadLabels.of(sums.mean(), model.config.causal), sums.texts, sums.tokens, 0, 0, time.perf_counter() - start,
         probes, sums.mean_scores(), inputs,
     )
