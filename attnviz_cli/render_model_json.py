@@ -8,6 +8,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from .models import ModelConfig
+from .models.activations import MassiveActivations
 from .models.heads import PATTERNS, SINK_TOKENS, HeadLabels
 from .models.pipeline import ModelInspection
 from .models.words import FocusedWord, WordComparison, Words
@@ -47,6 +48,7 @@ def model_record(result: ModelInspection) -> dict[str, Any]:
                     for h in heads
                 ],
                 "output": run.hidden_states[i + 1],
+                **({"massive": massive_record(result.massive, i)} if result.massive is not None else {}),
                 **({"rollout": result.rollout[i]} if result.show.rollout and result.rollout is not None else {}),
             }
             for i in layers
@@ -80,13 +82,21 @@ def patterns_records(heads: HeadLabels) -> list[list[dict[str, Any]]]:
     ]
 
 
+def massive_record(massive: MassiveActivations, layer: int) -> dict[str, Any]:
+    """Layer ``layer``'s largest hidden-state entry: its value, token, dimension, the median magnitude
+    and their ratio (null where the median is 0)."""
+    ratio = float(massive.ratio[layer])
+    return {"value": float(massive.value[layer]), "token": int(massive.token[layer]), "dim": int(massive.dim[layer]),
+            "median": float(massive.median[layer]), "ratio": ratio if math.isfinite(ratio) else None}
+
+
 def _number(value: float) -> float | None:
     """A float for JSON; None for NaN (a measure with nothing to measure)."""
     return None if math.isnan(value) else float(value)
 
 
 MODEL_FIELDS = ("text", "truncated", "tokens", "token_ids", "words", "special", "config", "embeddings", "layers", "units", "focus")
-LAYER_FIELDS = ("heads.scores", "heads.weights", "heads.patterns", "layers.output", "layers.rollout")  # keep layers with just these
+LAYER_FIELDS = ("heads.scores", "heads.weights", "heads.patterns", "layers.output", "layers.massive", "layers.rollout")  # keep layers with just these
 
 
 def check_model_fields(fields: tuple[str, ...]) -> None:
@@ -109,6 +119,7 @@ def keep_model_fields(record: dict[str, Any], fields: tuple[str, ...]) -> dict[s
             {"layer": entry["layer"],
              **({"heads": [{k: h[k] for k in head_keys} for h in entry["heads"]]} if len(head_keys) > 2 else {}),
              **({"output": entry["output"]} if "layers.output" in inner else {}),
+             **({"massive": entry["massive"]} if "layers.massive" in inner and "massive" in entry else {}),
              **({"rollout": entry["rollout"]} if "layers.rollout" in inner and "rollout" in entry else {})}
             for entry in record["layers"]
         ]

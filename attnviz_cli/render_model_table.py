@@ -224,7 +224,26 @@ def overview(result: ModelInspection) -> list[Any]:
         "docs/models.md defines each; --layer L --head H shows one head.",
         style="dim",
     )
-    return [title, legend, table, Text()]
+    return [title, legend, table, *massive_line(result), Text()]
+
+
+def massive_line(result: ModelInspection) -> list[Any]:
+    """One line: the hidden-state entry that stands out most from its layer's median (Sun et al.'s
+    massive activations), where it is, and by how much."""
+    from rich.text import Text
+
+    from .render_parts import safe
+
+    m = result.massive
+    if m is None:
+        return []
+    layer = int(np.where(np.isnan(m.ratio), -1, m.ratio).argmax())  # an all-zero state (0 / 0) counts least
+    ratio = "∞" if not math.isfinite(m.ratio[layer]) else f"{m.ratio[layer]:,.0f}"
+    token = int(m.token[layer])
+    return [Text.assemble(
+        ("largest |h| ", "bold"), f"{m.value[layer]:,.1f} = {ratio}× median (layer {layer}, dim {m.dim[layer]}, token {token} ",
+        safe(result.run.tokens[token]), ")",
+    )]
 
 
 def rollout_renderables(result: ModelInspection, width: int) -> list[Any]:

@@ -210,3 +210,40 @@ def test_attn_heads_probe_save_draws_each_probes_grid_with_its_scores(tmp_path):
     assert ">previous<" in svg and "3 random sequences of 2 × 8 tokens (seed 0)" in svg
     for entry in record["heads"]:
         assert f">{entry['scores']['previous']:.2f}<".replace(">0.", ">.") in svg
+
+
+def test_massive_activations_by_hand_and_against_a_plain_loop():
+    from attnviz_cli.models.activations import massive_activations
+
+    hidden = np.array([[[1.0, -2.0], [3.0, -400.0]], [[0.5, 0.5], [0.5, 0.0]]])  # (L=2, T=2, d=2)
+    m = massive_activations(hidden)
+    assert m.value.tolist() == [-400.0, 0.5] and m.token.tolist() == [1, 0] and m.dim.tolist() == [1, 0]
+    assert m.median.tolist() == [2.5, 0.5] and m.ratio.tolist() == [160.0, 1.0]  # medians of |h|: (2 + 3) / 2, 0.5
+    rng = np.random.default_rng(1)
+    hidden = rng.standard_normal((3, 5, 7))
+    m = massive_activations(hidden)
+    for layer in range(3):
+        flat = [(abs(hidden[layer, t, d]), t, d) for t in range(5) for d in range(7)]
+        top, t, d = max(flat)
+        assert (m.token[layer], m.dim[layer], m.value[layer]) == (t, d, hidden[layer, t, d])
+        assert m.ratio[layer] == pytest.approx(top / sorted(f[0] for f in flat)[17], rel=1e-15)  # 35 values: the 18th
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma2", "qwen2"])
+def test_inspect_json_gives_each_layers_massive_activation_as_transformers_hidden_states_have_it(arch):
+    import json
+
+    from .conftest import run
+
+    with np.load(MODELS / f"tiny-{arch}" / "reference.npz") as data:
+        hidden = data["3/float64/hidden_states"][1:]  # (L, T, d): after each layer, the last after the final norm
+        ids = data["3/ids"]
+    text = "the water flows by the river bank and I sat on the bank at the river"  # make_tiny_decoders.py's text 3
+    record = json.loads(run("inspect", text, "--model", str(MODELS / f"tiny-{arch}"), "-f", "json", "--dtype", "float64").stdout)
+    assert record["token_ids"] == ids.tolist()
+    for layer, entry in enumerate(record["layers"]):
+        magnitude = np.abs(hidden[layer])
+        t, d = np.unravel_index(magnitude.argmax(), magnitude.shape)
+        assert (entry["massive"]["token"], entry["massive"]["dim"]) == (t, d)
+        assert entry["massive"]["value"] == pytest.approx(hidden[layer, t, d], rel=1e-6)  # softmax in float32 in transformers
+        assert entry["massive"]["ratio"] == pytest.approx(magnitude.max() / np.median(magnitude), rel=1e-5)
