@@ -247,3 +247,63 @@ def test_inspect_json_gives_each_layers_massive_activation_as_transformers_hidde
         assert (entry["massive"]["token"], entry["massive"]["dim"]) == (t, d)
         assert entry["massive"]["value"] == pytest.approx(hidden[layer, t, d], rel=1e-6)  # softmax in float32 in transformers
         assert entry["massive"]["ratio"] == pytest.approx(magnitude.max() / np.median(magnitude), rel=1e-5)
+
+
+def big_record(L: int, H: int, kv_heads: int) -> dict:
+    """An attn heads record of L x H heads: head h of layer i labelled by (i + h) % 3, its share and
+    induction score (i * H + h) / (L * H)."""
+    labels = ["sink", "previous", "broad"]
+    heads = [{"layer": i, "head": h, "label": labels[(i + h) % 3], "share": (i * H + h) / (L * H),
+              "scores": {"induction": (i * H + h) / (L * H)}} for i in range(L) for h in range(H)]
+    model = {"name": "big", "architecture": "llama", "layers": L, "heads": H, "kv_heads": kv_heads}
+    return {"config": {"model": model}, "texts": 3, "tokens": 30, "skipped": 0, "heads": heads, "probes": ["induction"],
+            "inputs": {"sequences": 50, "length": 64, "repeats": 2, "seed": 0, "bos": 1, "vocabulary": 1000}}
+
+
+def rendered(renderable) -> list[str]:
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=80, file=io.StringIO(), color_system=None)
+    console.print(renderable)
+    return [line.rstrip() for line in console.file.getvalue().splitlines()]
+
+
+@pytest.mark.parametrize(("L", "H", "kv_heads"), [(30, 9, 3), (32, 32, 8), (32, 32, 32)])
+def test_270_and_1024_heads_fit_80_columns_as_grids_with_their_top_heads(L, H, kv_heads):
+    from attnviz_cli.render_head_grid import labels_view, probes_view
+
+    record = big_record(L, H, kv_heads)
+    labels = rendered(labels_view(record, 1.0))
+    scores = rendered(probes_view(record, 1.0))
+    assert max(len(line) for line in labels + scores) <= 80
+    chars = {"sink": "S", "previous": "p", "broad": "b"}
+    body = [line for line in labels if line[:5].strip().isdigit()]
+    assert len(body) == L and all(len(line.split()) == H + 1 for line in body)  # a layer a line, a cell a head
+    assert body[-1].split()[1:] == [chars[["sink", "previous", "broad"][(L - 1 + h) % 3]] for h in range(H)]
+    sink = sum(1 for i in range(L) for h in range(H) if (i + h) % 3 == 0)
+    top_sink = max(((i * H + h) / (L * H), i, h) for i in range(L) for h in range(H) if (i + h) % 3 == 0)
+    assert f"S sink ({sink}): L{top_sink[1]} H{top_sink[2]} {top_sink[0]:.2f}" in " ".join(labels)
+    at = scores.index("top 10")
+    best = L * H - 1
+    assert scores[at + 1].startswith(f"L{best // H} H{best % H} {best / (L * H):.2f}".ljust(15) + f"L{(best - 1) // H} H{(best - 1) % H} ")
+
+
+def test_attn_heads_shows_a_model_past_the_threshold_as_the_grid_of_labels(tmp_path, monkeypatch):
+    import json
+
+    import attnviz_cli.render_head_grid as grid
+
+    from .conftest import run
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("I sat on the river bank\nthe river flows\n", encoding="utf-8")
+    base = ("heads", str(corpus), "--model", str(MODELS / "tiny-llama"))
+    record = json.loads(run(*base, "-f", "json").stdout)
+    assert "by label" not in run(*base).stdout  # 8 heads: a row each
+    monkeypatch.setattr(grid, "GRID_PAST", 4)
+    lines = run(*base).stdout.splitlines()
+    at = lines.index("what each head attends to, by label (every number: -f json or -f csv)")
+    cells = [[grid.LABEL_CHARS[e["label"]] for e in record["heads"] if e["layer"] == i] for i in range(2)]
+    assert lines[at + 1:at + 4] == ["head  0 1  2 3", *(f"    {i} {c[0]} {c[1]}  {c[2]} {c[3]}" for i, c in enumerate(cells))]

@@ -74,6 +74,7 @@ def heads(
         from ..engine import usable_cpus
         from ..models import load_model
         from ..models.corpus import corpus_heads, line_limit
+        from ..render_head_grid import GRID_PAST
         from ..render_model_json import heads_csv, heads_record
         from ..terminal import corpus_progress
 
@@ -97,6 +98,10 @@ def heads(
             from ..render_head_grid import probes_view
 
             show(lambda width: probes_view(record, corpus.seconds))
+        elif fmt is HeadsFormat.table and loaded.config.layers * loaded.config.heads > GRID_PAST:
+            from ..render_head_grid import labels_view
+
+            show(lambda width: labels_view(record, corpus.seconds))
         elif fmt is HeadsFormat.table:
             from ..render_model_table import heads_table
 
