@@ -235,7 +235,7 @@ def massive_line(result: ModelInspection) -> list[Any]:
     from .render_parts import safe
 
     m = result.massive
-    if m is None:
+    if m is None or np.isnan(m.ratio).all():  # every state all zero: nothing stands out
         return []
     layer = int(np.where(np.isnan(m.ratio), -1, m.ratio).argmax())  # an all-zero state (0 / 0) counts least
     ratio = "∞" if not math.isfinite(m.ratio[layer]) else f"{m.ratio[layer]:,.0f}"

@@ -219,6 +219,8 @@ def test_massive_activations_by_hand_and_against_a_plain_loop():
     m = massive_activations(hidden)
     assert m.value.tolist() == [-400.0, 0.5] and m.token.tolist() == [1, 0] and m.dim.tolist() == [1, 0]
     assert m.median.tolist() == [2.5, 0.5] and m.ratio.tolist() == [160.0, 1.0]  # medians of |h|: (2 + 3) / 2, 0.5
+    zero = massive_activations(np.zeros((1, 2, 2)))
+    assert np.isnan(zero.ratio[0]) and zero.value[0] == 0.0  # an all-zero state: no ratio, and no warning
     rng = np.random.default_rng(1)
     hidden = rng.standard_normal((3, 5, 7))
     m = massive_activations(hidden)

@@ -16,7 +16,7 @@ class MassiveActivations:
 
     value: np.ndarray  # (L,) the entry, with its sign
     median: np.ndarray  # (L,) the median |entry| of the layer's state
-    ratio: np.ndarray  # (L,) |value| / median (inf where the median is 0)
+    ratio: np.ndarray  # (L,) |value| / median (inf where the median is 0, NaN where the state is all 0)
     token: np.ndarray  # (L,) int: its token's position
     dim: np.ndarray  # (L,) int: its dimension
 
@@ -29,7 +29,7 @@ def massive_activations(hidden: np.ndarray) -> MassiveActivations:
     token, dim = np.divmod(where, hidden.shape[-1])
     top = magnitude[np.arange(len(where)), where]
     median = np.median(magnitude, axis=-1)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # a median of 0: inf, or NaN for an all-zero state
         ratio = top / median
     value = hidden.reshape(hidden.shape[0], -1)[np.arange(len(where)), where]
     return MassiveActivations(value, median, ratio, token, dim)
