@@ -309,3 +309,19 @@ def test_attn_heads_shows_a_model_past_the_threshold_as_the_grid_of_labels(tmp_p
     at = lines.index("what each head attends to, by label (every number: -f json or -f csv)")
     cells = [[grid.LABEL_CHARS[e["label"]] for e in record["heads"] if e["layer"] == i] for i in range(2)]
     assert lines[at + 1:at + 4] == ["head  0 1  2 3", *(f"    {i} {c[0]} {c[1]}  {c[2]} {c[3]}" for i, c in enumerate(cells))]
+
+
+@pytest.mark.slow
+def test_probe_scores_in_worker_processes_equal_those_in_one():
+    from attnviz_cli.models import load_model
+    from attnviz_cli.models.corpus import Encoded, encoded_patterns
+    from attnviz_cli.models.probe_inputs import bos_prefix, probe_vocabulary
+
+    model = load_model(MODELS / "tiny-llama", dtype="float64")
+    ids = repeated_sequences(probe_vocabulary(model)[0], 6, 5, 0, bos_prefix(model))
+    texts = [Encoded(n, row, np.zeros(len(row), bool)) for n, row in enumerate(ids)]
+    alone = encoded_patterns(model, texts, probes=PROBES)
+    parallel = encoded_patterns(model, texts, probes=PROBES, workers=2, batch_size=2, parallel_after=0)
+    assert parallel.texts == alone.texts == 6
+    assert_allclose(parallel.mean_scores(), alone.mean_scores(), rtol=1e-12)  # float64 sums of the same numbers in another order
+    assert_allclose(parallel.mean().sink, alone.mean().sink, rtol=1e-12)
