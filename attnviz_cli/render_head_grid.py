@@ -12,6 +12,10 @@ WIDTH = 80  # the grid fits this many columns up to 37 heads (6 + 2 a head)
 TOP = 10  # heads listed under each grid
 PER_LINE = 5  # of them on a line
 GRID_PAST = 144  # attn heads' table lists a row a head up to this many heads (BERT-base's 12 x 12); past it, the grid
+PATTERN_STYLES = {  # each label its own colour, so a column of alike heads stands out; the words carry it without colour
+    "previous": "cyan", "next": "blue", "self": "green", "first": "magenta", "last": "yellow",
+    "punctuation": "red", "broad": "dim", "other": "bold", "sink": "bright_magenta",
+}
 LABEL_CHARS = {  # a head's label in one character, in the grid of labels
     "previous": "p", "next": "n", "self": "s", "first": "f", "last": "l", "punctuation": ",", "sink": "S",
     "broad": "b", "other": "·",
@@ -108,42 +112,50 @@ def probes_view(record: dict[str, Any], seconds: float) -> Any:
     return Group(*parts)
 
 
+def label_lines(labels: np.ndarray, values: np.ndarray, group: int = 1) -> list[Any]:
+    """The layer x head grid of (L, h) ``labels`` (a character each, coloured by label), then for each label
+    how many heads have it and its strongest by ``values`` (the share behind each label; NaN for other)."""
+    from rich.text import Text
+
+    L, H = labels.shape
+    cells = [[(LABEL_CHARS[str(labels[i, h])], PATTERN_STYLES[str(labels[i, h])]) for h in range(H)] for i in range(L)]
+    lines: list[Any] = [*grid_lines(cells, group), Text()]
+    for label in LABEL_CHARS:
+        heads = [(i, h, float(values[i, h])) for i, h in zip(*np.nonzero(labels == label), strict=True)]
+        if not heads:
+            continue
+        strongest = sorted(heads, key=lambda e: (-e[2] if e[2] == e[2] else 1.0, e[0], e[1]))[:STRONGEST]
+        listed = "" if label == "other" else ": " + ", ".join(f"L{i} H{h} {share:.2f}" for i, h, share in strongest)
+        lines.append(Text.assemble((f"{LABEL_CHARS[label]} {label}", PATTERN_STYLES[label]), f" ({len(heads)}){listed}"))
+    return lines
+
+
 def labels_view(record: dict[str, Any], seconds: float) -> Any:
     """``attn heads`` for a model of more than :data:`GRID_PAST` heads: what went in, the layer x head grid
     of labels (a character each), and for each label how many heads have it and its strongest."""
     from rich.console import Group
     from rich.text import Text
 
-    from .render_model_table import PATTERN_STYLES
     from .render_parts import Fields, safe
 
     model = record["config"]["model"]
     L, H = model["layers"], model["heads"]
     skipped = f"; {record['skipped']:,} skipped" if record["skipped"] else ""
-    cells = [[("", "")] * H for _ in range(L)]
-    by_label: dict[str, list[tuple[int, int, float]]] = {label: [] for label in LABEL_CHARS}
+    labels = np.full((L, H), "other", dtype="<U11")
+    values = np.full((L, H), np.nan)
     for entry in record["heads"]:
-        label = entry["label"]
-        cells[entry["layer"]][entry["head"]] = (LABEL_CHARS[label], PATTERN_STYLES[label])
-        by_label[label].append((entry["layer"], entry["head"], entry["share"] if entry["share"] is not None else -1.0))
-    parts: list[Any] = [
+        labels[entry["layer"], entry["head"]] = entry["label"]
+        values[entry["layer"], entry["head"]] = np.nan if entry["share"] is None else entry["share"]
+    return Group(
         Fields(
             ("model", Text.assemble(safe(model["name"]), f" ({model['architecture']}, {L} layers × {H} heads)")),
             ("texts", f"{record['texts']:,} ({record['tokens']:,} tokens{skipped}) in {seconds:.1f} s"),
         ),
         Text(),
         Text("what each head attends to, by label (every number: -f json or -f csv)", style="bold"),
-        *grid_lines(cells, H // model["kv_heads"]),
+        *label_lines(labels, values, H // model["kv_heads"]),
         Text(),
-    ]
-    for label, heads in by_label.items():
-        if not heads:
-            continue
-        strongest = sorted(heads, key=lambda e: (-e[2], e[0], e[1]))[:STRONGEST]
-        listed = "" if label == "other" else ": " + ", ".join(f"L{i} H{h} {share:.2f}" for i, h, share in strongest)
-        parts.append(Text.assemble((f"{LABEL_CHARS[label]} {label}", PATTERN_STYLES[label]), f" ({len(heads)}){listed}"))
-    parts += [Text(), Text(
-        "Labels as in the table of a smaller model: the pattern whose keys get at least half the weight (its share), "
-        "sink when a decoder's later queries give the first token at least half, broad when rows spread at least "
-        "halfway to even (its spread), else other; listed with the strongest heads of each.", style="dim")]
-    return Group(*parts)
+        Text("Labels as in the table of a smaller model: the pattern whose keys get at least half the weight (its share), "
+             "sink when a decoder's later queries give the first token at least half, broad when rows spread at least "
+             "halfway to even (its spread), else other; listed with the strongest heads of each.", style="dim"),
+    )

@@ -14,6 +14,7 @@ from .models import ModelConfig
 from .models.heads import PATTERNS
 from .models.pipeline import ModelInspection, special_units
 from .models.words import FocusedWord, WordComparison, Words
+from .render_head_grid import PATTERN_STYLES, label_lines
 from .results import hidden_weight
 
 
@@ -150,10 +151,6 @@ def hidden_line(result: ModelInspection) -> list[tuple[str, Any]]:
     ))]
 
 
-PATTERN_STYLES = {  # each label its own colour, so a column of alike heads stands out; the words carry it without colour
-    "previous": "cyan", "next": "blue", "self": "green", "first": "magenta", "last": "yellow",
-    "punctuation": "red", "broad": "dim", "other": "bold", "sink": "bright_magenta",
-}
 SHORT_LABELS = {"previous": "prev", "punctuation": "punct"}  # five characters a cell, so 12 heads fit 80 columns
 
 
@@ -180,6 +177,13 @@ def overview(result: ModelInspection) -> list[Any]:
     T = len(run.tokens)
     deep = config.layers > DEEP
     group = config.heads // config.kv_heads
+    if deep and 6 + 7 * config.heads + (config.kv_heads - 1 if group > 1 else 0) > 80:  # a line a layer would not fit 80 columns
+        return [
+            Text("what each head attends to, by label: a character a head", style="bold"),
+            Text("p previous, n next, s self, f first, l last, , punctuation, S sink (an attention sink), b broad, · other, "
+                 "as docs/models.md defines them; each label's strongest heads under the grid; --layer L --head H shows one head.", style="dim"),
+            *label_lines(labels, values, group), *massive_line(result), Text(),
+        ]
     table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")  # a space between columns
     table.add_column("layer", justify="right", width=5)
     for h in range(config.heads):

@@ -325,3 +325,37 @@ def test_probe_scores_in_worker_processes_equal_those_in_one():
     assert parallel.texts == alone.texts == 6
     assert_allclose(parallel.mean_scores(), alone.mean_scores(), rtol=1e-12)  # float64 sums of the same numbers in another order
     assert_allclose(parallel.mean().sink, alone.mean().sink, rtol=1e-12)
+
+
+def test_the_overview_of_32_layers_by_32_heads_is_a_grid_of_labels_at_80_columns():
+    from attnviz_cli.core import softmax
+    from attnviz_cli.models import ModelConfig, ModelRun
+    from attnviz_cli.models.pipeline import ModelShow, inspect_run
+    from attnviz_cli.render_head_grid import LABEL_CHARS
+    from attnviz_cli.render_model_table import overview
+
+    L, H, T = 32, 32, 6
+    scores = np.random.default_rng(2).normal(size=(L, H, T, T)) * 3
+    scores[:, ::2, :, 0] += 8  # every other head a sink
+    scores = np.where(np.tri(T, dtype=bool), scores, -np.inf)
+    words = [f"w{i}" for i in range(T)]
+    zeros = np.zeros((L, H, T, 1))
+    hidden = np.zeros((L + 1, T, 4))
+    hidden[12, 0, 3] = -500.0  # after layer 11: token 0, dim 3
+    hidden[1:, 1:, :] = 1.0
+    fake = ModelRun(
+        token_ids=np.arange(T), tokens=tuple(words), special=(False,) * T, words=tuple(range(T)),
+        offsets=tuple((3 * i, 3 * i + len(w)) for i, w in enumerate(words)), scores=scores, attentions=softmax(scores),
+        hidden_states=hidden, queries=zeros, keys=zeros, values=zeros, head_outputs=zeros,
+    )
+    config = ModelConfig("synthetic", "llama", L, H, 128, 512, 1e-6, 0, "float64", kv_heads=8)
+    result = inspect_run(fake, config, " ".join(words), ModelShow())
+    from rich.console import Group
+
+    lines = rendered(Group(*overview(result)))
+    assert max(len(line) for line in lines) <= 80
+    body = [line for line in lines if line[:5].strip().isdigit()]
+    assert len(body) == L
+    assert body[5].split()[1:] == [LABEL_CHARS[str(label)] for label in result.heads.labels[5]]
+    assert "S" in body[5].split()  # the sinks made above
+    assert lines[-2] == "largest |h| -500.0 = 500× median (layer 11, dim 3, token 0 w0)"  # the median of its 24 entries, 20 of them 1
