@@ -359,3 +359,32 @@ def test_the_overview_of_32_layers_by_32_heads_is_a_grid_of_labels_at_80_columns
     assert body[5].split()[1:] == [LABEL_CHARS[str(label)] for label in result.heads.labels[5]]
     assert "S" in body[5].split()  # the sinks made above
     assert lines[-2] == "largest |h| -500.0 = 500× median (layer 11, dim 3, token 0 w0)"  # the median of its 24 entries, 20 of them 1
+
+
+def test_attn_heads_probe_with_file_scores_its_texts_each_counting_once(tmp_path):
+    import json
+
+    from attnviz_cli.models import load_model
+
+    from .conftest import run
+
+    texts = ["the river bank and the river bank", "I sat on the bank, I sat on the bank", "the river flows"]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    result = run("heads", str(corpus), "--model", str(MODELS / "tiny-gpt2"), "--probe", "duplicate", "--probe", "induction", "-f", "json", "--dtype", "float64")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["probes"] == ["induction", "duplicate"] and record["inputs"] is None and record["texts"] == 3
+    model = load_model(MODELS / "tiny-gpt2", dtype="float64")
+    expected = np.zeros((2, 2, 4))
+    for text in texts:  # TransformerLens' loop, one text and one head at a time
+        one = model.run(text)
+        for p, probe in enumerate(("induction", "duplicate")):
+            pattern = plain_pattern(probe, one.token_ids.tolist())
+            for i, h in np.ndindex(2, 4):
+                a = one.attentions[i, h].copy()
+                a[:, 0] = 0
+                expected[p, i, h] += (a * pattern).sum() / a.sum() / len(texts)
+    got = np.array([[[record["heads"][i * 4 + h]["scores"][probe] for h in range(4)] for i in range(2)] for probe in ("induction", "duplicate")])
+    assert_allclose(got, expected, rtol=1e-12)  # float64: the same sums, batched
+    assert got.max() > 0.05  # the repeats give the patterns something to find
