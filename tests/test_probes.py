@@ -388,3 +388,23 @@ def test_attn_heads_probe_with_file_scores_its_texts_each_counting_once(tmp_path
     got = np.array([[[record["heads"][i * 4 + h]["scores"][probe] for h in range(4)] for i in range(2)] for probe in ("induction", "duplicate")])
     assert_allclose(got, expected, rtol=1e-12)  # float64: the same sums, batched
     assert got.max() > 0.05  # the repeats give the patterns something to find
+
+
+def test_sequences_drawn_a_chunk_at_a_time_are_those_drawn_at_once():
+    from attnviz_cli.models.probes import repeated_chunks
+
+    vocabulary = np.arange(3, 1000)
+    whole = repeated_sequences(vocabulary, 10, 7, 5, np.array([1]))
+    chunks = list(repeated_chunks(vocabulary, 10, 7, 5, np.array([1]), chunk=3))
+    assert [len(c) for c in chunks] == [3, 3, 3, 1]
+    assert_array_equal(np.concatenate(chunks), whole)
+
+
+def test_long_sequences_run_fewer_at_a_time():
+    from attnviz_cli.models import load_model
+    from attnviz_cli.models.probe_inputs import BATCH_BYTES, batch_size
+
+    model = load_model(MODELS / "tiny-llama")  # 4 heads, float32: 32 bytes a query-key pair for scores and weights
+    assert batch_size(model, 129) == 64
+    assert batch_size(model, 1025) == BATCH_BYTES // (32 * 1025 * 1025) == 7
+    assert batch_size(model, 8193) == 1

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import AttnvizError, quoted
-from .corpus import CorpusHeads, Encoded, encoded_patterns
+from .corpus import BATCH, CorpusHeads, Encoded, encoded_patterns
 from .heads import HeadLabels
-from .probes import REPEATS, repeated_sequences
+from .probes import REPEATS, repeated_chunks
 
 if TYPE_CHECKING:
     from .model import Model
@@ -49,6 +49,16 @@ def bos_prefix(model: Model) -> np.ndarray:
     return np.array(full[:start], dtype=np.int64)
 
 
+BATCH_BYTES = 256 * 2**20  # a batch's attention for one layer, scores and weights: longer sequences go fewer at a time
+
+
+def batch_size(model: Model, T: int) -> int:
+    """How many sequences of ``T`` tokens run together: up to corpus.BATCH, fewer where one layer's (B, h,
+    T, T) scores and weights would pass :data:`BATCH_BYTES`."""
+    each = 2 * model.config.heads * T * T * np.dtype(model.config.dtype).itemsize
+    return max(1, min(BATCH, BATCH_BYTES // each))
+
+
 def probe_heads(
     model: Model, probes: tuple[str, ...], *, sequences: int, length: int, seed: int,
     workers: int = 1, done: Callable[[int], None] | None = None,
@@ -65,10 +75,13 @@ def probe_heads(
             f"--length {length} makes sequences of {T} tokens ({REPEATS} copies and the BOS), more than the "
             f"{model.config.max_positions} positions of {quoted(model.config.name)}"
         )
-    ids = repeated_sequences(vocabulary, sequences, length, seed, prefix)  # (N, T)
+    model.check_memory(T, keep=())  # one sequence's run, a layer's matrices at a time
     is_punctuation = dict(zip(vocabulary.tolist(), punctuation.tolist(), strict=True))
-    texts = (Encoded(n + 1, row, np.array([is_punctuation.get(i, False) for i in row.tolist()])) for n, row in enumerate(ids))
-    sums = encoded_patterns(model, texts, workers=workers, done=done, probes=probes)
+    texts = (
+        Encoded(n + 1, row, np.array([is_punctuation.get(i, False) for i in row.tolist()]))
+        for n, row in enumerate(row for rows in repeated_chunks(vocabulary, sequences, length, seed, prefix) for row in rows)
+    )
+    sums = encoded_patterns(model, texts, workers=workers, done=done, probes=probes, batch_size=batch_size(model, T))
     inputs = {"sequences": sequences, "length": length, "repeats": REPEATS, "seed": seed, "bos": len(prefix), "vocabulary": len(vocabulary)}
     return CorpusHeads(
         model.config, HeadLabels.of(sums.mean(), model.config.causal), sums.texts, sums.tokens, 0, 0, time.perf_counter() - start,

@@ -14,6 +14,8 @@ is set to 0 (``exclude_bos``): the share of its weight, outside the first token,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 PROBES = ("induction", "previous", "duplicate")  # in this order in every view, whatever order they were asked in
@@ -64,7 +66,17 @@ def repeated_sequences(vocabulary: np.ndarray, sequences: int, length: int, seed
     ids drawn uniformly (with replacement, as TransformerLens' ``torch.randint``) from ``vocabulary``,
     each shown :data:`REPEATS` times after ``prefix`` (the BOS a tokenizer adds, or nothing). The draws
     come from ``np.random.default_rng(seed)``: the same seed gives the same ids on any machine."""
+    return np.concatenate(list(repeated_chunks(vocabulary, sequences, length, seed, prefix)))
+
+
+def repeated_chunks(
+    vocabulary: np.ndarray, sequences: int, length: int, seed: int, prefix: np.ndarray, chunk: int = 64,
+) -> Iterator[np.ndarray]:
+    """:func:`repeated_sequences` ``chunk`` rows at a time, drawn as they are needed (the same ids: one
+    generator's draws in order), so many long sequences are never all in memory."""
     rng = np.random.default_rng(seed)
-    drawn = vocabulary[rng.integers(0, len(vocabulary), size=(sequences, length))]  # (N, K)
-    start = np.broadcast_to(prefix.astype(np.int64), (sequences, len(prefix)))
-    return np.concatenate([start, *([drawn] * REPEATS)], axis=1).astype(np.int64)
+    for start in range(0, sequences, chunk):
+        n = min(chunk, sequences - start)
+        drawn = vocabulary[rng.integers(0, len(vocabulary), size=(n, length))]  # (n, K)
+        first = np.broadcast_to(prefix.astype(np.int64), (n, len(prefix)))
+        yield np.concatenate([first, *([drawn] * REPEATS)], axis=1).astype(np.int64)
