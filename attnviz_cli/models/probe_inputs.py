@@ -22,11 +22,11 @@ if TYPE_CHECKING:
 
 def probe_vocabulary(model: Model) -> tuple[np.ndarray, np.ndarray]:
     """The token ids random sequences are drawn from, ascending, and which of them are punctuation:
-    every id of the tokenizer's vocabulary but its special tokens (BOS,
+    every id of the tokenizer's vocabulary (that the embedding has a row for) but its special tokens (BOS,
     EOS, chat markers...) and those whose text holds a control character (newline, tab, NUL...) or
     nothing at all."""
     tokenizer = model.tokenizer
-    size = tokenizer.get_vocab_size(with_added_tokens=True)
+    size = min(tokenizer.get_vocab_size(with_added_tokens=True), model.params["wte"].shape[0])  # ids the embedding has rows for
     special = {i for i, token in tokenizer.get_added_tokens_decoder().items() if token.special}
     candidates = [i for i in range(size) if i not in special]
     texts = tokenizer.decode_batch([[i] for i in candidates], skip_special_tokens=False)
