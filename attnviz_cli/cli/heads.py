@@ -49,7 +49,7 @@ def heads(
     model: Annotated[str, typer.Option("--model", help="The transformer whose heads to describe: a folder, or a Hub id in the Hugging Face cache.", show_default=False, callback=named_model)],
     revision: RevisionOption = None,
     truncate: TruncateOption = False,
-    source: Annotated[Optional[str], typer.Argument(metavar="FILE", help="Texts, one per line (blank lines are passed over); - or none reads stdin.", show_default=False)] = None,
+    source: Annotated[Optional[str], typer.Argument(metavar="FILE", help="Texts, one per line (blank lines are passed over); - or none reads stdin (with --probe, none: the probes build random sequences).", show_default=False)] = None,
     fmt: HeadsFormatOption = HeadsFormat.table,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="float32, or float64 for exact comparisons.")] = Dtype.float32,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Worker processes for a long input; every usable core when left out.", show_default=False)] = None,
