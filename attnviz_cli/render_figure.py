@@ -221,7 +221,7 @@ def hidden_note(result) -> str:
 
 LABEL_COLOURS = {  # a head's label in the corpus grid: one colour each (tab10), grey for the two that name no key
     "previous": "#1f77b4", "next": "#17becf", "self": "#2ca02c", "first": "#9467bd", "last": "#bcbd22",
-    "punctuation": "#d62728", "broad": "#c7c7c7", "other": "#7f7f7f",
+    "punctuation": "#d62728", "broad": "#c7c7c7", "other": "#7f7f7f", "sink": "#e377c2",
 }
 
 
@@ -230,7 +230,11 @@ SHORT_LABELS = {"previous": "prev", "punctuation": "punct"}  # as the terminal's
 
 def save_heads_figure(record: dict, path: Path, *, dpi: int = 200, fmt: str | None = None) -> None:
     """``attn heads --save grid.svg|png|pdf``: the layer x head grid of a corpus (an
-    ``attnviz.heads/1`` record), each cell coloured by its head's label and showing the share behind it."""
+    ``attnviz.heads/1`` record), each cell coloured by its head's label and showing the share behind it;
+    with --probe, a grid of each probe's scores instead."""
+    if record.get("probes"):
+        save_probes_figure(record, path, dpi=dpi, fmt=fmt)
+        return
     matplotlib, Figure = _matplotlib()
     from matplotlib.colors import to_rgb
     from matplotlib.patches import Patch
@@ -260,4 +264,37 @@ def save_heads_figure(record: dict, path: Path, *, dpi: int = 200, fmt: str | No
             "each head's pattern over the corpus, and the share of weight behind it",
             fontsize=8, parse_math=False,
         )
+        _write(figure, path, fmt, dpi)
+
+
+def save_probes_figure(record: dict, path: Path, *, dpi: int = 200, fmt: str | None = None) -> None:
+    """``attn heads --probe ... --save grid.svg|png|pdf``: for each probe, the layer x head grid of its
+    scores (0 dark, 1 bright; each cell's score written in it)."""
+    matplotlib, Figure = _matplotlib()
+    fmt = fmt or path.suffix.lower().lstrip(".")
+    model = record["config"]["model"]
+    L, H = model["layers"], model["heads"]
+    probes = record["probes"]
+    with matplotlib.rc_context(_style(7)):
+        figure = Figure(figsize=(len(probes) * (H * 0.42 + 1.2) + 1.0, L * 0.3 + 1.6), layout="constrained")
+        axes = figure.subplots(1, len(probes), squeeze=False)[0]
+        for ax, probe in zip(axes, probes, strict=True):
+            scores = np.zeros((L, H))
+            for entry in record["heads"]:
+                scores[entry["layer"], entry["head"]] = entry["scores"][probe]
+            image = ax.imshow(scores, cmap="viridis", vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+            for i, h in np.ndindex(L, H):
+                ax.text(h, i, f"{scores[i, h]:.2f}".removeprefix("0"), ha="center", va="center", fontsize=4.5,
+                        color="black" if scores[i, h] > 0.6 else "white")
+            ax.set_title(probe, fontsize=8)
+            ax.set_xticks(range(H), [str(h) for h in range(H)])
+            ax.set_yticks(range(L), [str(i) for i in range(L)])
+            ax.set_xlabel("head")
+            ax.set_ylabel("layer")
+        figure.colorbar(image, ax=list(axes), shrink=0.6, label="score")
+        inputs = record["inputs"]
+        went_in = (f"{inputs['sequences']:,} random sequences of {inputs['repeats']} × {inputs['length']} tokens (seed {inputs['seed']})"
+                   if inputs else f"{record['texts']:,} texts ({record['tokens']:,} tokens)")
+        figure.suptitle(f"{shortened(model['name'])} · {L} layers × {H} heads · {went_in}\n"
+                        "each head's head-detector score (TransformerLens' mul, BOS excluded)", fontsize=8, parse_math=False)
         _write(figure, path, fmt, dpi)

@@ -95,7 +95,8 @@ _TEMPLATE = """{{PAGE_HEAD}}  #text { font-size: 1.1rem; margin: .25rem 0; } #co
 <h2>Every head: what it attends to</h2>
 <p class="note">Each square is one head's weights (queries down, keys across; brighter = more weight), with its pattern
 and the share of weight behind it: prev, next, self, first, last, punct when those keys get at least half its
-weight, broad when its rows spread at least halfway to even, other when it is sharp on words no position names.
+weight, broad when its rows spread at least halfway to even, other when it is sharp on words no position names;
+in a decoder, sink when the tokens after the first give it at least half their weight (an attention sink).
 Click a head to open it below.</p>
 <div id="grid" role="grid" aria-label="every layer and head"></div>
 <h2 id="head-title">One head</h2>

@@ -8,7 +8,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from .models import ModelConfig
-from .models.heads import PATTERNS, HeadLabels
+from .models.activations import MassiveActivations
+from .models.heads import PATTERNS, SINK_TOKENS, HeadLabels
 from .models.pipeline import ModelInspection
 from .models.words import FocusedWord, WordComparison, Words
 
@@ -47,6 +48,7 @@ def model_record(result: ModelInspection) -> dict[str, Any]:
                     for h in heads
                 ],
                 "output": run.hidden_states[i + 1],
+                **({"massive": massive_record(result.massive, i)} if result.massive is not None else {}),
                 **({"rollout": result.rollout[i]} if result.show.rollout and result.rollout is not None else {}),
             }
             for i in layers
@@ -59,7 +61,8 @@ def model_record(result: ModelInspection) -> dict[str, Any]:
 
 def patterns_records(heads: HeadLabels) -> list[list[dict[str, Any]]]:
     """[layer][head] the JSON of each head's patterns: its label and the number behind it, every
-    pattern's share, its entropy, spread and mean distance (``share`` null for "other")."""
+    pattern's share, its entropy, spread and mean distance (``share`` null for "other"), and its sink
+    shares (null where no query comes after the first token, or the first four)."""
     p, labels, values = heads.patterns, heads.labels, heads.values
     L, H = labels.shape
     return [
@@ -71,6 +74,7 @@ def patterns_records(heads: HeadLabels) -> list[list[dict[str, Any]]]:
                 "entropy_bits": float(p.entropy_bits[i, h]),
                 "spread": float(p.spread[i, h]),
                 "distance": float(p.distance[i, h]),
+                "sinks": {"first": _number(p.sink[i, h]), f"first_{SINK_TOKENS}": _number(p.sink_k[i, h])},
             }
             for h in range(H)
         ]
@@ -78,8 +82,21 @@ def patterns_records(heads: HeadLabels) -> list[list[dict[str, Any]]]:
     ]
 
 
+def massive_record(massive: MassiveActivations, layer: int) -> dict[str, Any]:
+    """Layer ``layer``'s largest hidden-state entry: its value, token, dimension, the median magnitude
+    and their ratio (null where the median is 0)."""
+    ratio = float(massive.ratio[layer])
+    return {"value": float(massive.value[layer]), "token": int(massive.token[layer]), "dim": int(massive.dim[layer]),
+            "median": float(massive.median[layer]), "ratio": ratio if math.isfinite(ratio) else None}
+
+
+def _number(value: float) -> float | None:
+    """A float for JSON; None for NaN (a measure with nothing to measure)."""
+    return None if math.isnan(value) else float(value)
+
+
 MODEL_FIELDS = ("text", "truncated", "tokens", "token_ids", "words", "special", "config", "embeddings", "layers", "units", "focus")
-LAYER_FIELDS = ("heads.scores", "heads.weights", "heads.patterns", "layers.output", "layers.rollout")  # keep layers with just these
+LAYER_FIELDS = ("heads.scores", "heads.weights", "heads.patterns", "layers.output", "layers.massive", "layers.rollout")  # keep layers with just these
 
 
 def check_model_fields(fields: tuple[str, ...]) -> None:
@@ -102,6 +119,7 @@ def keep_model_fields(record: dict[str, Any], fields: tuple[str, ...]) -> dict[s
             {"layer": entry["layer"],
              **({"heads": [{k: h[k] for k in head_keys} for h in entry["heads"]]} if len(head_keys) > 2 else {}),
              **({"output": entry["output"]} if "layers.output" in inner else {}),
+             **({"massive": entry["massive"]} if "layers.massive" in inner and "massive" in entry else {}),
              **({"rollout": entry["rollout"]} if "layers.rollout" in inner and "rollout" in entry else {})}
             for entry in record["layers"]
         ]
@@ -189,31 +207,43 @@ def model_info_record(info) -> dict[str, Any]:
     }
 
 
-HEADS_CSV_COLUMNS = ("layer", "head", "label", "share", *PATTERNS, "entropy_bits", "spread", "distance")
+HEADS_CSV_COLUMNS = ("layer", "head", "label", "share", *PATTERNS, "entropy_bits", "spread", "distance", "sink_first", f"sink_first_{SINK_TOKENS}")
 
 
 def heads_record(corpus: CorpusHeads) -> dict[str, Any]:
-    """The JSON of ``attn heads``: each head's patterns averaged over a corpus, and what went in."""
+    """The JSON of ``attn heads``: each head's patterns averaged over a corpus, and what went in; with
+    --probe, the probes, the random inputs they built (null: the texts given) and each head's scores."""
     by_head = patterns_records(corpus.heads)
-    return {
+    record: dict[str, Any] = {
         "schema": HEADS_SCHEMA,
         "config": {"model": config_record(corpus.config)},
         "texts": corpus.texts, "tokens": corpus.tokens, "skipped": corpus.skipped, "truncated": corpus.truncated,
         "heads": [{"layer": i, "head": h, **entry} for i, layer in enumerate(by_head) for h, entry in enumerate(layer)],
     }
+    if corpus.probes and corpus.scores is not None:
+        record["probes"] = list(corpus.probes)
+        record["inputs"] = None if corpus.inputs is None else dict(corpus.inputs)
+        for entry in record["heads"]:
+            i, h = entry["layer"], entry["head"]
+            entry["scores"] = {probe: float(corpus.scores[p, i, h]) for p, probe in enumerate(corpus.probes)}
+    return record
 
 
 def heads_csv(record: dict[str, Any]) -> str:
     """One CSV row per head of a :func:`heads_record`: its label, share, each pattern's share, entropy,
-    spread and distance (an empty share for "other")."""
+    spread and distance (an empty share for "other"), its sink shares (empty where undefined), and with
+    --probe each probe's score."""
     import csv
     import io
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(HEADS_CSV_COLUMNS)
+    probes = record.get("probes", [])
+    writer.writerow([*HEADS_CSV_COLUMNS, *probes])  # with --probe, a column of scores per probe
     for entry in record["heads"]:
         share = "" if entry["share"] is None else f"{entry['share']:.6g}"
         numbers = [f"{entry['shares'][p]:.6g}" for p in PATTERNS] + [f"{entry[k]:.6g}" for k in ("entropy_bits", "spread", "distance")]
-        writer.writerow([entry["layer"], entry["head"], entry["label"], share, *numbers])
+        sinks = ["" if v is None else f"{v:.6g}" for v in entry["sinks"].values()]
+        scores = [f"{entry['scores'][probe]:.6g}" for probe in probes]
+        writer.writerow([entry["layer"], entry["head"], entry["label"], share, *numbers, *sinks, *scores])
     return out.getvalue()

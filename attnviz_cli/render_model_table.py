@@ -14,6 +14,7 @@ from .models import ModelConfig
 from .models.heads import PATTERNS
 from .models.pipeline import ModelInspection, special_units
 from .models.words import FocusedWord, WordComparison, Words
+from .render_head_grid import PATTERN_STYLES, label_lines
 from .results import hidden_weight
 
 
@@ -150,16 +151,12 @@ def hidden_line(result: ModelInspection) -> list[tuple[str, Any]]:
     ))]
 
 
-PATTERN_STYLES = {  # each label its own colour, so a column of alike heads stands out; the words carry it without colour
-    "previous": "cyan", "next": "blue", "self": "green", "first": "magenta", "last": "yellow",
-    "punctuation": "red", "broad": "dim", "other": "bold",
-}
 SHORT_LABELS = {"previous": "prev", "punctuation": "punct"}  # five characters a cell, so 12 heads fit 80 columns
 
 
 COMPACT_LABELS = {  # three characters, for the one-line-a-layer overview of deep models
     "previous": "prv", "next": "nxt", "self": "slf", "first": "1st", "last": "lst", "punctuation": "pun",
-    "broad": "brd", "other": "oth",
+    "broad": "brd", "other": "oth", "sink": "snk",
 }
 DEEP = 12  # models of more layers get one line a layer in the overview
 
@@ -180,6 +177,13 @@ def overview(result: ModelInspection) -> list[Any]:
     T = len(run.tokens)
     deep = config.layers > DEEP
     group = config.heads // config.kv_heads
+    if deep and 6 + 7 * config.heads + (config.kv_heads - 1 if group > 1 else 0) > 80:  # a line a layer would not fit 80 columns
+        return [
+            Text("what each head attends to, by label: a character a head", style="bold"),
+            Text("p previous, n next, s self, f first, l last, , punctuation, S sink (an attention sink), b broad, · other, "
+                 "as docs/models.md defines them; each label's strongest heads under the grid; --layer L --head H shows one head.", style="dim"),
+            *label_lines(labels, values, group), *massive_line(result), Text(),
+        ]
     table = Table(box=box.SIMPLE_HEAD, padding=0, show_edge=False, header_style="bold")  # a space between columns
     table.add_column("layer", justify="right", width=5)
     for h in range(config.heads):
@@ -216,13 +220,34 @@ def overview(result: ModelInspection) -> list[Any]:
     )
     bits_text = "" if deep else f" Bits: 0 = one key, {math.log2(T):.2f} = all {T} tokens alike."
     broad, other = ("brd", "oth") if deep else ("broad", "other")
+    sink = (f" A {'snk' if deep else 'sink'} (an attention sink) is a first-token head whose later queries give it at least "
+            "half their weight (share: theirs)." if config.causal else "")
     legend = Text.assemble(
         f"{cell}A head is named ", *names, " when those keys get at least half its weight (share: their weight); "
-        f"else {broad} if its rows spread at least halfway to even (share: how far), else {other}.{bits_text}{groups} "
+        f"else {broad} if its rows spread at least halfway to even (share: how far), else {other}.{sink}{bits_text}{groups} "
         "docs/models.md defines each; --layer L --head H shows one head.",
         style="dim",
     )
-    return [title, legend, table, Text()]
+    return [title, legend, table, *massive_line(result), Text()]
+
+
+def massive_line(result: ModelInspection) -> list[Any]:
+    """One line: the hidden-state entry that stands out most from its layer's median (Sun et al.'s
+    massive activations), where it is, and by how much."""
+    from rich.text import Text
+
+    from .render_parts import safe
+
+    m = result.massive
+    if m is None or np.isnan(m.ratio).all():  # every state all zero: nothing stands out
+        return []
+    layer = int(np.where(np.isnan(m.ratio), -1, m.ratio).argmax())  # an all-zero state (0 / 0) counts least
+    ratio = "∞" if not math.isfinite(m.ratio[layer]) else f"{m.ratio[layer]:,.0f}"
+    token = int(m.token[layer])
+    return [Text.assemble(
+        ("largest |h| ", "bold"), f"{m.value[layer]:,.1f} = {ratio}× median (layer {layer}, dim {m.dim[layer]}, token {token} ",
+        safe(result.run.tokens[token]), ")",
+    )]
 
 
 def rollout_renderables(result: ModelInspection, width: int) -> list[Any]:
@@ -424,7 +449,8 @@ def heads_table(record: dict[str, Any], seconds: float):
     legend = Text(
         "Means over the texts, each text counting once. prev … punct: the mean weight a query gives the token before it, "
         "after it, itself, the first and last tokens, and punctuation; label: the pattern with at least half the weight, "
-        "else broad (spread ≥ 0.5) or other; bits: entropy; spread: entropy over its most (0 = one key, 1 = even); "
+        "else broad (spread ≥ 0.5) or other; in a decoder, sink: the queries after the first token give it at least half "
+        "(its share); bits: entropy; spread: entropy over its most (0 = one key, 1 = even); "
         "dist: tokens between query and key.", style="dim",
     )
     return Group(header, Text(), legend, table)

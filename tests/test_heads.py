@@ -78,7 +78,7 @@ def test_labels_agree_with_the_numbers_printed_at_two_decimals():
 
     def patterns(previous: float, spread: float) -> HeadPatterns:
         shares = np.array([[previous, 0.1, 0.1, 0.1, 0.1, 0.0]])
-        return HeadPatterns(shares, np.array([1.0]), np.array([spread]), np.array([1.0]))
+        return HeadPatterns(shares, np.array([1.0]), np.array([spread]), np.array([1.0]), np.array([np.nan]), np.array([np.nan]))
 
     labels, values = head_labels(patterns(0.1, 0.4974))
     assert f"{values[0]:.2f}" == "0.50" and labels[0] == "broad" and values[0] == 0.4974
@@ -303,3 +303,49 @@ def test_patterns_of_the_tiny_models_equal_those_of_transformers_recorded_attent
             assert_allclose(ours.spread, theirs.spread, atol=1e-9)
             assert_array_equal(head_labels(ours)[0], head_labels(theirs)[0])
             assert len(set(head_labels(ours)[0].ravel())) > 1  # the heads of a tiny model do differ
+
+
+def test_sinks_of_hand_built_heads():
+    """A head on the first token, a uniform causal one, and a one-token text, worked out by hand."""
+    from attnviz_cli.models.heads import sinks
+
+    on_first = np.zeros((6, 6))
+    on_first[:, 0] = 1
+    first, first_4 = sinks(on_first)
+    assert (first, first_4) == (1.0, 1.0)
+    uniform = np.tril(np.ones((6, 6))) / np.arange(1, 7)[:, None]
+    first, first_4 = sinks(uniform)
+    # queries 1..5 give the first token 1/2, 1/3, 1/4, 1/5, 1/6; queries 4 and 5 give the first four 4/5 and 4/6
+    assert_allclose([first, first_4], [(1 / 2 + 1 / 3 + 1 / 4 + 1 / 5 + 1 / 6) / 5, (4 / 5 + 4 / 6) / 2], rtol=1e-15)
+    assert np.isnan(sinks(np.ones((1, 1)))).all()
+    assert np.isnan(sinks(uniform[:4, :4])[1]) and not np.isnan(sinks(uniform[:4, :4])[0])
+
+
+def test_a_first_token_head_is_a_sink_in_a_decoder_and_stays_first_in_an_encoder():
+    on_first = np.zeros((2, 5, 5))
+    on_first[0, :, 0] = 1  # every query on the first token
+    on_first[1] = np.eye(5)[[0, 0, 1, 2, 4]]  # previous 0.75 beats first 0.52: not a sink, whatever its weight there
+    on_first[1, 4] = [0.6, 0, 0, 0, 0.4]
+    patterns = head_patterns(on_first, NO_PUNCTUATION, causal=True)
+    labels, values = head_labels(patterns, causal=True)
+    assert labels.tolist() == ["sink", "previous"] and values[0] == 1.0
+    assert head_labels(patterns, causal=False)[0].tolist() == ["first", "previous"]
+    lifted = np.array([[1, 0, 0], [0.45, 0, 0.55], [0.45, 0.1, 0.45]])  # first (1 + 0.45 + 0.45) / 3: the first query lifts it
+    labels, values = head_labels(head_patterns(lifted, NO_PUNCTUATION[:3], causal=True), causal=True)
+    assert labels.tolist() == "first" and values == pytest.approx(1.9 / 3, rel=1e-15)  # later queries give it 0.45: no sink
+
+
+def test_pattern_sums_leave_out_texts_too_short_for_a_sink_and_merge():
+    from attnviz_cli.models.corpus import PatternSums
+
+    short = head_patterns(np.ones((1, 1, 1, 1, 1)), np.zeros(1, bool), causal=True)  # (B=1, L=1, h=1): one token
+    on_first = np.zeros((1, 1, 1, 6, 6))
+    on_first[..., 0] = 1
+    long = head_patterns(on_first, np.zeros(6, bool), causal=True)
+    a, b = PatternSums(1, 1), PatternSums(1, 1)
+    a.add(short, 1)
+    b.add(long, 6)
+    a.merge(b)
+    mean = a.mean()
+    assert a.texts == 2 and mean.sink[0, 0] == 1.0 and mean.sink_k[0, 0] == 1.0  # the one-token text has none
+    assert mean.shares[0, 0, PATTERNS.index("first")] == 1.0

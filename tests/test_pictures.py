@@ -653,3 +653,22 @@ def test_model_page_groups_the_heads_that_share_a_key_value_head_and_blanks_the_
     T = 19 + 1  # its tokens with BOS; a window of 3: each query sees itself and the two before it
     assert page.locator("#heatmap .cell.masked").count() == T * T - (3 * T - 3)
     assert problems == []
+
+
+def test_heads_page_with_probes_shows_each_probes_scores_and_the_labels_on_demand(browser, tmp_path):
+    import json
+
+    out = tmp_path / "grid.html"
+    result = run("heads", "--model", str(MODELS / "tiny-llama"), "--probe", "previous", "--probe", "induction",
+                 "--sequences", "3", "--length", "8", "--save", str(out), "-f", "json")
+    record = json.loads(result.stdout)
+    page, problems = model_page(browser, tmp_path, out.read_text(encoding="utf-8"))
+    assert page.input_value("#show") == "induction"
+    cells = page.locator("td.head").all_text_contents()
+    assert cells == [f"induction{e['scores']['induction']:.2f}" for e in record["heads"]]
+    page.select_option("#show", "previous")
+    assert page.locator("td.head").all_text_contents() == [f"previous{e['scores']['previous']:.2f}" for e in record["heads"]]
+    page.select_option("#show", "labels")
+    assert page.locator("td.head").all_text_contents() == [e["label"] + ("" if e["share"] is None else f"{e['share']:.2f}") for e in record["heads"]]
+    assert page.text_content("#what").endswith("3 random sequences of 2 × 8 tokens (seed 0)")  # type: ignore[union-attr]
+    assert problems == []

@@ -12,7 +12,17 @@ import typer
 
 from ..errors import AttnvizError, quoted
 from . import reporting_errors
-from .options import Dtype, HeadsFormat, HeadsFormatOption, OnError, RevisionOption, TruncateOption, named_model
+from .options import (
+    Dtype,
+    HeadsFormat,
+    HeadsFormatOption,
+    OnError,
+    Probe,
+    RevisionOption,
+    TruncateOption,
+    check_usage,
+    named_model,
+)
 from .output import check_saves, out, saved, say, show, stdin_binary
 
 EXAMPLES = """\
@@ -24,6 +34,9 @@ Examples:
   attn heads corpus.txt --model M -f json | jq '.heads[] | select(.label == "previous")'
   attn heads corpus.txt --model M -f markdown >> "$GITHUB_STEP_SUMMARY"
   attn heads corpus.txt --model M --save grid.svg --save grid.html
+  attn heads --model M --probe induction --probe previous
+  attn heads --model M --probe induction --sequences 100 --length 32 --seed 1 -f csv
+  attn heads corpus.txt --model M --probe duplicate -f json
 """
 
 
@@ -32,32 +45,48 @@ def add_to(app: typer.Typer) -> None:
 
 
 def heads(
+    ctx: typer.Context,
     model: Annotated[str, typer.Option("--model", help="The transformer whose heads to describe: a folder, or a Hub id in the Hugging Face cache.", show_default=False, callback=named_model)],
     revision: RevisionOption = None,
     truncate: TruncateOption = False,
-    source: Annotated[Optional[str], typer.Argument(metavar="FILE", help="Texts, one per line (blank lines are passed over); - or none reads stdin.", show_default=False)] = None,
+    source: Annotated[Optional[str], typer.Argument(metavar="FILE", help="Texts, one per line (blank lines are passed over); - or none reads stdin (with --probe, none: the probes build random sequences).", show_default=False)] = None,
     fmt: HeadsFormatOption = HeadsFormat.table,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="float32, or float64 for exact comparisons.")] = Dtype.float32,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Worker processes for a long input; every usable core when left out.", show_default=False)] = None,
     on_error: Annotated[OnError, typer.Option("--on-error", help="A line with no tokens or more than the model's positions stops the run (fail), or is reported and left out (skip).")] = OnError.fail,
     save: Annotated[Optional[list[Path]], typer.Option("--save", metavar="FILE", help="Also draw the layer x head grid, each head coloured by its label, as .svg, .png, .pdf or .html (one self-contained page). Repeatable.", show_default=False)] = None,
     dpi: Annotated[int, typer.Option("--dpi", min=30, max=1200, help="Resolution of --save .png.")] = 200,
+    probe: Annotated[Optional[list[Probe]], typer.Option("--probe", help="Also score each head as a TransformerLens head detector: induction, previous or duplicate (repeatable; each costs nothing more, the run is shared). Without FILE the probes build their own inputs: random token sequences, each shown twice.", show_default=False)] = None,
+    sequences: Annotated[int, typer.Option("--sequences", min=1, max=100_000, help="--probe without FILE: how many random sequences.")] = 50,
+    length: Annotated[int, typer.Option("--length", min=1, help="--probe without FILE: tokens in each random sequence, which is shown twice (after the BOS the tokenizer adds).")] = 64,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="--probe without FILE: the seed of the random sequences (NumPy's default_rng): the same seed, the same sequences.")] = 0,
 ) -> None:
     """What each head of a model attends to over a corpus: per layer and head, the mean share of weight
     on the previous, next, same, first and last tokens and on punctuation, the mean entropy, spread and
-    query-key distance, and a label. Streams: memory stays flat however many lines."""
-    source = from_stdin_or(source)
+    query-key distance, and a label. Streams: memory stays flat however many lines. With --probe, each
+    head's score as an induction, previous-token or duplicate-token head (TransformerLens' definitions)."""
+    check_usage("heads", dict(locals()), ctx)
+    probes = tuple(p.value for p in Probe if p in (probe or []))  # in PROBES' order, each once
+    random_inputs = bool(probes) and source is None
+    source = None if random_inputs else from_stdin_or(source)
     saves = check_saves(save)
     with reporting_errors():
         from ..engine import usable_cpus
         from ..models import load_model
         from ..models.corpus import corpus_heads, line_limit
+        from ..render_head_grid import GRID_PAST
         from ..render_model_json import heads_csv, heads_record
         from ..terminal import corpus_progress
 
         loaded = load_model(model, dtype=dtype.value, revision=revision)
-        with text_lines(source, line_limit(loaded.config)) as (lines, total), corpus_progress(total) as progress:
-            corpus = corpus_heads(loaded, lines, on_error=on_error.value, note=say, workers=workers or usable_cpus(), done=progress, truncate=truncate)
+        if source is None:
+            from ..models.probe_inputs import probe_heads
+
+            with corpus_progress(sequences) as progress:
+                corpus = probe_heads(loaded, probes, sequences=sequences, length=length, seed=seed, workers=workers or usable_cpus(), done=progress)
+        else:
+            with text_lines(source, line_limit(loaded.config)) as (lines, total), corpus_progress(total) as progress:
+                corpus = corpus_heads(loaded, lines, on_error=on_error.value, note=say, workers=workers or usable_cpus(), done=progress, truncate=truncate, probes=probes)
         if corpus.truncated:
             say(f"--truncate cut {corpus.truncated:,} tokens from the ends of texts longer than the model's {loaded.config.max_positions} positions")
         record = heads_record(corpus)
@@ -65,7 +94,15 @@ def heads(
             from ..saving import save_heads
 
             saved(saves, lambda path: save_heads(record, path, dpi))
-        if fmt is HeadsFormat.table:
+        if fmt is HeadsFormat.table and probes:
+            from ..render_head_grid import probes_view
+
+            show(lambda width: probes_view(record, corpus.seconds))
+        elif fmt is HeadsFormat.table and loaded.config.layers * loaded.config.heads > GRID_PAST:
+            from ..render_head_grid import labels_view
+
+            show(lambda width: labels_view(record, corpus.seconds))
+        elif fmt is HeadsFormat.table:
             from ..render_model_table import heads_table
 
             show(lambda width: heads_table(record, corpus.seconds))

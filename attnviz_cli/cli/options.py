@@ -39,6 +39,12 @@ class HeadsFormat(StrEnum):  # what attn heads writes
     markdown = "markdown"
 
 
+class Probe(StrEnum):  # attn heads --probe: a head detector (models/probes.py)
+    induction = "induction"
+    previous = "previous"
+    duplicate = "duplicate"
+
+
 class DemoFormat(StrEnum):  # what attn demo writes
     table = "table"
     markdown = "markdown"
@@ -271,6 +277,23 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         HIDE_SPECIAL_NOT_IN_DATA,
     ),
 }
+
+
+def _random_input(option: str) -> tuple[Rule, Rule]:
+    """attn heads: --sequences, --length and --seed shape the random sequences --probe builds without FILE."""
+    name = _flag(option)
+    return (
+        Rule(name, lambda u: option in u.given and not u.probe, f"{name} shapes the random sequences --probe builds: it needs --probe"),
+        Rule(name, lambda u: option in u.given and u.source is not None, f"{name} shapes the random sequences --probe builds when no FILE is given; with FILE the probes score its texts"),
+    )
+
+
+RULES["heads"] = (
+    *_random_input("sequences"), *_random_input("length"), *_random_input("seed"),
+    Rule("--probe", lambda u: bool(u.probe) and u.fmt is HeadsFormat.markdown, "--probe's scores are written as a table, json or csv, not markdown"),
+    Rule("--truncate", lambda u: bool(u.probe) and u.source is None and "truncate" in u.given, "--truncate cuts long texts; --probe without FILE builds its own sequences, which fit"),
+    Rule("--on-error", lambda u: bool(u.probe) and u.source is None and "on_error" in u.given, "--on-error is about the lines of FILE; --probe without FILE builds its own sequences"),
+)
 
 
 GIVEN = ("COMMANDLINE", "ENVIRONMENT")  # where a given option's value came from (Click's ParameterSource), not its default

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import AttnvizError, quoted
 from ..lines import TooLong, bad_line
 from .heads import HeadLabels, HeadPatterns, head_patterns, punctuation_tokens
+from .probes import detection_pattern, probe_scores
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -41,29 +42,42 @@ class Encoded:
 
 
 class PatternSums:
-    """Running sums of per-text head patterns (float64), and how many texts and tokens went in (and
-    how many tokens --truncate cut)."""
+    """Running sums of per-text head patterns (float64), of each text's score for each of ``probes``
+    (head detectors, :mod:`.probes`), and how many texts and tokens went in (and how many tokens
+    --truncate cut)."""
 
-    def __init__(self, layers: int, heads: int) -> None:
+    def __init__(self, layers: int, heads: int, probes: tuple[str, ...] = ()) -> None:
         self.shares = np.zeros((layers, heads, 6))
         self.entropy_bits = np.zeros((layers, heads))
         self.spread = np.zeros((layers, heads))
         self.distance = np.zeros((layers, heads))
+        self.sink = np.zeros((layers, heads))  # sums over the texts that have queries after the first token(s)...
+        self.sink_k = np.zeros((layers, heads))
+        self.sink_texts = np.zeros((layers, heads))  # ...and how many texts those are
+        self.sink_k_texts = np.zeros((layers, heads))
+        self.probes = probes
+        self.probe_scores = np.zeros((len(probes), layers, heads))  # (P, L, h)
         self.texts = 0
         self.tokens = 0
         self.truncated = 0
 
-    def add(self, patterns: HeadPatterns, tokens: int, truncated: int = 0) -> None:
-        """Add a batch's (B, L, h, ...) patterns, B texts of ``tokens`` tokens in all (``truncated``
-        more cut from them)."""
+    def add(self, patterns: HeadPatterns, tokens: int, truncated: int = 0, scores: np.ndarray | None = None) -> None:
+        """Add a batch's (B, L, h, ...) patterns and (B, P, L, h) probe ``scores``, B texts of ``tokens``
+        tokens in all (``truncated`` more cut from them)."""
         for part in ("shares", "entropy_bits", "spread", "distance"):
             getattr(self, part).__iadd__(getattr(patterns, part).sum(axis=0, dtype=np.float64))
+        for part in ("sink", "sink_k"):  # NaN for a text too short to have them: left out, and not counted
+            values = getattr(patterns, part)
+            getattr(self, part).__iadd__(np.nansum(values, axis=0, dtype=np.float64))
+            getattr(self, f"{part}_texts").__iadd__((~np.isnan(values)).sum(axis=0))
+        if scores is not None:
+            self.probe_scores += scores.sum(axis=0, dtype=np.float64)
         self.texts += patterns.spread.shape[0]
         self.tokens += tokens
         self.truncated += truncated
 
     def merge(self, other: PatternSums) -> None:
-        for part in ("shares", "entropy_bits", "spread", "distance"):
+        for part in ("shares", "entropy_bits", "spread", "distance", "sink", "sink_k", "sink_texts", "sink_k_texts", "probe_scores"):
             getattr(self, part).__iadd__(getattr(other, part))
         self.texts += other.texts
         self.tokens += other.tokens
@@ -74,7 +88,14 @@ class PatternSums:
         if self.texts == 0:
             raise AttnvizError("no texts to average: the input has no non-empty lines")
         n = self.texts
-        return HeadPatterns(self.shares / n, self.entropy_bits / n, self.spread / n, self.distance / n)
+        with np.errstate(invalid="ignore"):  # NaN where no text had queries after the first token(s)
+            sink, sink_k = self.sink / self.sink_texts, self.sink_k / self.sink_k_texts
+        return HeadPatterns(self.shares / n, self.entropy_bits / n, self.spread / n, self.distance / n, sink, sink_k)
+
+    def mean_scores(self) -> np.ndarray:
+        """(P, L, h) each probe's score of each head averaged over the texts (as TransformerLens averages
+        ``detect_head`` over a list of sequences)."""
+        return self.probe_scores / max(self.texts, 1)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -88,6 +109,9 @@ class CorpusHeads:
     skipped: int  # lines left out (--on-error skip)
     truncated: int  # tokens --truncate cut from the ends of long texts, in all
     seconds: float  # how long the run took
+    probes: tuple[str, ...] = ()  # the head detectors scored (attn heads --probe), in PROBES' order
+    scores: np.ndarray | None = None  # (P, L, h) each probe's mean score per head
+    inputs: Mapping[str, int] | None = None  # the random sequences the probes built (sequences, length, seed...); None: the texts given
 
 
 def line_limit(config: ModelConfig) -> int:
@@ -106,7 +130,7 @@ def too_long_error(config: ModelConfig) -> AttnvizError:
 
 def corpus_heads(
     model: Model, lines: Iterable[tuple[int, str]], *, on_error: str, note: Callable[[str], None],
-    workers: int = 1, done: Callable[[int], None] | None = None, truncate: bool = False,
+    workers: int = 1, done: Callable[[int], None] | None = None, truncate: bool = False, probes: tuple[str, ...] = (),
 ) -> CorpusHeads:
     """Each head's patterns averaged over the texts of numbered ``lines`` (read with at most
     :func:`line_limit` bytes a line). A line with no tokens, or too many (unless ``truncate`` keeps
@@ -126,9 +150,12 @@ def corpus_heads(
                 yield line, text
 
     start = time.perf_counter()
-    sums = corpus_patterns(model, fitting(), bad=bad, workers=workers, done=done, truncate=truncate)
-    heads = HeadLabels.of(sums.mean())
-    return CorpusHeads(model.config, heads, sums.texts, sums.tokens, skipped, sums.truncated, time.perf_counter() - start)
+    sums = corpus_patterns(model, fitting(), bad=bad, workers=workers, done=done, truncate=truncate, probes=probes)
+    heads = HeadLabels.of(sums.mean(), model.config.causal)
+    return CorpusHeads(
+        model.config, heads, sums.texts, sums.tokens, skipped, sums.truncated, time.perf_counter() - start,
+        probes, sums.mean_scores() if probes else None,
+    )
 
 
 def encode_lines(
@@ -169,28 +196,49 @@ def equal_length_batches(texts: Iterable[Encoded], size: int = BATCH) -> Iterato
             yield group
 
 
-def batch_patterns(model: Model, batch: list[Encoded], threads: int | None = None) -> HeadPatterns:
-    """(B, L, h, ...) the patterns of each text of a batch of one length, in one forward pass (its
-    rows shared among ``threads``; None: every usable core)."""
+def batch_patterns(
+    model: Model, batch: list[Encoded], threads: int | None = None, probes: tuple[str, ...] = (),
+) -> tuple[HeadPatterns, np.ndarray]:
+    """(B, L, h, ...) the patterns of each text of a batch of one length, and (B, P, L, h) its score for
+    each of ``probes``, in one forward pass (its rows shared among ``threads``; None: every usable
+    core), taken a layer at a time: one layer's (B, h, T, T) weights are held, never every layer's."""
     ids = np.stack([text.ids for text in batch])  # (B, T)
-    _, attended = model.forward(ids, attention_only=True, threads=threads)
-    weights = np.stack([a.weights for a in attended], axis=1)  # (B, L, h, T, T)
-    punctuation = np.stack([text.punctuation for text in batch])[:, None, None, None, :]
-    return head_patterns(weights, punctuation, model.config.causal)
+    punctuation = np.stack([text.punctuation for text in batch])[:, None, None, :]  # (B, 1, 1, T)
+    detect = [detection_pattern(probe, ids)[:, None] for probe in probes]  # each (B, 1, T, T)
+    layers: list[HeadPatterns] = []
+    scores: list[np.ndarray] = []  # per layer (B, P, h)
+
+    def on_layer(i: int, attended) -> None:
+        layers.append(head_patterns(attended.weights, punctuation, model.config.causal))  # (B, h, ...)
+        scores.append(np.stack([probe_scores(attended.weights, p) for p in detect], axis=1) if probes else np.zeros((len(batch), 0, model.config.heads)))
+
+    model.forward(ids, attention_only=True, threads=threads, on_layer=on_layer)
+    patterns = HeadPatterns(*(np.stack([getattr(p, part) for p in layers], axis=1) for part in HeadPatterns.__slots__))
+    return patterns, np.stack(scores, axis=2)  # (B, L, h, ...), (B, P, L, h)
 
 
 def corpus_patterns(
     model: Model, lines: Iterable[tuple[int, str]], *, bad: Callable[[int, str, AttnvizError], None],
     workers: int = 1, batch_size: int = BATCH, parallel_after: int = PARALLEL_TEXTS,
-    done: Callable[[int], None] | None = None, truncate: bool = False,
+    done: Callable[[int], None] | None = None, truncate: bool = False, probes: tuple[str, ...] = (),
 ) -> PatternSums:
-    """The sums of every text's head patterns over numbered ``lines`` (their mean: ``.mean()``).
+    """The sums of every text's head patterns (and scores for ``probes``) over numbered ``lines``
+    (their mean: ``.mean()``)."""
+    return encoded_patterns(model, _encoded(model, lines, bad, truncate), workers=workers, batch_size=batch_size,
+                            parallel_after=parallel_after, done=done, probes=probes)
+
+
+def encoded_patterns(
+    model: Model, texts: Iterable[Encoded], *, workers: int = 1, batch_size: int = BATCH,
+    parallel_after: int = PARALLEL_TEXTS, done: Callable[[int], None] | None = None, probes: tuple[str, ...] = (),
+) -> PatternSums:
+    """The sums of the head patterns (and scores for ``probes``) of tokenized ``texts``.
 
     The first ``parallel_after`` texts run in this process; after them, with ``workers`` > 1, batches
     go to that many worker processes, a few in flight each. ``done`` hears how many texts are finished.
     """
     c = model.config
-    sums = PatternSums(c.layers, c.heads)
+    sums = PatternSums(c.layers, c.heads, probes)
     pool: ProcessPoolExecutor | None = None
     pending: deque[Future[PatternSums]] = deque()
 
@@ -200,13 +248,13 @@ def corpus_patterns(
             done(sums.texts)
 
     try:
-        for batch in equal_length_batches(_encoded(model, lines, bad, truncate), batch_size):
+        for batch in equal_length_batches(texts, batch_size):
             if pool is None and workers > 1 and sums.texts >= parallel_after:
                 pool = _start_pool(model, workers)
             if pool is None:
-                finish(_sums_of(model, batch, workers))
+                finish(_sums_of(model, batch, workers, probes))
                 continue
-            pending.append(pool.submit(_work, batch))
+            pending.append(pool.submit(_work, batch, probes))
             while len(pending) > 2 * workers:
                 finish(pending.popleft().result())
         while pending:
@@ -230,10 +278,11 @@ def _encoded(
         yield from encode_lines(model, chunk, bad, truncate)
 
 
-def _sums_of(model: Model, batch: list[Encoded], threads: int) -> PatternSums:
-    """The pattern sums of one batch of texts of one length, on ``threads`` threads."""
-    sums = PatternSums(model.config.layers, model.config.heads)
-    sums.add(batch_patterns(model, batch, threads), sum(len(text.ids) for text in batch), sum(text.truncated for text in batch))
+def _sums_of(model: Model, batch: list[Encoded], threads: int, probes: tuple[str, ...] = ()) -> PatternSums:
+    """The pattern (and probe) sums of one batch of texts of one length, on ``threads`` threads."""
+    sums = PatternSums(model.config.layers, model.config.heads, probes)
+    patterns, scores = batch_patterns(model, batch, threads, probes)
+    sums.add(patterns, sum(len(text.ids) for text in batch), sum(text.truncated for text in batch), scores)
     return sums
 
 
@@ -251,8 +300,8 @@ def _load_in_worker(folder: str, dtype: str) -> None:
     _WORKER_MODEL.append(load_model(folder, dtype=dtype))
 
 
-def _work(batch: list[Encoded]) -> PatternSums:
-    return _sums_of(_WORKER_MODEL[0], batch, 1)  # one thread: the other workers have the other cores
+def _work(batch: list[Encoded], probes: tuple[str, ...]) -> PatternSums:
+    return _sums_of(_WORKER_MODEL[0], batch, 1, probes)  # one thread: the other workers have the other cores
 
 
 def _start_pool(model: Model, workers: int) -> ProcessPoolExecutor:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .model import ModelRun
 
 PATTERNS = ("previous", "next", "self", "first", "last", "punctuation")  # in this order when shares tie
+SINK_TOKENS = 4  # the sink's second measure: the weight on the first this many tokens (StreamingLLM keeps 4)
 LABEL_SHARE = 0.5  # a head is named after a pattern whose keys get at least half its weight...
 BROAD_SPREAD = 0.5  # ...else "broad" if its rows spread at least this far towards uniform, else "other"
 DECIMALS = 2  # the tables print shares and spreads to this many places; labels are earned by the printed number
@@ -35,12 +36,18 @@ class HeadPatterns:
         query sees): 0 when every query looks at one key, 1 when each spreads evenly over all it sees.
     distance: (...,) the mean distance, in tokens, between a query and the keys it looks at (|i - j|,
         weighted).
+    sink: (...,) the mean weight the queries after the first token give it (an attention sink, Xiao
+        et al. 2023, when at least 0.5); NaN for a one-token text.
+    sink_k: (...,) the mean weight the queries after the first :data:`SINK_TOKENS` tokens give those;
+        NaN for a text of no more tokens.
     """
 
     shares: np.ndarray
     entropy_bits: np.ndarray
     spread: np.ndarray
     distance: np.ndarray
+    sink: np.ndarray
+    sink_k: np.ndarray
 
 
 def head_patterns(weights: np.ndarray, punctuation: np.ndarray, causal: bool = False) -> HeadPatterns:
@@ -69,7 +76,17 @@ def head_patterns(weights: np.ndarray, punctuation: np.ndarray, causal: bool = F
     spread = (entropy[..., counted] / most[counted]).mean(axis=-1) if counted.any() else np.zeros(weights.shape[:-2], weights.dtype)
     offsets = np.abs(np.arange(T)[:, None] - np.arange(T)[None, :]).astype(weights.dtype)  # (T, T): |i - j|
     distance = (weights * offsets).sum(axis=-1).mean(axis=-1)
-    return HeadPatterns(shares, entropy.mean(axis=-1), spread, distance)
+    return HeadPatterns(shares, entropy.mean(axis=-1), spread, distance, *sinks(weights))
+
+
+def sinks(weights: np.ndarray, k: int = SINK_TOKENS) -> tuple[np.ndarray, np.ndarray]:
+    """(...,) twice: the mean weight the queries after the first token give it, and the mean weight the
+    queries after the first ``k`` give those ``k`` (NaN where no query comes after them)."""
+    T = weights.shape[-1]
+    missing = np.full(weights.shape[:-2], np.nan, weights.dtype)
+    first = weights[..., 1:, 0].mean(axis=-1) if T > 1 else missing
+    first_k = weights[..., k:, :k].sum(axis=-1).mean(axis=-1) if k < T else missing
+    return first, first_k
 
 
 def run_patterns(run: ModelRun, text: str, causal: bool) -> HeadPatterns:
@@ -77,17 +94,25 @@ def run_patterns(run: ModelRun, text: str, causal: bool) -> HeadPatterns:
     return head_patterns(run.attentions, punctuation_tokens(text, run.offsets, run.special), causal)
 
 
-def head_labels(patterns: HeadPatterns) -> tuple[np.ndarray, np.ndarray]:
+def head_labels(patterns: HeadPatterns, causal: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Each head's label and the number behind it: the pattern with the largest share if it reaches
     :data:`LABEL_SHARE` (its share), else "broad" if the head's spread reaches :data:`BROAD_SPREAD`
     (its spread), else "other" (NaN: it looks sharply at words no fixed position names). Each is compared
-    as printed to :data:`DECIMALS` places, so a spread of 0.4974, shown as 0.50, is broad."""
+    as printed to :data:`DECIMALS` places, so a spread of 0.4974, shown as 0.50, is broad.
+
+    In a ``causal`` model (a decoder), a "first" head whose later queries give the first token at least
+    :data:`LABEL_SHARE` of their weight (``sink``) is a "sink" instead, with that share: an attention
+    sink (Xiao et al. 2023). "first" stays for the rest, whose share the first query's forced 1.0 lifts."""
     best = patterns.shares.argmax(axis=-1)  # the first of equal shares
     share = np.take_along_axis(patterns.shares, best[..., None], axis=-1)[..., 0]
     named = as_printed(share) >= LABEL_SHARE
     broad = ~named & (as_printed(patterns.spread) >= BROAD_SPREAD)
-    labels = np.where(named, np.asarray(PATTERNS)[best], np.where(broad, "broad", "other")).astype(str)
+    labels = np.where(named, np.asarray(PATTERNS)[best], np.where(broad, "broad", "other")).astype("<U11")
     values = np.where(named, share, np.where(broad, patterns.spread, np.nan))
+    if causal:
+        sink = (labels == "first") & (as_printed(np.nan_to_num(patterns.sink)) >= LABEL_SHARE)
+        labels = np.where(sink, "sink", labels)
+        values = np.where(sink, patterns.sink, values)
     return labels, values
 
 
@@ -103,12 +128,12 @@ class HeadLabels:
     heads shows, computed once."""
 
     patterns: HeadPatterns
-    labels: np.ndarray  # (...,) str: a pattern of :data:`PATTERNS`, "broad" or "other"
+    labels: np.ndarray  # (...,) str: a pattern of :data:`PATTERNS`, "sink" (causal models), "broad" or "other"
     values: np.ndarray  # (...,) the share (or spread, for "broad") behind each label; NaN for "other"
 
     @classmethod
-    def of(cls, patterns: HeadPatterns) -> HeadLabels:
-        return cls(patterns, *head_labels(patterns))
+    def of(cls, patterns: HeadPatterns, causal: bool = False) -> HeadLabels:
+        return cls(patterns, *head_labels(patterns, causal))
 
 
 def punctuation_tokens(text: str, offsets: tuple[tuple[int, int], ...], special: tuple[bool, ...]) -> np.ndarray:

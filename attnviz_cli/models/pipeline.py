@@ -15,6 +15,7 @@ from ..attention_types import Attention
 from ..core import causal_mask
 from ..errors import valid_text
 from ..results import InspectConfig, Inspection, VectorsInfo
+from .activations import MassiveActivations, massive_activations
 from .heads import HeadLabels, rollout, run_patterns
 from .model import Model, ModelConfig, ModelRun
 from .words import FocusedWord, WordComparison, Words, compare_word, focus, focus_units, run_words, top_words
@@ -58,6 +59,7 @@ class ModelInspection:
     words: Words | None  # with show.focus: the run's words, each special token one of its own
     focused: tuple[FocusedWord, ...]  # with show.focus: each word it names
     layer: Inspection | None  # with show.layer: that layer (or head) as static attention's result
+    massive: MassiveActivations | None = None  # per layer, its hidden state's largest entry against the median (Sun et al. 2024)
     hidden: tuple[int, ...] = ()  # with show.hide_special: the special tokens' positions, left out of tables and
     # figures (their weight shown as "to special tokens", nothing renormalised); every summary (patterns, labels,
     # entropy, top keys) is still over the whole row
@@ -84,11 +86,11 @@ def inspect_run(run: ModelRun, c: ModelConfig, text: str, show: ModelShow) -> Mo
     T = len(run.tokens)
     return ModelInspection(
         text=text, run=run, config=c, show=show,
-        heads=HeadLabels.of(run.patterns if run.patterns is not None else run_patterns(run, text, c.causal)),
+        heads=HeadLabels.of(run.patterns if run.patterns is not None else run_patterns(run, text, c.causal), c.causal),
         rollout=rollout(run.attentions) if show.rollout or show.page else None,
         mask=causal_mask(T, run.scores.dtype) if c.causal else np.zeros((T, T), run.scores.dtype), words=words, focused=focused,
         layer=None if show.layer is None else layer_inspection(run, c, text, show.layer, show.top_k, show.head, hidden),
-        hidden=hidden,
+        hidden=hidden, massive=massive_activations(run.hidden_states[1:]),
     )
 
 
