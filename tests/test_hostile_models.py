@@ -20,7 +20,6 @@ from attnviz_cli.errors import quoted
 from tests.conftest import run
 
 MODELS = Path(__file__).resolve().parent / "models"
-REPO = Path(__file__).resolve().parent.parent
 
 
 def copy(kind: str, dest: Path) -> Path:
@@ -89,7 +88,7 @@ def attn_limited(*args: str, megabytes: int = 500, env: dict[str, str] | None = 
         "main()\n"
     )
     environ = {**os.environ, "OPENBLAS_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120, env=environ, cwd=REPO)
+    return subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120, env=environ)
 
 
 # -- 1. memory and time without bound: model files are regular files, read up to a stated size ----
