@@ -352,3 +352,35 @@ def test_a_focus_with_two_ats_is_reported_whole():
     assert said.startswith("attn: error: --focus 'bank@1@2': 'bank@1' is not one of the words")
     assert one_line(run("inspect", "the river bank", "--focus", "bank@1@2")).startswith(
         "attn: error: --focus 'bank@1@2': 'bank@1' is not one of the tokens")
+
+
+def test_a_feed_forward_of_width_zero_in_the_weights_is_refused(tmp_path):
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    folder = copy("bert", tmp_path / "m")
+    tensors = load_file(folder / "model.safetensors")
+    for name in list(tensors):
+        if ".intermediate.dense." in name:
+            tensors[name] = np.zeros((0, *tensors[name].shape[1:]), np.float32)
+        elif ".output.dense.weight" in name and "attention" not in name:
+            tensors[name] = np.zeros((tensors[name].shape[0], 0), np.float32)
+    save_file(tensors, folder / "model.safetensors")
+    one_line(run("inspect", "the bank", "--model", str(folder)), "intermediate.dense.weight' has shape (0, 32): a width of 0")
+
+
+def test_a_wordpiece_unk_token_missing_from_its_vocabulary_is_one_line(tmp_path):
+    folder = copy("bert", tmp_path / "m")
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    tokenizer["model"]["unk_token"] = "[NOPE]"
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
+    one_line(run("inspect", "the zzqx bank", "--model", str(folder)), "fails on the text: WordPiece error: Missing [UNK] token from the vocabulary")
+
+
+def test_vectors_list_shows_a_set_whose_meta_json_is_nested_deep_as_damaged(tmp_path):
+    cache = tmp_path / "cache"
+    (cache / "deep").mkdir(parents=True)
+    (cache / "deep" / "meta.json").write_text('{"dim": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    result = run("vectors", "list", "-f", "json", env={"ATTN_CACHE_DIR": str(cache)})
+    assert result.exit_code == 0, result.output
+    assert {s["name"]: s["status"] for s in json.loads(result.stdout)["sets"]}["deep"] == "damaged"

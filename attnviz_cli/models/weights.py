@@ -239,6 +239,8 @@ class Checkpoint:
         if full not in self.source.names:
             raise AttnvizError(f"model weights {quoted(str(self.path))} lack {full!r}")
         got = self.source.shape(full)
+        if any(isinstance(w, str) and g == 0 for w, g in zip(want, got, strict=False)):  # a feed-forward (or vocabulary) of width 0
+            raise AttnvizError(f"model weights {quoted(str(self.path))}: {full!r} has shape {got}: a width of 0")
         if len(got) != len(want) or not all(self._sizes.setdefault(w, g) == g if isinstance(w, str) else w == g for w, g in zip(want, got, strict=True)):
             shown = tuple(self._sizes.get(w, w) if isinstance(w, str) else w for w in want)
             raise AttnvizError(f"model weights {quoted(str(self.path))}: {full!r} has shape {got}, where config.json and the other weights make it {shown}")
