@@ -54,8 +54,7 @@ def read_bounded(path: Path, limit: int, what: str) -> bytes:
     try:
         if info.st_size > limit:
             raise FileProblem(what, path, f"{info.st_size:,} bytes, over the {limit:,} it may be")
-        with os.fdopen(fd, "rb", closefd=False) as file:
-            data = file.read(limit + 1)
+        data = _read_up_to(fd, limit + 1, info.st_size + 1)
     except OSError as error:
         raise FileProblem(what, path, f"unreadable: {error.strerror or error}") from error
     finally:
@@ -63,6 +62,22 @@ def read_bounded(path: Path, limit: int, what: str) -> bytes:
     if len(data) > limit:  # it grew since fstat, or its size was not its length
         raise FileProblem(what, path, f"over the {limit:,} bytes it may be")
     return data
+
+
+def _read_up_to(fd: int, most: int, expected: int) -> bytes:
+    """At most ``most`` bytes of ``fd``, to its end: first as many as its size says (one buffer of the
+    file's size, never of the bound's: a 1 KB config never costs 64 MiB), then in 64 KiB steps for a
+    file whose size says less than it holds (a /proc file says 0)."""
+    parts: list[bytes] = []
+    total = 0
+    step = min(expected, most)
+    while total < most:
+        chunk = os.read(fd, min(max(step - total, 1 << 16), most - total))
+        if not chunk:
+            break
+        parts.append(chunk)
+        total += len(chunk)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def read_text(path: Path, limit: int, what: str) -> str:
