@@ -441,8 +441,9 @@ def load_model(
         return load_gguf(gguf, str(spec), dtype, keep, check)
     folder = find_model(spec, revision=revision)
     at = None if is_folder(Path(spec)) else revision or "main"  # find_model took a folder before a Hub id
+    raw = raw_config(folder, str(spec))  # an architecture attnviz does not run is said before its weights are looked for
     source = SafetensorsFiles(weights_files(folder))  # its headers only: config.json's counts are checked against them
-    config = replace(read_config(folder, dtype, name=str(spec), weights=source), revision=at)
+    config = replace(config_of(raw, dtype, str(spec), config_where(folder), weights=source), revision=at)
     if check is not None:
         check(config)
     return Model(folder, config, read_params(source, config, keep), read_tokenizer(folder))
@@ -508,23 +509,39 @@ def layers_in(names: set[str]) -> int | None:
     return max(numbers) + 1 if numbers == set(range(max(numbers) + 1)) else -1
 
 
-def read_config(folder: Path, dtype: str, name: str | None = None, weights: Source | None = None) -> ModelConfig:
-    """The fields of config.json a run needs, checked (its layer count against ``weights``, if given)."""
+def read_config(folder: Path, dtype: str, name: str | None = None) -> ModelConfig:
+    """The fields of config.json a run needs, checked."""
+    name = name or folder.name
+    return config_of(raw_config(folder, name), dtype, name, config_where(folder))
+
+
+def raw_config(folder: Path, name: str) -> dict[str, Any]:
+    """A model folder's config.json as read (bounded: see :mod:`attnviz_cli.small_files`), of an
+    architecture attnviz runs."""
     from ..small_files import CONFIG_BYTES, read_json
 
     raw = read_json(folder / "config.json", CONFIG_BYTES, "config.json")
     if not isinstance(raw, dict) or "model_type" not in raw:
-        raise AttnvizError(f"model folder {quoted(str(folder))}: config.json has no model_type")
-    return config_of(raw, dtype, name or folder.name, f"model folder {quoted(str(folder))}: config.json", weights)
+        raise AttnvizError(f"{config_where(folder)} has no model_type")
+    check_architecture(raw, name)
+    return raw
+
+
+def config_where(folder: Path) -> str:
+    return f"model folder {quoted(str(folder))}: config.json"
+
+
+def check_architecture(raw: dict[str, Any], name: str) -> None:
+    if raw.get("model_type") not in ARCHITECTURES:
+        raise AttnvizError(f"model {quoted(name)} is a {quoted(str(raw.get('model_type')))}; attnviz runs {', '.join(ARCHITECTURES)}")
 
 
 def config_of(raw: dict[str, Any], dtype: str, name: str, where: str, weights: Source | None = None) -> ModelConfig:
     """The fields a run needs of a config.json's contents ``raw`` (from a folder, or made from a GGUF
     file's metadata), checked; ``where`` names it in messages. With ``weights``, its layer count is
     checked against theirs first, before anything is made for each layer."""
-    architecture = raw.get("model_type")
-    if architecture not in ARCHITECTURES:
-        raise AttnvizError(f"model {quoted(name)} is a {quoted(str(architecture))}; attnviz runs {', '.join(ARCHITECTURES)}")
+    check_architecture(raw, name)
+    architecture = raw["model_type"]
     says = next((raw[field] for field in LAYER_COUNTS if field in raw), None)
     if weights is not None and isinstance(says, int) and not isinstance(says, bool):
         check_layer_count(says, weights)
