@@ -27,7 +27,7 @@ class FileProblem(AttnvizError):
 
     def __init__(self, what: str, path: Path, status: str) -> None:
         super().__init__(f"{what} {quoted(str(path))} is {status}")
-        self.status = status
+        self.path, self.status = path, status
 
 
 def open_regular(path: Path, what: str) -> tuple[int, os.stat_result]:

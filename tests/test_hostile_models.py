@@ -182,6 +182,7 @@ MUST_COUNT = "a whole number from 1 to 2,147,483,648"
      '"original_max_position_embeddings": 64}', "rope_scaling.factor is Infinity; it must be a finite number above 0"),
     ("mistral", "sliding_window", "1e999", "sliding_window is Infinity; it must be a whole number from 0 to 2,147,483,648"),
     ("mistral", "attention_bias", '"no"', "attention_bias is the string 'no'; it must be true or false"),
+    ("phi3", "partial_rotary_factor", "1.5", "partial_rotary_factor is 1.5; it must be a number above 0, at most 1"),
 ])
 def test_a_config_number_of_the_wrong_kind_names_its_field_value_and_file(tmp_path, kind, field, raw, said):
     folder = copy(kind, tmp_path / "m")
@@ -262,6 +263,12 @@ def test_model_list_shows_each_damaged_model_as_damaged_and_the_others_ready(tmp
     cache_model(cache, "acme/nested", "bert", deep=json.loads("[" * 200 + "]" * 200))
     cache_model(cache, "acme/padless", "roberta", pad_token_id=None)
     cache_model(cache, "acme/outside", "bert", ref=str(tmp_path / "elsewhere").encode())
+    fifo = cache_model(cache, "acme/fifo", "bert") / "config.json"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    linked = cache_model(cache, "acme/linked", "bert")
+    shutil.move(linked, tmp_path / "linked-elsewhere")
+    linked.symlink_to(tmp_path / "linked-elsewhere")
     result = run("model", "list", "-f", "json", env={"HF_HUB_CACHE": str(cache), "OLLAMA_MODELS": str(tmp_path / "o"), "HOME": str(tmp_path)})
     assert result.exit_code == 0, result.output
     status = {m["name"]: m["status"] for m in json.loads(result.stdout)["models"]}
@@ -271,7 +278,9 @@ def test_model_list_shows_each_damaged_model_as_damaged_and_the_others_ready(tmp
         "acme/infinite": f"damaged: config.json: num_hidden_layers is Infinity; it must be {MUST_COUNT}",
         "acme/nested": "damaged: config.json nested deeper than the 64 levels it may be",
         "acme/padless": "damaged: config.json: pad_token_id is null; it must be RoBERTa's padding id, a whole number from 0",
-        "acme/outside": "damaged: refs/main names no commit",
+        "acme/outside": f"damaged: refs/main not a commit hash (it holds {quoted(str(tmp_path / 'elsewhere'))})",
+        "acme/fifo": "damaged: config.json not a regular file",
+        "acme/linked": f"damaged: snapshots/{COMMIT} a link, where a folder belongs",
     }
 
 
@@ -285,7 +294,7 @@ def test_a_ref_never_points_outside_the_repositorys_snapshots(tmp_path, ref):
     (base / "refs").mkdir(parents=True)
     (base / "refs" / "main").write_text(text)
     said = one_line(run("inspect", "the bank", "--model", "acme/m", env={"HF_HUB_CACHE": str(cache)}))
-    assert said == f"attn: error: the Hugging Face cache's ref {quoted(str(base / 'refs' / 'main'))} holds {quoted(text)}, not a commit hash"
+    assert said == f"attn: error: the Hugging Face cache's ref {quoted(str(base / 'refs' / 'main'))} is not a commit hash (it holds {quoted(text)})"
 
 
 def test_an_unreadable_ref_says_what_is_wrong_not_fetch_it_once(tmp_path):

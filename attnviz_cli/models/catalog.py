@@ -100,10 +100,7 @@ def cached_models(cache: Path | None = None) -> list[ModelEntry]:
         try:
             folder = cached_snapshot(repo, "main")
         except FileProblem as problem:  # one damaged model is listed as damaged, never hides the others
-            entries.append(ModelEntry(name, None, f"damaged: refs/main {problem.status}"))
-            continue
-        except AttnvizError:
-            entries.append(ModelEntry(name, None, "damaged: refs/main names no commit"))
+            entries.append(ModelEntry(name, None, f"damaged: {problem.path.relative_to(repo).as_posix()} {problem.status}"))
             continue
         if folder is None:
             entries.append(ModelEntry(name, None, _elsewhere(repo)))

@@ -15,7 +15,8 @@ MAX_LAYERS = 1024  # layers a config may claim (the largest models have ~130): c
 MAX_SIZE = 1 << 31  # any other count or size: heads, widths, positions, vocabulary, windows
 
 # field -> (kind, least value, whether null is allowed): "count" a whole number from the least value up
-# to MAX_SIZE; "number" a finite float above the least value ("eps" one of at least 0)
+# to MAX_SIZE; "number" a finite float above the least value ("eps" one of at least it, "fraction" one
+# above it and at most 1: the share of each head's dims a rotation turns)
 COUNTS = {
     **dict.fromkeys(("num_hidden_layers", "n_layer", "n_layers"), ("count", 1, False)),
     **dict.fromkeys(("num_attention_heads", "n_head", "n_heads"), ("count", 1, False)),
@@ -27,13 +28,15 @@ COUNTS = {
     "max_window_layers": ("count", 0, False),
     "pad_token_id": ("count", 0, True),
     **dict.fromkeys(("layer_norm_eps", "layer_norm_epsilon", "rms_norm_eps"), ("eps", 0, False)),
-    **dict.fromkeys(("rope_theta", "rope_local_base_freq", "query_pre_attn_scalar", "partial_rotary_factor"), ("number", 0, False)),
+    **dict.fromkeys(("rope_theta", "rope_local_base_freq", "query_pre_attn_scalar"), ("number", 0, False)),
+    "partial_rotary_factor": ("fraction", 0, False),
     **dict.fromkeys(("attn_logit_softcapping", "final_logit_softcapping"), ("number", 0, True)),
 }
 FLAGS = ("attention_bias", "mlp_bias", "use_sliding_window")  # true or false (or null: false)
 ROPE_COUNTS = {  # inside rope_scaling or rope_parameters (or one of its per-layer-type sets)
     "original_max_position_embeddings": ("count", 1, False),
-    **dict.fromkeys(("rope_theta", "factor", "low_freq_factor", "high_freq_factor", "partial_rotary_factor"), ("number", 0, False)),
+    **dict.fromkeys(("rope_theta", "factor", "low_freq_factor", "high_freq_factor"), ("number", 0, False)),
+    "partial_rotary_factor": ("fraction", 0, False),
 }
 LAYER_COUNTS = ("num_hidden_layers", "n_layer", "n_layers")
 
@@ -80,8 +83,9 @@ def check(field: str, value: Any, rule: tuple[str, int, bool]) -> None:
             raise FieldError(field, value, f"a whole number from {least} to {MAX_SIZE:,}")
         return
     number_ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not number_ok or (value < least if kind == "eps" else value <= least):
-        raise FieldError(field, value, "a finite number, 0 or more" if kind == "eps" else "a finite number above 0")
+    if not number_ok or (value < least if kind == "eps" else value <= least) or (kind == "fraction" and value > 1):
+        need = {"eps": "a finite number, 0 or more", "fraction": "a number above 0, at most 1"}.get(kind, "a finite number above 0")
+        raise FieldError(field, value, need)
 
 
 def shown(value: Any) -> str:

@@ -346,8 +346,10 @@ def cached_snapshot(repo: Path, revision: str) -> Path | None:
         commit = revision
     else:
         if not COMMIT.fullmatch(commit):
-            raise AttnvizError(f"the Hugging Face cache's ref {quoted(str(ref))} holds {quoted(commit)}, not a commit hash")
+            raise FileProblem("the Hugging Face cache's ref", ref, f"not a commit hash (it holds {quoted(commit)})")
     snapshot = repo / "snapshots" / commit
+    if snapshot.is_symlink():  # huggingface_hub links files to blobs/, never a snapshot to a folder elsewhere
+        raise FileProblem("the Hugging Face cache's snapshot", snapshot, "a link, where a folder belongs")
     return snapshot if COMMIT.fullmatch(commit) and snapshot.is_dir() else None
 
 
