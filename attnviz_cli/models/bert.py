@@ -32,7 +32,7 @@ def bert_config(raw: Mapping[str, Any]) -> dict[str, Any]:
 def roberta_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     """BERT's, its positions starting just after its padding id: the table's first rows stand for padding."""
     pad = raw.get("pad_token_id", 1)
-    if pad is None:  # config_fields lets other models leave it null; RoBERTa's positions start after it
+    if pad is None or pad < 0:  # config_fields lets other models leave it null or -1; RoBERTa's positions start after it
         raise FieldError("pad_token_id", pad, "RoBERTa's padding id, a whole number from 0")
     offset = int(pad) + 1
     config = bert_config(raw)

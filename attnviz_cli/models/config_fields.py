@@ -21,12 +21,13 @@ COUNTS = {
     **dict.fromkeys(("num_hidden_layers", "n_layer", "n_layers"), ("count", 1, False)),
     **dict.fromkeys(("num_attention_heads", "n_head", "n_heads"), ("count", 1, False)),
     **dict.fromkeys(("hidden_size", "n_embd", "dim", "intermediate_size", "hidden_dim"), ("count", 1, False)),
-    **dict.fromkeys(("max_position_embeddings", "n_positions", "vocab_size"), ("count", 1, False)),
+    **dict.fromkeys(("max_position_embeddings", "n_positions"), ("count", 1, False)),
+    "vocab_size": ("count", 1, True),  # read by no page: the checkpoint's tables say it
     **dict.fromkeys(("num_key_value_heads", "head_dim", "n_inner"), ("count", 1, True)),
     "sliding_window": ("count", 0, True),  # a page that reads it refuses 0; Llama's configs may hold anything unread
     "sliding_window_pattern": ("count", 1, False),
     "max_window_layers": ("count", 0, False),
-    "pad_token_id": ("count", 0, True),
+    "pad_token_id": ("count", -1, True),  # -1: none, in older Llama configs
     **dict.fromkeys(("layer_norm_eps", "layer_norm_epsilon", "rms_norm_eps"), ("eps", 0, False)),
     **dict.fromkeys(("rope_theta", "rope_local_base_freq", "query_pre_attn_scalar"), ("number", 0, False)),
     "partial_rotary_factor": ("fraction", 0, False),
