@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .analysis import cosine
+from .errors import printable
 from .pipeline import compare_sentences, inspect_sentence
 from .projections import Projections, identity
 from .render_explain import comparison_renderables, focus_renderables, summary_table
@@ -200,7 +201,7 @@ def model_tour(tour: ModelTour, width: int = 80) -> Group:
 def model_stops(tour: ModelTour) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The model tour's title and its stops (title, what it says), in the terminal and in Markdown alike."""
     c, layer, head = tour.result.config, tour.layer, tour.head
-    return f"attnviz demo: what a trained transformer's attention does to a word ({c.name})", (
+    return f"attnviz demo: what a trained transformer's attention does to a word ({printable(c.name)})", (
         ("One word, two contexts, layer by layer", (
             f"'bank' enters {c.architecture} as the same embedding in both sentences (cosine 1 at the embeddings). "
             f"Each of its {c.layers} layers lets every token take in the others through {c.heads} heads, and the "

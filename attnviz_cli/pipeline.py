@@ -251,7 +251,8 @@ def focus_positions(spec: str, tokens: tuple[str, ...], lowercase: bool) -> list
     word = word.lower() if lowercase else word
     found = [i for i, token in enumerate(tokens) if token == word]
     if not found:
-        raise AttnvizError(f"--focus {quoted(word)} is not one of the tokens {quoted(listing)}")
+        named = f"{quoted(spec)}: {quoted(word)}" if "@" in spec[1:] else quoted(word)  # bank@1@2 is told whole
+        raise AttnvizError(f"--focus {named} is not one of the tokens {quoted(listing)}")
     if not occurrence:
         return found
     if not (occurrence.isascii() and occurrence.isdigit()) or not 1 <= int(occurrence) <= len(found):

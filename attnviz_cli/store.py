@@ -31,6 +31,7 @@ import numpy as np
 
 from .errors import AttnvizError, quoted, usable_path
 from .shipped import DEFAULT_NAME
+from .small_files import META_BYTES, read_json
 from .vector_files import load_file
 from .vectors import Embeddings, default_dir, read_mapped
 
@@ -294,9 +295,9 @@ def named_sets() -> list[NamedSet]:
         found.append(NamedSet(FULL_GLOVE, status, where, 400_000, 50))
     for name, folder in cached.items():
         try:
-            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            meta = read_json(folder / "meta.json", META_BYTES, "meta.json")
             size, dim = meta.get("vocab_size"), meta.get("dim")
-        except (OSError, ValueError, AttributeError):  # one damaged set must not hide the others
+        except (AttnvizError, AttributeError):  # one damaged set (cut short, nested 100,000 deep...) must not hide the others
             found.append(NamedSet(name, "damaged", str(folder), None, None))
             continue
         found.append(NamedSet(name, "cached", str(folder), size if type(size) is int else None, dim if type(dim) is int else None))

@@ -113,10 +113,13 @@ def test_a_revision_never_leaves_the_cache_and_is_not_for_a_folder(tmp_path):
         find_model("", cache)  # not the current folder, which Path("") is
 
 
+FORM = "(huggingface_hub: Repo id must be in the form 'repo_name' or 'namespace/repo_name')"
+
+
 def test_a_name_that_is_no_folder_nor_id_is_not_looked_up_and_is_escaped(tmp_path):
     with pytest.raises(AttnvizError) as error:
         find_model("no/such/\x1b[31mfolder", tmp_path)
-    assert str(error.value) == "no model 'no/such/\\x1b[31mfolder': not a folder, nor a Hub id (name or org/name)"
+    assert str(error.value) == "no model 'no/such/\\x1b[31mfolder': not a folder, nor a Hub id " + FORM
     with pytest.raises(AttnvizError) as error:
         find_model("acme/m", tmp_path, "v\u202e1")
     assert "at revision 'v\\u202e1'" in str(error.value) and "--revision v\\u202e1)" in str(error.value)

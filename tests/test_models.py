@@ -143,7 +143,7 @@ def _copy(kind: str, target: Path) -> Path:
 
 
 def test_a_missing_folder_an_unsupported_architecture_and_a_pickle_only_model(tmp_path):
-    with pytest.raises(AttnvizError, match=r"no model '.*nope': not a folder, nor a Hub id \(name or org/name\)$"):
+    with pytest.raises(AttnvizError, match=r"no model '.*nope': not a folder, nor a Hub id \(huggingface_hub: Repo id must be in the form 'repo_name' or 'namespace/repo_name'\)$"):
         load_model(tmp_path / "nope")
     folder = _copy("bert", tmp_path / "t5")
     (folder / "config.json").write_text('{"model_type": "t5"}')
@@ -223,7 +223,7 @@ def test_config_json_is_read_by_its_pages_names(kind, fields):
 @pytest.mark.parametrize(("kind", "change", "message"), [
     ("gpt2", ('"n_layer": 2,', ""), "config.json lacks 'n_layer'"),
     ("distilbert", ('"dim": 32', '"width": 32'), "config.json lacks 'dim'"),
-    ("roberta", ('"pad_token_id": 0', '"pad_token_id": "none"'), "config.json has a bad value: invalid literal for int"),
+    ("roberta", ('"pad_token_id": 0', '"pad_token_id": "none"'), "config.json: pad_token_id is the string 'none'; it must be a whole number from -1 to 2,147,483,648"),
     ("bert", ('"num_attention_heads": 4', '"num_attention_heads": 5'), "config.json has 2 layers and 5 heads of width 32"),
 ])
 def test_a_config_json_without_what_its_page_needs_is_a_one_line_error(tmp_path, kind, change, message):

@@ -19,6 +19,7 @@ from .output import check_saves, out, parse_fields, read_stdin, saved, say, show
 
 if TYPE_CHECKING:
     from ..models import Model
+    from ..models.model import ModelConfig
     from ..models.pipeline import ModelInspection, ModelShow
 
 
@@ -40,13 +41,13 @@ def load(spec: str, dtype: str, revision: str | None, show_: ModelShow | None = 
     layer or head it does not have."""
     from ..models import load_model
 
-    model = load_model(spec, dtype=dtype, revision=revision)
-    c = model.config
-    if show_ is not None and show_.layer is not None and show_.layer >= c.layers:
-        raise typer.BadParameter(f"{quoted(c.name)} has layers 0 to {c.layers - 1}", param_hint="--layer")
-    if show_ is not None and show_.head is not None and show_.head >= c.heads:
-        raise typer.BadParameter(f"{quoted(c.name)} has heads 0 to {c.heads - 1}", param_hint="--head")
-    return model
+    def check(c: ModelConfig) -> None:  # from config.json, before the weights are read
+        if show_ is not None and show_.layer is not None and show_.layer >= c.layers:
+            raise typer.BadParameter(f"{quoted(c.name)} has layers 0 to {c.layers - 1}", param_hint="--layer")
+        if show_ is not None and show_.head is not None and show_.head >= c.heads:
+            raise typer.BadParameter(f"{quoted(c.name)} has heads 0 to {c.heads - 1}", param_hint="--head")
+
+    return load_model(spec, dtype=dtype, revision=revision, check=check)
 
 
 def inspect_with_model(u: Usage) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .architecture import Architecture, Linear, Norm, Params
+from .config_fields import FieldError
 from .layers import Attended, ffn, gelu, layer_norm, linear, self_attention
 from .weights import Checkpoint
 
@@ -30,7 +31,10 @@ def bert_config(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 def roberta_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     """BERT's, its positions starting just after its padding id: the table's first rows stand for padding."""
-    offset = int(raw.get("pad_token_id", 1)) + 1
+    pad = raw.get("pad_token_id", 1)
+    if pad is None or pad < 0:  # config_fields lets other models leave it null or -1; RoBERTa's positions start after it
+        raise FieldError("pad_token_id", pad, "RoBERTa's padding id, a whole number from 0")
+    offset = int(pad) + 1
     config = bert_config(raw)
     return config | {"max_positions": config["max_positions"] - offset, "position_offset": offset}
 

@@ -12,8 +12,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import AttnvizError, printable, quoted
-from .model import ARCHITECTURES, cached_snapshot, find_model, hub_cache, is_hub_id, read_config, weights_file
-from .weights import read_header
+from ..small_files import FileProblem
+from .model import (
+    ARCHITECTURES,
+    cached_snapshot,
+    config_of,
+    find_model,
+    hub_cache,
+    is_hub_id,
+    read_config,
+    weights_files,
+)
+from .weights import SafetensorsFiles
 
 FLOATS = ("F64", "F32", "F16", "BF16")  # parameters; integer tensors are buffers (position ids)
 NEEDED = ("config.json", "model.safetensors", "tokenizer.json")  # all a run reads, unless its weights are in shards
@@ -65,10 +75,12 @@ def _size(folder: Path) -> int:
 
 def status_of(folder: Path) -> tuple[str, dict]:
     """"ready", or why attnviz cannot run the model in ``folder``; and its config.json, if it read."""
+    from ..small_files import CONFIG_BYTES, read_json
+
     try:
-        raw = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "no readable config.json", {}
+        raw = read_json(folder / "config.json", CONFIG_BYTES, "config.json")
+    except FileProblem as problem:
+        return "no config.json" if problem.status == "missing" else f"damaged: config.json {problem.status}", {}
     if not isinstance(raw, dict) or raw.get("model_type") not in ARCHITECTURES:
         kind = raw.get("model_type") if isinstance(raw, dict) else None
         return f"not supported: {kind!r}", {}
@@ -85,7 +97,11 @@ def cached_models(cache: Path | None = None) -> list[ModelEntry]:
     entries = []
     for repo in sorted(cache.glob("models--*")) if cache.is_dir() else []:
         name = "/".join(repo.name.split("--")[1:])  # models--org--name -> org/name, models--gpt2 -> gpt2
-        folder = cached_snapshot(repo, "main")
+        try:
+            folder = cached_snapshot(repo, "main")
+        except FileProblem as problem:  # one damaged model is listed as damaged, never hides the others
+            entries.append(ModelEntry(name, None, f"damaged: {problem.path.relative_to(repo).as_posix()} {problem.status}"))
+            continue
         if folder is None:
             entries.append(ModelEntry(name, None, _elsewhere(repo)))
             continue
@@ -93,9 +109,9 @@ def cached_models(cache: Path | None = None) -> list[ModelEntry]:
         config = None
         if status == "ready":
             try:
-                config = read_config(folder, "float32", name)
-            except AttnvizError:
-                status = "config.json lacks a field"
+                config = config_of(raw, "float32", name, "config.json")
+            except AttnvizError as error:
+                status = f"damaged: {error}"
         entries.append(ModelEntry(
             name, folder, status, raw.get("model_type"), config.layers if config else None,
             config.heads if config else None, config.d_model if config else None, _size(folder),
@@ -122,7 +138,6 @@ def _gguf_entry(entry: ModelEntry, path: Path) -> ModelEntry:
     tensor), and whether attnviz runs it; a file that is not what it claims is a status, never an error
     that would hide the other models."""
     from .gguf_file import open_gguf
-    from .model import config_of
 
     try:
         gguf = open_gguf(path)
@@ -142,8 +157,16 @@ def _elsewhere(repo: Path) -> str:
     """Why a repository of the cache has no snapshot at main: it has one at other revisions (say
     which, as --revision takes them), or none at all."""
     refs = repo / "refs"
-    others = sorted(ref.relative_to(refs).as_posix() for ref in refs.rglob("*") if ref.is_file() and cached_snapshot(repo, ref.relative_to(refs).as_posix()))
+    others = sorted(ref.relative_to(refs).as_posix() for ref in refs.rglob("*") if ref.is_file() and _snapshot_or_none(repo, ref.relative_to(refs).as_posix()))
     return f"at --revision {' or '.join(others)} only" if others else "no snapshot (refs/main)"
+
+
+def _snapshot_or_none(repo: Path, revision: str) -> Path | None:
+    """The snapshot of ``revision``, or None when it has none or its ref is damaged."""
+    try:
+        return cached_snapshot(repo, revision)
+    except AttnvizError:
+        return None
 
 
 def describe_model(spec: str, revision: str | None = None) -> ModelInfo:
@@ -157,18 +180,15 @@ def describe_model(spec: str, revision: str | None = None) -> ModelInfo:
         return _describe_gguf(spec, gguf)
     folder = find_model(spec, revision=revision)
     config = read_config(folder, "float32", spec)
-    path = weights_file(folder)
-    try:
-        header, _ = read_header(path)
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise AttnvizError(f"model weights {quoted(str(path))} cannot be read: {error}") from error
+    weights = SafetensorsFiles(weights_files(folder))  # each header checked by the safetensors library, as a run's are
+    stored = {name: weights.stored_dtype(name) for name in weights.names}
     tokenizer = read_tokenizer(folder)
     kind = json.loads(tokenizer.to_str())["model"].get("type", "?")
     return ModelInfo(
         name=spec, folder=folder, architecture=config.architecture, layers=config.layers, heads=config.heads,
         d_model=config.d_model, max_positions=config.max_positions,
-        parameters=sum(math.prod(entry["shape"]) for entry in header.values() if entry["dtype"] in FLOATS),
-        stored_dtypes=tuple(sorted({entry["dtype"] for entry in header.values()})), size_bytes=_size(folder),
+        parameters=sum(math.prod(weights.shape(name)) for name, dtype in stored.items() if dtype in FLOATS),
+        stored_dtypes=tuple(sorted(set(stored.values()))), size_bytes=_size(folder),
         tokenizer=kind, vocab_size=tokenizer.get_vocab_size(), kv_heads=config.kv_heads, d_head=config.d_head,
     )
 
@@ -178,7 +198,6 @@ def _describe_gguf(spec: str, path: Path) -> ModelInfo:
     from gguf import GGMLQuantizationType
 
     from .gguf_file import open_gguf
-    from .model import config_of
 
     gguf = open_gguf(path)
     config = config_of(gguf.config(), "float32", spec, f"GGUF file {quoted(str(path))}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -16,6 +15,7 @@ import numpy as np
 from ..errors import AttnvizError, library_failure, printable, quoted
 from .architecture import Architecture, Params
 from .bert import BERT, ROBERTA
+from .config_fields import LAYER_COUNTS, FieldError, check_fields
 from .distilbert import DISTILBERT
 from .gemma import GEMMA2, GEMMA3
 from .gpt2 import GPT2
@@ -315,13 +315,30 @@ def hub_cache() -> Path:
 
 
 # A Hub id as huggingface_hub's validate_repo_id accepts it: "name" or "org/name" of letters, digits, "-",
-# "_" and "." (neither "--" nor ".." in it, not ending ".git", at most 96 characters a part)
-HUB_ID = re.compile(r"^(\b[\w\-.]+\b/)?\b[\w\-.]{1,96}\b$")
+# "_" and "." (neither "--" nor ".." in it, not ending ".git", at most 96 characters a part, as huggingface_hub
+# 1.0 bounds the org too)
+HUB_ID = re.compile(r"^(\b[\w\-.]{1,96}\b/)?\b[\w\-.]{1,96}\b$")
+COMMIT = re.compile(r"[0-9a-f]{1,64}")  # what a ref of the cache may hold: a commit hash (huggingface_hub writes 40 hex digits), a snapshot's name
+
+
+def hub_id_problem(name: str) -> str | None:
+    """Why ``name`` is not a Hub id, in huggingface_hub's words (validate_repo_id's HFValidationError,
+    without the id it quotes); None if it is one."""
+    if name.count("/") > 1:
+        return "Repo id must be in the form 'repo_name' or 'namespace/repo_name'"
+    if not HUB_ID.match(name):
+        return ("Repo id must use alphanumeric chars, '-', '_' or '.'. The name cannot start or end with '-' or '.' "
+                "and the maximum length is 96")
+    if "--" in name or ".." in name:
+        return "Cannot have -- or .. in repo_id"
+    if name.endswith(".git"):
+        return "Repo_id cannot end by '.git'"
+    return None
 
 
 def is_hub_id(name: str) -> bool:
     """Whether ``name`` is a Hub id ("gpt2", "sentence-transformers/all-MiniLM-L6-v2"), as huggingface_hub says."""
-    return bool(HUB_ID.match(name)) and "--" not in name and ".." not in name and not name.endswith(".git")
+    return hub_id_problem(name) is None
 
 
 def stays_inside(relative: str) -> bool:
@@ -333,15 +350,27 @@ def stays_inside(relative: str) -> bool:
 def cached_snapshot(repo: Path, revision: str) -> Path | None:
     """The snapshot folder of ``revision`` in a repository of the cache (models--org--name), as
     huggingface_hub's try_to_load_from_cache finds it: refs/{revision} holds its commit, else the
-    revision is a commit hash, the snapshot's name."""
+    revision is a commit hash, the snapshot's name; None when the cache has no such snapshot. A ref
+    that cannot be read, or holds anything but a commit hash (a path: the cache never points outside
+    its snapshots/), is an error saying so."""
+    from ..small_files import REF_BYTES, FileProblem, read_text
+
     if not stays_inside(revision):
         raise AttnvizError(f"{quoted(revision)} is not a revision: a branch, tag or commit hash")
+    ref = repo / "refs" / revision
     try:
-        commit = (repo / "refs" / revision).read_text(encoding="utf-8").strip()
-    except OSError:
+        commit = read_text(ref, REF_BYTES, "the Hugging Face cache's ref").strip()
+    except FileProblem as problem:
+        if problem.status != "missing":
+            raise
         commit = revision
+    else:
+        if not COMMIT.fullmatch(commit):
+            raise FileProblem("the Hugging Face cache's ref", ref, f"not a commit hash (it holds {quoted(commit)})")
     snapshot = repo / "snapshots" / commit
-    return snapshot if stays_inside(commit) and snapshot.is_dir() else None
+    if snapshot.is_symlink():  # huggingface_hub links files to blobs/, never a snapshot to a folder elsewhere
+        raise FileProblem("the Hugging Face cache's snapshot", snapshot, "a link, where a folder belongs")
+    return snapshot if COMMIT.fullmatch(commit) and snapshot.is_dir() else None
 
 
 def repo_folder(cache: Path, repo_id: str) -> Path:
@@ -356,12 +385,13 @@ def find_model(spec: str | Path, cache: Path | None = None, revision: str | None
     path, name = Path(spec), str(spec)
     if not name:
         raise AttnvizError("no model named: the name is empty")
-    if path.is_dir():
+    if is_folder(path):
         if revision is not None:
             raise AttnvizError(f"{quoted(name)} is a folder; a revision chooses a version of a Hub id")
         return path
-    if not is_hub_id(name):
-        raise AttnvizError(f"no model {quoted(name)}: not a folder, nor a Hub id (name or org/name)")
+    problem = hub_id_problem(name)
+    if problem is not None:
+        raise AttnvizError(f"no model {quoted(name)}: not a folder, nor a Hub id (huggingface_hub: {problem})")
     snapshot = cached_snapshot(repo_folder(cache, name), revision or "main")
     if snapshot is not None:
         return snapshot
@@ -369,11 +399,16 @@ def find_model(spec: str | Path, cache: Path | None = None, revision: str | None
     again = "" if revision is None else f" --revision {printable(revision)}"
     raise AttnvizError(
         f"no model {quoted(name)}{at}: not a folder, nor in the Hugging Face cache at {quoted(str(cache))}; "
-        f"fetch it once while online (attn model download {name}{again}) or give its folder"
+        f"fetch it once while online (attn model download {printable(name)}{again}) or give its folder"
     )
 
 
-INDEX_BYTES = 16 * 2**20  # model.safetensors.index.json is read up to this size (a 70B model's is 70 KB)
+def is_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder; a name the file system refuses (too long) is not one."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def weights_files(folder: Path) -> list[Path]:
@@ -381,11 +416,12 @@ def weights_files(folder: Path) -> list[Path]:
     once, in the folder; an error saying why if it has none (a pickle is never loaded)."""
     index = folder / "model.safetensors.index.json"
     if not (folder / "model.safetensors").is_file() and index.is_file():
+        from ..small_files import INDEX_BYTES, read_json
+
+        raw = read_json(index, INDEX_BYTES, "model.safetensors.index.json")
         try:
-            with open(index, "rb") as file:
-                raw = json.loads(file.read(INDEX_BYTES + 1)[: INDEX_BYTES + 1])
             names = sorted(set(raw["weight_map"].values()))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+        except (KeyError, TypeError, AttributeError) as error:
             raise AttnvizError(f"model folder {quoted(str(folder))}: model.safetensors.index.json cannot be read: {error}") from error
         if not names or not all(isinstance(n, str) and stays_inside(n) and "/" not in n for n in names):
             raise AttnvizError(f"model folder {quoted(str(folder))}: model.safetensors.index.json names no shards in the folder")
@@ -399,7 +435,7 @@ def weights_files(folder: Path) -> list[Path]:
 def weights_file(folder: Path) -> Path:
     """A model folder's model.safetensors; an error saying why if it has none (a pickle is never loaded)."""
     path = folder / "model.safetensors"
-    if path.is_file():
+    if os.path.lexists(path):  # a regular file, or what its reader refuses by name (a FIFO, a device, a folder)
         return path
     if (folder / "pytorch_model.bin").is_file():
         raise AttnvizError(
@@ -409,27 +445,34 @@ def weights_file(folder: Path) -> Path:
     raise AttnvizError(f"model folder {quoted(str(folder))} has no model.safetensors")
 
 
-def load_model(spec: str | Path, *, dtype: str = "float32", revision: str | None = None, keep: bool | None = None) -> Model:
+def load_model(
+    spec: str | Path, *, dtype: str = "float32", revision: str | None = None, keep: bool | None = None,
+    check: Callable[[ModelConfig], None] | None = None,
+) -> Model:
     """The model ``spec`` names (a folder with config.json, model.safetensors (or its shards) and
     tokenizer.json, or a Hub id found in the Hugging Face cache, at ``revision``), ready to run.
     ``keep``: its weights read at load and kept (for many runs), or read a layer at a time as each
-    runs (one run of a large model); None: kept if they take at most KEEP_BYTES in ``dtype``."""
+    runs (one run of a large model); None: kept if they take at most KEEP_BYTES in ``dtype``.
+    ``check(config)``: what the caller asks of the model (a --layer it has), before its weights are read."""
     from .stores import find_gguf
 
     gguf = find_gguf(str(spec)) if str(spec) else None
     if gguf is not None:
         if revision is not None:
             raise AttnvizError(f"{quoted(str(spec))} is a GGUF file; a revision chooses a version of a Hub id")
-        return load_gguf(gguf, str(spec), dtype, keep)
+        return load_gguf(gguf, str(spec), dtype, keep, check)
     folder = find_model(spec, revision=revision)
-    at = None if Path(spec).is_dir() else revision or "main"  # find_model took a folder before a Hub id
-    config = replace(read_config(folder, dtype, name=str(spec)), revision=at)
-    source = SafetensorsFiles(weights_files(folder))
+    at = None if is_folder(Path(spec)) else revision or "main"  # find_model took a folder before a Hub id
+    raw = raw_config(folder, str(spec))  # an architecture attnviz does not run is said before its weights are looked for
+    source = SafetensorsFiles(weights_files(folder))  # its headers only: config.json's counts are checked against them
+    config = replace(config_of(raw, dtype, str(spec), config_where(folder), weights=source), revision=at)
     config = replace(config, eos_ids=generation_eos(folder) or config.eos_ids)
+    if check is not None:
+        check(config)
     return Model(folder, config, read_params(source, config, keep), read_tokenizer(folder), source)
 
 
-def load_gguf(path: Path, name: str, dtype: str, keep: bool | None = None) -> Model:
+def load_gguf(path: Path, name: str, dtype: str, keep: bool | None = None, check: Callable[[ModelConfig], None] | None = None) -> Model:
     """The model of a GGUF file (llama.cpp's format, which Ollama and LM Studio keep): its config and
     tokenizer from the file's metadata, its tensors dequantized by the gguf package, once: a copy of
     them in float32 is kept in the cache for the runs after (:mod:`.converted`)."""
@@ -438,8 +481,10 @@ def load_gguf(path: Path, name: str, dtype: str, keep: bool | None = None) -> Mo
     from .gguf_tokenizer import tokenizer_from_gguf
 
     gguf = open_gguf(path)
-    config = config_of(gguf.config(), dtype, name, f"GGUF file {quoted(str(path))}")
     source: Source = gguf.tensor_source()
+    config = config_of(gguf.config(), dtype, name, f"GGUF file {quoted(str(path))}", weights=source)
+    if check is not None:
+        check(config)
     if not copy_path(path).is_file():
         read_params(source, config, keep=False)  # every tensor checked against the config before a copy is made
     copy = converted_copy(path, source)
@@ -459,15 +504,20 @@ def read_params(source: Source, config: ModelConfig, keep: bool | None = None) -
     """``config``'s page's parameters from ``source``, checked against config.json first: as many
     layers in the weights as it says (counted from the names, before anything is built for them)."""
     page = PAGES[config.architecture]
-    counted = layers_in(source.names)
-    if counted is not None and counted != config.layers:
-        held = "layers numbered with gaps" if counted < 0 else f"{counted} layers"
-        raise AttnvizError(f"model weights {quoted(str(source.path))} hold {held}, where config.json says {config.layers}")
+    check_layer_count(config.layers, source)
     if keep is None:
         floats = sum(math.prod(source.shape(name)) for name in source.names)
         keep = floats * np.dtype(config.dtype).itemsize <= KEEP_BYTES
     checkpoint = Checkpoint(source, np.dtype(config.dtype), (page.prefix, ""), page.marker, keep=keep)
     return page.params(checkpoint, config)
+
+
+def check_layer_count(says: int, source: Source) -> None:
+    """Refuse a config that ``says`` a number of layers other than the checkpoint ``source`` holds."""
+    counted = layers_in(source.names)
+    if counted is not None and counted != says:
+        held = "layers numbered with gaps" if counted < 0 else f"{counted} layers"
+        raise AttnvizError(f"model weights {quoted(str(source.path))} hold {held}, where config.json says {says}")
 
 
 LAYER_NUMBER = re.compile(r"(?:^|\.)(?:layers?|h|block)\.(\d+)\.")  # "model.layers.3.", "encoder.layer.3.", "h.3.", "transformer.layer.3."
@@ -484,23 +534,45 @@ def layers_in(names: set[str]) -> int | None:
 
 def read_config(folder: Path, dtype: str, name: str | None = None) -> ModelConfig:
     """The fields of config.json a run needs, checked."""
-    try:
-        raw = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        if not isinstance(raw, dict) or "model_type" not in raw:
-            raise KeyError("model_type")
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
-        raise AttnvizError(f"model folder {quoted(str(folder))}: config.json cannot be read: {error}") from error
-    return config_of(raw, dtype, name or folder.name, f"model folder {quoted(str(folder))}: config.json")
+    name = name or folder.name
+    return config_of(raw_config(folder, name), dtype, name, config_where(folder))
 
 
-def config_of(raw: dict[str, Any], dtype: str, name: str, where: str) -> ModelConfig:
+def raw_config(folder: Path, name: str) -> dict[str, Any]:
+    """A model folder's config.json as read (bounded: see :mod:`attnviz_cli.small_files`), of an
+    architecture attnviz runs."""
+    from ..small_files import CONFIG_BYTES, read_json
+
+    raw = read_json(folder / "config.json", CONFIG_BYTES, "config.json")
+    if not isinstance(raw, dict) or "model_type" not in raw:
+        raise AttnvizError(f"{config_where(folder)} has no model_type")
+    check_architecture(raw, name)
+    return raw
+
+
+def config_where(folder: Path) -> str:
+    return f"model folder {quoted(str(folder))}: config.json"
+
+
+def check_architecture(raw: dict[str, Any], name: str) -> None:
+    if raw.get("model_type") not in ARCHITECTURES:
+        raise AttnvizError(f"model {quoted(name)} is a {quoted(str(raw.get('model_type')))}; attnviz runs {', '.join(ARCHITECTURES)}")
+
+
+def config_of(raw: dict[str, Any], dtype: str, name: str, where: str, weights: Source | None = None) -> ModelConfig:
     """The fields a run needs of a config.json's contents ``raw`` (from a folder, or made from a GGUF
-    file's metadata), checked; ``where`` names it in messages."""
-    architecture = raw.get("model_type")
-    if architecture not in ARCHITECTURES:
-        raise AttnvizError(f"model {quoted(name)} is a {quoted(str(architecture))}; attnviz runs {', '.join(ARCHITECTURES)}")
+    file's metadata), checked; ``where`` names it in messages. With ``weights``, its layer count is
+    checked against theirs first, before anything is made for each layer."""
+    check_architecture(raw, name)
+    architecture = raw["model_type"]
+    says = next((raw[field] for field in LAYER_COUNTS if field in raw), None)
+    if weights is not None and isinstance(says, int) and not isinstance(says, bool):
+        check_layer_count(says, weights)
     try:
+        check_fields(raw)  # every number any page reads, of the right kind and range, before a page reads it
         fields = PAGES[architecture].config(raw)  # layers, heads, d_model, max_positions, eps...
+    except FieldError as error:
+        raise AttnvizError(f"{where}: {error}") from error
     except KeyError as error:
         raise AttnvizError(f"{where} lacks {error}") from error
     except (TypeError, ValueError, OverflowError, ZeroDivisionError, AttributeError) as error:
@@ -510,6 +582,9 @@ def config_of(raw: dict[str, Any], dtype: str, name: str, where: str) -> ModelCo
     if layers < 1 or heads < 1 or kv_heads < 1 or heads % kv_heads or fields.get("d_head", 1) < 1 or ("d_head" not in fields and d_model % heads):
         sharing = f" sharing {kv_heads} key/value heads" if kv_heads != heads else ""
         raise AttnvizError(f"{where} has {layers} layers and {heads} heads{sharing} of width {d_model}")
+    if fields["max_positions"] < 1:
+        offset = fields.get("position_offset", 0)
+        raise AttnvizError(f"{where} leaves the model {fields['max_positions']} positions (its max_position_embeddings less the {offset} its position ids start at)")
     tied = raw.get("tie_word_embeddings", True)  # PretrainedConfig's default
     return ModelConfig(
         name=name, architecture=architecture, dtype=dtype, tied=tied is not False, eos_ids=token_ids(raw.get("eos_token_id")),
@@ -528,11 +603,16 @@ GENERATION_BYTES = 1 * 2**20  # generation_config.json is read up to this size (
 
 def generation_eos(folder: Path) -> tuple[int, ...]:
     """The eos_token_id of a model folder's generation_config.json (what transformers' generate stops
-    at, before config.json's), or () if it has none or it cannot be read."""
+    at, before config.json's), or () if it has none or it cannot be read (read as every small file is:
+    a regular file, bounded)."""
+    from ..small_files import read_json
+
+    path = folder / "generation_config.json"
+    if not path.exists():
+        return ()
     try:
-        with open(folder / "generation_config.json", "rb") as file:
-            raw = json.loads(file.read(GENERATION_BYTES + 1)[:GENERATION_BYTES])
-    except (OSError, ValueError, RecursionError):
+        raw = read_json(path, GENERATION_BYTES, "generation_config.json")
+    except AttnvizError:
         return ()
     return token_ids(raw.get("eos_token_id")) if isinstance(raw, dict) else ()
 
@@ -541,9 +621,11 @@ def read_tokenizer(folder: Path):
     """tokenizer.json, with its padding and truncation turned off (many pad every text to 128 tokens)."""
     from tokenizers import Tokenizer
 
-    path = folder / "tokenizer.json"
+    from ..small_files import TOKENIZER_BYTES, read_text
+
+    text = read_text(folder / "tokenizer.json", TOKENIZER_BYTES, "tokenizer.json")
     try:
-        tokenizer = Tokenizer.from_file(str(path))
+        tokenizer = Tokenizer.from_str(text)
     except BaseException as error:  # tokenizers raises its own Exception types, and panics
         if not library_failure(error):
             raise

@@ -13,7 +13,7 @@ import numpy as np
 from ..analysis import head_summary
 from ..attention_types import Attention
 from ..core import causal_mask
-from ..errors import valid_text
+from ..errors import AttnvizError, valid_text
 from ..results import InspectConfig, Inspection, VectorsInfo
 from .activations import MassiveActivations, massive_activations
 from .heads import HeadLabels, rollout, run_patterns
@@ -68,8 +68,17 @@ class ModelInspection:
 def inspect_model(text: str, model: Model, show: ModelShow, truncate: bool = False) -> ModelInspection:
     """Run ``text`` through ``model`` and compute what ``show`` asks for; ``truncate``: a text over
     the model's positions keeps its first tokens."""
-    text = valid_text(text)
+    text = said(text)
     return inspect_run(model.run(text, truncate, keep=show.keep), model.config, text, show)
+
+
+def said(text: str) -> str:
+    """``text`` made valid (see :func:`valid_text`), refused when it is empty or only spaces, as the
+    static path refuses it (a model would otherwise run on its special tokens alone)."""
+    text = valid_text(text)
+    if not text.strip():
+        raise AttnvizError("the sentence is empty")
+    return text
 
 
 def inspect_run(run: ModelRun, c: ModelConfig, text: str, show: ModelShow) -> ModelInspection:
@@ -123,7 +132,7 @@ def compare_model(
     """The word ``focus`` names followed into both texts through ``model``, the ``top_k`` words it looks
     at most listed in each layer (with ``hide_special``, among the words that are not special tokens);
     and how many tokens ``truncate`` cut from each text (0 if none)."""
-    texts = (valid_text(texts[0]), valid_text(texts[1]))
+    texts = (said(texts[0]), said(texts[1]))
     runs = (model.run(texts[0], truncate), model.run(texts[1], truncate))
     comparison = compare_word(runs, texts, focus, top_k)
     if hide_special:

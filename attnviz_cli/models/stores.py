@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import AttnvizError, counted, printable, quoted
+from ..small_files import FileProblem, open_regular, read_bounded, read_text
 
 GGUF_MAGIC = b"GGUF"
 MANIFEST_LIMIT = 1 << 20  # bytes: Ollama's manifests are ~1 KB; a bigger one is not Ollama's
@@ -84,65 +84,25 @@ def _small_text(path: Path, limit: int) -> str | None:
     """A small text file of a store's settings, or None when it is missing, not a regular file, over
     ``limit`` bytes or not UTF-8 (settings that cannot be read leave the defaults)."""
     try:
-        return _read_bounded(path, limit, "settings file").decode("utf-8")
-    except (AttnvizError, UnicodeDecodeError):
+        return read_text(path, limit, "settings file")
+    except AttnvizError:
         return None
 
 
-# -- files, opened as untrusted -----------------------------------------------------------------
-
-
-class StoreProblem(AttnvizError):
-    """A file of a store that cannot be used: the one-line message, and ``status``, the few words
-    ``attn model list`` shows for it."""
-
-    def __init__(self, what: str, path: Path, status: str) -> None:
-        super().__init__(f"{what} {quoted(str(path))} is {status}")
-        self.status = status
-
-
-def _open_regular(path: Path, what: str) -> tuple[int, os.stat_result]:
-    """``path`` opened for reading without blocking (a FIFO would hang a plain open), and its status;
-    anything but a regular file (a device, a FIFO, a folder, what a link points to) is refused."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError as error:
-        raise StoreProblem(what, path, "missing") from error
-    except OSError as error:
-        raise StoreProblem(what, path, f"unreadable: {error.strerror or error}") from error
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise StoreProblem(what, path, "not a regular file")
-    return fd, info
-
-
-def _read_bounded(path: Path, limit: int, what: str) -> bytes:
-    """The whole of a small file, refused before reading when it is over ``limit`` bytes."""
-    fd, info = _open_regular(path, what)
-    try:
-        if info.st_size > limit:
-            raise StoreProblem(what, path, f"{info.st_size:,} bytes, over the {limit:,} it may be")
-        with os.fdopen(fd, "rb", closefd=False) as file:
-            data = file.read(limit + 1)
-    finally:
-        os.close(fd)
-    if len(data) > limit:  # it grew since fstat
-        raise StoreProblem(what, path, f"over the {limit:,} bytes it may be")
-    return data
+# -- files, opened as untrusted (:mod:`attnviz_cli.small_files`) -------------------------------
 
 
 def checked_gguf(path: Path, what: str = "GGUF file") -> int:
     """``path``'s size in bytes, once it is known to be a regular file that starts as GGUF files do."""
-    fd, info = _open_regular(path, what)
+    fd, info = open_regular(path, what)
     try:
         magic = os.pread(fd, len(GGUF_MAGIC), 0)
     except OSError as error:
-        raise StoreProblem(what, path, f"unreadable: {error.strerror or error}") from error
+        raise FileProblem(what, path, f"unreadable: {error.strerror or error}") from error
     finally:
         os.close(fd)
     if magic != GGUF_MAGIC:
-        raise StoreProblem(what, path, "not a GGUF file (it does not start with 'GGUF')")
+        raise FileProblem(what, path, "not a GGUF file (it does not start with 'GGUF')")
     return info.st_size
 
 
@@ -262,18 +222,18 @@ def model_blob(store: Path, manifest: Path) -> Path:
     is read only when it is a regular file of at most MANIFEST_LIMIT bytes, its digest only when it is
     sha256 and 64 hex digits, so it can name nothing outside blobs/."""
     what = "Ollama manifest"
-    data = _read_bounded(manifest, MANIFEST_LIMIT, what)
+    data = read_bounded(manifest, MANIFEST_LIMIT, what)
     try:
         layers = json.loads(data)["layers"]
         digests = [layer["digest"] for layer in layers if layer.get("mediaType") == OLLAMA_MODEL_LAYER]
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
-        raise StoreProblem(what, manifest, f"not a manifest ({type(error).__name__})") from error
+        raise FileProblem(what, manifest, f"not a manifest ({type(error).__name__})") from error
     if not digests:
-        raise StoreProblem(what, manifest, f"without a model layer ({OLLAMA_MODEL_LAYER})")
+        raise FileProblem(what, manifest, f"without a model layer ({OLLAMA_MODEL_LAYER})")
     digest = digests[-1]
     match = DIGEST.fullmatch(digest) if isinstance(digest, str) else None
     if match is None:
-        raise StoreProblem(what, manifest, f"naming its model by {quoted(str(digest))}, not sha256 and 64 hex digits")
+        raise FileProblem(what, manifest, f"naming its model by {quoted(str(digest))}, not sha256 and 64 hex digits")
     return store / "blobs" / f"sha256-{match.group(1)}"
 
 
@@ -325,7 +285,7 @@ def _status(path: Path) -> tuple[int, str]:
     """A listed file's size and status: "gguf", or what is wrong with it."""
     try:
         return checked_gguf(path), "gguf"
-    except StoreProblem as problem:
+    except FileProblem as problem:
         return 0, problem.status
 
 
@@ -339,7 +299,7 @@ def ollama_models(store: Path) -> list[GGUFModel]:
             continue
         try:
             blob = model_blob(store, store / "manifests" / Path(*parts))
-        except StoreProblem as problem:
+        except FileProblem as problem:
             found.append(GGUFModel(name, "ollama", None, 0, f"manifest {problem.status}"))
             continue
         size, status = _status(blob)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, Protocol, overload
 import numpy as np
 
 from ..errors import AttnvizError, quoted
+from ..small_files import open_regular
 from .architecture import Linear, Norm, Params, RMSNorm
 
 STORED: dict[str, np.dtype] = {  # safetensors dtype -> how its bytes are read (little-endian, as the format stores them)
@@ -28,6 +30,8 @@ STORED: dict[str, np.dtype] = {  # safetensors dtype -> how its bytes are read (
     "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
     "U8": np.dtype("u1"), "BOOL": np.dtype("?"),
 }
+STORED_NAMES = {dtype: name for name, dtype in STORED.items()}
+HEADER_BYTES = 100_000_000  # the largest header the safetensors library reads (its MAX_HEADER_SIZE)
 
 
 TILE = (64, 256)  # rows and columns of a matrix per step of its transposed copy (the fastest measured)
@@ -63,6 +67,7 @@ class SafetensorsFiles:
         self.path = paths[0] if len(paths) == 1 else paths[0].parent
         self._entries: dict[str, tuple[Path, np.dtype, tuple[int, ...], int, int]] = {}
         for path in paths:
+            os.close(open_regular(path, "model weights")[0])  # a FIFO or a device would block or never end
             try:
                 with safe_open(str(path), framework="numpy") as checked:  # refuses a header that lies
                     names = set(checked.keys())
@@ -78,6 +83,10 @@ class SafetensorsFiles:
 
     def shape(self, name: str) -> tuple[int, ...]:
         return self._entries[name][2]
+
+    def stored_dtype(self, name: str) -> str:
+        """The dtype tensor ``name`` is stored in, as safetensors names it ("F32", "BF16"...)."""
+        return STORED_NAMES[self._entries[name][1]]
 
     def load(self, name: str, out: np.ndarray) -> None:
         _, stored_dtype, shape, _, _ = self._entries[name]
@@ -230,6 +239,8 @@ class Checkpoint:
         if full not in self.source.names:
             raise AttnvizError(f"model weights {quoted(str(self.path))} lack {full!r}")
         got = self.source.shape(full)
+        if any(isinstance(w, str) and g == 0 for w, g in zip(want, got, strict=False)):  # a feed-forward (or vocabulary) of width 0
+            raise AttnvizError(f"model weights {quoted(str(self.path))}: {full!r} has shape {got}: a width of 0")
         if len(got) != len(want) or not all(self._sizes.setdefault(w, g) == g if isinstance(w, str) else w == g for w, g in zip(want, got, strict=True)):
             shown = tuple(self._sizes.get(w, w) if isinstance(w, str) else w for w in want)
             raise AttnvizError(f"model weights {quoted(str(self.path))}: {full!r} has shape {got}, where config.json and the other weights make it {shown}")
@@ -332,6 +343,8 @@ def read_header(path: Path) -> tuple[dict[str, Any], int]:
     8 bytes of header length, little-endian, then the JSON header, then the data."""
     with open(path, "rb") as file:
         (length,) = struct.unpack("<Q", file.read(8))
+        if length > HEADER_BYTES:
+            raise ValueError(f"a header of {length:,} bytes, over the {HEADER_BYTES:,} safetensors reads")
         header = json.loads(file.read(length))
     header.pop("__metadata__", None)
     unknown = sorted({entry["dtype"] for entry in header.values()} - set(STORED))

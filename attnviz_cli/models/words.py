@@ -93,7 +93,8 @@ def focus_units(words: Words, spec: str, T: int) -> list[int]:
     lowered = tuple(label.lower() for label in words.labels)
     word = spec.rpartition("@")[0] if "@" in spec[1:] else spec  # as focus_positions reads it
     if word.lower() not in lowered:
-        raise AttnvizError(f"--focus {quoted(word)} is not one of the words {quoted(words.listing())}")
+        named = f"{quoted(spec)}: {quoted(word)}" if "@" in spec[1:] else quoted(word)  # bank@1@2 is told whole
+        raise AttnvizError(f"--focus {named} is not one of the words {quoted(words.listing())}")
     return focus_positions(spec, lowered, lowercase=True)
 
 
