@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AttnvizError, quoted
+from ..small_files import read_json, read_text
 
 if TYPE_CHECKING:
     from .model import Model
@@ -95,11 +96,11 @@ def chat_template(model: Model) -> tuple[str, dict[str, str]]:
         ids = {key: metadata.get(f"tokenizer.ggml.{name}_token_id") for key, name in GGUF_IDS.items()}
         special = {key: model.tokenizer.id_to_token(i) for key, i in ids.items() if isinstance(i, int)}
     else:
-        config = read_json(source / "tokenizer_config.json")
+        config = tokenizer_config(source / "tokenizer_config.json")
         template = config.get("chat_template")
         jinja = source / "chat_template.jinja"
         if jinja.is_file():  # where transformers 4.50 and later save it
-            template = read_text(jinja)
+            template = read_text(jinja, TEMPLATE_BYTES, "chat template")
         special = {key: token for key in SPECIAL if (token := token_text(config.get(key))) is not None}
     if isinstance(template, list):  # named templates: [{"name": "default", "template": ...}, ...]
         named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
@@ -118,30 +119,10 @@ def token_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def read_text(path: Path) -> str:
-    try:
-        with open(path, "rb") as file:
-            data = file.read(TEMPLATE_BYTES + 1)
-    except OSError as error:
-        raise AttnvizError(f"cannot read {quoted(str(path))}: {error.strerror or error}") from None
-    if len(data) > TEMPLATE_BYTES:
-        raise AttnvizError(f"{quoted(str(path))} is over {TEMPLATE_BYTES >> 20} MiB")
-    return data.decode("utf-8", "replace")
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """A model folder's tokenizer_config.json, up to CONFIG_BYTES ({} if there is none)."""
-    try:
-        with open(path, "rb") as file:
-            data = file.read(CONFIG_BYTES + 1)
-    except FileNotFoundError:
+def tokenizer_config(path: Path) -> dict[str, Any]:
+    """A model folder's tokenizer_config.json, read as every small file is (a regular file, up to
+    CONFIG_BYTES, JSON of bounded depth); {} if there is none."""
+    if not path.exists():
         return {}
-    except OSError as error:
-        raise AttnvizError(f"cannot read {quoted(str(path))}: {error.strerror or error}") from None
-    if len(data) > CONFIG_BYTES:
-        raise AttnvizError(f"{quoted(str(path))} is over {CONFIG_BYTES >> 20} MiB")
-    try:
-        raw = json.loads(data)
-    except (ValueError, RecursionError) as error:
-        raise AttnvizError(f"{quoted(str(path))} cannot be read: {error}") from None
+    raw = read_json(path, CONFIG_BYTES, "tokenizer_config.json")
     return raw if isinstance(raw, dict) else {}
