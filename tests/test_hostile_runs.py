@@ -4,8 +4,12 @@ to start, signals at any moment, a parent killed outright, and numbers that over
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,3 +65,144 @@ def test_heads_reads_process_substitution_and_dev_stdin():
     done = attn("heads", "/dev/stdin", "--model", str(TINY_BERT), "-f", "json", input="the river bank\n\nthe bank\n")
     assert done.returncode == 0, done.stderr
     assert '"texts": 2' in done.stdout
+
+
+# ---- causes 2 and 7: worker processes ----------------------------------------------------------------
+
+
+def session(sid: int) -> list[int]:
+    """The processes of session ``sid`` still running (a zombie has ended: only its entry is left)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # it ended while we looked
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def gone(sid: int, within: float = 5) -> bool:
+    """Whether every process of session ``sid`` has ended within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while session(sid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not session(sid)
+
+
+STARTED: list[int] = []  # the sessions with_workers started, for leave_nothing to end
+
+
+@pytest.fixture(autouse=True)
+def leave_nothing():
+    """Whatever a test asserted, no process of a session it started outlives it."""
+    yield
+    while STARTED:
+        for pid in session(STARTED.pop()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def with_workers(args: list[str], texts: bytes, stderr, count: int = 3) -> subprocess.Popen:
+    """`attn ARGS` in a session of its own, ``texts`` on a stdin left open (so it waits for more with
+    its workers up), once ``count`` processes besides it are running (workers, and the resource
+    tracker of `heads`'s spawned ones)."""
+    child = subprocess.Popen([*ATTN, *args], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+    STARTED.append(child.pid)
+    assert child.stdin is not None
+    child.stdin.write(texts)
+    child.stdin.flush()
+    deadline = time.monotonic() + HANG
+    while len(session(child.pid)) < 1 + count:
+        assert child.poll() is None and time.monotonic() < deadline, "the workers never started"
+        time.sleep(0.01)
+    return child
+
+
+HEADS = ["heads", "-", "--model", str(TINY_BERT), "--workers", "2", "-f", "json"]
+HEADS_TEXTS = b"the river bank flows by\n" * 2500  # one length: a batch each 64; two chunks of 1024 read, then a wait
+
+
+@pytest.mark.parametrize("delay", [0, 0.1, 0.3])
+def test_ctrl_c_at_any_moment_of_a_heads_run_is_one_line_and_leaves_nothing(tmp_path, delay):
+    """SIGINT to the whole group (what Ctrl-C does), from the moment the workers start (they are still
+    importing: before, their tracebacks came out) to when they are at work."""
+    errors = tmp_path / "stderr"
+    with errors.open("wb") as stderr:
+        child = with_workers(HEADS, HEADS_TEXTS, stderr, count=2)  # the resource tracker and a worker
+        time.sleep(delay)
+        os.killpg(child.pid, signal.SIGINT)
+        assert child.wait(timeout=HANG) == 130
+    assert gone(child.pid)
+    assert errors.read_text() == "attn: interrupted\n"
+
+
+@pytest.mark.parametrize("group", [False, True])
+def test_sigterm_ends_a_heads_run_as_cleanly_as_ctrl_c(tmp_path, group):
+    """`kill PID` and a SIGTERM to the group alike: one line, exit 143, no worker nor resource tracker
+    left, and no "leaked semaphore" warning."""
+    errors = tmp_path / "stderr"
+    with errors.open("wb") as stderr:
+        child = with_workers(HEADS, HEADS_TEXTS, stderr)
+        (os.killpg if group else os.kill)(child.pid, signal.SIGTERM)
+        assert child.wait(timeout=HANG) == 143
+    assert gone(child.pid)
+    assert errors.read_text() == "attn: terminated\n"
+
+
+@pytest.mark.parametrize("run", ["heads", "static stream"])
+def test_workers_end_with_a_parent_killed_outright(tmp_path, run):
+    """SIGKILL to the main process alone: its workers (and `heads`'s resource tracker) notice and end,
+    where they used to wait for work forever (120-180 MB each)."""
+    if run == "heads":
+        args, texts, count = HEADS, HEADS_TEXTS, 3
+    else:
+        from attnviz_cli.engine import usable_cpus
+
+        if usable_cpus() < 2:
+            pytest.skip("the static stream forks workers only with two usable CPUs or more")
+        args, texts, count = ["inspect", "-", "-f", "jsonl"], b"the river bank flows by the water\n" * 2000, 2
+    with (tmp_path / "stderr").open("wb") as stderr:
+        child = with_workers(args, texts, stderr, count)
+        child.kill()
+        child.wait(timeout=HANG)
+    assert gone(child.pid)
+
+
+def test_a_worker_killed_midway_is_one_line_naming_it(tmp_path):
+    """A worker that dies (the OOM killer, say) ends the run with one line, not "internal error:
+    BrokenProcessPool"."""
+    errors = tmp_path / "stderr"
+    with errors.open("wb") as stderr:
+        child = with_workers(HEADS, HEADS_TEXTS, stderr)
+        worker = next(pid for pid in session(child.pid) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes())
+        os.kill(worker, signal.SIGKILL)
+        assert child.stdin is not None
+        child.stdin.write(HEADS_TEXTS)
+        child.stdin.close()
+        assert child.wait(timeout=HANG) == 1
+    assert gone(child.pid)
+    assert errors.read_text() == (
+        "attn: error: a worker process ended before finishing its texts (killed, or out of memory?); --workers 1 runs without them\n"
+    )
+
+
+def test_a_worker_that_cannot_load_the_model_is_one_line_naming_why(tmp_path, capfd):
+    """The model folder removed after this process loaded it: the workers' load fails, and the run ends
+    with one line saying so (it was a traceback from each worker and "internal error: BrokenProcessPool")."""
+    import shutil
+
+    from attnviz_cli.errors import AttnvizError
+    from attnviz_cli.models import load_model
+    from attnviz_cli.models.corpus import corpus_patterns
+
+    folder = shutil.copytree(TINY_BERT, tmp_path / "m")
+    model = load_model(str(folder))
+    shutil.rmtree(folder)
+    texts = [(n, "the river bank") for n in range(1, 200)]
+    with pytest.raises(AttnvizError) as raised:
+        corpus_patterns(model, texts, bad=lambda *_: None, workers=2, parallel_after=0)
+    assert str(raised.value).startswith(f"a worker process could not load the model: no model '{folder}'")
+    assert "Traceback" not in capfd.readouterr().err
