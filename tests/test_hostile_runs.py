@@ -206,3 +206,85 @@ def test_a_worker_that_cannot_load_the_model_is_one_line_naming_why(tmp_path, ca
         corpus_patterns(model, texts, bad=lambda *_: None, workers=2, parallel_after=0)
     assert str(raised.value).startswith(f"a worker process could not load the model: no model '{folder}'")
     assert "Traceback" not in capfd.readouterr().err
+
+
+# ---- cause 8: overflow --------------------------------------------------------------------------------
+
+
+def tiny_bert_variant(folder: Path, *, scale: dict[str, float] | None = None, config: dict | None = None) -> Path:
+    """A copy of tiny-bert with some weights multiplied (in float32) or config values changed."""
+    import json
+    import shutil
+
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    shutil.copytree(TINY_BERT, folder)
+    weights = load_file(folder / "model.safetensors")
+    for name, factor in (scale or {}).items():
+        weights[name] = weights[name] * np.float32(factor)
+    save_file(weights, folder / "model.safetensors")
+    settings = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(settings | (config or {})))
+    return folder
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The one line a refused run writes (no RuntimeWarning, no traceback, no internal error)."""
+    assert done.returncode == 1, done.stdout[:200]
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith("attn: error: "), done.stderr
+    assert "internal error" not in done.stderr
+    return done.stderr.strip()
+
+
+def test_an_overflow_in_the_last_feed_forward_is_an_error_not_a_cosine_of_one(tmp_path):
+    """The last layer's feed-forward weights x1e30: the variance of its norm overflows, its hidden state
+    collapses to the norm's bias, and compare reported a cosine of 1.0 with exit 0."""
+    folder = tiny_bert_variant(tmp_path / "m", scale={"encoder.layer.1.output.dense.weight": 1e30})
+    done = attn("compare", "the bank", "the river bank", "--focus", "bank", "--model", str(folder), "-f", "json")
+    assert one_error_line(done) == (
+        f"attn: error: '{folder}' gives no finite result: a number overflowed or became NaN in layer 1 "
+        "(its weights or config values are out of range for float32)"
+    )
+
+
+def test_scores_that_overflow_are_the_same_clean_error_not_an_internal_one(tmp_path):
+    """Query and key weights x3e37: the scores overflow, which the softmax refuses (it was reported as
+    an internal AttentionInputError)."""
+    scale = {f"encoder.layer.0.attention.self.{part}.weight": 3e37 for part in ("query", "key")}
+    folder = tiny_bert_variant(tmp_path / "m", scale=scale)
+    for args in (("inspect", "the bank"), ("heads", "-")):
+        done = attn(*args, "--model", str(folder), input="the bank\n")
+        assert one_error_line(done) == (
+            f"attn: error: '{folder}' gives no finite result: a number overflowed or became NaN in layer 0 "
+            "(its weights or config values are out of range for float32)"
+        )
+
+
+@pytest.mark.parametrize("eps", [1e300, -1.0])
+def test_a_layer_norm_epsilon_out_of_range_is_one_line_without_warnings(tmp_path, eps):
+    """layer_norm_eps 1e300 overflows float32 (a RuntimeWarning, then every row divided to zeros); a
+    negative one makes NaN. Either is refused in one line (here, or by the config's own check)."""
+    folder = tiny_bert_variant(tmp_path / "m", config={"layer_norm_eps": eps})
+    one_error_line(attn("inspect", "the bank", "--model", str(folder)))
+
+
+def test_vectors_out_of_float32s_range_are_refused_without_warnings(tmp_path):
+    """A text vectors file holding 1e39, and a set's .npy header claiming an enormous shape: one line
+    each, no NumPy RuntimeWarning before it."""
+    import numpy as np
+    from numpy.lib import format as npy
+
+    text = tmp_path / "v.txt"
+    text.write_text("the 1e39 0.5\nriver 0.1 0.2\nbank 0.3 0.4\n")
+    assert one_error_line(attn("inspect", "the river bank", "--vectors", str(text))) == (
+        f"attn: error: vectors file '{text}' holds NaN or infinite values (word 'the')"
+    )
+    good = tmp_path / "ok.txt"
+    good.write_text("the 0.1 0.5\nriver 0.1 0.2\nbank 0.3 0.4\n")
+    assert attn("vectors", "convert", str(good), str(tmp_path / "set")).returncode == 0
+    with (tmp_path / "set" / "vectors.npy").open("wb") as handle:
+        npy.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False, "shape": (3, 2**62)})
+        handle.write(np.zeros(6, np.float32).tobytes())
+    line = one_error_line(attn("inspect", "the river bank", "--vectors", str(tmp_path / "set")))
+    assert line.startswith(f"attn: error: vectors set '{tmp_path / 'set'}' cannot be read: ")
