@@ -171,6 +171,26 @@ def test_workers_end_with_a_parent_killed_outright(tmp_path, run):
     assert gone(child.pid)
 
 
+def test_a_signal_while_workers_start_is_held_back_then_raised_not_lost():
+    """SIGINT or SIGTERM that comes while a pool's submit may start a worker is raised just after, once:
+    a worker never starts half-way through an interruption, and no Ctrl-C is dropped."""
+    from attnviz_cli.errors import Terminated
+    from attnviz_cli.workers import lifeline, starting_workers
+
+    steps = []
+    with pytest.raises(KeyboardInterrupt) as raised, starting_workers():
+        os.kill(os.getpid(), signal.SIGINT)
+        steps.append("went on")
+    assert steps == ["went on"] and type(raised.value) is KeyboardInterrupt
+    with lifeline(), pytest.raises(Terminated), starting_workers():  # SIGTERM ends a run with a pool as Ctrl-C does
+        os.kill(os.getpid(), signal.SIGTERM)
+        steps.append("went on again")
+    assert steps == ["went on", "went on again"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # every handler as it was
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == set()
+
+
 def test_a_worker_killed_midway_is_one_line_naming_it(tmp_path):
     """A worker that dies (the OOM killer, say) ends the run with one line, not "internal error:
     BrokenProcessPool"."""
