@@ -291,20 +291,27 @@ def test_a_layer_norm_epsilon_out_of_range_is_one_line_without_warnings(tmp_path
 
 def test_vectors_out_of_float32s_range_are_refused_without_warnings(tmp_path):
     """A text vectors file holding 1e39, and a set's .npy header claiming an enormous shape: one line
-    each, no NumPy RuntimeWarning before it."""
+    each, no NumPy RuntimeWarning before it (here in-process, with warnings as errors: one would
+    change the message)."""
+    import warnings
+
     import numpy as np
     from numpy.lib import format as npy
 
+    from attnviz_cli.store import write_set
+
+    from .conftest import run
+
     text = tmp_path / "v.txt"
     text.write_text("the 1e39 0.5\nriver 0.1 0.2\nbank 0.3 0.4\n")
-    assert one_error_line(attn("inspect", "the river bank", "--vectors", str(text))) == (
-        f"attn: error: vectors file '{text}' holds NaN or infinite values (word 'the')"
-    )
-    good = tmp_path / "ok.txt"
-    good.write_text("the 0.1 0.5\nriver 0.1 0.2\nbank 0.3 0.4\n")
-    assert attn("vectors", "convert", str(good), str(tmp_path / "set")).returncode == 0
+    write_set(tmp_path / "set", np.zeros((3, 2), np.float32), ["the", "river", "bank"], {"name": "set", "lowercase": True})
     with (tmp_path / "set" / "vectors.npy").open("wb") as handle:
         npy.write_array_header_1_0(handle, {"descr": "<f4", "fortran_order": False, "shape": (3, 2**62)})
         handle.write(np.zeros(6, np.float32).tobytes())
-    line = one_error_line(attn("inspect", "the river bank", "--vectors", str(tmp_path / "set")))
-    assert line.startswith(f"attn: error: vectors set '{tmp_path / 'set'}' cannot be read: ")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from_text = run("inspect", "the river bank", "--vectors", str(text))
+        from_set = run("inspect", "the river bank", "--vectors", str(tmp_path / "set"))
+    assert from_text.exit_code == 1 and from_text.stderr == f"attn: error: vectors file '{text}' holds NaN or infinite values (word 'the')\n"
+    assert from_set.exit_code == 1 and from_set.stderr.startswith(f"attn: error: vectors set '{tmp_path / 'set'}' cannot be read: ")
+    assert "overflow" not in from_set.stderr and len(from_set.stderr.splitlines()) == 1

@@ -251,14 +251,14 @@ def _load_in_worker(lifeline: Connection, folder: str, dtype: str) -> None:
     """A worker's start: bound to the parent's life, one BLAS thread (the workers share the cores: more
     would fight over them), and the model. A failure is kept for the first task to raise, so the run
     ends with one line naming it, not a traceback here and a broken pool there."""
-    from threadpoolctl import threadpool_limits
-
-    from ..workers import start_worker
-    from .model import load_model
-
-    start_worker(lifeline)
-    threadpool_limits(1)
     try:
+        from threadpoolctl import threadpool_limits
+
+        from ..workers import start_worker
+        from .model import load_model
+
+        start_worker(lifeline)
+        threadpool_limits(1)
         _WORKER_MODEL.append(load_model(folder, dtype=dtype))
     except BaseException as error:  # a library's panic too (see library_failure)
         if not library_failure(error):
