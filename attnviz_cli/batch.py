@@ -290,7 +290,7 @@ def stream_records(
 
                 pool = ProcessPoolExecutor(
                     workers, mp_context=get_context("fork"), initializer=_start_worker,
-                    initargs=(stack.enter_context(lifeline()), job, turns),
+                    initargs=(stack.enter_context(lifeline()).reader, job, turns),
                 )
                 stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # before the lifeline goes
             for start in range(0, len(piece), TASK_LINES):

@@ -21,12 +21,14 @@ def main() -> None:
             sys.stderr.write("attn: error: stdout is closed, and attn writes its results there\n")
         sys.exit(1)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from .errors import interruption, terminate
+    try:  # Ctrl-C while the libraries load is an interruption like any other
+        from .errors import terminate
 
-    signal.signal(signal.SIGTERM, terminate)  # `kill PID` ends a run as Ctrl-C does: workers shut down, files tidied
-    try:
-        from .cli import run  # Ctrl-C while the libraries load is an interruption like any other
+        signal.signal(signal.SIGTERM, terminate)  # `kill PID` ends a run as Ctrl-C does: workers shut down, files tidied
+        from .cli import run
     except KeyboardInterrupt as stop:
+        from .errors import interruption
+
         line, code = interruption(stop)
         sys.stderr.write(f"attn: {line}\n")
         sys.exit(code)

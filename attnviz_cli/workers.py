@@ -20,7 +20,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import terminate
 
@@ -32,11 +32,18 @@ HELD_BACK = {signal.SIGINT, signal.SIGTERM}  # while workers start
 _write_ends: list[Connection] = []  # of the lifelines this process holds (a forked worker closes its copies)
 
 
+class Lifeline(NamedTuple):
+    """A pipe whose write end only this process holds: its read end goes to each worker."""
+
+    reader: Connection  # for each worker's :func:`start_worker`
+    writer: Connection  # closed (by this process ending, or on purpose), it ends every worker
+
+
 @contextmanager
-def lifeline() -> Iterator[Connection]:
-    """The read end of a pipe to hand to each worker (:func:`start_worker`), for a pool's whole life;
-    SIGTERM meanwhile raises :class:`~attnviz_cli.errors.Terminated` here, as SIGINT raises
-    KeyboardInterrupt, so the pool is shut down on the way out."""
+def lifeline() -> Iterator[Lifeline]:
+    """A :class:`Lifeline` for a pool's whole life; SIGTERM meanwhile raises
+    :class:`~attnviz_cli.errors.Terminated` here, as SIGINT raises KeyboardInterrupt, so the pool is
+    shut down on the way out."""
     from multiprocessing import Pipe
 
     reader, writer = Pipe(duplex=False)
@@ -44,7 +51,7 @@ def lifeline() -> Iterator[Connection]:
     handling = _main_thread()
     previous = signal.signal(signal.SIGTERM, terminate) if handling else None
     try:
-        yield reader
+        yield Lifeline(reader, writer)
     finally:
         if handling:
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

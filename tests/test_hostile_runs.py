@@ -139,6 +139,26 @@ def test_ctrl_c_at_any_moment_of_a_heads_run_is_one_line_and_leaves_nothing(tmp_
     assert errors.read_text() == "attn: interrupted\n"
 
 
+@pytest.mark.parametrize(("stop", "line", "code"), [(KeyboardInterrupt, "interrupted", 130), ("Terminated", "terminated", 143)])
+def test_a_stop_before_a_command_reports_its_errors_is_one_line_too(monkeypatch, capsys, stop, line, code):
+    """Ctrl-C (or SIGTERM) while Typer still parses and checks the options: Typer turns it into exit 130
+    of its own, which said nothing."""
+    from attnviz_cli import cli, errors
+    from attnviz_cli.cli import heads
+
+    raised = getattr(errors, stop) if isinstance(stop, str) else stop
+
+    def stopped(source: str | None) -> str:
+        raise raised
+
+    monkeypatch.setattr(heads, "from_stdin_or", stopped)
+    monkeypatch.setattr(sys, "argv", ["attn", "heads", "-", "--model", str(TINY_BERT)])
+    with pytest.raises(SystemExit) as done:
+        cli.run()
+    assert done.value.code == code
+    assert capsys.readouterr().err == f"attn: {line}\n"
+
+
 @pytest.mark.parametrize("group", [False, True])
 def test_sigterm_ends_a_heads_run_as_cleanly_as_ctrl_c(tmp_path, group):
     """`kill PID` and a SIGTERM to the group alike: one line, exit 143, no worker nor resource tracker

@@ -64,6 +64,10 @@ def run() -> None:
         code: int | str | None = 0
     except SystemExit as done:
         code = done.code
+        stop = getattr(done.__context__, "__cause__", None)  # Typer's own `raise Exit(130) from` Ctrl-C, outside
+        if isinstance(stop, KeyboardInterrupt):  # a command's reporting_errors (while it parses, say): one line too
+            line, code = interruption(stop)
+            say(line)
     except BrokenPipeError:
         code = _quiet_after_closed_pipe()
     except OSError as error:  # raised where Click writes (help, usage) rather than our commands

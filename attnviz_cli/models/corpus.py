@@ -275,16 +275,24 @@ def _work(batch: list[Encoded]) -> PatternSums:
 def _start_pool(model: Model, workers: int, stack: ExitStack) -> ProcessPoolExecutor:
     """Worker processes, started fresh (not forked from a process whose BLAS threads are running), each
     loading the model itself (its embedding table memory-mapped) and ending with this process (its
-    lifeline: see :mod:`attnviz_cli.workers`); ``stack`` shuts them down, then lets the lifeline go."""
+    lifeline: see :mod:`attnviz_cli.workers`). ``stack`` shuts them down, waiting for them when the run
+    is done; when it ends early (Ctrl-C, an error), their lifeline is cut first: their work is not
+    wanted, and a worker still loading the model ends at once rather than after the load."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from ..workers import lifeline
 
-    reader = stack.enter_context(lifeline())
+    line = stack.enter_context(lifeline())
     pool = ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context("spawn"), initializer=_load_in_worker,
-        initargs=(reader, str(model.folder), model.config.dtype),
+        initargs=(line.reader, str(model.folder), model.config.dtype),
     )
-    stack.callback(pool.shutdown, cancel_futures=True)
+
+    def shut_down(kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            line.writer.close()
+        pool.shutdown(cancel_futures=True)
+
+    stack.push(shut_down)
     return pool
