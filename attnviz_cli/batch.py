@@ -182,12 +182,12 @@ def _write_all(fd: int, pieces: tuple[bytes, ...]) -> None:
 _worker_state: tuple[Renderer, Turns | None] | None = None  # set once in each worker process by _start_worker
 
 
-def _start_worker(lifeline: Connection, job: Job, turns: Turns | None) -> None:
-    """Set up a worker process: bound to the parent's life, Ctrl-C left to the parent (see
-    :mod:`attnviz_cli.workers`). There is one per core, so it runs attention on one thread (and BLAS
+def _start_worker(reader: Connection, job: Job, turns: Turns | None) -> None:
+    """Set up a worker process: bound to the parent's life by ``reader``, its lifeline, and Ctrl-C left
+    to the parent (see :mod:`attnviz_cli.workers`). There is one per core, so it runs attention on one thread (and BLAS
     has one thread already: see :mod:`attnviz_cli.main`)."""
     global _worker_state  # noqa: PLW0603  # a pool initializer's way to give each worker process its state
-    start_worker(lifeline)
+    start_worker(reader)
     _worker_state = (Renderer(replace(job, options=job.options._replace(threads=1))), turns)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import AttnvizError, library_failure, quoted
 from ..lines import TooLong, bad_line
-from ..workers import starting_workers
+from ..workers import lifeline, start_worker, starting_workers
 from .heads import HeadLabels, HeadPatterns, head_patterns, punctuation_tokens
 
 if TYPE_CHECKING:
@@ -247,17 +247,17 @@ _WORKER_MODEL: list[Model] = []  # a worker process's model, loaded once by _loa
 _WORKER_FAILURE: list[str] = []  # or why it could not be, for its first task to report
 
 
-def _load_in_worker(lifeline: Connection, folder: str, dtype: str) -> None:
-    """A worker's start: bound to the parent's life, one BLAS thread (the workers share the cores: more
-    would fight over them), and the model. A failure is kept for the first task to raise, so the run
-    ends with one line naming it, not a traceback here and a broken pool there."""
+def _load_in_worker(reader: Connection, folder: str, dtype: str) -> None:
+    """A worker's start: bound to the parent's life by ``reader``, its lifeline; one BLAS thread (the
+    workers share the cores: more would fight over them); and the model. A failure is kept for the
+    first task to raise, so the run ends with one line naming it, not a traceback here and a broken
+    pool there."""
     try:
         from threadpoolctl import threadpool_limits
 
-        from ..workers import start_worker
         from .model import load_model
 
-        start_worker(lifeline)
+        start_worker(reader)
         threadpool_limits(1)
         _WORKER_MODEL.append(load_model(folder, dtype=dtype))
     except BaseException as error:  # a library's panic too (see library_failure)
@@ -280,8 +280,6 @@ def _start_pool(model: Model, workers: int, stack: ExitStack) -> ProcessPoolExec
     wanted, and a worker still loading the model ends at once rather than after the load."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
-
-    from ..workers import lifeline
 
     line = stack.enter_context(lifeline())
     pool = ProcessPoolExecutor(
