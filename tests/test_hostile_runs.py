@@ -18,6 +18,7 @@ MODELS = Path(__file__).resolve().parent / "models"
 TINY_BERT = MODELS / "tiny-bert"
 ATTN = [sys.executable, "-m", "attnviz_cli"]
 HANG = 30  # seconds: a guard against a hang, never a timing assertion
+PROCESSES = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="the process checks read /proc (Linux)")
 
 
 def attn(*args: str, **popen) -> subprocess.CompletedProcess[str]:
@@ -129,6 +130,7 @@ HEADS = ["heads", "-", "--model", str(TINY_BERT), "--workers", "2", "-f", "json"
 HEADS_TEXTS = b"the river bank flows by\n" * 2500  # one length: a batch each 64; two chunks of 1024 read, then a wait
 
 
+@PROCESSES
 @pytest.mark.parametrize("delay", [0, 0.1, 0.3])
 def test_ctrl_c_at_any_moment_of_a_heads_run_is_one_line_and_leaves_nothing(tmp_path, delay):
     """SIGINT to the whole group (what Ctrl-C does), from the moment the workers start (they are still
@@ -163,6 +165,7 @@ def test_a_stop_before_a_command_reports_its_errors_is_one_line_too(monkeypatch,
     assert capsys.readouterr().err == f"attn: {line}\n"
 
 
+@PROCESSES
 @pytest.mark.parametrize("group", [False, True])
 def test_sigterm_ends_a_heads_run_as_cleanly_as_ctrl_c(tmp_path, group):
     """`kill PID` and a SIGTERM to the group alike: one line, exit 143, no worker nor resource tracker
@@ -176,6 +179,7 @@ def test_sigterm_ends_a_heads_run_as_cleanly_as_ctrl_c(tmp_path, group):
     assert errors.read_text() == "attn: terminated\n"
 
 
+@PROCESSES
 @pytest.mark.parametrize("run", ["heads", "static stream"])
 def test_workers_end_with_a_parent_killed_outright(tmp_path, run):
     """SIGKILL to the main process alone: its workers (and `heads`'s resource tracker) notice and end,
@@ -214,6 +218,7 @@ def test_a_signal_while_workers_start_is_held_back_then_raised_not_lost():
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == set()
 
 
+@PROCESSES
 def test_a_worker_killed_midway_is_one_line_naming_it(tmp_path):
     """A worker that dies (the OOM killer, say) ends the run with one line, not "internal error:
     BrokenProcessPool"."""
