@@ -11,9 +11,9 @@ Before any read that could wait, everything finished is written and stdout is fl
 from __future__ import annotations
 
 import os
-import signal
 from collections import deque
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -26,9 +26,11 @@ from .render_json import dumps
 from .render_records import RecordRenderer
 from .results import InspectOptions
 from .vectors import Embeddings
+from .workers import lifeline, start_worker, starting_workers
 
 if TYPE_CHECKING:  # the process machinery is imported by the streams that use it, not by one record
     from concurrent.futures import Future, ProcessPoolExecutor
+    from multiprocessing.connection import Connection
 
 BULK_LINES = 256  # a piece with fewer lines is done in this process, with no hand-off
 TASK_LINES = 128  # lines per task handed to a worker
@@ -180,12 +182,13 @@ def _write_all(fd: int, pieces: tuple[bytes, ...]) -> None:
 _worker_state: tuple[Renderer, Turns | None] | None = None  # set once in each worker process by _start_worker
 
 
-def _start_worker(job: Job, turns: Turns | None) -> None:
-    """Set up a worker process. There is one per core, so it runs attention on one thread (and BLAS
+def _start_worker(reader: Connection, job: Job, turns: Turns | None) -> None:
+    """Set up a worker process: bound to the parent's life by ``reader``, its lifeline, and Ctrl-C left
+    to the parent (see :mod:`attnviz_cli.workers`). There is one per core, so it runs attention on one thread (and BLAS
     has one thread already: see :mod:`attnviz_cli.main`)."""
     global _worker_state  # noqa: PLW0603  # a pool initializer's way to give each worker process its state
+    start_worker(reader)
     _worker_state = (Renderer(replace(job, options=job.options._replace(threads=1))), turns)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
 
 
 def _work(task: int, lines: Numbered) -> Rendered:
@@ -265,7 +268,7 @@ def stream_records(
         drain()
         flush()
 
-    try:
+    with ExitStack() as stack:  # the pool and its lifeline, once started, are let go on the way out
         write(renderer.header())
         for piece in numbered_pieces(source, before_wait, max_input_bytes(job.options.max_tokens)):
             if workers < 2 or len(piece) < BULK_LINES:
@@ -286,14 +289,14 @@ def stream_records(
                 from multiprocessing import get_context
 
                 pool = ProcessPoolExecutor(
-                    workers, mp_context=get_context("fork"), initializer=_start_worker, initargs=(job, turns)
+                    workers, mp_context=get_context("fork"), initializer=_start_worker,
+                    initargs=(stack.enter_context(lifeline()).reader, job, turns),
                 )
+                stack.callback(pool.shutdown, wait=True, cancel_futures=True)  # before the lifeline goes
             for start in range(0, len(piece), TASK_LINES):
-                in_flight.append(pool.submit(_work, tasks, piece[start : start + TASK_LINES]))
+                with starting_workers():  # the first submit forks the workers
+                    in_flight.append(pool.submit(_work, tasks, piece[start : start + TASK_LINES]))
                 tasks += 1
             drain(keep=workers * IN_FLIGHT_PER_WORKER)
         drain()
         flush()
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)

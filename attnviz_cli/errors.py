@@ -6,6 +6,7 @@ import os
 import re
 import unicodedata
 from pathlib import Path
+from typing import NoReturn
 
 # C0 and C1 controls, DEL, and the format characters that can reorder or hide text on a terminal
 # (bidi overrides and isolates, zero-width marks).
@@ -14,6 +15,21 @@ UNSAFE_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u
 
 class AttnvizError(Exception):
     """A problem with the user's input or data: reported in one line, exit code 1."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, where a run has worker processes to shut down: it ends the run as Ctrl-C does, but
+    says "terminated" and exits 143 (128 + SIGTERM), as a process killed by it would."""
+
+
+def terminate(signum: int, frame: object) -> NoReturn:
+    """The SIGTERM handler of a run: raise :class:`Terminated`, so the run ends as Ctrl-C ends it."""
+    raise Terminated
+
+
+def interruption(stop: KeyboardInterrupt) -> tuple[str, int]:
+    """The line and exit code for a run stopped by Ctrl-C (130) or by SIGTERM (143)."""
+    return ("terminated", 143) if isinstance(stop, Terminated) else ("interrupted", 130)
 
 
 def usable_path(spec: str | os.PathLike[str], what: str) -> Path:

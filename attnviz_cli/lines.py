@@ -37,8 +37,9 @@ def numbered_pieces(stream: BinaryIO, before_wait: Callable[[], None], max_line:
     """Non-blank lines of ``stream`` with their line numbers, in pieces of what could be read at once.
 
     ``before_wait`` is called before any read that may block, so the caller can write what it has. A
-    line longer than ``max_line`` bytes is not kept: it comes as a :class:`TooLong` holding its start,
-    and the rest of it is read past, so memory stays bounded whatever the input.
+    line longer than ``max_line`` bytes is not kept: it comes as a :class:`TooLong` holding its start
+    as soon as it has been read that far (a caller that refuses it stops there: a line that never ends,
+    as of ``/dev/zero``, is refused at once), and the rest of it is read past in bounded memory.
     """
     pending: list[bytes] = []  # the unfinished line, in pieces (joined once: no quadratic rebuild)
     pending_bytes, overflow, number = 0, False, 0
@@ -52,24 +53,26 @@ def numbered_pieces(stream: BinaryIO, before_wait: Callable[[], None], max_line:
         piece: Numbered = []
         for end in complete:
             number += 1
-            if pending:  # the line began in an earlier chunk
-                raw, too_long = b"".join([*pending, end]), overflow or pending_bytes + len(end) > max_line
+            if overflow:  # the end of a line already given as too long
                 pending, pending_bytes, overflow = [], 0, False
-            else:
-                raw, too_long = end, len(end) > max_line
-            entry = _line(raw, too_long)
+                continue
+            raw = b"".join([*pending, end]) if pending else end
+            entry = _line(raw, pending_bytes + len(end) > max_line)
+            pending, pending_bytes = [], 0
             if entry:
                 piece.append((number, entry))
         if not overflow:
             pending.append(rest)
             pending_bytes += len(rest)
-            if pending_bytes > max_line:  # keep its start for the message, drop the rest as it comes
-                pending, overflow = [b"".join(pending)[:200]], True
+            if pending_bytes > max_line:  # given now, from its start; the rest is dropped as it comes
+                piece.append((number + 1, _line(b"".join(pending)[:200], True)))
+                pending, overflow = [], True
         if piece:
             yield piece
-    entry = _line(b"".join(pending), overflow or pending_bytes > max_line)
-    if entry:
-        yield [(number + 1, entry)]
+    if not overflow:
+        entry = _line(b"".join(pending), pending_bytes > max_line)
+        if entry:
+            yield [(number + 1, entry)]
 
 
 def _line(raw: bytes, too_long: bool) -> str:

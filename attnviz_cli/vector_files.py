@@ -126,7 +126,8 @@ def load_file(path: Path, *, fmt: str | None = None, trust_pickle: bool = False,
     if fmt == "fasttext":
         check_fasttext(path)
     try:
-        kv = _read_with_gensim(path, fmt, limit)
+        with np.errstate(over="ignore", invalid="ignore"):  # a value out of float32's range: refused by name below
+            kv = _read_with_gensim(path, fmt, limit)
     except Exception as error:  # gensim raises many types; the user needs one line, not a traceback
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise AttnvizError(f"vectors file {quoted(str(path))} cannot be read as {fmt}: {reason}") from error

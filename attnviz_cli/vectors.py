@@ -187,7 +187,8 @@ def read_mapped(
         if expect is not None and meta.get("format") != expect:
             raise ValueError(f"meta.json says format {meta.get('format')!r}, not {expect!r}")
         # a plain ndarray view of the mapping: np.memmap's own indexing is several times slower
-        vectors = np.asarray(np.load(vectors_path, mmap_mode="r", allow_pickle=False))
+        with np.errstate(over="ignore"):  # a header claiming a shape too large to map: the ValueError below, no warning
+            vectors = np.asarray(np.load(vectors_path, mmap_mode="r", allow_pickle=False))
         words = WordList(vocab_path.read_text(encoding="utf-8"))
         name, dim, lowercase = meta["name"], meta["dim"], meta["lowercase"]
         if not isinstance(name, str) or type(dim) is not int or not isinstance(lowercase, bool):

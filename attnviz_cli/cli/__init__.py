@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import AttnvizError, output_failed, printable
+from ..errors import AttnvizError, interruption, output_failed, printable
 from .output import out, say
 
 COMMANDS = ("inspect", "compare", "demo", "heads", "generate", "schema", "vectors", "model")  # in --help's order; each a module here with add_to(app)
@@ -32,9 +32,10 @@ def reporting_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
         raise typer.Exit(_quiet_after_closed_pipe()) from None
-    except KeyboardInterrupt:
-        say("interrupted")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as stop:
+        line, code = interruption(stop)
+        say(line)
+        raise typer.Exit(code) from None
     except (typer.BadParameter, typer.Exit):  # usage errors (exit 2) and exits: Typer reports them
         raise
     except Exception as error:  # a bug of ours: one line for the user, the traceback on request
@@ -63,14 +64,18 @@ def run() -> None:
         code: int | str | None = 0
     except SystemExit as done:
         code = done.code
+        stop = getattr(done.__context__, "__cause__", None)  # Typer's own `raise Exit(130) from` Ctrl-C, outside
+        if isinstance(stop, KeyboardInterrupt):  # a command's reporting_errors (while it parses, say): one line too
+            line, code = interruption(stop)
+            say(line)
     except BrokenPipeError:
         code = _quiet_after_closed_pipe()
     except OSError as error:  # raised where Click writes (help, usage) rather than our commands
         say(f"error: {output_failed(error)}")
         code = 1
-    except KeyboardInterrupt:
-        say("interrupted")
-        code = 130
+    except KeyboardInterrupt as stop:
+        line, code = interruption(stop)
+        say(line)
     except Exception as error:  # a bug of ours outside a command's own reporting: still one line
         if os.environ.get("ATTN_DEBUG"):
             raise

@@ -11,18 +11,21 @@ from __future__ import annotations
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import AttnvizError, quoted
+from ..errors import AttnvizError, library_failure, quoted
 from ..lines import TooLong, bad_line
+from ..workers import lifeline, start_worker, starting_workers
 from .heads import HeadLabels, HeadPatterns, head_patterns, punctuation_tokens
 from .probes import detection_pattern, probe_scores
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
+    from multiprocessing.connection import Connection
 
     from .model import Model, ModelConfig
 
@@ -247,21 +250,24 @@ def encoded_patterns(
         if done is not None:
             done(sums.texts)
 
+    from concurrent.futures import BrokenExecutor
+
     try:
-        for batch in equal_length_batches(texts, batch_size):
-            if pool is None and workers > 1 and sums.texts >= parallel_after:
-                pool = _start_pool(model, workers)
-            if pool is None:
-                finish(_sums_of(model, batch, workers, probes))
-                continue
-            pending.append(pool.submit(_work, batch, probes))
-            while len(pending) > 2 * workers:
+        with ExitStack() as stack:  # the pool, once started, is shut down on the way out, however that is
+            for batch in equal_length_batches(texts, batch_size):
+                if pool is None and workers > 1 and sums.texts >= parallel_after:
+                    pool = _start_pool(model, workers, stack)
+                if pool is None:
+                    finish(_sums_of(model, batch, workers, probes))
+                    continue
+                with starting_workers():  # a submit may start a worker
+                    pending.append(pool.submit(_work, batch, probes))
+                while len(pending) > 2 * workers:
+                    finish(pending.popleft().result())
+            while pending:
                 finish(pending.popleft().result())
-        while pending:
-            finish(pending.popleft().result())
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    except BrokenExecutor:  # a worker died (killed, out of memory): the pool cannot go on
+        raise AttnvizError("a worker process ended before finishing its texts (killed, or out of memory?); --workers 1 runs without them") from None
     return sums
 
 
@@ -287,30 +293,53 @@ def _sums_of(model: Model, batch: list[Encoded], threads: int, probes: tuple[str
 
 
 _WORKER_MODEL: list[Model] = []  # a worker process's model, loaded once by _load_in_worker
+_WORKER_FAILURE: list[str] = []  # or why it could not be, for its first task to report
 
 
-def _load_in_worker(folder: str, dtype: str) -> None:
-    """A worker's start: one BLAS thread (the workers share the cores: more would fight over them),
-    and the model."""
-    from threadpoolctl import threadpool_limits
+def _load_in_worker(reader: Connection, folder: str, dtype: str) -> None:
+    """A worker's start: bound to the parent's life by ``reader``, its lifeline; one BLAS thread (the
+    workers share the cores: more would fight over them); and the model. A failure is kept for the
+    first task to raise, so the run ends with one line naming it, not a traceback here and a broken
+    pool there."""
+    try:
+        from threadpoolctl import threadpool_limits
 
-    from .model import load_model
+        from .model import load_model
 
-    threadpool_limits(1)
-    _WORKER_MODEL.append(load_model(folder, dtype=dtype))
+        start_worker(reader)
+        threadpool_limits(1)
+        _WORKER_MODEL.append(load_model(folder, dtype=dtype))
+    except BaseException as error:  # a library's panic too (see library_failure)
+        if not library_failure(error):
+            raise
+        _WORKER_FAILURE.append(str(error) if isinstance(error, AttnvizError) else f"{type(error).__name__}: {error}")
 
 
 def _work(batch: list[Encoded], probes: tuple[str, ...]) -> PatternSums:
+    if _WORKER_FAILURE:
+        raise AttnvizError(f"a worker process could not load the model: {_WORKER_FAILURE[0]}")
     return _sums_of(_WORKER_MODEL[0], batch, 1, probes)  # one thread: the other workers have the other cores
 
 
-def _start_pool(model: Model, workers: int) -> ProcessPoolExecutor:
+def _start_pool(model: Model, workers: int, stack: ExitStack) -> ProcessPoolExecutor:
     """Worker processes, started fresh (not forked from a process whose BLAS threads are running), each
-    loading the model itself (its embedding table memory-mapped)."""
+    loading the model itself (its embedding table memory-mapped) and ending with this process (its
+    lifeline: see :mod:`attnviz_cli.workers`). ``stack`` shuts them down, waiting for them when the run
+    is done; when it ends early (Ctrl-C, an error), their lifeline is cut first: their work is not
+    wanted, and a worker still loading the model ends at once rather than after the load."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(
+    line = stack.enter_context(lifeline())
+    pool = ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context("spawn"), initializer=_load_in_worker,
-        initargs=(str(model.folder), model.config.dtype),
+        initargs=(line.reader, str(model.folder), model.config.dtype),
     )
+
+    def shut_down(kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            line.writer.close()
+        pool.shutdown(cancel_futures=True)
+
+    stack.push(shut_down)
+    return pool

@@ -102,6 +102,7 @@ def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.nd
     variance = row_sums(np.square(out))
     variance /= width
     variance += x.dtype.type(eps)
+    usable_scale(variance)
     out /= np.sqrt(variance, out=variance)
     out *= g
     out += b
@@ -113,9 +114,18 @@ def rms_norm(x: np.ndarray, g: np.ndarray, eps: float) -> np.ndarray:
     mean_square = row_sums(np.square(x))
     mean_square /= x.shape[-1]
     mean_square += x.dtype.type(eps)
+    usable_scale(mean_square)
     out = x / np.sqrt(mean_square, out=mean_square)
     out *= g
     return out
+
+
+def usable_scale(variance: np.ndarray) -> None:
+    """Refuse a norm's variance (plus epsilon) that is not a positive finite number: one that overflowed
+    would divide its row to zeros, the output collapsing to the bias with no sign of it (a finite,
+    wrong answer); a negative or NaN one gives NaN. :func:`.model.run_layers` names the layer."""
+    if not ((variance > 0) & (variance < np.inf)).all():
+        raise FloatingPointError("a norm's variance overflowed or is not positive")
 
 
 def silu(x: np.ndarray) -> np.ndarray:

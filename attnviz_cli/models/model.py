@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core import AttentionInputError
 from ..errors import AttnvizError, library_failure, printable, quoted
 from .architecture import Architecture, Params
 from .bert import BERT, ROBERTA
@@ -226,8 +227,13 @@ class Model:
         ``attention_only``: the last layer stops after its attention, and the hidden states lack it.
         ``threads``: how many to share a long input's work among (None: every usable core).
         ``on_layer(i, attention)``: what of layer i's attention to keep (None: nothing), as it is made."""
-        with on_threads(threads, ids.size):
-            return run_layers(PAGES[self.config.architecture], self.params, ids, self.config.heads, attention_only, on_layer)
+        try:
+            with on_threads(threads, ids.size):
+                return run_layers(PAGES[self.config.architecture], self.params, ids, self.config.heads, attention_only, on_layer)
+        except FloatingPointError as error:
+            raise AttnvizError(
+                f"{quoted(self.config.name)} gives no finite result: {error} (its weights or config values are out of range for {self.config.dtype})"
+            ) from None
 
 
 def run_layers(
@@ -236,21 +242,38 @@ def run_layers(
 ) -> tuple[list[np.ndarray], list[Any]]:
     """``page``'s forward pass: its embedding of ``ids``, its layers one after the other, and its final
     step. ``attention_only``: the last layer stops after its attention (a sixth of the work of a
-    6-layer model saved), and the hidden states lack its output."""
-    x = page.embed(ids, params)  # (T, d)
-    hidden, attentions = [x], []
-    blocks = params["blocks"]  # a list, or Layers that read each layer's weights as it comes
-    for i in range(len(blocks) - attention_only):
-        x, attended = page.layer(x, **blocks[i], n_head=n_head)
-        hidden.append(x)
-        attentions.append(attended if on_layer is None else on_layer(i, attended))
-        del attended  # a layer on_layer drops is freed before the next runs
-    if attention_only:
-        attended = page.attend(x, blocks[-1], n_head)
-        attentions.append(attended if on_layer is None else on_layer(len(blocks) - 1, attended))
-    elif page.final is not None:
-        hidden[-1] = page.final(x, params)
+    6-layer model saved), and the hidden states lack its output. A number that overflows (or a NaN) is
+    FloatingPointError naming the step where it first appeared: a result is finite or not given."""
+    with np.errstate(all="ignore"):  # a number that overflows is refused here, step by step, not warned of
+        step = "the embeddings"
+        try:
+            x = finite(page.embed(ids, params))  # (T, d)
+            hidden, attentions = [x], []
+            blocks = params["blocks"]  # a list, or Layers that read each layer's weights as it comes
+            for i in range(len(blocks) - attention_only):
+                step = f"layer {i}"
+                x, attended = page.layer(x, **blocks[i], n_head=n_head)
+                hidden.append(finite(x))
+                attentions.append(attended if on_layer is None else on_layer(i, attended))
+                del attended  # a layer on_layer drops is freed before the next runs
+            if attention_only:
+                step = f"layer {len(blocks) - 1}"
+                attended = page.attend(x, blocks[-1], n_head)
+                attentions.append(attended if on_layer is None else on_layer(len(blocks) - 1, attended))
+            elif page.final is not None:
+                step = "the final norm"
+                hidden[-1] = finite(page.final(x, params))
+        except (FloatingPointError, AttentionInputError) as error:  # the softmax refuses NaN or +inf scores
+            raise FloatingPointError(f"a number overflowed or became NaN in {step}") from error
     return hidden, attentions
+
+
+def finite(x: np.ndarray) -> np.ndarray:
+    """``x``, a hidden state, when every number in it is finite (its attention weights are: the softmax
+    refuses NaN and +inf scores); else the error :func:`run_layers` names the step of."""
+    if not np.isfinite(x).all():
+        raise FloatingPointError("not finite")
+    return x
 
 
 class LayerStack:
