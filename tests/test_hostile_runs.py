@@ -343,3 +343,18 @@ def test_vectors_out_of_float32s_range_are_refused_without_warnings(tmp_path):
     assert from_text.exit_code == 1 and from_text.stderr == f"attn: error: vectors file '{text}' holds NaN or infinite values (word 'the')\n"
     assert from_set.exit_code == 1 and from_set.stderr.startswith(f"attn: error: vectors set '{tmp_path / 'set'}' cannot be read: ")
     assert "overflow" not in from_set.stderr and len(from_set.stderr.splitlines()) == 1
+
+
+def test_float64_weights_past_float32s_range_are_one_line_without_warnings(tmp_path):
+    """A checkpoint storing F64 values past float32's range (1e300): converting them to the run's float32
+    overflowed with a RuntimeWarning before the clean refusal of the infinities it made."""
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    folder = tiny_bert_variant(tmp_path / "m")
+    weights = load_file(folder / "model.safetensors")
+    name = "encoder.layer.0.output.dense.weight"
+    weights[name] = np.full(weights[name].shape, 1e300, np.float64)
+    save_file(weights, folder / "model.safetensors")
+    done = attn("inspect", "the bank", "--model", str(folder))
+    assert one_error_line(done) == f"attn: error: model weights '{folder / 'model.safetensors'}': {name!r} holds NaN or infinite values"

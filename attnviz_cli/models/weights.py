@@ -98,7 +98,10 @@ class SafetensorsFiles:
     def rows(self, name: str, ids: np.ndarray) -> np.ndarray:
         path, stored_dtype, shape, begin, end = self._entries[name]
         if path not in self._maps:
-            self._maps[path] = np.memmap(path, dtype=np.uint8, mode="r")
+            try:
+                self._maps[path] = np.memmap(path, dtype=np.uint8, mode="r")
+            except OSError as error:  # the file went away (or changed) since its header was read
+                raise AttnvizError(f"model weights {quoted(str(path))}: {name!r} cannot be read: {error.strerror or error}") from None
         rows = self._maps[path][begin:end].view(stored_dtype).reshape(shape)[ids]
         return rows if stored_dtype.itemsize >= 4 else as_dtype(rows, np.dtype(np.float32))  # float16 and bfloat16 made float32
 
@@ -318,7 +321,10 @@ def as_dtype(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """A stored array in the run's ``dtype``; bfloat16 (read as uint16) is the top half of a float32."""
     if array.dtype == np.dtype("<u2"):
         array = (array.astype(np.uint32) << 16).view(np.float32)
-    return array if array.dtype == dtype else array.astype(dtype)
+    if array.dtype == dtype:
+        return array
+    with np.errstate(over="ignore"):  # a float64 value past float32's range becomes inf, which finite() refuses
+        return array.astype(dtype)
 
 
 def finite(array: np.ndarray, name: str, path: Path) -> np.ndarray:
