@@ -16,16 +16,20 @@ from attnviz_cli.models.gpt2 import gpt2_block
 from attnviz_cli.models.layers import (
     ROW_BLOCK,
     THREADED_ROWS,
+    balanced,
     by_rows,
+    causal_attention,
     ffn,
     gelu,
     gelu_tanh,
+    grouped_attention,
     layer_norm,
     linear,
     on_threads,
     plain_gelu,
     plain_gelu_tanh,
     plain_layer_norm,
+    window_mask,
 )
 
 ROWS = [(5,), (3, 40), (2 * ROW_BLOCK + 7,), (3, ROW_BLOCK + 1)]  # leading shapes: all rows at once, and in blocks
@@ -172,3 +176,78 @@ def test_gpt2_block_is_the_plain_pre_ln_block(T):
     expected = h + plain_gelu_tanh(m @ p["in"]["w"] + p["in"]["b"]) @ p["out"]["w"] + p["out"]["b"]
     assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
     assert np.triu(attended.weights, k=1).max() == 0.0  # causal
+
+
+# ---- a decoder's causal attention, in blocks of query rows ------------------------------------------------
+
+
+def _plain_grouped(q, k, v, scale, window, softcap):
+    """Each query head alone against its key/value head i // group: softmax(s + mask) v, s = scale q kᵀ,
+    soft-capped, the mask -inf where k > q or k <= q - window."""
+    h, T, _ = q.shape
+    group = h // k.shape[0]
+    rows, cols = np.arange(T)[:, None], np.arange(T)[None, :]
+    hidden = (cols > rows) | ((cols <= rows - window) if window else False)
+    scores, weights, outputs = [], [], []
+    for i in range(h):
+        s = scale * q[i] @ k[i // group].T
+        if softcap:
+            s = softcap * np.tanh(s / softcap)
+        s = np.where(hidden, -np.inf, s)
+        scores.append(s)
+        weights.append(plain_softmax(s))
+        outputs.append(weights[-1] @ v[i // group])
+    return np.stack(scores), np.stack(weights), np.stack(outputs)
+
+
+@pytest.mark.parametrize(("T", "h", "h_kv", "window", "softcap"), [
+    (5, 4, 2, None, None),  # one block
+    (64, 3, 3, None, None),  # one block, exactly
+    (200, 6, 2, None, None),  # 64, 64, 64 and 8 rows: blocks seeing 64 to 200 keys
+    (200, 6, 3, 50, None),  # a window shorter than the text: keys hidden on both sides
+    (130, 4, 1, 7, 5.0),  # Gemma 2's soft-cap, one key/value head for all
+])
+def test_causal_attention_is_each_head_alone_under_its_mask(T, h, h_kv, window, softcap):
+    rng = np.random.default_rng(T + h)
+    q, k, v = rng.standard_normal((h, T, 8)) * 2, rng.standard_normal((h_kv, T, 8)), rng.standard_normal((h_kv, T, 8))
+    scale = 8**-0.5
+    expected = _plain_grouped(q, k, v, scale, window, softcap)
+    with on_threads(2, THREADED_ROWS):  # two workers, each taking every other block
+        attended, merged = causal_attention(q, k, v, window, scale, softcap)
+    with on_threads(1, THREADED_ROWS):
+        one = causal_attention(q, k, v, window, scale, softcap)
+    for got, want in zip((attended.scores, attended.weights, attended.head_outputs), expected, strict=True):
+        assert got.shape == want.shape
+        assert_allclose(got, want, rtol=1e-12, atol=1e-12)  # float64 sums in another order
+    assert np.isneginf(attended.scores[np.isneginf(expected[0])]).all() and (attended.weights[expected[1] == 0] == 0).all()
+    assert_allclose(merged, np.concatenate(list(expected[2]), axis=1), rtol=1e-12, atol=1e-12)  # heads side by side
+    group = h // h_kv
+    assert_array_equal(attended.keys, k[np.arange(h) // group])  # per query head, as transformers' repeat_kv
+    assert_array_equal(attended.values, v[np.arange(h) // group])
+    for a, b in zip(attended, one[0], strict=True):
+        assert_array_equal(a, b)  # the blocks depend on T and h alone, not on the threads
+    plain, plain_merged = grouped_attention(q, k, v, window_mask(T, window, q.dtype), scale, softcap)
+    assert_allclose(attended.weights, plain.weights, rtol=1e-12, atol=1e-12)
+    assert_allclose(merged, plain_merged, rtol=1e-12, atol=1e-12)
+
+
+def test_causal_attention_keeps_float32_and_runs_a_batch_as_each_text_alone():
+    rng = np.random.default_rng(7)
+    q, k, v = (rng.standard_normal((2, n, 150, 16)).astype(np.float32) for n in (6, 2, 2))
+    attended, merged = causal_attention(q, k, v, None, 0.25)
+    assert attended.weights.dtype == merged.dtype == np.float32
+    assert attended.weights.shape == (2, 6, 150, 150) and merged.shape == (2, 150, 96)
+    for b in range(2):
+        alone, alone_merged = causal_attention(q[b], k[b], v[b], None, 0.25)
+        assert_array_equal(attended.weights[b], alone.weights)
+        assert_array_equal(merged[b], alone_merged)
+    expected = _plain_grouped(q[0].astype(np.float64), k[0].astype(np.float64), v[0].astype(np.float64), 0.25, None, None)
+    assert_allclose(attended.weights[0], expected[1], rtol=0, atol=1e-6)  # float32: weights below 1, ulp 6e-8
+
+
+def test_blocks_of_growing_cost_are_shared_evenly_by_two_workers():
+    cut = list(range(8))
+    order = balanced(cut)  # type: ignore[arg-type]  # any list: only the order matters
+    assert order == [0, 1, 3, 2, 4, 5, 7, 6]
+    assert sum(c + 1 for c in order[0::2]) == sum(c + 1 for c in order[1::2]) == 18
+    assert balanced(list(range(3))) == [0, 1, 2]  # type: ignore[arg-type]

@@ -24,8 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core import attention, attention_in_blocks, causal_mask, merge_heads, row_sums, split_heads
-from ..engine import BLOCK_ELEMENTS, Runner
+from ..core import attention, attention_in_blocks, causal_mask, merge_heads, row_sums, softmax_into, split_heads
+from ..engine import BLOCK_ELEMENTS, Block, Runner, Scratch
 from .architecture import Linear
 from .erf import erf, gelu_erf
 from .rope import Rope
@@ -254,18 +254,94 @@ def grouped_attention(
     return Attended(scores, weights, q, k, v, out), merge_heads(out)
 
 
+def causal_attention(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, window: int | None, scale: float, softcap: float | None = None,
+) -> tuple[Attended, np.ndarray]:
+    """:func:`grouped_attention` under :func:`window_mask` (causal, the latest ``window`` keys if given),
+    the same numbers made a block of :func:`causal_rows` query rows at a time. A block's scores are
+    computed only for the keys up to its last query (the rest are -inf, their weights 0), so a T-token
+    text makes about (T + rows) / 2T of the products, exponentials and passes of the whole (T, T) square;
+    each key/value head is read as it is, for its group of query heads (one broadcast product, not a
+    repeated copy); and each head's outputs are written where the heads side by side hold them.
+
+    The blocks (a text's rows) run on the runner's threads; they depend on T and h alone, so no bit of
+    the result changes with the thread count."""
+    *lead, h, T, d_k = q.shape
+    h_kv, texts = k.shape[-3], math.prod(lead)
+    group = h // h_kv
+    kind = q.dtype.type
+    scores = np.empty((texts, h_kv, group, T, T), q.dtype)  # query head i: key/value head i // group
+    weights = np.empty_like(scores)
+    merged = np.empty((texts, T, h_kv, group, v.shape[-1]), q.dtype)  # the heads side by side
+    outputs = merged.transpose(0, 2, 3, 1, 4)  # (texts, h_kv, group, T, d_v): a view of them
+    qs = q.reshape(texts, h_kv, group, T, d_k)
+    ks, vs = k.reshape(texts, h_kv, 1, T, d_k), v.reshape(texts, h_kv, 1, T, -1)
+
+    def work(block: Block, _: Scratch) -> None:
+        text, rows, seen = block.pairs.start, block.rows, block.rows.stop  # its queries see the keys before seen
+        block_scores = scores[text, :, :, rows, :seen]  # (h_kv, group, rows, seen): views, as are the others
+        np.matmul(qs[text, :, :, rows] * kind(scale), ks[text, :, :, :seen].swapaxes(-1, -2), out=block_scores)
+        if softcap is not None:
+            block_scores /= kind(softcap)
+            np.tanh(block_scores, out=block_scores)
+            block_scores *= kind(softcap)
+        start, hidden = hidden_keys(rows, window)  # (rows, seen - start): the keys masked, from start on
+        np.copyto(block_scores[..., start:], kind(-np.inf), where=hidden)
+        scores[text, :, :, rows, seen:] = -np.inf
+        block_weights = weights[text, :, :, rows, :seen]
+        softmax_into(block_scores, block_weights)
+        weights[text, :, :, rows, seen:] = 0
+        np.matmul(block_weights, vs[text, :, :, :seen], out=outputs[text, :, :, rows])
+
+    rows = causal_rows(T, h)
+    cut = [Block(slice(n, n + 1), slice(r, min(r + rows, T))) for n in range(texts) for r in range(0, T, rows)]
+    _runner().blocks(balanced(cut), work)
+    keys, values = (np.repeat(a, group, axis=-3) if group > 1 else a for a in (k, v))  # (..., h, T, ·): per query head
+    shape = (*lead, h, T)
+    attended = Attended(
+        scores.reshape(*shape, T), weights.reshape(*shape, T), q, keys, values, outputs.reshape(*shape, -1),
+    )
+    return attended, merged.reshape(*lead, T, -1)
+
+
+def causal_rows(T: int, h: int) -> int:
+    """Query rows per block of :func:`causal_attention`: 64 (the smaller, the fewer masked scores are
+    made), fewer for long texts, so that a block's scores (h, rows, T) stay within BLOCK_ELEMENTS."""
+    return max(16, min(64, BLOCK_ELEMENTS // (h * T)))
+
+
+def hidden_keys(rows: slice, window: int | None) -> tuple[int, np.ndarray]:
+    """Which keys k < rows.stop :func:`window_mask` hides from queries q in ``rows``: the first key
+    that can be hidden, and (rows, rows.stop - first) True where k > q, or k <= q - window."""
+    start = rows.start if window is None else 0
+    q, k = np.arange(rows.start, rows.stop)[:, None], np.arange(start, rows.stop)[None, :]
+    hidden = k > q
+    if window is not None:
+        hidden |= k <= q - window
+    return start, hidden
+
+
+def balanced(cut: list[Block]) -> list[Block]:
+    """Blocks of growing cost in turns of four as 0 1 3 2, so that two workers taking every other one
+    (i, i + 2, ...) get about equal shares: 1 + 4 against 2 + 3."""
+    order = list(range(len(cut)))
+    for i in range(2, len(cut) - 1, 4):
+        order[i], order[i + 1] = order[i + 1], order[i]
+    return [cut[i] for i in order]
+
+
 def rotated_attention(
     q: np.ndarray, k: np.ndarray, v: np.ndarray, rope: Rope, window: int | None, scale: float | None = None,
     softcap: float | None = None,
 ) -> tuple[Attended, np.ndarray]:
     """A decoder's causal attention over its heads ((..., h, T, d_k) queries, (..., h_kv, T, d_k) keys and
     values): queries and keys turned by their positions (:func:`rotary`), each query seeing the keys up
-    to itself (the latest ``window`` of them, if given), by :func:`grouped_attention`. ``scale``: the
-    products' factor, d_k^-½ if None."""
+    to itself (the latest ``window`` of them, if given), by :func:`grouped_attention` (its blocked form,
+    :func:`causal_attention`). ``scale``: the products' factor, d_k^-½ if None."""
     T, d_k = q.shape[-2], q.shape[-1]
     cos, sin = rotary_tables(rope.inv_freq, T, q.dtype)  # (T, r)
     q, k = rotary(q, cos, sin), rotary(k, cos, sin)
-    return grouped_attention(q, k, v, window_mask(T, window, q.dtype), d_k**-0.5 if scale is None else scale, softcap)
+    return causal_attention(q, k, v, window, d_k**-0.5 if scale is None else scale, softcap)
 
 
 def self_attention(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, n_head: int, causal: bool = False) -> tuple[Attended, np.ndarray]:
