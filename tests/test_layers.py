@@ -20,6 +20,7 @@ from attnviz_cli.models.layers import (
     by_rows,
     causal_attention,
     ffn,
+    gated_ffn,
     gelu,
     gelu_tanh,
     grouped_attention,
@@ -29,6 +30,9 @@ from attnviz_cli.models.layers import (
     plain_gelu,
     plain_gelu_tanh,
     plain_layer_norm,
+    plain_silu,
+    rotary_tables,
+    silu,
     window_mask,
 )
 
@@ -251,3 +255,32 @@ def test_blocks_of_growing_cost_are_shared_evenly_by_two_workers():
     assert order == [0, 1, 3, 2, 4, 5, 7, 6]
     assert sum(c + 1 for c in order[0::2]) == sum(c + 1 for c in order[1::2]) == 18
     assert balanced(list(range(3))) == [0, 1, 2]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("leading", ROWS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_the_gated_feed_forward_block_is_down_of_silu_gate_times_up(leading, bias):
+    rng = np.random.default_rng(leading[-1] + 3)
+    x = rng.standard_normal((*leading, 16))
+    gate_up = {"w": rng.standard_normal((16, 2 * 40)) / 4, "b": rng.standard_normal(80) if bias else None}
+    down = {"w": rng.standard_normal((40, 16)) / 6, "b": rng.standard_normal(16) if bias else None}
+    with _threads(leading):
+        got = gated_ffn(x, gate_up, down, silu)
+    both = x @ gate_up["w"] + (gate_up["b"] if bias else 0)
+    expected = plain_silu(both[..., :40]) * both[..., 40:] @ down["w"] + (down["b"] if bias else 0)
+    assert got.shape == x.shape
+    assert_allclose(got, expected, rtol=1e-12, atol=1e-12)  # sums in another order
+    assert_allclose(plain_silu(np.array([0.0, 1.0, -40.0])), [0.0, 1 / (1 + math.exp(-1)), -40 / (1 + math.exp(40))], rtol=1e-15)
+
+
+def test_rotary_tables_are_the_cosines_and_sines_of_t_theta_made_once():
+    inv_freq = 10000.0 ** -(np.arange(0, 8, 2) / 8)  # (4,)
+    cos, sin = rotary_tables(inv_freq, 6, np.dtype(np.float64))
+    angles = np.arange(6)[:, None] * np.concatenate([inv_freq, inv_freq])  # each θ twice: the two halves
+    assert_allclose(cos, np.cos(angles), rtol=1e-15)
+    assert_allclose(sin, np.sin(angles), rtol=1e-15)
+    assert rotary_tables(inv_freq.copy(), 6, np.dtype(np.float64))[0] is cos  # the same frequencies: the same tables
+    assert not cos.flags.writeable and not sin.flags.writeable  # shared, so read only
+    cos32, _ = rotary_tables(inv_freq, 6, np.dtype(np.float32))
+    assert cos32.dtype == np.float32
+    assert_array_equal(cos32, np.cos(np.arange(6, dtype=np.float32)[:, None] * np.concatenate([inv_freq, inv_freq]).astype(np.float32)))

@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -130,13 +131,16 @@ def silu(x: np.ndarray) -> np.ndarray:
 def gated_ffn(x: np.ndarray, gate_up: Linear, down: Linear, activation: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """A gated feed-forward block (SwiGLU with SiLU, GeGLU with GELU: Shazeer 2020), x (..., d) -> (..., d):
     down(activation(gate(x)) · up(x)), the gate and up maps one (d, 2 d_ff) matrix side by side, a block
-    of rows at a time."""
+    of rows at a time. Its halves make two products, each into an array of its own: the activation's
+    passes then run over whole rows (over every other half-row of one (rows, 2 d_ff) product, SiLU
+    took 1.3x as long)."""
+    w, b = gate_up["w"], gate_up["b"]
+    halves = (slice(None, w.shape[1] // 2), slice(w.shape[1] // 2, None))
 
     def rows(x: np.ndarray, out: np.ndarray) -> None:
-        both = linear(x, **gate_up)  # (rows, 2 d_ff)
-        half = both.shape[-1] // 2
-        middle = activation(both[:, :half])
-        middle *= both[:, half:]
+        gate, up = (linear(x, w[:, half], None if b is None else b[half]) for half in halves)  # (rows, d_ff) each
+        middle = activation(gate)
+        middle *= up
         np.matmul(middle, down["w"], out=out)
         if down["b"] is not None:
             out += down["b"]
@@ -159,10 +163,18 @@ def rotary(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
 def rotary_tables(inv_freq: np.ndarray, T: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     """cos and sin (T, r) of the angles t θ_i at positions t < T, each θ twice (for the two halves a
     :func:`rotary` turns together). The angles are products in the run's dtype, as transformers makes
-    them in float32 (so a float32 run turns by its very angles, whose rounding grows with t)."""
-    angles = np.arange(T, dtype=dtype)[:, None] * inv_freq.astype(dtype)  # (T, r/2)
+    them in float32 (so a float32 run turns by its very angles, whose rounding grows with t). Made once
+    for the layers that share them (read only): a model's 30 layers made the same tables 30 times."""
+    return _rotary_tables(np.asarray(inv_freq, np.float64).tobytes(), T, np.dtype(dtype).str)
+
+
+@lru_cache(maxsize=4)  # a model's rotations (Gemma 3 has two) at the length of the text it runs
+def _rotary_tables(inv_freq: bytes, T: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    angles = np.arange(T, dtype=dtype)[:, None] * np.frombuffer(inv_freq).astype(dtype)  # (T, r/2)
     angles = np.concatenate([angles, angles], axis=-1)
-    return np.cos(angles), np.sin(angles)
+    cos, sin = np.cos(angles), np.sin(angles)
+    cos.flags.writeable = sin.flags.writeable = False
+    return cos, sin
 
 
 def window_mask(T: int, window: int | None, dtype: np.dtype) -> np.ndarray:
