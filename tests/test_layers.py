@@ -24,13 +24,16 @@ from attnviz_cli.models.layers import (
     gelu,
     gelu_tanh,
     grouped_attention,
+    heads_of,
     layer_norm,
     linear,
     on_threads,
     plain_gelu,
     plain_gelu_tanh,
     plain_layer_norm,
+    plain_rotary,
     plain_silu,
+    rotary,
     rotary_tables,
     silu,
     window_mask,
@@ -284,3 +287,19 @@ def test_rotary_tables_are_the_cosines_and_sines_of_t_theta_made_once():
     cos32, _ = rotary_tables(inv_freq, 6, np.dtype(np.float32))
     assert cos32.dtype == np.float32
     assert_array_equal(cos32, np.cos(np.arange(6, dtype=np.float32)[:, None] * np.concatenate([inv_freq, inv_freq]).astype(np.float32)))
+
+
+@pytest.mark.parametrize("rotated", [8, 4])  # every dim, and Phi-3's partial rotation (the rest pass unchanged)
+def test_rotary_is_the_plain_rotate_half_of_strided_heads(rotated):
+    rng = np.random.default_rng(rotated)
+    qkv = rng.standard_normal((2, 11, 3 * 8 + 2 * 8))  # a batch of two texts, three query heads, one key/value head
+    q, k, _ = heads_of(qkv, 3, 1)  # (2, 3, 11, 8) and (2, 1, 11, 8): views, strided as a page gets them
+    cos, sin = rotary_tables(10000.0 ** -(np.arange(0, rotated, 2) / rotated), 11, np.dtype(np.float64))
+    for x in (q, k):
+        assert_array_equal(rotary(x, cos, sin), plain_rotary(x, cos, sin))  # the same products and sums: the same bits
+    turned = rotary(q, cos, sin)[0, 1, 3]  # head 1 at t = 3: pair (i, i + r/2) turned by 3 θ_i
+    x, theta = q[0, 1, 3], 3 * 10000.0 ** -(np.arange(0, rotated, 2) / rotated)
+    h = rotated // 2
+    assert_allclose(turned[:h], x[:h] * np.cos(theta) - x[h:rotated] * np.sin(theta), rtol=1e-14)
+    assert_allclose(turned[h:rotated], x[h:rotated] * np.cos(theta) + x[:h] * np.sin(theta), rtol=1e-14)
+    assert_array_equal(turned[rotated:], x[rotated:])
