@@ -14,9 +14,11 @@ from attnviz_cli.core import plain_softmax, softmax
 from attnviz_cli.models.bert import bert_layer
 from attnviz_cli.models.gpt2 import gpt2_block
 from attnviz_cli.models.layers import (
+    _BUFFERS,
     ROW_BLOCK,
     THREADED_ROWS,
     balanced,
+    buffer,
     by_rows,
     causal_attention,
     ffn,
@@ -36,6 +38,7 @@ from attnviz_cli.models.layers import (
     rotary,
     rotary_tables,
     silu,
+    silu_times,
     window_mask,
 )
 
@@ -303,3 +306,33 @@ def test_rotary_is_the_plain_rotate_half_of_strided_heads(rotated):
     assert_allclose(turned[:h], x[:h] * np.cos(theta) - x[h:rotated] * np.sin(theta), rtol=1e-14)
     assert_allclose(turned[h:rotated], x[h:rotated] * np.cos(theta) + x[:h] * np.sin(theta), rtol=1e-14)
     assert_array_equal(turned[rotated:], x[rotated:])
+
+
+def test_silu_times_is_silu_of_the_gate_times_up_written_into_up():
+    rng = np.random.default_rng(11)
+    gate, up = rng.standard_normal((7, 30)) * 6, rng.standard_normal((7, 30))
+    gate[0, :3] = [-800.0, 0.0, 800.0]  # e^800 overflows to inf: the product goes to 0, as x σ(x) does
+    with np.errstate(over="ignore"):
+        expected = plain_silu(gate) * up
+        got = silu_times(gate.copy(), written := up.copy())
+    assert got is written
+    assert_allclose(got, expected, rtol=1e-14, atol=1e-300)
+    assert got[0, 0] == 0 and got[0, 1] == 0 and got[0, 2] == 800.0 * up[0, 2]
+
+
+def test_a_forward_pass_reuses_its_buffers_and_no_result_shares_them():
+    rng = np.random.default_rng(12)
+    gate_up = {"w": rng.standard_normal((16, 2 * 24)) / 4, "b": None}
+    down = {"w": rng.standard_normal((24, 16)) / 5, "b": None}
+    x, y = rng.standard_normal((2, 9, 16))
+    with on_threads(1, 9):
+        first = gated_ffn(x, gate_up, down, silu)
+        kept = first.copy()
+        second = gated_ffn(y, gate_up, down, silu)  # the same buffers, new numbers in them
+        assert_array_equal(first, kept)
+        assert buffer(_BUFFERS.get(), "gate_up", (2, 9, 24), np.dtype(np.float64)) is buffer(_BUFFERS.get(), "gate_up", (2, 9, 24), np.dtype(np.float64))
+    for inputs, got in ((x, first), (y, second)):
+        both = inputs @ gate_up["w"]
+        assert_allclose(got, plain_silu(both[:, :24]) * both[:, 24:] @ down["w"], rtol=1e-12, atol=1e-12)
+    assert _BUFFERS.get() is None  # dropped with the pass
+    assert buffer(None, "gate_up", (2, 9, 24), np.dtype(np.float64)) is not buffer(None, "gate_up", (2, 9, 24), np.dtype(np.float64))
