@@ -25,12 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 ONE_CASE = """
 import os, statistics, sys, time
 sys.path.insert(0, {before_root!r})
-os.sched_setaffinity(0, set(range({threads})))  # each case on as many cores as threads
+os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:{threads}])  # each case on as many cores as threads: the first of those it was given (taskset)
 import numpy as np
 from threadpoolctl import threadpool_limits
 import attnviz_before.models as before
 import attnviz_cli.models as after
-models = {{"before": before.load_model({model!r}), "after": after.load_model({model!r})}}
+models = {{"before": before.load_model({model!r}, keep=True), "after": after.load_model({model!r}, keep=True)}}  # weights held: the passes, not the reading of a streamed layer
 ids = np.arange({T}) % 1000 + 1000  # ordinary ids, as benchmarks/model.py uses
 times = {{"before": [], "after": []}}
 with threadpool_limits({threads}):

@@ -30,7 +30,7 @@ TEN_WORDS = "the bank raised interest rates after the river flooded downtown"
 
 BOTH = """
 import os, statistics, time
-os.sched_setaffinity(0, set(range({threads})))  # both sides on the same cores
+os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:{threads}])  # both sides on the same cores: the first of those it was given (taskset -c 1: core 1)
 import numpy as np, torch
 from threadpoolctl import threadpool_limits
 from transformers import AutoModel

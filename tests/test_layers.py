@@ -14,18 +14,32 @@ from attnviz_cli.core import plain_softmax, softmax
 from attnviz_cli.models.bert import bert_layer
 from attnviz_cli.models.gpt2 import gpt2_block
 from attnviz_cli.models.layers import (
+    _BUFFERS,
     ROW_BLOCK,
     THREADED_ROWS,
+    balanced,
+    buffer,
     by_rows,
+    causal_attention,
     ffn,
+    gated_ffn,
     gelu,
     gelu_tanh,
+    grouped_attention,
+    heads_of,
     layer_norm,
     linear,
     on_threads,
     plain_gelu,
     plain_gelu_tanh,
     plain_layer_norm,
+    plain_rotary,
+    plain_silu,
+    rotary,
+    rotary_tables,
+    silu,
+    silu_times,
+    window_mask,
 )
 
 ROWS = [(5,), (3, 40), (2 * ROW_BLOCK + 7,), (3, ROW_BLOCK + 1)]  # leading shapes: all rows at once, and in blocks
@@ -172,3 +186,153 @@ def test_gpt2_block_is_the_plain_pre_ln_block(T):
     expected = h + plain_gelu_tanh(m @ p["in"]["w"] + p["in"]["b"]) @ p["out"]["w"] + p["out"]["b"]
     assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
     assert np.triu(attended.weights, k=1).max() == 0.0  # causal
+
+
+# ---- a decoder's causal attention, in blocks of query rows ------------------------------------------------
+
+
+def _plain_grouped(q, k, v, scale, window, softcap):
+    """Each query head alone against its key/value head i // group: softmax(s + mask) v, s = scale q kᵀ,
+    soft-capped, the mask -inf where k > q or k <= q - window."""
+    h, T, _ = q.shape
+    group = h // k.shape[0]
+    rows, cols = np.arange(T)[:, None], np.arange(T)[None, :]
+    hidden = (cols > rows) | ((cols <= rows - window) if window else False)
+    scores, weights, outputs = [], [], []
+    for i in range(h):
+        s = scale * q[i] @ k[i // group].T
+        if softcap:
+            s = softcap * np.tanh(s / softcap)
+        s = np.where(hidden, -np.inf, s)
+        scores.append(s)
+        weights.append(plain_softmax(s))
+        outputs.append(weights[-1] @ v[i // group])
+    return np.stack(scores), np.stack(weights), np.stack(outputs)
+
+
+@pytest.mark.parametrize(("T", "h", "h_kv", "window", "softcap"), [
+    (5, 4, 2, None, None),  # one block
+    (64, 3, 3, None, None),  # one block, exactly
+    (200, 6, 2, None, None),  # 64, 64, 64 and 8 rows: blocks seeing 64 to 200 keys
+    (200, 6, 3, 50, None),  # a window shorter than the text: keys hidden on both sides
+    (130, 4, 1, 7, 5.0),  # Gemma 2's soft-cap, one key/value head for all
+])
+def test_causal_attention_is_each_head_alone_under_its_mask(T, h, h_kv, window, softcap):
+    rng = np.random.default_rng(T + h)
+    q, k, v = rng.standard_normal((h, T, 8)) * 2, rng.standard_normal((h_kv, T, 8)), rng.standard_normal((h_kv, T, 8))
+    scale = 8**-0.5
+    expected = _plain_grouped(q, k, v, scale, window, softcap)
+    with on_threads(2, THREADED_ROWS):  # two workers, each taking every other block
+        attended, merged = causal_attention(q, k, v, window, scale, softcap)
+    with on_threads(1, THREADED_ROWS):
+        one = causal_attention(q, k, v, window, scale, softcap)
+    for got, want in zip((attended.scores, attended.weights, attended.head_outputs), expected, strict=True):
+        assert got.shape == want.shape
+        assert_allclose(got, want, rtol=1e-12, atol=1e-12)  # float64 sums in another order
+    assert np.isneginf(attended.scores[np.isneginf(expected[0])]).all() and (attended.weights[expected[1] == 0] == 0).all()
+    assert_allclose(merged, np.concatenate(list(expected[2]), axis=1), rtol=1e-12, atol=1e-12)  # heads side by side
+    group = h // h_kv
+    assert_array_equal(attended.keys, k[np.arange(h) // group])  # per query head, as transformers' repeat_kv
+    assert_array_equal(attended.values, v[np.arange(h) // group])
+    for a, b in zip(attended, one[0], strict=True):
+        assert_array_equal(a, b)  # the blocks depend on T and h alone, not on the threads
+    plain, plain_merged = grouped_attention(q, k, v, window_mask(T, window, q.dtype), scale, softcap)
+    assert_allclose(attended.weights, plain.weights, rtol=1e-12, atol=1e-12)
+    assert_allclose(merged, plain_merged, rtol=1e-12, atol=1e-12)
+
+
+def test_causal_attention_keeps_float32_and_runs_a_batch_as_each_text_alone():
+    rng = np.random.default_rng(7)
+    q, k, v = (rng.standard_normal((2, n, 150, 16)).astype(np.float32) for n in (6, 2, 2))
+    attended, merged = causal_attention(q, k, v, None, 0.25)
+    assert attended.weights.dtype == merged.dtype == np.float32
+    assert attended.weights.shape == (2, 6, 150, 150) and merged.shape == (2, 150, 96)
+    for b in range(2):
+        alone, alone_merged = causal_attention(q[b], k[b], v[b], None, 0.25)
+        assert_array_equal(attended.weights[b], alone.weights)
+        assert_array_equal(merged[b], alone_merged)
+    expected = _plain_grouped(q[0].astype(np.float64), k[0].astype(np.float64), v[0].astype(np.float64), 0.25, None, None)
+    assert_allclose(attended.weights[0], expected[1], rtol=0, atol=1e-6)  # float32: weights below 1, ulp 6e-8
+
+
+def test_blocks_of_growing_cost_are_shared_evenly_by_two_workers():
+    cut = list(range(8))
+    order = balanced(cut)  # type: ignore[arg-type]  # any list: only the order matters
+    assert order == [0, 1, 3, 2, 4, 5, 7, 6]
+    assert sum(c + 1 for c in order[0::2]) == sum(c + 1 for c in order[1::2]) == 18
+    assert balanced(list(range(3))) == [0, 1, 2]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("leading", ROWS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_the_gated_feed_forward_block_is_down_of_silu_gate_times_up(leading, bias):
+    rng = np.random.default_rng(leading[-1] + 3)
+    x = rng.standard_normal((*leading, 16))
+    gate_up = {"w": rng.standard_normal((16, 2 * 40)) / 4, "b": rng.standard_normal(80) if bias else None}
+    down = {"w": rng.standard_normal((40, 16)) / 6, "b": rng.standard_normal(16) if bias else None}
+    with _threads(leading):
+        got = gated_ffn(x, gate_up, down, silu)
+    both = x @ gate_up["w"] + (gate_up["b"] if bias else 0)
+    expected = plain_silu(both[..., :40]) * both[..., 40:] @ down["w"] + (down["b"] if bias else 0)
+    assert got.shape == x.shape
+    assert_allclose(got, expected, rtol=1e-12, atol=1e-12)  # sums in another order
+    assert_allclose(plain_silu(np.array([0.0, 1.0, -40.0])), [0.0, 1 / (1 + math.exp(-1)), -40 / (1 + math.exp(40))], rtol=1e-15)
+
+
+def test_rotary_tables_are_the_cosines_and_sines_of_t_theta_made_once():
+    inv_freq = 10000.0 ** -(np.arange(0, 8, 2) / 8)  # (4,)
+    cos, sin = rotary_tables(inv_freq, 6, np.dtype(np.float64))
+    angles = np.arange(6)[:, None] * np.concatenate([inv_freq, inv_freq])  # each θ twice: the two halves
+    assert_allclose(cos, np.cos(angles), rtol=1e-15)
+    assert_allclose(sin, np.sin(angles), rtol=1e-15)
+    assert rotary_tables(inv_freq.copy(), 6, np.dtype(np.float64))[0] is cos  # the same frequencies: the same tables
+    assert not cos.flags.writeable and not sin.flags.writeable  # shared, so read only
+    cos32, _ = rotary_tables(inv_freq, 6, np.dtype(np.float32))
+    assert cos32.dtype == np.float32
+    assert_array_equal(cos32, np.cos(np.arange(6, dtype=np.float32)[:, None] * np.concatenate([inv_freq, inv_freq]).astype(np.float32)))
+
+
+@pytest.mark.parametrize("rotated", [8, 4])  # every dim, and Phi-3's partial rotation (the rest pass unchanged)
+def test_rotary_is_the_plain_rotate_half_of_strided_heads(rotated):
+    rng = np.random.default_rng(rotated)
+    qkv = rng.standard_normal((2, 11, 3 * 8 + 2 * 8))  # a batch of two texts, three query heads, one key/value head
+    q, k, _ = heads_of(qkv, 3, 1)  # (2, 3, 11, 8) and (2, 1, 11, 8): views, strided as a page gets them
+    cos, sin = rotary_tables(10000.0 ** -(np.arange(0, rotated, 2) / rotated), 11, np.dtype(np.float64))
+    for x in (q, k):
+        assert_array_equal(rotary(x, cos, sin), plain_rotary(x, cos, sin))  # the same products and sums: the same bits
+    turned = rotary(q, cos, sin)[0, 1, 3]  # head 1 at t = 3: pair (i, i + r/2) turned by 3 θ_i
+    x, theta = q[0, 1, 3], 3 * 10000.0 ** -(np.arange(0, rotated, 2) / rotated)
+    h = rotated // 2
+    assert_allclose(turned[:h], x[:h] * np.cos(theta) - x[h:rotated] * np.sin(theta), rtol=1e-14)
+    assert_allclose(turned[h:rotated], x[h:rotated] * np.cos(theta) + x[:h] * np.sin(theta), rtol=1e-14)
+    assert_array_equal(turned[rotated:], x[rotated:])
+
+
+def test_silu_times_is_silu_of_the_gate_times_up_written_into_up():
+    rng = np.random.default_rng(11)
+    gate, up = rng.standard_normal((7, 30)) * 6, rng.standard_normal((7, 30))
+    gate[0, :3] = [-800.0, 0.0, 800.0]  # e^800 overflows to inf: the product goes to 0, as x σ(x) does
+    with np.errstate(over="ignore"):
+        expected = plain_silu(gate) * up
+        got = silu_times(gate.copy(), written := up.copy())
+    assert got is written
+    assert_allclose(got, expected, rtol=1e-14, atol=1e-300)
+    assert got[0, 0] == 0 and got[0, 1] == 0 and got[0, 2] == 800.0 * up[0, 2]
+
+
+def test_a_forward_pass_reuses_its_buffers_and_no_result_shares_them():
+    rng = np.random.default_rng(12)
+    gate_up = {"w": rng.standard_normal((16, 2 * 24)) / 4, "b": None}
+    down = {"w": rng.standard_normal((24, 16)) / 5, "b": None}
+    x, y = rng.standard_normal((2, 9, 16))
+    with on_threads(1, 9):
+        first = gated_ffn(x, gate_up, down, silu)
+        kept = first.copy()
+        second = gated_ffn(y, gate_up, down, silu)  # the same buffers, new numbers in them
+        assert_array_equal(first, kept)
+        assert buffer(_BUFFERS.get(), "gate_up", (2, 9, 24), np.dtype(np.float64)) is buffer(_BUFFERS.get(), "gate_up", (2, 9, 24), np.dtype(np.float64))
+    for inputs, got in ((x, first), (y, second)):
+        both = inputs @ gate_up["w"]
+        assert_allclose(got, plain_silu(both[:, :24]) * both[:, 24:] @ down["w"], rtol=1e-12, atol=1e-12)
+    assert _BUFFERS.get() is None  # dropped with the pass
+    assert buffer(None, "gate_up", (2, 9, 24), np.dtype(np.float64)) is not buffer(None, "gate_up", (2, 9, 24), np.dtype(np.float64))

@@ -17,15 +17,17 @@ Parameters arrive as the plain dicts of :mod:`.architecture` (:class:`~.architec
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 
-from ..core import attention, attention_in_blocks, causal_mask, merge_heads, row_sums, split_heads
-from ..engine import BLOCK_ELEMENTS, Runner
+from ..core import attention, attention_in_blocks, causal_mask, merge_heads, row_sums, softmax_into, split_heads
+from ..engine import BLOCK_ELEMENTS, Block, Runner, Scratch
 from .architecture import Linear
 from .erf import erf, gelu_erf
 from .rope import Rope
@@ -140,13 +142,26 @@ def silu(x: np.ndarray) -> np.ndarray:
 def gated_ffn(x: np.ndarray, gate_up: Linear, down: Linear, activation: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """A gated feed-forward block (SwiGLU with SiLU, GeGLU with GELU: Shazeer 2020), x (..., d) -> (..., d):
     down(activation(gate(x)) · up(x)), the gate and up maps one (d, 2 d_ff) matrix side by side, a block
-    of rows at a time."""
+    of rows at a time. Its halves make two products, into the two rows of one (2, rows, d_ff) buffer the
+    forward pass reuses layer to layer (:func:`buffer`): the activation's passes run over whole rows
+    (over every other half-row of one (rows, 2 d_ff) product, SiLU took 1.3x as long), and SiLU's
+    product is made in place (:func:`silu_times`)."""
+    w, b = gate_up["w"], gate_up["b"]
+    half = w.shape[1] // 2
+    buffers = _BUFFERS.get()  # the forward pass's, taken on its thread for the workers too
 
     def rows(x: np.ndarray, out: np.ndarray) -> None:
-        both = linear(x, **gate_up)  # (rows, 2 d_ff)
-        half = both.shape[-1] // 2
-        middle = activation(both[:, :half])
-        middle *= both[:, half:]
+        both = buffer(buffers, "gate_up", (2, x.shape[0], half), x.dtype)
+        for i, part in enumerate((slice(None, half), slice(half, None))):
+            np.matmul(x, w[:, part], out=both[i])  # (rows, d_ff)
+            if b is not None:
+                both[i] += b[part]
+        gate, up = both
+        if activation is silu:
+            middle = silu_times(gate, up)
+        else:
+            middle = activation(gate)
+            middle *= up
         np.matmul(middle, down["w"], out=out)
         if down["b"] is not None:
             out += down["b"]
@@ -154,14 +169,28 @@ def gated_ffn(x: np.ndarray, gate_up: Linear, down: Linear, activation: Callable
     return by_rows(rows, x, width=down["w"].shape[1])
 
 
+def silu_times(gate: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """:func:`plain_silu` (gate) · up as (gate · up) / (1 + e⁻ᵍᵃᵗᵉ), written into ``up`` (``gate`` is
+    overwritten): SwiGLU's middle in five passes and no array of its own."""
+    up *= gate
+    np.negative(gate, out=gate)
+    np.exp(gate, out=gate)
+    gate += gate.dtype.type(1)
+    up /= gate
+    return up
+
+
 def rotary(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-    """:func:`plain_rotary` of x (..., T, d_k) with one array of scratch."""
+    """:func:`plain_rotary` of x (..., T, d_k) in three passes and one array of scratch: x·cos, then the
+    halves of each row read swapped (a view) times sin with rotate_half's signs, added (the same bits;
+    four passes over half-rows took 1.3x as long)."""
     r = cos.shape[-1]
+    half = r // 2
+    signed = sin.reshape(*sin.shape[:-1], 2, half) * np.array([[-1], [1]], sin.dtype)  # (T, 2, r/2): -sin, sin
     out = np.empty_like(x)
-    turned, half = x[..., :r], r // 2
-    np.multiply(turned, cos, out=out[..., :r])
-    out[..., :half] -= turned[..., half:r] * sin[..., :half]
-    out[..., half:r] += turned[..., :half] * sin[..., half:]
+    np.multiply(x[..., :r], cos, out=out[..., :r])
+    swapped = x[..., :r].reshape(*x.shape[:-1], 2, half)[..., ::-1, :]  # (..., T, 2, r/2): the second half first
+    out[..., :r] += np.multiply(swapped, signed).reshape(*x.shape[:-1], r)
     out[..., r:] = x[..., r:]
     return out
 
@@ -169,10 +198,18 @@ def rotary(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
 def rotary_tables(inv_freq: np.ndarray, T: int, dtype: np.dtype, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """cos and sin (T, r) of the angles t θ_i at positions start <= t < start + T, each θ twice (for the two halves a
     :func:`rotary` turns together). The angles are products in the run's dtype, as transformers makes
-    them in float32 (so a float32 run turns by its very angles, whose rounding grows with t)."""
-    angles = np.arange(start, start + T, dtype=dtype)[:, None] * inv_freq.astype(dtype)  # (T, r/2)
+    them in float32 (so a float32 run turns by its very angles, whose rounding grows with t). Made once
+    for the layers that share them (read only): a model's 30 layers made the same tables 30 times."""
+    return _rotary_tables(np.asarray(inv_freq, np.float64).tobytes(), T, np.dtype(dtype).str, start)
+
+
+@lru_cache(maxsize=4)  # a model's rotations (Gemma 3 has two) at the length of the text it runs
+def _rotary_tables(inv_freq: bytes, T: int, dtype: str, start: int) -> tuple[np.ndarray, np.ndarray]:
+    angles = np.arange(start, start + T, dtype=dtype)[:, None] * np.frombuffer(inv_freq).astype(dtype)  # (T, r/2)
     angles = np.concatenate([angles, angles], axis=-1)
-    return np.cos(angles), np.sin(angles)
+    cos, sin = np.cos(angles), np.sin(angles)
+    cos.flags.writeable = sin.flags.writeable = False
+    return cos, sin
 
 
 def window_mask(T: int, window: int | None, dtype: np.dtype) -> np.ndarray:
@@ -264,21 +301,97 @@ def grouped_attention(
     return Attended(scores, weights, q, k, v, out), merge_heads(out)
 
 
+def causal_attention(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, window: int | None, scale: float, softcap: float | None = None,
+) -> tuple[Attended, np.ndarray]:
+    """:func:`grouped_attention` under :func:`window_mask` (causal, the latest ``window`` keys if given),
+    the same numbers made a block of :func:`causal_rows` query rows at a time. A block's scores are
+    computed only for the keys up to its last query (the rest are -inf, their weights 0), so a T-token
+    text makes about (T + rows) / 2T of the products, exponentials and passes of the whole (T, T) square;
+    each key/value head is read as it is, for its group of query heads (one broadcast product, not a
+    repeated copy); and each head's outputs are written where the heads side by side hold them.
+
+    The blocks (a text's rows) run on the runner's threads; they depend on T and h alone, so no bit of
+    the result changes with the thread count."""
+    *lead, h, T, d_k = q.shape
+    h_kv, texts = k.shape[-3], math.prod(lead)
+    group = h // h_kv
+    kind = q.dtype.type
+    scores = np.empty((texts, h_kv, group, T, T), q.dtype)  # query head i: key/value head i // group
+    weights = np.empty_like(scores)
+    merged = np.empty((texts, T, h_kv, group, v.shape[-1]), q.dtype)  # the heads side by side
+    outputs = merged.transpose(0, 2, 3, 1, 4)  # (texts, h_kv, group, T, d_v): a view of them
+    qs = q.reshape(texts, h_kv, group, T, d_k)
+    ks, vs = k.reshape(texts, h_kv, 1, T, d_k), v.reshape(texts, h_kv, 1, T, -1)
+
+    def work(block: Block, _: Scratch) -> None:
+        text, rows, seen = block.pairs.start, block.rows, block.rows.stop  # its queries see the keys before seen
+        block_scores = scores[text, :, :, rows, :seen]  # (h_kv, group, rows, seen): views, as are the others
+        np.matmul(qs[text, :, :, rows] * kind(scale), ks[text, :, :, :seen].swapaxes(-1, -2), out=block_scores)
+        if softcap is not None:
+            block_scores /= kind(softcap)
+            np.tanh(block_scores, out=block_scores)
+            block_scores *= kind(softcap)
+        start, hidden = hidden_keys(rows, window)  # (rows, seen - start): the keys masked, from start on
+        np.copyto(block_scores[..., start:], kind(-np.inf), where=hidden)
+        scores[text, :, :, rows, seen:] = -np.inf
+        block_weights = weights[text, :, :, rows, :seen]
+        softmax_into(block_scores, block_weights)
+        weights[text, :, :, rows, seen:] = 0
+        np.matmul(block_weights, vs[text, :, :, :seen], out=outputs[text, :, :, rows])
+
+    rows = causal_rows(T, h)
+    cut = [Block(slice(n, n + 1), slice(r, min(r + rows, T))) for n in range(texts) for r in range(0, T, rows)]
+    _runner().blocks(balanced(cut), work)
+    keys, values = (np.repeat(a, group, axis=-3) if group > 1 else a for a in (k, v))  # (..., h, T, ·): per query head
+    shape = (*lead, h, T)
+    attended = Attended(
+        scores.reshape(*shape, T), weights.reshape(*shape, T), q, keys, values, outputs.reshape(*shape, -1),
+    )
+    return attended, merged.reshape(*lead, T, -1)
+
+
+def causal_rows(T: int, h: int) -> int:
+    """Query rows per block of :func:`causal_attention`: 64 (the smaller, the fewer masked scores are
+    made), fewer for long texts, so that a block's scores (h, rows, T) stay within BLOCK_ELEMENTS."""
+    return max(16, min(64, BLOCK_ELEMENTS // (h * T)))
+
+
+def hidden_keys(rows: slice, window: int | None) -> tuple[int, np.ndarray]:
+    """Which keys k < rows.stop :func:`window_mask` hides from queries q in ``rows``: the first key
+    that can be hidden, and (rows, rows.stop - first) True where k > q, or k <= q - window."""
+    start = rows.start if window is None else 0
+    q, k = np.arange(rows.start, rows.stop)[:, None], np.arange(start, rows.stop)[None, :]
+    hidden = k > q
+    if window is not None:
+        hidden |= k <= q - window
+    return start, hidden
+
+
+def balanced(cut: list[Block]) -> list[Block]:
+    """Blocks of growing cost in turns of four as 0 1 3 2, so that two workers taking every other one
+    (i, i + 2, ...) get about equal shares: 1 + 4 against 2 + 3."""
+    order = list(range(len(cut)))
+    for i in range(2, len(cut) - 1, 4):
+        order[i], order[i + 1] = order[i + 1], order[i]
+    return [cut[i] for i in order]
+
+
 def rotated_attention(
     q: np.ndarray, k: np.ndarray, v: np.ndarray, rope: Rope, window: int | None, scale: float | None = None,
     softcap: float | None = None, cache: KeyValues | None = None,
 ) -> tuple[Attended, np.ndarray]:
     """A decoder's causal attention over its heads ((..., h, T, d_k) queries, (..., h_kv, T, d_k) keys and
     values): queries and keys turned by their positions (:func:`rotary`), each query seeing the keys up
-    to itself (the latest ``window`` of them, if given), by :func:`grouped_attention`. ``scale``: the
-    products' factor, d_k^-½ if None. ``cache``: the tokens before these, whose keys and values it
-    holds (:func:`cached_attention`)."""
+    to itself (the latest ``window`` of them, if given), by :func:`grouped_attention` (its blocked form,
+    :func:`causal_attention`). ``scale``: the products' factor, d_k^-½ if None. ``cache``: the tokens
+    before these, whose keys and values it holds (:func:`cached_attention`)."""
     if cache is not None:
         return cached_attention(q, k, v, rope, window, scale, softcap, cache)
     T, d_k = q.shape[-2], q.shape[-1]
     cos, sin = rotary_tables(rope.inv_freq, T, q.dtype)  # (T, r)
     q, k = rotary(q, cos, sin), rotary(k, cos, sin)
-    return grouped_attention(q, k, v, window_mask(T, window, q.dtype), d_k**-0.5 if scale is None else scale, softcap)
+    return causal_attention(q, k, v, window, d_k**-0.5 if scale is None else scale, softcap)
 
 
 class KeyValues:
@@ -366,23 +479,40 @@ def self_attention(
 # ---- the machinery beneath ------------------------------------------------------------------------------
 
 _RUNNER: ContextVar[Runner | None] = ContextVar("attnviz_runner", default=None)
+_BUFFERS: ContextVar[dict[tuple, np.ndarray] | None] = ContextVar("attnviz_buffers", default=None)
 
 
 @contextmanager
 def on_threads(threads: int | None, rows: int) -> Iterator[Runner]:
     """A forward pass's threads for the functions above, while the ``with`` lasts: ``threads`` of
     them (None: every usable core) from THREADED_ROWS ``rows`` (tokens, over a batch's texts) on,
-    else one. Without it, they run on the caller's thread alone."""
+    else one; and the pass's arrays of scratch (:func:`buffer`). Without it, they run on the caller's
+    thread alone, with new arrays."""
     with Runner(threads, rows, threaded_from=THREADED_ROWS) as run:
-        token = _RUNNER.set(run)
+        token, buffers = _RUNNER.set(run), _BUFFERS.set({})
         try:
             yield run
         finally:
+            _BUFFERS.reset(buffers)
             _RUNNER.reset(token)
 
 
 def _runner() -> Runner:
     return _RUNNER.get() or Runner(1, 0)
+
+
+def buffer(buffers: dict[tuple, np.ndarray] | None, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An array of scratch for ``name``, on this thread: the same one for every layer of a forward pass
+    (``buffers``: :func:`on_threads`'s, dropped when it ends), else a new one. A new array of a layer's
+    size comes, with glibc, from pages just handed back to the system, and each costs a page fault when
+    first touched: SmolLM2 at 128 tokens took 15,000 faults a pass, 14,000 of them in the feed-forward
+    block's three (128, 1536) arrays. Nothing made in one must outlive the call that takes it."""
+    if buffers is None:
+        return np.empty(shape, dtype)
+    key = (name, threading.get_ident(), shape, np.dtype(dtype).str)
+    if key not in buffers:
+        buffers[key] = np.empty(shape, dtype)
+    return buffers[key]
 
 
 def block_rows(rows: int) -> int:
