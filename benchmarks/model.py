@@ -42,7 +42,7 @@ ids = np.arange({T}) % 1000 + 1000  # ordinary ids, no special tokens: the same 
 tensor = torch.from_numpy(ids)[None]
 
 def attnviz():
-    ours.forward(ids, threads={threads})
+    ours.forward(ids, threads={threads}, on_layer={on_layer})
 
 def transformers():
     with torch.no_grad():
@@ -62,11 +62,18 @@ print(*(f"{{min(t) * 1e3:.1f}} {{statistics.median(t) * 1e3:.1f}}" for t in time
 """
 
 
-def forward_times(folder: str, T: int, threads: int, passes: int) -> tuple[float, float, float, float, float]:
+ON_LAYER = {
+    "all": "None",  # each layer's scores, weights, queries, keys, values and head outputs, as attn's views keep them
+    "weights": "lambda i, attended: attended.weights",  # what transformers returns: the weights (and hidden states)
+}
+
+
+def forward_times(folder: str, T: int, threads: int, passes: int, keep: str = "all") -> tuple[float, float, float, float, float]:
     """attnviz's fastest and median pass, transformers' fastest and median (ms), and the median of
-    the pairs' ratios, from ``passes`` alternating passes each in one process."""
+    the pairs' ratios, from ``passes`` alternating passes each in one process. ``keep``: what attnviz
+    keeps of each layer's attention (:data:`ON_LAYER`)."""
     env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
-    code = BOTH.format(folder=folder, T=T, threads=threads, passes=passes)
+    code = BOTH.format(folder=folder, T=T, threads=threads, passes=passes, on_layer=ON_LAYER[keep])
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     a_best, a_median, t_best, t_median, ratio = map(float, done.stdout.split())
     return a_best, a_median, t_best, t_median, ratio
@@ -89,12 +96,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="cold runs per command (0: none)")
     parser.add_argument("--lengths", type=int, nargs="+", default=[128, 512], help="tokens per forward pass")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--keep", choices=sorted(ON_LAYER), default="all", help="what attnviz keeps of each layer: all its views use (scores, weights, queries, keys, values, head outputs), or the weights alone, as transformers returns them")
     args = parser.parse_args()
     attn = shutil.which("attn") or sys.exit("attn is not on PATH: pip install . first")
-    print(f"forward pass, {args.passes} passes each, alternating in one process (attentions and hidden states returned):")
+    print(f"forward pass, {args.passes} passes each, alternating in one process (attentions and hidden states returned; attnviz keeps {args.keep}):")
     for T in args.lengths:
         for threads in args.threads:
-            a_best, a_median, t_best, t_median, ratio = forward_times(args.model, T, threads, args.passes)
+            a_best, a_median, t_best, t_median, ratio = forward_times(args.model, T, threads, args.passes, args.keep)
             print(
                 f"  T={T:<4} {threads} thread{'s' if threads > 1 else ' '}: attnviz {a_best:6.1f} ms (median {a_median:6.1f})   "
                 f"transformers {t_best:6.1f} ms (median {t_median:6.1f})   median ratio {ratio:.2f}x"
