@@ -55,7 +55,7 @@ def grid_lines(cells: list[list[tuple[str, str]]], group: int = 1) -> list[Any]:
         text.rstrip()
         return text
 
-    header = [line("head  ", [(str(h % 10), "bold") for h in range(heads)])]
+    header = [line("L\\H   ", [(str(h % 10), "bold") for h in range(heads)])]  # layers down, heads across
     if heads > 10:
         header.insert(0, line("      ", [(str(h // 10) if h % 10 == 0 else " ", "bold") for h in range(heads)]))
     return [*header, *(line(f"{i:>5} ", row) for i, row in enumerate(cells))]

@@ -179,7 +179,7 @@ def test_attn_heads_probe_json_csv_and_grid_agree_and_follow_the_schema():
     for p, probe in enumerate(("induction", "previous")):
         at = lines.index(f"{probe}: each head's mean score in tenths (9: 0.9 or more; ·: under 0.1)")
         rows = [f"    {i} {cell(s[0])} {cell(s[1])}  {cell(s[2])} {cell(s[3])}" for i, s in enumerate(result.scores[p])]
-        assert lines[at + 1:at + 5] == ["head  0 1  2 3", *rows, "top 8"]  # 2 key/value heads: a gap between their groups
+        assert lines[at + 1:at + 5] == ["L\\H   0 1  2 3", *rows, "top 8"]  # 2 key/value heads: a gap between their groups
         best = np.argsort(-result.scores[p], axis=None, kind="stable")[0]
         assert lines[at + 5].startswith(f"L{best // 4} H{best % 4} {result.scores[p].flat[best]:.2f}")
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
@@ -308,7 +308,7 @@ def test_attn_heads_shows_a_model_past_the_threshold_as_the_grid_of_labels(tmp_p
     lines = run(*base).stdout.splitlines()
     at = lines.index("what each head attends to, by label (every number: -f json or -f csv)")
     cells = [[grid.LABEL_CHARS[e["label"]] for e in record["heads"] if e["layer"] == i] for i in range(2)]
-    assert lines[at + 1:at + 4] == ["head  0 1  2 3", *(f"    {i} {c[0]} {c[1]}  {c[2]} {c[3]}" for i, c in enumerate(cells))]
+    assert lines[at + 1:at + 4] == ["L\\H   0 1  2 3", *(f"    {i} {c[0]} {c[1]}  {c[2]} {c[3]}" for i, c in enumerate(cells))]
 
 
 @pytest.mark.slow
