@@ -13,10 +13,9 @@ from .errors import printable
 from .models import ModelConfig
 from .models.heads import PATTERNS
 from .models.pipeline import ModelInspection, special_units
-from .models.weighting import NORM_HEADER
 from .models.words import FocusedWord, WordComparison, Words
 from .render_head_grid import PATTERN_STYLES, label_lines
-from .results import hidden_weight
+from .results import NORM_HEADER, hidden_weight
 
 
 def focus_renderables(

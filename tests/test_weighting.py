@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from attnviz_cli.models import load_model
-from attnviz_cli.models.weighting import NORM_HEADER, norm_weighted, value_norms
+from attnviz_cli.models.weighting import norm_weighted, value_norms
+from attnviz_cli.results import NORM_HEADER
 
 from .conftest import run
 
@@ -160,3 +161,30 @@ def test_static_vectors_refuse_norm_weighting():
     result = run("inspect", "the river bank", "--weighting", "norm")
     assert result.exit_code == 2 and "--weighting norm weighs each weight by the vector a model's head moves (v W_O): it needs --model" in result.stderr
     assert run("inspect", "the river bank", "--weighting", "attention").exit_code == 0
+
+
+def test_markdown_and_csv_of_a_layer_show_the_value_weighted_weights():
+    _, weights = expected("bert")
+    norms, _ = expected("bert")
+    markdown = run("inspect", TEXT, "--model", BERT, "--weighting", "norm", "--layer", "1", "-f", "markdown").stdout
+    assert f"weights {NORM_HEADER}" in markdown and f"Head 0 of 4: weights ({NORM_HEADER}; strongest in bold)" in markdown
+    rows = run("inspect", TEXT, "--model", BERT, "--weighting", "norm", "--layer", "1", "-f", "csv").stdout.splitlines()
+    assert rows[0].endswith(",score,weight,value_norm")
+    fields = next(r for r in rows[1:] if r.startswith(f"1,{TEXT},1,2,3,")).split(",")  # layer 1, head 2, query 3, the first key
+    assert fields[6] == "0" and float(fields[9]) == pytest.approx(weights[1, 2, 3, 0], rel=1e-5, abs=1e-5)
+    assert float(fields[10]) == pytest.approx(norms[1, 2, 0], rel=1e-5)
+    plain = run("inspect", TEXT, "--model", BERT, "--layer", "1", "-f", "csv").stdout.splitlines()
+    assert plain[0].endswith(",score,weight")
+
+
+def test_the_model_page_and_compare_markdown_say_their_weighting():
+    from attnviz_cli.models.pipeline import ModelShow, inspect_model
+    from attnviz_cli.render_model_html import model_page_record
+
+    result = inspect_model(TEXT, load_model(BERT), ModelShow(page=True, weighting="norm"))
+    record = model_page_record(result)
+    _, weights = expected("bert")
+    assert record["weighting"] == "norm"
+    np.testing.assert_allclose(record["layers"][0]["heads"][1]["weights"], weights[0, 1], atol=5e-5)  # the page keeps 4 decimals
+    markdown = run("compare", "the old man", "the old boat", "--focus", "the", "--model", BERT, "--weighting", "norm", "-f", "markdown").stdout
+    assert f"- Weighting: {NORM_HEADER}: each weight times the norm" in markdown

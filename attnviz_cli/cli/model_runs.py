@@ -93,7 +93,7 @@ def run_inspect(
         c, run = result.config, result.run
         layers = list(range(c.layers)) if show_.layer is None else [show_.layer]
         heads = list(range(c.heads)) if show_.head is None else [show_.head]
-        out(model_csv(result.text, run.tokens, run.scores, run.attentions, layers, heads).encode())
+        out(model_csv(result.text, run.tokens, run.scores, run.attentions, layers, heads, run.value_norms).encode())
     elif written.fmt is OutputFormat.markdown:
         from ..render_markdown import inspection_markdown
 

@@ -168,7 +168,7 @@ def layer_inspection(
     inspect_config = InspectConfig(
         heads=heads, d_model=config.d_model, d_k=d_k, d_v=d_k, d_out=config.d_model, scale=True,
         causal=causal, projections="learned", seed=None, vectors=VectorsInfo(where, config.d_model, 0), positions="learned",
-        first_head=head or 0, layer_heads=None if head is None else config.heads,
+        first_head=head or 0, layer_heads=None if head is None else config.heads, weighting=run.weighting,
     )
     return Inspection(
         sentence=text, tokens=run.tokens, dropped=(), config=inspect_config, inputs=run.hidden_states[layer],

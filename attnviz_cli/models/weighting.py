@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-WEIGHTINGS = ("attention", "norm")  # attention: the softmax weights; norm: each scaled by ||v_j W_O^h||, rows renormalised
-NORM_HEADER = "value-weighted (Kobayashi et al. 2020)"  # what every header that shows norm-weighted weights says
-
 
 def value_norms(values: np.ndarray, w_out: np.ndarray) -> np.ndarray:
     """||v_j^h W_O^h|| for every head h and key j: ``values`` (..., h, T, d_k), the values each query head
