@@ -16,7 +16,7 @@ from attnviz_cli.models import load_model
 from attnviz_cli.models.weighting import norm_weighted, value_norms
 from attnviz_cli.results import NORM_HEADER
 
-from .conftest import run
+from .conftest import need_module, run
 
 MODELS = Path(__file__).resolve().parent / "models"
 TEXT = "The old man fixed his nets while the boat rocked"  # as record_weighting.py ran it
@@ -102,6 +102,10 @@ def test_a_row_whose_keys_all_move_nothing_is_an_error_not_nan():
 BERT = str(MODELS / "tiny-bert")
 
 
+def schema(name: str) -> dict:
+    return json.loads((Path(__file__).parent.parent / "attnviz_cli" / "schemas" / f"{name}.schema.json").read_text())
+
+
 def test_the_table_says_its_weighting_and_shows_the_renormalised_weights():
     result = run("inspect", TEXT, "--model", BERT, "--weighting", "norm", "--layer", "1", "--head", "2")
     assert result.exit_code == 0, result.stderr
@@ -140,6 +144,11 @@ def test_json_has_the_weighting_the_shown_weights_and_the_raw_norms():
     assert list(kept) == ["schema", "weighting", "tokens"]
     plain = json.loads(run("inspect", TEXT, "--model", BERT, "-f", "json").stdout)
     assert plain["weighting"] == "attention" and "value_norms" not in plain
+    jsonschema = need_module("jsonschema")
+    for valid in (record, plain):
+        jsonschema.validate(valid, schema("model-1"))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**record, "weighting": "value"}, schema("model-1"))
 
 
 def test_compare_follows_the_value_weighted_weights():
@@ -149,6 +158,7 @@ def test_compare_follows_the_value_weighted_weights():
     assert f"weighting    {NORM_HEADER}" in table.stdout
     record = json.loads(run(*args, "-f", "json").stdout)
     assert record["weighting"] == "norm" and len(record["value_norms"]) == 2
+    need_module("jsonschema").validate(record, schema("model-compare-1"))
     model = load_model(BERT)
     first = model.run("the old man", weighting="norm")
     np.testing.assert_allclose(record["value_norms"][0], first.value_norms, rtol=1e-6)
