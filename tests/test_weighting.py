@@ -198,3 +198,30 @@ def test_the_model_page_and_compare_markdown_say_their_weighting():
     np.testing.assert_allclose(record["layers"][0]["heads"][1]["weights"], weights[0, 1], atol=5e-5)  # the page keeps 4 decimals
     markdown = run("compare", "the old man", "the old boat", "--focus", "the", "--model", BERT, "--weighting", "norm", "-f", "markdown").stdout
     assert f"- Weighting: {NORM_HEADER}: each weight times the norm" in markdown
+
+
+@pytest.mark.parametrize("name", ["bert", "roberta", "distilbert", "gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2"])
+def test_every_architecture_weighs_by_its_own_values_and_output_projection(name):
+    # each page's values (per query head) and W_O (its attn_out, laid out (in, out)) make the norms, in a float64 loop
+    model = load_model(str(MODELS / f"tiny-{name}"))
+    plain, weighted = model.run(TEXT), model.run(TEXT, weighting="norm")
+    L, h, _, d_k = plain.values.shape
+    for i in range(L):
+        w_out = np.asarray(model.params["blocks"][i]["attn_out"]["w"], np.float64)
+        for head in range(h):
+            moved = np.asarray(plain.values[i, head], np.float64) @ w_out[head * d_k:(head + 1) * d_k]  # (T, d)
+            norms = np.sqrt((moved**2).sum(axis=-1))
+            np.testing.assert_allclose(weighted.value_norms[i, head], norms, rtol=1e-5)
+            scaled = plain.attentions[i, head] * norms
+            np.testing.assert_allclose(weighted.attentions[i, head], scaled / scaled.sum(axis=-1, keepdims=True), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(weighted.scores, plain.scores)  # the scores stay the softmax's input, masked where they were
+
+
+def test_focus_and_rollout_follow_the_value_weighted_weights():
+    from attnviz_cli.models.heads import rollout
+
+    record = json.loads(run("inspect", TEXT, "--model", BERT, "--weighting", "norm", "--focus", "the", "--rollout", "-f", "json").stdout)
+    _, weights = expected("bert")
+    np.testing.assert_allclose(record["layers"][1]["rollout"], rollout(weights)[1], **FLOAT32)
+    focus = record["focus"][0]["layers"][0]["heads"][2]["weights"]  # "the" is token 1 and unit 1: one token a unit
+    np.testing.assert_allclose(focus, weights[0, 2, 1], **FLOAT32)
