@@ -202,12 +202,12 @@ def save_model_figure(result, path: Path, *, dpi: int = 200, fmt: str | None = N
                     ax.set_ylabel(f"layer {i}", fontsize=7)
                 if i == L - 1:
                     ax.set_xlabel(f"head {h}", fontsize=7)
-        weighting = "" if result.run.weighting == "attention" else f"{NORM_HEADER}; "
+        weighting = "" if result.run.weighting == "attention" else "value-weighted; "  # the title names the paper
         figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label=f"weight ({weighting}grey: masked)")
         figure.suptitle(
             f"“{shortened(text)}”\n{printable(config.name)} · {config.architecture} · {L} layers × {H} heads · {T} tokens · "
             "each head: queries down, keys across, its pattern above" + hidden_note(result)
-            + ("" if result.run.weighting == "attention" else f"\nweights {NORM_HEADER}, rows renormalised; patterns over these"),
+            + ("" if result.run.weighting == "attention" else f"\nweights {NORM_HEADER}; patterns over these"),
             fontsize=8, parse_math=False,
         )
         _write(figure, path, fmt, dpi)
