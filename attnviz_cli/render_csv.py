@@ -42,29 +42,38 @@ def inspection_csv(inspection: Inspection, line: int = 1) -> str:
     return buffer.getvalue()
 
 
-def _write_heads(writer, before: tuple, heads: list[int], scores: np.ndarray, weights: np.ndarray, tokens: tuple[str, ...]) -> None:
+def _write_heads(
+    writer, before: tuple, heads: list[int], scores: np.ndarray, weights: np.ndarray, tokens: tuple[str, ...], norms: np.ndarray | None = None,
+) -> None:
     """A row per (head, query, key) of ``scores`` and ``weights`` (h, T, T), each row starting with
-    ``before`` and numbered as ``heads`` says (a model's --head keeps its number in its layer)."""
+    ``before`` and numbered as ``heads`` says (a model's --head keeps its number in its layer); with
+    ``norms`` (h, T), each row ends with its key's."""
     shown = [printable(t) for t in tokens]
     for h, number in enumerate(heads):
+        key_norms = None if norms is None else _numbers(norms[h])
         for i, query in enumerate(shown):
             row_scores, row_weights = _numbers(scores[h, i]), _numbers(weights[h, i])
             writer.writerows(
-                (*before, number, i, query, j, key, row_scores[j], row_weights[j]) for j, key in enumerate(shown)
+                (*before, number, i, query, j, key, row_scores[j], row_weights[j], *(() if key_norms is None else (key_norms[j],)))
+                for j, key in enumerate(shown)
             )
 
 
 MODEL_HEADER = ("line", "sentence", "layer", "head", "query", "query_token", "key", "key_token", "score", "weight")
 
 
-def model_csv(text: str, tokens: tuple[str, ...], scores: np.ndarray, weights: np.ndarray, layers: list[int], heads: list[int]) -> str:
+def model_csv(
+    text: str, tokens: tuple[str, ...], scores: np.ndarray, weights: np.ndarray, layers: list[int], heads: list[int], norms: np.ndarray | None = None,
+) -> str:
     """A model run as long-form CSV, header first: a row per (layer, head, query, key) of ``layers``
     and ``heads``, from its (L, h, T, T) ``scores`` and ``weights``, so one ``pandas.read_csv`` holds
-    every head of every layer; a masked score is an empty field, its weight 0."""
+    every head of every layer; a masked score is an empty field, its weight 0. With ``norms`` (L, h, T),
+    --weighting norm: the weights are value-weighted, and a last column, value_norm, holds the key's ||v W_O||."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(MODEL_HEADER)
+    writer.writerow(MODEL_HEADER if norms is None else (*MODEL_HEADER, "value_norm"))
     sentence = printable(text)
     for layer in layers:
-        _write_heads(writer, (1, sentence, layer), heads, scores[layer, heads], weights[layer, heads], tokens)
+        _write_heads(writer, (1, sentence, layer), heads, scores[layer, heads], weights[layer, heads], tokens,
+                     None if norms is None else norms[layer, heads])
     return buffer.getvalue()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AttnvizError, printable
-from .results import Inspection, hidden_weight, shown_positions
+from .results import NORM_HEADER, Inspection, hidden_weight, shown_positions
 
 VALUES_UP_TO = 12  # tokens: up to this many, each cell shows its weight
 MAX_COLUMNS = 4  # panels per row for many heads
@@ -99,7 +99,7 @@ def save_figure(inspection: Inspection, path: Path, *, dpi: int = 200, fmt: str 
             image = _panel(axes[h], inspection, h, colormap)
         for unused in axes[heads:]:
             figure.delaxes(unused)
-        bar = figure.colorbar(image, ax=list(axes[:heads]), shrink=0.8, label="weight (softmax; grey: masked)")
+        bar = figure.colorbar(image, ax=list(axes[:heads]), shrink=0.8, label=f"weight ({inspection.config.weights_kind()}; grey: masked)")
         bar.ax.tick_params(labelsize=8)
         figure.suptitle(heading, fontsize=10, parse_math=False)
         _write(figure, path, fmt, dpi)
@@ -202,10 +202,12 @@ def save_model_figure(result, path: Path, *, dpi: int = 200, fmt: str | None = N
                     ax.set_ylabel(f"layer {i}", fontsize=7)
                 if i == L - 1:
                     ax.set_xlabel(f"head {h}", fontsize=7)
-        figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label="weight (grey: masked)")
+        weighting = "" if result.run.weighting == "attention" else "value-weighted; "  # the title names the paper
+        figure.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label=f"weight ({weighting}grey: masked)")
         figure.suptitle(
             f"“{shortened(text)}”\n{printable(config.name)} · {config.architecture} · {L} layers × {H} heads · {T} tokens · "
-            "each head: queries down, keys across, its pattern above" + hidden_note(result),
+            "each head: queries down, keys across, its pattern above" + hidden_note(result)
+            + ("" if result.run.weighting == "attention" else f"\nweights {NORM_HEADER}; patterns over these"),
             fontsize=8, parse_math=False,
         )
         _write(figure, path, fmt, dpi)

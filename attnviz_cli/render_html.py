@@ -142,7 +142,7 @@ _TEMPLATE = """{{PAGE_HEAD}}  #sentence { font-size: 1.1rem; margin: .25rem 0; }
 <p id="sentence"></p>
 <p id="config"></p>
 <div class="controls"><label>Head <select id="head"></select></label><span>hover a cell for its numbers, or focus the grid and use the arrow keys</span></div>
-<h2>Weights (softmax of the scores; rows sum to 1)</h2>
+<h2 id="weights-title">Weights (softmax of the scores; rows sum to 1)</h2>
 <div id="heatmap" role="grid" aria-label="attention weights" tabindex="0"></div>
 <div id="tooltip" role="status" aria-live="polite"></div>
 <h2>Lines between tokens</h2>
@@ -167,7 +167,11 @@ const c = record.config;
 const headsShown = c.layer_heads === undefined ? `${c.heads} head${c.heads > 1 ? "s" : ""}` : `head ${c.first_head} of ${c.layer_heads}`;
 document.getElementById("config").textContent =
   `${headsShown} · d_k ${c.d_k} · ${c.scale ? "scaled by 1/√d_k" : "unscaled"}${c.causal ? " · causal" : ""}` +
-  ` · projections ${c.projections}${c.seed === null ? "" : " (seed " + c.seed + ")"} · ${c.vectors.name} (${c.vectors.dim}d)`;
+  ` · projections ${c.projections}${c.seed === null ? "" : " (seed " + c.seed + ")"} · ${c.vectors.name} (${c.vectors.dim}d)` +
+  (c.weighting === "norm" ? " · weights value-weighted (Kobayashi et al. 2020)" : "");
+if (c.weighting === "norm") {
+  document.getElementById("weights-title").textContent = "Weights (value-weighted, Kobayashi et al. 2020: each times the norm of the vector its head moves, rows renormalised to sum to 1)";
+}
 const select = document.getElementById("head");
 const ofHeads = c.layer_heads ?? record.heads.length;  // a model's --head keeps its number in its layer
 record.heads.forEach((h, i) => select.appendChild(el("option", {value: String(i)}, `${h.head} of ${ofHeads}`)));

@@ -51,6 +51,8 @@ def config_record(config: InspectConfig) -> dict[str, Any]:
     }
     if config.layer_heads is not None:  # some heads of a model's layer (--head): the first one's number, of how many
         record |= {"first_head": config.first_head, "layer_heads": config.layer_heads}
+    if config.weighting != "attention":  # a model's layer, --weighting norm: the weights are value-weighted
+        record["weighting"] = config.weighting
     return record
 
 

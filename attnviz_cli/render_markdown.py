@@ -96,7 +96,7 @@ def inspection_markdown(inspection: Inspection, *, dims: int = 6, level: int = 3
         score_cells = [[MASKED if masked[i, j] else f"{scores[i, j]:.2f}" for j in kept] for i in kept]
         head = c.head_label(h).capitalize()
         lines += [f"{part} {head}: scores ({what})", "", *_matrix(tokens, score_cells, inspection.subword, shown=kept), ""]
-        lines += [f"{part} {head}: weights (softmax; strongest in bold)", ""]
+        lines += [f"{part} {head}: weights ({c.weights_kind()}; strongest in bold)", ""]
         lines += [*weight_lines(tokens, scores, weights, inspection.summaries[h].entropy_bits, inspection.subword, inspection.hidden), ""]
     output = attention.output
     shown = min(dims, output.shape[1])

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .render_markdown import MASKED, md_escape, md_label, md_row
-from .results import Comparison, Inspection, hidden_weight
+from .results import NORM_HEADER, Comparison, Inspection, hidden_weight
 
 if TYPE_CHECKING:
     from .models import ModelConfig
@@ -69,7 +69,10 @@ def model_comparison_markdown(comparison: WordComparison, config: ModelConfig, l
     lines = [f"{'#' * level} How far apart '{md_escape(a.label)}' ends up, layer by layer", ""]
     for name, text, side in zip(("First", "Second"), comparison.texts, comparison.sides, strict=True):
         lines.append(f"- {name}: {_one_line(text)} ({md_escape(side.label)} at token {', '.join(map(str, side.tokens))})")
-    lines += [f"- Model: {md_escape(config.name)} · {config.architecture} · {config.layers} layers × {config.heads} heads", ""]
+    lines += [f"- Model: {md_escape(config.name)} · {config.architecture} · {config.layers} layers × {config.heads} heads"]
+    if comparison.weighting != "attention":
+        lines.append(f"- Weighting: {NORM_HEADER}: each weight times the norm of the vector its head moves from that key, rows renormalised to sum to 1")
+    lines.append("")
     lines += ["Cosine: between its two vectors (1 = the same direction); words: where it looks in each text, "
               "mean over the layer's heads" + ("; special tokens are left out of the words (--hide-special), their weight said apart"
                                               if any(comparison.hidden) else "") + ".", ""]

@@ -53,6 +53,7 @@ def model_page_record(result: ModelInspection) -> dict[str, Any]:
         "special": [run.special[t] for t in shown],
         "hidden": [{"position": t, "token": run.tokens[t]} for t in hidden],
         "config": {"model": config_record(config)},
+        "weighting": run.weighting,
         "layers": [{"layer": i, "heads": [head(i, h) for h in range(config.heads)]} for i in range(config.layers)],
         "rollout": kept(result.rollout),
         **({} if rollout_to_special is None else {"rollout_to_special": rollout_to_special}),
@@ -130,7 +131,9 @@ document.getElementById("text").textContent = record.text;
 document.getElementById("config").textContent =
   `${m.name} · ${m.architecture} · ${L} layers × ${H} heads · d_model ${m.d_model} · ${m.dtype} · ${T + hiddenTokens.length} tokens` +
   (hiddenTokens.length ? ` · special tokens left out (--hide-special): ${hiddenTokens.map((t) => `${t.position} ${t.token}`).join(", ")}; ` +
-    "'to special tokens' is each row's weight on them, nothing renormalised; patterns and bits are over whole rows" : "");
+    "'to special tokens' is each row's weight on them, nothing renormalised; patterns and bits are over whole rows" : "") +
+  (record.weighting === "norm" ? " · weights value-weighted (Kobayashi et al. 2020): each times the norm of the vector its head moves, " +
+    "rows renormalised to sum to 1; patterns, bits and the rollout are over these" : "");
 
 function patternText(p) {
   return (SHORT[p.label] || p.label) + (p.share === null ? "" : " " + p.share.toFixed(2));

@@ -32,6 +32,7 @@ def model_record(result: ModelInspection) -> dict[str, Any]:
     patterns = patterns_records(result.heads)
     record = {
         "schema": MODEL_SCHEMA,
+        "weighting": run.weighting,
         "text": result.text,
         "truncated": run.truncated,
         "tokens": list(run.tokens),
@@ -54,6 +55,8 @@ def model_record(result: ModelInspection) -> dict[str, Any]:
             for i in layers
         ],
     }
+    if run.value_norms is not None:  # --weighting norm: the raw ||v_j^h W_O^h||, (L, h, T), to recompute the weights from
+        record["value_norms"] = run.value_norms
     if result.words is not None:
         record |= focus_record(result.focused, result.words, layers, heads)
     return record
@@ -95,7 +98,7 @@ def _number(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
-MODEL_FIELDS = ("text", "truncated", "tokens", "token_ids", "words", "special", "config", "embeddings", "layers", "units", "focus")
+MODEL_FIELDS = ("weighting", "value_norms", "text", "truncated", "tokens", "token_ids", "words", "special", "config", "embeddings", "layers", "units", "focus")
 LAYER_FIELDS = ("heads.scores", "heads.weights", "heads.patterns", "layers.output", "layers.massive", "layers.rollout")  # keep layers with just these
 
 
@@ -107,11 +110,12 @@ def check_model_fields(fields: tuple[str, ...]) -> None:
 
 
 def keep_model_fields(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """``record`` with just ``fields`` (and its schema); all of it when ``fields`` is empty. A layer
+    """``record`` with just ``fields`` (and its schema, and its weighting when not the softmax's); all of it when ``fields`` is empty. A layer
     field (heads.weights, ...) keeps the layers with their numbers and just those parts."""
     if not fields:
         return record
-    kept = {name: record[name] for name in ("schema", *fields) if name in record}
+    always = ("schema", "weighting") if record.get("weighting", "attention") != "attention" else ("schema",)  # value-weighted numbers say so
+    kept = {name: record[name] for name in (*always, *fields) if name in record}
     inner = [f for f in fields if f in LAYER_FIELDS]
     if inner:
         head_keys = ["head", "kv_head", *(f.removeprefix("heads.") for f in inner if f.startswith("heads."))]
@@ -172,8 +176,11 @@ def comparison_record(comparison: WordComparison, config: ModelConfig, truncated
         return {"weights": mean, "keys": [{"word": words.labels[u], "unit": u, "weight": float(mean[u])} for u in f.top_of_mean[layer].tolist()]}
 
     a, b = comparison.sides
+    norms = {} if comparison.weighting == "attention" else {"value_norms": list(comparison.value_norms)}  # each text's (L, h, T)
     return {
         "schema": MODEL_COMPARE_SCHEMA,
+        "weighting": comparison.weighting,
+        **norms,
         "focus": comparison.focus,
         "config": {"model": config_record(config)},
         "sentences": [side(f, w, t, cut) for f, w, t, cut in zip(comparison.sides, comparison.words, comparison.texts, truncated, strict=True)],

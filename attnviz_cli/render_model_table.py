@@ -15,7 +15,7 @@ from .models.heads import PATTERNS
 from .models.pipeline import ModelInspection, special_units
 from .models.words import FocusedWord, WordComparison, Words
 from .render_head_grid import PATTERN_STYLES, label_lines
-from .results import hidden_weight
+from .results import NORM_HEADER, hidden_weight
 
 
 def focus_renderables(
@@ -93,6 +93,7 @@ def model_renderables(result: ModelInspection, width: int = 80):
         ("tokens", Text.assemble(f"{len(run.tokens)}: ", safe(marked))),
         *truncation(f"{run.truncated} tokens cut" if run.truncated else "", config),
         *hidden_line(result),
+        *weighting_line(run.weighting),
     ), Text()]
     heads = range(config.heads) if show.head is None else [show.head]
     if result.words is not None:
@@ -113,7 +114,7 @@ def model_renderables(result: ModelInspection, width: int = 80):
         for h in heads:
             where = f"layer {show.layer}, head {h} of {config.heads}"
             parts += score_grid(run.tokens, run.scores[show.layer, h], f"{where}: scores ({score_formula(config)})", width, hidden=result.hidden)
-            parts += weight_grid(run.tokens, run.scores[show.layer, h], run.attentions[show.layer, h], f"{where}: weights {weights_title(result.hidden)}",
+            parts += weight_grid(run.tokens, run.scores[show.layer, h], run.attentions[show.layer, h], f"{where}: weights {weights_title(result.hidden, run.weighting)}",
                                  width, hidden=result.hidden)
     if result.show.rollout:
         parts += rollout_renderables(result, width)
@@ -128,9 +129,19 @@ def score_formula(config: ModelConfig) -> str:
     return formula if cap is None else f"{cap:g}·tanh({formula} / {cap:g})"
 
 
-def weights_title(hidden: tuple[int, ...]) -> str:
-    """A weights table's title: its rows sum to 1, or with --hide-special to 1 less their weight on the hidden tokens."""
-    return "(softmax, special tokens hidden)" if hidden else "(softmax, rows sum to 1)"
+def weights_title(hidden: tuple[int, ...], weighting: str = "attention") -> str:
+    """A weights table's title: which weights (the softmax's, or value-weighted and renormalised) and that
+    its rows sum to 1, or with --hide-special to 1 less their weight on the hidden tokens."""
+    which = "softmax" if weighting == "attention" else NORM_HEADER
+    return f"({which}, special tokens hidden)" if hidden else f"({which}, rows sum to 1)"
+
+
+def weighting_line(weighting: str) -> list[tuple[str, str]]:
+    """The header's line saying the weights shown are value-weighted (none for the softmax's own)."""
+    if weighting == "attention":
+        return []
+    return [("weighting", f"{NORM_HEADER}: each weight times the norm of the vector its head moves from that key, "
+                          "||v W_O||, rows renormalised to sum to 1; patterns, labels, entropy, --focus and the rollout are over these")]
 
 
 def hidden_line(result: ModelInspection) -> list[tuple[str, Any]]:
@@ -207,11 +218,11 @@ def overview(result: ModelInspection) -> list[Any]:
         first_cell = Text(str(i)) if deep else Text.assemble(str(i), "\n", ("share", "dim"), "\n", (" bits", "dim"))
         table.add_row(first_cell, *cells, end_section=not deep and i < config.layers - 1)
     if deep:
-        title = Text("what each head attends to: its pattern and the share of weight behind it", style="bold")
+        title = Text("what each head attends to: its pattern and the share of weight behind it" + weighting_note(run.weighting), style="bold")
         cell = "Each cell: the pattern, then its share (1st.94: 0.94 of the weight on the first token). "
         names: tuple[Any, ...] = ("prv, nxt, slf, 1st (", safe(run.tokens[0]), "), lst (", safe(run.tokens[-1]), ") or pun")
     else:
-        title = Text("what each head attends to: its pattern, the share of weight behind it, its entropy in bits", style="bold")
+        title = Text("what each head attends to: its pattern, the share of weight behind it, its entropy in bits" + weighting_note(run.weighting), style="bold")
         cell = ""
         names = ("prev, next, self, first (", safe(run.tokens[0]), "), last (", safe(run.tokens[-1]), ") or punct")
     groups = (
@@ -250,6 +261,11 @@ def massive_line(result: ModelInspection) -> list[Any]:
     )]
 
 
+def weighting_note(weighting: str) -> str:
+    """What a title adds when its numbers come from value-weighted weights (nothing for the softmax's)."""
+    return "" if weighting == "attention" else f" ({NORM_HEADER} weights)"
+
+
 def rollout_renderables(result: ModelInspection, width: int) -> list[Any]:
     """The attention rollout through --layer (the last without it) as a heatmap: how much each token's
     vector after that layer draws on each input token, the residual path counted."""
@@ -263,6 +279,7 @@ def rollout_renderables(result: ModelInspection, width: int) -> list[Any]:
     parts: list[Any] = [Text(
         "attention rollout (Abnar and Zuidema 2020): each layer's heads averaged, mixed half and half with the "
         "identity for the residual path, multiplied through the layers; rows sum to 1"
+        + ("; over the value-weighted weights (Kobayashi et al. 2020)" if result.run.weighting != "attention" else "")
         + (" with their 'to special tokens'" if result.hidden else ""), style="dim")]
     parts += weight_grid(tokens, result.mask, result.rollout[shown], f"rollout through layer {shown} of {config.layers}: input tokens each token draws on",
                          width, hidden=result.hidden)
@@ -285,6 +302,7 @@ def comparison_renderables(comparison: WordComparison, config: ModelConfig, trun
         ("second", Text.assemble(safe(" ".join(comparison.texts[1].split())), safe(f"   ({b.label} at token {', '.join(map(str, b.tokens))})"))),
         ("model", Text.assemble(model_name(config), f" · {config.architecture} · {config.layers} layers × {config.heads} heads")),
         *truncation(", ".join(f"{which} text: {n} tokens cut" for which, n in zip(("first", "second"), truncated, strict=True) if n), config),
+        *weighting_line(comparison.weighting),
     )
     title = Text.assemble(("how far apart ", "bold"), safe(repr(a.label), "bold"), (" ends up, layer by layer", "bold"))
     legend = Text("cosine: between its two vectors (1 = the same direction); words: where it looks in each text, mean over the layer's heads"

@@ -83,7 +83,7 @@ def scores_tables(inspection: Inspection, head: int, width: int = 80) -> list[Re
 def weights_tables(inspection: Inspection, head: int, width: int = 80) -> list[RenderableType]:
     """The softmax weights of one head as a heatmap (see :func:`weight_grid`)."""
     attention = inspection.matrices("the weight tables")
-    title = f"{inspection.config.head_label(head)} weights (softmax, rows sum to 1)"
+    title = f"{inspection.config.head_label(head)} weights ({inspection.config.weights_kind()}, rows sum to 1)"
     return weight_grid(inspection.tokens, attention.scores[head], attention.weights[head], title, width, inspection.subword, inspection.hidden)
 
 

@@ -47,6 +47,9 @@ class VectorsInfo(NamedTuple):
     vocab_size: int
 
 
+NORM_HEADER = "value-weighted (Kobayashi et al. 2020)"  # a model's --weighting norm, as every header that shows its weights names it
+
+
 class InspectConfig(NamedTuple):
     """The options an inspection ran with, as reported in its output."""
 
@@ -63,6 +66,7 @@ class InspectConfig(NamedTuple):
     positions: str = "none"  # "none", or "sinusoidal": the encoding added to the embeddings
     first_head: int = 0  # the number of the first head shown: a model's --head H shows head H alone
     layer_heads: int | None = None  # the heads of the layer the shown ones were taken from, if not all
+    weighting: str = "attention"  # a model's --weighting: the softmax weights, or "norm": value-weighted, rows renormalised
 
     def head_number(self, h: int) -> int:
         """The number of the ``h``-th head shown, as the JSON and every view give it (from 0)."""
@@ -79,7 +83,12 @@ class InspectConfig(NamedTuple):
         parts = [self.head_label(0) if one_of_a_layer else f"{self.heads} head{'s' if self.heads > 1 else ''}", f"d_k {self.d_k}"]
         parts.append("scaled by 1/√d_k" if self.scale else "unscaled")
         parts += ["causal"] if self.causal else []
-        return parts + (["sinusoidal positions"] if self.positions == "sinusoidal" else [])
+        parts += ["sinusoidal positions"] if self.positions == "sinusoidal" else []
+        return parts + ([f"weights {NORM_HEADER}"] if self.weighting != "attention" else [])
+
+    def weights_kind(self) -> str:
+        """What the weights are, as their titles say: "softmax", or value-weighted (a model's --weighting norm)."""
+        return "softmax" if self.weighting == "attention" else NORM_HEADER
 
     def projections_text(self) -> str:
         """ "identity", "weights" or "random (seed 7)". """

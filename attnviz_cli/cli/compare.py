@@ -27,6 +27,8 @@ from .options import (
     VectorsFormat,
     VectorsFormatOption,
     VectorsOption,
+    Weighting,
+    WeightingOption,
     WeightsOption,
     check_usage,
     named_model,
@@ -73,6 +75,7 @@ def compare(
     truncate: TruncateOption = False,
     hide_special: HideSpecialOption = False,
     dtype: Annotated[Dtype, typer.Option("--dtype", help="With --model: float32, or float64 for exact comparisons.")] = Dtype.float32,
+    weighting: WeightingOption = Weighting.attention,
     save: Annotated[Optional[list[Path]], typer.Option("--save", metavar="FILE", help="With --model: also draw the cosine between the word's two vectors, layer by layer, as .svg, .png or .pdf. Repeatable.", show_default=False)] = None,
     dpi: Annotated[int, typer.Option("--dpi", min=30, max=1200, help="Resolution of --save .png.")] = 200,
 ) -> None:

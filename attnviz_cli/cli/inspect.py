@@ -32,6 +32,8 @@ from .options import (
     VectorsFormat,
     VectorsFormatOption,
     VectorsOption,
+    Weighting,
+    WeightingOption,
     WeightsOption,
     check_usage,
     named_model,
@@ -92,6 +94,7 @@ def inspect(
     head: Annotated[Optional[int], typer.Option("--head", min=0, help="With --model and --layer: show just this head (0-based).", show_default=False, rich_help_panel=MODEL)] = None,
     dtype: DtypeOption = Dtype.float32,
     rollout: Annotated[bool, typer.Option("--rollout", help="With --model: attention rollout (Abnar and Zuidema 2020), which input tokens each token draws on through the layers: a table of the last layer's (or --layer's), every layer's in JSON.", rich_help_panel=MODEL)] = False,
+    weighting: WeightingOption = Weighting.attention,
 ) -> None:
     """Run self-attention over a sentence and show scores, weights and contextualized vectors.
 

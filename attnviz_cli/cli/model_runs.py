@@ -61,7 +61,7 @@ def inspect_with_model(u: Usage) -> None:
     # a record of every layer (JSON, JSONL, CSV without --layer) or pictures of every head need every layer's matrices;
     # the overview and one layer's views keep only what they show
     every_layer = (u.layer is None and u.fmt is not OutputFormat.table) or bool(saves and u.layer is None)
-    show_ = keeping_what_it_shows(ModelShow(u.layer, u.head, u.focus, u.top_k, u.rollout, page, u.hide_special), every_layer)
+    show_ = keeping_what_it_shows(ModelShow(u.layer, u.head, u.focus, u.top_k, u.rollout, page, u.hide_special, u.weighting.value), every_layer)
     written = ModelWritten(u.fmt, fields, u.dims, u.on_error.value, u.max_tokens, tuple(saves), u.dpi)
     with reporting_errors():
         run_inspect(u.sentence, u.model, u.dtype.value, u.revision, show_, written, u.truncate)
@@ -93,7 +93,7 @@ def run_inspect(
         c, run = result.config, result.run
         layers = list(range(c.layers)) if show_.layer is None else [show_.layer]
         heads = list(range(c.heads)) if show_.head is None else [show_.head]
-        out(model_csv(result.text, run.tokens, run.scores, run.attentions, layers, heads).encode())
+        out(model_csv(result.text, run.tokens, run.scores, run.attentions, layers, heads, run.value_norms).encode())
     elif written.fmt is OutputFormat.markdown:
         from ..render_markdown import inspection_markdown
 
@@ -156,19 +156,20 @@ def compare_with_model(u: Usage) -> None:
 
     saves = check_saves(u.save, FIGURE_FORMATS)
     with reporting_errors():
-        run_compare((u.first, u.second), u.focus, u.model, u.dtype.value, u.revision, u.top_k, u.fmt, saves, u.dpi, u.truncate, u.hide_special)
+        run_compare((u.first, u.second), u.focus, u.model, u.dtype.value, u.revision, u.top_k, u.fmt, saves, u.dpi, u.truncate, u.hide_special, u.weighting.value)
 
 
 def run_compare(
     texts: tuple[str, str], focus: str, spec: str, dtype: str, revision: str | None, top_k: int, fmt: CompareFormat, saves: list[Path], dpi: int,
-    truncate: bool = False, hide_special: bool = False,
+    truncate: bool = False, hide_special: bool = False, weighting: str = "attention",
 ) -> None:
     """``attn compare --model``: the word in both texts through the model (each text cut to its positions
-    with ``truncate``; special tokens listed apart with ``hide_special``), then tables, Markdown or JSON."""
+    with ``truncate``; special tokens listed apart with ``hide_special``; ``weighting`` "norm": value-weighted),
+    then tables, Markdown or JSON."""
     from ..models.pipeline import compare_model
 
     model = load(spec, dtype, revision)
-    comparison, truncated = compare_model(texts, model, focus, top_k, truncate, hide_special)
+    comparison, truncated = compare_model(texts, model, focus, top_k, truncate, hide_special, weighting)
     if saves:
         from ..saving import save_drift
 

@@ -85,6 +85,11 @@ class Dtype(StrEnum):
     float64 = "float64"
 
 
+class Weighting(StrEnum):  # --weighting: what a shown weight is (models/weighting.py)
+    attention = "attention"
+    norm = "norm"
+
+
 class ReportFormat(StrEnum):
     table = "table"
     json = "json"
@@ -131,6 +136,7 @@ DtypeOption = Annotated[Dtype, typer.Option("--dtype", help="With --model: float
 RevisionOption = Annotated[Optional[str], typer.Option("--revision", help="For a model named by its Hub id: the version to run, a branch, tag or commit hash (as attn model download --revision fetched it); main when left out.", show_default=False, rich_help_panel=MODEL)]
 TruncateOption = Annotated[bool, typer.Option("--truncate", help="With --model: a text over the model's positions keeps its first tokens (special ones where the tokenizer puts them), and says how many were cut; without it such a text is refused.", rich_help_panel=MODEL)]
 HideSpecialOption = Annotated[bool, typer.Option("--hide-special", help="With --model: leave the special tokens ([CLS], [SEP], <s>, a BOS) out of tables, Markdown, figures and pages; nothing is renormalised: each row's weight on them is shown as 'to special tokens'. Labels, entropy and top keys stay over the whole row. JSON and CSV keep every token.", rich_help_panel=MODEL)]
+WeightingOption = Annotated[Weighting, typer.Option("--weighting", help="With --model: attention (the softmax weights) or norm (value-weighted, Kobayashi et al. 2020: each weight times the norm of the vector its head moves from that key, ||v W_O||, rows renormalised to sum to 1). Everything shown (tables, patterns, labels, --focus, --rollout, pages, figures) then uses those; JSON adds the raw norms (value_norms).", rich_help_panel=MODEL)]
 CompareFormatOption = Annotated[CompareFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document), jsonl (one line) or markdown (GitHub tables).")]
 HeadsFormatOption = Annotated[HeadsFormat, typer.Option("--format", "-f", help="table (for people), json, csv (one row per head) or markdown (GitHub tables).")]
 DemoFormatOption = Annotated[DemoFormat, typer.Option("--format", "-f", help="table (for people) or markdown (GitHub tables, for an issue or a CI job summary).")]
@@ -217,6 +223,8 @@ DTYPE_NEEDS_MODEL = _needs_model("dtype", "chooses the precision a model runs in
 REVISION_NEEDS_MODEL = _needs_model("revision", "chooses the version of a model's Hub id")
 TRUNCATE_NEEDS_MODEL = _needs_model("truncate", "cuts a text to a model's positions")
 HIDE_SPECIAL_NEEDS_MODEL = _needs_model("hide_special", "leaves out a model's special tokens (static vectors have none)")
+NORM_NEEDS_MODEL = Rule("--weighting", lambda u: not u.with_model and u.weighting is Weighting.norm,
+                        "--weighting norm weighs each weight by the vector a model's head moves (v W_O): it needs --model")
 DATA_FORMATS = ("json", "jsonl", "csv")  # records for programs: they keep every token, as data
 HIDE_SPECIAL_NOT_IN_DATA = Rule(
     "--hide-special", lambda u: u.with_model and u.hide_special and u.fmt.value in DATA_FORMATS,
@@ -233,6 +241,7 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         REVISION_NEEDS_MODEL,
         TRUNCATE_NEEDS_MODEL,
         HIDE_SPECIAL_NEEDS_MODEL,
+        NORM_NEEDS_MODEL,
         Rule("--head", lambda u: u.with_model and u.head is not None and u.all_layers, "--head needs one --layer L, not all"),
         Rule("--head", lambda u: u.with_model and u.head is not None and u.layer is None, "--head needs --layer: which layer's head"),
         Rule("--layer", lambda u: u.with_model and u.fmt is OutputFormat.markdown and u.layer is None,
@@ -271,6 +280,7 @@ RULES: dict[str, tuple[Rule, ...]] = {  # per command, checked in order: the fir
         REVISION_NEEDS_MODEL,
         TRUNCATE_NEEDS_MODEL,
         HIDE_SPECIAL_NEEDS_MODEL,
+        NORM_NEEDS_MODEL,
         *(_static_only(option) for option in STATIC_ONLY),
         WEIGHTS_OR_RANDOM,
         NEIGHBORS_NEED_IDENTITY,

@@ -24,6 +24,7 @@ from .layers import Attended, on_threads
 from .llama import LLAMA, MISTRAL, QWEN2, QWEN3
 from .olmo2 import OLMO2
 from .phi3 import PHI3
+from .weighting import norm_weighted, value_norms
 from .weights import Checkpoint, SafetensorsFiles, Source
 
 PAGES: dict[str, Architecture] = {  # config.json's model_type -> its page's record: a new page is registered here
@@ -87,6 +88,8 @@ class ModelRun:
     head_outputs: np.ndarray
     truncated: int = 0  # tokens cut from the end of the text to fit the model's positions (--truncate)
     patterns: Any = None  # with Model.run(keep=...): every head's HeadPatterns, computed as each layer ran
+    weighting: str = "attention"  # what ``attentions`` holds: the softmax weights, or "norm": value-weighted (Kobayashi et al. 2020), rows renormalised
+    value_norms: np.ndarray | None = None  # (L, h, T) with weighting "norm": ||v_j^h W_O^h||, each head's value of key j times its rows of W_O
 
 
 class Model:
@@ -114,12 +117,13 @@ class Model:
                 self._head = head
         return self._head
 
-    def run(self, text: str, truncate: bool = False, keep: Collection[int] | None = None) -> ModelRun:
+    def run(self, text: str, truncate: bool = False, keep: Collection[int] | None = None, weighting: str = "attention") -> ModelRun:
         """``text`` through the model: its tokens, and every layer's attention and hidden state.
         ``truncate``: a text over the model's positions keeps its first tokens (see :meth:`encode`).
         ``keep``: the layers whose (h, T, T) matrices and per-head arrays a view needs (None: all); the
         others are dropped as soon as their heads' patterns are taken (``ModelRun.patterns``), so a long
-        text holds one layer's attention at a time, not every layer's."""
+        text holds one layer's attention at a time, not every layer's. ``weighting``: "norm" makes
+        ``attentions`` (and the patterns) value-weighted (:func:`.weighting.norm_weighted`), the norms kept."""
         encoding, cut = self.encode(text, truncate)
         ids = np.asarray(encoding.ids, dtype=np.int64)
         self.check_memory(len(ids), keep)
@@ -127,10 +131,21 @@ class Model:
         dtype = np.dtype(c.dtype)
         shapes = {part: (c.heads, T, T) if part in ("scores", "weights") else (c.heads, T, c.d_head) for part in Attended._fields}
         patterns: list[Any] = []
+        norms: list[np.ndarray] | None = [] if weighting == "norm" else None
+
+        def shown(i: int, attended: Attended) -> Attended:  # the weights the views show: the softmax's, or value-weighted
+            if norms is None:
+                return attended
+            try:
+                return attended._replace(weights=norm_weighted(attended.weights, norms[i]))
+            except ValueError as error:
+                raise AttnvizError(f"{quoted(c.name)}, layer {i}, {error}") from None
+
         if keep is None:  # every layer's arrays, each copied into its place as the layer finishes, then freed
             stacks = {part: np.empty((c.layers, *shape), dtype) for part, shape in shapes.items()}
 
             def on_layer(i: int, attended: Attended) -> Attended | None:
+                attended = shown(i, attended)
                 for part in Attended._fields:
                     stacks[part][i] = getattr(attended, part)
                 return None
@@ -142,10 +157,11 @@ class Model:
             kept = set(keep)
 
             def on_layer(i: int, attended: Attended) -> Attended | None:
+                attended = shown(i, attended)
                 patterns.append(head_patterns(attended.weights, punctuation, c.causal))
                 return attended if i in kept else None
 
-        hidden, attentions = self.forward(ids, on_layer=on_layer)
+        hidden, attentions = self.forward(ids, on_layer=on_layer, norms=norms)
         parts: dict[str, Any] = stacks if keep is None else {
             part: LayerStack([None if a is None else getattr(a, part) for a in attentions], shape, dtype) for part, shape in shapes.items()
         }
@@ -156,6 +172,7 @@ class Model:
             queries=parts["queries"], keys=parts["keys"], values=parts["values"], head_outputs=parts["head_outputs"],
             truncated=cut,
             patterns=None if keep is None else stacked_patterns(patterns),
+            weighting=weighting, value_norms=None if norms is None else np.stack(norms),
         )
 
     def encode(self, text: str, truncate: bool = False) -> tuple[Any, int]:
@@ -220,16 +237,17 @@ class Model:
 
     def forward(
         self, ids: np.ndarray, attention_only: bool = False, threads: int | None = None,
-        on_layer: Callable[[int, Attended], Attended | None] | None = None,
+        on_layer: Callable[[int, Attended], Attended | None] | None = None, norms: list[np.ndarray] | None = None,
     ) -> tuple[list[np.ndarray], list[Any]]:
         """The forward pass of token ``ids`` (T,), or of a batch of texts of one length (B, T): the
         hidden states (the embeddings, then after each layer) and each layer's attention.
         ``attention_only``: the last layer stops after its attention, and the hidden states lack it.
         ``threads``: how many to share a long input's work among (None: every usable core).
-        ``on_layer(i, attention)``: what of layer i's attention to keep (None: nothing), as it is made."""
+        ``on_layer(i, attention)``: what of layer i's attention to keep (None: nothing), as it is made.
+        ``norms``: a list each layer's value norms (h, T) are appended to (:func:`run_layers`)."""
         try:
             with on_threads(threads, ids.size):
-                return run_layers(PAGES[self.config.architecture], self.params, ids, self.config.heads, attention_only, on_layer)
+                return run_layers(PAGES[self.config.architecture], self.params, ids, self.config.heads, attention_only, on_layer, norms)
         except FloatingPointError as error:
             raise AttnvizError(
                 f"{quoted(self.config.name)} gives no finite result: {error} (its weights or config values are out of range for {self.config.dtype})"
@@ -238,11 +256,13 @@ class Model:
 
 def run_layers(
     page: Architecture, params: Params, ids: np.ndarray, n_head: int, attention_only: bool = False,
-    on_layer: Callable[[int, Attended], Attended | None] | None = None,
+    on_layer: Callable[[int, Attended], Attended | None] | None = None, norms: list[np.ndarray] | None = None,
 ) -> tuple[list[np.ndarray], list[Any]]:
     """``page``'s forward pass: its embedding of ``ids``, its layers one after the other, and its final
     step. ``attention_only``: the last layer stops after its attention (a sixth of the work of a
-    6-layer model saved), and the hidden states lack its output. A number that overflows (or a NaN) is
+    6-layer model saved), and the hidden states lack its output. ``norms``: each layer's value norms
+    ||v_j^h W_O^h|| (h, T) are appended to it (:func:`.weighting.value_norms`), before ``on_layer`` sees
+    the layer. A number that overflows (or a NaN) is
     FloatingPointError naming the step where it first appeared: a result is finite or not given."""
     with np.errstate(all="ignore"):  # a number that overflows is refused here, step by step, not warned of
         step = "the embeddings"
@@ -252,13 +272,20 @@ def run_layers(
             blocks = params["blocks"]  # a list, or Layers that read each layer's weights as it comes
             for i in range(len(blocks) - attention_only):
                 step = f"layer {i}"
-                x, attended = page.layer(x, **blocks[i], n_head=n_head)
+                block = blocks[i]
+                x, attended = page.layer(x, **block, n_head=n_head)
                 hidden.append(finite(x))
+                if norms is not None:
+                    norms.append(finite(value_norms(attended.values, block["attn_out"]["w"])))
+                del block
                 attentions.append(attended if on_layer is None else on_layer(i, attended))
                 del attended  # a layer on_layer drops is freed before the next runs
             if attention_only:
                 step = f"layer {len(blocks) - 1}"
-                attended = page.attend(x, blocks[-1], n_head)
+                block = blocks[-1]
+                attended = page.attend(x, block, n_head)
+                if norms is not None:
+                    norms.append(finite(value_norms(attended.values, block["attn_out"]["w"])))
                 attentions.append(attended if on_layer is None else on_layer(len(blocks) - 1, attended))
             elif page.final is not None:
                 step = "the final norm"

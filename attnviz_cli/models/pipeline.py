@@ -32,6 +32,7 @@ class ModelShow:
     rollout: bool = False  # add the attention rollout through the layers
     page: bool = False  # a page of every layer will be saved (--save .html): it shows the rollout too
     hide_special: bool = False  # --hide-special: tables and figures leave out the special tokens' rows and columns
+    weighting: str = "attention"  # --weighting: the softmax weights, or "norm": value-weighted (Kobayashi et al. 2020), rows renormalised
     keep: tuple[int, ...] | None = None  # the layers whose matrices the views need (None: every layer); the rest
     # are dropped as the run goes, their heads' patterns taken first (a long text holds one layer at a time)
 
@@ -69,7 +70,7 @@ def inspect_model(text: str, model: Model, show: ModelShow, truncate: bool = Fal
     """Run ``text`` through ``model`` and compute what ``show`` asks for; ``truncate``: a text over
     the model's positions keeps its first tokens."""
     text = said(text)
-    return inspect_run(model.run(text, truncate, keep=show.keep), model.config, text, show)
+    return inspect_run(model.run(text, truncate, keep=show.keep, weighting=show.weighting), model.config, text, show)
 
 
 def said(text: str) -> str:
@@ -128,13 +129,15 @@ def listing_words(f: FocusedWord, hidden_units: tuple[int, ...], top_k: int) -> 
 
 def compare_model(
     texts: tuple[str, str], model: Model, focus: str, top_k: int = 3, truncate: bool = False, hide_special: bool = False,
+    weighting: str = "attention",
 ) -> tuple[WordComparison, tuple[int, int]]:
     """The word ``focus`` names followed into both texts through ``model``, the ``top_k`` words it looks
     at most listed in each layer (with ``hide_special``, among the words that are not special tokens);
-    and how many tokens ``truncate`` cut from each text (0 if none)."""
+    and how many tokens ``truncate`` cut from each text (0 if none). ``weighting``: "norm" follows the
+    value-weighted weights (:meth:`.model.Model.run`)."""
     texts = (said(texts[0]), said(texts[1]))
-    runs = (model.run(texts[0], truncate), model.run(texts[1], truncate))
-    comparison = compare_word(runs, texts, focus, top_k)
+    runs = (model.run(texts[0], truncate, weighting=weighting), model.run(texts[1], truncate, weighting=weighting))
+    comparison = replace(compare_word(runs, texts, focus, top_k), weighting=weighting, value_norms=(runs[0].value_norms, runs[1].value_norms))
     if hide_special:
         hidden = tuple(special_units(w, special_positions(r)) for w, r in zip(comparison.words, runs, strict=True))
         sides = tuple(listing_words(f, h, top_k) for f, h in zip(comparison.sides, hidden, strict=True))
@@ -165,7 +168,7 @@ def layer_inspection(
     inspect_config = InspectConfig(
         heads=heads, d_model=config.d_model, d_k=d_k, d_v=d_k, d_out=config.d_model, scale=True,
         causal=causal, projections="learned", seed=None, vectors=VectorsInfo(where, config.d_model, 0), positions="learned",
-        first_head=head or 0, layer_heads=None if head is None else config.heads,
+        first_head=head or 0, layer_heads=None if head is None else config.heads, weighting=run.weighting,
     )
     return Inspection(
         sentence=text, tokens=run.tokens, dropped=(), config=inspect_config, inputs=run.hidden_states[layer],

@@ -137,6 +137,8 @@ class WordComparison:
     sides: tuple[FocusedWord, FocusedWord]
     cosines: np.ndarray  # (L + 1,): at the embeddings, then after each layer
     hidden: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())  # --hide-special: each text's special units, left out of its listing
+    weighting: str = "attention"  # the weights followed: the softmax's, or "norm": value-weighted (Kobayashi et al. 2020)
+    value_norms: tuple[np.ndarray | None, np.ndarray | None] = (None, None)  # with "norm": each text's (L, h, T) ||v_j^h W_O^h||
 
 
 def compare_word(runs: tuple[ModelRun, ModelRun], texts: tuple[str, str], spec: str, top_k: int = 3) -> WordComparison:
