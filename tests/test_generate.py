@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -413,3 +414,85 @@ def test_rotary_tables_from_a_start_are_the_rows_of_the_whole_tables():
         part = rotary_tables(inv_freq, 3, dtype, start=690)
         assert_array_equal(part[0], whole[0][690:693])  # the same products, bit for bit
         assert_array_equal(part[1], whole[1][690:693])
+
+
+# ---- what generate refuses, as the other model commands refuse it ------------------------------------------
+
+
+def attn(*args: str, input: str = "") -> subprocess.CompletedProcess[str]:
+    """``attn ARGS`` in a process of its own, so that a warning NumPy writes to stderr is seen; argv and
+    ``input`` as bytes, a lone surrogate standing for a byte that is not UTF-8 (as Python reads argv)."""
+    done = subprocess.run([sys.executable, "-m", "attnviz_cli", *args], input=input.encode("utf-8", "surrogateescape"),
+                          capture_output=True, timeout=60, check=False)
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
+
+
+def test_scores_that_overflow_are_the_clean_line_inspect_gives(tmp_path):
+    """tiny-llama's query and key weights x3e37: generate printed two RuntimeWarnings, then an internal
+    AttentionInputError, where inspect gives one line; its cached steps ran outside run_layers' checks."""
+    from safetensors.numpy import load_file, save_file
+
+    folder = tmp_path / "m"
+    shutil.copytree(MODELS / "tiny-llama", folder, ignore=shutil.ignore_patterns("*.gguf", "*.npz"))
+    tensors = load_file(folder / "model.safetensors")
+    for part in ("q_proj", "k_proj"):
+        tensors[f"model.layers.0.self_attn.{part}.weight"] *= np.float32(3e37)
+    save_file(tensors, folder / "model.safetensors")
+    line = (f"attn: error: '{folder}' gives no finite result: a number overflowed or became NaN in layer 0 "
+            "(its weights or config values are out of range for float32)\n")
+    for command in ("inspect", "generate"):
+        done = attn(command, "the bank", "--model", str(folder))
+        assert (done.returncode, done.stderr) == (1, line), command
+
+
+def test_logits_that_are_not_finite_are_refused(monkeypatch):
+    """NaN logits made argmax pick a meaningless token (and a draw raise ValueError)."""
+    model = load_model(MODELS / "tiny-llama")
+    head = np.array(model.lm_head())
+    head[3] = np.nan
+    monkeypatch.setattr(model, "lm_head", lambda: head)
+    with pytest.raises(AttnvizError, match="its logits overflowed or became NaN"):
+        next(generate(model, [1, 5, 9], 3))
+
+
+def test_a_prompt_too_long_for_the_memory_is_refused_before_the_prefill(monkeypatch):
+    """generate checks memory as inspect does: a prompt whose prefill would hold more than half the
+    memory is one line (it was a MemoryError, or the OOM killer, on a long-context model)."""
+    import attnviz_cli.models.model as module
+
+    model = load_model(MODELS / "tiny-llama")
+    ids = model.encode("the quick brown fox jumps over the lazy dog")[0].ids
+    monkeypatch.setattr(module, "physical_memory", lambda: 2 * model.run_bytes(len(ids) - 1, keep=()))
+    with pytest.raises(AttnvizError, match=f"^a run of {len(ids)} tokens through '.*tiny-llama' would hold"):
+        next(generate(model, ids, 3))
+    assert len(list(generate(model, ids[:-1], 3, eos_ids=()))) == 3  # one token fewer fits
+
+
+@pytest.mark.parametrize("how", ["argument", "stdin"])
+def test_the_prompt_is_checked_as_inspects_sentence_is(how):
+    """Bytes that are not UTF-8 (argv keeps them as lone surrogates) were an internal TypeError from
+    the tokenizer; a blank prompt ran on the special tokens alone. Both now go as inspect's do."""
+    model = str(MODELS / "tiny-llama")
+    given = {"argument": lambda text: attn("generate", text, "--model", model, "-f", "json", "--max-new-tokens", "1"),
+             "stdin": lambda text: attn("generate", "-", "--model", model, "-f", "json", "--max-new-tokens", "1", input=text)}[how]
+    done = given("ab\udcffcd")  # the byte FF
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["prompt"] == "ab\ufffdcd"
+    blank = given("   ")
+    assert (blank.returncode, blank.stderr) == (1, "attn: error: the sentence is empty\n")
+
+
+@pytest.mark.parametrize("command", ["generate", "inspect"])
+def test_markers_in_the_text_stay_text_in_the_page(tmp_path, command):
+    """page() put the shared script and the data where a marker stood, then again where the text held one:
+    the title held the JavaScript and the page's JSON no longer parsed (a blank page)."""
+    text = "x {{COMMON_JS}} y {{DATA}} z {{PAGE_HEAD}}"
+    path = tmp_path / "page.html"
+    result = run(command, text, "--model", str(MODELS / "tiny-gpt2"), "-f", "json", "--save", str(path))
+    assert result.exit_code == 0, result.stderr
+    html = path.read_text()
+    title = html.split("<title>")[1].split("</title>")[0]
+    assert title == ("attnviz generate: " if command == "generate" else f"attnviz: {MODELS / 'tiny-gpt2'}: ") + text
+    data = json.loads(html.split('id="data">')[1].split("</script>")[0])
+    assert data["prompt" if command == "generate" else "text"] == text
+    assert html.count("const VIRIDIS") == 1  # the shared script once, where the template has it

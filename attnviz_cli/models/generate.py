@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import AttnvizError, quoted
-from .layers import KeyValues, on_threads
-from .model import PAGES, run_layers
+from .layers import Attended, KeyValues
+from .model import PAGES
 
 if TYPE_CHECKING:
     from .model import Model
@@ -80,18 +80,14 @@ def generate(
     if min(tokens) < 0 or max(tokens) >= vocab:
         raise AttnvizError(f"a prompt token id is outside the {vocab:,} tokens of {quoted(config.name)}")
     ends = set(config.eos_ids if eos_ids is None else eos_ids)
+    steps = min(max_new_tokens, config.max_positions - len(tokens))
+    model.check_memory(len(tokens) if cached else len(tokens) + steps, keep=())  # the longest pass: the prefill, or the last whole one
     head = model.lm_head()  # (vocab, d)
-    cap = config.settings.get("final_softcap")
     caches = [KeyValues() for _ in range(config.layers)] if cached else None
     new = np.asarray(tokens, dtype=np.int64)  # what the next pass runs: the prompt, then each new token
-    for _ in range(min(max_new_tokens, config.max_positions - len(tokens))):
-        if caches is not None:
-            last, rows = cached_pass(model, new, caches)
-        else:
-            last, rows = whole_pass(model, np.asarray(tokens, dtype=np.int64))
-        logits = last @ head.T  # (vocab,)
-        if cap is not None:  # Gemma 2: cap · tanh(logits / cap)
-            logits = cap * np.tanh(logits / cap)
+    for _ in range(steps):
+        last, rows = last_row(model, new if caches is not None else np.asarray(tokens, dtype=np.int64), caches)
+        logits = next_logits(model, last, head)
         chosen = sampling.choose(logits)
         yield Step(chosen, logits, *rows)
         tokens.append(chosen)
@@ -100,26 +96,36 @@ def generate(
             return
 
 
-def cached_pass(model: Model, ids: np.ndarray, caches: list[KeyValues]) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Token ``ids`` (T,) after the ``caches[0].length`` tokens the layers' caches hold: the last token's
-    final hidden state (d,), and its attention weights and scores over all the tokens, (L, h, length)."""
-    page, params = PAGES[model.config.architecture], model.params
-    with on_threads(None, ids.size):
-        x = page.embed(ids, params, start=caches[0].length)  # (T, d)
-        weights, scores = [], []
-        for block, cache in zip(params["blocks"], caches, strict=True):
-            x, attended = page.layer(x, **block, n_head=model.config.heads, cache=cache)
-            weights.append(attended.weights[:, -1])  # (h, length)
-            scores.append(attended.scores[:, -1])
-    last = x[-1:] if page.final is None else page.final(x[-1:], params)  # (1, d)
-    return last[0], (np.stack(weights), np.stack(scores))
+def last_row(model: Model, ids: np.ndarray, caches: list[KeyValues] | None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Token ``ids`` (T,) through ``model`` as ``attn inspect`` runs them (:meth:`.Model.forward`), after the
+    ``caches[0].length`` tokens the layers' caches hold if given: the last token's final hidden state (d,),
+    and its attention weights and scores over all the tokens, (L, h, length); the rest of each layer's
+    attention is freed as the next layer runs."""
+    weights, scores = [], []
+
+    def on_layer(_: int, attended: Attended) -> None:
+        weights.append(attended.weights[:, -1].copy())  # (h, length): a copy, so that the (h, T, length) rows go
+        scores.append(attended.scores[:, -1].copy())
+
+    hidden, _ = model.forward(ids, on_layer=on_layer, caches=caches)
+    return hidden[-1][-1], (np.stack(weights), np.stack(scores))
 
 
-def whole_pass(model: Model, ids: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """:func:`cached_pass` without a cache: all of ``ids`` (T,) through the model, as ``attn inspect`` runs them."""
-    with on_threads(None, ids.size):
-        hidden, attentions = run_layers(PAGES[model.config.architecture], model.params, ids, model.config.heads)
-    return hidden[-1][-1], (np.stack([a.weights[:, -1] for a in attentions]), np.stack([a.scores[:, -1] for a in attentions]))
+def next_logits(model: Model, last: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """The logits (vocab,) of the final hidden state ``last`` (d,) through the output ``head`` (vocab, d),
+    soft-capped where the model caps them (Gemma 2: cap · tanh(logits / cap)); refused unless all are finite."""
+    cap = model.config.settings.get("final_softcap")
+    with np.errstate(all="ignore"):  # an overflow is refused below, not warned of
+        logits = last @ head.T
+        if cap is not None:
+            logits = cap * np.tanh(logits / cap)
+    if not np.isfinite(logits).all():
+        config = model.config
+        raise AttnvizError(
+            f"{quoted(config.name)} gives no finite result: its logits overflowed or became NaN "
+            f"(its weights or config values are out of range for {config.dtype})"
+        )
+    return logits
 
 
 @dataclass(frozen=True, slots=True, eq=False)
