@@ -59,9 +59,10 @@ def generate(
 
         from ..models import load_model
         from ..models.generate import GREEDY, Sampling, generate_text
+        from ..models.pipeline import said
         from ..render_generate import View, header_lines, run_record, token_line, token_record
 
-        text = prompt_text = read_prompt() if prompt == "-" else prompt
+        text = prompt_text = said(read_prompt() if prompt == "-" else prompt)  # valid UTF-8, not blank: as inspect's text
         loaded = load_model(model, dtype=dtype.value, revision=revision, keep=True)  # every step runs every layer: read once
         config = loaded.config
         for name, value, count in (("--layer", layer, config.layers), ("--head", head, config.heads)):
@@ -119,13 +120,14 @@ def generate(
 
 
 def read_prompt() -> str:
-    """All of stdin, up to PROMPT_BYTES."""
+    """All of stdin, up to PROMPT_BYTES, spaces around it stripped; a byte that is not UTF-8 kept as a lone
+    surrogate, as argv keeps it, for :func:`~attnviz_cli.errors.valid_text` to replace."""
     from ..errors import AttnvizError
 
     data = stdin_binary("the prompt", "PROMPT").read(PROMPT_BYTES + 1)
     if len(data) > PROMPT_BYTES:
         raise AttnvizError(f"the prompt on stdin is over {PROMPT_BYTES >> 20} MiB")
-    return data.decode("utf-8", errors="replace").strip()
+    return data.decode("utf-8", errors="surrogateescape").strip()
 
 
 def prompt_tokens(model, text: str, chat: bool) -> tuple[list[int], list[str], list[str]]:
