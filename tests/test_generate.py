@@ -17,6 +17,7 @@ from attnviz_cli.errors import AttnvizError
 from attnviz_cli.models.generate import Sampling, generate
 from attnviz_cli.models.layers import KeyValues, window_mask, window_rows
 from attnviz_cli.models.model import load_model
+from attnviz_cli.render_generate import cells
 
 from .conftest import need_module, need_smollm2, run
 from .test_pictures import browser  # noqa: F401  # the fixture: Chromium through Playwright
@@ -195,7 +196,7 @@ def test_the_terminal_shows_each_token_and_where_it_looked_as_transformers_atten
     for i, line in enumerate(lines[3:23]):
         assert line.startswith(f"{i + 1:>3}  '")
         assert [int(p.split(":")[0]) for p in line[21:].split("  ")] == transformers_looked(recorded, "tiny-qwen2", i)
-        assert len(line) <= 80
+        assert cells(line) <= 80
 
 
 def test_jsonl_is_a_record_per_token_with_transformers_attention_and_null_where_masked(recorded, prompt):
@@ -386,9 +387,10 @@ def test_a_token_line_escapes_its_texts_and_ranks_by_the_mean_weight():
     step = Step(7, np.zeros(10), weights, np.log(weights + 1e-30))
     labels = ["<s>", "\x1b[31m", "a\nb", " bank‮"]
     new = NewToken(2, 4, 7, "Ġx", "\x07bell", step)
-    assert token_line(new, labels, View()) == "  3  '\\x07bell'      0:'<s>' 0.40  2:'a\\nb' 0.30  1:'\\x1b[31m' 0.20\n"
-    assert token_line(new, labels, View(skip_first=True)) == "  3  '\\x07bell'      2:'a\\nb' 0.30  1:'\\x1b[31m' 0.20  3:' bank…' 0.10\n"  # cut before an escape, never inside
-    assert token_line(new, labels, View(layer=1, head=0)) == "  3  '\\x07bell'      0:'<s>' 0.30  1:'\\x1b[31m' 0.30  2:'a\\nb' 0.20\n"  # ties: the earlier
+    # escaped as errors.printable escapes every text attn writes (a newline too: \\x0a)
+    assert token_line(new, labels, View()) == "  3  '\\x07bell'      0:'<s>' 0.40  2:'a\\x0ab' 0.30  1:'\\x1b[31m' 0.20\n"
+    assert token_line(new, labels, View(skip_first=True)) == "  3  '\\x07bell'      2:'a\\x0ab' 0.30  1:'\\x1b[31m' 0.20  3:' bank…' 0.10\n"  # cut before an escape, never inside
+    assert token_line(new, labels, View(layer=1, head=0)) == "  3  '\\x07bell'      0:'<s>' 0.30  1:'\\x1b[31m' 0.30  2:'a\\x0ab' 0.20\n"  # ties: the earlier
     assert shown("a" * 20, 10) == "'aaaaaaa…'"
 
 
@@ -496,3 +498,60 @@ def test_markers_in_the_text_stay_text_in_the_page(tmp_path, command):
     data = json.loads(html.split('id="data">')[1].split("</script>")[0])
     assert data["prompt" if command == "generate" else "text"] == text
     assert html.count("const VIRIDIS") == 1  # the shared script once, where the template has it
+
+
+def test_a_decoding_steps_rotary_rows_are_made_fresh_not_cached():
+    """Each decoding step's start differs: cached, its one-row tables missed every time and pushed a whole
+    run's tables out (and kept up to four alive after the run)."""
+    from attnviz_cli.models import layers
+
+    inv_freq = 1.0 / 10000 ** (np.arange(0, 64, 2) / 64)
+    layers._rotary_tables.cache_clear()
+    whole = layers.rotary_tables(inv_freq, 700, np.dtype(np.float32))
+    for start in range(700, 710):
+        layers.rotary_tables(inv_freq, 1, np.dtype(np.float32), start)
+    assert layers._rotary_tables.cache_info().currsize == 1
+    assert layers.rotary_tables(inv_freq, 700, np.dtype(np.float32))[0] is whole[0]
+
+
+def test_a_token_line_fits_80_cells_with_3_digit_positions_and_wide_texts():
+    """It was 82 characters with 3-digit positions, and CJK or emoji texts (two cells each, counted as
+    one) went past 100 columns."""
+    from attnviz_cli.models.generate import NewToken, Step
+    from attnviz_cli.render_generate import View, shown, token_line
+
+    weights = np.full((1, 1, 999), 0.1 / 996)
+    weights[0, 0, [997, 998, 996]] = 0.5, 0.3, 0.1
+    labels = ["x"] * 996 + ["东京タワー🗼" * 3, "a\u0301" * 20, "\x1b" * 9]  # wide; combining marks; escapes
+    new = NewToken(998, 999, 7, "Ġx", "東京" * 10, Step(7, np.zeros(10), weights, np.log(weights)))
+    line = token_line(new, labels, View())
+    # each text cut to its cells: the new token's to 14 (5 wide characters, 10 cells, quotes and ellipsis),
+    # the looked-at ones' to 9 with 3-digit positions (6 cells between the quotes and the ellipsis)
+    assert line == "999  '東京東京東…'   997:'" + "a\u0301" * 6 + "…' 0.50  998:'\\x1b…' 0.30  996:'东京タ…' 0.10\n"
+    assert cells(line.rstrip("\n")) == 77
+    assert [shown(text, 9) for text in ("东京", "東京x")] == ["'东京'", "'東京x'"]  # 6 and 7 cells: whole
+
+
+def test_each_step_says_whether_and_why_the_run_stops_there():
+    """The CLI re-derived why a run stopped from the last token and the count (unbound with no step)."""
+    llama, gpt2 = load_model(MODELS / "tiny-llama"), load_model(MODELS / "tiny-gpt2")  # gpt2: 64 positions
+    ids = llama.encode("the quick brown fox")[0].ids
+    made = list(generate(llama, ids, 10, eos_ids=()))
+    assert [s.stopped for s in made] == [None] * 9 + ["max_new_tokens"]
+    ended = list(generate(llama, ids, 10, eos_ids=(made[3].id,)))
+    assert [s.stopped for s in ended] == [None] * 3 + ["eos"]
+    long = gpt2.encode("the quick brown fox jumps over the lazy dog")[0].ids
+    last = list(generate(gpt2, long, 100, eos_ids=()))
+    assert len(last) == 64 - len(long) and last[-1].stopped == "max_positions" and {s.stopped for s in last[:-1]} == {None}
+    with pytest.raises(AttnvizError, match="the prompt has 64 tokens, and the model's 64 positions leave no room for more"):
+        next(generate(gpt2, [1] * 64, 3))
+
+
+def test_sampling_takes_no_hidden_randomness_and_draws_through_one_softmax():
+    with pytest.raises(ValueError, match="needs an rng"):
+        Sampling(0.7)
+    with pytest.raises(ValueError, match="needs a temperature above 0"):
+        Sampling(top_k=3, rng=np.random.default_rng(0))
+    logits = np.array([1.0, 3.0, 2.0, 3.0, -1.0])
+    e = np.exp(np.array([3.0, 3.0, 2.0]) / 0.5)  # the top 3 at temperature 0.5, by hand
+    assert_allclose(Sampling(0.5, 3, np.random.default_rng(0)).probabilities(logits), [0, e[0], e[2], e[1], 0] / e.sum(), rtol=1e-15)

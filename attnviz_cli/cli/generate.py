@@ -78,6 +78,7 @@ def generate(
         if fmt is GenerateFormat.table:
             out(header_lines(labels, config, view).encode())
         records, texts = [], []
+        stopped = None  # the last token's reason (generate makes at least one)
         for new in generate_text(loaded, ids, max_new_tokens, sampling):
             texts.append(new.text)
             labels.append(new.text or new.token)  # a token that ends inside a character: its piece
@@ -92,9 +93,7 @@ def generate(
 
                     out(dumps(record))
                 records.append(record)
-            last = new.id
-        stopped = ("eos" if texts and last in config.eos_ids else
-                   "max_new_tokens" if len(texts) == max_new_tokens else "max_positions")
+            stopped = new.step.stopped
         notes = {"eos": "stopped at the model's end-of-text token", "max_positions": f"stopped at the model's last position ({config.max_positions})"}
         if stopped in notes:
             say(notes[stopped])
@@ -139,7 +138,5 @@ def prompt_tokens(model, text: str, chat: bool) -> tuple[list[int], list[str], l
     encoding = model.tokenizer.encode(text, add_special_tokens=not chat)
     if not encoding.ids:
         raise AttnvizError("the prompt gives no tokens")
-    if len(encoding.ids) >= model.config.max_positions:
-        raise AttnvizError(f"the prompt has {len(encoding.ids)} tokens, and the model's {model.config.max_positions} positions leave no room for more")
     labels = [text[start:end] if end > start else token for (start, end), token in zip(encoding.offsets, encoding.tokens, strict=True)]
     return list(encoding.ids), list(encoding.tokens), labels
