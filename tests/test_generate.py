@@ -304,6 +304,9 @@ def test_a_folders_template_gets_the_special_tokens_and_transformers_filters(tmp
     ("{{ messages.__class__.__mro__ }}", "the chat template of '{}' fails: 'access to attribute '__class__' of 'list' object is unsafe.'"),
     ("{% set x = messages.append(1) %}", "the chat template of '{}' fails: 'access to attribute 'append' of 'list' object is unsafe.'"),
     ("", "model '{}' has no chat template"),
+    ("{{ 'a' * 1000000 * 1000000 }}", "the chat template of '{}' fails: 'a product of 1,000,000,000,000 characters, items or bits, over 1,048,576'"),
+    ("{{ [1, 2] * 2**40 }}", "the chat template of '{}' fails: 'a product of 2,199,023,255,552 characters"),
+    ("{{ 10 ** 1000000000 }}", "the chat template of '{}' fails: 'a product of 3,000,000,001 characters"),
 ])
 def test_a_template_that_fails_or_breaks_out_is_one_line(tmp_path, template, message):
     folder = chat_model(tmp_path, template)
@@ -555,3 +558,16 @@ def test_sampling_takes_no_hidden_randomness_and_draws_through_one_softmax():
     logits = np.array([1.0, 3.0, 2.0, 3.0, -1.0])
     e = np.exp(np.array([3.0, 3.0, 2.0]) / 0.5)  # the top 3 at temperature 0.5, by hand
     assert_allclose(Sampling(0.5, 3, np.random.default_rng(0)).probabilities(logits), [0, e[0], e[2], e[1], 0] / e.sum(), rtol=1e-15)
+
+
+def test_a_template_that_runs_out_of_memory_is_one_line(monkeypatch):
+    """A MemoryError in a render (here from its tojson filter) was an internal error."""
+    from attnviz_cli.models import chat
+
+    def no_memory(*_: object, **__: object) -> str:
+        raise MemoryError
+
+    monkeypatch.setattr(chat.json, "dumps", no_memory)
+    with pytest.raises(AttnvizError, match=r"^the chat template of 'm' fails: 'MemoryError'$"):
+        chat.render("{{ messages | tojson }}", [{"role": "user", "content": "hi"}], {}, "m")
+    assert chat.render("{{ 'ab' * 3 }}{{ 2 ** 10 }}{{ 1.5 * 2 }}", [], {}, "m") == "ababab10243.0"  # small products as Jinja2 makes them
