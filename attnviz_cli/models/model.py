@@ -238,7 +238,7 @@ class Model:
     def forward(
         self, ids: np.ndarray, attention_only: bool = False, threads: int | None = None,
         on_layer: Callable[[int, Attended], Attended | None] | None = None, norms: list[np.ndarray] | None = None,
-        caches: Sequence[KeyValues] | None = None,
+        *, caches: Sequence[KeyValues] | None = None,
     ) -> tuple[list[np.ndarray], list[Any]]:
         """The forward pass of token ``ids`` (T,), or of a batch of texts of one length (B, T): the
         hidden states (the embeddings, then after each layer) and each layer's attention.
