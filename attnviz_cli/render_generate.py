@@ -4,6 +4,7 @@ whole run for JSON) and the terminal's lines, a token at a time. They format wha
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .analysis import top_keys
+from .core import softmax
 from .errors import printable
 from .models.generate import NewToken, looked, most_looked
 
@@ -20,6 +23,8 @@ if TYPE_CHECKING:
 GENERATE_SCHEMA = "attnviz.generate/1"
 TOP_LOGITS = 5  # each record's most likely tokens
 LOOKED = 3  # the positions a token looked at most, listed
+LINE = 80  # cells a token's line takes, at most, while its numbers have at most 3 digits
+TOKEN_CELLS = 14  # a new token's text, quoted, on its line
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +55,14 @@ class View:
 
 
 def token_record(new: NewToken, labels: Sequence[str], config: ModelConfig, view: View, tokenizer: Any) -> dict[str, Any]:
-    """One new token's record: its piece, id and text; its logits' top 5 with their probabilities; where
-    it looked most (``looked``, as the terminal lists it, each position's text from ``labels``); and every kept layer's and head's attention
-    over the ``position`` tokens before it (null where a window masked a key)."""
+    """One new token's record: its piece, id and text; its logits' top 5 with their probabilities (the
+    softmax of the logits at temperature 1 over the whole vocabulary, the model's own distribution, whatever
+    --temperature and --top-k drew from); where it looked most (``looked``, as the terminal lists it, each
+    position's text from ``labels``); and every kept layer's and head's attention over the ``position``
+    tokens before it (null where a window masked a key)."""
     step, layers, heads = new.step, view.layers(config), view.heads(config)
-    logits = step.logits.astype(np.float64)
-    probabilities = np.exp(logits - logits.max())
-    probabilities /= probabilities.sum()
-    top = np.argsort(-logits, kind="stable")[:TOP_LOGITS]
+    probabilities = softmax(step.logits.astype(np.float64))
+    top = top_keys(step.logits, TOP_LOGITS)
     row = looked(step.weights, view.layer, view.head)
     kept = step.weights[np.ix_(layers, heads)]  # (layers, heads, position)
     attention = np.where(np.isinf(step.scores[np.ix_(layers, heads)]), np.nan, kept)  # orjson writes NaN as null
@@ -76,7 +81,7 @@ def token_record(new: NewToken, labels: Sequence[str], config: ModelConfig, view
     }
 
 
-def run_record(prompt: str, prompt_ids: Sequence[int], prompt_tokens: Sequence[str], records: list[dict[str, Any]], stopped: str,
+def run_record(prompt: str, prompt_ids: Sequence[int], prompt_tokens: Sequence[str], records: list[dict[str, Any]], stopped: str | None,
                config: ModelConfig, settings: dict[str, Any]) -> dict[str, Any]:
     """The whole run (``-f json``): the prompt as run, its tokens, the text made, why it stopped, the
     settings, and each new token's record (without its schema key, which the run's says)."""
@@ -95,19 +100,25 @@ def run_record(prompt: str, prompt_ids: Sequence[int], prompt_tokens: Sequence[s
 
 
 def shown(text: str, width: int) -> str:
-    """A token's text for the terminal: escaped (controls as \\xNN, a newline as \\n, a backslash
-    doubled), in quotes so that its spaces show, cut to ``width`` characters with an ellipsis (never
-    inside an escape)."""
-    pieces = ["\\n" if c == "\n" else "\\\\" if c == "\\" else printable(c) for c in text]  # each character as shown, escapes whole
-    if sum(map(len, pieces)) + 2 > width:
+    """A token's text for the terminal: escaped as :func:`~attnviz_cli.errors.printable` escapes all
+    text (a control as \\xNN), in quotes so that its spaces show, cut to ``width`` cells with an
+    ellipsis (never inside an escape; a wide character takes two cells)."""
+    pieces = [printable(c) for c in text]  # each character as shown, escapes whole
+    if sum(map(cells, pieces)) + 2 > width:
         kept, room = [], width - 3  # the quotes and the ellipsis
         for piece in pieces:
-            if len(piece) > room:
+            if cells(piece) > room:
                 break
             kept.append(piece)
-            room -= len(piece)
+            room -= cells(piece)
         pieces = [*kept, "…"]
     return "'" + "".join(pieces) + "'"
+
+
+def cells(text: str) -> int:
+    """The terminal cells ``text`` (printable) takes: two for a wide character (East Asian wide or full
+    width: CJK, most emoji), none for a combining mark, one for the others."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def header_lines(prompt_tokens: Sequence[str], config: ModelConfig, view: View) -> str:
@@ -119,10 +130,15 @@ def header_lines(prompt_tokens: Sequence[str], config: ModelConfig, view: View) 
 
 def token_line(new: NewToken, labels: Sequence[str], view: View) -> str:
     """One new token's line: its number, its text, and the (up to 3) positions it looked at most, each with
-    its token and weight; 80 columns while positions have at most 3 digits."""
+    its token and weight; 80 cells while numbers and positions have at most 3 digits (the tokens' texts
+    are cut to fit the positions' digits; past 3, a line grows by a cell a digit)."""
     row = looked(new.step.weights, view.layer, view.head)
-    places = "  ".join(f"{p}:{shown(labels[p], 10)} {row[p]:.2f}" for p in most_looked(row, LOOKED, view.skip_first))
-    return f"{new.index + 1:>3}  {shown(new.text or new.token, 14):<14}  {places}\n"
+    digits = len(str(new.position - 1))  # of the last position it can look at
+    before = len("  3  ") + TOKEN_CELLS + len("  ")  # the number and the new token
+    room = max(6, (LINE - before - len("  ") * (LOOKED - 1)) // LOOKED - digits - len(": 0.00"))  # each looked-at token's text
+    places = "  ".join(f"{p}:{shown(labels[p], room)} {row[p]:.2f}" for p in most_looked(row, LOOKED, view.skip_first))
+    token = shown(new.text or new.token, TOKEN_CELLS)
+    return f"{new.index + 1:>3}  {token}{' ' * (TOKEN_CELLS - cells(token))}  {places}\n"
 
 
 def text_line(text: str) -> str:

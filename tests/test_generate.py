@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from attnviz_cli.errors import AttnvizError
 from attnviz_cli.models.generate import Sampling, generate
 from attnviz_cli.models.layers import KeyValues, window_mask, window_rows
 from attnviz_cli.models.model import load_model
+from attnviz_cli.render_generate import cells
 
 from .conftest import need_module, need_smollm2, run
 from .test_pictures import browser  # noqa: F401  # the fixture: Chromium through Playwright
@@ -48,12 +50,23 @@ def test_greedy_decoding_is_transformers_token_for_token(kind, recorded, prompt)
     assert_array_equal([s.id for s in steps], recorded[f"{name}/all/new"])
     logits = recorded[f"{name}/all/logits"]
     # float32 through 2-6 layers, summed in another order than torch's: up to 7e-6 of the largest logit
-    assert_allclose(np.stack([s.logits for s in steps]), logits, rtol=0, atol=2e-5 * np.abs(logits).max())
+    tolerance = 2e-5 * np.abs(logits).max()
+    assert_allclose(np.stack([s.logits for s in steps]), logits, rtol=0, atol=tolerance)
+    decisive(logits, tolerance)
     for i, step in enumerate(steps):
         # float32 sums in another order: these random models' scores reach 25-31, and 1e-7 of them moves a weight ~1e-5
         assert_allclose(step.weights, recorded[f"{name}/all/attention/{i}"], rtol=0, atol=3e-5)
     stopped = [s.id for s in generate(model, ids, 20)]  # at the model's end-of-text token, as generate stops
     assert_array_equal(stopped, recorded[f"{name}/eos/new"])
+
+
+def decisive(logits: np.ndarray, tolerance: float) -> None:
+    """Each step's top two logits (transformers', (steps, n)) lie more than twice ``tolerance`` apart, so
+    no float32 sum within it (another BLAS kernel, another order) can choose another token: the tests of
+    tokens chosen do not hang on this machine's kernel. (Every recorded step's margin passes: the least,
+    tiny-qwen2's step 12, is 1e-3 against 2e-4; SmolLM2's step 16, 0.027 against 2e-3.)"""
+    top = np.sort(np.asarray(logits, np.float64), axis=-1)
+    assert (top[:, -1] - top[:, -2] > 2 * tolerance).all()
 
 
 @pytest.mark.parametrize("kind", ["llama", "gemma3", "phi3", "olmo2"])
@@ -102,6 +115,7 @@ def test_smollm2_makes_transformers_20_greedy_tokens(recorded):
     assert_array_equal(top[:, 0], recorded["smollm2/all/top"][:, 0])
     got = np.take_along_axis(np.stack([s.logits for s in steps]), recorded["smollm2/all/top"], axis=-1)
     assert_allclose(got, recorded["smollm2/all/top_logits"], rtol=0, atol=2e-3)  # float32 through 30 layers, logits ~25
+    decisive(recorded["smollm2/all/top_logits"], 2e-3)
     assert_array_equal([s.id for s in generate(model, ids, 20)], recorded["smollm2/eos/new"])
 
 
@@ -194,7 +208,7 @@ def test_the_terminal_shows_each_token_and_where_it_looked_as_transformers_atten
     for i, line in enumerate(lines[3:23]):
         assert line.startswith(f"{i + 1:>3}  '")
         assert [int(p.split(":")[0]) for p in line[21:].split("  ")] == transformers_looked(recorded, "tiny-qwen2", i)
-        assert len(line) <= 80
+        assert cells(line) <= 80
 
 
 def test_jsonl_is_a_record_per_token_with_transformers_attention_and_null_where_masked(recorded, prompt):
@@ -302,6 +316,9 @@ def test_a_folders_template_gets_the_special_tokens_and_transformers_filters(tmp
     ("{{ messages.__class__.__mro__ }}", "the chat template of '{}' fails: 'access to attribute '__class__' of 'list' object is unsafe.'"),
     ("{% set x = messages.append(1) %}", "the chat template of '{}' fails: 'access to attribute 'append' of 'list' object is unsafe.'"),
     ("", "model '{}' has no chat template"),
+    ("{{ 'a' * 1000000 * 1000000 }}", "the chat template of '{}' fails: 'a product of 1,000,000,000,000 characters, items or bits, over 1,048,576'"),
+    ("{{ [1, 2] * 2**40 }}", "the chat template of '{}' fails: 'a product of 2,199,023,255,552 characters"),
+    ("{{ 10 ** 1000000000 }}", "the chat template of '{}' fails: 'a product of 3,000,000,001 characters"),
 ])
 def test_a_template_that_fails_or_breaks_out_is_one_line(tmp_path, template, message):
     folder = chat_model(tmp_path, template)
@@ -385,9 +402,10 @@ def test_a_token_line_escapes_its_texts_and_ranks_by_the_mean_weight():
     step = Step(7, np.zeros(10), weights, np.log(weights + 1e-30))
     labels = ["<s>", "\x1b[31m", "a\nb", " bank‮"]
     new = NewToken(2, 4, 7, "Ġx", "\x07bell", step)
-    assert token_line(new, labels, View()) == "  3  '\\x07bell'      0:'<s>' 0.40  2:'a\\nb' 0.30  1:'\\x1b[31m' 0.20\n"
-    assert token_line(new, labels, View(skip_first=True)) == "  3  '\\x07bell'      2:'a\\nb' 0.30  1:'\\x1b[31m' 0.20  3:' bank…' 0.10\n"  # cut before an escape, never inside
-    assert token_line(new, labels, View(layer=1, head=0)) == "  3  '\\x07bell'      0:'<s>' 0.30  1:'\\x1b[31m' 0.30  2:'a\\nb' 0.20\n"  # ties: the earlier
+    # escaped as errors.printable escapes every text attn writes (a newline too: \\x0a)
+    assert token_line(new, labels, View()) == "  3  '\\x07bell'      0:'<s>' 0.40  2:'a\\x0ab' 0.30  1:'\\x1b[31m' 0.20\n"
+    assert token_line(new, labels, View(skip_first=True)) == "  3  '\\x07bell'      2:'a\\x0ab' 0.30  1:'\\x1b[31m' 0.20  3:' bank…' 0.10\n"  # cut before an escape, never inside
+    assert token_line(new, labels, View(layer=1, head=0)) == "  3  '\\x07bell'      0:'<s>' 0.30  1:'\\x1b[31m' 0.30  2:'a\\x0ab' 0.20\n"  # ties: the earlier
     assert shown("a" * 20, 10) == "'aaaaaaa…'"
 
 
@@ -413,3 +431,155 @@ def test_rotary_tables_from_a_start_are_the_rows_of_the_whole_tables():
         part = rotary_tables(inv_freq, 3, dtype, start=690)
         assert_array_equal(part[0], whole[0][690:693])  # the same products, bit for bit
         assert_array_equal(part[1], whole[1][690:693])
+
+
+# ---- what generate refuses, as the other model commands refuse it ------------------------------------------
+
+
+def attn(*args: str, input: str = "") -> subprocess.CompletedProcess[str]:
+    """``attn ARGS`` in a process of its own, so that a warning NumPy writes to stderr is seen; argv and
+    ``input`` as bytes, a lone surrogate standing for a byte that is not UTF-8 (as Python reads argv)."""
+    done = subprocess.run([sys.executable, "-m", "attnviz_cli", *args], input=input.encode("utf-8", "surrogateescape"),
+                          capture_output=True, timeout=60, check=False)
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
+
+
+def test_scores_that_overflow_are_the_clean_line_inspect_gives(tmp_path):
+    """tiny-llama's query and key weights x3e37: generate printed two RuntimeWarnings, then an internal
+    AttentionInputError, where inspect gives one line; its cached steps ran outside run_layers' checks."""
+    from safetensors.numpy import load_file, save_file
+
+    folder = tmp_path / "m"
+    shutil.copytree(MODELS / "tiny-llama", folder, ignore=shutil.ignore_patterns("*.gguf", "*.npz"))
+    tensors = load_file(folder / "model.safetensors")
+    for part in ("q_proj", "k_proj"):
+        tensors[f"model.layers.0.self_attn.{part}.weight"] *= np.float32(3e37)
+    save_file(tensors, folder / "model.safetensors")
+    line = (f"attn: error: '{folder}' gives no finite result: a number overflowed or became NaN in layer 0 "
+            "(its weights or config values are out of range for float32)\n")
+    for command in ("inspect", "generate"):
+        done = attn(command, "the bank", "--model", str(folder))
+        assert (done.returncode, done.stderr) == (1, line), command
+
+
+def test_logits_that_are_not_finite_are_refused(monkeypatch):
+    """NaN logits made argmax pick a meaningless token (and a draw raise ValueError)."""
+    model = load_model(MODELS / "tiny-llama")
+    head = np.array(model.lm_head())
+    head[3] = np.nan
+    monkeypatch.setattr(model, "lm_head", lambda: head)
+    with pytest.raises(AttnvizError, match="its logits overflowed or became NaN"):
+        next(generate(model, [1, 5, 9], 3))
+
+
+def test_a_prompt_too_long_for_the_memory_is_refused_before_the_prefill(monkeypatch):
+    """generate checks memory as inspect does: a prompt whose prefill would hold more than half the
+    memory is one line (it was a MemoryError, or the OOM killer, on a long-context model)."""
+    import attnviz_cli.models.model as module
+
+    model = load_model(MODELS / "tiny-llama")
+    ids = model.encode("the quick brown fox jumps over the lazy dog")[0].ids
+    monkeypatch.setattr(module, "physical_memory", lambda: 2 * model.run_bytes(len(ids) - 1, keep=()))
+    with pytest.raises(AttnvizError, match=f"^a run of {len(ids)} tokens through '.*tiny-llama' would hold"):
+        next(generate(model, ids, 3))
+    assert len(list(generate(model, ids[:-1], 3, eos_ids=()))) == 3  # one token fewer fits
+
+
+@pytest.mark.parametrize("how", ["argument", "stdin"])
+def test_the_prompt_is_checked_as_inspects_sentence_is(how):
+    """Bytes that are not UTF-8 (argv keeps them as lone surrogates) were an internal TypeError from
+    the tokenizer; a blank prompt ran on the special tokens alone. Both now go as inspect's do."""
+    model = str(MODELS / "tiny-llama")
+    given = {"argument": lambda text: attn("generate", text, "--model", model, "-f", "json", "--max-new-tokens", "1"),
+             "stdin": lambda text: attn("generate", "-", "--model", model, "-f", "json", "--max-new-tokens", "1", input=text)}[how]
+    done = given("ab\udcffcd")  # the byte FF
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["prompt"] == "ab\ufffdcd"
+    blank = given("   ")
+    assert (blank.returncode, blank.stderr) == (1, "attn: error: the sentence is empty\n")
+
+
+@pytest.mark.parametrize("command", ["generate", "inspect"])
+def test_markers_in_the_text_stay_text_in_the_page(tmp_path, command):
+    """page() put the shared script and the data where a marker stood, then again where the text held one:
+    the title held the JavaScript and the page's JSON no longer parsed (a blank page)."""
+    text = "x {{COMMON_JS}} y {{DATA}} z {{PAGE_HEAD}}"
+    path = tmp_path / "page.html"
+    result = run(command, text, "--model", str(MODELS / "tiny-gpt2"), "-f", "json", "--save", str(path))
+    assert result.exit_code == 0, result.stderr
+    html = path.read_text()
+    title = html.split("<title>")[1].split("</title>")[0]
+    assert title == ("attnviz generate: " if command == "generate" else f"attnviz: {MODELS / 'tiny-gpt2'}: ") + text
+    data = json.loads(html.split('id="data">')[1].split("</script>")[0])
+    assert data["prompt" if command == "generate" else "text"] == text
+    assert html.count("const VIRIDIS") == 1  # the shared script once, where the template has it
+
+
+def test_a_decoding_steps_rotary_rows_are_made_fresh_not_cached():
+    """Each decoding step's start differs: cached, its one-row tables missed every time and pushed a whole
+    run's tables out (and kept up to four alive after the run)."""
+    from attnviz_cli.models import layers
+
+    inv_freq = 1.0 / 10000 ** (np.arange(0, 64, 2) / 64)
+    layers._rotary_tables.cache_clear()
+    whole = layers.rotary_tables(inv_freq, 700, np.dtype(np.float32))
+    for start in range(700, 710):
+        layers.rotary_tables(inv_freq, 1, np.dtype(np.float32), start)
+    assert layers._rotary_tables.cache_info().currsize == 1
+    assert layers.rotary_tables(inv_freq, 700, np.dtype(np.float32))[0] is whole[0]
+
+
+def test_a_token_line_fits_80_cells_with_3_digit_positions_and_wide_texts():
+    """It was 82 characters with 3-digit positions, and CJK or emoji texts (two cells each, counted as
+    one) went past 100 columns."""
+    from attnviz_cli.models.generate import NewToken, Step
+    from attnviz_cli.render_generate import View, shown, token_line
+
+    weights = np.full((1, 1, 999), 0.1 / 996)
+    weights[0, 0, [997, 998, 996]] = 0.5, 0.3, 0.1
+    labels = ["x"] * 996 + ["东京タワー🗼" * 3, "a\u0301" * 20, "\x1b" * 9]  # wide; combining marks; escapes
+    new = NewToken(998, 999, 7, "Ġx", "東京" * 10, Step(7, np.zeros(10), weights, np.log(weights)))
+    line = token_line(new, labels, View())
+    # each text cut to its cells: the new token's to 14 (5 wide characters, 10 cells, quotes and ellipsis),
+    # the looked-at ones' to 9 with 3-digit positions (6 cells between the quotes and the ellipsis)
+    assert line == "999  '東京東京東…'   997:'" + "a\u0301" * 6 + "…' 0.50  998:'\\x1b…' 0.30  996:'东京タ…' 0.10\n"
+    assert cells(line.rstrip("\n")) == 77
+    assert [shown(text, 9) for text in ("东京", "東京x")] == ["'东京'", "'東京x'"]  # 6 and 7 cells: whole
+
+
+def test_each_step_says_whether_and_why_the_run_stops_there():
+    """The CLI re-derived why a run stopped from the last token and the count (unbound with no step)."""
+    llama, gpt2 = load_model(MODELS / "tiny-llama"), load_model(MODELS / "tiny-gpt2")  # gpt2: 64 positions
+    ids = llama.encode("the quick brown fox")[0].ids
+    made = list(generate(llama, ids, 10, eos_ids=()))
+    assert [s.stopped for s in made] == [None] * 9 + ["max_new_tokens"]
+    ended = list(generate(llama, ids, 10, eos_ids=(made[3].id,)))
+    assert [s.stopped for s in ended] == [None] * 3 + ["eos"]
+    long = gpt2.encode("the quick brown fox jumps over the lazy dog")[0].ids
+    last = list(generate(gpt2, long, 100, eos_ids=()))
+    assert len(last) == 64 - len(long) and last[-1].stopped == "max_positions" and {s.stopped for s in last[:-1]} == {None}
+    with pytest.raises(AttnvizError, match="the prompt has 64 tokens, and the model's 64 positions leave no room for more"):
+        next(generate(gpt2, [1] * 64, 3))
+
+
+def test_sampling_takes_no_hidden_randomness_and_draws_through_one_softmax():
+    with pytest.raises(ValueError, match="needs an rng"):
+        Sampling(0.7)
+    with pytest.raises(ValueError, match="needs a temperature above 0"):
+        Sampling(top_k=3, rng=np.random.default_rng(0))
+    logits = np.array([1.0, 3.0, 2.0, 3.0, -1.0])
+    e = np.exp(np.array([3.0, 3.0, 2.0]) / 0.5)  # the top 3 at temperature 0.5, by hand
+    assert_allclose(Sampling(0.5, 3, np.random.default_rng(0)).probabilities(logits), [0, e[0], e[2], e[1], 0] / e.sum(), rtol=1e-15)
+
+
+def test_a_template_that_runs_out_of_memory_is_one_line(monkeypatch):
+    """A MemoryError in a render (here from its tojson filter) was an internal error."""
+    from attnviz_cli.models import chat
+
+    def no_memory(*_: object, **__: object) -> str:
+        raise MemoryError
+
+    monkeypatch.setattr(chat.json, "dumps", no_memory)
+    with pytest.raises(AttnvizError, match=r"^the chat template of 'm' fails: 'MemoryError'$"):
+        chat.render("{{ messages | tojson }}", [{"role": "user", "content": "hi"}], {}, "m")
+    assert chat.render("{{ 'ab' * 3 }}{{ 2 ** 10 }}{{ 1.5 * 2 }}", [], {}, "m") == "ababab10243.0"  # small products as Jinja2 makes them

@@ -59,9 +59,10 @@ def generate(
 
         from ..models import load_model
         from ..models.generate import GREEDY, Sampling, generate_text
+        from ..models.pipeline import said
         from ..render_generate import View, header_lines, run_record, token_line, token_record
 
-        text = prompt_text = read_prompt() if prompt == "-" else prompt
+        text = prompt_text = said(read_prompt() if prompt == "-" else prompt)  # valid UTF-8, not blank: as inspect's text
         loaded = load_model(model, dtype=dtype.value, revision=revision, keep=True)  # every step runs every layer: read once
         config = loaded.config
         for name, value, count in (("--layer", layer, config.layers), ("--head", head, config.heads)):
@@ -77,6 +78,7 @@ def generate(
         if fmt is GenerateFormat.table:
             out(header_lines(labels, config, view).encode())
         records, texts = [], []
+        stopped = None  # the last token's reason (generate makes at least one)
         for new in generate_text(loaded, ids, max_new_tokens, sampling):
             texts.append(new.text)
             labels.append(new.text or new.token)  # a token that ends inside a character: its piece
@@ -91,9 +93,7 @@ def generate(
 
                     out(dumps(record))
                 records.append(record)
-            last = new.id
-        stopped = ("eos" if texts and last in config.eos_ids else
-                   "max_new_tokens" if len(texts) == max_new_tokens else "max_positions")
+            stopped = new.step.stopped
         notes = {"eos": "stopped at the model's end-of-text token", "max_positions": f"stopped at the model's last position ({config.max_positions})"}
         if stopped in notes:
             say(notes[stopped])
@@ -119,13 +119,14 @@ def generate(
 
 
 def read_prompt() -> str:
-    """All of stdin, up to PROMPT_BYTES."""
+    """All of stdin, up to PROMPT_BYTES, spaces around it stripped; a byte that is not UTF-8 kept as a lone
+    surrogate, as argv keeps it, for :func:`~attnviz_cli.errors.valid_text` to replace."""
     from ..errors import AttnvizError
 
     data = stdin_binary("the prompt", "PROMPT").read(PROMPT_BYTES + 1)
     if len(data) > PROMPT_BYTES:
         raise AttnvizError(f"the prompt on stdin is over {PROMPT_BYTES >> 20} MiB")
-    return data.decode("utf-8", errors="replace").strip()
+    return data.decode("utf-8", errors="surrogateescape").strip()
 
 
 def prompt_tokens(model, text: str, chat: bool) -> tuple[list[int], list[str], list[str]]:
@@ -137,7 +138,5 @@ def prompt_tokens(model, text: str, chat: bool) -> tuple[list[int], list[str], l
     encoding = model.tokenizer.encode(text, add_special_tokens=not chat)
     if not encoding.ids:
         raise AttnvizError("the prompt gives no tokens")
-    if len(encoding.ids) >= model.config.max_positions:
-        raise AttnvizError(f"the prompt has {len(encoding.ids)} tokens, and the model's {model.config.max_positions} positions leave no room for more")
     labels = [text[start:end] if end > start else token for (start, end), token in zip(encoding.offsets, encoding.tokens, strict=True)]
     return list(encoding.ids), list(encoding.tokens), labels

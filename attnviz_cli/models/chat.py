@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 CONFIG_BYTES = 16 * 2**20  # tokenizer_config.json is read up to this size (its added tokens can make it a few MB)
 TEMPLATE_BYTES = 2**20  # a chat template up to this size (they are a few KB)
 RENDER_SECONDS = 10  # a render that takes longer is stopped (a template can loop)
+PRODUCT_SIZE = 2**20  # a template's * or ** makes at most this many characters, items or bits (a prompt's text is at most 1 MiB)
 SPECIAL = ("bos_token", "eos_token", "unk_token", "pad_token")  # the special tokens' texts a template is given
 GGUF_IDS = {"bos_token": "bos", "eos_token": "eos", "unk_token": "unknown", "pad_token": "padding"}  # their ids' keys in a GGUF file
 
@@ -54,15 +55,38 @@ def render(template: str, messages: list[dict[str, Any]], special: dict[str, str
     def strftime_now(format: str) -> str:
         return datetime.now().strftime(format)
 
+    class Bounded(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**"})  # the products that can make a huge string or number in one step
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if (size := product_size(operator, left, right)) > PRODUCT_SIZE:
+                raise OverflowError(f"a product of {size:,} characters, items or bits, over {PRODUCT_SIZE:,}")
+            return super().call_binop(context, operator, left, right)
+
     try:
-        environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+        environment = Bounded(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
         environment.filters["tojson"] = tojson
         environment.globals |= {"raise_exception": raise_exception, "strftime_now": strftime_now}
         with time_limit(RENDER_SECONDS):
             return environment.from_string(template).render(messages=messages, tools=None, documents=None, add_generation_prompt=True, **special)
-    except (jinja2.TemplateError, TypeError, ValueError, AttributeError, LookupError, ArithmeticError, RecursionError, TimeoutError) as error:
+    except (jinja2.TemplateError, TypeError, ValueError, AttributeError, LookupError, ArithmeticError, RecursionError, TimeoutError,
+            MemoryError) as error:  # ArithmeticError: an OverflowError too, Bounded's among them
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise AttnvizError(f"the chat template of {quoted(name)} fails: {quoted(message)}") from None
+
+
+def product_size(operator: str, left: Any, right: Any) -> int:
+    """How big ``left * right`` or ``left ** right`` would be, before it is made: the characters or items
+    of a repeated string or list, the bits of an integer; 0 for the others (floats overflow by themselves)."""
+    if operator == "*":
+        for sequence, times in ((left, right), (right, left)):
+            if isinstance(sequence, (str, list, tuple)) and isinstance(times, int):
+                return len(sequence) * max(times, 0)
+        if isinstance(left, int) and isinstance(right, int):
+            return left.bit_length() + right.bit_length()
+    elif operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0:
+        return (abs(left).bit_length() - 1) * right + 1
+    return 0
 
 
 @contextmanager

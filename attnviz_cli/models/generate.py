@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..analysis import top_keys
+from ..core import softmax
 from ..errors import AttnvizError, quoted
-from .layers import KeyValues, on_threads
-from .model import PAGES, run_layers
+from .layers import Attended, KeyValues
+from .model import PAGES
 
 if TYPE_CHECKING:
     from .model import Model
@@ -34,29 +36,42 @@ class Step:
     logits: np.ndarray  # (vocab,) the logits it was chosen from (soft-capped where the model caps them)
     weights: np.ndarray  # (L, h, T): the attention of the query that chose it (the position before it) over the T tokens so far, 0 where masked
     scores: np.ndarray  # (L, h, T): the same row's scores before the softmax, -inf where masked
+    stopped: str | None = None  # the last step's: why the run ends after it, "eos", "max_new_tokens" or "max_positions"
 
 
 @dataclass(frozen=True, slots=True)
 class Sampling:
     """How the next token is chosen: greedily (temperature 0), else drawn at ``temperature`` from the
-    ``top_k`` most likely tokens (all if None), by ``rng``."""
+    ``top_k`` most likely tokens (all if None), by ``rng``, which drawing requires (no hidden randomness:
+    the caller seeds it); a ``top_k`` draws, so it needs a temperature."""
 
     temperature: float = 0.0
     top_k: int | None = None
     rng: np.random.Generator | None = None
 
+    def __post_init__(self) -> None:
+        if self.top_k is not None and self.temperature == 0:
+            raise ValueError("a top_k draws among the most likely tokens: it needs a temperature above 0")
+        if self.temperature > 0 and self.rng is None:
+            raise ValueError("drawing (a temperature above 0) needs an rng, seeded by the caller")
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """The distribution (vocab,) a token is drawn from: softmax(logits / temperature) over the
+        ``top_k`` most likely (the others 0; ties with the k-th stay, as transformers' TopKLogitsWarper
+        keeps them)."""
+        scaled = logits.astype(np.float64) / self.temperature
+        if self.top_k is not None and self.top_k < scaled.size:
+            kth = np.partition(scaled, -self.top_k)[-self.top_k]
+            scaled[scaled < kth] = -np.inf
+        return softmax(scaled)
+
     def choose(self, logits: np.ndarray) -> int:
         """The next token's id from ``logits`` (vocab,)."""
         if self.temperature == 0:
             return int(np.argmax(logits))
-        scaled = logits.astype(np.float64) / self.temperature
-        if self.top_k is not None and self.top_k < scaled.size:
-            kth = np.partition(scaled, -self.top_k)[-self.top_k]
-            scaled[scaled < kth] = -np.inf  # as transformers' TopKLogitsWarper: ties with the k-th stay
-        p = np.exp(scaled - scaled.max())
-        p /= p.sum()
-        rng = self.rng if self.rng is not None else np.random.default_rng()
-        return int(rng.choice(p.size, p=p))
+        assert self.rng is not None  # __post_init__ requires it
+        p = self.probabilities(logits)
+        return int(self.rng.choice(p.size, p=p))
 
 
 GREEDY = Sampling()
@@ -66,9 +81,13 @@ def generate(
     model: Model, ids: Sequence[int] | np.ndarray, max_new_tokens: int = 20, sampling: Sampling = GREEDY,
     eos_ids: Sequence[int] | None = None, cached: bool = True,
 ) -> Iterator[Step]:
-    """Up to ``max_new_tokens`` tokens after the prompt ``ids`` (T,), one :class:`Step` each as it is
-    made; the run ends after an end-of-text token (``eos_ids``; None: the model's) or at the model's
-    last position. ``cached``: keys and values kept between steps (else each step runs all the tokens)."""
+    """Up to ``max_new_tokens`` (at least 1) tokens after the prompt ``ids`` (T,), one :class:`Step` each as
+    it is made; the run ends after an end-of-text token (``eos_ids``; None: the model's) or at the model's
+    last position, and its last step says which (``stopped``). A prompt that leaves the model no position
+    is refused, so a run makes at least one token. ``cached``: keys and values kept between steps (else
+    each step runs all the tokens)."""
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens is {max_new_tokens}; a run makes at least one token")
     config = model.config
     page = PAGES[config.architecture]
     if not page.causal:
@@ -79,47 +98,56 @@ def generate(
     vocab = model.params["wte"].shape[0]
     if min(tokens) < 0 or max(tokens) >= vocab:
         raise AttnvizError(f"a prompt token id is outside the {vocab:,} tokens of {quoted(config.name)}")
+    if len(tokens) >= config.max_positions:
+        raise AttnvizError(f"the prompt has {len(tokens)} tokens, and the model's {config.max_positions} positions leave no room for more")
     ends = set(config.eos_ids if eos_ids is None else eos_ids)
+    steps = min(max_new_tokens, config.max_positions - len(tokens))
+    model.check_memory(len(tokens) if cached else len(tokens) + steps, keep=())  # the longest pass: the prefill, or the last whole one
     head = model.lm_head()  # (vocab, d)
-    cap = config.settings.get("final_softcap")
     caches = [KeyValues() for _ in range(config.layers)] if cached else None
     new = np.asarray(tokens, dtype=np.int64)  # what the next pass runs: the prompt, then each new token
-    for _ in range(min(max_new_tokens, config.max_positions - len(tokens))):
-        if caches is not None:
-            last, rows = cached_pass(model, new, caches)
-        else:
-            last, rows = whole_pass(model, np.asarray(tokens, dtype=np.int64))
-        logits = last @ head.T  # (vocab,)
-        if cap is not None:  # Gemma 2: cap · tanh(logits / cap)
-            logits = cap * np.tanh(logits / cap)
+    for i in range(steps):
+        last, rows = last_row(model, new if caches is not None else np.asarray(tokens, dtype=np.int64), caches)
+        logits = next_logits(model, last, head)
         chosen = sampling.choose(logits)
-        yield Step(chosen, logits, *rows)
+        stopped = "eos" if chosen in ends else None if i < steps - 1 else "max_new_tokens" if steps == max_new_tokens else "max_positions"
+        yield Step(chosen, logits, *rows, stopped)
+        if stopped is not None:
+            return
         tokens.append(chosen)
         new = np.asarray([chosen], dtype=np.int64)
-        if chosen in ends:
-            return
 
 
-def cached_pass(model: Model, ids: np.ndarray, caches: list[KeyValues]) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """Token ``ids`` (T,) after the ``caches[0].length`` tokens the layers' caches hold: the last token's
-    final hidden state (d,), and its attention weights and scores over all the tokens, (L, h, length)."""
-    page, params = PAGES[model.config.architecture], model.params
-    with on_threads(None, ids.size):
-        x = page.embed(ids, params, start=caches[0].length)  # (T, d)
-        weights, scores = [], []
-        for block, cache in zip(params["blocks"], caches, strict=True):
-            x, attended = page.layer(x, **block, n_head=model.config.heads, cache=cache)
-            weights.append(attended.weights[:, -1])  # (h, length)
-            scores.append(attended.scores[:, -1])
-    last = x[-1:] if page.final is None else page.final(x[-1:], params)  # (1, d)
-    return last[0], (np.stack(weights), np.stack(scores))
+def last_row(model: Model, ids: np.ndarray, caches: list[KeyValues] | None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Token ``ids`` (T,) through ``model`` as ``attn inspect`` runs them (:meth:`.Model.forward`), after the
+    ``caches[0].length`` tokens the layers' caches hold if given: the last token's final hidden state (d,),
+    and its attention weights and scores over all the tokens, (L, h, length); the rest of each layer's
+    attention is freed as the next layer runs."""
+    weights, scores = [], []
+
+    def on_layer(_: int, attended: Attended) -> None:
+        weights.append(attended.weights[:, -1].copy())  # (h, length): a copy, so that the (h, T, length) rows go
+        scores.append(attended.scores[:, -1].copy())
+
+    hidden, _ = model.forward(ids, on_layer=on_layer, caches=caches)
+    return hidden[-1][-1], (np.stack(weights), np.stack(scores))
 
 
-def whole_pass(model: Model, ids: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """:func:`cached_pass` without a cache: all of ``ids`` (T,) through the model, as ``attn inspect`` runs them."""
-    with on_threads(None, ids.size):
-        hidden, attentions = run_layers(PAGES[model.config.architecture], model.params, ids, model.config.heads)
-    return hidden[-1][-1], (np.stack([a.weights[:, -1] for a in attentions]), np.stack([a.scores[:, -1] for a in attentions]))
+def next_logits(model: Model, last: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """The logits (vocab,) of the final hidden state ``last`` (d,) through the output ``head`` (vocab, d),
+    soft-capped where the model caps them (Gemma 2: cap · tanh(logits / cap)); refused unless all are finite."""
+    cap = model.config.settings.get("final_softcap")
+    with np.errstate(all="ignore"):  # an overflow is refused below, not warned of
+        logits = last @ head.T
+        if cap is not None:
+            logits = cap * np.tanh(logits / cap)
+    if not np.isfinite(logits).all():
+        config = model.config
+        raise AttnvizError(
+            f"{quoted(config.name)} gives no finite result: its logits overflowed or became NaN "
+            f"(its weights or config values are out of range for {config.dtype})"
+        )
+    return logits
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -162,7 +190,8 @@ def looked(weights: np.ndarray, layer: int | None = None, head: int | None = Non
 
 
 def most_looked(row: np.ndarray, k: int = 3, skip_first: bool = False) -> list[int]:
-    """The ``k`` positions of ``row`` (T,) with the most weight, most first (ties to the earlier one);
-    ``skip_first``: position 0, where many heads park their weight (an attention sink), left out."""
-    order = np.argsort(-row, kind="stable")
-    return [int(p) for p in order if not (skip_first and p == 0)][:k]
+    """The ``k`` positions of ``row`` (T,) with the most weight, most first (ties to the earlier one,
+    :func:`~attnviz_cli.analysis.top_keys`); ``skip_first``: position 0, where many heads park their
+    weight (an attention sink), left out."""
+    masked = (np.arange(row.size) == 0) if skip_first else None
+    return [int(p) for p in top_keys(row, k, masked) if p >= 0]

@@ -198,13 +198,20 @@ def rotary(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
 def rotary_tables(inv_freq: np.ndarray, T: int, dtype: np.dtype, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """cos and sin (T, r) of the angles t θ_i at positions start <= t < start + T, each θ twice (for the two halves a
     :func:`rotary` turns together). The angles are products in the run's dtype, as transformers makes
-    them in float32 (so a float32 run turns by its very angles, whose rounding grows with t). Made once
-    for the layers that share them (read only): a model's 30 layers made the same tables 30 times."""
-    return _rotary_tables(np.asarray(inv_freq, np.float64).tobytes(), T, np.dtype(dtype).str, start)
+    them in float32 (so a float32 run turns by its very angles, whose rounding grows with t). A whole
+    run's (start 0) are made once for the layers that share them (read only): a model's 30 layers made
+    the same tables 30 times; a decoding step's rows past a start are made afresh (each step's start
+    differs, so kept ones would only push a whole run's out)."""
+    inv = np.asarray(inv_freq, np.float64).tobytes()
+    return _rotary_tables(inv, T, np.dtype(dtype).str) if start == 0 else _tables(inv, T, np.dtype(dtype).str, start)
 
 
-@lru_cache(maxsize=4)  # a model's rotations (Gemma 3 has two) at the length of the text it runs
-def _rotary_tables(inv_freq: bytes, T: int, dtype: str, start: int) -> tuple[np.ndarray, np.ndarray]:
+@lru_cache(maxsize=2)  # a model's rotations (Gemma 3 has two) at the length of the text it runs
+def _rotary_tables(inv_freq: bytes, T: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    return _tables(inv_freq, T, dtype, 0)
+
+
+def _tables(inv_freq: bytes, T: int, dtype: str, start: int) -> tuple[np.ndarray, np.ndarray]:
     angles = np.arange(start, start + T, dtype=dtype)[:, None] * np.frombuffer(inv_freq).astype(dtype)  # (T, r/2)
     angles = np.concatenate([angles, angles], axis=-1)
     cos, sin = np.cos(angles), np.sin(angles)
@@ -441,12 +448,16 @@ def cached_attention(
 ) -> tuple[Attended, np.ndarray]:
     """:func:`rotated_attention` of T tokens (h, T, d_k) that follow the ``cache.length`` held in ``cache``:
     positions go on from there; the new keys, turned, and values join the cache, and the queries see all
-    it holds (the latest ``window``, as :func:`window_mask` keeps them). Scores and weights: (h, T, start + T)."""
+    it holds (the latest ``window``, as :func:`window_mask` keeps them). Scores and weights: (h, T, start + T).
+    The prefill (an empty cache) is :func:`causal_attention`, a block of rows at a time, as a whole run's."""
     start, T, d_k = cache.length, q.shape[-2], q.shape[-1]
     cos, sin = rotary_tables(rope.inv_freq, T, q.dtype, start)  # (T, r): the rows of a whole run's tables
     q, k = rotary(q, cos, sin), rotary(k, cos, sin)
+    scale = d_k**-0.5 if scale is None else scale
     keys, values = cache.extend(k, v)  # (h_kv, start + T, d_k)
-    return grouped_attention(q, keys, values, window_rows(start, T, window, q.dtype), d_k**-0.5 if scale is None else scale, softcap)
+    if start == 0:
+        return causal_attention(q, k, v, window, scale, softcap)
+    return grouped_attention(q, keys, values, window_rows(start, T, window, q.dtype), scale, softcap)
 
 
 def self_attention(
@@ -465,8 +476,9 @@ def self_attention(
     q, k, v = (split_heads(qkv[..., i * d:(i + 1) * d], n_head) for i in range(3))  # (h, T, d_k): views
     if cache is not None:
         start = cache.length
-        k, v = cache.extend(k, v)  # (h, start + T, d_k)
-        return grouped_attention(q, k, v, window_rows(start, q.shape[-2], None, x.dtype), q.shape[-1] ** -0.5)
+        keys, values = cache.extend(k, v)  # (h, start + T, d_k)
+        if start:  # the prefill (an empty cache) runs as a whole run does, below
+            return grouped_attention(q, keys, values, window_rows(start, q.shape[-2], None, x.dtype), q.shape[-1] ** -0.5)
     T = x.shape[-2]
     mask = causal_mask(T, x.dtype) if causal else None
     if x.ndim == 2 and n_head * T * T > BLOCK_ELEMENTS:  # a long text: a block of query rows on each core

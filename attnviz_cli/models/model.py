@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from .config_fields import LAYER_COUNTS, FieldError, check_fields
 from .distilbert import DISTILBERT
 from .gemma import GEMMA2, GEMMA3
 from .gpt2 import GPT2
-from .layers import Attended, on_threads
+from .layers import Attended, KeyValues, on_threads
 from .llama import LLAMA, MISTRAL, QWEN2, QWEN3
 from .olmo2 import OLMO2
 from .phi3 import PHI3
@@ -238,16 +238,20 @@ class Model:
     def forward(
         self, ids: np.ndarray, attention_only: bool = False, threads: int | None = None,
         on_layer: Callable[[int, Attended], Attended | None] | None = None, norms: list[np.ndarray] | None = None,
+        *, caches: Sequence[KeyValues] | None = None,
     ) -> tuple[list[np.ndarray], list[Any]]:
         """The forward pass of token ``ids`` (T,), or of a batch of texts of one length (B, T): the
         hidden states (the embeddings, then after each layer) and each layer's attention.
         ``attention_only``: the last layer stops after its attention, and the hidden states lack it.
         ``threads``: how many to share a long input's work among (None: every usable core).
         ``on_layer(i, attention)``: what of layer i's attention to keep (None: nothing), as it is made.
-        ``norms``: a list each layer's value norms (h, T) are appended to (:func:`run_layers`)."""
+        ``norms``: a list each layer's value norms (h, T) are appended to (:func:`run_layers`).
+        ``caches`` (a decoder, decoding): each layer's keys and values of the tokens before ``ids`` (:func:`run_layers`)."""
         try:
             with on_threads(threads, ids.size):
-                return run_layers(PAGES[self.config.architecture], self.params, ids, self.config.heads, attention_only, on_layer, norms)
+                return run_layers(
+                    PAGES[self.config.architecture], self.params, ids, self.config.heads, attention_only, on_layer, norms, caches=caches,
+                )
         except FloatingPointError as error:
             raise AttnvizError(
                 f"{quoted(self.config.name)} gives no finite result: {error} (its weights or config values are out of range for {self.config.dtype})"
@@ -257,23 +261,27 @@ class Model:
 def run_layers(
     page: Architecture, params: Params, ids: np.ndarray, n_head: int, attention_only: bool = False,
     on_layer: Callable[[int, Attended], Attended | None] | None = None, norms: list[np.ndarray] | None = None,
+    *, caches: Sequence[KeyValues] | None = None,
 ) -> tuple[list[np.ndarray], list[Any]]:
     """``page``'s forward pass: its embedding of ``ids``, its layers one after the other, and its final
     step. ``attention_only``: the last layer stops after its attention (a sixth of the work of a
     6-layer model saved), and the hidden states lack its output. ``norms``: each layer's value norms
     ||v_j^h W_O^h|| (h, T) are appended to it (:func:`.weighting.value_norms`), before ``on_layer`` sees
-    the layer. A number that overflows (or a NaN) is
+    the layer. ``caches`` (a decoder's, one per layer): the keys and values of the ``caches[0].length``
+    tokens before ``ids``, which each layer attends to and adds its own to; positions start after them.
+    A number that overflows (or a NaN) is
     FloatingPointError naming the step where it first appeared: a result is finite or not given."""
+    decoding: dict[str, Any] = {} if caches is None else {"start": caches[0].length}
     with np.errstate(all="ignore"):  # a number that overflows is refused here, step by step, not warned of
         step = "the embeddings"
         try:
-            x = finite(page.embed(ids, params))  # (T, d)
+            x = finite(page.embed(ids, params, **decoding))  # (T, d)
             hidden, attentions = [x], []
             blocks = params["blocks"]  # a list, or Layers that read each layer's weights as it comes
             for i in range(len(blocks) - attention_only):
                 step = f"layer {i}"
                 block = blocks[i]
-                x, attended = page.layer(x, **block, n_head=n_head)
+                x, attended = page.layer(x, **block, n_head=n_head, **({} if caches is None else {"cache": caches[i]}))
                 hidden.append(finite(x))
                 if norms is not None:
                     norms.append(finite(value_norms(attended.values, block["attn_out"]["w"])))
