@@ -15,7 +15,7 @@ from attnviz_cli.models.probes import PROBES, detection_pattern, probe_scores, r
 from .conftest import need_smollm2
 
 MODELS = Path(__file__).resolve().parent / "models"
-DECODERS = ["llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2"]
+DECODERS = ["gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2"]
 BOS, A, B, C, D = 9, 1, 2, 3, 4
 FEW = 4  # SmolLM2 sequences a quick test scores: its top heads lead by 0.09 or more already
 
@@ -119,6 +119,34 @@ def test_probe_scores_of_the_tiny_decoders_equal_transformers_attentions_scored_
     assert result.inputs is not None and result.inputs["bos"] == ids.shape[1] - 2 * inputs["length"]
     assert result.scores is not None
     assert_allclose(result.scores, expected, atol=1e-6)  # transformers' eager softmax runs in float32 even in a float64 model
+
+
+@pytest.mark.parametrize(("arch", "bos"), [("gpt2", 0), ("qwen2", 1), ("llama", 1)])
+def test_random_sequences_start_with_the_bos_transformer_lens_puts_first(arch, bos):
+    """GPT-2's and Qwen2's tokenizers add nothing: TransformerLens' to_tokens puts the BOS first all the
+    same (config.json's bos_token_id: the tiny GPT-2's <|endoftext|> is id 0), so exclude_bos drops a BOS
+    column, never a drawn token's. Llama's tokenizer adds <s> (1) itself."""
+    from attnviz_cli.models import load_model
+    from attnviz_cli.models.probe_inputs import bos_prefix
+
+    assert_array_equal(bos_prefix(load_model(MODELS / f"tiny-{arch}")), [bos])
+    with np.load(MODELS / f"tiny-{arch}" / "probes-reference.npz") as data:
+        assert (data["ids"][:, 0] == bos).all()  # what the recording put first, from transformers' tokenizer and config
+
+
+def test_a_bos_token_id_past_the_embedding_is_refused_in_one_line(tmp_path):
+    import json
+    import shutil
+
+    from .conftest import run
+
+    folder = tmp_path / "gpt2"
+    shutil.copytree(MODELS / "tiny-gpt2", folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    (folder / "config.json").write_text(json.dumps({**config, "bos_token_id": 50256}), encoding="utf-8")  # GPT2Config's default, past 299 rows
+    result = run("heads", "--model", str(folder), "--probe", "induction", "--sequences", "2", "--length", "4")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "the bos_token_id 50256 of" in result.stderr and "is past its 299 token embeddings" in result.stderr
 
 
 def test_smollm2_top_heads_of_the_first_sequences_are_those_transformers_ranks_first():
@@ -364,29 +392,20 @@ def test_the_overview_of_32_layers_by_32_heads_is_a_grid_of_labels_at_80_columns
 def test_attn_heads_probe_with_file_scores_its_texts_each_counting_once(tmp_path):
     import json
 
-    from attnviz_cli.models import load_model
-
     from .conftest import run
 
-    texts = ["the river bank and the river bank", "I sat on the bank, I sat on the bank", "the river flows"]
+    texts = ["the river bank and the river bank", "I sat on the bank, I sat on the bank", "the river flows"]  # record_probes.py's FILE_TEXTS
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(texts) + "\n", encoding="utf-8")
     result = run("heads", str(corpus), "--model", str(MODELS / "tiny-gpt2"), "--probe", "duplicate", "--probe", "induction", "-f", "json", "--dtype", "float64")
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["probes"] == ["induction", "duplicate"] and record["inputs"] is None and record["texts"] == 3
-    model = load_model(MODELS / "tiny-gpt2", dtype="float64")
-    expected = np.zeros((2, 2, 4))
-    for text in texts:  # TransformerLens' loop, one text and one head at a time
-        one = model.run(text)
-        for p, probe in enumerate(("induction", "duplicate")):
-            pattern = plain_pattern(probe, one.token_ids.tolist())
-            for i, h in np.ndindex(2, 4):
-                a = one.attentions[i, h].copy()
-                a[:, 0] = 0
-                expected[p, i, h] += (a * pattern).sum() / a.sum() / len(texts)
+    with np.load(MODELS / "tiny-gpt2" / "probes-reference.npz") as data:  # transformers' attentions of these texts, scored as TransformerLens does
+        expected, tokens = data["file_scores"][[PROBES.index("induction"), PROBES.index("duplicate")]], int(data["file_tokens"])
+    assert record["tokens"] == tokens  # the texts as the tokenizer splits them, no BOS put first: column 0 is a real token
     got = np.array([[[record["heads"][i * 4 + h]["scores"][probe] for h in range(4)] for i in range(2)] for probe in ("induction", "duplicate")])
-    assert_allclose(got, expected, rtol=1e-12)  # float64: the same sums, batched
+    assert_allclose(got, expected, atol=1e-6)  # transformers' eager softmax runs in float32 even in a float64 model
     assert got.max() > 0.05  # the repeats give the patterns something to find
 
 

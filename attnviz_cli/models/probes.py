@@ -64,7 +64,7 @@ def probe_scores(weights: np.ndarray, pattern: np.ndarray) -> np.ndarray:
 def repeated_sequences(vocabulary: np.ndarray, sequences: int, length: int, seed: int, prefix: np.ndarray) -> np.ndarray:
     """(sequences, len(prefix) + REPEATS * length) token ids: ``sequences`` random sequences of ``length``
     ids drawn uniformly (with replacement, as TransformerLens' ``torch.randint``) from ``vocabulary``,
-    each shown :data:`REPEATS` times after ``prefix`` (the BOS a tokenizer adds, or nothing). The draws
+    each shown :data:`REPEATS` times after ``prefix`` (the model's BOS, or nothing). The draws
     come from ``np.random.default_rng(seed)``: the same seed gives the same ids on any machine."""
     return np.concatenate(list(repeated_chunks(vocabulary, sequences, length, seed, prefix)))
 
