@@ -65,7 +65,9 @@ def repeated_sequences(vocabulary: np.ndarray, sequences: int, length: int, seed
     """(sequences, len(prefix) + REPEATS * length) token ids: ``sequences`` random sequences of ``length``
     ids drawn uniformly (with replacement, as TransformerLens' ``torch.randint``) from ``vocabulary``,
     each shown :data:`REPEATS` times after ``prefix`` (the model's BOS, or nothing). The draws
-    come from ``np.random.default_rng(seed)``: the same seed gives the same ids on any machine."""
+    come from ``np.random.default_rng(seed)``: the same seed gives the same ids on any machine. The plain
+    version, all rows at once, that the tests compare against: attnviz itself draws them with
+    :func:`repeated_chunks`."""
     return np.concatenate(list(repeated_chunks(vocabulary, sequences, length, seed, prefix)))
 
 
