@@ -237,7 +237,7 @@ def test_attn_heads_probe_save_draws_each_probes_grid_with_its_scores(tmp_path):
     base = ("heads", "--model", str(MODELS / "tiny-llama"), "--probe", "previous", "--sequences", "3", "--length", "8")
     record = json.loads(run(*base, "-f", "json", "--save", str(tmp_path / "grid.svg")).stdout)
     svg = (tmp_path / "grid.svg").read_text(encoding="utf-8")
-    assert ">previous<" in svg and "3 random sequences of 2 × 8 tokens (seed 0)" in svg
+    assert ">previous<" in svg and f"3 random sequences of 2 × 8 tokens after the BOS (seed 0, from {record['inputs']['vocabulary']} token ids)" in svg
     for entry in record["heads"]:
         assert f">{entry['scores']['previous']:.2f}<".replace(">0.", ">.") in svg
 
@@ -300,6 +300,22 @@ def rendered(renderable) -> list[str]:
     console = Console(width=80, file=io.StringIO(), color_system=None)
     console.print(renderable)
     return [line.rstrip() for line in console.file.getvalue().splitlines()]
+
+
+def test_a_probes_matrix_and_what_went_in_are_read_once_from_the_record():
+    from attnviz_cli.render_head_grid import inputs_text, probe_matrix
+
+    record = big_record(3, 4, 2)
+    assert_array_equal(probe_matrix(record, "induction"), np.arange(12).reshape(3, 4) / 12)  # (i * H + h) / (L * H)
+    assert inputs_text(record) == "50 random sequences of 2 × 64 tokens after the BOS (seed 0, from 1,000 token ids)"
+    texts = {**record, "inputs": None, "texts": 1200, "tokens": 34567, "skipped": 2}
+    assert inputs_text(texts) == "1,200 texts (34,567 tokens; 2 skipped)"
+    assert inputs_text({k: v for k, v in texts.items() if k != "inputs"}) == "1,200 texts (34,567 tokens; 2 skipped)"  # no --probe
+    from attnviz_cli.render_head_grid import probes_view
+
+    lines = rendered(probes_view(record, 1.0))
+    assert lines[1].startswith("inputs       50 random sequences") and lines[2].startswith(" " * 13)  # wrapped under itself at 80 columns
+    assert f"{lines[1]} {lines[2].strip()}" == f"inputs       {inputs_text(record)} in 1.0 s"
 
 
 @pytest.mark.parametrize(("L", "H", "kv_heads"), [(30, 9, 3), (32, 32, 8), (32, 32, 32)])
