@@ -247,7 +247,7 @@ def test_massive_activations_by_hand_and_against_a_plain_loop():
 
     hidden = np.array([[[1.0, -2.0], [3.0, -400.0]], [[0.5, 0.5], [0.5, 0.0]]])  # (L=2, T=2, d=2)
     m = massive_activations(hidden)
-    assert m.value.tolist() == [-400.0, 0.5] and m.token.tolist() == [1, 0] and m.dim.tolist() == [1, 0]
+    assert m.value.tolist() == [-400.0, 0.5] and m.position.tolist() == [1, 0] and m.dim.tolist() == [1, 0]
     assert m.median.tolist() == [2.5, 0.5] and m.ratio.tolist() == [160.0, 1.0]  # medians of |h|: (2 + 3) / 2, 0.5
     zero = massive_activations(np.zeros((1, 2, 2)))
     assert np.isnan(zero.ratio[0]) and zero.value[0] == 0.0  # an all-zero state: no ratio, and no warning
@@ -257,7 +257,7 @@ def test_massive_activations_by_hand_and_against_a_plain_loop():
     for layer in range(3):
         flat = [(abs(hidden[layer, t, d]), t, d) for t in range(5) for d in range(7)]
         top, t, d = max(flat)
-        assert (m.token[layer], m.dim[layer], m.value[layer]) == (t, d, hidden[layer, t, d])
+        assert (m.position[layer], m.dim[layer], m.value[layer]) == (t, d, hidden[layer, t, d])
         assert m.ratio[layer] == pytest.approx(top / sorted(f[0] for f in flat)[17], rel=1e-15)  # 35 values: the 18th
 
 
@@ -276,7 +276,8 @@ def test_inspect_json_gives_each_layers_massive_activation_as_transformers_hidde
     for layer, entry in enumerate(record["layers"]):
         magnitude = np.abs(hidden[layer])
         t, d = np.unravel_index(magnitude.argmax(), magnitude.shape)
-        assert (entry["massive"]["token"], entry["massive"]["dim"]) == (t, d)
+        assert (entry["massive"]["position"], entry["massive"]["dim"]) == (t, d)
+        assert entry["massive"]["token"] == record["tokens"][t]  # the piece there, as in tokens
         assert entry["massive"]["value"] == pytest.approx(hidden[layer, t, d], rel=1e-6)  # softmax in float32 in transformers
         assert entry["massive"]["ratio"] == pytest.approx(magnitude.max() / np.median(magnitude), rel=1e-5)
 
