@@ -93,6 +93,27 @@ def test_scores_over_leading_axes_are_each_heads_own():
         assert_allclose(scores[b, i, h], (a * pattern[b, 0, 0]).sum() / a.sum(), rtol=1e-12)  # sums in another order
 
 
+def test_scores_make_no_copy_of_the_weights_and_patterns_are_booleans():
+    """A batch's (B, h, T, T) float32 weights of a layer are scored against each probe's pattern with no
+    (B, h, T, T-1) product (float64: twice the weights) made whole; the patterns take a byte a pair."""
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    weights = rng.random((16, 9, 129, 129), dtype=np.float32)  # 9.1 MiB: SmolLM2's heads, 2 x 64 tokens and the BOS
+    ids = rng.integers(0, 40, size=(16, 129))
+    for probe in PROBES:
+        pattern = detection_pattern(probe, ids)[:, None]  # (B, 1, T, T)
+        assert pattern.dtype == np.bool_
+        a = weights[..., 1:].astype(np.float64)
+        expected = (a * pattern[..., 1:]).sum(axis=(-2, -1)) / a.sum(axis=(-2, -1))
+        tracemalloc.start()
+        scores = probe_scores(weights, pattern)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 2**20, (probe, peak)  # the sums and einsum's buffers: under 1 MiB, where the product took 18
+        assert_allclose(scores, expected, rtol=1e-12)  # float64 sums in another order
+
+
 def test_repeated_sequences_are_seeded_copies_after_the_prefix():
     vocabulary = np.array([5, 6, 7, 8, 11])
     ids = repeated_sequences(vocabulary, 4, 6, seed=1, prefix=np.array([BOS]))
