@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AttnvizError, printable
+from .render_head_grid import inputs_text, probe_matrix
 from .results import NORM_HEADER, Inspection, hidden_weight, shown_positions
 
 VALUES_UP_TO = 12  # tokens: up to this many, each cell shows its weight
@@ -281,9 +282,7 @@ def save_probes_figure(record: dict, path: Path, *, dpi: int = 200, fmt: str | N
         figure = Figure(figsize=(len(probes) * (H * 0.42 + 1.2) + 1.0, L * 0.3 + 1.6), layout="constrained")
         axes = figure.subplots(1, len(probes), squeeze=False)[0]
         for ax, probe in zip(axes, probes, strict=True):
-            scores = np.zeros((L, H))
-            for entry in record["heads"]:
-                scores[entry["layer"], entry["head"]] = entry["scores"][probe]
+            scores = probe_matrix(record, probe)
             image = ax.imshow(scores, cmap="viridis", vmin=0, vmax=1, interpolation="nearest", aspect="auto")
             for i, h in np.ndindex(L, H):
                 ax.text(h, i, f"{scores[i, h]:.2f}".removeprefix("0"), ha="center", va="center", fontsize=4.5,
@@ -294,9 +293,6 @@ def save_probes_figure(record: dict, path: Path, *, dpi: int = 200, fmt: str | N
             ax.set_xlabel("head")
             ax.set_ylabel("layer")
         figure.colorbar(image, ax=list(axes), shrink=0.6, label="score")
-        inputs = record["inputs"]
-        went_in = (f"{inputs['sequences']:,} random sequences of {inputs['repeats']} × {inputs['length']} tokens (seed {inputs['seed']})"
-                   if inputs else f"{record['texts']:,} texts ({record['tokens']:,} tokens)")
-        figure.suptitle(f"{shortened(model['name'])} · {L} layers × {H} heads · {went_in}\n"
+        figure.suptitle(f"{shortened(model['name'])} · {L} layers × {H} heads · {inputs_text(record)}\n"
                         "each head's head-detector score (TransformerLens' mul, BOS excluded)", fontsize=8, parse_math=False)
         _write(figure, path, fmt, dpi)

@@ -61,6 +61,27 @@ def grid_lines(cells: list[list[tuple[str, str]]], group: int = 1) -> list[Any]:
     return [*header, *(line(f"{i:>5} ", row) for i, row in enumerate(cells))]
 
 
+def probe_matrix(record: dict[str, Any], probe: str) -> np.ndarray:
+    """(L, h) each head's score for ``probe`` in an ``attnviz.heads/1`` record made with --probe."""
+    model = record["config"]["model"]
+    scores = np.zeros((model["layers"], model["heads"]))
+    for entry in record["heads"]:
+        scores[entry["layer"], entry["head"]] = entry["scores"][probe]
+    return scores
+
+
+def inputs_text(record: dict[str, Any]) -> str:
+    """What went into an ``attnviz.heads/1`` record, in words: its texts and tokens (and those skipped), or
+    with --probe and no FILE the random sequences the probes built."""
+    inputs = record.get("inputs")
+    if inputs is None:
+        skipped = f"; {record['skipped']:,} skipped" if record["skipped"] else ""
+        return f"{record['texts']:,} texts ({record['tokens']:,} tokens{skipped})"
+    bos = " after the BOS" if inputs["bos"] else ""
+    return (f"{inputs['sequences']:,} random sequences of {inputs['repeats']} × {inputs['length']} tokens{bos} "
+            f"(seed {inputs['seed']}, from {inputs['vocabulary']:,} token ids)")
+
+
 def top_heads(scores: np.ndarray, count: int = TOP) -> list[tuple[int, int, float]]:
     """The ``count`` highest (layer, head, score) of (L, h) ``scores``, highest first (ties: lower layer,
     then lower head)."""
@@ -86,22 +107,13 @@ def probes_view(record: dict[str, Any], seconds: float) -> Any:
 
     model = record["config"]["model"]
     L, H = model["layers"], model["heads"]
-    inputs = record["inputs"]
-    if inputs is None:
-        went_in = f"{record['texts']:,} texts ({record['tokens']:,} tokens{'; ' + format(record['skipped'], ',') + ' skipped' if record['skipped'] else ''}) in {seconds:.1f} s"
-    else:
-        bos = " after the BOS" if inputs["bos"] else ""
-        went_in = (f"{inputs['sequences']:,} random sequences of {inputs['repeats']} × {inputs['length']} tokens{bos} "
-                   f"(seed {inputs['seed']}, from {inputs['vocabulary']:,} token ids) in {seconds:.1f} s")
     parts: list[Any] = [Fields(
         ("model", Text.assemble(safe(model["name"]), f" ({model['architecture']}, {L} layers × {H} heads)")),
-        ("inputs", went_in),
+        ("inputs", f"{inputs_text(record)} in {seconds:.1f} s"),
     )]
     group = model["heads"] // model["kv_heads"]
     for probe in record["probes"]:
-        scores = np.zeros((L, H))
-        for entry in record["heads"]:
-            scores[entry["layer"], entry["head"]] = entry["scores"][probe]
+        scores = probe_matrix(record, probe)
         cells = [[(score_digit(s), score_style(s)) for s in row.tolist()] for row in scores]
         parts += [Text(), Text(f"{probe}: each head's mean score in tenths (9: 0.9 or more; ·: under 0.1)", style="bold"),
                   *grid_lines(cells, group), Text(f"top {min(TOP, L * H)}", style="bold"), *top_lines(top_heads(scores))]

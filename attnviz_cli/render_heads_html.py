@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from .render_figure import LABEL_COLOURS
+from .render_head_grid import inputs_text
 from .render_html import page, script_json
 
 
 def heads_page_html(record: dict[str, Any]) -> str:
     """The whole page of a :func:`~.render_model_json.heads_record`."""
-    data = script_json({**record, "colours": LABEL_COLOURS})
+    data = script_json({**record, "colours": LABEL_COLOURS, "inputs_text": inputs_text(record)})
     return page(_TEMPLATE, f"attnviz heads: {record['config']['model']['name']}", data)
 
 
@@ -45,10 +46,7 @@ const data = JSON.parse(document.getElementById("data").textContent);
 const model = data.config.model;
 document.getElementById("title").textContent = `Heads of ${model.name}`;
 document.getElementById("what").textContent =
-  `${model.architecture}, ${model.layers} layers × ${model.heads} heads · ` + (data.inputs
-    ? `${data.inputs.sequences} random sequences of ${data.inputs.repeats} × ${data.inputs.length} tokens (seed ${data.inputs.seed})`
-    : `${data.texts} texts (${data.tokens} tokens)`) +
-  (data.skipped ? `; ${data.skipped} skipped` : "");
+  `${model.architecture}, ${model.layers} layers × ${model.heads} heads · ${data.inputs_text}`;
 const probes = data.probes || [];
 function draw(what) {
   const legend = document.getElementById("legend");

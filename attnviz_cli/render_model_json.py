@@ -5,6 +5,7 @@ null) and CSV: ``attnviz.model/1`` (a run), ``model-compare/1``, ``models/1`` (t
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .models import ModelConfig
@@ -49,7 +50,7 @@ def model_record(result: ModelInspection) -> dict[str, Any]:
                     for h in heads
                 ],
                 "output": run.hidden_states[i + 1],
-                **({"massive": massive_record(result.massive, i)} if result.massive is not None else {}),
+                **({"massive": massive_record(result.massive, i, run.tokens)} if result.massive is not None else {}),
                 **({"rollout": result.rollout[i]} if result.show.rollout and result.rollout is not None else {}),
             }
             for i in layers
@@ -85,11 +86,12 @@ def patterns_records(heads: HeadLabels) -> list[list[dict[str, Any]]]:
     ]
 
 
-def massive_record(massive: MassiveActivations, layer: int) -> dict[str, Any]:
-    """Layer ``layer``'s largest hidden-state entry: its value, token, dimension, the median magnitude
-    and their ratio (null where the median is 0)."""
+def massive_record(massive: MassiveActivations, layer: int, tokens: Sequence[str]) -> dict[str, Any]:
+    """Layer ``layer``'s largest hidden-state entry: its value, its token's position and the token (its
+    piece of ``tokens``), its dimension, the median magnitude and their ratio (null where the median is 0)."""
     ratio = float(massive.ratio[layer])
-    return {"value": float(massive.value[layer]), "token": int(massive.token[layer]), "dim": int(massive.dim[layer]),
+    position = int(massive.position[layer])
+    return {"value": float(massive.value[layer]), "position": position, "token": tokens[position], "dim": int(massive.dim[layer]),
             "median": float(massive.median[layer]), "ratio": ratio if math.isfinite(ratio) else None}
 
 

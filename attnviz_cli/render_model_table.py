@@ -254,10 +254,10 @@ def massive_line(result: ModelInspection) -> list[Any]:
         return []
     layer = int(np.where(np.isnan(m.ratio), -1, m.ratio).argmax())  # an all-zero state (0 / 0) counts least
     ratio = "∞" if not math.isfinite(m.ratio[layer]) else f"{m.ratio[layer]:,.0f}"
-    token = int(m.token[layer])
+    position = int(m.position[layer])
     return [Text.assemble(
-        ("largest |h| ", "bold"), f"{m.value[layer]:,.1f} = {ratio}× median (layer {layer}, dim {m.dim[layer]}, token {token} ",
-        safe(result.run.tokens[token]), ")",
+        ("largest |h| ", "bold"), f"{m.value[layer]:,.1f} = {ratio}× median (layer {layer}, dim {m.dim[layer]}, token {position} ",
+        safe(result.run.tokens[position]), ")",
     )]
 
 

@@ -670,5 +670,5 @@ def test_heads_page_with_probes_shows_each_probes_scores_and_the_labels_on_deman
     assert page.locator("td.head").all_text_contents() == [f"previous{e['scores']['previous']:.2f}" for e in record["heads"]]
     page.select_option("#show", "labels")
     assert page.locator("td.head").all_text_contents() == [e["label"] + ("" if e["share"] is None else f"{e['share']:.2f}") for e in record["heads"]]
-    assert page.text_content("#what").endswith("3 random sequences of 2 × 8 tokens (seed 0)")  # type: ignore[union-attr]
+    assert page.text_content("#what").endswith("3 random sequences of 2 × 8 tokens after the BOS (seed 0, from 265 token ids)")  # type: ignore[union-attr]
     assert problems == []

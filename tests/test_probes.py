@@ -15,7 +15,7 @@ from attnviz_cli.models.probes import PROBES, detection_pattern, probe_scores, r
 from .conftest import need_smollm2
 
 MODELS = Path(__file__).resolve().parent / "models"
-DECODERS = ["llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2"]
+DECODERS = ["gpt2", "llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2"]
 BOS, A, B, C, D = 9, 1, 2, 3, 4
 FEW = 4  # SmolLM2 sequences a quick test scores: its top heads lead by 0.09 or more already
 
@@ -93,6 +93,27 @@ def test_scores_over_leading_axes_are_each_heads_own():
         assert_allclose(scores[b, i, h], (a * pattern[b, 0, 0]).sum() / a.sum(), rtol=1e-12)  # sums in another order
 
 
+def test_scores_make_no_copy_of_the_weights_and_patterns_are_booleans():
+    """A batch's (B, h, T, T) float32 weights of a layer are scored against each probe's pattern with no
+    (B, h, T, T-1) product (float64: twice the weights) made whole; the patterns take a byte a pair."""
+    import tracemalloc
+
+    rng = np.random.default_rng(5)
+    weights = rng.random((16, 9, 129, 129), dtype=np.float32)  # 9.1 MiB: SmolLM2's heads, 2 x 64 tokens and the BOS
+    ids = rng.integers(0, 40, size=(16, 129))
+    for probe in PROBES:
+        pattern = detection_pattern(probe, ids)[:, None]  # (B, 1, T, T)
+        assert pattern.dtype == np.bool_
+        a = weights[..., 1:].astype(np.float64)
+        expected = (a * pattern[..., 1:]).sum(axis=(-2, -1)) / a.sum(axis=(-2, -1))
+        tracemalloc.start()
+        scores = probe_scores(weights, pattern)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert peak < 2**20, (probe, peak)  # the sums and einsum's buffers: under 1 MiB, where the product took 18
+        assert_allclose(scores, expected, rtol=1e-12)  # float64 sums in another order
+
+
 def test_repeated_sequences_are_seeded_copies_after_the_prefix():
     vocabulary = np.array([5, 6, 7, 8, 11])
     ids = repeated_sequences(vocabulary, 4, 6, seed=1, prefix=np.array([BOS]))
@@ -119,6 +140,34 @@ def test_probe_scores_of_the_tiny_decoders_equal_transformers_attentions_scored_
     assert result.inputs is not None and result.inputs["bos"] == ids.shape[1] - 2 * inputs["length"]
     assert result.scores is not None
     assert_allclose(result.scores, expected, atol=1e-6)  # transformers' eager softmax runs in float32 even in a float64 model
+
+
+@pytest.mark.parametrize(("arch", "bos"), [("gpt2", 0), ("qwen2", 1), ("llama", 1)])
+def test_random_sequences_start_with_the_bos_transformer_lens_puts_first(arch, bos):
+    """GPT-2's and Qwen2's tokenizers add nothing: TransformerLens' to_tokens puts the BOS first all the
+    same (config.json's bos_token_id: the tiny GPT-2's <|endoftext|> is id 0), so exclude_bos drops a BOS
+    column, never a drawn token's. Llama's tokenizer adds <s> (1) itself."""
+    from attnviz_cli.models import load_model
+    from attnviz_cli.models.probe_inputs import bos_prefix
+
+    assert_array_equal(bos_prefix(load_model(MODELS / f"tiny-{arch}")), [bos])
+    with np.load(MODELS / f"tiny-{arch}" / "probes-reference.npz") as data:
+        assert (data["ids"][:, 0] == bos).all()  # what the recording put first, from transformers' tokenizer and config
+
+
+def test_a_bos_token_id_past_the_embedding_is_refused_in_one_line(tmp_path):
+    import json
+    import shutil
+
+    from .conftest import run
+
+    folder = tmp_path / "gpt2"
+    shutil.copytree(MODELS / "tiny-gpt2", folder)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    (folder / "config.json").write_text(json.dumps({**config, "bos_token_id": 50256}), encoding="utf-8")  # GPT2Config's default, past 299 rows
+    result = run("heads", "--model", str(folder), "--probe", "induction", "--sequences", "2", "--length", "4")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "the bos_token_id 50256 of" in result.stderr and "is past its 299 token embeddings" in result.stderr
 
 
 def test_smollm2_top_heads_of_the_first_sequences_are_those_transformers_ranks_first():
@@ -160,7 +209,9 @@ def test_attn_heads_probe_json_csv_and_grid_agree_and_follow_the_schema():
     record = json.loads(result.stdout)
     jsonschema.validate(record, json.loads(run("schema", "heads").stdout))
     assert record["probes"] == ["induction", "previous"]  # PROBES' order, whatever the command line's
-    assert record["inputs"] == {"sequences": 3, "length": 8, "repeats": 2, "seed": 0, "bos": 1, "vocabulary": record["inputs"]["vocabulary"]}
+    # tiny-llama's byte-level BPE has 300 ids: less <|endoftext|> and <s> (special) and the 33 single bytes
+    # that are control characters (0x00-0x1F, ids 190-221, and 0x7F, id 223)
+    assert record["inputs"] == {"sequences": 3, "length": 8, "repeats": 2, "seed": 0, "bos": 1, "vocabulary": 300 - 2 - 33}
     with np.load(MODELS / "tiny-llama" / "probes-reference.npz") as data:
         expected = data["scores"]
     got = np.array([[[record["heads"][i * 4 + h]["scores"][p] for h in range(4)] for i in range(2)] for p in ("induction", "previous")])
@@ -207,7 +258,7 @@ def test_attn_heads_probe_save_draws_each_probes_grid_with_its_scores(tmp_path):
     base = ("heads", "--model", str(MODELS / "tiny-llama"), "--probe", "previous", "--sequences", "3", "--length", "8")
     record = json.loads(run(*base, "-f", "json", "--save", str(tmp_path / "grid.svg")).stdout)
     svg = (tmp_path / "grid.svg").read_text(encoding="utf-8")
-    assert ">previous<" in svg and "3 random sequences of 2 × 8 tokens (seed 0)" in svg
+    assert ">previous<" in svg and f"3 random sequences of 2 × 8 tokens after the BOS (seed 0, from {record['inputs']['vocabulary']} token ids)" in svg
     for entry in record["heads"]:
         assert f">{entry['scores']['previous']:.2f}<".replace(">0.", ">.") in svg
 
@@ -217,7 +268,7 @@ def test_massive_activations_by_hand_and_against_a_plain_loop():
 
     hidden = np.array([[[1.0, -2.0], [3.0, -400.0]], [[0.5, 0.5], [0.5, 0.0]]])  # (L=2, T=2, d=2)
     m = massive_activations(hidden)
-    assert m.value.tolist() == [-400.0, 0.5] and m.token.tolist() == [1, 0] and m.dim.tolist() == [1, 0]
+    assert m.value.tolist() == [-400.0, 0.5] and m.position.tolist() == [1, 0] and m.dim.tolist() == [1, 0]
     assert m.median.tolist() == [2.5, 0.5] and m.ratio.tolist() == [160.0, 1.0]  # medians of |h|: (2 + 3) / 2, 0.5
     zero = massive_activations(np.zeros((1, 2, 2)))
     assert np.isnan(zero.ratio[0]) and zero.value[0] == 0.0  # an all-zero state: no ratio, and no warning
@@ -227,7 +278,7 @@ def test_massive_activations_by_hand_and_against_a_plain_loop():
     for layer in range(3):
         flat = [(abs(hidden[layer, t, d]), t, d) for t in range(5) for d in range(7)]
         top, t, d = max(flat)
-        assert (m.token[layer], m.dim[layer], m.value[layer]) == (t, d, hidden[layer, t, d])
+        assert (m.position[layer], m.dim[layer], m.value[layer]) == (t, d, hidden[layer, t, d])
         assert m.ratio[layer] == pytest.approx(top / sorted(f[0] for f in flat)[17], rel=1e-15)  # 35 values: the 18th
 
 
@@ -246,7 +297,8 @@ def test_inspect_json_gives_each_layers_massive_activation_as_transformers_hidde
     for layer, entry in enumerate(record["layers"]):
         magnitude = np.abs(hidden[layer])
         t, d = np.unravel_index(magnitude.argmax(), magnitude.shape)
-        assert (entry["massive"]["token"], entry["massive"]["dim"]) == (t, d)
+        assert (entry["massive"]["position"], entry["massive"]["dim"]) == (t, d)
+        assert entry["massive"]["token"] == record["tokens"][t]  # the piece there, as in tokens
         assert entry["massive"]["value"] == pytest.approx(hidden[layer, t, d], rel=1e-6)  # softmax in float32 in transformers
         assert entry["massive"]["ratio"] == pytest.approx(magnitude.max() / np.median(magnitude), rel=1e-5)
 
@@ -270,6 +322,22 @@ def rendered(renderable) -> list[str]:
     console = Console(width=80, file=io.StringIO(), color_system=None)
     console.print(renderable)
     return [line.rstrip() for line in console.file.getvalue().splitlines()]
+
+
+def test_a_probes_matrix_and_what_went_in_are_read_once_from_the_record():
+    from attnviz_cli.render_head_grid import inputs_text, probe_matrix
+
+    record = big_record(3, 4, 2)
+    assert_array_equal(probe_matrix(record, "induction"), np.arange(12).reshape(3, 4) / 12)  # (i * H + h) / (L * H)
+    assert inputs_text(record) == "50 random sequences of 2 × 64 tokens after the BOS (seed 0, from 1,000 token ids)"
+    texts = {**record, "inputs": None, "texts": 1200, "tokens": 34567, "skipped": 2}
+    assert inputs_text(texts) == "1,200 texts (34,567 tokens; 2 skipped)"
+    assert inputs_text({k: v for k, v in texts.items() if k != "inputs"}) == "1,200 texts (34,567 tokens; 2 skipped)"  # no --probe
+    from attnviz_cli.render_head_grid import probes_view
+
+    lines = rendered(probes_view(record, 1.0))
+    assert lines[1].startswith("inputs       50 random sequences") and lines[2].startswith(" " * 13)  # wrapped under itself at 80 columns
+    assert f"{lines[1]} {lines[2].strip()}" == f"inputs       {inputs_text(record)} in 1.0 s"
 
 
 @pytest.mark.parametrize(("L", "H", "kv_heads"), [(30, 9, 3), (32, 32, 8), (32, 32, 32)])
@@ -364,29 +432,20 @@ def test_the_overview_of_32_layers_by_32_heads_is_a_grid_of_labels_at_80_columns
 def test_attn_heads_probe_with_file_scores_its_texts_each_counting_once(tmp_path):
     import json
 
-    from attnviz_cli.models import load_model
-
     from .conftest import run
 
-    texts = ["the river bank and the river bank", "I sat on the bank, I sat on the bank", "the river flows"]
+    texts = ["the river bank and the river bank", "I sat on the bank, I sat on the bank", "the river flows"]  # record_probes.py's FILE_TEXTS
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(texts) + "\n", encoding="utf-8")
     result = run("heads", str(corpus), "--model", str(MODELS / "tiny-gpt2"), "--probe", "duplicate", "--probe", "induction", "-f", "json", "--dtype", "float64")
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["probes"] == ["induction", "duplicate"] and record["inputs"] is None and record["texts"] == 3
-    model = load_model(MODELS / "tiny-gpt2", dtype="float64")
-    expected = np.zeros((2, 2, 4))
-    for text in texts:  # TransformerLens' loop, one text and one head at a time
-        one = model.run(text)
-        for p, probe in enumerate(("induction", "duplicate")):
-            pattern = plain_pattern(probe, one.token_ids.tolist())
-            for i, h in np.ndindex(2, 4):
-                a = one.attentions[i, h].copy()
-                a[:, 0] = 0
-                expected[p, i, h] += (a * pattern).sum() / a.sum() / len(texts)
+    with np.load(MODELS / "tiny-gpt2" / "probes-reference.npz") as data:  # transformers' attentions of these texts, scored as TransformerLens does
+        expected, tokens = data["file_scores"][[PROBES.index("induction"), PROBES.index("duplicate")]], int(data["file_tokens"])
+    assert record["tokens"] == tokens  # the texts as the tokenizer splits them, no BOS put first: column 0 is a real token
     got = np.array([[[record["heads"][i * 4 + h]["scores"][probe] for h in range(4)] for i in range(2)] for probe in ("induction", "duplicate")])
-    assert_allclose(got, expected, rtol=1e-12)  # float64: the same sums, batched
+    assert_allclose(got, expected, atol=1e-6)  # transformers' eager softmax runs in float32 even in a float64 model
     assert got.max() > 0.05  # the repeats give the patterns something to find
 
 

@@ -17,7 +17,7 @@ class MassiveActivations:
     value: np.ndarray  # (L,) the entry, with its sign
     median: np.ndarray  # (L,) the median |entry| of the layer's state
     ratio: np.ndarray  # (L,) |value| / median (inf where the median is 0, NaN where the state is all 0)
-    token: np.ndarray  # (L,) int: its token's position
+    position: np.ndarray  # (L,) int: its token's position
     dim: np.ndarray  # (L,) int: its dimension
 
 
@@ -26,10 +26,10 @@ def massive_activations(hidden: np.ndarray) -> MassiveActivations:
     its ratio to the median magnitude (Sun et al. call one massive at 100x and above)."""
     magnitude = np.abs(hidden).reshape(hidden.shape[0], -1)  # (L, T * d)
     where = magnitude.argmax(axis=-1)  # (L,): the first of equal ones
-    token, dim = np.divmod(where, hidden.shape[-1])
+    position, dim = np.divmod(where, hidden.shape[-1])
     top = magnitude[np.arange(len(where)), where]
     median = np.median(magnitude, axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):  # a median of 0: inf, or NaN for an all-zero state
         ratio = top / median
     value = hidden.reshape(hidden.shape[0], -1)[np.arange(len(where)), where]
-    return MassiveActivations(value, median, ratio, token, dim)
+    return MassiveActivations(value, median, ratio, position, dim)

@@ -55,6 +55,7 @@ class ModelConfig:
     settings: Mapping[str, Any] = field(default_factory=dict, compare=False)  # what the page's blocks need besides (rotations, windows...)
     tied: bool = True  # its output head is its token embedding table (tie_word_embeddings), else lm_head.weight
     eos_ids: tuple[int, ...] = ()  # the tokens that end a text it generates: generation_config.json's, else config.json's
+    bos_id: int | None = None  # config.json's bos_token_id (GPT-2: <|endoftext|>), put first where the tokenizer adds no BOS (TransformerLens' to_tokens)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kv_heads", self.kv_heads or self.heads)
@@ -646,6 +647,7 @@ def config_of(raw: dict[str, Any], dtype: str, name: str, where: str, weights: S
     tied = raw.get("tie_word_embeddings", True)  # PretrainedConfig's default
     return ModelConfig(
         name=name, architecture=architecture, dtype=dtype, tied=tied is not False, eos_ids=token_ids(raw.get("eos_token_id")),
+        bos_id=next(iter(token_ids(raw.get("bos_token_id"))), None),
         **{"position_offset": 0, **fields},
     )
 

@@ -1,6 +1,7 @@
 """``attn heads --probe`` without texts: random token sequences from a model's vocabulary, each shown
-twice after the BOS its tokenizer adds, run as a corpus is (:mod:`.corpus`: equal-length batches,
-worker processes), each head's pattern and probe scores averaged over them."""
+twice after its BOS (the tokenizer's, else config.json's, as TransformerLens puts one first), run as a
+corpus is (:mod:`.corpus`: equal-length batches, worker processes), each head's pattern and probe scores
+averaged over them."""
 
 from __future__ import annotations
 
@@ -42,11 +43,18 @@ def probe_vocabulary(model: Model) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bos_prefix(model: Model) -> np.ndarray:
-    """The ids the tokenizer puts before a text's own (BOS, [CLS]): empty for one that adds none (GPT-2)."""
+    """The ids a random sequence starts with, as TransformerLens' ``to_tokens`` starts every text: those
+    the tokenizer puts before a text's own (BOS, [CLS]), or where it puts none (GPT-2) the model's BOS
+    (config.json's bos_token_id: GPT-2's <|endoftext|>); empty for a model that names no BOS either."""
     bare = model.tokenizer.encode("a", add_special_tokens=False).ids
     full = model.tokenizer.encode("a").ids
     start = next((k for k in range(len(full) - len(bare) + 1) if full[k:k + len(bare)] == bare), 0)
-    return np.array(full[:start], dtype=np.int64)
+    if start or model.config.bos_id is None:
+        return np.array(full[:start], dtype=np.int64)
+    rows = model.params["wte"].shape[0]
+    if model.config.bos_id >= rows:
+        raise AttnvizError(f"the bos_token_id {model.config.bos_id} of {quoted(model.config.name)} is past its {rows} token embeddings")
+    return np.array([model.config.bos_id], dtype=np.int64)
 
 
 BATCH_BYTES = 256 * 2**20  # a batch's attention for one layer, scores and weights: longer sequences go fewer at a time
@@ -64,7 +72,7 @@ def probe_heads(
     workers: int = 1, done: Callable[[int], None] | None = None,
 ) -> CorpusHeads:
     """Each head's patterns and ``probes`` scores averaged over ``sequences`` random sequences of
-    ``length`` tokens, each repeated :data:`~.probes.REPEATS` times after the tokenizer's BOS, drawn
+    ``length`` tokens, each repeated :data:`~.probes.REPEATS` times after the BOS (:func:`bos_prefix`), drawn
     with ``seed`` (:func:`~.probes.repeated_sequences`)."""
     start = time.perf_counter()
     vocabulary, punctuation = probe_vocabulary(model)

@@ -2,7 +2,8 @@
 ``head_detector`` scores it (its default "mul" measure, with ``exclude_bos``), so numbers can be compared
 with it. Pure NumPy over token ids and attention weights: arrays in, arrays out, any leading axes.
 
-A detection pattern ``P`` (..., T, T) is 1 where a query should look and 0 elsewhere, lower-triangular:
+A detection pattern ``P`` (..., T, T) is True (1) where a query should look and False (0) elsewhere,
+lower-triangular:
 - previous: each token looks at the one before it, ``P[i, i-1] = 1``;
 - duplicate: at the earlier tokens with its own id, ``P[i, j] = 1`` for j < i where ``ids[j] == ids[i]``;
 - induction: at the token just after an earlier copy of itself, ``P[i, j] = 1`` for 1 <= j <= i where
@@ -23,23 +24,23 @@ REPEATS = 2  # a random sequence is shown this many times: the second copy is wh
 
 
 def duplicate_pattern(ids: np.ndarray) -> np.ndarray:
-    """(..., T, T) float: 1 where key j < query i holds the same token id, for ``ids`` (..., T)."""
+    """(..., T, T) bool: True where key j < query i holds the same token id, for ``ids`` (..., T)."""
     T = ids.shape[-1]
     same = ids[..., :, None] == ids[..., None, :]  # (..., T, T)
-    return (same & np.tri(T, k=-1, dtype=bool)).astype(np.float64)
+    return same & np.tri(T, k=-1, dtype=bool)
 
 
 def induction_pattern(ids: np.ndarray) -> np.ndarray:
-    """(..., T, T) float: 1 where key j follows (j-1) an earlier copy of query i's token."""
-    shifted = np.zeros(ids.shape + ids.shape[-1:])  # (..., T, T)
+    """(..., T, T) bool: True where key j follows (j-1) an earlier copy of query i's token."""
+    shifted = np.zeros(ids.shape + ids.shape[-1:], dtype=bool)  # (..., T, T)
     shifted[..., 1:] = duplicate_pattern(ids)[..., :-1]  # key j gets what key j-1 had; column 0 stays 0
     return shifted
 
 
 def previous_pattern(ids: np.ndarray) -> np.ndarray:
-    """(..., T, T) float: 1 at each query's previous key (the one-below diagonal)."""
+    """(..., T, T) bool: True at each query's previous key (the one-below diagonal)."""
     T = ids.shape[-1]
-    return np.broadcast_to(np.eye(T, k=-1), (*ids.shape[:-1], T, T)).copy()
+    return np.broadcast_to(np.eye(T, k=-1, dtype=bool), (*ids.shape[:-1], T, T)).copy()
 
 
 PATTERN_OF = {"induction": induction_pattern, "previous": previous_pattern, "duplicate": duplicate_pattern}
@@ -52,20 +53,23 @@ def detection_pattern(probe: str, ids: np.ndarray) -> np.ndarray:
 
 def probe_scores(weights: np.ndarray, pattern: np.ndarray) -> np.ndarray:
     """(...,) the "mul" score of each head: ``sum(A * P) / sum(A)`` with the first key's column of ``A``
-    left out (TransformerLens' ``exclude_bos``). ``weights`` (..., T, T) and ``pattern`` broadcast:
-    (B, L, h, T, T) against (B, 1, 1, T, T). A head with no weight outside the first key (a one-token
-    text) scores 0: there is nothing for the pattern to name."""
+    left out (TransformerLens' ``exclude_bos``). ``weights`` (..., T, T) and ``pattern`` (bool, or 0 and
+    1) broadcast: (B, L, h, T, T) against (B, 1, 1, T, T). Both sums run in float64, and ``A * P`` is
+    never made whole: einsum multiplies and adds a buffer at a time. A head with no weight outside the
+    first key (a one-token text) scores 0: there is nothing for the pattern to name."""
     kept = weights[..., :, 1:]  # (..., T, T-1): every key but the first
     total = kept.sum(axis=(-2, -1), dtype=np.float64)
-    matched = (kept * pattern[..., :, 1:]).sum(axis=(-2, -1), dtype=np.float64)
+    matched = np.einsum("...qk,...qk->...", kept, pattern[..., :, 1:], dtype=np.float64)
     return np.divide(matched, total, out=np.zeros_like(total), where=total > 0)
 
 
 def repeated_sequences(vocabulary: np.ndarray, sequences: int, length: int, seed: int, prefix: np.ndarray) -> np.ndarray:
     """(sequences, len(prefix) + REPEATS * length) token ids: ``sequences`` random sequences of ``length``
     ids drawn uniformly (with replacement, as TransformerLens' ``torch.randint``) from ``vocabulary``,
-    each shown :data:`REPEATS` times after ``prefix`` (the BOS a tokenizer adds, or nothing). The draws
-    come from ``np.random.default_rng(seed)``: the same seed gives the same ids on any machine."""
+    each shown :data:`REPEATS` times after ``prefix`` (the model's BOS, or nothing). The draws
+    come from ``np.random.default_rng(seed)``: the same seed gives the same ids on any machine. The plain
+    version, all rows at once, that the tests compare against: attnviz itself draws them with
+    :func:`repeated_chunks`."""
     return np.concatenate(list(repeated_chunks(vocabulary, sequences, length, seed, prefix)))
 
 

@@ -63,7 +63,8 @@ def make(kind: str) -> None:
     folder.mkdir(exist_ok=True)
     if kind == "gpt2":
         tokenizer, vocab = bpe_tokenizer()
-        config = GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=4, initializer_range=0.3)
+        config = GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=4, initializer_range=0.3,
+                            bos_token_id=0)  # the tiny tokenizer's <|endoftext|> (GPT-2's 50256 is past its vocabulary)
         model = GPT2Model(config)
     elif kind == "distilbert":
         tokenizer, vocab = wordpiece_tokenizer()
