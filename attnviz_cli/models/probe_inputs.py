@@ -13,7 +13,6 @@ import numpy as np
 
 from ..errors import AttnvizError, quoted
 from .corpus import BATCH, CorpusHeads, Encoded, encoded_patterns
-from .heads import HeadLabels
 from .probes import REPEATS, repeated_chunks
 
 if TYPE_CHECKING:
@@ -83,7 +82,4 @@ def probe_heads(
     )
     sums = encoded_patterns(model, texts, workers=workers, done=done, probes=probes, batch_size=batch_size(model, T))
     inputs = {"sequences": sequences, "length": length, "repeats": REPEATS, "seed": seed, "bos": len(prefix), "vocabulary": len(vocabulary)}
-    return CorpusHeads(
-        model.config, HeadLabels.of(sums.mean(), model.config.causal), sums.texts, sums.tokens, 0, 0, time.perf_counter() - start,
-        probes, sums.mean_scores(), inputs,
-    )
+    return CorpusHeads.of(model.config, sums, 0, time.perf_counter() - start, inputs)
