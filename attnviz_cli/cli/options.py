@@ -37,6 +37,7 @@ class HeadsFormat(StrEnum):  # what attn heads writes
     json = "json"
     csv = "csv"
     markdown = "markdown"
+    partial = "partial"  # the run's sums, for attn merge (models/partial.py)
 
 
 class Probe(StrEnum):  # attn heads --probe: a head detector (models/probes.py)
@@ -132,7 +133,7 @@ RevisionOption = Annotated[Optional[str], typer.Option("--revision", help="For a
 TruncateOption = Annotated[bool, typer.Option("--truncate", help="With --model: a text over the model's positions keeps its first tokens (special ones where the tokenizer puts them), and says how many were cut; without it such a text is refused.", rich_help_panel=MODEL)]
 HideSpecialOption = Annotated[bool, typer.Option("--hide-special", help="With --model: leave the special tokens ([CLS], [SEP], <s>, a BOS) out of tables, Markdown, figures and pages; nothing is renormalised: each row's weight on them is shown as 'to special tokens'. Labels, entropy and top keys stay over the whole row. JSON and CSV keep every token.", rich_help_panel=MODEL)]
 CompareFormatOption = Annotated[CompareFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document), jsonl (one line) or markdown (GitHub tables).")]
-HeadsFormatOption = Annotated[HeadsFormat, typer.Option("--format", "-f", help="table (for people), json, csv (one row per head) or markdown (GitHub tables).")]
+HeadsFormatOption = Annotated[HeadsFormat, typer.Option("--format", "-f", help="table (for people), json, csv (one row per head), markdown (GitHub tables), or partial (the run's sums, for attn merge).")]
 DemoFormatOption = Annotated[DemoFormat, typer.Option("--format", "-f", help="table (for people) or markdown (GitHub tables, for an issue or a CI job summary).")]
 ReportFormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help="table (for people) or json.")]
 
@@ -293,6 +294,8 @@ RULES["heads"] = (
     Rule("--probe", lambda u: bool(u.probe) and u.fmt is HeadsFormat.markdown, "--probe's scores are written as a table, json or csv, not markdown"),
     Rule("--truncate", lambda u: bool(u.probe) and u.source is None and "truncate" in u.given, "--truncate cuts long texts; --probe without FILE builds its own sequences, which fit"),
     Rule("--on-error", lambda u: bool(u.probe) and u.source is None and "on_error" in u.given, "--on-error is about the lines of FILE; --probe without FILE builds its own sequences"),
+    Rule("--shard", lambda u: u.shard is not None and u.dask is not None, "--shard splits a run among jobs and --dask among a cluster's workers: give one"),
+    Rule("--save", lambda u: bool(u.save) and u.fmt is HeadsFormat.partial, "-f partial writes a shard's sums; draw the grid from the merged report: attn merge PARTIAL... --save FILE"),
 )
 
 

@@ -57,18 +57,21 @@ class PatternSums:
 
     def __init__(self, layers: int, heads: int, probes: tuple[str, ...] = ()) -> None:
         self.probes = probes
-        self.arrays: dict[str, np.ndarray] = {}  # every array sum, by name (the partial file's names too)
-        for part in PARTS:
-            shape = (layers, heads, 6) if part == "shares" else (layers, heads)
-            self.arrays[part] = np.zeros(shape)
-            self.arrays[f"{part}_squares"] = np.zeros(shape)
-        for part in SINKS:
-            self.arrays[f"{part}_texts"] = np.zeros((layers, heads))  # the texts that have queries after the first token(s)
-        self.arrays["probe_scores"] = np.zeros((len(probes), layers, heads))  # (P, L, h)
-        self.arrays["probe_scores_squares"] = np.zeros((len(probes), layers, heads))
+        self.arrays = {name: np.zeros(shape) for name, shape in self.shapes(layers, heads, len(probes)).items()}
         self.texts = 0
         self.tokens = 0
         self.truncated = 0
+
+    @staticmethod
+    def shapes(layers: int, heads: int, probes: int) -> dict[str, tuple[int, ...]]:
+        """Every array sum's name (the partial file's names too) and shape."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        for part in PARTS:
+            shapes[part] = shapes[f"{part}_squares"] = (layers, heads, 6) if part == "shares" else (layers, heads)
+        for part in SINKS:
+            shapes[f"{part}_texts"] = (layers, heads)  # the texts that have queries after the first token(s)
+        shapes["probe_scores"] = shapes["probe_scores_squares"] = (probes, layers, heads)
+        return shapes
 
     def add(self, patterns: HeadPatterns, tokens: int, truncated: int = 0, scores: np.ndarray | None = None) -> None:
         """Add a batch's (B, L, h, ...) patterns and (B, P, L, h) probe ``scores``, B texts of ``tokens``
@@ -185,9 +188,20 @@ def corpus_heads(
     model: Model, lines: Iterable[tuple[int, str]], *, on_error: str, note: Callable[[str], None],
     workers: int = 1, done: Callable[[int], None] | None = None, truncate: bool = False, probes: tuple[str, ...] = (),
 ) -> CorpusHeads:
-    """Each head's patterns averaged over the texts of numbered ``lines`` (read with at most
-    :func:`line_limit` bytes a line). A line with no tokens, or too many (unless ``truncate`` keeps
-    their first), stops the run (``on_error`` "fail") or is left out with a ``note`` ("skip")."""
+    """Each head's patterns averaged over the texts of numbered ``lines`` (see :func:`corpus_sums`)."""
+    start = time.perf_counter()
+    sums, skipped = corpus_sums(model, lines, on_error=on_error, note=note, workers=workers, done=done, truncate=truncate, probes=probes)
+    return CorpusHeads.of(model.config, sums, skipped, time.perf_counter() - start)
+
+
+def corpus_sums(
+    model: Model, lines: Iterable[tuple[int, str]], *, on_error: str, note: Callable[[str], None],
+    workers: int = 1, done: Callable[[int], None] | None = None, truncate: bool = False, probes: tuple[str, ...] = (),
+) -> tuple[PatternSums, int]:
+    """The sums of the head patterns of the texts of numbered ``lines`` (read with at most
+    :func:`line_limit` bytes a line), and how many lines were left out. A line with no tokens, or too
+    many (unless ``truncate`` keeps their first), stops the run (``on_error`` "fail") or is left out
+    with a ``note`` ("skip")."""
     skipped = 0
 
     def bad(line: int, text: str, error: AttnvizError) -> None:
@@ -202,9 +216,8 @@ def corpus_heads(
             else:
                 yield line, text
 
-    start = time.perf_counter()
     sums = corpus_patterns(model, fitting(), bad=bad, workers=workers, done=done, truncate=truncate, probes=probes)
-    return CorpusHeads.of(model.config, sums, skipped, time.perf_counter() - start)
+    return sums, skipped
 
 
 def encode_lines(
