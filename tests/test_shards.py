@@ -245,5 +245,6 @@ def test_merge_refuses_a_damaged_or_hostile_partial_in_one_line(two_shards, tmp_
         (lambda r: r["model"].update(architecture="evil\x1b[2J"), "names a model attnviz does not run ('evil\\x1b[2J', 'float32')"),
         (lambda r: r.update(shard={"index": 3, "count": 2}), "has no valid shard (3/2)"),
         (lambda r: r.update(probes=["everything"]), "names probes attnviz does not have"),
+        (lambda r: r.update(seconds=float("nan")), "has no valid time ('seconds')"),
     ]:
         assert why in refusal(s1, edited(tmp_path, s2, change)), why

@@ -115,7 +115,8 @@ def heads(
             from ..models.partial import partial_record
             from ..render_json import dumps
 
-            out(dumps(partial_record(loaded, sums, skipped=skipped, shard=part, truncate=truncate, inputs=inputs)))
+            seconds = time.perf_counter() - start
+            out(dumps(partial_record(loaded, sums, skipped=skipped, shard=part, truncate=truncate, seconds=seconds, inputs=inputs)))
             return
         show_corpus(CorpusHeads.of(loaded.config, sums, skipped, time.perf_counter() - start, inputs), fmt, saves, dpi)
 

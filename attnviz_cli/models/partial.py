@@ -88,10 +88,11 @@ def fingerprint(model: Model) -> str:
 
 
 def partial_record(
-    model: Model, sums: PatternSums, *, skipped: int, shard: Shard | None, truncate: bool,
+    model: Model, sums: PatternSums, *, skipped: int, shard: Shard | None, truncate: bool, seconds: float,
     inputs: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The partial file of a corpus pass's ``sums`` (shard ``shard``; None: the whole input, 1/1)."""
+    """The partial file of a corpus pass's ``sums`` (shard ``shard``; None: the whole input, 1/1) that
+    took ``seconds``."""
     from .. import __version__
     from ..render_model_json import config_record
 
@@ -104,7 +105,7 @@ def partial_record(
         "probes": list(sums.probes),
         "inputs": None if inputs is None else dict(inputs),
         "truncate": truncate,
-        "texts": sums.texts, "tokens": sums.tokens, "skipped": skipped, "truncated": sums.truncated,
+        "texts": sums.texts, "tokens": sums.tokens, "skipped": skipped, "truncated": sums.truncated, "seconds": seconds,
         "sums": {name: {"shape": list(values.shape), "values": values.ravel().tolist()} for name, values in sums.arrays.items()},
     }
 
@@ -118,6 +119,7 @@ class Partial:
     shard: Shard
     settings: dict[str, Any]  # probes, inputs, truncate: what must match to merge
     skipped: int
+    seconds: float  # the shard's pass took
     sums: PatternSums
 
 
@@ -172,6 +174,9 @@ def read_partial(path: Path) -> Partial:
     truncate = field(record, "truncate", bool, "truncate setting")
     texts, tokens = field(record, "texts", int, "text count"), field(record, "tokens", int, "token count")
     skipped, truncated = field(record, "skipped", int, "skipped count"), field(record, "truncated", int, "truncated count")
+    seconds = record.get("seconds")
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds < 1e12:
+        raise bad("has no valid time ('seconds')")
     shapes = PatternSums.shapes(model["layers"], model["heads"], len(probes))
     given = field(record, "sums", dict, "sums")
     if set(given) != set(shapes):
@@ -192,7 +197,7 @@ def read_partial(path: Path) -> Partial:
     sums = PatternSums(0, 0, tuple(probes))
     sums.arrays, sums.texts, sums.tokens, sums.truncated = arrays, texts, tokens, truncated
     settings = {"probes": probes, "inputs": inputs, "truncate": truncate}
-    return Partial(path, model, Shard(index, count), settings, skipped, sums)
+    return Partial(path, model, Shard(index, count), settings, skipped, float(seconds), sums)
 
 
 def merge_partials(partials: list[Partial], note: Callable[[str], None]) -> CorpusHeads:
@@ -231,4 +236,5 @@ def merge_partials(partials: list[Partial], note: Callable[[str], None]) -> Corp
     config = ModelConfig(m["name"], m["architecture"], m["layers"], m["heads"], m["d_model"], m["max_positions"], 0.0, 0, m["dtype"],
                          m.get("revision"), m["kv_heads"], m["d_head"])
     skipped = sum(p.skipped for p in partials)
-    return CorpusHeads.of(config, sums, skipped, 0.0, first.settings["inputs"])
+    seconds = sum(p.seconds for p in partials)  # the shards' work, added up (a table's "in ... s")
+    return CorpusHeads.of(config, sums, skipped, seconds, first.settings["inputs"])
