@@ -40,6 +40,13 @@ class HeadsFormat(StrEnum):  # what attn heads writes
     partial = "partial"  # the run's sums, for attn merge (models/partial.py)
 
 
+class MergeFormat(StrEnum):  # what attn merge writes: attn heads' reports
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
 class Probe(StrEnum):  # attn heads --probe: a head detector (models/probes.py)
     induction = "induction"
     previous = "previous"
