@@ -248,3 +248,14 @@ def test_merge_refuses_a_damaged_or_hostile_partial_in_one_line(two_shards, tmp_
         (lambda r: r.update(seconds=float("nan")), "has no valid time ('seconds')"),
     ]:
         assert why in refusal(s1, edited(tmp_path, s2, change)), why
+
+
+def test_the_same_model_at_another_path_merges_under_the_lowest_shards_name(corpus, two_shards, tmp_path):
+    import shutil
+
+    s1, _ = two_shards
+    copy = shutil.copytree(MODELS / "tiny-bert", tmp_path / "elsewhere" / "tiny-bert")  # another job's mount of the same files
+    s2 = partial(tmp_path, "s2.json", str(corpus), "--model", str(copy), "--shard", "2/2")
+    merged = run("merge", str(s2), str(s1), "-f", "json")
+    assert merged.exit_code == 0, merged.stderr
+    assert json.loads(merged.stdout)["config"]["model"]["name"] == str(MODELS / "tiny-bert")

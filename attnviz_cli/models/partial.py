@@ -206,6 +206,7 @@ def merge_partials(partials: list[Partial], note: Callable[[str], None]) -> Corp
     (the report is of those given: its text count says how many went in)."""
     from .model import ModelConfig
 
+    partials = sorted(partials, key=lambda p: p.shard.index)  # the lowest shard's name and revision: the same report whatever the order given
     first = partials[0]
     for other in partials[1:]:
         pair = f"{quoted(str(first.path))} and {quoted(str(other.path))}"
@@ -231,8 +232,8 @@ def merge_partials(partials: list[Partial], note: Callable[[str], None]) -> Corp
         note(f"merged {len(seen)} of {count} shards; missing: {shown} (the report is of the texts of those given)")
     m = first.model
     sums = PatternSums(m["layers"], m["heads"], tuple(first.settings["probes"]))
-    for index in sorted(seen):  # in shard order, whatever the order given: the same sums each time
-        sums.merge(seen[index].sums)
+    for partial in partials:  # in shard order: the same sums each time
+        sums.merge(partial.sums)
     config = ModelConfig(m["name"], m["architecture"], m["layers"], m["heads"], m["d_model"], m["max_positions"], 0.0, 0, m["dtype"],
                          m.get("revision"), m["kv_heads"], m["d_head"])
     skipped = sum(p.skipped for p in partials)
