@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from .model import Model
 
-BLOCK_BYTES = (64 << 10, 16 << 20)  # a partition of the text files: at least ~1,000 ten-word lines, at most ~250,000
+BLOCK_BYTES = (4 << 10, 16 << 20)  # a partition of the text files: at least ~60 ten-word lines, at most ~250,000
 PARTITIONS_PER_WORKER = 4  # partitions of the input per worker, within BLOCK_BYTES: work to share out and retry
 SPLIT_EVERY = 8  # partitions' sums added together in one task of the reduction tree
 
@@ -204,5 +204,6 @@ def cluster_sums(
         with redirect_stdout(sys.stderr):  # Dask's bar writes to stdout, which is the data's
             progress(future)
     sums, skipped, inputs = future.result()
-    note(f"Dask: {sums.texts:,} texts went in ({bag.npartitions} partitions){f', {skipped:,} skipped' if skipped else ''}")
+    parts = f"{bag.npartitions:,} partition{'s' if bag.npartitions != 1 else ''}"
+    note(f"Dask: {sums.texts:,} texts went in ({parts}){f', {skipped:,} skipped' if skipped else ''}")
     return sums, skipped, inputs
