@@ -94,12 +94,12 @@ def on_cluster(model, path: str, workers: int) -> None:
 
     from distributed import Client, LocalCluster
 
-    from attnviz_cli.models.cluster import ModelPlugin, cluster_sums
+    from attnviz_cli.models.cluster import ModelPlugin, cluster_sums, model_spec
 
     start = time.perf_counter()
     with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, \
             Client(cluster) as client:
-        client.register_plugin(ModelPlugin(str(model.folder), model.config.dtype))  # the loads, before the clock
+        client.register_plugin(ModelPlugin(model_spec(model)))  # the loads, before the clock
         ready = time.perf_counter() - start
         start = time.perf_counter()
         sums, _, _ = cluster_sums(model, "", source=path, workers=workers, on_error="fail", truncate=False, probes=(),

@@ -69,7 +69,7 @@ def heads(
     length: Annotated[int, typer.Option("--length", min=1, help="--probe without FILE: tokens in each random sequence, which is shown twice (after the BOS the tokenizer adds).")] = 64,
     seed: Annotated[int, typer.Option("--seed", min=0, help="--probe without FILE: the seed of the random sequences (NumPy's default_rng): the same seed, the same sequences.")] = 0,
     shard: Annotated[Optional[str], typer.Option("--shard", metavar="I/N", help="Run shard I of N (I from 1): every N-th chunk of 1,000 lines (of 64 sequences with --probe without FILE), chunk I first; write it with -f partial and add the shards up with attn merge.", show_default=False)] = None,
-    dask: Annotated[Optional[str], typer.Option("--dask", metavar="SCHEDULER", help="Run on a Dask cluster: a scheduler's address (tcp://host:8786), or local for one on this machine of --workers processes. FILE may be a glob or any URL Dask reads (s3://...); the model must be at the same path on every worker. Needs the dask extra: pip install 'attnviz-cli[dask]'.", show_default=False)] = None,
+    dask: Annotated[Optional[str], typer.Option("--dask", metavar="SCHEDULER", help="Run on a Dask cluster: a scheduler's address (tcp://host:8786), or local for one on this machine of --workers processes. FILE may be a glob or any URL Dask reads (s3://...); every worker must reach the model (docs/scaling.md). Needs the dask extra: pip install 'attnviz-cli[dask]'.", show_default=False)] = None,
 ) -> None:
     """What each head of a model attends to over a corpus: per layer and head, the mean share of weight
     on the previous, next, same, first and last tokens and on punctuation, the mean entropy, spread and

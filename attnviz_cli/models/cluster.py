@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distributed import WorkerPlugin
@@ -31,20 +32,29 @@ SPLIT_EVERY = 8  # partitions' sums added together in one task of the reduction 
 
 Result = tuple[PatternSums, int, "dict[str, int] | None"]  # a partition's sums, lines it skipped, --probe's inputs
 
-_MODELS: dict[tuple[str, str], Model] = {}  # this worker process's models, by (path, dtype): loaded once
+Spec = tuple[str, str, "str | None"]  # what a worker loads: a path (or a Hub id), the dtype, the Hub id's revision
+
+_MODELS: dict[Spec, Model] = {}  # this worker process's models: loaded once
 
 
-def worker_model(path: str, dtype: str) -> Model:
-    """The model at ``path`` in ``dtype``, loaded once in this process (a worker's BLAS held to one thread:
-    its other cores are other workers')."""
-    key = (path, dtype)
+def model_spec(model: Model) -> Spec:
+    """How a worker finds ``model``: a Hub id by its name and revision (each worker's own Hugging Face
+    cache), anything else by its absolute path (a shared filesystem)."""
+    c = model.config
+    return (c.name, c.dtype, c.revision) if c.revision is not None else (str(Path(model.folder).resolve()), c.dtype, None)
+
+
+def worker_model(spec: Spec) -> Model:
+    """The model of ``spec``, loaded once in this process (a worker's BLAS held to one thread: its other
+    cores are other workers')."""
+    key = spec
     if key not in _MODELS:
         from threadpoolctl import threadpool_limits
 
         from .model import load_model
 
         threadpool_limits(1)
-        _MODELS[key] = load_model(path, dtype=dtype)
+        _MODELS[key] = load_model(spec[0], dtype=spec[1], revision=spec[2])
     return _MODELS[key]
 
 
@@ -54,22 +64,22 @@ class ModelPlugin(WorkerPlugin):
 
     name = "attnviz-model"
 
-    def __init__(self, path: str, dtype: str) -> None:
-        self.path, self.dtype = path, dtype
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
 
     def setup(self, worker: Any) -> None:
-        worker_model(self.path, self.dtype)
+        worker_model(self.spec)
 
     def teardown(self, worker: Any) -> None:
         _MODELS.clear()
 
 
 def text_sums(
-    lines: Iterable[tuple[str, str]], path: str, dtype: str, *, probes: tuple[str, ...], truncate: bool, on_error: str, max_line: int,
+    lines: Iterable[tuple[str, str]], spec: Spec, *, probes: tuple[str, ...], truncate: bool, on_error: str, max_line: int,
 ) -> Result:
     """The sums of one partition of (line, file) pairs (``read_text(include_path=True)``), blank lines
     passed over; a bad line stops the run (``on_error`` "fail") or is counted and left out ("skip")."""
-    model = worker_model(path, dtype)
+    model = worker_model(spec)
     skipped = 0
 
     def bad(line: int, text: str, error: AttnvizError) -> None:
@@ -96,13 +106,13 @@ def text_sums(
 
 
 def sequence_sums(
-    chunks: Iterable[int], path: str, dtype: str, *, probes: tuple[str, ...], sequences: int, length: int, seed: int,
+    chunks: Iterable[int], spec: Spec, *, probes: tuple[str, ...], sequences: int, length: int, seed: int,
 ) -> Result:
     """The sums of --probe's random sequences in chunks ``chunks`` (each chunk drawn as every run draws it)."""
     from .probe_inputs import probe_sums
 
     taken = set(chunks)
-    sums, inputs = probe_sums(worker_model(path, dtype), probes, sequences=sequences, length=length, seed=seed, workers=1,
+    sums, inputs = probe_sums(worker_model(spec), probes, sequences=sequences, length=length, seed=seed, workers=1,
                               takes=taken.__contains__)
     return sums, 0, inputs
 
@@ -168,7 +178,7 @@ def cluster_sums(
 ) -> Result:
     """The sums of ``source``'s texts (a file, a glob or a URL the workers read; None: --probe's random
     sequences) computed on the Dask cluster at ``address`` (or on ``client``'s), how many lines were
-    skipped, and --probe's inputs. The model must be at ``model.folder`` on every worker."""
+    skipped, and --probe's inputs. The model must be where :func:`model_spec` says on every worker."""
     if source == "-":
         raise AttnvizError("--dask has the workers read FILE (a path, a glob or a URL), not stdin")
     if client is None:
@@ -180,15 +190,15 @@ def cluster_sums(
 
     from .corpus import line_limit
 
-    path, dtype = str(model.folder), model.config.dtype
-    client.register_plugin(ModelPlugin(path, dtype))
+    spec = model_spec(model)
+    client.register_plugin(ModelPlugin(spec))
     partitions = PARTITIONS_PER_WORKER * max(len(client.scheduler_info()["workers"]), 1)
     if source is None:
         from .probe_inputs import SEQUENCE_CHUNK
 
         chunks = -(-sequences // SEQUENCE_CHUNK)
         bag = db.from_sequence(range(chunks), npartitions=min(chunks, partitions))
-        task = bag.reduction(lambda part: sequence_sums(part, path, dtype, probes=probes, sequences=sequences, length=length, seed=seed),
+        task = bag.reduction(lambda part: sequence_sums(part, spec, probes=probes, sequences=sequences, length=length, seed=seed),
                              added, split_every=SPLIT_EVERY)
     else:
         try:
@@ -197,7 +207,7 @@ def cluster_sums(
         except (OSError, ValueError) as error:
             raise AttnvizError(f"Dask cannot read {quoted(source)}: {error}") from None
         limit = line_limit(model.config)
-        task = bag.reduction(lambda part: text_sums(part, path, dtype, probes=probes, truncate=truncate, on_error=on_error, max_line=limit),
+        task = bag.reduction(lambda part: text_sums(part, spec, probes=probes, truncate=truncate, on_error=on_error, max_line=limit),
                              added, split_every=SPLIT_EVERY)
     future = client.compute(task)
     if sys.stderr.isatty():
