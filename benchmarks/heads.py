@@ -90,15 +90,12 @@ def main() -> None:
 def on_cluster(model, path: str, workers: int) -> None:
     """The pass over the texts of ``path`` on a LocalCluster of ``workers`` processes: its start (and
     the workers' model loads) and the pass timed apart."""
-    import logging
+    from distributed import Client
 
-    from distributed import Client, LocalCluster
-
-    from attnviz_cli.models.cluster import ModelPlugin, cluster_sums, model_spec
+    from attnviz_cli.models.cluster import ModelPlugin, cluster_sums, local_cluster, model_spec
 
     start = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, \
-            Client(cluster) as client:
+    with local_cluster(workers) as cluster, Client(cluster) as client:
         client.register_plugin(ModelPlugin(model_spec(model)))  # the loads, before the clock
         ready = time.perf_counter() - start
         start = time.perf_counter()
