@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .models import ModelConfig
 from .models.activations import MassiveActivations
-from .models.heads import PATTERNS, SINK_TOKENS, HeadLabels
+from .models.heads import PATTERNS, SINK_TOKENS, HeadLabels, HeadPatterns
 from .models.pipeline import ModelInspection
 from .models.words import FocusedWord, WordComparison, Words
 
@@ -229,13 +229,27 @@ def heads_record(corpus: CorpusHeads) -> dict[str, Any]:
         "texts": corpus.texts, "tokens": corpus.tokens, "skipped": corpus.skipped, "truncated": corpus.truncated,
         "heads": [{"layer": i, "head": h, **entry} for i, layer in enumerate(by_head) for h, entry in enumerate(layer)],
     }
+    if corpus.std is not None:
+        for entry in record["heads"]:
+            entry["std"] = _std_record(corpus.std, entry["layer"], entry["head"])
     if corpus.probes and corpus.scores is not None:
         record["probes"] = list(corpus.probes)
         record["inputs"] = None if corpus.inputs is None else dict(corpus.inputs)
         for entry in record["heads"]:
             i, h = entry["layer"], entry["head"]
             entry["scores"] = {probe: float(corpus.scores[p, i, h]) for p, probe in enumerate(corpus.probes)}
+            if corpus.scores_std is not None:
+                entry["std"]["scores"] = {probe: float(corpus.scores_std[p, i, h]) for p, probe in enumerate(corpus.probes)}
     return record
+
+
+def _std_record(std: HeadPatterns, i: int, h: int) -> dict[str, Any]:
+    """Head (i, h)'s standard deviation over the texts of each number its entry averages."""
+    return {
+        "shares": dict(zip(PATTERNS, std.shares[i, h].tolist(), strict=True)),
+        "entropy_bits": float(std.entropy_bits[i, h]), "spread": float(std.spread[i, h]), "distance": float(std.distance[i, h]),
+        "sinks": {"first": _number(std.sink[i, h]), f"first_{SINK_TOKENS}": _number(std.sink_k[i, h])},
+    }
 
 
 def heads_csv(record: dict[str, Any]) -> str:
@@ -248,11 +262,18 @@ def heads_csv(record: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     probes = record.get("probes", [])
-    writer.writerow([*HEADS_CSV_COLUMNS, *probes])  # with --probe, a column of scores per probe
+    std = "std" in record["heads"][0] if record["heads"] else False
+    columns = [*HEADS_CSV_COLUMNS, *probes]  # with --probe, a column of scores per probe
+    writer.writerow([*columns, *(f"{c}_std" for c in columns[4:])] if std else columns)  # then each number's std
     for entry in record["heads"]:
         share = "" if entry["share"] is None else f"{entry['share']:.6g}"
-        numbers = [f"{entry['shares'][p]:.6g}" for p in PATTERNS] + [f"{entry[k]:.6g}" for k in ("entropy_bits", "spread", "distance")]
-        sinks = ["" if v is None else f"{v:.6g}" for v in entry["sinks"].values()]
-        scores = [f"{entry['scores'][probe]:.6g}" for probe in probes]
-        writer.writerow([entry["layer"], entry["head"], entry["label"], share, *numbers, *sinks, *scores])
+        row = [entry["layer"], entry["head"], entry["label"], share, *_csv_numbers(entry, probes)]
+        writer.writerow([*row, *_csv_numbers(entry["std"], probes)] if std else row)
     return out.getvalue()
+
+
+def _csv_numbers(entry: dict[str, Any], probes: list[str]) -> list[str]:
+    """A head's (or its std's) shares, entropy, spread, distance, sinks (empty where undefined) and scores."""
+    numbers = [f"{entry['shares'][p]:.6g}" for p in PATTERNS] + [f"{entry[k]:.6g}" for k in ("entropy_bits", "spread", "distance")]
+    sinks = ["" if v is None else f"{v:.6g}" for v in entry["sinks"].values()]
+    return [*numbers, *sinks, *(f"{entry['scores'][probe]:.6g}" for probe in probes)]

@@ -275,7 +275,7 @@ def test_each_command_lists_the_formats_it_writes_and_each_one_runs(tmp_path):
     expected = {
         "inspect": ["table", "json", "jsonl", "markdown", "csv"],
         "compare": ["table", "json", "jsonl", "markdown"],
-        "heads": ["table", "json", "csv", "markdown"],
+        "heads": ["table", "json", "csv", "markdown", "partial"],
         "demo": ["table", "markdown"],
     }
     for command, args in runs.items():

@@ -24,7 +24,7 @@ def test_a_partial_command_completes_to_the_commands_it_begins():
 def test_every_command_is_offered_for_an_empty_word():
     done = complete("attn ")
     assert done.returncode == 0
-    assert done.stdout.split() == ["inspect", "compare", "demo", "heads", "generate", "schema", "vectors", "model"]
+    assert done.stdout.split() == ["inspect", "compare", "demo", "heads", "merge", "generate", "schema", "vectors", "model"]
 
 
 def test_an_option_of_inspect_completes():

@@ -16,7 +16,7 @@ import typer
 from ..errors import AttnvizError, interruption, output_failed, printable
 from .output import out, say
 
-COMMANDS = ("inspect", "compare", "demo", "heads", "generate", "schema", "vectors", "model")  # in --help's order; each a module here with add_to(app)
+COMMANDS = ("inspect", "compare", "demo", "heads", "merge", "generate", "schema", "vectors", "model")  # in --help's order; each a module here with add_to(app)
 
 HELP = "See self-attention over real word embeddings: scores, softmax weights and contextualized vectors."
 EPILOG = "Run 'attn inspect --help' for the options and examples. Exit codes: 0 ok, 1 bad input or data, 2 bad usage."

@@ -37,6 +37,14 @@ class HeadsFormat(StrEnum):  # what attn heads writes
     json = "json"
     csv = "csv"
     markdown = "markdown"
+    partial = "partial"  # the run's sums, for attn merge (models/partial.py)
+
+
+class MergeFormat(StrEnum):  # what attn merge writes: attn heads' reports
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
 
 
 class Probe(StrEnum):  # attn heads --probe: a head detector (models/probes.py)
@@ -138,7 +146,7 @@ TruncateOption = Annotated[bool, typer.Option("--truncate", help="With --model: 
 HideSpecialOption = Annotated[bool, typer.Option("--hide-special", help="With --model: leave the special tokens ([CLS], [SEP], <s>, a BOS) out of tables, Markdown, figures and pages; nothing is renormalised: each row's weight on them is shown as 'to special tokens'. Labels, entropy and top keys stay over the whole row. JSON and CSV keep every token.", rich_help_panel=MODEL)]
 WeightingOption = Annotated[Weighting, typer.Option("--weighting", help="With --model: attention (the softmax weights) or norm (value-weighted, Kobayashi et al. 2020: each weight times the norm of the vector its head moves from that key, ||v W_O||, rows renormalised to sum to 1). Everything shown (tables, patterns, labels, --focus, --rollout, pages, figures) then uses those; JSON adds the raw norms (value_norms).", rich_help_panel=MODEL)]
 CompareFormatOption = Annotated[CompareFormat, typer.Option("--format", "-f", help="table (Rich, for people), json (one document), jsonl (one line) or markdown (GitHub tables).")]
-HeadsFormatOption = Annotated[HeadsFormat, typer.Option("--format", "-f", help="table (for people), json, csv (one row per head) or markdown (GitHub tables).")]
+HeadsFormatOption = Annotated[HeadsFormat, typer.Option("--format", "-f", help="table (for people), json, csv (one row per head), markdown (GitHub tables), or partial (the run's sums, for attn merge).")]
 DemoFormatOption = Annotated[DemoFormat, typer.Option("--format", "-f", help="table (for people) or markdown (GitHub tables, for an issue or a CI job summary).")]
 ReportFormatOption = Annotated[ReportFormat, typer.Option("--format", "-f", help="table (for people) or json.")]
 
@@ -303,6 +311,8 @@ RULES["heads"] = (
     Rule("--probe", lambda u: bool(u.probe) and u.fmt is HeadsFormat.markdown, "--probe's scores are written as a table, json or csv, not markdown"),
     Rule("--truncate", lambda u: bool(u.probe) and u.source is None and "truncate" in u.given, "--truncate cuts long texts; --probe without FILE builds its own sequences, which fit"),
     Rule("--on-error", lambda u: bool(u.probe) and u.source is None and "on_error" in u.given, "--on-error is about the lines of FILE; --probe without FILE builds its own sequences"),
+    Rule("--shard", lambda u: u.shard is not None and u.dask is not None, "--shard splits a run among jobs and --dask among a cluster's workers: give one"),
+    Rule("--save", lambda u: bool(u.save) and u.fmt is HeadsFormat.partial, "-f partial writes a shard's sums; draw the grid from the merged report: attn merge PARTIAL... --save FILE"),
 )
 
 

@@ -44,61 +44,100 @@ class Encoded:
     truncated: int = 0  # tokens cut from its end to fit the model's positions (--truncate)
 
 
+PARTS = HeadPatterns.__slots__  # shares, entropy_bits, spread, distance, sink, sink_k
+SINKS = ("sink", "sink_k")  # undefined (NaN) for a text too short to have them: counted apart
+
+
 class PatternSums:
-    """Running sums of per-text head patterns (float64), of each text's score for each of ``probes``
-    (head detectors, :mod:`.probes`), and how many texts and tokens went in (and how many tokens
-    --truncate cut)."""
+    """A mergeable accumulator of a corpus pass (float64): per head, the sums over the texts of each of
+    their patterns and of its square (for a standard deviation), of each text's score for each of
+    ``probes`` (head detectors, :mod:`.probes`) and its square, how many texts have sinks, and how many
+    texts and tokens went in (and how many tokens --truncate cut). Every field is a sum, so merging is
+    addition: the result does not depend on how the corpus was split, up to float64 addition order."""
 
     def __init__(self, layers: int, heads: int, probes: tuple[str, ...] = ()) -> None:
-        self.shares = np.zeros((layers, heads, 6))
-        self.entropy_bits = np.zeros((layers, heads))
-        self.spread = np.zeros((layers, heads))
-        self.distance = np.zeros((layers, heads))
-        self.sink = np.zeros((layers, heads))  # sums over the texts that have queries after the first token(s)...
-        self.sink_k = np.zeros((layers, heads))
-        self.sink_texts = np.zeros((layers, heads))  # ...and how many texts those are
-        self.sink_k_texts = np.zeros((layers, heads))
         self.probes = probes
-        self.probe_scores = np.zeros((len(probes), layers, heads))  # (P, L, h)
+        self.arrays = {name: np.zeros(shape) for name, shape in self.shapes(layers, heads, len(probes)).items()}
         self.texts = 0
         self.tokens = 0
         self.truncated = 0
 
+    @staticmethod
+    def shapes(layers: int, heads: int, probes: int) -> dict[str, tuple[int, ...]]:
+        """Every array sum's name (the partial file's names too) and shape."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        for part in PARTS:
+            shapes[part] = shapes[f"{part}_squares"] = (layers, heads, 6) if part == "shares" else (layers, heads)
+        for part in SINKS:
+            shapes[f"{part}_texts"] = (layers, heads)  # the texts that have queries after the first token(s)
+        shapes["probe_scores"] = shapes["probe_scores_squares"] = (probes, layers, heads)
+        return shapes
+
     def add(self, patterns: HeadPatterns, tokens: int, truncated: int = 0, scores: np.ndarray | None = None) -> None:
         """Add a batch's (B, L, h, ...) patterns and (B, P, L, h) probe ``scores``, B texts of ``tokens``
         tokens in all (``truncated`` more cut from them)."""
-        for part in ("shares", "entropy_bits", "spread", "distance"):
-            getattr(self, part).__iadd__(getattr(patterns, part).sum(axis=0, dtype=np.float64))
-        for part in ("sink", "sink_k"):  # NaN for a text too short to have them: left out, and not counted
-            values = getattr(patterns, part)
-            getattr(self, part).__iadd__(np.nansum(values, axis=0, dtype=np.float64))
-            getattr(self, f"{part}_texts").__iadd__((~np.isnan(values)).sum(axis=0))
+        a = self.arrays
+        for part in PARTS:
+            values = getattr(patterns, part).astype(np.float64)
+            if part in SINKS:  # NaN for a text too short to have them: left out, and not counted
+                a[f"{part}_texts"] += (~np.isnan(values)).sum(axis=0)
+                values = np.nan_to_num(values, nan=0.0)
+            a[part] += values.sum(axis=0)
+            a[f"{part}_squares"] += (values * values).sum(axis=0)
         if scores is not None:
-            self.probe_scores += scores.sum(axis=0, dtype=np.float64)
+            values = scores.astype(np.float64)
+            a["probe_scores"] += values.sum(axis=0)
+            a["probe_scores_squares"] += (values * values).sum(axis=0)
         self.texts += patterns.spread.shape[0]
         self.tokens += tokens
         self.truncated += truncated
 
-    def merge(self, other: PatternSums) -> None:
-        for part in ("shares", "entropy_bits", "spread", "distance", "sink", "sink_k", "sink_texts", "sink_k_texts", "probe_scores"):
-            getattr(self, part).__iadd__(getattr(other, part))
+    def merge(self, other: PatternSums) -> PatternSums:
+        """Add ``other``'s sums to these (returned, for a reduction)."""
+        for name, values in other.arrays.items():
+            self.arrays[name] += values
         self.texts += other.texts
         self.tokens += other.tokens
         self.truncated += other.truncated
+        return self
+
+    def _counts(self, part: str) -> np.ndarray | int:
+        return self.arrays[f"{part}_texts"] if part in SINKS else self.texts
 
     def mean(self) -> HeadPatterns:
         """Each head's patterns averaged over the texts, every text counting alike."""
         if self.texts == 0:
             raise AttnvizError("no texts to average: the input has no non-empty lines")
-        n = self.texts
-        with np.errstate(invalid="ignore"):  # NaN where no text had queries after the first token(s)
-            sink, sink_k = self.sink / self.sink_texts, self.sink_k / self.sink_k_texts
-        return HeadPatterns(self.shares / n, self.entropy_bits / n, self.spread / n, self.distance / n, sink, sink_k)
+        with np.errstate(invalid="ignore", divide="ignore"):  # NaN where no text had queries after the first token(s)
+            return HeadPatterns(*(self.arrays[part] / _shaped(self._counts(part), part) for part in PARTS))
+
+    def std(self) -> HeadPatterns:
+        """Each head's patterns' standard deviation over the texts (population: sqrt(E[x^2] - E[x]^2),
+        0 for one text; NaN where :meth:`mean` is)."""
+        mean = self.mean()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return HeadPatterns(*(
+                _std(self.arrays[f"{part}_squares"] / _shaped(self._counts(part), part), getattr(mean, part)) for part in PARTS
+            ))
 
     def mean_scores(self) -> np.ndarray:
         """(P, L, h) each probe's score of each head averaged over the texts (as TransformerLens averages
         ``detect_head`` over a list of sequences)."""
-        return self.probe_scores / max(self.texts, 1)
+        return self.arrays["probe_scores"] / max(self.texts, 1)
+
+    def std_scores(self) -> np.ndarray:
+        """(P, L, h) each probe's score's standard deviation over the texts (population)."""
+        n = max(self.texts, 1)
+        return _std(self.arrays["probe_scores_squares"] / n, self.arrays["probe_scores"] / n)
+
+
+def _shaped(counts: np.ndarray | int, part: str) -> np.ndarray | int:
+    return counts[..., None] if part == "shares" and isinstance(counts, np.ndarray) else counts
+
+
+def _std(mean_square: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """sqrt(E[x^2] - E[x]^2), a rounding error below 0 read as 0."""
+    return np.sqrt(np.maximum(mean_square - mean * mean, 0.0))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -115,6 +154,20 @@ class CorpusHeads:
     probes: tuple[str, ...] = ()  # the head detectors scored (attn heads --probe), in PROBES' order
     scores: np.ndarray | None = None  # (P, L, h) each probe's mean score per head
     inputs: Mapping[str, int] | None = None  # the random sequences the probes built (sequences, length, seed...); None: the texts given
+    std: HeadPatterns | None = None  # (L, h, ...) each pattern's standard deviation over the texts
+    scores_std: np.ndarray | None = None  # (P, L, h) each probe's score's standard deviation over the texts
+
+    @classmethod
+    def of(
+        cls, config: ModelConfig, sums: PatternSums, skipped: int, seconds: float,
+        inputs: Mapping[str, int] | None = None,
+    ) -> CorpusHeads:
+        """The report of a corpus pass's (or merged passes') ``sums``."""
+        probes = sums.probes
+        return cls(
+            config, HeadLabels.of(sums.mean(), config.causal), sums.texts, sums.tokens, skipped, sums.truncated, seconds,
+            probes, sums.mean_scores() if probes else None, inputs, sums.std(), sums.std_scores() if probes else None,
+        )
 
 
 def line_limit(config: ModelConfig) -> int:
@@ -135,9 +188,20 @@ def corpus_heads(
     model: Model, lines: Iterable[tuple[int, str]], *, on_error: str, note: Callable[[str], None],
     workers: int = 1, done: Callable[[int], None] | None = None, truncate: bool = False, probes: tuple[str, ...] = (),
 ) -> CorpusHeads:
-    """Each head's patterns averaged over the texts of numbered ``lines`` (read with at most
-    :func:`line_limit` bytes a line). A line with no tokens, or too many (unless ``truncate`` keeps
-    their first), stops the run (``on_error`` "fail") or is left out with a ``note`` ("skip")."""
+    """Each head's patterns averaged over the texts of numbered ``lines`` (see :func:`corpus_sums`)."""
+    start = time.perf_counter()
+    sums, skipped = corpus_sums(model, lines, on_error=on_error, note=note, workers=workers, done=done, truncate=truncate, probes=probes)
+    return CorpusHeads.of(model.config, sums, skipped, time.perf_counter() - start)
+
+
+def corpus_sums(
+    model: Model, lines: Iterable[tuple[int, str]], *, on_error: str, note: Callable[[str], None],
+    workers: int = 1, done: Callable[[int], None] | None = None, truncate: bool = False, probes: tuple[str, ...] = (),
+) -> tuple[PatternSums, int]:
+    """The sums of the head patterns of the texts of numbered ``lines`` (read with at most
+    :func:`line_limit` bytes a line), and how many lines were left out. A line with no tokens, or too
+    many (unless ``truncate`` keeps their first), stops the run (``on_error`` "fail") or is left out
+    with a ``note`` ("skip")."""
     skipped = 0
 
     def bad(line: int, text: str, error: AttnvizError) -> None:
@@ -152,13 +216,8 @@ def corpus_heads(
             else:
                 yield line, text
 
-    start = time.perf_counter()
     sums = corpus_patterns(model, fitting(), bad=bad, workers=workers, done=done, truncate=truncate, probes=probes)
-    heads = HeadLabels.of(sums.mean(), model.config.causal)
-    return CorpusHeads(
-        model.config, heads, sums.texts, sums.tokens, skipped, sums.truncated, time.perf_counter() - start,
-        probes, sums.mean_scores() if probes else None,
-    )
+    return sums, skipped
 
 
 def encode_lines(

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import AttnvizError, quoted
-from .corpus import BATCH, CorpusHeads, Encoded, encoded_patterns
-from .heads import HeadLabels
+from .corpus import BATCH, CorpusHeads, Encoded, PatternSums, encoded_patterns
 from .probes import REPEATS, repeated_chunks
 
 if TYPE_CHECKING:
@@ -57,6 +56,7 @@ def bos_prefix(model: Model) -> np.ndarray:
     return np.array([model.config.bos_id], dtype=np.int64)
 
 
+SEQUENCE_CHUNK = 64  # sequences drawn at once: a shard (--shard) or a Dask partition takes whole chunks
 BATCH_BYTES = 256 * 2**20  # a batch's attention for one layer, scores and weights: longer sequences go fewer at a time
 
 
@@ -71,10 +71,22 @@ def probe_heads(
     model: Model, probes: tuple[str, ...], *, sequences: int, length: int, seed: int,
     workers: int = 1, done: Callable[[int], None] | None = None,
 ) -> CorpusHeads:
-    """Each head's patterns and ``probes`` scores averaged over ``sequences`` random sequences of
-    ``length`` tokens, each repeated :data:`~.probes.REPEATS` times after the BOS (:func:`bos_prefix`), drawn
-    with ``seed`` (:func:`~.probes.repeated_sequences`)."""
+    """Each head's patterns and ``probes`` scores averaged over ``sequences`` random sequences (see
+    :func:`probe_sums`)."""
     start = time.perf_counter()
+    sums, inputs = probe_sums(model, probes, sequences=sequences, length=length, seed=seed, workers=workers, done=done)
+    return CorpusHeads.of(model.config, sums, 0, time.perf_counter() - start, inputs)
+
+
+def probe_sums(
+    model: Model, probes: tuple[str, ...], *, sequences: int, length: int, seed: int,
+    workers: int = 1, done: Callable[[int], None] | None = None, takes: Callable[[int], bool] | None = None,
+) -> tuple[PatternSums, dict[str, int]]:
+    """The sums of the head patterns and ``probes`` scores of ``sequences`` random sequences of
+    ``length`` tokens, each repeated :data:`~.probes.REPEATS` times after the BOS (:func:`bos_prefix`), drawn
+    with ``seed`` (:func:`~.probes.repeated_sequences`), and the inputs' description. ``takes(k)``:
+    whether to run chunk k of :data:`SEQUENCE_CHUNK` sequences (a shard's share; every chunk is drawn,
+    so each is the same sequences whichever shard runs it)."""
     vocabulary, punctuation = probe_vocabulary(model)
     prefix = bos_prefix(model)
     T = len(prefix) + REPEATS * length
@@ -85,13 +97,11 @@ def probe_heads(
         )
     model.check_memory(T, keep=())  # one sequence's run, a layer's matrices at a time
     is_punctuation = dict(zip(vocabulary.tolist(), punctuation.tolist(), strict=True))
+    chunks = repeated_chunks(vocabulary, sequences, length, seed, prefix, SEQUENCE_CHUNK)
     texts = (
         Encoded(n + 1, row, np.array([is_punctuation.get(i, False) for i in row.tolist()]))
-        for n, row in enumerate(row for rows in repeated_chunks(vocabulary, sequences, length, seed, prefix) for row in rows)
+        for n, row in enumerate(row for k, rows in enumerate(chunks) if takes is None or takes(k) for row in rows)
     )
     sums = encoded_patterns(model, texts, workers=workers, done=done, probes=probes, batch_size=batch_size(model, T))
     inputs = {"sequences": sequences, "length": length, "repeats": REPEATS, "seed": seed, "bos": len(prefix), "vocabulary": len(vocabulary)}
-    return CorpusHeads(
-        model.config, HeadLabels.of(sums.mean(), model.config.causal), sums.texts, sums.tokens, 0, 0, time.perf_counter() - start,
-        probes, sums.mean_scores(), inputs,
-    )
+    return sums, inputs
