@@ -55,7 +55,7 @@ class View:
 
 
 def token_record(new: NewToken, labels: Sequence[str], config: ModelConfig, view: View, tokenizer: Any) -> dict[str, Any]:
-    """One new token's record: its piece, id and text; its logits' top 5 with their probabilities (the
+    """One new token's record: its piece, id and text; its logits' top 5 (piece, id, text alone) with their probabilities (the
     softmax of the logits at temperature 1 over the whole vocabulary, the model's own distribution, whatever
     --temperature and --top-k drew from); where it looked most (``looked``, as the terminal lists it, each
     position's text from ``labels``); and every kept layer's and head's attention over the ``position``
@@ -73,7 +73,11 @@ def token_record(new: NewToken, labels: Sequence[str], config: ModelConfig, view
         "token": new.token,
         "id": new.id,
         "text": new.text,
-        "top": [{"id": int(i), "token": tokenizer.id_to_token(int(i)) or "", "logit": float(step.logits[i]), "probability": float(probabilities[i])} for i in top],
+        "top": [
+            {"id": int(i), "token": tokenizer.id_to_token(int(i)) or "", "text": tokenizer.decode([int(i)], skip_special_tokens=False),
+             "logit": float(step.logits[i]), "probability": float(probabilities[i])}
+            for i in top
+        ],
         "looked": [{"position": p, "token": labels[p], "weight": float(row[p])} for p in most_looked(row, LOOKED, view.skip_first)],
         "layers": layers,
         "heads": heads,

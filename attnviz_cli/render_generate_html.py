@@ -92,13 +92,13 @@ function choose(index) {
     } else { span.style.background = ""; span.style.color = ""; span.title = ""; }
   });
   const details = document.getElementById("details");
-  details.replaceChildren(el("h2", {}, `New token ${index + 1}: ${JSON.stringify(token.token)} (id ${token.id}, position ${token.position})`));
+  details.replaceChildren(el("h2", {}, `New token ${index + 1}: ${JSON.stringify(token.text)} (${JSON.stringify(token.token)}, id ${token.id}, position ${token.position})`));
   const table = el("table");
   table.append(el("tr", {}, ""));
   table.firstChild.append(el("th", {}, "most likely"), el("th", {}, "logit"), el("th", {}, "probability"));
   for (const t of token.top) {
     const tr = el("tr");
-    tr.append(el("td", {}, JSON.stringify(t.token)), el("td", {className: "n"}, t.logit.toFixed(3)), el("td", {className: "n"}, t.probability.toFixed(4)));
+    tr.append(el("td", {}, JSON.stringify(t.text)), el("td", {className: "n"}, t.logit.toFixed(3)), el("td", {className: "n"}, t.probability.toFixed(4)));
     table.append(tr);
   }
   const order = weights.map((w, p) => p).filter((p) => !(skip && p === 0)).sort((a, b) => weights[b] - weights[a] || a - b).slice(0, 5);

@@ -232,6 +232,15 @@ def test_jsonl_is_a_record_per_token_with_transformers_attention_and_null_where_
         assert [p["position"] for p in r["looked"]] == transformers_looked(recorded, "tiny-mistral", i)
 
 
+def test_each_likely_token_has_its_text_as_well_as_its_piece():
+    """The record's top tokens carry the text each decodes to, which the page shows (a byte-level BPE
+    piece such as 'ĠParis' is not what a reader expects to see)."""
+    result = run("generate", "The capital of France is", "--model", str(need_smollm2()), "--max-new-tokens", "1", "-f", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    first = json.loads(result.stdout)["top"][0]
+    assert (first["id"], first["token"], first["text"]) == (7042, "\u0120Paris", " Paris")  # SmolLM2's answer, as transformers' greedy one
+
+
 def test_json_is_the_whole_run_and_layer_and_head_keep_one(recorded, prompt):
     jsonschema = need_module("jsonschema")
     result = run("generate", prompt, "--model", str(MODELS / "tiny-gpt2"), "-f", "json", "--max-new-tokens", "5", "--layer", "1", "--head", "2")
