@@ -20,14 +20,21 @@ from .conftest import missing, run
 from .test_shards import MODELS, assert_reports_equal, corpus_lines, heads_json
 
 
+def need_distributed() -> None:
+    """Skip (fail under CI=true) where the dask extra is not installed."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError as error:
+        missing(f"dask[distributed] is not installed ({error}): pip install 'attnviz-cli[dask]'")
+
+
 def cluster(workers: int = 2):
     """A LocalCluster of ``workers`` processes (each under a Nanny), one thread each."""
     import logging
 
-    try:
-        from distributed import LocalCluster
-    except ImportError as error:
-        missing(f"dask[distributed] is not installed ({error}): pip install 'attnviz-cli[dask]'")
+    need_distributed()
+    from distributed import LocalCluster
+
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.CRITICAL)
 
 
@@ -100,7 +107,24 @@ def test_dask_refuses_stdin_and_shards():
     assert both.exit_code == 2 and "--shard splits a run among jobs and --dask among a cluster's workers: give one" in both.stderr
 
 
+def test_dask_without_the_extra_is_one_line_naming_it(tmp_path):
+    """Where the dask extra is not installed (here made so: the import of distributed fails), --dask says
+    what to install, rather than an internal error."""
+    path = tmp_path / "few.txt"
+    path.write_text("the river bank\n", encoding="utf-8")
+    code = (
+        "import sys; sys.modules['distributed'] = None\n"  # import distributed raises ImportError
+        "from attnviz_cli.main import main; sys.argv = ['attn'] + sys.argv[1:]; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "heads", str(path), "--model", str(MODELS / "tiny-bert"), "--dask", "local"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert (done.returncode, done.stderr) == (1, "attn: error: --dask needs Dask ('distributed' is not installed): pip install \"attnviz-cli[dask]\"\n")
+
+
 def test_dask_local_starts_a_cluster_of_workers_processes_and_prints_its_dashboard(tmp_path):
+    need_distributed()
     path = tmp_path / "few.txt"
     path.write_text("the river bank\nI sat on the bank.\n", encoding="utf-8")
     result = run("heads", str(path), "--model", str(MODELS / "tiny-bert"), "--dask", "local", "--workers", "2", "-f", "json")
@@ -110,6 +134,7 @@ def test_dask_local_starts_a_cluster_of_workers_processes_and_prints_its_dashboa
 
 
 def test_a_worker_killed_mid_run_is_restarted_and_the_result_is_whole(tmp_path):
+    need_distributed()
     from distributed import Client
 
     from attnviz_cli.models import load_model

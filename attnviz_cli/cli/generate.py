@@ -37,7 +37,7 @@ def add_to(app: typer.Typer) -> None:
 
 def generate(
     prompt: Annotated[str, typer.Argument(metavar="PROMPT", help="The text to continue, or - to read it from stdin.")],
-    model: Annotated[str, typer.Option("--model", help="A decoder (Llama, Mistral, Qwen2/3, Gemma 2/3, Phi-3, OLMo 2, GPT-2): a folder, a Hub id in the Hugging Face cache, or a GGUF file.", show_default=False, callback=named_model)],
+    model: Annotated[str, typer.Option("--model", help="A decoder (Llama, Mistral, Qwen2/3, Gemma 2/3, Phi-3, OLMo 2, GPT-2): a folder, a Hub id in the Hugging Face cache, a .gguf file, ollama:NAME[:TAG] or lmstudio:PUBLISHER/MODEL.", show_default=False, callback=named_model)],
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, max=100_000, help="Stop after this many new tokens (or at the model's end-of-text token, or its last position).")] = 20,
     temperature: Annotated[float, typer.Option("--temperature", min=0.0, max=100.0, help="0: greedy, the most likely token each time (as transformers' do_sample=False); above 0: draw from softmax(logits / T).")] = 0.0,
     top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, help="Draw only among the K most likely tokens (with --temperature; alone, it samples at temperature 1).", show_default=False)] = None,

@@ -35,15 +35,15 @@ Examples:
 
 \b
   attn heads corpus.txt --model sentence-transformers/all-MiniLM-L6-v2
-  cat corpus.txt | attn heads - --model sentence-transformers/all-MiniLM-L6-v2 -f csv > heads.csv
-  attn heads corpus.txt --model M -f json | jq '.heads[] | select(.label == "previous")'
+  cat corpus.txt | attn heads - --model M -f csv > heads.csv
+  attn heads corpus.txt --model M -f json | jq '.heads[] | select(.label == "sink")'
   attn heads corpus.txt --model M -f markdown >> "$GITHUB_STEP_SUMMARY"
   attn heads corpus.txt --model M --save grid.svg --save grid.html
   attn heads --model M --probe induction --probe previous
-  attn heads --model M --probe induction --sequences 100 --length 32 --seed 1 -f csv
+  attn heads --model M --probe induction --sequences 100 --seed 1 -f csv
   attn heads corpus.txt --model M --probe duplicate -f json
   attn heads corpus.txt --model M --shard 3/10 -f partial > shard-3.json
-  attn heads 's3://bucket/corpus/*.txt' --model /shared/M --dask tcp://scheduler:8786
+  attn heads 's3://bucket/*.txt' --model /shared/M --dask tcp://scheduler:8786
   attn heads corpus.txt --model M --dask local --workers 2
 """
 
@@ -54,7 +54,7 @@ def add_to(app: typer.Typer) -> None:
 
 def heads(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option("--model", help="The transformer whose heads to describe: a folder, or a Hub id in the Hugging Face cache.", show_default=False, callback=named_model)],
+    model: Annotated[str, typer.Option("--model", help="The transformer whose heads to describe (as for inspect): a folder, a Hub id in the Hugging Face cache, a .gguf file, ollama:NAME[:TAG] or lmstudio:PUBLISHER/MODEL.", show_default=False, callback=named_model)],
     revision: RevisionOption = None,
     truncate: TruncateOption = False,
     source: Annotated[Optional[str], typer.Argument(metavar="FILE", help="Texts, one per line (blank lines are passed over); - or none reads stdin (with --probe, none: the probes build random sequences).", show_default=False)] = None,
@@ -92,8 +92,12 @@ def heads(
         inputs: dict[str, int] | None = None
         skipped = 0
         if dask is not None:
-            from ..models.cluster import cluster_sums
-
+            if source == "-":
+                raise AttnvizError("--dask has the workers read FILE (a path, a glob or a URL), not stdin")
+            try:
+                from ..models.cluster import cluster_sums
+            except ImportError as error:  # the optional extra is not installed
+                raise AttnvizError(f"--dask needs Dask ({quoted(error.name or str(error))} is not installed): pip install \"attnviz-cli[dask]\"") from None
             sums, skipped, inputs = cluster_sums(
                 loaded, dask, source=source, workers=workers, on_error=on_error.value, truncate=truncate, probes=probes,
                 sequences=sequences, length=length, seed=seed, note=say,

@@ -53,7 +53,8 @@ Examples:
   printf 'river bank\\nmoney bank\\n' | attn inspect - --format jsonl
   attn inspect "hello world" --vectors ~/glove.6B.100d.txt
   attn inspect "I sat on the river bank" --heads 2 --save bank.svg --save bank.html
-  attn inspect "I sat on the river bank" --model sentence-transformers/all-MiniLM-L6-v2 --layer 2 --head 0 --hide-special
+  attn inspect "I sat on the river bank" --model gpt2 --layer 2 --hide-special
+  attn inspect "I sat on the river bank" --model ~/models/SmolLM2.gguf --weighting norm
 """
 
 
@@ -86,7 +87,7 @@ def inspect(
     max_tokens: MaxTokensOption = 512,
     save: Annotated[Optional[list[Path]], typer.Option("--save", metavar="FILE", help="Also write the weights as a picture or page, by extension: .svg, .png, .pdf (matplotlib heatmaps, one panel per head) or .html (one self-contained interactive page; with --model, every layer and head). Repeatable.", show_default=False)] = None,
     dpi: Annotated[int, typer.Option("--dpi", min=30, max=1200, help="Resolution of --save .png (and of raster parts of .pdf).")] = 200,
-    model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors: a folder with config.json, model.safetensors and tokenizer.json, or a Hub id (name or org/name) in the Hugging Face cache. BERT, RoBERTa, DistilBERT and GPT-2 run, in NumPy.", show_default=False, rich_help_panel=MODEL, callback=named_model)] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="A real transformer instead of static vectors: a folder with config.json, model.safetensors and tokenizer.json, a Hub id (name or org/name) in the Hugging Face cache, a .gguf file, ollama:NAME[:TAG] or lmstudio:PUBLISHER/MODEL. BERT, RoBERTa, DistilBERT, GPT-2, Llama, Mistral, Qwen2/3, Gemma 2/3, Phi-3 and OLMo 2 run, in NumPy.", show_default=False, rich_help_panel=MODEL, callback=named_model)] = None,
     revision: RevisionOption = None,
     truncate: TruncateOption = False,
     hide_special: HideSpecialOption = False,

@@ -192,8 +192,6 @@ def cluster_sums(
     """The sums of ``source``'s texts (a file, a glob or a URL the workers read; None: --probe's random
     sequences) computed on the Dask cluster at ``address`` (or on ``client``'s), how many lines were
     skipped, and --probe's inputs. The model must be where :func:`model_spec` says on every worker."""
-    if source == "-":
-        raise AttnvizError("--dask has the workers read FILE (a path, a glob or a URL), not stdin")
     if client is None:
         with dask_client(address, workers, note) as own:
             return cluster_sums(model, address, source=source, workers=workers, on_error=on_error, truncate=truncate, probes=probes,
