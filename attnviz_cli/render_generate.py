@@ -50,7 +50,7 @@ class View:
         elif self.head is not None:
             which = f"mean of head {self.head} in {config.layers} layers"
         else:
-            which = f"mean of {config.layers} layers x {config.heads} heads"
+            which = f"mean of {config.layers} layers × {config.heads} heads"
         return which + (", first token left out" if self.skip_first else "")
 
 
@@ -132,12 +132,13 @@ def header_lines(prompt_tokens: Sequence[str], config: ModelConfig, view: View) 
             f"{'#':>3}  {'new token':<14}  looked at most (position:token weight)\n")
 
 
-def token_line(new: NewToken, labels: Sequence[str], view: View) -> str:
+def token_line(new: NewToken, labels: Sequence[str], view: View, last: int | None = None) -> str:
     """One new token's line: its number, its text, and the (up to 3) positions it looked at most, each with
     its token and weight; 80 cells while numbers and positions have at most 3 digits (the tokens' texts
-    are cut to fit the positions' digits; past 3, a line grows by a cell a digit)."""
+    are cut to fit the positions' digits; past 3, a line grows by a cell a digit). ``last``: the last
+    position any line of the run can look at, so that every line cuts its texts alike (else this one's)."""
     row = looked(new.step.weights, view.layer, view.head)
-    digits = len(str(new.position - 1))  # of the last position it can look at
+    digits = len(str(new.position - 1 if last is None else last))
     before = len("  3  ") + TOKEN_CELLS + len("  ")  # the number and the new token
     room = max(6, (LINE - before - len("  ") * (LOOKED - 1)) // LOOKED - digits - len(": 0.00"))  # each looked-at token's text
     places = "  ".join(f"{p}:{shown(labels[p], room)} {row[p]:.2f}" for p in most_looked(row, LOOKED, view.skip_first))

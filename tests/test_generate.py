@@ -201,7 +201,7 @@ def test_the_terminal_shows_each_token_and_where_it_looked_as_transformers_atten
     lines = result.stdout.splitlines()
     assert lines[:3] == [
         "prompt: 29 tokens; model: tiny-qwen2",
-        "where each token looked: mean of 2 layers x 4 heads",
+        "where each token looked: mean of 2 layers × 4 heads",
         "  #  new token       looked at most (position:token weight)",
     ]
     assert len(lines) == 3 + 20 + 1 and lines[-1].startswith("text: " + prompt)
@@ -230,6 +230,15 @@ def test_jsonl_is_a_record_per_token_with_transformers_attention_and_null_where_
         assert_allclose([t["logit"] for t in r["top"]], logits[top], rtol=0, atol=1e-4)  # float32 logits of ~10
         assert_allclose([t["probability"] for t in r["top"]], probabilities[top], rtol=0, atol=1e-5)
         assert [p["position"] for p in r["looked"]] == transformers_looked(recorded, "tiny-mistral", i)
+
+
+def test_every_line_of_a_run_cuts_the_texts_it_shows_alike():
+    """Positions passing 9 (one digit to two) used to cut the lines after them a cell shorter, so the
+    same token read '<|im_sta…' above and '<|im_st…' below; every line now cuts as the run's last does."""
+    result = run("generate", "The capital of France is", "--model", str(need_smollm2()), "--max-new-tokens", "8")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()[3:11]  # positions 6 to 13: they look at 0 to 12
+    assert len(lines) == 8 and all("  0:'<|im_st…' " in line for line in lines), lines
 
 
 def test_each_likely_token_has_its_text_as_well_as_its_piece():

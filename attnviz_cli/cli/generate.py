@@ -83,7 +83,7 @@ def generate(
             texts.append(new.text)
             labels.append(new.text or new.token)  # a token that ends inside a character: its piece
             if fmt is GenerateFormat.table:
-                out(token_line(new, labels, view).encode())
+                out(token_line(new, labels, view, last=len(ids) + max_new_tokens - 2).encode())
                 if saves:
                     records.append(token_record(new, labels, config, view, loaded.tokenizer))
             else:
