@@ -18,6 +18,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from attnviz_cli.errors import AttnvizError
 from attnviz_cli.models import load_model
 
+from .test_models import reference  # tests/models/tiny-KIND/reference.npz, as transformers recorded it
+
 MODELS = Path(__file__).resolve().parent / "models"
 KINDS = ("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "olmo2")
 TEXTS = [
@@ -28,11 +30,6 @@ TEXTS = [
 # float64: the same sums in float64, ~1e-14 apart, so 1e-9 leaves room for any BLAS kernel
 TOLERANCE = {"float64": 1e-9, "float32": 1e-5}
 WINDOWS = {"mistral": {0: 3, 1: 3}, "qwen2": {1: 3}, "gemma2": {0: 3}, "gemma3": {i: 3 for i in range(5)}, "phi3": {0: 3, 1: 3}}
-
-
-def reference(kind: str) -> dict[str, np.ndarray]:
-    with np.load(MODELS / f"tiny-{kind}" / "reference.npz") as data:
-        return dict(data)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
